@@ -1,0 +1,119 @@
+//! Speech recognition: finding utterances (VAD) and turning them into words.
+//!
+//! Both sit behind traits so a streaming model or another engine can drop in:
+//! - [`VoiceDetector`]: per call, fed 16 kHz audio, reports speech start and
+//!   finished utterances (sans-IO: the caller owns the clock).
+//! - [`Recognizer`]: shared by all calls, blocking and CPU-bound; it runs on
+//!   the bounded thread pool in [`pool`], never on async workers.
+use std::sync::Arc;
+
+pub mod models;
+pub mod pool;
+pub mod runtime;
+pub mod sherpa;
+pub mod silero;
+pub mod stack;
+
+pub use pool::{PoolError, RecognizerPool};
+pub use stack::{SpeechConfig, SpeechStack};
+
+/// What the voice detector reports, in call time (ms since the first sample
+/// it was given).
+#[derive(Debug, Clone)]
+pub enum VadEvent {
+    /// The caller started speaking (used for barge-in).
+    SpeechStart { at_ms: u64 },
+    /// The caller stopped speaking: the utterance, 16 kHz.
+    Utterance(Utterance),
+}
+
+#[derive(Debug, Clone)]
+pub struct Utterance {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// 16 kHz mono samples in [-1, 1), padded as the endpointing config says.
+    pub samples: Arc<Vec<f32>>,
+}
+
+/// Endpointing: when speech starts and when an utterance is over.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// Speech probability above which a window counts as speech.
+    pub threshold: f32,
+    /// Silence that ends an utterance.
+    pub min_silence_ms: u64,
+    /// Shorter bursts are ignored (clicks, breaths).
+    pub min_speech_ms: u64,
+    /// Audio kept before the onset and after the end of speech.
+    pub speech_pad_ms: u64,
+    /// An utterance is cut here even if the caller keeps talking.
+    pub max_utterance_ms: u64,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            threshold: 0.5,
+            min_silence_ms: 500,
+            min_speech_ms: 100,
+            speech_pad_ms: 200,
+            max_utterance_ms: 20_000,
+        }
+    }
+}
+
+pub trait VoiceDetector: Send {
+    /// Feeds 16 kHz samples; returns what happened in them.
+    fn accept(&mut self, samples: &[f32]) -> Vec<VadEvent>;
+    /// End of audio: closes an utterance still open.
+    fn flush(&mut self) -> Vec<VadEvent>;
+}
+
+/// What the recogniser may expect to hear. Empty = open transcription.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Grammar {
+    /// Options a caller can choose by voice: label (intent name) and phrases.
+    pub choices: Vec<GrammarChoice>,
+    /// A digit string of this many digits is expected (collect actions).
+    pub digits: Option<(usize, usize)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrammarChoice {
+    pub label: String,
+    pub phrases: Vec<String>,
+}
+
+impl Grammar {
+    pub fn is_open(&self) -> bool {
+        self.choices.is_empty() && self.digits.is_none()
+    }
+}
+
+/// The recogniser's answer for one utterance.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Recognition {
+    /// What was said, decoded freely (may be empty for noise).
+    pub text: String,
+    /// When a grammar was given: the label of the chosen choice, or the
+    /// digit string; `None` when the utterance fits nothing in the grammar.
+    pub choice: Option<String>,
+    /// Confidence of `choice` in [0, 1] (1 for open text without a score).
+    pub confidence: f32,
+    /// Time spent decoding.
+    pub decode_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AsrError {
+    #[error("model: {0}")]
+    Model(String),
+    #[error("recognition failed: {0}")]
+    Failed(String),
+}
+
+pub trait Recognizer: Send + Sync {
+    /// Recognises one utterance (16 kHz). Blocking, CPU-bound.
+    fn recognize(&self, samples: &[f32], grammar: &Grammar) -> Result<Recognition, AsrError>;
+}

@@ -1,0 +1,57 @@
+//! The one ONNX Runtime of the process.
+//!
+//! sherpa-onnx links `libonnxruntime.so` from its wheel; `ort` (used for
+//! Silero VAD and Whisper scoring) loads the very same library at run time,
+//! so both share one runtime and one set of threads.
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use super::AsrError;
+
+const LIB: &str = "libonnxruntime.so";
+
+fn candidates() -> Vec<PathBuf> {
+    let mut c = Vec::new();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        c.push(PathBuf::from(p));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            c.push(dir.join(LIB));
+            if let Some(up) = dir.parent() {
+                c.push(up.join(LIB)); // tests run from target/*/deps
+            }
+        }
+    }
+    let built = env!("HOTLINE_NATIVE_LIB_DIR");
+    if !built.is_empty() {
+        c.push(PathBuf::from(built).join(LIB));
+    }
+    c
+}
+
+/// The process-wide `ort` environment, created on first use.
+pub fn environment() -> Result<&'static ort::environment::Environment, AsrError> {
+    static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let path = candidates().into_iter().find(|p| p.exists()).ok_or_else(|| {
+            format!("{LIB} not found next to the binary or in .native/; run scripts/setup or set ORT_DYLIB_PATH")
+        })?;
+        let builder = ort::init_from(&path).map_err(|e| format!("loading {}: {e}", path.display()))?;
+        builder.with_name("hotline").build().map_err(|e| format!("starting ONNX Runtime: {e}"))
+    })
+    .as_ref()
+    .map_err(|e| AsrError::Model(e.clone()))
+}
+
+/// A session with one intra-op thread: parallelism comes from running
+/// several calls at once, not from splitting one small model.
+pub fn session(path: &std::path::Path) -> Result<ort::session::Session, AsrError> {
+    let env = environment()?;
+    super::models::require(path)?;
+    let load = || -> Result<ort::session::Session, ort::Error> {
+        let mut builder = ort::session::Session::builder(env)?.with_intra_threads(1)?.with_inter_threads(1)?;
+        builder.commit_from_file(path)
+    };
+    load().map_err(|e| AsrError::Model(format!("loading {}: {e}", path.display())))
+}

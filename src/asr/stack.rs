@@ -1,0 +1,52 @@
+//! The loaded speech stack: one VAD model and one recogniser pool for the
+//! whole process, shared by every call.
+use std::sync::Arc;
+
+use super::models::ModelPaths;
+use super::sherpa::{SherpaWhisper, WhisperOptions};
+use super::silero::{SileroModel, SileroVad};
+use super::{AsrError, EndpointConfig, Recognizer, RecognizerPool};
+
+#[derive(Debug, Clone)]
+pub struct SpeechConfig {
+    pub models: ModelPaths,
+    pub endpoint: EndpointConfig,
+    pub whisper: WhisperOptions,
+    /// Recognition threads (0 = one per core).
+    pub threads: usize,
+    /// Utterances that may wait for a thread before calls degrade.
+    pub queue: usize,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        SpeechConfig {
+            models: ModelPaths::default_location(),
+            endpoint: EndpointConfig::default(),
+            whisper: WhisperOptions::default(),
+            threads: 0,
+            queue: 64,
+        }
+    }
+}
+
+pub struct SpeechStack {
+    pub vad_model: Arc<SileroModel>,
+    pub recognizer: Arc<dyn Recognizer>,
+    pub pool: RecognizerPool,
+    pub endpoint: EndpointConfig,
+}
+
+impl SpeechStack {
+    pub fn load(cfg: &SpeechConfig) -> Result<Self, AsrError> {
+        let vad_model = SileroModel::load(&cfg.models.silero_vad)?;
+        let recognizer: Arc<dyn Recognizer> = Arc::new(SherpaWhisper::load(&cfg.models, &cfg.whisper)?);
+        let pool = RecognizerPool::new(Arc::clone(&recognizer), cfg.threads, cfg.queue);
+        Ok(SpeechStack { vad_model, recognizer, pool, endpoint: cfg.endpoint.clone() })
+    }
+
+    /// A fresh voice detector for one call.
+    pub fn detector(&self) -> SileroVad {
+        SileroVad::new(Arc::clone(&self.vad_model), self.endpoint.clone())
+    }
+}

@@ -1,0 +1,19 @@
+//! `hotline bench ...`: accuracy, latency, real-time factor and memory.
+#[derive(clap::Subcommand, Debug)]
+pub enum Bench {
+    /// Speech recognition accuracy and speed on the recordings in testdata.
+    Asr(AsrArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AsrArgs {
+    /// Folder with the test recordings (default: ../shared/testdata).
+    #[arg(long)]
+    pub data: Option<std::path::PathBuf>,
+}
+
+pub fn run(b: Bench) -> u8 {
+    match b {
+        Bench::Asr(_a) => 0,
+    }
+}

@@ -1,0 +1,10 @@
+//! Command-line front ends; `main.rs` only parses and dispatches.
+pub mod bench;
+pub mod transcribe;
+
+/// Logs go to stderr (stdout carries JSON lines); `RUST_LOG` filters.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,139 @@
+//! The compiled dialplan: what the call machine runs.
+//!
+//! Produced by validation from the raw TOML (see `docs/dialplan.md`); every
+//! reference in here has been checked, so the call machine never meets an
+//! unknown menu or an empty option.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dialplan {
+    /// Name used to select it (file stem, e.g. `hotline`).
+    pub name: String,
+    pub source: PathBuf,
+    /// Content hash of the source, recorded with every call.
+    pub version: String,
+    pub start_menu: String,
+    /// Where callers go when they ask for a human or retries run out.
+    pub operator: Transfer,
+    pub thresholds: Thresholds,
+    pub menus: BTreeMap<String, Menu>,
+    /// agent / repeat / back / main menu / goodbye, active in every menu
+    /// whose `globals` flag is on.
+    pub globals: Vec<GlobalIntent>,
+    /// Messages the machine itself speaks (confirmations, apologies).
+    pub messages: Messages,
+}
+
+/// Intent-matching confidence levels: act at or above `accept`; ask
+/// "did you mean …?" between `confirm` and `accept`; below, no match.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub accept: f32,
+    pub confirm: f32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Menu {
+    pub id: String,
+    pub prompt: Prompt,
+    /// Said after a no-input timeout (lists the options).
+    pub no_input_prompt: Prompt,
+    /// Said after an utterance that matched nothing (lists the options).
+    pub no_match_prompt: Prompt,
+    pub barge_in: bool,
+    pub no_input_timeout_ms: u64,
+    /// Retries before escalation.
+    pub max_no_input: u32,
+    pub max_no_match: u32,
+    /// What happens when retries run out (default: transfer to the operator).
+    pub escalation: Action,
+    pub options: Vec<MenuOption>,
+    pub globals: bool,
+}
+
+/// Something the caller hears: TTS text, a WAV file, or both (the file wins
+/// when it exists; the text is the fallback and the transcript).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Prompt {
+    pub text: String,
+    pub wav: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MenuOption {
+    pub intent: String,
+    pub phrases: Vec<String>,
+    pub dtmf: Option<char>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Goto(String),
+    Transfer(Transfer),
+    Collect(Collect),
+    Say { message: Prompt, then: AfterSay },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfer {
+    pub extension: String,
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collect {
+    /// Variable name (passed along on transfer, shown in the call record).
+    pub variable: String,
+    pub prompt: Prompt,
+    pub min_digits: usize,
+    pub max_digits: usize,
+    /// Read the digits back and ask yes/no before going on.
+    pub confirm: bool,
+    /// What happens once the digits are confirmed.
+    pub then: Box<Action>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterSay {
+    Hangup,
+    /// Back to the menu the option was chosen in.
+    Return,
+    Goto(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GlobalKind {
+    Operator,
+    Repeat,
+    Back,
+    MainMenu,
+    Goodbye,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalIntent {
+    pub kind: GlobalKind,
+    /// Intent name as it appears in timelines (`agent`, `repeat`, ...).
+    pub intent: String,
+    pub phrases: Vec<String>,
+    pub dtmf: Option<char>,
+}
+
+/// Texts of the machine's own turns; `{}` placeholders as documented.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Messages {
+    /// "Did you mean {}?"
+    pub confirm_intent: String,
+    /// "I heard {}. Is that right?"
+    pub confirm_digits: String,
+    /// "Sorry, speech recognition is not available. Please use your keypad."
+    pub dtmf_only: String,
+    /// "Please hold while I transfer you."
+    pub transferring: String,
+    /// "Sorry, the transfer failed."
+    pub transfer_failed: String,
+    /// "Goodbye."
+    pub goodbye: String,
+}

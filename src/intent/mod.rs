@@ -1,0 +1,28 @@
+//! From recognised words to the caller's intent.
+//!
+//! [`IntentMatcher`] is the seam where an NLU model can replace the text
+//! matcher; the call machine only sees [`MatchResult`].
+
+/// One thing the caller can ask for in the current menu.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub intent: String,
+    pub phrases: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub intent: String,
+    /// In [0, 1].
+    pub confidence: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MatchResult {
+    pub best: Option<Scored>,
+    pub runner_up: Option<Scored>,
+}
+
+pub trait IntentMatcher: Send + Sync {
+    fn match_intent(&self, text: &str, candidates: &[Candidate]) -> MatchResult;
+}

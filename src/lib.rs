@@ -1,0 +1,11 @@
+//! hotline: an offline voice front end for phone hotlines.
+//!
+//! A PBX streams a call's audio in; hotline finds speech, recognises it
+//! offline, maps it to an intent of the admin's dialplan, plays the next
+//! prompt, and transfers the caller to a human when needed.
+pub mod asr;
+pub mod audio;
+pub mod call;
+pub mod cli;
+pub mod dialplan;
+pub mod intent;

@@ -1,0 +1,31 @@
+//! The `hotline` command: a thin layer over the library.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "hotline", version, about = "Offline voice front end for phone hotlines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transcribe WAV files: one JSON line per utterance.
+    Transcribe(hotline::cli::transcribe::Args),
+    /// Measure accuracy, latency and memory.
+    #[command(subcommand)]
+    Bench(hotline::cli::bench::Bench),
+}
+
+fn main() -> ExitCode {
+    hotline::cli::init_logging();
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Transcribe(args) => hotline::cli::transcribe::run(args),
+        Command::Bench(b) => hotline::cli::bench::run(b),
+    };
+    ExitCode::from(code)
+}
+
