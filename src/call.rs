@@ -17,8 +17,19 @@ use crate::dialplan::{Prompt, Transfer};
 /// Identifies one playback so its end can be matched to it.
 pub type PlaybackId = u64;
 
+/// The machine's API (implemented below):
+///
+/// ```text
+/// Call::new(dialplan: Arc<Dialplan>, matcher: Arc<dyn IntentMatcher>,
+///           vad: Box<dyn VoiceDetector>) -> Call
+/// call.handle(now_ms: u64, input: Input) -> Vec<Output>
+/// call.next_deadline() -> Option<u64>   // send Input::Tick at this time
+/// call.is_finished() -> bool            // after Hangup / Transfer
+/// ```
 #[derive(Debug, Clone)]
 pub enum Input {
+    /// The call is connected: the machine plays the first menu's prompt.
+    Start,
     /// 16 kHz mono caller audio, any length (normally one 20 ms frame).
     Audio(Vec<f32>),
     Dtmf(char),

@@ -9,3 +9,4 @@ pub mod call;
 pub mod cli;
 pub mod dialplan;
 pub mod intent;
+pub mod pbx;

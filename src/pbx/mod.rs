@@ -1,0 +1,96 @@
+//! Wire protocols of the PBXs, one module per protocol: codecs only, no
+//! call logic. Each turns its wire format into [`PbxEvent`]s for the call
+//! driver and [`PbxCommand`]s into wire messages, sans-IO (bytes in, bytes
+//! out), so they can be tested without sockets and never panic on input.
+//!
+//! Transfer control (AMI for Asterisk, ESL for FreeSWITCH, a webhook for
+//! Twilio) lives beside them in its own module.
+
+/// Audio encoding on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioFormat {
+    /// Signed 16-bit little-endian linear PCM at this rate.
+    Slin(u32),
+    /// G.711 µ-law, 8 kHz.
+    Ulaw,
+    /// G.711 A-law, 8 kHz.
+    Alaw,
+}
+
+impl AudioFormat {
+    pub fn rate(self) -> u32 {
+        match self {
+            AudioFormat::Slin(r) => r,
+            AudioFormat::Ulaw | AudioFormat::Alaw => 8000,
+        }
+    }
+
+    pub fn bytes_per_sample(self) -> usize {
+        match self {
+            AudioFormat::Slin(_) => 2,
+            AudioFormat::Ulaw | AudioFormat::Alaw => 1,
+        }
+    }
+
+    /// Bytes in one 20 ms frame.
+    pub fn frame_bytes(self) -> usize {
+        crate::audio::frame_samples(self.rate()) * self.bytes_per_sample()
+    }
+
+    /// Wire bytes -> 16-bit samples (a trailing odd byte of slin is dropped).
+    pub fn decode(self, bytes: &[u8]) -> Vec<i16> {
+        match self {
+            AudioFormat::Slin(_) => bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect(),
+            AudioFormat::Ulaw => crate::audio::g711::ulaw_decode_all(bytes),
+            AudioFormat::Alaw => crate::audio::g711::alaw_decode_all(bytes),
+        }
+    }
+
+    pub fn encode(self, samples: &[i16]) -> Vec<u8> {
+        match self {
+            AudioFormat::Slin(_) => samples.iter().flat_map(|s| s.to_le_bytes()).collect(),
+            AudioFormat::Ulaw => crate::audio::g711::ulaw_encode_all(samples),
+            AudioFormat::Alaw => crate::audio::g711::alaw_encode_all(samples),
+        }
+    }
+}
+
+/// What a PBX told us, in protocol-neutral terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PbxEvent {
+    /// The media session is up.
+    Start(CallInfo),
+    /// Caller audio, decoded to 16-bit PCM at `CallInfo::format`'s rate.
+    Audio(Vec<i16>),
+    Dtmf(char),
+    /// Playback reached the marker sent after a prompt.
+    MarkReached(String),
+    /// Our outgoing audio queue is full / has room again.
+    Pause,
+    Resume,
+    /// The call is over (close frame, stop message, TCP close).
+    Hangup { reason: String },
+    /// Understood but of no interest to the call (STATUS, connected, ...).
+    Ignored(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CallInfo {
+    /// The PBX's id of the call (channel uniqueid, call UUID, callSid).
+    pub call_id: String,
+    /// Channel name where the PBX has one (AMI Redirect needs it).
+    pub channel: Option<String>,
+    pub caller_id: Option<String>,
+    /// Which dialplan to run, when the dial string / metadata names one.
+    pub dialplan: Option<String>,
+    pub format: Option<AudioFormat>,
+    /// Bytes per frame the PBX wants (Asterisk's optimal_frame_size).
+    pub frame_bytes: Option<usize>,
+    /// Other key/values the PBX sent (channel variables, custom parameters).
+    pub variables: Vec<(String, String)>,
+}
+
+/// A malformed or unexpected message: named, never a panic.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProtocolError(pub String);
