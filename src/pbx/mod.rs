@@ -94,3 +94,36 @@ pub struct CallInfo {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
 pub struct ProtocolError(pub String);
+
+/// One message on the wire: a websocket text/binary message, or for
+/// stream protocols (AudioSocket) one framed packet as `Binary`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WireMessage {
+    Text(String),
+    Binary(Vec<u8>),
+    /// Close the connection (websocket close 1000 / TCP shutdown).
+    Close,
+}
+
+/// The sans-IO codec of one media protocol, one instance per call. The
+/// server owns the socket and the call machine; the codec only translates.
+pub trait MediaCodec: Send {
+    /// A message from the PBX. Errors name what was wrong with it; the
+    /// server logs them and decides whether the call can go on.
+    fn on_message(&mut self, msg: WireMessage) -> Result<Vec<PbxEvent>, ProtocolError>;
+    /// Answers the call where the protocol needs it (may be empty).
+    fn answer(&mut self) -> Vec<WireMessage>;
+    /// Prompt audio at the call's rate, as wire messages.
+    fn audio(&mut self, samples: &[i16]) -> Vec<WireMessage>;
+    /// Asks to be told (`PbxEvent::MarkReached(id)`) when playback gets
+    /// here. Empty when the protocol has no marks: the server then times
+    /// playback itself.
+    fn mark(&mut self, id: &str) -> Vec<WireMessage>;
+    /// Barge-in: drop queued prompt audio.
+    fn flush(&mut self) -> Vec<WireMessage>;
+    fn hangup(&mut self) -> Vec<WireMessage>;
+    /// True when the PBX queues and paces our audio itself (Asterisk
+    /// chan_websocket, Twilio); false when the server must send 20 ms
+    /// frames in real time (AudioSocket).
+    fn paces_playback(&self) -> bool;
+}
