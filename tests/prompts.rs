@@ -207,6 +207,19 @@ fn prerender_fills_every_rate_and_reports_what_failed() {
     let narrow = offline.render(&good, 8_000).unwrap();
     let wide = offline.render(&good, 16_000).unwrap();
     assert!((wide.len() as f32 / narrow.len() as f32 - 2.0).abs() < 0.01);
+
+    // Two calls asking for the same new prompt at once both get it, and the
+    // cache ends up with whole files only.
+    let new = text("One moment, please.");
+    let both: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2).map(|_| s.spawn(|| r.render(&new, 8_000).unwrap())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(both.iter().all(|a| a.len() > 4_000), "{:?}", both.iter().map(|a| a.len()).collect::<Vec<_>>());
+    assert_eq!(wav_files(&cache).len(), 4);
+    let names: Vec<String> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|n| n.ends_with(".wav") && !n.starts_with('.')), "{names:?}");
+    assert_eq!(*PromptRenderer::new(&models(), cache.clone()).render(&new, 8_000).unwrap(), *offline.render(&new, 8_000).unwrap());
 }
 
 #[test]

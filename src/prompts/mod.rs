@@ -70,6 +70,12 @@ pub struct PromptRenderer {
     memory: MemoryCache,
 }
 
+// Calls on many threads share one renderer.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<PromptRenderer>();
+};
+
 /// Where rendered prompts go unless told otherwise:
 /// `$HOTLINE_PROMPT_CACHE`, else `.cache/prompts` in the working directory.
 pub fn default_cache_dir() -> PathBuf {
