@@ -4,11 +4,12 @@
 //! offline, maps it to an intent of the admin's dialplan, plays the next
 //! prompt, and transfers the caller to a human when needed.
 pub mod asr;
-pub mod bench;
 pub mod audio;
+pub mod bench;
 pub mod call;
 pub mod cli;
 pub mod dialplan;
 pub mod intent;
 pub mod pbx;
+pub mod prompts;
 pub mod testdata;

@@ -17,6 +17,8 @@ enum Command {
     /// Measure accuracy, latency and memory.
     #[command(subcommand)]
     Bench(hotline::cli::bench::Bench),
+    /// Render a prompt (text or WAV) to a WAV file, as callers will hear it.
+    Say(hotline::cli::say::Args),
 }
 
 fn main() -> ExitCode {
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Transcribe(args) => hotline::cli::transcribe::run(args),
         Command::Bench(b) => hotline::cli::bench::run(b),
+        Command::Say(args) => hotline::cli::say::run(args),
     };
     ExitCode::from(code)
 }
