@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(line_col(src, 0), (1, 1));
         assert_eq!(line_col(src, 6), (2, 1));
         // 'é' is two bytes but one column.
-        assert_eq!(line_col(src, 9), (2, 4));
+        assert_eq!(line_col(src, 9), (2, 3));
         assert_eq!(line_col(src, 10_000), (3, 1));
     }
 

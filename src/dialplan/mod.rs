@@ -210,3 +210,6 @@ fn whole_file(path: &Path, severity: Severity, message: &str) -> Diagnostic {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests;

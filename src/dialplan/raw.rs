@@ -117,8 +117,8 @@ pub struct RawGlobal {
 pub fn parse(source: &str, rep: &mut Reporter) -> Result<RawDialplan, (Range<usize>, String)> {
     let doc = ImDocument::parse(source).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        // The message's first line is the reason; the rest repeats the source.
-        let message = e.message().lines().next().unwrap_or("invalid TOML").trim().to_string();
+        // toml_edit puts the reason and what was expected on separate lines.
+        let message = e.message().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
         (span, format!("invalid TOML: {message}"))
     })?;
     let root_table = doc.as_table();

@@ -567,7 +567,16 @@ impl Validator<'_, '_, '_> {
         }
         let prompt = match &c.prompt {
             Some(p) => self.prompt(p, "collect prompt"),
-            None => Prompt { text: format!("Please say or key in your {}.", variable.replace(['_', '-'], " ")), wav: None },
+            None => {
+                if let Some(reason) = self.cx.tts_unavailable {
+                    self.rep.warning(
+                        &c.span,
+                        format!("the generated prompt of `collect` needs text-to-speech, which is unavailable ({reason})"),
+                        Some("give `collect` a `prompt` with a `wav`".into()),
+                    );
+                }
+                Prompt { text: format!("Please say or key in your {}.", variable.replace(['_', '-'], " ")), wav: None }
+            }
         };
         Some(Collect {
             variable,
