@@ -269,3 +269,20 @@ fn syntax_error_is_a_single_diagnostic() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].starts_with("2:13: error: invalid TOML"), "{found:?}");
 }
+
+#[test]
+fn complete_example_in_the_docs_is_valid() {
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/dialplan.md")).unwrap();
+    let example = docs.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).expect("a toml block");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("prompts")).unwrap();
+    let wav = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dialplans/prompts/zero.wav");
+    std::fs::copy(wav, dir.path().join("prompts/welcome.wav")).unwrap();
+    let (plan, diags) = load_with_warnings(&write(&dir, "example.toml", example));
+    assert_eq!(diags, Vec::<Diagnostic>::new());
+    let plan = plan.unwrap();
+    assert!(!plan.globals.iter().any(|g| g.kind == GlobalKind::Goodbye), "disabled in the example");
+    assert!(!plan.menus["billing"].globals);
+    let Action::Collect(c) = &plan.menus["billing"].options[0].action else { panic!("pay collects") };
+    assert_eq!((c.min_digits, c.max_digits), (6, 10));
+}
