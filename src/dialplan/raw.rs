@@ -63,6 +63,8 @@ pub struct RawMenu {
     pub no_match_prompt: Option<RawPrompt>,
     pub settings: RawMenuSettings,
     pub options: Vec<RawOption>,
+    /// `options` exists but is not a table (already reported).
+    pub options_malformed: bool,
 }
 
 /// `"text"` or `{ text = "...", wav = "file.wav" }`.
@@ -170,6 +172,7 @@ pub fn parse(source: &str, rep: &mut Reporter) -> Result<RawDialplan, (Range<usi
                 no_match_prompt: m.prompt(rep, "no_match_prompt"),
                 settings: menu_settings(&mut m, rep),
                 options: Vec::new(),
+                options_malformed: m.table.get("options").is_some_and(|i| !i.is_table_like()),
                 id,
             };
             if let Some(mut options) = m.table(rep, "options") {
@@ -356,6 +359,12 @@ impl<'d> TableReader<'d> {
         let (item, span) = self.get(key)?;
         match item.as_table_like() {
             Some(t) => Some(TableReader::new(t, self.key_span(key), format!("`{key}`"))),
+            None if item.is_array_of_tables() => {
+                // `[[menus.main.options]]` is the other common TOML idiom.
+                let help = format!("name each entry: `[...{key}.NAME]` instead of `[[...{key}]]`");
+                rep.error(&span, format!("`{key}` must be a table of named entries, found array of tables"), Some(help));
+                None
+            }
             None => {
                 self.wrong_type(rep, key, "a table", item, &span);
                 None

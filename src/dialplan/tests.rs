@@ -286,3 +286,14 @@ fn complete_example_in_the_docs_is_valid() {
     let Action::Collect(c) = &plan.menus["billing"].options[0].action else { panic!("pay collects") };
     assert_eq!((c.min_digits, c.max_digits), (6, 10));
 }
+
+#[test]
+fn options_written_as_an_array_of_tables_get_a_hint() {
+    let text = "[operator]\nextension = \"1\"\n[menus.main]\nprompt = \"x\"\n[[menus.main.options]]\nintent = \"a\"\n";
+    assert_eq!(
+        problems(text),
+        ["5:1: error: `options` must be a table of named entries, found array of tables [name each entry: `[...options.NAME]` instead of `[[...options]]`]"]
+    );
+    let empty = "[operator]\nextension = \"1\"\n[menus.main]\nprompt = \"x\"\n[menus.main.options]\n";
+    assert_one(empty, "3:8: error: menu `main` has no options");
+}

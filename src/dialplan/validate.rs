@@ -380,7 +380,7 @@ impl Validator<'_, '_, '_> {
         };
 
         let options: Vec<MenuOption> = m.options.iter().filter_map(|o| self.option(o)).collect();
-        if m.options.is_empty() {
+        if m.options.is_empty() && !m.options_malformed {
             self.rep.error(&m.id.span, format!("menu `{id}` has no options"), Some(format!("add `[menus.{id}.options.NAME]` sections")));
         }
         self.check_clashes(m, globals_on);
