@@ -596,6 +596,9 @@ impl Validator<'_, '_, '_> {
         if key == "then" && help.is_none() {
             help = did_you_mean(&target.value, [THEN_RETURN, THEN_HANGUP]);
         }
+        if key == "escalation" && help.is_none() && did_you_mean(&target.value, ["operator", "agent"]).is_some() {
+            help = Some("escalation transfers to `[operator]` by default: leave `escalation` out".into());
+        }
         let help = help.or_else(|| Some(format!("menus are: {}", self.menu_ids.join(", "))));
         let what = match key {
             "then" => "`then` target",
