@@ -1,5 +1,6 @@
 //! Command-line front ends; `main.rs` only parses and dispatches.
 pub mod bench;
+pub mod check;
 pub mod say;
 pub mod transcribe;
 
