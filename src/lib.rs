@@ -10,3 +10,4 @@ pub mod cli;
 pub mod dialplan;
 pub mod intent;
 pub mod pbx;
+pub mod replay;
