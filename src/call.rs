@@ -9,6 +9,29 @@
 //! them, asks for recognition of finished utterances (`Output::Recognize`,
 //! answered later with `Input::Recognized` or `Input::RecognitionFailed`),
 //! and decides what the caller hears next.
+//!
+//! Policies a caller can rely on:
+//! - Keys work everywhere a question is asked, alongside speech; a key
+//!   stops the prompt playing. In yes/no questions 1 = yes, 2 = no. In a
+//!   digit entry, `#` ends it, reaching the maximum length ends it, and so
+//!   does [`INTER_DIGIT_MS`] without a key. Keys pressed while the machine is
+//!   announcing a transfer, a goodbye or a `Say` message are logged only.
+//! - Confidence at or above `accept` acts, between `confirm` and `accept`
+//!   asks "Did you mean …?", below is a no-match.
+//! - An utterance that yields no words at all counts as a no-match once;
+//!   further empty ones in a row are ignored without extending the wait
+//!   (see `on_empty_result`), so line noise cannot burn a caller's retries.
+//! - Retries run out into the menu's escalation; more than
+//!   [`MAX_ESCALATIONS`] escalations in a call, or any escalation once
+//!   speech is off, go to the operator.
+//! - A recogniser failure, or no answer within [`RECOGNITION_TIMEOUT_MS`],
+//!   switches the call to keys for good: the caller is told, and hears the
+//!   current menu as "For billing, press 1. …".
+//! - A failed transfer apologises and returns to the start menu; a second
+//!   one apologises, says goodbye and hangs up.
+//! - Whenever the call is not over, a timer is running
+//!   ([`Call::next_deadline`]): a prompt whose end the PBX never reports is
+//!   taken as finished after a grace time, so nobody waits in silence.
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -419,7 +442,7 @@ impl Call {
             text: result.text.clone(),
             confidence: result.confidence,
         }));
-        if result.text.trim().is_empty() && result.choice.as_deref().map_or(true, |c| c.trim().is_empty()) {
+        if result.text.trim().is_empty() && result.choice.as_deref().is_none_or(|c| c.trim().is_empty()) {
             self.on_empty_result(now, out);
             return;
         }
@@ -680,7 +703,7 @@ impl Call {
     }
 
     fn barge_in_here(&self) -> bool {
-        self.current_menu_def().map_or(true, |m| m.barge_in)
+        self.current_menu_def().is_none_or(|m| m.barge_in)
     }
 
     fn act(&mut self, now: u64, chosen: Chosen, source: Source, out: &mut Vec<Output>) {
@@ -863,7 +886,7 @@ impl Call {
     // ----- understanding ------------------------------------------------
 
     fn globals_active(&self) -> bool {
-        self.current_menu_def().map_or(false, |m| m.globals)
+        self.current_menu_def().is_some_and(|m| m.globals)
     }
 
     fn active_globals(&self) -> impl Iterator<Item = &GlobalIntent> {

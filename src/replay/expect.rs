@@ -147,11 +147,11 @@ pub fn parse_dtmf(spec: &str) -> Result<(char, u64), String> {
 fn matches(step: &Step, event: &Event) -> bool {
     match (step, event) {
         (Step::Intent { menu, intent }, Event::Intent { menu: m, intent: i, .. }) => {
-            i == intent && menu.as_ref().map_or(true, |menu| menu == m)
+            i == intent && menu.as_ref().is_none_or(|menu| menu == m)
         }
-        (Step::Transfer(ext), Event::Transfer { extension, .. }) => ext.as_ref().map_or(true, |e| e == extension),
+        (Step::Transfer(ext), Event::Transfer { extension, .. }) => ext.as_ref().is_none_or(|e| e == extension),
         (Step::Collect { variable, value }, Event::Collect { variable: v, value: val, .. }) => {
-            v == variable && value.as_ref().map_or(true, |value| value == val)
+            v == variable && value.as_ref().is_none_or(|value| value == val)
         }
         (Step::Prompt(menu), Event::Prompt { menu: m, .. }) => m == menu,
         (Step::Dtmf(k), Event::Dtmf { digit, .. }) => k == digit,

@@ -171,3 +171,30 @@ fn a_directory_of_calls_is_replayed_against_its_expectations() {
     assert!(out.contains("FAIL wrong.wav: step 1 of 1 \"transfer:9999\" not found"), "{out}");
     assert!(out.trim_end().ends_with("1 passed, 1 failed"), "{out}");
 }
+
+/// Keys enter the account number, a real spoken "yes" confirms the
+/// read-back: the speech path decides the call.
+#[test]
+fn a_spoken_yes_confirms_the_account_number() {
+    let yes = clip16k("speech_commands/yes_105a0eea_nohash_0.wav");
+    // The read-back starts at 8.6 s and lasts about 2.5 s; answer after it.
+    let audio = telephone(&[silence(11_500), yes, silence(500)]);
+    let keys: Vec<(char, u64)> = balance_keys().into_iter().filter(|&(_, t)| t < 12_000).collect();
+    let events = replay_call(
+        Arc::new(test_dialplan()),
+        matcher(),
+        speech(),
+        &audio,
+        &keys,
+        &prompt_duration_ms,
+        &ReplayOptions::default(),
+    );
+    let expected =
+        Expectation::parse("expect = [\"intent:balance\", \"collect:account=4512\", \"transfer:3000\"]", false).unwrap();
+    check_expectations(&events, &expected).unwrap();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Collect { confirmed: true, .. })),
+        "{}",
+        timeline_json(&events)
+    );
+}
