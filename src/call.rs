@@ -495,8 +495,12 @@ impl Call {
         if !self.queue.is_empty() {
             self.stop_playback(out);
         }
-        // A key press answers the question: drop a recognition in flight.
+        // A key press answers the question: drop a recognition in flight,
+        // and the utterance the caller may be in the middle of.
         self.pending = None;
+        if let Voice::Speaking { .. } = self.voice {
+            self.voice = Voice::Speaking { heard: false };
+        }
         self.last_result_empty = false;
         match self.state.clone() {
             State::Menu => match self.choice_by_key(key) {

@@ -583,3 +583,21 @@ fn no_input_sequence_leaves_the_caller_stuck() {
         }
     }
 }
+
+#[test]
+fn a_key_pressed_while_speaking_wins_over_the_words() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    // Speech starts, the caller presses 1 before it ends: the key acts and
+    // the utterance is dropped (it would otherwise be taken as an answer to
+    // the billing menu the caller has not heard yet).
+    let mut frames = Vec::new();
+    for _ in 0..10 {
+        h.now += 20;
+        frames.extend(h.send(Input::Audio(vec![0.3; 320])));
+    }
+    let out = h.at(h.now, Input::Dtmf('1'));
+    assert!(out.iter().any(|l| l.ends_with("intent main/billing Dtmf 1.00")), "{out:?}");
+    let out = h.speak(0);
+    assert!(!out.iter().any(|l| l.starts_with("recognize")), "{out:?}");
+}

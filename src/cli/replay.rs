@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::asr::{SpeechConfig, SpeechStack};
 use crate::audio::read_wav;
+use crate::call::Event;
 use crate::dialplan::Dialplan;
 use crate::intent::IntentMatcher;
 use crate::replay::{
@@ -82,6 +83,9 @@ fn replay(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> 
     let speech = load_speech()?;
     let events = replay_call(dialplan, matcher, &speech, &audio, &keys, &prompt_duration_ms, &opts);
     print!("{}", timeline_json(&events));
+    if !matches!(events.last(), Some(Event::Transfer { .. } | Event::Hangup { .. })) {
+        eprintln!("hotline: note: the call had not ended after {} s of call time", args.max_seconds);
+    }
     let Some(expectation) = expectation else { return Ok(true) };
     match check_expectations(&events, &expectation) {
         Ok(()) => {
