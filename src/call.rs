@@ -39,11 +39,13 @@ use crate::asr::{Grammar, GrammarChoice, Recognition, Utterance, VadEvent, Voice
 use crate::dialplan::{Action, AfterSay, Collect, Dialplan, GlobalIntent, GlobalKind, Menu, Prompt, Transfer};
 use crate::intent::{parse_digits, parse_yes_no, Candidate, IntentMatcher};
 
-mod wording;
+mod flow;
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
+mod understanding;
+mod wording;
 
 /// Identifies one playback so its end can be matched to it.
 pub type PlaybackId = u64;
@@ -65,30 +67,51 @@ pub enum Input {
     Audio(Vec<f32>),
     Dtmf(char),
     /// Answer to `Output::Recognize { request, .. }`.
-    Recognized { request: u64, result: Recognition },
+    Recognized {
+        request: u64,
+        result: Recognition,
+    },
     /// The recogniser crashed or is overloaded: degrade to DTMF.
-    RecognitionFailed { request: u64, reason: String },
+    RecognitionFailed {
+        request: u64,
+        reason: String,
+    },
     /// The PBX finished playing this prompt.
     PlaybackFinished(PlaybackId),
     /// Time passed (drives no-input timers).
     Tick,
     /// The transfer asked for in `Output::Transfer` did not happen.
-    TransferFailed { reason: String },
+    TransferFailed {
+        reason: String,
+    },
     /// The caller hung up / the connection closed.
     Hangup,
 }
 
 #[derive(Debug, Clone)]
 pub enum Output {
-    Play { id: PlaybackId, prompt: Prompt, barge_in: bool },
+    Play {
+        id: PlaybackId,
+        prompt: Prompt,
+        barge_in: bool,
+    },
     /// Barge-in: stop what is playing now and drop what is queued.
     StopPlayback,
     /// Recognise this utterance against this grammar; answer with
     /// `Input::Recognized` carrying the same request number.
-    Recognize { request: u64, utterance: Utterance, grammar: Arc<Grammar> },
+    Recognize {
+        request: u64,
+        utterance: Utterance,
+        grammar: Arc<Grammar>,
+    },
     /// Hand the caller to a human. Variables collected so far go along.
-    Transfer { target: Transfer, variables: Vec<(String, String)> },
-    Hangup { reason: String },
+    Transfer {
+        target: Transfer,
+        variables: Vec<(String, String)>,
+    },
+    Hangup {
+        reason: String,
+    },
     /// Something worth logging / putting in the call record / timeline.
     Event(Event),
 }
@@ -166,9 +189,15 @@ enum State {
     /// "Did you mean billing?"
     ConfirmIntent(Chosen),
     /// Collecting digits; `digits` holds keys pressed so far.
-    Collect { collect: Collect, digits: String },
+    Collect {
+        collect: Collect,
+        digits: String,
+    },
     /// "I heard 4 5 1 2. Is that right?"
-    ConfirmDigits { collect: Collect, value: String },
+    ConfirmDigits {
+        collect: Collect,
+        value: String,
+    },
     /// Playing the transfer announcement; transfer when it ends.
     Transferring(Transfer),
     /// `Output::Transfer` sent; the call is over unless it fails.
@@ -183,10 +212,7 @@ enum State {
 impl State {
     /// States in which the caller is expected to answer.
     fn listening(&self) -> bool {
-        matches!(
-            self,
-            State::Menu | State::ConfirmIntent(_) | State::Collect { .. } | State::ConfirmDigits { .. }
-        )
+        matches!(self, State::Menu | State::ConfirmIntent(_) | State::Collect { .. } | State::ConfirmDigits { .. })
     }
 }
 
@@ -224,7 +250,9 @@ enum Voice {
     Quiet,
     /// Speaking; `heard` = false when the speech began during a prompt that
     /// does not allow barge-in, so its utterance is discarded.
-    Speaking { heard: bool },
+    Speaking {
+        heard: bool,
+    },
 }
 
 /// One call. See the module docs.
@@ -657,406 +685,5 @@ impl Call {
             self.timer = None;
         }
         out.push(Output::StopPlayback);
-    }
-
-    // ----- menus, actions, globals ---------------------------------------
-
-    fn current_menu_def(&self) -> Option<&Menu> {
-        self.plan.menus.get(&self.menu)
-    }
-
-    fn enter_menu(&mut self, now: u64, id: &str, remember: bool, out: &mut Vec<Output>) {
-        let plan = Arc::clone(&self.plan);
-        let Some(menu) = plan.menus.get(id) else {
-            tracing::error!(menu = id, "dialplan names a menu that does not exist; transferring to the operator");
-            self.transfer(now, plan.operator.clone(), out);
-            return;
-        };
-        if remember && id != self.menu {
-            if self.history.len() >= HISTORY_LIMIT {
-                self.history.remove(0);
-            }
-            self.history.push(std::mem::replace(&mut self.menu, id.to_string()));
-        } else {
-            self.menu = id.to_string();
-        }
-        self.state = State::Menu;
-        self.reset_counters();
-        self.play_menu_prompt(now, menu, &menu.prompt, out);
-    }
-
-    fn reset_counters(&mut self) {
-        self.no_input = 0;
-        self.no_match = 0;
-        self.last_result_empty = false;
-    }
-
-    /// Plays a menu prompt, or its keys-only version when speech is off.
-    fn play_menu_prompt(&mut self, now: u64, menu: &Menu, prompt: &Prompt, out: &mut Vec<Output>) {
-        if self.degraded {
-            match wording::keys_only_menu(menu, &self.plan.globals) {
-                Some(keys) => self.play(now, keys, true, out),
-                None => {
-                    let operator = self.plan.operator.clone();
-                    self.transfer(now, operator, out);
-                }
-            }
-        } else {
-            self.play(now, prompt.clone(), menu.barge_in, out);
-        }
-    }
-
-    fn barge_in_here(&self) -> bool {
-        self.current_menu_def().is_none_or(|m| m.barge_in)
-    }
-
-    fn act(&mut self, now: u64, chosen: Chosen, source: Source, out: &mut Vec<Output>) {
-        out.push(Output::Event(Event::Intent {
-            t_ms: now,
-            menu: self.menu.clone(),
-            intent: chosen.intent.clone(),
-            confidence: chosen.confidence,
-            source,
-        }));
-        match chosen.target {
-            Target::Action(action) => self.run_action(now, action, out),
-            Target::Global(kind) => self.run_global(now, kind, out),
-        }
-    }
-
-    fn run_action(&mut self, now: u64, action: Action, out: &mut Vec<Output>) {
-        match action {
-            Action::Goto(menu) => self.enter_menu(now, &menu, true, out),
-            Action::Transfer(target) => self.transfer(now, target, out),
-            Action::Collect(collect) => {
-                self.reset_counters();
-                let prompt = collect.prompt.clone();
-                self.state = State::Collect { collect, digits: String::new() };
-                let barge_in = self.barge_in_here();
-                self.play(now, prompt, barge_in, out);
-            }
-            Action::Say { message, then } => {
-                self.state = State::Saying(then);
-                self.play(now, message, false, out);
-            }
-        }
-    }
-
-    fn transfer(&mut self, now: u64, target: Transfer, out: &mut Vec<Output>) {
-        self.state = State::Transferring(target);
-        self.pending = None;
-        let announcement = wording::text_prompt(&self.plan.messages.transferring);
-        self.play(now, announcement, false, out);
-    }
-
-    fn run_global(&mut self, now: u64, kind: GlobalKind, out: &mut Vec<Output>) {
-        match kind {
-            GlobalKind::Operator => {
-                let operator = self.plan.operator.clone();
-                self.transfer(now, operator, out);
-            }
-            GlobalKind::Repeat => self.replay_question(now, out),
-            GlobalKind::Back => {
-                let previous = self.history.pop().unwrap_or_else(|| self.menu.clone());
-                self.enter_menu(now, &previous, false, out);
-            }
-            GlobalKind::MainMenu => {
-                let start = self.plan.start_menu.clone();
-                self.enter_menu(now, &start, true, out);
-            }
-            GlobalKind::Goodbye => {
-                let goodbye = wording::text_prompt(&self.plan.messages.goodbye);
-                self.play(now, goodbye, false, out);
-                self.state = State::HangingUp("caller said goodbye".into());
-            }
-        }
-    }
-
-    /// Plays again what the caller is being asked right now.
-    fn replay_question(&mut self, now: u64, out: &mut Vec<Output>) {
-        let plan = Arc::clone(&self.plan);
-        let barge_in = self.barge_in_here();
-        match self.state.clone() {
-            State::Menu => {
-                if let Some(menu) = plan.menus.get(&self.menu) {
-                    self.play_menu_prompt(now, menu, &menu.prompt, out);
-                }
-            }
-            State::ConfirmIntent(chosen) => {
-                let q = wording::confirm_intent_prompt(&plan.messages, &chosen.intent, self.degraded);
-                self.play(now, q, barge_in, out);
-            }
-            State::Collect { collect, .. } => {
-                self.state = State::Collect { digits: String::new(), collect: collect.clone() };
-                self.play(now, collect.prompt, barge_in, out);
-            }
-            State::ConfirmDigits { value, .. } => {
-                let q = wording::confirm_digits_prompt(&plan.messages, &value, self.degraded);
-                self.play(now, q, barge_in, out);
-            }
-            _ => {}
-        }
-    }
-
-    fn hang_up(&mut self, now: u64, reason: String, out: &mut Vec<Output>) {
-        self.finish();
-        out.push(Output::Event(Event::Hangup { t_ms: now, reason: reason.clone() }));
-        out.push(Output::Hangup { reason });
-    }
-
-    fn finish(&mut self) {
-        self.state = State::Ended;
-        self.timer = None;
-        self.queue.clear();
-        self.pending = None;
-    }
-
-    // ----- retries ------------------------------------------------------
-
-    fn no_input_event(&mut self, now: u64, out: &mut Vec<Output>) {
-        if !self.state.listening() {
-            return;
-        }
-        out.push(Output::Event(Event::NoInput { t_ms: now, menu: self.menu.clone() }));
-        self.no_input += 1;
-        let Some(menu) = self.plan.menus.get(&self.menu).cloned() else { return self.escalate(now, out) };
-        if self.no_input > menu.max_no_input {
-            return self.escalate(now, out);
-        }
-        match self.state {
-            State::Menu => self.play_menu_prompt(now, &menu, &menu.no_input_prompt, out),
-            State::Collect { .. } => {
-                // A half-typed entry that timed out is a no-match, handled
-                // by the inter-digit timer; here nothing was entered.
-                self.replay_question(now, out)
-            }
-            _ => self.replay_question(now, out),
-        }
-    }
-
-    fn no_match_event(&mut self, now: u64, text: String, out: &mut Vec<Output>) {
-        out.push(Output::Event(Event::NoMatch { t_ms: now, menu: self.menu.clone(), text }));
-        self.no_match += 1;
-        let Some(menu) = self.plan.menus.get(&self.menu).cloned() else { return self.escalate(now, out) };
-        if self.no_match > menu.max_no_match {
-            return self.escalate(now, out);
-        }
-        match self.state.clone() {
-            State::Menu | State::ConfirmIntent(_) => {
-                self.state = State::Menu;
-                self.play_menu_prompt(now, &menu, &menu.no_match_prompt, out);
-            }
-            State::Collect { collect, .. } | State::ConfirmDigits { collect, .. } => {
-                self.state = State::Collect { collect, digits: String::new() };
-                self.replay_question(now, out);
-            }
-            _ => {}
-        }
-    }
-
-    fn escalate(&mut self, now: u64, out: &mut Vec<Output>) {
-        self.escalations += 1;
-        let escalation = self.plan.menus.get(&self.menu).map(|m| m.escalation.clone());
-        match escalation {
-            Some(action) if !self.degraded && self.escalations <= MAX_ESCALATIONS => {
-                self.state = State::Menu;
-                self.run_action(now, action, out)
-            }
-            _ => {
-                let operator = self.plan.operator.clone();
-                self.transfer(now, operator, out);
-            }
-        }
-    }
-
-    /// Speech is off for the rest of the call: tell the caller and offer the
-    /// current question as keys.
-    fn degrade(&mut self, now: u64, reason: String, out: &mut Vec<Output>) {
-        self.degraded = true;
-        self.pending = None;
-        self.voice = Voice::Quiet;
-        out.push(Output::Event(Event::Degraded { t_ms: now, reason }));
-        if !self.state.listening() {
-            return; // an announcement is under way; its follow-up is keys-safe
-        }
-        if let State::ConfirmIntent(_) = self.state {
-            self.state = State::Menu;
-        }
-        let notice = wording::text_prompt(&self.plan.messages.dtmf_only);
-        self.play(now, notice, true, out);
-        self.replay_question(now, out);
-    }
-
-    // ----- understanding ------------------------------------------------
-
-    fn globals_active(&self) -> bool {
-        self.current_menu_def().is_some_and(|m| m.globals)
-    }
-
-    fn active_globals(&self) -> impl Iterator<Item = &GlobalIntent> {
-        let on = self.globals_active();
-        self.plan.globals.iter().filter(move |_| on)
-    }
-
-    fn grammar(&self) -> Grammar {
-        let global_choices = self
-            .active_globals()
-            .map(|g| GrammarChoice { label: g.intent.clone(), phrases: g.phrases.clone() });
-        match &self.state {
-            State::Menu => {
-                let options = self.current_menu_def().into_iter().flat_map(|m| m.options.iter());
-                Grammar {
-                    choices: options
-                        .map(|o| GrammarChoice { label: o.intent.clone(), phrases: o.phrases.clone() })
-                        .chain(global_choices)
-                        .collect(),
-                    digits: None,
-                }
-            }
-            State::Collect { collect, .. } => Grammar {
-                choices: global_choices.collect(),
-                digits: Some((collect.min_digits, collect.max_digits)),
-            },
-            _ => Grammar { choices: wording::yes_no_choices(), digits: None },
-        }
-    }
-
-    /// Resolves an intent label to what it does in the current menu.
-    fn resolve(&self, intent: &str, confidence: f32, menu_options: bool) -> Option<Chosen> {
-        let option = menu_options
-            .then(|| self.current_menu_def())
-            .flatten()
-            .and_then(|m| m.options.iter().find(|o| o.intent == intent))
-            .map(|o| Target::Action(o.action.clone()));
-        let target = option.or_else(|| {
-            self.active_globals().find(|g| g.intent == intent).map(|g| Target::Global(g.kind))
-        })?;
-        Some(Chosen { intent: intent.to_string(), target, confidence })
-    }
-
-    fn choice_by_key(&self, key: char) -> Option<Chosen> {
-        let option = self
-            .current_menu_def()
-            .and_then(|m| m.options.iter().find(|o| o.dtmf == Some(key)))
-            .map(|o| (o.intent.clone(), Target::Action(o.action.clone())));
-        let (intent, target) = option.or_else(|| self.global_by_key(key))?;
-        Some(Chosen { intent, target, confidence: 1.0 })
-    }
-
-    fn global_by_key(&self, key: char) -> Option<(String, Target)> {
-        self.active_globals().find(|g| g.dtmf == Some(key)).map(|g| (g.intent.clone(), Target::Global(g.kind)))
-    }
-
-    fn candidates(&self, menu_options: bool) -> Vec<Candidate> {
-        let options = menu_options
-            .then(|| self.current_menu_def())
-            .flatten()
-            .into_iter()
-            .flat_map(|m| m.options.iter())
-            .map(|o| Candidate { intent: o.intent.clone(), phrases: o.phrases.clone() });
-        let globals = self.active_globals().map(|g| Candidate { intent: g.intent.clone(), phrases: g.phrases.clone() });
-        options.chain(globals).collect()
-    }
-
-    /// The intent in `result` (the recogniser's own choice, else the text
-    /// matched against the candidates), with its confidence.
-    fn intent_of(&self, result: &Recognition, menu_options: bool) -> Option<Chosen> {
-        if let Some(label) = result.choice.as_deref() {
-            return self.resolve(label, result.confidence, menu_options);
-        }
-        let candidates = self.candidates(menu_options);
-        if candidates.is_empty() {
-            return None;
-        }
-        let best = self.matcher.match_intent(&result.text, &candidates).best?;
-        self.resolve(&best.intent, best.confidence.clamp(0.0, 1.0), menu_options)
-    }
-
-    fn interpret_menu_speech(&mut self, now: u64, result: &Recognition, out: &mut Vec<Output>) {
-        let thresholds = self.plan.thresholds;
-        match self.intent_of(result, true) {
-            Some(chosen) if chosen.confidence >= thresholds.accept => self.act(now, chosen, Source::Speech, out),
-            Some(chosen) if chosen.confidence >= thresholds.confirm => {
-                let question = wording::confirm_intent_prompt(&self.plan.messages, &chosen.intent, false);
-                self.state = State::ConfirmIntent(chosen);
-                let barge_in = self.barge_in_here();
-                self.play(now, question, barge_in, out);
-            }
-            _ => self.no_match_event(now, result.text.clone(), out),
-        }
-    }
-
-    /// In a question that is not a menu (yes/no, digits), a caller may
-    /// still ask for a global ("operator", "repeat"), confidently.
-    fn speech_global_or_no_match(&mut self, now: u64, result: &Recognition, out: &mut Vec<Output>) {
-        match self.intent_of(result, false) {
-            Some(chosen) if chosen.confidence >= self.plan.thresholds.accept => {
-                self.act(now, chosen, Source::Speech, out)
-            }
-            _ => self.no_match_event(now, result.text.clone(), out),
-        }
-    }
-
-    fn key_global_or_no_match(&mut self, now: u64, key: char, out: &mut Vec<Output>) {
-        match self.global_by_key(key) {
-            Some((intent, target)) => self.act(now, Chosen { intent, target, confidence: 1.0 }, Source::Dtmf, out),
-            None => self.no_match_event(now, format!("key {key}"), out),
-        }
-    }
-
-    fn yes_no(&self, result: &Recognition) -> Option<bool> {
-        match result.choice.as_deref() {
-            Some("yes") => Some(true),
-            Some("no") => Some(false),
-            _ => parse_yes_no(&result.text),
-        }
-    }
-
-    fn digits_from(&self, result: &Recognition, collect: &Collect) -> Option<String> {
-        let digits = match result.choice.as_deref() {
-            Some(c) if !c.is_empty() && c.chars().all(|d| d.is_ascii_digit()) => Some(c.to_string()),
-            _ => parse_digits(&result.text),
-        }?;
-        let max = collect.max_digits.min(DIGITS_LIMIT);
-        (digits.len() >= collect.min_digits && digits.len() <= max).then_some(digits)
-    }
-
-    fn finish_key_entry(&mut self, now: u64, out: &mut Vec<Output>) {
-        let State::Collect { collect, digits } = self.state.clone() else { return };
-        let max = collect.max_digits.min(DIGITS_LIMIT);
-        if digits.len() >= collect.min_digits && digits.len() <= max && !digits.is_empty() {
-            self.accept_digits(now, collect, digits, out);
-        } else {
-            self.no_match_event(now, digits, out);
-        }
-    }
-
-    fn accept_digits(&mut self, now: u64, collect: Collect, value: String, out: &mut Vec<Output>) {
-        if collect.confirm {
-            let question = wording::confirm_digits_prompt(&self.plan.messages, &value, self.degraded);
-            self.state = State::ConfirmDigits { collect, value };
-            let barge_in = self.barge_in_here();
-            self.play(now, question, barge_in, out);
-        } else {
-            self.store(now, collect, value, false, out);
-        }
-    }
-
-    fn digits_confirmed(&mut self, now: u64, collect: Collect, value: String, out: &mut Vec<Output>) {
-        self.store(now, collect, value, true, out);
-    }
-
-    fn store(&mut self, now: u64, collect: Collect, value: String, confirmed: bool, out: &mut Vec<Output>) {
-        out.push(Output::Event(Event::Collect {
-            t_ms: now,
-            variable: collect.variable.clone(),
-            value: value.clone(),
-            confirmed,
-        }));
-        self.variables.retain(|(name, _)| *name != collect.variable);
-        self.variables.push((collect.variable, value));
-        self.reset_counters();
-        self.state = State::Menu;
-        self.run_action(now, *collect.then, out);
     }
 }

@@ -215,10 +215,7 @@ pub struct DirSummary {
 /// `call.expect.json`.
 pub fn expectation_path(wav: &Path) -> Option<PathBuf> {
     let stem = wav.file_stem()?.to_str()?;
-    ["toml", "json"]
-        .iter()
-        .map(|ext| wav.with_file_name(format!("{stem}.expect.{ext}")))
-        .find(|p| p.is_file())
+    ["toml", "json"].iter().map(|ext| wav.with_file_name(format!("{stem}.expect.{ext}"))).find(|p| p.is_file())
 }
 
 /// Replays every `*.wav` in `dir` that has an expectation file, writing
@@ -271,4 +268,3 @@ pub fn replay_dir(
     writeln!(out, "{} passed, {} failed", summary.passed, summary.failed)?;
     Ok(summary)
 }
-

@@ -85,7 +85,12 @@ pub fn test_dialplan() -> Dialplan {
         ],
         globals: true,
     };
-    let global = |kind, intent: &str, phrases: &[&str], dtmf| GlobalIntent { kind, intent: intent.into(), phrases: words(phrases), dtmf };
+    let global = |kind, intent: &str, phrases: &[&str], dtmf| GlobalIntent {
+        kind,
+        intent: intent.into(),
+        phrases: words(phrases),
+        dtmf,
+    };
     Dialplan {
         name: "test".into(),
         source: PathBuf::from("test.toml"),

@@ -17,7 +17,9 @@ struct Harness {
 
 fn line(o: &Output) -> String {
     match o {
-        Output::Play { id, prompt, barge_in } => format!("play {id}{} {}", if *barge_in { "" } else { " (no barge-in)" }, prompt.text),
+        Output::Play { id, prompt, barge_in } => {
+            format!("play {id}{} {}", if *barge_in { "" } else { " (no barge-in)" }, prompt.text)
+        }
         Output::StopPlayback => "stop".into(),
         Output::Recognize { request, .. } => format!("recognize {request}"),
         Output::Transfer { target, variables } => {
@@ -210,7 +212,9 @@ fn a_no_to_did_you_mean_is_a_no_match_and_keys_answer_too() {
         s(&[
             &format!("{t} dtmf 2"),
             &format!("{t} no-match main 'key 2'"),
-            &format!("{t} prompt main: Sorry, I did not get that. Say billing, support, balance or hours, or press 1 to 4."),
+            &format!(
+                "{t} prompt main: Sorry, I did not get that. Say billing, support, balance or hours, or press 1 to 4."
+            ),
             "play 3 Sorry, I did not get that. Say billing, support, balance or hours, or press 1 to 4.",
         ])
     );
@@ -240,7 +244,11 @@ fn account_number_by_keys_with_pound_and_read_back() {
     let out = h.at(5_500, Input::Dtmf('#'));
     assert_eq!(
         out,
-        s(&["5500 dtmf #", "5500 prompt main: I heard 4 5 1 2. Is that right?", "play 3 I heard 4 5 1 2. Is that right?"])
+        s(&[
+            "5500 dtmf #",
+            "5500 prompt main: I heard 4 5 1 2. Is that right?",
+            "play 3 I heard 4 5 1 2. Is that right?"
+        ])
     );
     h.played(2_000);
     let out = h.at(8_000, Input::Dtmf('1'));
@@ -528,7 +536,8 @@ fn no_input_sequence_leaves_the_caller_stuck() {
         seed
     };
     let keys = ['0', '1', '2', '3', '4', '5', '9', '*', '#', 'A', 'x'];
-    let labels = [None, Some("billing"), Some("agent"), Some("yes"), Some("no"), Some("4512"), Some("zzz"), Some("back")];
+    let labels =
+        [None, Some("billing"), Some("agent"), Some("yes"), Some("no"), Some("4512"), Some("zzz"), Some("back")];
     let texts = ["", "billing", "four five one two", "yes", "no", "noise", "go back", "repeat", "bye"];
     for _ in 0..60 {
         let mut h = Harness::started();
@@ -553,7 +562,9 @@ fn no_input_sequence_leaves_the_caller_stuck() {
                 },
                 4 => Input::PlaybackFinished(h.last_play.unwrap_or(0).saturating_sub((r / 10) % 2)),
                 5 => Input::Tick,
-                6 if r % 7 == 0 => Input::RecognitionFailed { request: h.last_request.unwrap_or(0), reason: "x".into() },
+                6 if r % 7 == 0 => {
+                    Input::RecognitionFailed { request: h.last_request.unwrap_or(0), reason: "x".into() }
+                }
                 6 => Input::TransferFailed { reason: "busy".into() },
                 7 => Input::Audio(vec![0.0; (r / 10 % 700) as usize]),
                 8 if r % 13 == 0 => Input::Hangup,

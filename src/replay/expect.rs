@@ -172,11 +172,7 @@ pub fn check_expectations(events: &[Event], expectation: &Expectation) -> Result
         match events[from..].iter().position(|e| matches(step, e)) {
             Some(offset) => from += offset + 1,
             None => {
-                let after = if n == 0 {
-                    String::new()
-                } else {
-                    format!(" after {:?}", expectation.steps[n - 1].0)
-                };
+                let after = if n == 0 { String::new() } else { format!(" after {:?}", expectation.steps[n - 1].0) };
                 return Err(format!(
                     "step {} of {} {text:?} not found{after}; the timeline was:\n{}",
                     n + 1,
@@ -218,7 +214,13 @@ mod tests {
     #[test]
     fn steps_match_in_order_and_failures_say_which() {
         let events = vec![
-            Event::Intent { t_ms: 10, menu: "main".into(), intent: "billing".into(), confidence: 1.0, source: Source::Dtmf },
+            Event::Intent {
+                t_ms: 10,
+                menu: "main".into(),
+                intent: "billing".into(),
+                confidence: 1.0,
+                source: Source::Dtmf,
+            },
             Event::Transfer { t_ms: 20, extension: "2000".into(), context: None },
         ];
         let ok = Expectation::parse("expect = [\"intent:billing\", \"transfer:2000\"]", false).unwrap();

@@ -12,7 +12,8 @@ use crate::call::test_support::{test_dialplan, PhraseMatcher};
 fn speech() -> &'static SpeechStack {
     static STACK: OnceLock<SpeechStack> = OnceLock::new();
     STACK.get_or_init(|| {
-        SpeechStack::load(&SpeechConfig { threads: 1, ..Default::default() }).expect("speech models (run scripts/setup)")
+        SpeechStack::load(&SpeechConfig { threads: 1, ..Default::default() })
+            .expect("speech models (run scripts/setup)")
     })
 }
 
@@ -94,7 +95,15 @@ fn key_driven_calls_replay_identically_and_fast() {
     let audio = telephone(&[noise]);
     let plan = Arc::new(test_dialplan());
     let run = || {
-        replay_call(Arc::clone(&plan), matcher(), speech(), &audio, &balance_keys(), &prompt_duration_ms, &ReplayOptions::default())
+        replay_call(
+            Arc::clone(&plan),
+            matcher(),
+            speech(),
+            &audio,
+            &balance_keys(),
+            &prompt_duration_ms,
+            &ReplayOptions::default(),
+        )
     };
     speech(); // load the models before timing
     let first = run();
@@ -102,11 +111,9 @@ fn key_driven_calls_replay_identically_and_fast() {
     let second = run();
     let elapsed = started.elapsed();
     assert_eq!(timeline_json(&first), timeline_json(&second));
-    let expected = Expectation::parse(
-        "expect = [\"intent:main/balance\", \"collect:account=4512\", \"transfer:3000\"]",
-        false,
-    )
-    .unwrap();
+    let expected =
+        Expectation::parse("expect = [\"intent:main/balance\", \"collect:account=4512\", \"transfer:3000\"]", false)
+            .unwrap();
     check_expectations(&first, &expected).unwrap();
     let call_ms = match first.last() {
         Some(Event::Transfer { t_ms, .. }) => *t_ms,
@@ -190,11 +197,8 @@ fn a_spoken_yes_confirms_the_account_number() {
         &ReplayOptions::default(),
     );
     let expected =
-        Expectation::parse("expect = [\"intent:balance\", \"collect:account=4512\", \"transfer:3000\"]", false).unwrap();
+        Expectation::parse("expect = [\"intent:balance\", \"collect:account=4512\", \"transfer:3000\"]", false)
+            .unwrap();
     check_expectations(&events, &expected).unwrap();
-    assert!(
-        events.iter().any(|e| matches!(e, Event::Collect { confirmed: true, .. })),
-        "{}",
-        timeline_json(&events)
-    );
+    assert!(events.iter().any(|e| matches!(e, Event::Collect { confirmed: true, .. })), "{}", timeline_json(&events));
 }
