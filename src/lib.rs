@@ -12,4 +12,5 @@ pub mod dialplan;
 pub mod intent;
 pub mod pbx;
 pub mod prompts;
+pub mod replay;
 pub mod testdata;

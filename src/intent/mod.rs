@@ -26,3 +26,6 @@ pub struct MatchResult {
 pub trait IntentMatcher: Send + Sync {
     fn match_intent(&self, text: &str, candidates: &[Candidate]) -> MatchResult;
 }
+
+mod interim;
+pub use interim::{parse_digits, parse_yes_no};
