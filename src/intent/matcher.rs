@@ -14,7 +14,9 @@
 //! - words of no option ("what's the weather like", "pizza", "[Music]") →
 //!   < 0.35 for every intent.
 //!
-//! Dialplan thresholds around accept ≈ 0.85 and confirm ≈ 0.45 fit these.
+//! Dialplan thresholds around accept ≈ 0.85 and confirm ≈ 0.45 fit these:
+//! a word heard only as a sound-alike ("of" for off, which real callers
+//! also say for "up") then scores 0.7–0.8 and is confirmed, not acted on.
 //! When the two best intents score close together, both are lowered: a
 //! near tie is a reason to confirm, not to act.
 use super::normalize::{clean_tokens, normalize_tokens};
@@ -67,8 +69,8 @@ pub struct MatchWeights {
 impl Default for MatchWeights {
     fn default() -> Self {
         MatchWeights {
-            phonetic: 0.85,
-            phonetic_short: 0.75,
+            phonetic: 0.8,
+            phonetic_short: 0.7,
             plural: 0.95,
             prefix: 0.75,
             min_fuzzy_chars: 4,

@@ -14,6 +14,8 @@ mod similarity;
 mod yes_no;
 #[cfg(test)]
 mod matcher_tests;
+#[cfg(test)]
+mod recorded_tests;
 
 pub use matcher::{CompiledCandidates, MatchWeights, TextMatcher};
 pub use normalize::{normalize, parse_digits, parse_yes_no};

@@ -146,8 +146,8 @@ pub(crate) fn words_to_digits(tokens: &[String]) -> Vec<String> {
                 continue;
             }
         }
-        if is_digit_string(token) {
-            push_digits(&mut out, token);
+        if let Some(digits) = numeral(token) {
+            push_digits(&mut out, digits);
             i += 1;
             continue;
         }
@@ -169,6 +169,13 @@ pub(crate) fn words_to_digits(tokens: &[String]) -> Vec<String> {
         i += 1;
     }
     out
+}
+
+/// The digits of a numeral: "4512", or an ordinal Whisper writes for a
+/// number word ("6th" for "six").
+fn numeral(token: &str) -> Option<&str> {
+    let digits = ["st", "nd", "rd", "th"].iter().find_map(|suffix| token.strip_suffix(suffix)).unwrap_or(token);
+    is_digit_string(digits).then_some(digits)
 }
 
 fn single_digit(token: &str) -> Option<char> {
@@ -278,6 +285,9 @@ mod tests {
         assert_eq!(digits_of("double five"), "5 5");
         assert_eq!(digits_of("triple oh seven"), "0 0 0 7");
         assert_eq!(digits_of("zero"), "0");
+        assert_eq!(digits_of("6th"), "6");
+        assert_eq!(digits_of("the 2nd option"), "the 2 option");
+        assert_eq!(digits_of("th"), "th");
     }
 
     #[test]

@@ -18,11 +18,34 @@ const MAX_KEY_LEN: usize = 10;
 /// non-letters are ignored). A word of digits is keyed digit by digit by
 /// the digits' sound-alike spellings. Returns an empty key for input without letters or digits.
 pub fn phonetic_key(word: &str) -> String {
-    if !word.is_empty() && word.chars().all(|c| c.is_ascii_digit()) {
-        let spelled: String = word.chars().filter_map(digit_word).collect::<Vec<_>>().join("");
-        return metaphone(&spelled);
+    metaphone(&spelled(word))
+}
+
+/// Spoken syllables, estimated from vowel groups (a final silent "e" does
+/// not count). Metaphone ignores vowels, so "main" and "menu" share the
+/// key MN; a different syllable count tells them apart.
+pub fn syllable_count(word: &str) -> usize {
+    let letters: Vec<u8> = spelled(word).bytes().filter(u8::is_ascii_alphabetic).map(|b| b.to_ascii_lowercase()).collect();
+    let vowel = |i: usize| matches!(letters[i], b'a' | b'e' | b'i' | b'o' | b'u') || (letters[i] == b'y' && i > 0);
+    let mut count = 0;
+    for i in 0..letters.len() {
+        if vowel(i) && (i == 0 || !vowel(i - 1)) {
+            count += 1;
+        }
     }
-    metaphone(word)
+    let n = letters.len();
+    if count > 1 && n >= 2 && letters[n - 1] == b'e' && !vowel(n - 2) {
+        count -= 1;
+    }
+    count
+}
+
+/// Digit strings as their sound-alike words, other words unchanged.
+fn spelled(word: &str) -> std::borrow::Cow<'_, str> {
+    if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
+        return word.chars().filter_map(digit_word).collect::<Vec<_>>().join("").into();
+    }
+    word.into()
 }
 
 fn digit_word(c: char) -> Option<&'static str> {
@@ -194,7 +217,7 @@ fn metaphone(word: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::phonetic_key;
+    use super::{phonetic_key, syllable_count};
 
     fn same(a: &str, b: &str) -> bool {
         phonetic_key(a) == phonetic_key(b)
@@ -242,6 +265,13 @@ mod tests {
         assert_eq!(phonetic_key("what's"), "WTS");
         assert_eq!(phonetic_key(""), "");
         assert_eq!(phonetic_key("!!"), "");
+    }
+
+    #[test]
+    fn syllables() {
+        for (word, n) in [("no", 1), ("now", 1), ("write", 1), ("right", 1), ("eight", 1), ("three", 1), ("one", 1), ("7", 2), ("menu", 2), ("main", 1), ("agent", 2), ("opening", 3), ("yes", 1), ("", 0)] {
+            assert_eq!(syllable_count(word), n, "{word}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use strsim::{jaro_winkler, normalized_levenshtein};
 
 use super::matcher::MatchWeights;
-use super::phonetic::phonetic_key;
+use super::phonetic::{phonetic_key, syllable_count};
 
 /// One word with what comparing it needs, computed once.
 #[derive(Debug, Clone)]
@@ -18,12 +18,15 @@ pub(crate) struct Word {
     /// Without a plural / possessive ending: "billings" → "billing".
     pub stem: String,
     pub key: String,
+    pub syllables: usize,
     pub is_digit: bool,
     /// Function and framing words ("the", "my", "press", "question") count
     /// less: they say little about which option the caller wants.
     pub is_function: bool,
     /// Made of two neighbouring words read as one.
     pub is_joined: bool,
+    /// For a joined word: where the second word starts in `text`.
+    pub split: usize,
     pub chars: usize,
 }
 
@@ -33,9 +36,11 @@ impl Word {
             text: text.to_string(),
             stem: stem(text).to_string(),
             key: phonetic_key(text),
+            syllables: syllable_count(text),
             is_digit: !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()),
             is_function: is_function_word(text),
             is_joined: false,
+            split: 0,
             chars: text.chars().count(),
         }
     }
@@ -45,7 +50,15 @@ impl Word {
         let mut word = Word::new(&format!("{a}{b}"));
         word.is_function = false;
         word.is_joined = true;
+        word.split = a.len();
         word
+    }
+}
+
+impl Word {
+    /// This word is one of the two words `joined` was made of.
+    fn is_part_of(&self, joined: &Word) -> bool {
+        joined.is_joined && (joined.text[..joined.split] == self.text || joined.text[joined.split..] == self.text)
     }
 }
 
@@ -128,7 +141,7 @@ pub(crate) fn word_similarity(u: &Word, p: &Word, weights: &MatchWeights) -> f32
     if u.text == p.text {
         return 1.0;
     }
-    let sound_alike = !u.key.is_empty() && u.key == p.key;
+    let sound_alike = !u.key.is_empty() && u.key == p.key && u.syllables == p.syllables;
     let phonetic = if !sound_alike {
         0.0
     } else if u.key.len() >= 2 {
@@ -145,12 +158,19 @@ pub(crate) fn word_similarity(u: &Word, p: &Word, weights: &MatchWeights) -> f32
     if u.stem == p.stem {
         return weights.plural;
     }
+    if u.is_part_of(p) || p.is_part_of(u) {
+        // "technical" against "technical help" read as one word says
+        // nothing about "help".
+        return 0.0;
+    }
     let (short, long) = if u.chars <= p.chars { (u, p) } else { (p, u) };
     if short.chars < weights.min_fuzzy_chars {
         return phonetic;
     }
     let mut best = phonetic;
-    if long.text.starts_with(short.text.as_str()) {
+    // Abbreviations are single words: "technical" starts "technicalsupport"
+    // but does not say "support".
+    if !long.is_joined && long.text.starts_with(short.text.as_str()) {
         best = best.max(weights.prefix);
     }
     // Quick reject: "go" vs "goodbye"-sized gaps are never slips.
