@@ -140,12 +140,12 @@ impl CompiledCandidates {
                 if tokens.is_empty() {
                     continue;
                 }
-                let words: Vec<usize> = tokens.iter().map(|t| compiled.intern(t, None)).collect();
+                let words: Vec<usize> = tokens.iter().map(|t| compiled.intern(Word::new(t))).collect();
                 let pairs = tokens
                     .windows(2)
                     .map(|w| {
                         let digits = w.iter().any(|t| t.bytes().all(|b| b.is_ascii_digit()));
-                        (!digits).then(|| compiled.intern(&format!("{}{}", w[0], w[1]), Some((&w[0], &w[1]))))
+                        (!digits).then(|| compiled.intern(Word::joined(&w[0], &w[1])))
                     })
                     .collect();
                 compiled.phrases.push(CompiledPhrase { intent, words, pairs });
@@ -154,12 +154,10 @@ impl CompiledCandidates {
         compiled
     }
 
-    fn intern(&mut self, text: &str, joined_from: Option<(&str, &str)>) -> usize {
-        let word = match joined_from {
-            Some((a, b)) => Word::joined(a, b),
-            None => Word::new(text),
-        };
-        if let Some(index) = self.vocabulary.iter().position(|w| w.text == word.text && w.is_function == word.is_function) {
+    /// Index of `word` in the vocabulary, added if new. A joined "good bye"
+    /// stays apart from a plain "goodbye": they are compared differently.
+    fn intern(&mut self, word: Word) -> usize {
+        if let Some(index) = self.vocabulary.iter().position(|w| *w == word) {
             return index;
         }
         self.vocabulary.push(word);

@@ -356,5 +356,6 @@ fn matching_is_well_under_a_millisecond() {
         std::hint::black_box(matcher.match_intent("Building.", &menu));
     }
     let uncompiled = start.elapsed() / rounds;
+    eprintln!("{} candidates: {per_match:?} per compiled match, {uncompiled:?} compiling included", menu.len());
     assert!(uncompiled.as_micros() < 2000, "{uncompiled:?} per uncompiled match");
 }

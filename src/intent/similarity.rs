@@ -12,7 +12,7 @@ use super::matcher::MatchWeights;
 use super::phonetic::{phonetic_key, syllable_count};
 
 /// One word with what comparing it needs, computed once.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Word {
     pub text: String,
     /// Without a plural / possessive ending: "billings" → "billing".
