@@ -184,8 +184,10 @@ struct Heard<'a> {
 impl<'a> Heard<'a> {
     fn new(tokens: &[String], vocabulary: &'a [Word], weights: &'a MatchWeights) -> Heard<'a> {
         let words: Vec<Word> = tokens.iter().map(|t| Word::new(t)).collect();
-        let pairs: Vec<Option<Word>> =
-            words.windows(2).map(|w| (!w[0].is_digit && !w[1].is_digit).then(|| Word::joined(&w[0].text, &w[1].text))).collect();
+        let pairs: Vec<Option<Word>> = words
+            .windows(2)
+            .map(|w| (!w[0].is_digit && !w[1].is_digit).then(|| Word::joined(&w[0].text, &w[1].text)))
+            .collect();
         let units = words.len() + pairs.len();
         Heard { words, pairs, vocabulary, weights, table: vec![f32::NAN; units * vocabulary.len()] }
     }
@@ -291,7 +293,10 @@ impl TextMatcher {
                     s = s.max(joined * heard.pair_sim(j, vocab));
                 }
                 // This word and a neighbour read together as one heard word.
-                for pair in [i.checked_sub(1).and_then(|k| phrase.pairs[k]), phrase.pairs.get(i).copied().flatten()].into_iter().flatten() {
+                for pair in [i.checked_sub(1).and_then(|k| phrase.pairs[k]), phrase.pairs.get(i).copied().flatten()]
+                    .into_iter()
+                    .flatten()
+                {
                     s = s.max(joined * heard.word_sim(j, pair));
                 }
                 if s > best {
@@ -348,7 +353,9 @@ impl TextMatcher {
 /// The phrase's words appear word for word, in order and adjacent, in the utterance.
 fn contains_sequence(heard: &[Word], phrase: &[usize], vocabulary: &[Word]) -> bool {
     let m = phrase.len();
-    m > 0 && heard.len() >= m && heard.windows(m).any(|window| window.iter().zip(phrase).all(|(w, &v)| w.text == vocabulary[v].text))
+    m > 0
+        && heard.len() >= m
+        && heard.windows(m).any(|window| window.iter().zip(phrase).all(|(w, &v)| w.text == vocabulary[v].text))
 }
 
 impl IntentMatcher for TextMatcher {

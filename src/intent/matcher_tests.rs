@@ -48,8 +48,8 @@ fn numbered_menu() -> Vec<Candidate> {
 /// One intent per word that real recordings in `speech_commands` exist for.
 pub(super) fn command_menu() -> Vec<Candidate> {
     [
-        "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "zero", "one", "two", "three", "four", "five", "six", "seven",
-        "eight", "nine",
+        "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "zero", "one", "two", "three", "four",
+        "five", "six", "seven", "eight", "nine",
     ]
     .iter()
     .map(|w| candidate(w, &[w]))
@@ -80,7 +80,9 @@ fn check_table(menu: &[Candidate], table: &[(&str, Expect)]) {
         assert_eq!(result, matcher.match_compiled(text, &compiled), "compiled and plain matching differ for {text:?}");
         let best = result.best.as_ref();
         let ok = match expect {
-            Intent(intent, min, max) => best.is_some_and(|b| b.intent == *intent && b.confidence >= *min && b.confidence < *max),
+            Intent(intent, min, max) => {
+                best.is_some_and(|b| b.intent == *intent && b.confidence >= *min && b.confidence < *max)
+            }
             Below(limit) => best.is_none_or(|b| b.confidence < *limit),
         };
         if let (Some(best), Some(runner)) = (&result.best, &result.runner_up) {
@@ -88,8 +90,12 @@ fn check_table(menu: &[Candidate], table: &[(&str, Expect)]) {
             assert!(runner.confidence <= best.confidence, "{text:?}: runner-up above best");
         }
         if !ok {
-            let all: Vec<String> =
-                matcher.score_all(text, &compiled).iter().take(4).map(|s| format!("{}={:.3}", s.intent, s.confidence)).collect();
+            let all: Vec<String> = matcher
+                .score_all(text, &compiled)
+                .iter()
+                .take(4)
+                .map(|s| format!("{}={:.3}", s.intent, s.confidence))
+                .collect();
             let want = match expect {
                 Intent(intent, min, max) => format!("{intent} in [{min}, {max})"),
                 Below(limit) => format!("nothing >= {limit}"),
@@ -297,7 +303,10 @@ fn command_words_and_their_homophone_slips() {
 
 #[test]
 fn shared_phrase_is_a_tie_and_never_acts() {
-    let menu = vec![candidate("savings", &["account", "savings account"]), candidate("checking", &["account", "checking account"])];
+    let menu = vec![
+        candidate("savings", &["account", "savings account"]),
+        candidate("checking", &["account", "checking account"]),
+    ];
     let result = TextMatcher::default().match_intent("Account.", &menu);
     let best = result.best.expect("a tie still names a best intent");
     let runner = result.runner_up.expect("and a runner-up");
@@ -312,7 +321,8 @@ fn shared_phrase_is_a_tie_and_never_acts() {
 
 #[test]
 fn same_intent_from_several_candidates_is_reported_once() {
-    let menu = vec![candidate("agent", &["agent"]), candidate("agent", &["operator"]), candidate("billing", &["billing"])];
+    let menu =
+        vec![candidate("agent", &["agent"]), candidate("agent", &["operator"]), candidate("billing", &["billing"])];
     let result = TextMatcher::default().match_intent("Operator.", &menu);
     assert_eq!(result.best.as_ref().map(|b| b.intent.as_str()), Some("agent"));
     assert!(result.runner_up.is_none_or(|r| r.intent != "agent"));
@@ -340,7 +350,13 @@ fn matching_is_well_under_a_millisecond() {
     assert!(menu.len() >= 20);
     let matcher = TextMatcher::default();
     let compiled = CompiledCandidates::new(&menu);
-    let utterances = ["I'd like to talk to an agent, please.", "Building.", "What's the weather like today?", "4512", "Tech support."];
+    let utterances = [
+        "I'd like to talk to an agent, please.",
+        "Building.",
+        "What's the weather like today?",
+        "4512",
+        "Tech support.",
+    ];
     let rounds = 200;
     let start = Instant::now();
     for _ in 0..rounds {

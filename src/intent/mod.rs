@@ -7,15 +7,15 @@
 //! confirmations.
 
 pub mod matcher;
+#[cfg(test)]
+mod matcher_tests;
 pub mod normalize;
 mod numbers;
 pub mod phonetic;
-mod similarity;
-mod yes_no;
-#[cfg(test)]
-mod matcher_tests;
 #[cfg(test)]
 mod recorded_tests;
+mod similarity;
+mod yes_no;
 
 pub use matcher::{CompiledCandidates, MatchWeights, TextMatcher};
 pub use normalize::{normalize, parse_digits, parse_yes_no};

@@ -25,7 +25,8 @@ const MAX_TAG_CHARS: usize = 40;
 /// Sounds and politeness that carry no choice. "oh" is not here: between
 /// digits it means zero (see `numbers`), elsewhere [`normalize`] drops it.
 const FILLER_WORDS: &[&str] = &[
-    "um", "umm", "uh", "uhh", "uhm", "er", "erm", "ah", "ahh", "hmm", "hm", "mm", "mmm", "eh", "please", "pls", "thanks", "kindly",
+    "um", "umm", "uh", "uhh", "uhm", "er", "erm", "ah", "ahh", "hmm", "hm", "mm", "mmm", "eh", "please", "pls",
+    "thanks", "kindly",
 ];
 
 /// Lead-ins that wrap a request ("I'd like to …", "can you …", "talk to …").

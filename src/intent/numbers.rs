@@ -334,7 +334,9 @@ mod tests {
 
     #[test]
     fn parse_digits_rejects_words() {
-        for text in ["Go forward 10 meters.", "Billing.", "", "[Music]", "Take.", "I don't know", "to for", "Oh.", "press"] {
+        for text in
+            ["Go forward 10 meters.", "Billing.", "", "[Music]", "Take.", "I don't know", "to for", "Oh.", "press"]
+        {
             assert_eq!(parse_digits(text), None, "{text:?}");
         }
     }

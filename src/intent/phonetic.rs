@@ -25,7 +25,8 @@ pub fn phonetic_key(word: &str) -> String {
 /// not count). Metaphone ignores vowels, so "main" and "menu" share the
 /// key MN; a different syllable count tells them apart.
 pub fn syllable_count(word: &str) -> usize {
-    let letters: Vec<u8> = spelled(word).bytes().filter(u8::is_ascii_alphabetic).map(|b| b.to_ascii_lowercase()).collect();
+    let letters: Vec<u8> =
+        spelled(word).bytes().filter(u8::is_ascii_alphabetic).map(|b| b.to_ascii_lowercase()).collect();
     let vowel = |i: usize| matches!(letters[i], b'a' | b'e' | b'i' | b'o' | b'u') || (letters[i] == b'y' && i > 0);
     let mut count = 0;
     for i in 0..letters.len() {
@@ -88,7 +89,9 @@ fn metaphone(word: &str) -> String {
     // Silent or changed first letters.
     let mut start = 0;
     match (letters[0], letters.get(1).copied()) {
-        (b'K', Some(b'N')) | (b'G', Some(b'N')) | (b'P', Some(b'N')) | (b'A', Some(b'E')) | (b'W', Some(b'R')) => start = 1,
+        (b'K', Some(b'N')) | (b'G', Some(b'N')) | (b'P', Some(b'N')) | (b'A', Some(b'E')) | (b'W', Some(b'R')) => {
+            start = 1
+        }
         (b'X', _) => letters[0] = b'S',
         (b'W', Some(b'H')) => {
             letters.remove(1);
@@ -148,7 +151,8 @@ fn metaphone(word: &str) -> String {
             }
             b'G' => {
                 let silent_gh = next == b'H' && !(i + 2 >= w.len() || is_vowel(next2));
-                let silent_gn = next == b'N' && (i + 2 == w.len() || (next2 == b'E' && at(ii + 3) == b'D' && i + 4 == w.len()));
+                let silent_gn =
+                    next == b'N' && (i + 2 == w.len() || (next2 == b'E' && at(ii + 3) == b'D' && i + 4 == w.len()));
                 if silent_gh || silent_gn {
                     // "eight", "night", "sign": no sound.
                 } else if is_front_vowel(next) {
@@ -247,7 +251,10 @@ mod tests {
 
     #[test]
     fn different_menu_words_get_different_keys() {
-        let words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+        let words = [
+            "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "0", "1", "2", "3", "4", "5", "6",
+            "7", "8", "9",
+        ];
         for (i, a) in words.iter().enumerate() {
             for b in &words[i + 1..] {
                 assert!(!same(a, b), "{a} and {b} both key to {}", phonetic_key(a));
@@ -269,7 +276,22 @@ mod tests {
 
     #[test]
     fn syllables() {
-        for (word, n) in [("no", 1), ("now", 1), ("write", 1), ("right", 1), ("eight", 1), ("three", 1), ("one", 1), ("7", 2), ("menu", 2), ("main", 1), ("agent", 2), ("opening", 3), ("yes", 1), ("", 0)] {
+        for (word, n) in [
+            ("no", 1),
+            ("now", 1),
+            ("write", 1),
+            ("right", 1),
+            ("eight", 1),
+            ("three", 1),
+            ("one", 1),
+            ("7", 2),
+            ("menu", 2),
+            ("main", 1),
+            ("agent", 2),
+            ("opening", 3),
+            ("yes", 1),
+            ("", 0),
+        ] {
             assert_eq!(syllable_count(word), n, "{word}");
         }
     }

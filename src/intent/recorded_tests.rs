@@ -75,7 +75,10 @@ fn command_words_from_real_whisper_output() {
             Some(best) if best.intent != clip.spoken && best.confidence >= ACCEPT => {
                 tally.wrong_action += 1;
                 total.wrong_action += 1;
-                misses.push(format!("{} {:?} -> {} {:.2} (wrong)", clip.file, clip.whisper, best.intent, best.confidence));
+                misses.push(format!(
+                    "{} {:?} -> {} {:.2} (wrong)",
+                    clip.file, clip.whisper, best.intent, best.confidence
+                ));
             }
             other => misses.push(format!("{} {:?} -> {:?}", clip.file, clip.whisper, other)),
         }
@@ -115,7 +118,8 @@ fn digit_strings_from_real_whisper_output() {
     let mut right = 0;
     for clip in &all {
         // The reference transcripts are words ("nine oh two one oh").
-        let said = parse_digits(clip.spoken).unwrap_or_else(|| panic!("{}: reference {:?} is not digits", clip.file, clip.spoken));
+        let said = parse_digits(clip.spoken)
+            .unwrap_or_else(|| panic!("{}: reference {:?} is not digits", clip.file, clip.spoken));
         match parse_digits(clip.whisper) {
             Some(heard) if heard == said => right += 1,
             // "Bye." for five, "fix." for six: no digits, ask again.
@@ -127,7 +131,9 @@ fn digit_strings_from_real_whisper_output() {
             // indistinguishable from a caller saying it twice; the
             // collect step's digit count and read-back catch it.
             Some(heard) if heard == said.repeat(2) => {}
-            Some(heard) if clip.file.ends_with("_narrowband.wav") => assert_eq!(heard.len(), said.len() - 1, "{}", clip.file),
+            Some(heard) if clip.file.ends_with("_narrowband.wav") => {
+                assert_eq!(heard.len(), said.len() - 1, "{}", clip.file)
+            }
             Some(heard) => panic!("{} {:?}: read {heard}, said {said}", clip.file, clip.whisper),
         }
     }

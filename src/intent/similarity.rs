@@ -204,7 +204,16 @@ mod tests {
 
     #[test]
     fn slips_score_in_the_middle() {
-        for (heard, said) in [("building", "billing"), ("for", "4"), ("to", "2"), ("now", "no"), ("of", "off"), ("tech", "technical"), ("balanse", "balance"), ("opening", "openning")] {
+        for (heard, said) in [
+            ("building", "billing"),
+            ("for", "4"),
+            ("to", "2"),
+            ("now", "no"),
+            ("of", "off"),
+            ("tech", "technical"),
+            ("balanse", "balance"),
+            ("opening", "openning"),
+        ] {
             let s = sim(heard, said);
             assert!((0.5..0.95).contains(&s), "{heard} vs {said}: {s}");
         }
@@ -212,7 +221,19 @@ mod tests {
 
     #[test]
     fn different_words_do_not_match() {
-        for (a, b) in [("go", "no"), ("on", "off"), ("in", "on"), ("yes", "this"), ("5", "6"), ("weather", "repeat"), ("pizza", "billing"), ("left", "right"), ("up", "stop"), ("go", "goodbye"), ("agent", "urgent")] {
+        for (a, b) in [
+            ("go", "no"),
+            ("on", "off"),
+            ("in", "on"),
+            ("yes", "this"),
+            ("5", "6"),
+            ("weather", "repeat"),
+            ("pizza", "billing"),
+            ("left", "right"),
+            ("up", "stop"),
+            ("go", "goodbye"),
+            ("agent", "urgent"),
+        ] {
             let s = sim(a, b);
             assert!(s < 0.5, "{a} vs {b}: {s}");
         }

@@ -18,8 +18,8 @@ fn answer_word(token: &str) -> Option<(bool, Grade)> {
     use Grade::*;
     Some(match token {
         "yes" | "yeah" | "yep" | "yup" | "yea" | "ya" | "yah" | "yess" | "affirmative" | "mhm" => (true, Clear),
-        "correct" | "right" | "alright" | "sure" | "ok" | "okay" | "fine" | "exactly" | "absolutely" | "definitely" | "indeed"
-        | "true" | "good" | "perfect" => (true, InContext),
+        "correct" | "right" | "alright" | "sure" | "ok" | "okay" | "fine" | "exactly" | "absolutely" | "definitely"
+        | "indeed" | "true" | "good" | "perfect" => (true, InContext),
         "no" | "nope" | "nah" | "negative" => (false, Clear),
         "wrong" | "incorrect" | "false" | "now" | "know" | "nay" => (false, InContext),
         _ => return None,
@@ -50,8 +50,33 @@ fn is_padding(token: &str) -> bool {
     is_filler(token)
         || matches!(
             token,
-            "that" | "that's" | "thats" | "it" | "it's" | "its" | "is" | "was" | "all" | "sir" | "ma'am" | "you" | "thank" | "very"
-                | "much" | "so" | "i" | "think" | "well" | "oh" | "yes" | "no" | "quite" | "totally" | "that'll" | "do" | "be"
+            "that"
+                | "that's"
+                | "thats"
+                | "it"
+                | "it's"
+                | "its"
+                | "is"
+                | "was"
+                | "all"
+                | "sir"
+                | "ma'am"
+                | "you"
+                | "thank"
+                | "very"
+                | "much"
+                | "so"
+                | "i"
+                | "think"
+                | "well"
+                | "oh"
+                | "yes"
+                | "no"
+                | "quite"
+                | "totally"
+                | "that'll"
+                | "do"
+                | "be"
         )
 }
 
