@@ -3,15 +3,16 @@
 //!
 //! A phrase's score blends how much of the phrase was heard (phrase
 //! coverage) with how much of what was heard the phrase explains
-//! (utterance coverage), word by word with [`word_similarity`] so slips
+//! (utterance coverage), word by word (see `similarity`) so slips
 //! still count. A phrase heard word for word inside the utterance scores
 //! high however much else was said; an exact utterance scores 1.
 //!
-//! Calibration (held by the table tests in `matcher_tests`):
+//! Calibration (held by the table tests in `matcher_tests`, and checked on
+//! real Whisper output for 412 recorded command words in `recorded_tests`):
 //! - the utterance is one of the phrases → ≥ 0.9;
 //! - a clear slip ("building" for "billing", "a gent", "tech support") →
 //!   0.5 ..< 0.9, so the call machine acts or asks "did you mean …?";
-//! - words of no option ("what's the weather like", "pizza", "[Music]") →
+//! - words of no option ("what's the weather like", "pizza", `[Music]`) →
 //!   < 0.35 for every intent.
 //!
 //! Dialplan thresholds around accept ≈ 0.85 and confirm ≈ 0.45 fit these:
@@ -28,7 +29,8 @@ use super::{Candidate, IntentMatcher, MatchResult, Scored};
 /// documentation says; change them together with the table tests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchWeights {
-    /// Words whose phonetic keys (two sounds or more) are equal.
+    /// Words whose phonetic keys (two sounds or more) and syllable counts
+    /// are equal.
     pub phonetic: f32,
     /// Words whose one-sound keys are equal ("to" and 2).
     pub phonetic_short: f32,
@@ -358,6 +360,9 @@ fn contains_sequence(heard: &[Word], phrase: &[usize], vocabulary: &[Word]) -> b
         && heard.windows(m).any(|window| window.iter().zip(phrase).all(|(w, &v)| w.text == vocabulary[v].text))
 }
 
+/// `best` is `None` when no intent scored at least `min_report` (nothing
+/// recognisable was said); `runner_up` is the second intent, for "did you
+/// mean … or …?".
 impl IntentMatcher for TextMatcher {
     fn match_intent(&self, text: &str, candidates: &[Candidate]) -> MatchResult {
         self.match_compiled(text, &CompiledCandidates::new(candidates))

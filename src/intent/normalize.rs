@@ -1,7 +1,7 @@
 //! Recogniser text → the plain word form the matcher compares.
 //!
 //! Whisper writes "I'd like to talk to an agent, please.", "Billing.",
-//! "[Music]", "4512" or "No, no."; admins write phrases like "talk to a
+//! `[Music]`, "4512" or "No, no."; admins write phrases like "talk to a
 //! person". Both go through [`normalize`], so a phrase and what a caller
 //! said meet in one form: lowercase words, no punctuation, no sound tags,
 //! no fillers or politeness, one token per digit, no echoed repeats.

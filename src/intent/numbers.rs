@@ -253,7 +253,7 @@ pub fn parse_digits(text: &str) -> Option<String> {
             return None;
         }
     }
-    if digits.is_empty() || homophones == tokens.len() && tokens.len() > 1 {
+    if digits.is_empty() || (homophones == tokens.len() && tokens.len() > 1) {
         // "to for" alone is more likely words than the digits 2 4.
         return None;
     }
