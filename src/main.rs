@@ -14,6 +14,8 @@ struct Cli {
 enum Command {
     /// Transcribe WAV files: one JSON line per utterance.
     Transcribe(hotline::cli::transcribe::Args),
+    /// Replay recorded calls against a dialplan (virtual clock, JSON timeline).
+    Replay(hotline::cli::replay::Args),
     /// Check dialplans: every problem at once, as file:line:col.
     Check(hotline::cli::check::Args),
     /// Measure accuracy, latency and memory.
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Transcribe(args) => hotline::cli::transcribe::run(args),
+        Command::Replay(args) => hotline::cli::replay::run_cli(args),
         Command::Check(args) => hotline::cli::check::run(args),
         Command::Bench(b) => hotline::cli::bench::run(b),
         Command::Say(args) => hotline::cli::say::run(args),

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use crate::asr::{Utterance, VadEvent, VoiceDetector};
 use crate::dialplan::*;
-use crate::intent::{Candidate, IntentMatcher, MatchResult, Scored};
 
 fn prompt(text: &str) -> Prompt {
     Prompt { text: text.into(), wav: None }
@@ -183,26 +182,3 @@ impl VoiceDetector for LoudnessVad {
     }
 }
 
-/// Matches when a candidate's phrase occurs word for word in the text
-/// (confidence 0.9); the text matcher proper does much more.
-pub struct PhraseMatcher;
-
-fn normalise(text: &str) -> String {
-    let words: Vec<String> = text
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
-        .filter(|w| !w.is_empty())
-        .collect();
-    format!(" {} ", words.join(" "))
-}
-
-impl IntentMatcher for PhraseMatcher {
-    fn match_intent(&self, text: &str, candidates: &[Candidate]) -> MatchResult {
-        let text = normalise(text);
-        let best = candidates
-            .iter()
-            .find(|c| c.phrases.iter().any(|p| text.contains(&normalise(p))))
-            .map(|c| Scored { intent: c.intent.clone(), confidence: 0.9 });
-        MatchResult { best, runner_up: None }
-    }
-}

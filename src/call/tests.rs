@@ -1,7 +1,7 @@
 //! The call machine, input by input, with exact output sequences.
 use std::sync::Arc;
 
-use super::test_support::{test_dialplan, LoudnessVad, PhraseMatcher};
+use super::test_support::{test_dialplan, LoudnessVad};
 use super::*;
 
 /// Drives one call and renders outputs as short lines, events with their
@@ -54,7 +54,7 @@ const HOLD: &str = "Please hold while I transfer you.";
 
 impl Harness {
     fn new() -> Harness {
-        let call = Call::new(Arc::new(test_dialplan()), Arc::new(PhraseMatcher), Box::new(LoudnessVad::new()));
+        let call = Call::new(Arc::new(test_dialplan()), Arc::new(crate::intent::TextMatcher::default()), Box::new(LoudnessVad::new()));
         Harness { call, now: 0, last_play: None, last_request: None, last_grammar: None, transfers: Vec::new() }
     }
 
@@ -366,7 +366,7 @@ fn speech_barges_in_only_where_the_menu_allows_it() {
     h.played(500);
     assert_eq!(h.speak(300), s(&["recognize 2"]));
     let out = h.recognized("refunds please", None, 1.0);
-    assert!(out[1].ends_with("intent billing/refunds Speech 0.90"), "{out:?}");
+    assert!(out[1].ends_with("intent billing/refunds Speech 1.00"), "{out:?}");
 }
 
 #[test]

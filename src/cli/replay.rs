@@ -36,8 +36,22 @@ pub struct Args {
     pub max_seconds: u64,
 }
 
-/// Reads and validates a dialplan file (supplied by the dialplan module).
+/// Reads and validates a dialplan file.
 pub type DialplanLoader = fn(&Path) -> Result<Dialplan, String>;
+
+/// `hotline replay`: the dialplan from its TOML file, the text matcher as
+/// the fallback behind the recogniser.
+pub fn run_cli(args: Args) -> u8 {
+    run(args, load_dialplan, Arc::new(crate::intent::TextMatcher::default()))
+}
+
+/// Loads a dialplan; its errors, one per line as `hotline check` prints them.
+pub fn load_dialplan(path: &Path) -> Result<Dialplan, String> {
+    crate::dialplan::load(path).map_err(|diagnostics| {
+        let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+        format!("{} is not a valid dialplan:\n{}", path.display(), lines.join("\n"))
+    })
+}
 
 /// Exit codes: 0 replayed (and every expectation held), 1 an expectation
 /// failed, 2 an input could not be used or the speech stack did not load.
@@ -107,7 +121,7 @@ fn load_speech() -> Result<SpeechStack, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::test_support::{test_dialplan, PhraseMatcher};
+    use crate::call::test_support::test_dialplan;
 
     fn load_test_dialplan(path: &Path) -> Result<Dialplan, String> {
         if path.ends_with("missing.toml") {
@@ -135,7 +149,7 @@ mod tests {
         std::fs::write(&good, "expect = [\"intent:support\", \"transfer:2000\"]\n").unwrap();
         let bad = dir.path().join("bad.expect.toml");
         std::fs::write(&bad, "expect = [\"transfer:2100\"]\n").unwrap();
-        let m = || -> Arc<dyn IntentMatcher> { Arc::new(PhraseMatcher) };
+        let m = || -> Arc<dyn IntentMatcher> { Arc::new(crate::intent::TextMatcher::default()) };
         assert_eq!(run(args(&wav, &["2@0.5"], Some(good)), load_test_dialplan, m()), 0);
         assert_eq!(run(args(&wav, &["2@0.5"], Some(bad)), load_test_dialplan, m()), 1);
         assert_eq!(run(args(&wav, &["22@0.5"], None), load_test_dialplan, m()), 2);

@@ -43,6 +43,3 @@ pub struct MatchResult {
 pub trait IntentMatcher: Send + Sync {
     fn match_intent(&self, text: &str, candidates: &[Candidate]) -> MatchResult;
 }
-
-mod interim;
-pub use interim::{parse_digits, parse_yes_no};

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::*;
 use crate::asr::{SpeechConfig, SpeechStack};
 use crate::audio::{f32_to_i16, resample, write_wav};
-use crate::call::test_support::{test_dialplan, PhraseMatcher};
+use crate::call::test_support::test_dialplan;
 
 fn speech() -> &'static SpeechStack {
     static STACK: OnceLock<SpeechStack> = OnceLock::new();
@@ -45,7 +45,7 @@ fn onset_ms(samples: &[f32]) -> u64 {
 }
 
 fn matcher() -> Arc<dyn IntentMatcher> {
-    Arc::new(PhraseMatcher)
+    Arc::new(crate::intent::TextMatcher::default())
 }
 
 #[test]
