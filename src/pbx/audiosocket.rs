@@ -196,6 +196,9 @@ pub struct AudioSocketCodec {
     /// A partial 20 ms frame of prompt audio waiting for the next call to
     /// `audio()`, so every frame sent is a whole 20 ms.
     pending_out: Vec<i16>,
+    /// An error found after good messages of the same read, reported on
+    /// the next call so those messages are delivered first.
+    deferred: Option<ProtocolError>,
 }
 
 impl AudioSocketCodec {
@@ -214,6 +217,7 @@ impl AudioSocketCodec {
             started: false,
             ended: false,
             pending_out: Vec::new(),
+            deferred: None,
         })
     }
 
@@ -298,12 +302,27 @@ impl MediaCodec for AudioSocketCodec {
         match msg {
             WireMessage::Binary(bytes) => {
                 self.decoder.push(&bytes);
+                if let Some(e) = self.deferred.take() {
+                    return Err(e);
+                }
                 let mut events = Vec::new();
                 loop {
                     let at = self.decoder.offset();
-                    match self.decoder.next_frame()? {
-                        Some(frame) => events.push(self.on_frame(frame, at)?),
-                        None => break,
+                    let step = match self.decoder.next_frame() {
+                        Ok(Some(frame)) => self.on_frame(frame, at).map(Some),
+                        Ok(None) => Ok(None),
+                        Err(e) => Err(e),
+                    };
+                    match step {
+                        Ok(Some(event)) => events.push(event),
+                        Ok(None) => break,
+                        Err(e) if events.is_empty() => return Err(e),
+                        // Messages read before the bad one still count (a DTMF
+                        // digit must not be lost); the error comes next call.
+                        Err(e) => {
+                            self.deferred = Some(e);
+                            break;
+                        }
                     }
                 }
                 Ok(events)
@@ -317,6 +336,9 @@ impl MediaCodec for AudioSocketCodec {
                     return Ok(Vec::new());
                 }
                 self.ended = true;
+                if let Some(e) = self.deferred.take() {
+                    return Ok(vec![PbxEvent::Hangup { reason: format!("connection closed after a malformed message: {e}") }]);
+                }
                 let reason = match self.decoder.pending() {
                     0 => "connection closed".to_string(),
                     n => format!("connection closed inside a message ({n} bytes of a truncated message discarded)"),
@@ -489,6 +511,14 @@ mod tests {
         let mut c = started();
         assert!(c.on_message(WireMessage::Binary(vec![0x10, 0x00, 0x03, 0, 0, 0])).is_err());
         assert!(started().on_message(WireMessage::Text("hi".into())).is_err());
+    }
+
+    #[test]
+    fn good_messages_before_a_bad_one_are_delivered_first() {
+        let mut c = started();
+        let ev = c.on_message(WireMessage::Binary(vec![0x03, 0x00, 0x01, b'4', 0x42, 0x00, 0x00])).unwrap();
+        assert_eq!(ev, vec![PbxEvent::Dtmf('4')]);
+        assert!(c.on_message(WireMessage::Binary(vec![])).unwrap_err().0.contains("0x42"));
     }
 
     #[test]
