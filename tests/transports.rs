@@ -526,7 +526,9 @@ async fn freeswitch_scenario(stream_module: bool) {
         }
     };
     assert_eq!(digit, '0');
+    client.uuid_setvar(&info.call_id, "hotline_account", "4711 22").await.unwrap();
     client.uuid_transfer(&info.call_id, "1000", Some("agents")).await.unwrap();
+    assert!(esl.commands().contains(&format!("api uuid_setvar {FS_UUID} hotline_account 4711 22")));
     esl.wait_for_command(&format!("api uuid_transfer {FS_UUID} 1000 XML agents"), WAIT).await;
 
     // Malformed frame from the module, then the stream ends.

@@ -472,6 +472,18 @@ impl EslClient {
         self.api(&format!("uuid_broadcast {uuid} {path} aleg")).await.map(|_| ())
     }
 
+    /// Sets a channel variable (collected digits for the agent's screen).
+    /// The value may contain spaces (FreeSWITCH takes the rest of the
+    /// line), not line breaks.
+    pub async fn uuid_setvar(&self, uuid: &str, name: &str, value: &str) -> Result<(), EslError> {
+        check_arg("channel uuid", uuid)?;
+        check_arg("variable name", name)?;
+        if value.chars().any(char::is_control) {
+            return Err(EslError::InvalidArgument { what: "variable value", value: value.to_string() });
+        }
+        self.api(&format!("uuid_setvar {uuid} {name} {value}")).await.map(|_| ())
+    }
+
     /// Hangs the channel up (NORMAL_CLEARING).
     pub async fn uuid_kill(&self, uuid: &str) -> Result<(), EslError> {
         check_arg("channel uuid", uuid)?;

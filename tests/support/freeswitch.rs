@@ -216,7 +216,7 @@ impl FakeEsl {
         let words: Vec<&str> = cmd.split_whitespace().collect();
         let known = |uuid: Option<&&str>| uuid.is_some_and(|u| self.state.lock().unwrap().channels.contains(*u));
         match words.first().copied() {
-            Some("uuid_transfer") | Some("uuid_kill") => {
+            Some("uuid_transfer") | Some("uuid_kill") | Some("uuid_setvar") => {
                 if known(words.get(1)) {
                     "+OK\n".into()
                 } else {
