@@ -137,6 +137,7 @@ fn new_collected() -> Collected {
 }
 
 /// Accepts one websocket, answering the subprotocol when the client asks.
+#[allow(clippy::result_large_err)] // the handshake callback signature is tungstenite's
 async fn accept_ws(listener: &TcpListener, subprotocol: Option<&'static str>) -> Peer {
     let (sock, _) = listener.accept().await.unwrap();
     let callback = move |req: &Request, mut resp: Response| {
@@ -430,6 +431,14 @@ async fn esl_auth_commands_errors_and_events() {
     esl.emit_dtmf(FS_UUID, '#');
     let ev = tokio::time::timeout(WAIT, events.recv()).await.unwrap().unwrap();
     assert_eq!(ev.classify(), FsEvent::Dtmf { uuid: FS_UUID.into(), digit: '#' });
+
+    // FreeSWITCH goes away: commands fail at once as closed, not after a timeout.
+    let reply = client.command("exit").await.unwrap();
+    assert_eq!(reply.header("Reply-Text"), Some("+OK bye"));
+    assert!(tokio::time::timeout(WAIT, events.recv()).await.unwrap().is_none(), "event stream ends");
+    let started = Instant::now();
+    assert!(matches!(client.uuid_kill(FS_UUID).await, Err(EslError::Closed)));
+    assert!(started.elapsed() < Duration::from_secs(1));
 }
 
 #[tokio::test]

@@ -283,7 +283,7 @@ impl AudioSocketCodec {
                         self.rate
                     )));
                 }
-                if frame.payload.len() % 2 != 0 {
+                if !frame.payload.len().is_multiple_of(2) {
                     return Err(ProtocolError(format!(
                         "AudioSocket message at byte {at}: audio payload of {} bytes is not whole 16-bit samples",
                         frame.payload.len()

@@ -231,6 +231,17 @@ impl EslEvent {
             };
             headers.push((name.trim().to_string(), url_decode(value.trim())));
         }
+        let mut rest = rest;
+        // switch_event_serialize writes `Content-Length: M` right after the
+        // headers; tolerate it after the blank line as well.
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Content-Length")) {
+            if let Some(after) = rest.strip_prefix("Content-Length:") {
+                if let Some((len, body)) = after.split_once("\n\n") {
+                    headers.push(("Content-Length".into(), len.trim().to_string()));
+                    rest = body;
+                }
+            }
+        }
         let mut event = EslEvent { headers, body: String::new() };
         if let Some(len) = event.get("Content-Length") {
             let len: usize =
@@ -308,6 +319,9 @@ pub enum FsEvent {
 
 struct Writer {
     half: OwnedWriteHalf,
+    /// Set by the reader when the connection ends, before it drops the
+    /// waiting callers, so no caller waits for a reply that cannot come.
+    closed: Arc<std::sync::atomic::AtomicBool>,
     /// Callers waiting for replies, in the order their commands were sent.
     pending: Arc<std::sync::Mutex<VecDeque<oneshot::Sender<EslMessage>>>>,
 }
@@ -364,10 +378,11 @@ impl EslClient {
         tracing::info!(addr = %addr, "event socket connected");
 
         let pending = Arc::new(std::sync::Mutex::new(VecDeque::new()));
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(read_loop(reader, pending.clone(), events_tx, addr.clone()));
+        tokio::spawn(read_loop(reader, pending.clone(), closed.clone(), events_tx, addr.clone()));
         let client = EslClient {
-            writer: Arc::new(Mutex::new(Some(Writer { half: write_half, pending }))),
+            writer: Arc::new(Mutex::new(Some(Writer { half: write_half, closed, pending }))),
             addr,
             timeout: config.timeout,
         };
@@ -383,6 +398,10 @@ impl EslClient {
         let rx = {
             let mut guard = self.writer.lock().await;
             let writer = guard.as_mut().ok_or(EslError::Closed)?;
+            if writer.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                *guard = None;
+                return Err(EslError::Closed);
+            }
             let (tx, rx) = oneshot::channel();
             match writer.pending.lock() {
                 Ok(mut p) => p.push_back(tx),
@@ -391,6 +410,12 @@ impl EslClient {
             if let Err(e) = writer.half.write_all(format!("{line}\n\n").as_bytes()).await {
                 *guard = None;
                 return Err(EslError::Io(e));
+            }
+            // Checked after queueing: the reader sets the flag before it
+            // clears the queue, so a command queued later sees it here.
+            if writer.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                *guard = None;
+                return Err(EslError::Closed);
             }
             rx
         };
@@ -507,6 +532,7 @@ fn check_arg(what: &'static str, value: &str) -> Result<(), EslError> {
 async fn read_loop<R: AsyncBufRead + Unpin>(
     mut reader: R,
     pending: Arc<std::sync::Mutex<VecDeque<oneshot::Sender<EslMessage>>>>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
     events: mpsc::Sender<EslEvent>,
     addr: String,
 ) {
@@ -536,7 +562,7 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
                 Ok(ev) => {
                     if events.try_send(ev).is_err() {
                         dropped += 1;
-                        if dropped == 1 || dropped % 100 == 0 {
+                        if dropped == 1 || dropped.is_multiple_of(100) {
                             tracing::warn!(addr = %addr, dropped, "event queue full; events dropped");
                         }
                     }
@@ -551,6 +577,7 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
         }
     }
     // Waiting callers learn the connection is gone (their senders drop).
+    closed.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Ok(mut p) = pending.lock() {
         p.clear();
     }
@@ -605,6 +632,8 @@ mod tests {
         let ev = EslEvent::parse_plain(b"Event-Name: CHANNEL_HANGUP\nUnique-ID: u1\nHangup-Cause: NORMAL_CLEARING\n\n").unwrap();
         assert_eq!(ev.classify(), FsEvent::Hangup { uuid: "u1".into(), cause: "NORMAL_CLEARING".into() });
         assert!(EslEvent::parse_plain(b"Unique-ID: u1\n\n").is_err());
+        let ev = EslEvent::parse_plain(b"Event-Name: CUSTOM\nUnique-ID: u1\n\nContent-Length: 2\n\n{}").unwrap();
+        assert_eq!(ev.body, "{}");
         assert!(EslEvent::parse_plain(b"Event-Name: CUSTOM\nContent-Length: 50\n\nshort").is_err());
     }
 
