@@ -122,13 +122,15 @@ pub fn parse_metadata(text: &str, default_rate: u32, module: &str) -> Result<Cal
 fn parse_rate(v: &Value) -> Option<u32> {
     let n = match v {
         Value::Number(n) => n.as_u64()?,
-        Value::String(s) => s.trim().trim_end_matches(['k', 'K']).parse::<u64>().ok().map(|n| {
-            if s.trim().ends_with(['k', 'K']) {
-                n * 1000
+        Value::String(s) => {
+            let s = s.trim();
+            let n = s.trim_end_matches(['k', 'K']).parse::<u64>().ok()?;
+            if s.ends_with(['k', 'K']) {
+                n.checked_mul(1000)?
             } else {
                 n
             }
-        })?,
+        }
         _ => return None,
     };
     (n > 0 && n % 8000 == 0 && n <= 192_000).then_some(n as u32)
@@ -290,7 +292,11 @@ impl MediaCodec for AudioForkCodec {
     }
 
     fn audio(&mut self, samples: &[i16]) -> Vec<WireMessage> {
-        if samples.is_empty() || !self.inbound.started() {
+        if samples.is_empty() {
+            return Vec::new();
+        }
+        if !self.inbound.started() {
+            tracing::warn!("prompt audio before the metadata frame: not sent");
             return Vec::new();
         }
         match self.play_audio_messages(samples) {
@@ -365,7 +371,7 @@ mod tests {
     #[test]
     fn rate_comes_from_options_when_metadata_has_none() {
         let mut c = AudioForkCodec::new(FreeswitchOptions { rate: 8000 });
-        let ev = c.on_message(WireMessage::Text(r#"{"uuid":"u-1"}"#.into())).unwrap();
+        let ev = c.on_message(WireMessage::Text(r#"{"uuid":"u-1","sampleRate":"8k"}"#.into())).unwrap();
         assert!(matches!(&ev[0], PbxEvent::Start(i) if i.format == Some(AudioFormat::Slin(8000))));
         let ev = c.on_message(WireMessage::Binary(vec![1, 0, 2, 0, 3])).unwrap();
         assert_eq!(ev, vec![PbxEvent::Audio(vec![1, 2])]);
@@ -410,6 +416,7 @@ mod tests {
             (r#"{"uuid":["a"]}"#, "must be a string"),
             (r#"{"uuid":"a b"}"#, "whitespace"),
             (r#"{"uuid":"a","sampleRate":11025}"#, "multiple of 8000"),
+            (r#"{"uuid":"a","sampleRate":"99999999999999999k"}"#, "multiple of 8000"),
         ];
         for (text, expect) in cases {
             let mut c = AudioForkCodec::new(FreeswitchOptions::default());

@@ -50,7 +50,11 @@ impl MediaCodec for AudioStreamCodec {
     }
 
     fn audio(&mut self, samples: &[i16]) -> Vec<WireMessage> {
-        if samples.is_empty() || !self.inbound.started() {
+        if samples.is_empty() {
+            return Vec::new();
+        }
+        if !self.inbound.started() {
+            tracing::warn!("prompt audio before the metadata frame: not sent");
             return Vec::new();
         }
         match self.stream_audio_messages(samples) {

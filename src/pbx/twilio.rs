@@ -208,7 +208,10 @@ impl MediaCodec for TwilioCodec {
 
     /// 8 kHz samples as `media` messages of 20 ms µ-law each.
     fn audio(&mut self, samples: &[i16]) -> Vec<WireMessage> {
-        let Some(sid) = &self.stream_sid else { return Vec::new() };
+        let Some(sid) = &self.stream_sid else {
+            tracing::warn!("prompt audio before the start message: not sent");
+            return Vec::new();
+        };
         AudioFormat::Ulaw
             .encode(samples)
             .chunks(OUT_CHUNK)
