@@ -15,7 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use hotline::pbx::audio_fork::{AudioForkCodec, FreeswitchOptions};
 use hotline::pbx::audio_stream::AudioStreamCodec;
 use hotline::pbx::audiosocket::{self, AudioSocketCodec};
-use hotline::pbx::esl::{EslClient, EslConfig, EslError, FsEvent, TRANSPORT_EVENTS};
+use hotline::pbx::esl::{EslClient, EslConfig, EslError, EventRouter, FsEvent, TRANSPORT_EVENTS};
 use hotline::pbx::twilio::TwilioCodec;
 use hotline::pbx::webhook::{self, TransferRequest, WebhookConfig, WebhookError};
 use hotline::pbx::{AudioFormat, MediaCodec, PbxEvent, ProtocolError, WireMessage};
@@ -456,8 +456,13 @@ async fn freeswitch_scenario(stream_module: bool) {
     let dir = tempfile::tempdir().unwrap();
     let esl = FakeEsl::start(ESL_PASSWORD).await;
     esl.add_channel(FS_UUID);
-    let (client, mut events) = EslClient::connect(&EslConfig::new(esl.addr.to_string(), ESL_PASSWORD)).await.unwrap();
+    let (client, events) = EslClient::connect(&EslConfig::new(esl.addr.to_string(), ESL_PASSWORD)).await.unwrap();
     client.subscribe(TRANSPORT_EVENTS).await.unwrap();
+    let router = EventRouter::spawn(events);
+    let mut events = router.register(FS_UUID);
+    // Another call on the same FreeSWITCH: its digits must not reach ours.
+    let _other = router.register("11111111-2222-4333-8444-555555555555");
+    esl.emit_dtmf("11111111-2222-4333-8444-555555555555", '9');
 
     let (l, addr) = listener().await;
     let rate = if stream_module { 8000 } else { 16000 };
@@ -501,13 +506,9 @@ async fn freeswitch_scenario(stream_module: bool) {
     // Prompt: the module writes our audio to a file and announces it; we broadcast it.
     let prompt = if rate == 8000 { prompt_8k() } else { clip("speech_commands/no_0cb74144_nohash_0.wav", 16000) };
     peer.send_all(codec.audio(&prompt)).await;
-    let file = loop {
-        let ev = tokio::time::timeout(WAIT, events.recv()).await.expect("play event").unwrap();
-        if let FsEvent::PlayFile { uuid, file } = ev.classify() {
-            assert_eq!(uuid, FS_UUID);
-            break file;
-        }
-    };
+    let ev = tokio::time::timeout(WAIT, events.recv()).await.expect("play event").unwrap();
+    let FsEvent::PlayFile { uuid, file } = ev else { panic!("expected the play event first, got {ev:?}") };
+    assert_eq!(uuid, FS_UUID);
     client.uuid_broadcast(FS_UUID, &file).await.unwrap();
     assert_eq!(esl.commands().last().unwrap(), &format!("api uuid_broadcast {FS_UUID} {file} aleg"));
     let bytes = std::fs::read(&file).unwrap();
@@ -527,14 +528,8 @@ async fn freeswitch_scenario(stream_module: bool) {
 
     // The caller presses 0 (DTMF arrives over ESL), the dialplan says agent: transfer.
     esl.emit_dtmf(FS_UUID, '0');
-    let digit = loop {
-        let ev = tokio::time::timeout(WAIT, events.recv()).await.expect("DTMF event").unwrap();
-        if let FsEvent::Dtmf { uuid, digit } = ev.classify() {
-            assert_eq!(uuid, FS_UUID);
-            break digit;
-        }
-    };
-    assert_eq!(digit, '0');
+    let ev = tokio::time::timeout(WAIT, events.recv()).await.expect("DTMF event").unwrap();
+    assert_eq!(ev.to_pbx_event(), Some(PbxEvent::Dtmf('0')), "{ev:?}");
     client.uuid_setvar(&info.call_id, "hotline_account", "4711 22").await.unwrap();
     client.uuid_transfer(&info.call_id, "1000", Some("agents")).await.unwrap();
     assert!(esl.commands().contains(&format!("api uuid_setvar {FS_UUID} hotline_account 4711 22")));

@@ -317,6 +317,98 @@ pub enum FsEvent {
     Other,
 }
 
+impl FsEvent {
+    /// The channel the event is about.
+    pub fn uuid(&self) -> Option<&str> {
+        match self {
+            FsEvent::Dtmf { uuid, .. }
+            | FsEvent::PlayFile { uuid, .. }
+            | FsEvent::PlaybackStop { uuid, .. }
+            | FsEvent::Hangup { uuid, .. } => Some(uuid),
+            FsEvent::Other => None,
+        }
+    }
+
+    /// The call-machine side of the event, where there is one (playback
+    /// events are for the server, which owns the playback bookkeeping).
+    pub fn to_pbx_event(&self) -> Option<super::PbxEvent> {
+        match self {
+            FsEvent::Dtmf { digit, .. } => Some(super::PbxEvent::Dtmf(*digit)),
+            FsEvent::Hangup { cause, .. } => Some(super::PbxEvent::Hangup { reason: format!("FreeSWITCH hangup: {cause}") }),
+            _ => None,
+        }
+    }
+}
+
+/// Events waiting for one call; beyond this they are dropped with a warning.
+pub const CALL_EVENT_QUEUE: usize = 256;
+
+type Routes = Arc<std::sync::Mutex<std::collections::HashMap<String, mpsc::Sender<FsEvent>>>>;
+
+/// Hands the events of the one event-socket connection to the calls they
+/// belong to, by channel UUID. Events of channels no call registered (other
+/// calls on the same FreeSWITCH) are dropped.
+#[derive(Clone, Default)]
+pub struct EventRouter {
+    routes: Routes,
+}
+
+impl EventRouter {
+    /// Starts routing the events of a connection; ends when it closes.
+    pub fn spawn(mut events: mpsc::Receiver<EslEvent>) -> EventRouter {
+        let router = EventRouter::default();
+        let routes = router.routes.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let fs = event.classify();
+                let Some(uuid) = fs.uuid().map(str::to_string) else { continue };
+                let target = routes.lock().ok().and_then(|r| r.get(&uuid).cloned());
+                if let Some(tx) = target {
+                    if tx.try_send(fs).is_err() {
+                        tracing::warn!(uuid, "call event queue full or closed; event dropped");
+                    }
+                }
+            }
+            // The connection is gone: dropping the senders ends every call's stream.
+            if let Ok(mut r) = routes.lock() {
+                r.clear();
+            }
+        });
+        router
+    }
+
+    /// Events for channel `uuid` from now on, until the returned handle is dropped.
+    pub fn register(&self, uuid: &str) -> CallEvents {
+        let (tx, rx) = mpsc::channel(CALL_EVENT_QUEUE);
+        if let Ok(mut r) = self.routes.lock() {
+            r.insert(uuid.to_string(), tx);
+        }
+        CallEvents { rx, uuid: uuid.to_string(), routes: self.routes.clone() }
+    }
+}
+
+/// One call's events; unregisters itself when dropped.
+pub struct CallEvents {
+    rx: mpsc::Receiver<FsEvent>,
+    uuid: String,
+    routes: Routes,
+}
+
+impl CallEvents {
+    /// The next event; `None` once the event socket connection is gone.
+    pub async fn recv(&mut self) -> Option<FsEvent> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for CallEvents {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.routes.lock() {
+            r.remove(&self.uuid);
+        }
+    }
+}
+
 struct Writer {
     half: OwnedWriteHalf,
     /// Set by the reader when the connection ends, before it drops the
