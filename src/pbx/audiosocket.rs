@@ -439,7 +439,7 @@ mod tests {
         let mut stream = uuid_msg();
         stream.extend_from_slice(&[0x03, 0x00, 0x01, b'#']);
         stream.extend_from_slice(&[0x10, 0x01, 0x40]);
-        stream.extend(std::iter::repeat(0u8).take(320));
+        stream.extend(std::iter::repeat_n(0u8, 320));
         let mut events = Vec::new();
         for piece in stream.chunks(7) {
             events.extend(c.on_message(WireMessage::Binary(piece.to_vec())).unwrap());
