@@ -1,0 +1,3 @@
+pub mod audiosocket;
+pub mod freeswitch;
+pub mod twilio;
