@@ -5,6 +5,7 @@
 //! prompt, and transfers the caller to a human when needed.
 pub mod asr;
 pub mod audio;
+pub mod bench;
 pub mod call;
 pub mod cli;
 pub mod dialplan;

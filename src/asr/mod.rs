@@ -13,6 +13,7 @@ pub mod runtime;
 pub mod sherpa;
 pub mod silero;
 pub mod stack;
+pub mod whisper;
 
 pub use pool::{PoolError, RecognizerPool};
 pub use stack::{SpeechConfig, SpeechStack};
