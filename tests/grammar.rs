@@ -31,7 +31,7 @@ fn explore() {
         let d = m.recognize_detailed(&c.samples, &g).unwrap();
         let good = d.recognition.choice.as_deref() == Some(c.truth.as_str());
         ok += good as usize;
-        println!("{} {} -> {:?} best {:?} open {:?} {:.2} ns {:.2} {}ms", if good {"OK "} else {"BAD"}, c.truth, d.recognition.choice, d.best, d.open.text, d.open.logprob, d.open.no_speech_prob, d.recognition.decode_ms);
+        println!("{} {} -> {:?} best {:?} open {:?} {:.2} ns {:.2} {}ms", if good {"OK "} else {"BAD"}, c.truth, d.recognition.choice, d.best, d.open.text, d.open.first_phrase_logprob(m.end_tokens()), d.open.no_speech_prob, d.recognition.decode_ms);
     }
     println!("commands {ok}/{}", clips.len());
     let clips = data::fsdd_test(&td, 1).unwrap();
@@ -42,7 +42,7 @@ fn explore() {
         let got = d.recognition.choice.as_deref().map(data::normalise);
         let good = got.as_deref() == Some(c.truth.as_str());
         ok += good as usize;
-        println!("{} {} -> {:?} best {:?} open {:?} {:.2} ns {:.2} {}ms", if good {"OK "} else {"BAD"}, c.truth, d.recognition.choice, d.best, d.open.text, d.open.logprob, d.open.no_speech_prob, d.recognition.decode_ms);
+        println!("{} {} -> {:?} best {:?} open {:?} {:.2} ns {:.2} {}ms", if good {"OK "} else {"BAD"}, c.truth, d.recognition.choice, d.best, d.open.text, d.open.first_phrase_logprob(m.end_tokens()), d.open.no_speech_prob, d.recognition.decode_ms);
     }
     println!("fsdd {ok}/{}", clips.len());
 }
@@ -68,7 +68,7 @@ fn timing() {
         let o = decode::open_greedy(m.model(), &audio, &p, 100).unwrap();
         let t_open = t.elapsed();
         let cc = CompiledChoices::new(m.model(), &g.choices).unwrap();
-        let s = cc.score(m.model(), &audio, &p).unwrap();
+        let s = cc.score(m.model(), &audio, &p, m.end_tokens()).unwrap();
         let t_score = t.elapsed();
         let one = m.model().select_rows(&p.cache, &[0; 16]);
         let t_sel = t.elapsed();

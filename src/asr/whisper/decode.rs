@@ -30,6 +30,8 @@ pub fn prefix(model: &WhisperModel, audio: &AudioFeatures) -> Result<Prefix, Asr
 #[derive(Debug, Clone, Default)]
 pub struct OpenResult {
     pub tokens: Vec<u32>,
+    /// Log-probability of each token, then of the end when it was reached.
+    pub token_logprobs: Vec<f32>,
     pub text: String,
     /// Sum of token log-probabilities including `<|endoftext|>`.
     pub logprob: f32,
@@ -59,6 +61,7 @@ pub fn open_greedy(
     let blank = model.tokenizer_blank();
     let max_tokens = max_tokens.min(m.n_text_ctx - prefix.len - 1);
     let mut tokens: Vec<u32> = Vec::new();
+    let mut token_logprobs = Vec::new();
     let mut logprob = 0.0f32;
     let mut cache = prefix.cache.clone();
     let mut row: Vec<f32> = prefix.first.clone();
@@ -71,6 +74,7 @@ pub fn open_greedy(
             .map(|(i, &lp)| (i as u32, lp));
         let Some((tok, lp)) = pick else { break };
         logprob += lp;
+        token_logprobs.push(lp);
         if tok == m.eot {
             break;
         }
@@ -85,7 +89,54 @@ pub fn open_greedy(
         row = r.iter().map(|x| x - lse).collect();
     }
     let text = model.tokenizer.decode(&tokens).trim().to_string();
-    Ok(OpenResult { tokens, text, logprob, no_speech_prob: prefix.no_speech_prob })
+    Ok(OpenResult { tokens, token_logprobs, text, logprob, no_speech_prob: prefix.no_speech_prob })
+}
+
+impl OpenResult {
+    /// Log-probability of the first thing said: the tokens up to the first
+    /// end of phrase (punctuation, the end, or the first token again, as in
+    /// "9 9 9"), including that end. This is what a grammar phrase is
+    /// compared with, since phrases are scored the same way.
+    pub fn first_phrase_logprob(&self, ends: &EndTokens) -> f32 {
+        let mut lp = 0.0;
+        for (i, (&t, &p)) in self.tokens.iter().zip(&self.token_logprobs).enumerate() {
+            lp += p;
+            if i > 0 && (ends.is_end(t) || Some(&t) == self.tokens.first()) {
+                return lp;
+            }
+        }
+        // Ended by <|endoftext|> (its probability is the last entry) or cut.
+        lp + self.token_logprobs.get(self.tokens.len()).copied().unwrap_or(0.0)
+    }
+}
+
+/// Tokens that close a spoken phrase: the end of text and punctuation.
+pub struct EndTokens {
+    pub tokens: Vec<u32>,
+}
+
+impl EndTokens {
+    pub fn new(model: &WhisperModel) -> Self {
+        let mut tokens = vec![model.meta.eot];
+        for p in [".", ",", "!", "?", "...", " ..."] {
+            if let Some(id) = model.tokenizer.id_of(p.as_bytes()) {
+                tokens.push(id);
+            }
+        }
+        EndTokens { tokens }
+    }
+
+    pub fn is_end(&self, t: u32) -> bool {
+        self.tokens.contains(&t)
+    }
+
+    /// log P(phrase ends here) from one row of log-probabilities, where
+    /// repeating the phrase's `first` token also counts as an end.
+    pub fn end_logprob(&self, row: &[f32], first: u32) -> f32 {
+        let mut lps: Vec<f32> = self.tokens.iter().map(|&t| row[t as usize]).collect();
+        lps.push(row[first as usize]);
+        log_sum_exp(&lps)
+    }
 }
 
 /// True when the sequence ends with the same 1–8 token phrase three times.
@@ -147,10 +198,10 @@ pub fn digits_beam(
     audio: &AudioFeatures,
     prefix: &Prefix,
     vocab: &DigitVocab,
+    ends: &EndTokens,
     (min, max): (usize, usize),
     width: usize,
 ) -> Result<Vec<DigitHypothesis>, AsrError> {
-    let eot = model.meta.eot;
     let mut alive = vec![Beam { tokens: Vec::new(), ndigits: 0, logprob: 0.0, last_punct: true }];
     let mut rows: Vec<Vec<f32>> = vec![prefix.first.clone()];
     let mut cache = prefix.cache.clone();
@@ -162,7 +213,12 @@ pub fn digits_beam(
         for (b, beam) in alive.iter().enumerate() {
             let row = &rows[b];
             if beam.ndigits >= min {
-                finished.push((beam.clone(), beam.logprob + row[eot as usize]));
+                // A full-length string may also end in a repeat loop.
+                let end = match beam.tokens.first() {
+                    Some(&f) if beam.ndigits == max => ends.end_logprob(row, f),
+                    _ => log_sum_exp(&ends.tokens.iter().map(|&t| row[t as usize]).collect::<Vec<_>>()),
+                };
+                finished.push((beam.clone(), beam.logprob + end));
             }
             if step == max_steps {
                 continue;

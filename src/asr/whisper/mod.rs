@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use self::decode::{DigitVocab, OpenResult};
+use self::decode::{DigitVocab, EndTokens, OpenResult};
 use self::mel::{LogMel, FULL_FRAMES, HOP};
 use self::model::{log_sum_exp, WhisperModel};
 use self::score::CompiledChoices;
@@ -43,8 +43,12 @@ pub struct GrammarOptions {
     /// Reject a grammar answer whose log-probability is this far (nats)
     /// below what Whisper transcribes freely.
     pub reject_margin: f32,
-    /// Reject when Whisper's no-speech probability is above this.
+    /// Whisper's silence rule: no-speech probability above this *and* the
+    /// best answer below `silence_logprob` means nothing was said. (On
+    /// utterance-length input the no-speech probability alone is often high
+    /// for short clear words.)
     pub no_speech_threshold: f32,
+    pub silence_logprob: f32,
     /// Hypotheses kept by the digit beam search.
     pub beam_width: usize,
 }
@@ -55,6 +59,7 @@ impl Default for GrammarOptions {
             padding: Padding::Utterance { margin_ms: 500 },
             reject_margin: 4.0,
             no_speech_threshold: 0.6,
+            silence_logprob: -2.0,
             beam_width: 4,
         }
     }
@@ -71,6 +76,7 @@ pub struct GrammarWhisper {
     model: WhisperModel,
     opts: GrammarOptions,
     digit_vocab: DigitVocab,
+    ends: EndTokens,
     compiled: Mutex<VecDeque<(Vec<super::GrammarChoice>, Arc<CompiledChoices>)>>,
 }
 
@@ -88,7 +94,8 @@ impl GrammarWhisper {
     pub fn load(paths: &ModelPaths, opts: GrammarOptions) -> Result<Self, AsrError> {
         let model = WhisperModel::load(paths)?;
         let digit_vocab = DigitVocab::new(&model);
-        Ok(GrammarWhisper { model, opts, digit_vocab, compiled: Mutex::new(VecDeque::new()) })
+        let ends = EndTokens::new(&model);
+        Ok(GrammarWhisper { model, opts, digit_vocab, ends, compiled: Mutex::new(VecDeque::new()) })
     }
 
     pub fn model(&self) -> &WhisperModel {
@@ -131,6 +138,10 @@ impl GrammarWhisper {
         Ok(c)
     }
 
+    pub fn end_tokens(&self) -> &EndTokens {
+        &self.ends
+    }
+
     pub fn recognize_detailed(&self, samples: &[f32], grammar: &Grammar) -> Result<Detailed, AsrError> {
         let t0 = Instant::now();
         if samples.is_empty() {
@@ -139,15 +150,18 @@ impl GrammarWhisper {
         let mel = self.features(samples);
         let audio = self.model.encode(&mel)?;
         let prefix = decode::prefix(&self.model, &audio)?;
-        let open = decode::open_greedy(&self.model, &audio, &prefix, MAX_OPEN_TOKENS)?;
+        // Open decoding is for the call record: a few tokens per second.
+        let budget = (8 + samples.len() * 6 / mel::SAMPLE_RATE).min(MAX_OPEN_TOKENS);
+        let open = decode::open_greedy(&self.model, &audio, &prefix, budget)?;
         let open_text = super::sherpa::clean_transcript(&open.text);
-        let silent = prefix.no_speech_prob > self.opts.no_speech_threshold;
+        let open_lp = open.first_phrase_logprob(&self.ends);
+        let silent_if = |lp: f32| prefix.no_speech_prob > self.opts.no_speech_threshold && lp < self.opts.silence_logprob;
 
         // Candidates: (answer, log-probability), options first.
         let mut answers: Vec<(String, f32)> = Vec::new();
         if !grammar.choices.is_empty() {
             let compiled = self.compiled(grammar)?;
-            for s in compiled.score(&self.model, &audio, &prefix)? {
+            for s in compiled.score(&self.model, &audio, &prefix, &self.ends)? {
                 answers.push((s.label, s.logprob));
             }
         }
@@ -158,6 +172,7 @@ impl GrammarWhisper {
                 &audio,
                 &prefix,
                 &self.digit_vocab,
+                &self.ends,
                 (min, max),
                 self.opts.beam_width.max(1),
             )?;
@@ -165,19 +180,19 @@ impl GrammarWhisper {
         }
         let best = answers.iter().max_by(|a, b| a.1.total_cmp(&b.1)).cloned();
         let (choice, confidence) = match &best {
-            None => (None, if silent { 0.0 } else { 1.0 - prefix.no_speech_prob }),
+            None => (None, if silent_if(open_lp) { 0.0 } else { 1.0 - prefix.no_speech_prob }),
             Some((answer, lp)) => {
                 let all: Vec<f32> = answers.iter().map(|a| a.1).collect();
                 let confidence = (lp - log_sum_exp(&all)).exp();
-                let out_of_grammar = *lp < open.logprob - self.opts.reject_margin;
-                if silent || out_of_grammar {
+                let out_of_grammar = *lp < open_lp - self.opts.reject_margin;
+                if silent_if(*lp) || out_of_grammar {
                     (None, confidence)
                 } else {
                     (Some(answer.clone()), confidence)
                 }
             }
         };
-        let text = if silent && grammar.is_open() { String::new() } else { open_text };
+        let text = if silent_if(open_lp) { String::new() } else { open_text };
         let recognition =
             Recognition { text, choice, confidence, decode_ms: t0.elapsed().as_millis() as u64 };
         Ok(Detailed { recognition, open, best })

@@ -1,19 +1,26 @@
 //! Whisper as a scorer of the phrases a menu allows: every surface form of
 //! every phrase is teacher-forced after the shared prompt, and an option's
 //! score is the log-sum-exp of its forms.
-use super::decode::Prefix;
-use super::model::{log_sum_exp, AudioFeatures, WhisperModel};
+use super::decode::{EndTokens, Prefix};
+use super::model::{log_sum_exp, AudioFeatures, KvCache, WhisperModel};
 use crate::asr::{AsrError, GrammarChoice};
 
-/// Hypotheses per decoder call. The sherpa-onnx export takes a full
-/// 448-position self-attention cache per row (2.75 MB for K and V each), so a
-/// batch of 16 moves ~90 MB per call; this bounds memory per utterance.
-pub const BATCH: usize = 16;
+/// Rows per decoder call. The sherpa-onnx export takes a full 448-position
+/// self-attention cache per row (2.75 MB for K and V each), and a row costs
+/// about as much as a whole prefix call whatever its length, so rows are
+/// the unit of cost: forms are scored best-first and pruned.
+pub const ROWS_PER_CALL: usize = 4;
+/// Never teacher-force more forms than this for one utterance.
+pub const MAX_ROWS: usize = 16;
+/// A form whose first token is this far (nats) below the best finished
+/// form cannot matter: its score only falls from there.
+pub const PRUNE_NATS: f32 = 4.0;
 
 const NUMBER_WORDS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 
-/// The ways Whisper may write `phrase`: capitalised with and without a final
-/// period, lower case, and single digits both as numerals and as words.
+/// The ways Whisper may write `phrase`: capitalised and lower case, and
+/// single digits both as numerals and as words. Final punctuation is not a
+/// form of its own: it is part of how a phrase ends (see `EndTokens`).
 pub fn surface_forms(phrase: &str) -> Vec<String> {
     let base: String = phrase.split_whitespace().collect::<Vec<_>>().join(" ");
     let base = base.trim_end_matches(['.', '!', '?', ',']).to_string();
@@ -30,7 +37,7 @@ pub fn surface_forms(phrase: &str) -> Vec<String> {
     let mut forms = Vec::new();
     for w in words {
         let cap = capitalise(&w);
-        for f in [format!(" {cap}."), format!(" {cap}"), format!(" {}", w.to_lowercase())] {
+        for f in [format!(" {cap}"), format!(" {}", w.to_lowercase())] {
             if !forms.contains(&f) {
                 forms.push(f);
             }
@@ -59,7 +66,7 @@ pub struct OptionScore {
 
 /// Tokenised forms of a grammar, built once per grammar and reusable.
 pub struct CompiledChoices {
-    /// (option index, form text, tokens ending with `<|endoftext|>`).
+    /// (option index, form text, tokens).
     forms: Vec<(usize, String, Vec<u32>)>,
     labels: Vec<String>,
 }
@@ -73,8 +80,9 @@ impl CompiledChoices {
                     let mut t = model.tokenizer.encode(&f)?;
                     // Bound the decode length: dialplan phrases are short.
                     t.truncate(model.meta.n_text_ctx / 4);
-                    t.push(model.meta.eot);
-                    forms.push((i, f, t));
+                    if !t.is_empty() && !forms.iter().any(|(_, _, x)| *x == t) {
+                        forms.push((i, f, t));
+                    }
                 }
             }
         }
@@ -85,46 +93,60 @@ impl CompiledChoices {
         self.forms.len()
     }
 
-    /// Scores every option; options without any form get -inf.
+    /// Scores every option: log P(form, then an end of phrase | audio),
+    /// log-sum-exp over its forms. Forms pruned without a decoder row count
+    /// with their first-token score, an upper bound, so confidences stay
+    /// on the cautious side.
     pub fn score(
         &self,
         model: &WhisperModel,
         audio: &AudioFeatures,
         prefix: &Prefix,
+        ends: &EndTokens,
     ) -> Result<Vec<OptionScore>, AsrError> {
         let eot = model.meta.eot;
-        let mut form_scores = vec![0f32; self.forms.len()];
-        // Forms of one token (just the end) need no decoder call.
-        let mut pending = Vec::new();
-        for (i, (_, _, toks)) in self.forms.iter().enumerate() {
-            form_scores[i] = prefix.first[toks[0] as usize];
-            if toks.len() > 1 {
-                pending.push(i);
+        let first: Vec<f32> = self.forms.iter().map(|(_, _, t)| prefix.first[t[0] as usize]).collect();
+        let mut order: Vec<usize> = (0..self.forms.len()).collect();
+        order.sort_by(|&a, &b| first[b].total_cmp(&first[a]));
+        let mut form_scores = first.clone();
+        let mut best_done = f32::NEG_INFINITY;
+        let mut done = 0;
+        let mut tiled: Option<KvCache> = None;
+        while done < order.len() && done < MAX_ROWS {
+            if first[order[done]] < best_done - PRUNE_NATS {
+                break;
             }
-        }
-        // Similar lengths together waste less padding.
-        pending.sort_by_key(|&i| self.forms[i].2.len());
-        let mut tiled: Option<(usize, super::model::KvCache)> = None;
-        for chunk in pending.chunks(BATCH) {
-            // Input = every token but the last; position j predicts token j+1.
-            let width = chunk.iter().map(|&i| self.forms[i].2.len() - 1).max().unwrap_or(1);
+            let chunk: Vec<usize> = order[done..].iter().take(ROWS_PER_CALL.min(MAX_ROWS - done)).copied().collect();
+            done += chunk.len();
+            // Input = the form's tokens; position j predicts token j+1, the
+            // last position predicts the end of the phrase.
+            let width = chunk.iter().map(|&i| self.forms[i].2.len()).max().unwrap_or(1);
             let mut input = Vec::with_capacity(chunk.len() * width);
-            for &i in chunk {
+            for &i in &chunk {
                 let t = &self.forms[i].2;
-                input.extend_from_slice(&t[..t.len() - 1]);
-                input.extend(std::iter::repeat_n(eot, width - (t.len() - 1)));
+                input.extend_from_slice(t);
+                input.extend(std::iter::repeat_n(eot, width - t.len()));
             }
-            if tiled.as_ref().is_none_or(|(n, _)| *n != chunk.len()) {
-                tiled = Some((chunk.len(), model.select_rows(&prefix.cache, &vec![0; chunk.len()])));
+            if tiled.as_ref().is_none_or(|c| c.batch != chunk.len()) {
+                tiled = Some(model.select_rows(&prefix.cache, &vec![0; chunk.len()]));
             }
-            let cache = &tiled.as_ref().map(|t| &t.1).ok_or_else(|| AsrError::Failed("no cache".into()))?;
+            let Some(cache) = tiled.as_ref() else { break };
             let (logits, _) = model.decode(audio, &input, cache, prefix.len)?;
             for (b, &i) in chunk.iter().enumerate() {
                 let t = &self.forms[i].2;
-                for j in 1..t.len() {
+                let mut s = first[i];
+                for j in 1..=t.len() {
                     let row = logits.row(b, j - 1);
-                    form_scores[i] += row[t[j] as usize] - log_sum_exp(row);
+                    let lse = log_sum_exp(row);
+                    if j < t.len() {
+                        s += row[t[j] as usize] - lse;
+                    } else {
+                        let norm: Vec<f32> = ends.tokens.iter().chain([&t[0]]).map(|&e| row[e as usize] - lse).collect();
+                        s += log_sum_exp(&norm);
+                    }
                 }
+                form_scores[i] = s;
+                best_done = best_done.max(s);
             }
         }
         let mut out: Vec<OptionScore> = self
@@ -151,9 +173,10 @@ mod tests {
 
     #[test]
     fn forms_cover_case_period_and_numerals() {
-        assert_eq!(surface_forms("billing"), [" Billing.", " Billing", " billing"]);
+        assert_eq!(surface_forms("billing"), [" Billing", " billing"]);
         let five = surface_forms("five");
-        assert!(five.contains(&" 5.".to_string()) && five.contains(&" Five.".to_string()));
+        assert!(five.contains(&" 5".to_string()) && five.contains(&" Five".to_string()));
+        assert_eq!(surface_forms("Talk to an agent."), [" Talk to an agent", " talk to an agent"]);
         assert!(surface_forms("3").contains(&" three".to_string()));
         assert!(surface_forms("  ").is_empty());
     }
