@@ -3,6 +3,9 @@
 pub enum Bench {
     /// Speech recognition accuracy and speed on the recordings in testdata.
     Asr(AsrArgs),
+    /// Grammar-constrained recognition vs open decoding: digits, commands,
+    /// out-of-grammar rejection, clean and in noise.
+    Intents(crate::bench::grammar::IntentsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -15,5 +18,6 @@ pub struct AsrArgs {
 pub fn run(b: Bench) -> u8 {
     match b {
         Bench::Asr(_a) => 0,
+        Bench::Intents(a) => crate::bench::grammar::run(a),
     }
 }
