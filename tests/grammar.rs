@@ -117,8 +117,9 @@ fn picks_one_word_commands_through_the_phone_band() {
     assert!(ok * 100 >= clips.len() * THRESH_COMMANDS, "{ok}/{} commands: {misses:#?}", clips.len());
 }
 
-const THRESH_DIGITS: usize = 85;
-const THRESH_COMMANDS: usize = 80;
+// Measured 38/40 and 39/42 (clean); the margins absorb a couple of clips.
+const THRESH_DIGITS: usize = 90;
+const THRESH_COMMANDS: usize = 85;
 
 #[test]
 fn rejects_what_the_menu_does_not_allow() {

@@ -59,7 +59,7 @@ impl Default for GrammarOptions {
             padding: Padding::Utterance { margin_ms: 500 },
             reject_margin: 4.0,
             no_speech_threshold: 0.6,
-            silence_logprob: -2.0,
+            silence_logprob: -4.5,
             beam_width: 4,
         }
     }
