@@ -41,12 +41,17 @@ pub struct OpenResult {
 /// Greedy decoding with Whisper's usual suppressions (sound tags, special
 /// tokens, a blank start) and a repetition guard: a phrase repeated a third
 /// time ends the transcript, so "9 9 9 9 9" loops stop early.
+/// `first_sentence` stops at the end of the first sentence or when the first
+/// token comes again: in a menu only that much is compared with the grammar,
+/// and each further token costs a decoder call.
 pub fn open_greedy(
     model: &WhisperModel,
     audio: &AudioFeatures,
     prefix: &Prefix,
     max_tokens: usize,
+    first_sentence: bool,
 ) -> Result<OpenResult, AsrError> {
+    let sentence_end: Vec<u32> = [".", "!", "?"].iter().filter_map(|p| model.tokenizer.id_of(p.as_bytes())).collect();
     let m = &model.meta;
     let text_vocab = m.eot as usize; // ids below eot are text
     let mut suppress = vec![false; m.n_vocab];
@@ -79,7 +84,15 @@ pub fn open_greedy(
             break;
         }
         tokens.push(tok);
-        if tokens.len() >= max_tokens || repeats(&tokens) {
+        let sentence_done =
+            first_sentence && tokens.len() > 1 && (sentence_end.contains(&tok) || Some(&tok) == tokens.first());
+        if sentence_done && Some(&tok) == tokens.first() && !sentence_end.contains(&tok) {
+            // The start of a loop, not speech: its probability stays in
+            // `token_logprobs` as the end of the first phrase.
+            tokens.pop();
+            break;
+        }
+        if tokens.len() >= max_tokens || repeats(&tokens) || sentence_done {
             break;
         }
         let (logits, next) = model.decode(audio, &[tok], &cache, prefix.len + tokens.len() - 1)?;

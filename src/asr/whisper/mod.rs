@@ -152,7 +152,7 @@ impl GrammarWhisper {
         let prefix = decode::prefix(&self.model, &audio)?;
         // Open decoding is for the call record: a few tokens per second.
         let budget = (8 + samples.len() * 6 / mel::SAMPLE_RATE).min(MAX_OPEN_TOKENS);
-        let open = decode::open_greedy(&self.model, &audio, &prefix, budget)?;
+        let open = decode::open_greedy(&self.model, &audio, &prefix, budget, !grammar.is_open())?;
         let open_text = super::sherpa::clean_transcript(&open.text);
         let open_lp = open.first_phrase_logprob(&self.ends);
         let silent_if = |lp: f32| prefix.no_speech_prob > self.opts.no_speech_threshold && lp < self.opts.silence_logprob;
