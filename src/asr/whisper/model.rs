@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use ort::session::Session;
-use ort::value::Tensor;
+use ort::value::{Tensor, TensorRef};
 
 use super::mel::{LogMel, MelFrontend, N_MELS};
 use super::tokens::Tokenizer;
@@ -233,8 +233,9 @@ impl WhisperModel {
         let cache_shape = [layers, batch, ctx, state];
         let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
         let tokens_t = Tensor::from_array(([batch, n], ids)).map_err(fail("decoder input"))?;
-        let k_cache = Tensor::from_array((cache_shape, cache.k.clone())).map_err(fail("decoder input"))?;
-        let v_cache = Tensor::from_array((cache_shape, cache.v.clone())).map_err(fail("decoder input"))?;
+        // The caches are large (2.75 MB per row each): lend them, don't copy.
+        let k_cache = TensorRef::from_array_view((cache_shape, &cache.k[..])).map_err(fail("decoder input"))?;
+        let v_cache = TensorRef::from_array_view((cache_shape, &cache.v[..])).map_err(fail("decoder input"))?;
         let cross_k = Tensor::from_array((cross_shape, tile(&audio.k))).map_err(fail("decoder input"))?;
         let cross_v = Tensor::from_array((cross_shape, tile(&audio.v))).map_err(fail("decoder input"))?;
         let offset_t = Tensor::from_array(([1usize], vec![offset as i64])).map_err(fail("decoder input"))?;
