@@ -254,7 +254,8 @@ impl WhisperModel {
         let (kshape, k) = out["out_n_layer_self_k_cache"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
         let (_, v) = out["out_n_layer_self_v_cache"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
         let vocab = lshape.get(2).copied().unwrap_or(0) as usize;
-        if lshape.len() != 3 || vocab == 0 || logits.len() != batch * n * vocab {
+        // Token ids index these rows everywhere: the size must be the model's.
+        if lshape.len() != 3 || vocab != m.n_vocab || logits.len() != batch * n * vocab {
             return Err(AsrError::Failed(format!("whisper decoder: unexpected logits shape {lshape:?}")));
         }
         if k.len() != layers * batch * ctx * state || v.len() != k.len() {
