@@ -3,10 +3,14 @@
 pub enum Bench {
     /// Open-vocabulary speech recognition accuracy and speed on the recordings in testdata.
     Asr(crate::bench::asr::AsrArgs),
+    /// Grammar-constrained recognition vs open decoding: digits, commands,
+    /// out-of-grammar rejection, clean and in noise.
+    Intents(crate::bench::grammar::IntentsArgs),
 }
 
 pub fn run(b: Bench) -> u8 {
     match b {
         Bench::Asr(a) => crate::bench::asr::run(a),
+        Bench::Intents(a) => crate::bench::grammar::run(a),
     }
 }
