@@ -11,3 +11,10 @@ pub fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
+
+/// Writes one line to stdout; false when stdout is gone (e.g. piped into
+/// `head`), so commands stop quietly instead of panicking in `println!`.
+pub fn print_line(line: &str) -> bool {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}").is_ok()
+}

@@ -96,7 +96,7 @@ fn replay(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> 
     }
     let speech = load_speech()?;
     let events = replay_call(dialplan, matcher, &speech, &audio, &keys, &prompt_duration_ms, &opts);
-    print!("{}", timeline_json(&events));
+    super::print_line(timeline_json(&events).trim_end());
     if !matches!(events.last(), Some(Event::Transfer { .. } | Event::Hangup { .. })) {
         eprintln!("hotline: note: the call had not ended after {} s of call time", args.max_seconds);
     }
