@@ -127,3 +127,6 @@ pub trait MediaCodec: Send {
     /// frames in real time (AudioSocket).
     fn paces_playback(&self) -> bool;
 }
+
+pub mod ami;
+pub mod asterisk_ws;
