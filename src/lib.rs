@@ -7,6 +7,7 @@ pub mod asr;
 pub mod audio;
 pub mod call;
 pub mod cli;
+pub mod config;
 pub mod dialplan;
 pub mod intent;
 pub mod pbx;
