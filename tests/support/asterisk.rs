@@ -291,23 +291,32 @@ impl AsteriskCall {
                         }
                         Ok(Message::Binary(b)) => {
                             record(Seen::Audio(b.len()));
-                            let mut q = queue.lock().unwrap();
-                            if q.frames >= DROP_LEVEL {
-                                drop(q);
-                                record(Seen::Dropped(b.len()));
-                                continue;
-                            }
-                            // Cut into frames; a partial tail is discarded.
-                            for f in b.chunks_exact(cfg.frame_bytes()) {
-                                q.items.push_back(Item::Frame(f.to_vec()));
-                                q.frames += 1;
-                            }
-                            q.in_prompt = true;
-                            if q.frames >= XOFF_LEVEL && !q.xoff {
-                                q.xoff = true;
-                                drop(q);
-                                record(Seen::Xoff);
-                                let _ = out.send(Out::Text(cfg.event("MEDIA_XOFF", None, &[]))).await;
+                            let verdict = {
+                                let mut q = queue.lock().unwrap();
+                                if q.frames >= DROP_LEVEL {
+                                    Some(false)
+                                } else {
+                                    // Cut into frames; a partial tail is discarded.
+                                    for f in b.chunks_exact(cfg.frame_bytes()) {
+                                        q.items.push_back(Item::Frame(f.to_vec()));
+                                        q.frames += 1;
+                                    }
+                                    q.in_prompt = true;
+                                    if q.frames >= XOFF_LEVEL && !q.xoff {
+                                        q.xoff = true;
+                                        Some(true)
+                                    } else {
+                                        None
+                                    }
+                                }
+                            };
+                            match verdict {
+                                Some(false) => record(Seen::Dropped(b.len())),
+                                Some(true) => {
+                                    record(Seen::Xoff);
+                                    let _ = out.send(Out::Text(cfg.event("MEDIA_XOFF", None, &[]))).await;
+                                }
+                                None => {}
                             }
                         }
                         Ok(Message::Close(frame)) => {
@@ -591,13 +600,14 @@ async fn handle_command(
             q.in_prompt = false;
         }
         "FLUSH_MEDIA" => {
-            let mut q = queue.lock().unwrap();
-            q.items.clear();
-            q.frames = 0;
-            q.in_prompt = false;
-            if q.xoff {
-                q.xoff = false;
-                drop(q);
+            let was_off = {
+                let mut q = queue.lock().unwrap();
+                q.items.clear();
+                q.frames = 0;
+                q.in_prompt = false;
+                std::mem::replace(&mut q.xoff, false)
+            };
+            if was_off {
                 record(Seen::Xon);
                 let _ = out.send(Out::Text(cfg.event("MEDIA_XON", None, &[]))).await;
             }
