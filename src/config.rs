@@ -181,7 +181,10 @@ impl ServerConfig {
         let threads = int("recognizer.threads", raw.recognizer.threads, 0, 0, 64) as usize;
         let rqueue = int("recognizer.queue", raw.recognizer.queue, 64, 1, 10_000) as usize;
 
-        let method = match raw.transfer.method.as_deref().unwrap_or("ami") {
+        // Without an [ami] section the only method that can work is the
+        // no-AMI one, so it is the default then.
+        let default_method = if raw.ami.is_some() { "ami" } else { "hangup" };
+        let method = match raw.transfer.method.as_deref().unwrap_or(default_method) {
             "ami" => TransferMethod::Ami,
             "hangup" => TransferMethod::Hangup,
             other => {
@@ -292,13 +295,13 @@ mod tests {
     }
 
     #[test]
-    fn defaults_listen_on_localhost_and_need_ami_or_hangup() {
-        let c = parse("[transfer]\nmethod = \"hangup\"").unwrap();
+    fn defaults_listen_on_localhost_and_pick_a_working_transfer_method() {
+        let c = parse("").unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8088");
-        assert_eq!(c.transfer.method, TransferMethod::Hangup);
-        assert!(c.auth.is_none() && c.keep_audio_dir.is_none());
-        let e = parse("").unwrap_err().to_string();
-        assert!(e.contains("`transfer.method`"), "{e}");
+        assert_eq!(c.transfer.method, TransferMethod::Hangup, "no [ami]: the no-AMI method");
+        assert!(c.auth.is_none() && c.keep_audio_dir.is_none() && c.call_records.is_none());
+        let e = parse("[transfer]\nmethod = \"ami\"").unwrap_err().to_string();
+        assert!(e.contains("`transfer.method`") && e.contains("[ami]"), "{e}");
     }
 
     #[test]
