@@ -66,14 +66,11 @@ fn testdata(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(rel)
 }
 
-/// A real recording at `rate`, with silence around it like a caller's pause.
+/// A real recording at `rate`. The emulator sends exactly this and then
+/// nothing, as Asterisk sends no frames while the caller is silent.
 fn clip(rel: &str, rate: u32) -> Vec<i16> {
     let audio = hotline::audio::read_wav(&testdata(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let f = audio.to_f32_at(rate);
-    let mut out = vec![0i16; rate as usize / 5];
-    out.extend(hotline::audio::f32_to_i16(&f));
-    out.extend(vec![0i16; rate as usize * 4 / 5]);
-    out
+    hotline::audio::f32_to_i16(&audio.to_f32_at(rate))
 }
 
 /// One speech stack and prompt renderer for the whole test binary (model

@@ -39,6 +39,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// After HANGUP / a transfer, how long to wait for Asterisk's close.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// Asterisk sends no frames while the caller is silent (PROTOCOLS.md §1.7),
+/// but the voice detector needs to hear the silence to end an utterance.
+/// After this long without a frame, the gap is fed to it as silence, in
+/// real time, for up to [`SILENCE_FILL_FOR`] after the last real frame.
+const SILENCE_GAP: Duration = Duration::from_millis(60);
+const SILENCE_FILL_FOR: Duration = Duration::from_secs(3);
 /// Results of background work for one call (renders, recognitions,
 /// transfers): a handful at a time at most.
 const INTERNAL_QUEUE: usize = 32;
@@ -86,6 +92,10 @@ struct Session {
     pending: Vec<Output>,
     /// After a successful transfer: hang up if Asterisk has not closed.
     close_deadline: Option<Instant>,
+    /// Wall-clock time of the last caller frame, and up to when audio
+    /// (real or filled silence) has been fed to the machine.
+    last_audio: Option<Instant>,
+    fed_until: Option<Instant>,
 }
 
 impl Session {
@@ -108,6 +118,8 @@ impl Session {
             transferred: false,
             pending: Vec::new(),
             close_deadline: None,
+            last_audio: None,
+            fed_until: None,
         }
     }
 
@@ -166,6 +178,7 @@ impl Session {
             let tick_at = self.call.as_ref().and_then(|c| c.next_deadline()).map(|ms| self.started + Duration::from_millis(ms));
             let pump_at = self.playback.as_ref().and_then(|p| p.wake_at(now));
             let waiting_start = self.info.is_none();
+            let fill_at = self.silence_fill_at();
             tokio::select! {
                 msg = stream.next() => {
                     let wire = match msg {
@@ -211,6 +224,9 @@ impl Session {
                         self.feed(Input::PlaybackFinished(id));
                     }
                 }
+                _ = sleep_until_opt(fill_at) => {
+                    self.fill_silence(Instant::now());
+                }
                 _ = sleep_until_opt(self.close_deadline) => {
                     return End::HangUp("transferred".into());
                 }
@@ -232,6 +248,29 @@ impl Session {
         }
     }
 
+    /// When the silence since the last frame should be fed, if at all.
+    fn silence_fill_at(&self) -> Option<Instant> {
+        let last = self.last_audio?;
+        let fed = self.fed_until.unwrap_or(last);
+        if fed.duration_since(last) >= SILENCE_FILL_FOR {
+            return None;
+        }
+        Some(fed + SILENCE_GAP)
+    }
+
+    /// Feeds silence for the time since audio was last fed (whole 20 ms
+    /// frames), as a caller with continuous media would have sent.
+    fn fill_silence(&mut self, now: Instant) {
+        let Some(fed) = self.fed_until else { return };
+        let frames = (now.saturating_duration_since(fed).as_millis() / 20) as usize;
+        if frames == 0 {
+            return;
+        }
+        self.fed_until = Some(fed + Duration::from_millis(frames as u64 * 20));
+        let samples = vec![0.0f32; frames * crate::audio::frame_samples(MODEL_RATE)];
+        self.feed(Input::Audio(samples));
+    }
+
     /// Feeds the machine; its outputs are acted on by [`Session::apply`].
     fn feed(&mut self, input: Input) {
         let now = self.now_ms();
@@ -245,6 +284,9 @@ impl Session {
         match ev {
             PbxEvent::Start(info) => return self.on_start(info, sink).await,
             PbxEvent::Audio(samples) => {
+                let now = Instant::now();
+                self.last_audio = Some(now);
+                self.fed_until = Some(now);
                 if let Some(k) = self.keeper.as_mut() {
                     k.push(&samples);
                 }
