@@ -5,9 +5,12 @@
 //! prompt, and transfers the caller to a human when needed.
 pub mod asr;
 pub mod audio;
+pub mod bench;
 pub mod call;
 pub mod cli;
 pub mod config;
 pub mod dialplan;
 pub mod intent;
 pub mod pbx;
+pub mod prompts;
+pub mod testdata;

@@ -14,9 +14,13 @@ struct Cli {
 enum Command {
     /// Transcribe WAV files: one JSON line per utterance.
     Transcribe(hotline::cli::transcribe::Args),
+    /// Check dialplans: every problem at once, as file:line:col.
+    Check(hotline::cli::check::Args),
     /// Measure accuracy, latency and memory.
     #[command(subcommand)]
     Bench(hotline::cli::bench::Bench),
+    /// Render a prompt (text or WAV) to a WAV file, as callers will hear it.
+    Say(hotline::cli::say::Args),
 }
 
 fn main() -> ExitCode {
@@ -24,7 +28,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Transcribe(args) => hotline::cli::transcribe::run(args),
+        Command::Check(args) => hotline::cli::check::run(args),
         Command::Bench(b) => hotline::cli::bench::run(b),
+        Command::Say(args) => hotline::cli::say::run(args),
     };
     ExitCode::from(code)
 }

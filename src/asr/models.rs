@@ -47,10 +47,10 @@ impl ModelPaths {
 }
 
 /// Fails with one message naming the file and how to get it, instead of
-/// letting ONNX Runtime crash on a missing or empty file.
+/// letting ONNX Runtime crash on a missing, empty or corrupt file.
 pub fn require(path: &Path) -> Result<(), AsrError> {
     match std::fs::metadata(path) {
-        Ok(m) if m.len() > 0 => Ok(()),
+        Ok(m) if m.len() > 0 => verify_checksum(path, &m),
         Ok(_) => Err(AsrError::Model(format!(
             "model file {} is empty; delete it and run scripts/setup",
             path.display()
@@ -59,5 +59,80 @@ pub fn require(path: &Path) -> Result<(), AsrError> {
             "model file {} is missing; run scripts/setup (it copies the models from $HOTLINE_MODELS or ../shared/models)",
             path.display()
         ))),
+    }
+}
+
+/// Checks a model file against the `SHA256SUMS` of its models folder (when
+/// there is one). A corrupt file would otherwise make the native library
+/// abort the whole process. Hashing 100 MB takes a while, so files already
+/// verified are remembered by size and modification time in `.verified`.
+fn verify_checksum(path: &Path, meta: &std::fs::Metadata) -> Result<(), AsrError> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+
+    // The models folder is the nearest ancestor holding SHA256SUMS.
+    let Some(root) = path.ancestors().skip(1).find(|d| d.join("SHA256SUMS").is_file()) else {
+        return Ok(());
+    };
+    let Ok(rel) = path.strip_prefix(root) else { return Ok(()) };
+    let rel = rel.to_string_lossy();
+    let sums = std::fs::read_to_string(root.join("SHA256SUMS")).unwrap_or_default();
+    let Some(expected) = sums.lines().find_map(|l| {
+        let (sum, name) = l.split_once(char::is_whitespace)?;
+        (name.trim_start_matches([' ', '*']) == rel).then(|| sum.to_string())
+    }) else {
+        return Ok(()); // not a file we ship
+    };
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let stamp = format!("{expected} {} {mtime} {rel}", meta.len());
+    let cache = root.join(".verified");
+    if std::fs::read_to_string(&cache).unwrap_or_default().lines().any(|l| l == stamp) {
+        return Ok(());
+    }
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(path).map_err(|e| AsrError::Model(format!("cannot read {}: {e}", path.display())))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| AsrError::Model(format!("cannot read {}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let actual: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if actual != expected {
+        return Err(AsrError::Model(format!(
+            "model file {} is corrupt (its SHA-256 does not match SHA256SUMS); delete it and run scripts/setup",
+            path.display()
+        )));
+    }
+    // Best effort: a read-only models folder just means hashing again next time.
+    let mut known = std::fs::read_to_string(&cache).unwrap_or_default();
+    known.push_str(&stamp);
+    known.push('\n');
+    let _ = std::fs::write(&cache, known);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_model_is_named_before_it_is_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = b"model bytes";
+        use sha2::{Digest, Sha256};
+        let hex: String = Sha256::digest(good).iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(dir.path().join("SHA256SUMS"), format!("{hex}  m.onnx\n")).unwrap();
+        let m = dir.path().join("m.onnx");
+        std::fs::write(&m, good).unwrap();
+        require(&m).expect("good file passes");
+        assert!(dir.path().join(".verified").exists());
+        std::fs::write(&m, b"model bytez").unwrap();
+        let err = require(&m).unwrap_err().to_string();
+        assert!(err.contains("m.onnx is corrupt") && err.contains("scripts/setup"), "{err}");
+        std::fs::write(&m, b"").unwrap();
+        assert!(require(&m).unwrap_err().to_string().contains("is empty"));
     }
 }

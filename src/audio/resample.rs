@@ -21,8 +21,12 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Vec<f32> {
     }
     // Push the remainder, then zeros until the delayed tail has come out.
     let tail = &samples[pos..];
-    let block = r.process_partial(Some(&[tail]), None).unwrap_or_default();
-    out.extend_from_slice(&block[0]);
+    // rubato rejects an empty partial chunk (when the length is a multiple
+    // of CHUNK); there is nothing to push then.
+    if !tail.is_empty() {
+        let block = r.process_partial(Some(&[tail]), None).unwrap_or_default();
+        out.extend(block.first().into_iter().flatten());
+    }
     while out.len() < expected + delay {
         let block = r.process_partial::<&[f32]>(None, None).unwrap_or_default();
         if block[0].is_empty() {
@@ -121,6 +125,12 @@ mod tests {
         assert!((rms_dbfs(&back) - rms_dbfs(&x)).abs() < 0.3);
         let back_a = crate::audio::i16_to_f32(&g711::alaw_decode_all(&g711::alaw_encode_all(&pcm)));
         assert!((rms_dbfs(&back_a) - rms_dbfs(&x)).abs() < 0.3);
+    }
+
+    #[test]
+    fn length_that_is_a_multiple_of_the_chunk_resamples() {
+        let x: Vec<f32> = (0..2048).map(|i| 0.5 * (i as f32 * 0.1).sin()).collect();
+        assert_eq!(resample(&x, 22_050, 16_000).len(), 2048 * 16_000 / 22_050);
     }
 
     #[test]

@@ -1,19 +1,12 @@
 //! `hotline bench ...`: accuracy, latency, real-time factor and memory.
 #[derive(clap::Subcommand, Debug)]
 pub enum Bench {
-    /// Speech recognition accuracy and speed on the recordings in testdata.
-    Asr(AsrArgs),
-}
-
-#[derive(clap::Args, Debug)]
-pub struct AsrArgs {
-    /// Folder with the test recordings (default: ../shared/testdata).
-    #[arg(long)]
-    pub data: Option<std::path::PathBuf>,
+    /// Open-vocabulary speech recognition accuracy and speed on the recordings in testdata.
+    Asr(crate::bench::asr::AsrArgs),
 }
 
 pub fn run(b: Bench) -> u8 {
     match b {
-        Bench::Asr(_a) => 0,
+        Bench::Asr(a) => crate::bench::asr::run(a),
     }
 }

@@ -1,5 +1,7 @@
 //! Command-line front ends; `main.rs` only parses and dispatches.
 pub mod bench;
+pub mod check;
+pub mod say;
 pub mod transcribe;
 
 /// Logs go to stderr (stdout carries JSON lines); `RUST_LOG` filters.

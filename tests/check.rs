@@ -1,0 +1,110 @@
+//! `hotline check` as admins run it: the real binary on real files, output
+//! compared with reviewed snapshots (`tests/fixtures/dialplans/*.expected`).
+//!
+//! After an intended change of the messages, regenerate the snapshots with
+//! `UPDATE_SNAPSHOTS=1 cargo test --test check` and review the diff.
+use std::path::Path;
+use std::process::Command;
+
+const FIXTURES: &str = "tests/fixtures/dialplans";
+
+/// Runs `hotline check` from the crate root, so paths in the output are the
+/// relative ones given on the command line.
+fn check(args: &[&str]) -> (String, i32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("check")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run hotline");
+    let code = out.status.code().expect("hotline exited normally");
+    (String::from_utf8(out.stdout).expect("UTF-8 output"), code)
+}
+
+fn snapshot(name: &str) {
+    let toml = format!("{FIXTURES}/{name}.toml");
+    let (stdout, code) = check(&[&toml]);
+    let actual = format!("{stdout}exit code: {code}\n");
+    let expected_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("{FIXTURES}/{name}.expected"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&expected_path, &actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&expected_path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)", expected_path.display()));
+    assert_eq!(actual, expected, "output of `hotline check {toml}` differs from {}", expected_path.display());
+}
+
+#[test]
+fn broken_dialplan_reports_every_mistake_at_once() {
+    snapshot("broken");
+}
+
+#[test]
+fn missing_operator_and_start_menu_are_errors() {
+    snapshot("no_start");
+}
+
+#[test]
+fn toml_syntax_error_is_one_diagnostic_and_exit_2() {
+    snapshot("syntax");
+}
+
+#[test]
+fn clean_dialplan_passes() {
+    snapshot("clean");
+}
+
+#[test]
+fn shipped_hotline_dialplan_is_clean() {
+    let (stdout, code) = check(&["dialplans/hotline.toml"]);
+    assert_eq!(stdout, "dialplans/hotline.toml: ok\n");
+    assert_eq!(code, 0);
+    let (stdout, code) = check(&["dialplans"]);
+    assert_eq!(stdout, "dialplans/hotline.toml: ok\n", "a folder checks every *.toml in it");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn folder_is_checked_file_by_file_in_name_order() {
+    let (stdout, code) = check(&[FIXTURES]);
+    // Summary lines are `path.toml: ...`; diagnostics are `path.toml:line:col: ...`.
+    let files: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{FIXTURES}/")))
+        .filter(|l| l.split_once(".toml: ").is_some())
+        .map(|l| l.split_once(".toml: ").unwrap().0)
+        .collect();
+    assert_eq!(files, ["broken", "clean", "no_start", "syntax"]);
+    assert_eq!(code, 2, "one file does not parse, so the folder exits 2");
+}
+
+#[test]
+fn unreadable_file_exits_2_and_names_the_file() {
+    let (stdout, code) = check(&["tests/fixtures/dialplans/does-not-exist.toml", "dialplans/hotline.toml"]);
+    let mut lines = stdout.lines();
+    let first = lines.next().unwrap();
+    assert!(
+        first.starts_with("tests/fixtures/dialplans/does-not-exist.toml: error: cannot read the file"),
+        "{first}"
+    );
+    assert!(stdout.contains("dialplans/hotline.toml: ok"), "other files are still checked: {stdout}");
+    assert_eq!(code, 2);
+}
+
+/// Without a TTS voice, every text-only prompt is flagged (calls would need
+/// WAV prompts), but the dialplan is still valid.
+#[test]
+fn missing_tts_voice_is_a_warning_per_text_prompt() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["check", "dialplans/hotline.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HOTLINE_MODELS_DIR", empty.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("warning: `prompt` has only text and will be spoken by text-to-speech, which is unavailable"), "{stdout}");
+    assert!(stdout.contains("en_US-joe-medium.onnx is missing"), "{stdout}");
+}
