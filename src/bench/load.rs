@@ -281,11 +281,7 @@ fn count_audio(call: &AsteriskCall) -> usize {
     call.seen().iter().filter(|(_, s)| matches!(s, Seen::Audio(_))).count()
 }
 
-/// Resident set size of this process in MB (Linux), 0 elsewhere.
+/// Resident set size of this process now, in MB (Linux).
 fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_string()))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
-        .map_or(0.0, |kb| kb / 1024.0)
+    super::memory_mb().1
 }

@@ -1,6 +1,7 @@
 //! Benchmarks behind `hotline bench ...`: they print Markdown tables that
 //! go into the README as measured.
 pub mod asr;
+pub mod load;
 
 /// Peak and current resident memory of this process in MB (Linux).
 pub fn memory_mb() -> (f64, f64) {
