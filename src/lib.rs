@@ -13,4 +13,5 @@ pub mod dialplan;
 pub mod intent;
 pub mod pbx;
 pub mod prompts;
+pub mod server;
 pub mod testdata;

@@ -12,6 +12,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve live calls from Asterisk (chan_websocket).
+    Serve(hotline::cli::serve::Args),
     /// Transcribe WAV files: one JSON line per utterance.
     Transcribe(hotline::cli::transcribe::Args),
     /// Check dialplans: every problem at once, as file:line:col.
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     hotline::cli::init_logging();
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Serve(args) => hotline::cli::serve::run(args),
         Command::Transcribe(args) => hotline::cli::transcribe::run(args),
         Command::Check(args) => hotline::cli::check::run(args),
         Command::Bench(b) => hotline::cli::bench::run(b),

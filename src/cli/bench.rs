@@ -3,10 +3,13 @@
 pub enum Bench {
     /// Open-vocabulary speech recognition accuracy and speed on the recordings in testdata.
     Asr(crate::bench::asr::AsrArgs),
+    /// Simultaneous emulated Asterisk calls served in real time.
+    Load(crate::bench::load::LoadArgs),
 }
 
 pub fn run(b: Bench) -> u8 {
     match b {
         Bench::Asr(a) => crate::bench::asr::run(a),
+        Bench::Load(a) => crate::bench::load::run(a),
     }
 }
