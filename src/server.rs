@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{error, info, warn};
 
@@ -293,9 +293,6 @@ async fn plain_http(stream: TcpStream, peer: SocketAddr, head: &http::RequestHea
             info!(%peer, uid, target = %decision, "transfer decision fetched by the Asterisk dialplan");
             http::respond(stream, "200 OK", "", &decision).await;
         }
-        _ => {
-            let _ = StatusCode::NOT_FOUND;
-            http::respond(stream, "404 Not Found", "", "").await;
-        }
+        _ => http::respond(stream, "404 Not Found", "", "").await,
     }
 }

@@ -42,7 +42,7 @@ goto = "second"
 prompt = "Second menu. Say one."
 no_input_timeout = 30
 
-[menus.second.options.back]
+[menus.second.options.again]
 phrases = ["one"]
 dtmf = "1"
 goto = "main"
@@ -250,8 +250,11 @@ async fn one_call(cfg: AsteriskConfig, clip: Vec<i16>, duration: Duration) -> Re
             return Err("a prompt never finished".into());
         }
         let audio_before = count_audio(&call);
+        let started = call.elapsed();
         call.say(&clip).await;
-        let spoke_until = call.elapsed();
+        // End of speech: where the words end in the clip, not the clip's
+        // own trailing silence.
+        let spoke_until = started + Duration::from_millis(speech_end_ms(&clip, 16_000));
         let Some(_) = call
             .wait_for(Duration::from_secs(10), |s| s.iter().filter(|(_, x)| matches!(x, Seen::Audio(_))).count() > audio_before)
             .await
@@ -275,6 +278,15 @@ async fn one_call(cfg: AsteriskConfig, clip: Vec<i16>, duration: Duration) -> Re
         underruns: seen.iter().filter(|(_, s)| matches!(s, Seen::Underrun)).count(),
         dropped: seen.iter().filter(|(_, s)| matches!(s, Seen::Dropped(_))).count(),
     })
+}
+
+/// End of the last 10 ms window above -35 dBFS.
+fn speech_end_ms(samples: &[i16], rate: u32) -> u64 {
+    let win = rate as usize / 100;
+    samples
+        .chunks(win)
+        .rposition(|w| crate::audio::rms_dbfs(&crate::audio::i16_to_f32(w)) > -35.0)
+        .map_or(samples.len() as u64 * 1000 / rate as u64, |i| (i as u64 + 1) * 10)
 }
 
 fn count_audio(call: &AsteriskCall) -> usize {
