@@ -13,5 +13,9 @@ pub mod dialplan;
 pub mod intent;
 pub mod pbx;
 pub mod prompts;
+<<<<<<< HEAD
 pub mod server;
+=======
+pub mod replay;
+>>>>>>> main
 pub mod testdata;

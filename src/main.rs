@@ -16,6 +16,8 @@ enum Command {
     Serve(hotline::cli::serve::Args),
     /// Transcribe WAV files: one JSON line per utterance.
     Transcribe(hotline::cli::transcribe::Args),
+    /// Replay recorded calls against a dialplan (virtual clock, JSON timeline).
+    Replay(hotline::cli::replay::Args),
     /// Check dialplans: every problem at once, as file:line:col.
     Check(hotline::cli::check::Args),
     /// Measure accuracy, latency and memory.
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Serve(args) => hotline::cli::serve::run(args),
         Command::Transcribe(args) => hotline::cli::transcribe::run(args),
+        Command::Replay(args) => hotline::cli::replay::run_cli(args),
         Command::Check(args) => hotline::cli::check::run(args),
         Command::Bench(b) => hotline::cli::bench::run(b),
         Command::Say(args) => hotline::cli::say::run(args),

@@ -1,7 +1,11 @@
 //! Command-line front ends; `main.rs` only parses and dispatches.
 pub mod bench;
 pub mod check;
+<<<<<<< HEAD
 pub mod serve;
+=======
+pub mod replay;
+>>>>>>> main
 pub mod say;
 pub mod transcribe;
 

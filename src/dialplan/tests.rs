@@ -53,7 +53,7 @@ fn shipped_dialplan_compiles_to_the_documented_menus() {
     assert_eq!(d.name, "hotline");
     assert_eq!(d.start_menu, "main");
     assert_eq!(d.operator, Transfer { extension: "100".into(), context: Some("support-queue".into()) });
-    assert_eq!(d.thresholds, Thresholds { accept: 0.75, confirm: 0.45 });
+    assert_eq!(d.thresholds, Thresholds { accept: 0.85, confirm: 0.45 });
     assert_eq!(d.menus.keys().collect::<Vec<_>>(), ["billing", "main", "tech_support"]);
     for menu in d.menus.values() {
         for o in &menu.options {

@@ -17,7 +17,7 @@ pub const GLOBAL_NAMES: [&str; 5] = ["agent", "repeat", "back", "main_menu", "go
 pub const MESSAGE_NAMES: [&str; 6] =
     ["confirm_intent", "confirm_digits", "dtmf_only", "transferring", "transfer_failed", "goodbye"];
 
-pub const DEFAULT_ACCEPT: f32 = 0.75;
+pub const DEFAULT_ACCEPT: f32 = 0.85;
 pub const DEFAULT_CONFIRM: f32 = 0.45;
 pub const DEFAULT_NO_INPUT_TIMEOUT_S: f64 = 6.0;
 pub const DEFAULT_RETRIES: u32 = 2;

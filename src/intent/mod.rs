@@ -1,7 +1,24 @@
 //! From recognised words to the caller's intent.
 //!
 //! [`IntentMatcher`] is the seam where an NLU model can replace the text
-//! matcher; the call machine only sees [`MatchResult`].
+//! matcher; the call machine only sees [`MatchResult`]. [`TextMatcher`] is
+//! the word-level matcher (normalisation, fuzzy and phonetic similarity,
+//! numbers); [`parse_digits`] and [`parse_yes_no`] read digit strings and
+//! confirmations.
+
+pub mod matcher;
+#[cfg(test)]
+mod matcher_tests;
+pub mod normalize;
+mod numbers;
+pub mod phonetic;
+#[cfg(test)]
+mod recorded_tests;
+mod similarity;
+mod yes_no;
+
+pub use matcher::{CompiledCandidates, MatchWeights, TextMatcher};
+pub use normalize::{normalize, parse_digits, parse_yes_no};
 
 /// One thing the caller can ask for in the current menu.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,13 @@
 //!
 //! Transfer control (AMI for Asterisk, ESL for FreeSWITCH, a webhook for
 //! Twilio) lives beside them in its own module.
+pub mod audio_fork;
+pub mod audio_stream;
+pub mod audiosocket;
+pub mod esl;
+pub mod registry;
+pub mod twilio;
+pub mod webhook;
 
 /// Audio encoding on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

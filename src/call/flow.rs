@@ -1,0 +1,233 @@
+//! Where the call goes: menus, actions, globals, retries and escalation,
+//! degradation to keys.
+use std::sync::Arc;
+
+use super::*;
+
+impl Call {
+    pub(super) fn current_menu_def(&self) -> Option<&Menu> {
+        self.plan.menus.get(&self.menu)
+    }
+
+    pub(super) fn enter_menu(&mut self, now: u64, id: &str, remember: bool, out: &mut Vec<Output>) {
+        let plan = Arc::clone(&self.plan);
+        let Some(menu) = plan.menus.get(id) else {
+            tracing::error!(menu = id, "dialplan names a menu that does not exist; transferring to the operator");
+            self.transfer(now, plan.operator.clone(), out);
+            return;
+        };
+        if remember && id != self.menu {
+            if self.history.len() >= HISTORY_LIMIT {
+                self.history.remove(0);
+            }
+            self.history.push(std::mem::replace(&mut self.menu, id.to_string()));
+        } else {
+            self.menu = id.to_string();
+        }
+        self.state = State::Menu;
+        self.reset_counters();
+        self.play_menu_prompt(now, menu, &menu.prompt, out);
+    }
+
+    pub(super) fn reset_counters(&mut self) {
+        self.no_input = 0;
+        self.no_match = 0;
+        self.last_result_empty = false;
+    }
+
+    /// Plays a menu prompt, or its keys-only version when speech is off.
+    pub(super) fn play_menu_prompt(&mut self, now: u64, menu: &Menu, prompt: &Prompt, out: &mut Vec<Output>) {
+        if self.degraded {
+            match wording::keys_only_menu(menu, &self.plan.globals) {
+                Some(keys) => self.play(now, keys, true, out),
+                None => {
+                    let operator = self.plan.operator.clone();
+                    self.transfer(now, operator, out);
+                }
+            }
+        } else {
+            self.play(now, prompt.clone(), menu.barge_in, out);
+        }
+    }
+
+    pub(super) fn barge_in_here(&self) -> bool {
+        self.current_menu_def().is_none_or(|m| m.barge_in)
+    }
+
+    pub(super) fn act(&mut self, now: u64, chosen: Chosen, source: Source, out: &mut Vec<Output>) {
+        out.push(Output::Event(Event::Intent {
+            t_ms: now,
+            menu: self.menu.clone(),
+            intent: chosen.intent.clone(),
+            confidence: chosen.confidence,
+            source,
+        }));
+        match chosen.target {
+            Target::Action(action) => self.run_action(now, action, out),
+            Target::Global(kind) => self.run_global(now, kind, out),
+        }
+    }
+
+    pub(super) fn run_action(&mut self, now: u64, action: Action, out: &mut Vec<Output>) {
+        match action {
+            Action::Goto(menu) => self.enter_menu(now, &menu, true, out),
+            Action::Transfer(target) => self.transfer(now, target, out),
+            Action::Collect(collect) => {
+                self.reset_counters();
+                let prompt = collect.prompt.clone();
+                self.state = State::Collect { collect, digits: String::new() };
+                let barge_in = self.barge_in_here();
+                self.play(now, prompt, barge_in, out);
+            }
+            Action::Say { message, then } => {
+                self.state = State::Saying(then);
+                self.play(now, message, false, out);
+            }
+        }
+    }
+
+    pub(super) fn transfer(&mut self, now: u64, target: Transfer, out: &mut Vec<Output>) {
+        self.state = State::Transferring(target);
+        self.pending = None;
+        let announcement = wording::text_prompt(&self.plan.messages.transferring);
+        self.play(now, announcement, false, out);
+    }
+
+    pub(super) fn run_global(&mut self, now: u64, kind: GlobalKind, out: &mut Vec<Output>) {
+        match kind {
+            GlobalKind::Operator => {
+                let operator = self.plan.operator.clone();
+                self.transfer(now, operator, out);
+            }
+            GlobalKind::Repeat => self.replay_question(now, out),
+            GlobalKind::Back => {
+                let previous = self.history.pop().unwrap_or_else(|| self.menu.clone());
+                self.enter_menu(now, &previous, false, out);
+            }
+            GlobalKind::MainMenu => {
+                let start = self.plan.start_menu.clone();
+                self.enter_menu(now, &start, true, out);
+            }
+            GlobalKind::Goodbye => {
+                let goodbye = wording::text_prompt(&self.plan.messages.goodbye);
+                self.play(now, goodbye, false, out);
+                self.state = State::HangingUp("caller said goodbye".into());
+            }
+        }
+    }
+
+    /// Plays again what the caller is being asked right now.
+    pub(super) fn replay_question(&mut self, now: u64, out: &mut Vec<Output>) {
+        let plan = Arc::clone(&self.plan);
+        let barge_in = self.barge_in_here();
+        match self.state.clone() {
+            State::Menu => {
+                if let Some(menu) = plan.menus.get(&self.menu) {
+                    self.play_menu_prompt(now, menu, &menu.prompt, out);
+                }
+            }
+            State::ConfirmIntent(chosen) => {
+                let q = wording::confirm_intent_prompt(&plan.messages, &chosen.intent, self.degraded);
+                self.play(now, q, barge_in, out);
+            }
+            State::Collect { collect, .. } => {
+                self.state = State::Collect { digits: String::new(), collect: collect.clone() };
+                self.play(now, collect.prompt, barge_in, out);
+            }
+            State::ConfirmDigits { value, .. } => {
+                let q = wording::confirm_digits_prompt(&plan.messages, &value, self.degraded);
+                self.play(now, q, barge_in, out);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn hang_up(&mut self, now: u64, reason: String, out: &mut Vec<Output>) {
+        self.finish();
+        out.push(Output::Event(Event::Hangup { t_ms: now, reason: reason.clone() }));
+        out.push(Output::Hangup { reason });
+    }
+
+    pub(super) fn finish(&mut self) {
+        self.state = State::Ended;
+        self.timer = None;
+        self.queue.clear();
+        self.pending = None;
+    }
+
+    // ----- retries ------------------------------------------------------
+
+    pub(super) fn no_input_event(&mut self, now: u64, out: &mut Vec<Output>) {
+        if !self.state.listening() {
+            return;
+        }
+        out.push(Output::Event(Event::NoInput { t_ms: now, menu: self.menu.clone() }));
+        self.no_input += 1;
+        let Some(menu) = self.plan.menus.get(&self.menu).cloned() else { return self.escalate(now, out) };
+        if self.no_input > menu.max_no_input {
+            return self.escalate(now, out);
+        }
+        match self.state {
+            State::Menu => self.play_menu_prompt(now, &menu, &menu.no_input_prompt, out),
+            State::Collect { .. } => {
+                // A half-typed entry that timed out is a no-match, handled
+                // by the inter-digit timer; here nothing was entered.
+                self.replay_question(now, out)
+            }
+            _ => self.replay_question(now, out),
+        }
+    }
+
+    pub(super) fn no_match_event(&mut self, now: u64, text: String, out: &mut Vec<Output>) {
+        out.push(Output::Event(Event::NoMatch { t_ms: now, menu: self.menu.clone(), text }));
+        self.no_match += 1;
+        let Some(menu) = self.plan.menus.get(&self.menu).cloned() else { return self.escalate(now, out) };
+        if self.no_match > menu.max_no_match {
+            return self.escalate(now, out);
+        }
+        match self.state.clone() {
+            State::Menu | State::ConfirmIntent(_) => {
+                self.state = State::Menu;
+                self.play_menu_prompt(now, &menu, &menu.no_match_prompt, out);
+            }
+            State::Collect { collect, .. } | State::ConfirmDigits { collect, .. } => {
+                self.state = State::Collect { collect, digits: String::new() };
+                self.replay_question(now, out);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn escalate(&mut self, now: u64, out: &mut Vec<Output>) {
+        self.escalations += 1;
+        let escalation = self.plan.menus.get(&self.menu).map(|m| m.escalation.clone());
+        match escalation {
+            Some(action) if !self.degraded && self.escalations <= MAX_ESCALATIONS => {
+                self.state = State::Menu;
+                self.run_action(now, action, out)
+            }
+            _ => {
+                let operator = self.plan.operator.clone();
+                self.transfer(now, operator, out);
+            }
+        }
+    }
+
+    /// Speech is off for the rest of the call: tell the caller and offer the
+    /// current question as keys.
+    pub(super) fn degrade(&mut self, now: u64, reason: String, out: &mut Vec<Output>) {
+        self.degraded = true;
+        self.pending = None;
+        self.voice = Voice::Quiet;
+        out.push(Output::Event(Event::Degraded { t_ms: now, reason }));
+        if !self.state.listening() {
+            return; // an announcement is under way; its follow-up is keys-safe
+        }
+        if let State::ConfirmIntent(_) = self.state {
+            self.state = State::Menu;
+        }
+        let notice = wording::text_prompt(&self.plan.messages.dtmf_only);
+        self.play(now, notice, true, out);
+        self.replay_question(now, out);
+    }
+}

@@ -1,0 +1,614 @@
+//! The call machine, input by input, with exact output sequences.
+use std::sync::Arc;
+
+use super::test_support::{test_dialplan, LoudnessVad};
+use super::*;
+
+/// Drives one call and renders outputs as short lines, events with their
+/// time, so a test reads like the call's transcript.
+struct Harness {
+    call: Call,
+    now: u64,
+    last_play: Option<PlaybackId>,
+    last_request: Option<u64>,
+    last_grammar: Option<Arc<Grammar>>,
+    transfers: Vec<(Transfer, Vec<(String, String)>)>,
+}
+
+fn line(o: &Output) -> String {
+    match o {
+        Output::Play { id, prompt, barge_in } => {
+            format!("play {id}{} {}", if *barge_in { "" } else { " (no barge-in)" }, prompt.text)
+        }
+        Output::StopPlayback => "stop".into(),
+        Output::Recognize { request, .. } => format!("recognize {request}"),
+        Output::Transfer { target, variables } => {
+            let vars: Vec<String> = variables.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("transfer {} [{}]", target.extension, vars.join(","))
+        }
+        Output::Hangup { reason } => format!("hangup ({reason})"),
+        Output::Event(e) => match e {
+            Event::Prompt { t_ms, menu, text } => format!("{t_ms} prompt {menu}: {text}"),
+            Event::Utterance { t_ms, text, .. } => format!("{t_ms} utterance '{text}'"),
+            Event::Intent { t_ms, menu, intent, confidence, source } => {
+                format!("{t_ms} intent {menu}/{intent} {source:?} {confidence:.2}")
+            }
+            Event::NoMatch { t_ms, menu, text } => format!("{t_ms} no-match {menu} '{text}'"),
+            Event::NoInput { t_ms, menu } => format!("{t_ms} no-input {menu}"),
+            Event::Dtmf { t_ms, digit } => format!("{t_ms} dtmf {digit}"),
+            Event::Collect { t_ms, variable, value, confirmed } => {
+                format!("{t_ms} collect {variable}={value} confirmed={confirmed}")
+            }
+            Event::BargeIn { t_ms } => format!("{t_ms} barge-in"),
+            Event::Degraded { t_ms, .. } => format!("{t_ms} degraded"),
+            Event::Transfer { t_ms, extension, context } => format!("{t_ms} transferred {extension} {context:?}"),
+            Event::TransferFailed { t_ms, reason } => format!("{t_ms} transfer-failed {reason}"),
+            Event::Hangup { t_ms, reason } => format!("{t_ms} hung-up ({reason})"),
+        },
+    }
+}
+
+const MENU_PROMPT: &str = "Welcome. Say billing, support, balance or hours.";
+const BILLING_PROMPT: &str = "Billing. Say payments or refunds.";
+const HOLD: &str = "Please hold while I transfer you.";
+
+impl Harness {
+    fn new() -> Harness {
+        let call = Call::new(Arc::new(test_dialplan()), Arc::new(crate::intent::TextMatcher::default()), Box::new(LoudnessVad::new()));
+        Harness { call, now: 0, last_play: None, last_request: None, last_grammar: None, transfers: Vec::new() }
+    }
+
+    fn started() -> Harness {
+        let mut h = Harness::new();
+        let out = h.send(Input::Start);
+        assert_eq!(out, [format!("0 prompt main: {MENU_PROMPT}"), format!("play 1 {MENU_PROMPT}")]);
+        h
+    }
+
+    fn send(&mut self, input: Input) -> Vec<String> {
+        let outputs = self.call.handle(self.now, input);
+        for o in &outputs {
+            match o {
+                Output::Play { id, .. } => self.last_play = Some(*id),
+                Output::Recognize { request, grammar, .. } => {
+                    self.last_request = Some(*request);
+                    self.last_grammar = Some(Arc::clone(grammar));
+                }
+                Output::Transfer { target, variables } => self.transfers.push((target.clone(), variables.clone())),
+                _ => {}
+            }
+        }
+        outputs.iter().map(line).collect()
+    }
+
+    fn at(&mut self, t: u64, input: Input) -> Vec<String> {
+        self.now = t;
+        self.send(input)
+    }
+
+    /// The PBX reports that the last prompt finished, `after` ms from now.
+    fn played(&mut self, after: u64) -> Vec<String> {
+        self.now += after;
+        let id = self.last_play.expect("something was played");
+        self.send(Input::PlaybackFinished(id))
+    }
+
+    /// `ms` of loud audio then 400 ms of silence, in 20 ms frames.
+    fn speak(&mut self, ms: u64) -> Vec<String> {
+        let mut lines = Vec::new();
+        for i in 0..(ms + 400) / 20 {
+            let level = if i * 20 < ms { 0.3 } else { 0.0 };
+            let frame: Vec<f32> = (0..320).map(|n| if n % 2 == 0 { level } else { -level }).collect();
+            self.now += 20;
+            lines.extend(self.send(Input::Audio(frame)));
+        }
+        lines
+    }
+
+    fn recognized(&mut self, text: &str, choice: Option<&str>, confidence: f32) -> Vec<String> {
+        let request = self.last_request.expect("a recognition was requested");
+        let result = Recognition { text: text.into(), choice: choice.map(String::from), confidence, decode_ms: 0 };
+        self.send(Input::Recognized { request, result })
+    }
+
+    fn tick_to_deadline(&mut self) -> Vec<String> {
+        self.now = self.call.next_deadline().expect("a timer is running");
+        self.send(Input::Tick)
+    }
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+#[test]
+fn billing_by_key_stops_the_prompt() {
+    let mut h = Harness::started();
+    let out = h.at(1_000, Input::Dtmf('1'));
+    assert_eq!(
+        out,
+        s(&[
+            "1000 dtmf 1",
+            "stop",
+            "1000 intent main/billing Dtmf 1.00",
+            &format!("1000 prompt billing: {BILLING_PROMPT}"),
+            &format!("play 2 (no barge-in) {BILLING_PROMPT}"),
+        ])
+    );
+    assert_eq!(h.call.current_menu(), "billing");
+}
+
+#[test]
+fn agent_from_a_sub_menu_by_voice() {
+    let mut h = Harness::started();
+    h.at(500, Input::Dtmf('1'));
+    h.played(2_000);
+    let out = h.speak(300);
+    assert_eq!(out, s(&["recognize 1"]));
+    let labels: Vec<&str> = h.last_grammar.as_ref().unwrap().choices.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, ["payments", "refunds", "agent", "repeat", "back", "main_menu", "goodbye"]);
+    let t = h.now;
+    let out = h.recognized("I want a human", Some("agent"), 0.95);
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} utterance 'I want a human'"),
+            &format!("{t} intent billing/agent Speech 0.95"),
+            &format!("{t} prompt billing: {HOLD}"),
+            &format!("play 3 (no barge-in) {HOLD}"),
+        ])
+    );
+    assert!(!h.call.is_finished(), "the caller hears the announcement first");
+    let out = h.played(2_000);
+    assert_eq!(out, s(&[&format!("{} transferred 1000 Some(\"agents\")", t + 2_000), "transfer 1000 []"]));
+    assert!(h.call.is_finished());
+    assert_eq!(h.call.next_deadline(), None);
+}
+
+#[test]
+fn between_thresholds_the_machine_asks_and_acts_on_yes() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    h.speak(300);
+    let t = h.now;
+    let out = h.recognized("bill", Some("billing"), 0.6);
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} utterance 'bill'"),
+            &format!("{t} prompt main: Did you mean billing?"),
+            "play 2 Did you mean billing?",
+        ])
+    );
+    h.played(1_000);
+    assert_eq!(h.speak(200), s(&["recognize 2"]));
+    let labels: Vec<&str> = h.last_grammar.as_ref().unwrap().choices.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, ["yes", "no"]);
+    let t = h.now;
+    let out = h.recognized("Yes.", None, 1.0);
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} utterance 'Yes.'"),
+            &format!("{t} intent main/billing Speech 0.60"),
+            &format!("{t} prompt billing: {BILLING_PROMPT}"),
+            &format!("play 3 (no barge-in) {BILLING_PROMPT}"),
+        ])
+    );
+}
+
+#[test]
+fn a_no_to_did_you_mean_is_a_no_match_and_keys_answer_too() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    h.speak(300);
+    h.recognized("bill", Some("billing"), 0.6);
+    h.played(1_000);
+    // Key 2 = no.
+    let t = h.now + 100;
+    let out = h.at(t, Input::Dtmf('2'));
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} dtmf 2"),
+            &format!("{t} no-match main 'key 2'"),
+            &format!(
+                "{t} prompt main: Sorry, I did not get that. Say billing, support, balance or hours, or press 1 to 4."
+            ),
+            "play 3 Sorry, I did not get that. Say billing, support, balance or hours, or press 1 to 4.",
+        ])
+    );
+    // Below `confirm`: straight to no-match.
+    h.played(1_000);
+    h.speak(300);
+    let out = h.recognized("bill", Some("billing"), 0.3);
+    assert!(out[1].ends_with("no-match main 'bill'"), "{out:?}");
+    // Asked again, key 1 = yes.
+    h.played(1_000);
+    h.speak(300);
+    h.recognized("bill", Some("billing"), 0.7);
+    let out = h.at(h.now + 50, Input::Dtmf('1'));
+    assert!(out.iter().any(|l| l.ends_with("intent main/billing Dtmf 0.70")), "{out:?}");
+}
+
+#[test]
+fn account_number_by_keys_with_pound_and_read_back() {
+    let mut h = Harness::started();
+    h.at(200, Input::Dtmf('3'));
+    h.played(3_000);
+    for (i, k) in "4512".chars().enumerate() {
+        let out = h.at(4_000 + i as u64 * 300, Input::Dtmf(k));
+        assert_eq!(out, [format!("{} dtmf {k}", 4_000 + i as u64 * 300)]);
+        assert_eq!(h.call.next_deadline(), Some(h.now + INTER_DIGIT_MS), "inter-digit timer");
+    }
+    let out = h.at(5_500, Input::Dtmf('#'));
+    assert_eq!(
+        out,
+        s(&[
+            "5500 dtmf #",
+            "5500 prompt main: I heard 4 5 1 2. Is that right?",
+            "play 3 I heard 4 5 1 2. Is that right?"
+        ])
+    );
+    h.played(2_000);
+    let out = h.at(8_000, Input::Dtmf('1'));
+    assert_eq!(
+        out,
+        s(&[
+            "8000 dtmf 1",
+            "8000 collect account=4512 confirmed=true",
+            &format!("8000 prompt main: {HOLD}"),
+            &format!("play 4 (no barge-in) {HOLD}"),
+        ])
+    );
+    h.played(1_500);
+    assert_eq!(h.transfers, [(super::test_support::transfer("3000"), vec![("account".into(), "4512".into())])]);
+    assert_eq!(h.call.variables(), [("account".to_string(), "4512".to_string())]);
+}
+
+#[test]
+fn account_number_by_voice_with_read_back_and_yes() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    h.speak(300);
+    h.recognized("balance", Some("balance"), 0.9);
+    h.played(2_000);
+    h.speak(1_200);
+    assert_eq!(h.last_grammar.as_ref().unwrap().digits, Some((4, 8)));
+    let t = h.now;
+    let out = h.recognized("four five one two", None, 1.0);
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} utterance 'four five one two'"),
+            &format!("{t} prompt main: I heard 4 5 1 2. Is that right?"),
+            "play 3 I heard 4 5 1 2. Is that right?",
+        ])
+    );
+    h.played(2_000);
+    h.speak(300);
+    let t = h.now;
+    let out = h.recognized("yes", Some("yes"), 0.97);
+    assert_eq!(out[1], format!("{t} collect account=4512 confirmed=true"));
+    h.played(1_000);
+    assert_eq!(h.transfers[0].0.extension, "3000");
+}
+
+#[test]
+fn too_few_digits_then_the_inter_digit_timeout() {
+    let mut h = Harness::started();
+    h.at(100, Input::Dtmf('3'));
+    h.played(1_000);
+    h.at(2_000, Input::Dtmf('4'));
+    h.at(2_200, Input::Dtmf('5'));
+    // 5 s after the last key the entry ends; two digits are too few.
+    let out = h.tick_to_deadline();
+    assert_eq!(out[0], "7200 no-match main '45'");
+    assert_eq!(out[2], "play 3 Please say or key in your account number, then press pound.");
+    // Eight keys end the entry without pound.
+    h.played(1_000);
+    let mut last = Vec::new();
+    for (i, k) in "12345678".chars().enumerate() {
+        last = h.at(9_000 + i as u64 * 100, Input::Dtmf(k));
+    }
+    assert!(last.iter().any(|l| l.ends_with("I heard 1 2 3 4 5 6 7 8. Is that right?")), "{last:?}");
+}
+
+#[test]
+fn no_input_reprompts_then_escalates_to_the_operator() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    assert_eq!(h.call.next_deadline(), Some(8_000));
+    let reprompt = "Sorry, I did not hear you. Say billing, support, balance or hours, or press 1 to 4.";
+    assert_eq!(
+        h.tick_to_deadline(),
+        s(&["8000 no-input main", &format!("8000 prompt main: {reprompt}"), &format!("play 2 {reprompt}")])
+    );
+    h.played(4_000);
+    assert_eq!(h.tick_to_deadline()[0], "17000 no-input main");
+    h.played(4_000);
+    assert_eq!(
+        h.tick_to_deadline(),
+        s(&["26000 no-input main", &format!("26000 prompt main: {HOLD}"), &format!("play 4 (no barge-in) {HOLD}")])
+    );
+    h.played(1_000);
+    assert_eq!(h.transfers[0].0.extension, "1000");
+}
+
+#[test]
+fn no_match_reprompts_then_escalates() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    for round in 0..3 {
+        h.speak(300);
+        let out = h.recognized("banana split", None, 1.0);
+        assert!(out[1].ends_with("no-match main 'banana split'"), "{out:?}");
+        if round < 2 {
+            assert!(out[3].starts_with("play") && out[3].contains("Sorry, I did not get that"), "{out:?}");
+            h.played(3_000);
+        } else {
+            assert_eq!(out[3], format!("play {} (no barge-in) {HOLD}", h.last_play.unwrap()));
+        }
+    }
+}
+
+#[test]
+fn speech_barges_in_only_where_the_menu_allows_it() {
+    let mut h = Harness::started();
+    // Main menu allows barge-in: the prompt stops as soon as speech starts.
+    h.now = 1_000;
+    let out = h.speak(300);
+    assert_eq!(out, s(&["stop", "1100 barge-in", "recognize 1"]));
+    h.recognized("billing", None, 1.0);
+    // Billing does not: speech during its prompt is dropped.
+    let out = h.speak(300);
+    assert!(out.is_empty(), "{out:?}");
+    h.played(500);
+    assert_eq!(h.speak(300), s(&["recognize 2"]));
+    let out = h.recognized("refunds please", None, 1.0);
+    assert!(out[1].ends_with("intent billing/refunds Speech 1.00"), "{out:?}");
+}
+
+#[test]
+fn recogniser_failure_switches_to_keys_and_keys_still_work() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    h.speak(300);
+    let t = h.now;
+    let request = h.last_request.unwrap();
+    let out = h.send(Input::RecognitionFailed { request, reason: "pool overloaded".into() });
+    let keys = "For billing, press 1. For support, press 2. For balance, press 3. For hours, press 4. For agent, press 0. For repeat, press star.";
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} degraded"),
+            &format!("{t} prompt main: Sorry, speech recognition is not available. Please use your keypad."),
+            "play 2 Sorry, speech recognition is not available. Please use your keypad.",
+            &format!("{t} prompt main: {keys}"),
+            &format!("play 3 {keys}"),
+        ])
+    );
+    assert!(h.call.is_degraded());
+    h.played(5_000);
+    assert!(h.speak(500).is_empty(), "speech is ignored from now on");
+    let out = h.at(h.now + 100, Input::Dtmf('1'));
+    assert!(out.iter().any(|l| l.ends_with("intent main/billing Dtmf 1.00")), "{out:?}");
+    assert!(out.last().unwrap().contains("For payments, press 1. For refunds, press 2."), "{out:?}");
+    // Silence keeps being answered and ends with the operator.
+    h.played(3_000);
+    assert!(h.tick_to_deadline()[0].ends_with("no-input billing"));
+    h.played(3_000);
+    let out = h.tick_to_deadline();
+    assert!(out.last().unwrap().ends_with(HOLD), "{out:?}");
+    h.played(1_000);
+    assert_eq!(h.transfers[0].0.extension, "1000");
+}
+
+#[test]
+fn a_recogniser_that_never_answers_degrades_the_call() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    h.speak(300);
+    // The utterance ended 100 ms before `speak` stopped feeding silence.
+    assert_eq!(h.call.next_deadline(), Some(h.now - 100 + RECOGNITION_TIMEOUT_MS));
+    let out = h.tick_to_deadline();
+    assert!(out[0].ends_with("degraded") && out.len() == 5, "{out:?}");
+}
+
+#[test]
+fn transfer_failure_apologises_and_returns_then_gives_up_politely() {
+    let mut h = Harness::started();
+    h.at(100, Input::Dtmf('2'));
+    h.played(1_000);
+    assert!(h.call.is_finished());
+    let out = h.at(5_000, Input::TransferFailed { reason: "busy".into() });
+    assert_eq!(
+        out,
+        s(&[
+            "5000 transfer-failed busy",
+            "5000 prompt main: Sorry, the transfer failed.",
+            "play 3 (no barge-in) Sorry, the transfer failed.",
+            &format!("5000 prompt main: {MENU_PROMPT}"),
+            &format!("play 4 {MENU_PROMPT}"),
+        ])
+    );
+    assert!(!h.call.is_finished());
+    h.at(6_000, Input::Dtmf('2'));
+    h.played(1_000);
+    let out = h.at(9_000, Input::TransferFailed { reason: "busy".into() });
+    assert_eq!(
+        out,
+        s(&[
+            "9000 transfer-failed busy",
+            "9000 prompt main: Sorry, the transfer failed.",
+            "play 6 (no barge-in) Sorry, the transfer failed.",
+            "9000 prompt main: Goodbye.",
+            "play 7 (no barge-in) Goodbye.",
+        ])
+    );
+    assert_eq!(h.played(2_000), s(&["11000 hung-up (transfer failed twice)", "hangup (transfer failed twice)"]));
+    assert!(h.call.is_finished());
+}
+
+#[test]
+fn caller_hangs_up_mid_prompt() {
+    let mut h = Harness::started();
+    assert_eq!(h.at(700, Input::Hangup), s(&["700 hung-up (caller hung up)"]));
+    assert!(h.call.is_finished());
+    assert_eq!(h.call.next_deadline(), None);
+    assert!(h.at(800, Input::Dtmf('1')).is_empty());
+    assert!(h.played(100).is_empty());
+}
+
+#[test]
+fn stale_results_are_ignored() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    h.speak(300);
+    let first = h.last_request.unwrap();
+    h.speak(300);
+    let stale = Recognition { text: "support".into(), choice: Some("support".into()), confidence: 0.99, decode_ms: 5 };
+    assert!(h.send(Input::Recognized { request: first, result: stale }).is_empty());
+    let out = h.recognized("billing", Some("billing"), 0.99);
+    assert!(out[1].ends_with("intent main/billing Speech 0.99"), "{out:?}");
+}
+
+#[test]
+fn empty_results_cost_one_retry_in_a_row_not_more() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    let floor = h.now;
+    h.speak(300);
+    let out = h.recognized("", None, 0.0);
+    assert!(out[1].ends_with("no-match main ''"), "{out:?}");
+    h.played(3_000);
+    let floor_again = h.now;
+    assert!(floor_again > floor);
+    h.speak(300);
+    let out = h.recognized("", None, 0.0);
+    assert_eq!(out.len(), 1, "second empty result in a row is ignored: {out:?}");
+    // ...and does not extend the wait for a real answer.
+    assert_eq!(h.call.next_deadline(), Some(floor_again + 5_000));
+}
+
+#[test]
+fn hours_message_returns_to_the_menu_and_globals_work() {
+    let mut h = Harness::started();
+    h.at(100, Input::Dtmf('4'));
+    let out = h.played(2_000);
+    assert_eq!(out, s(&[&format!("2100 prompt main: {MENU_PROMPT}"), &format!("play 3 {MENU_PROMPT}")]));
+    // billing, then "back" by voice returns to main.
+    h.at(2_200, Input::Dtmf('1'));
+    h.played(2_000);
+    h.speak(300);
+    let out = h.recognized("go back", None, 1.0);
+    assert!(out.last().unwrap().ends_with(MENU_PROMPT), "{out:?}");
+    // repeat by key replays the current prompt; goodbye hangs up.
+    let out = h.at(h.now + 10, Input::Dtmf('*'));
+    assert!(out.last().unwrap().ends_with(MENU_PROMPT), "{out:?}");
+    h.played(1_000);
+    h.speak(300);
+    h.recognized("bye", None, 1.0);
+    let out = h.played(500);
+    assert_eq!(out.last().unwrap(), "hangup (caller said goodbye)");
+}
+
+/// A playback report that never comes must not leave the caller in silence.
+#[test]
+fn missing_playback_reports_do_not_stall_the_call() {
+    let mut h = Harness::started();
+    let guard = h.call.next_deadline().unwrap();
+    assert!(guard <= PLAYBACK_GRACE_MS + 100 * MENU_PROMPT.len() as u64);
+    let out = h.tick_to_deadline();
+    assert!(out.is_empty());
+    assert_eq!(h.call.next_deadline(), Some(guard + 5_000), "no-input timer runs");
+}
+
+/// Random-ish input sequences: never a panic, never silence without a
+/// timer, and left alone the call always ends with a transfer or hang-up.
+#[test]
+fn no_input_sequence_leaves_the_caller_stuck() {
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let keys = ['0', '1', '2', '3', '4', '5', '9', '*', '#', 'A', 'x'];
+    let labels =
+        [None, Some("billing"), Some("agent"), Some("yes"), Some("no"), Some("4512"), Some("zzz"), Some("back")];
+    let texts = ["", "billing", "four five one two", "yes", "no", "noise", "go back", "repeat", "bye"];
+    for _ in 0..60 {
+        let mut h = Harness::started();
+        let mut outcome = None;
+        for _ in 0..250 {
+            h.now += next() % 3_000;
+            let r = next();
+            let input = match r % 10 {
+                0 => Input::Dtmf(keys[(r / 10) as usize % keys.len()]),
+                1 | 2 => {
+                    h.speak(200 + (r / 10) % 600);
+                    continue;
+                }
+                3 => Input::Recognized {
+                    request: h.last_request.unwrap_or(0) + (r / 10) % 2,
+                    result: Recognition {
+                        text: texts[(r / 100) as usize % texts.len()].into(),
+                        choice: labels[(r / 1000) as usize % labels.len()].map(String::from),
+                        confidence: ((r / 10_000) % 100) as f32 / 100.0,
+                        decode_ms: 0,
+                    },
+                },
+                4 => Input::PlaybackFinished(h.last_play.unwrap_or(0).saturating_sub((r / 10) % 2)),
+                5 => Input::Tick,
+                6 if r % 7 == 0 => {
+                    Input::RecognitionFailed { request: h.last_request.unwrap_or(0), reason: "x".into() }
+                }
+                6 => Input::TransferFailed { reason: "busy".into() },
+                7 => Input::Audio(vec![0.0; (r / 10 % 700) as usize]),
+                8 if r % 13 == 0 => Input::Hangup,
+                _ => Input::Tick,
+            };
+            h.send(input);
+            if h.call.is_finished() {
+                outcome = Some(());
+                break;
+            }
+            assert!(h.call.next_deadline().is_some(), "silent with no timer in {:?}", h.call.state);
+        }
+        if outcome.is_none() {
+            // Left alone (prompts end, nobody speaks), it must end.
+            for _ in 0..40 {
+                if h.call.is_finished() {
+                    break;
+                }
+                if h.last_play.is_some() {
+                    h.played(100);
+                }
+                if !h.call.is_finished() {
+                    h.tick_to_deadline();
+                }
+            }
+            assert!(h.call.is_finished(), "still going in {:?}", h.call.state);
+        }
+    }
+}
+
+#[test]
+fn a_key_pressed_while_speaking_wins_over_the_words() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    // Speech starts, the caller presses 1 before it ends: the key acts and
+    // the utterance is dropped (it would otherwise be taken as an answer to
+    // the billing menu the caller has not heard yet).
+    let mut frames = Vec::new();
+    for _ in 0..10 {
+        h.now += 20;
+        frames.extend(h.send(Input::Audio(vec![0.3; 320])));
+    }
+    let out = h.at(h.now, Input::Dtmf('1'));
+    assert!(out.iter().any(|l| l.ends_with("intent main/billing Dtmf 1.00")), "{out:?}");
+    let out = h.speak(0);
+    assert!(!out.iter().any(|l| l.starts_with("recognize")), "{out:?}");
+}

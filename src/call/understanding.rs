@@ -1,0 +1,173 @@
+//! What the caller meant: grammars for the recogniser, intents from
+//! recognised words or keys, yes/no and digit answers.
+use super::*;
+
+impl Call {
+    pub(super) fn globals_active(&self) -> bool {
+        self.current_menu_def().is_some_and(|m| m.globals)
+    }
+
+    pub(super) fn active_globals(&self) -> impl Iterator<Item = &GlobalIntent> {
+        let on = self.globals_active();
+        self.plan.globals.iter().filter(move |_| on)
+    }
+
+    pub(super) fn grammar(&self) -> Grammar {
+        let global_choices =
+            self.active_globals().map(|g| GrammarChoice { label: g.intent.clone(), phrases: g.phrases.clone() });
+        match &self.state {
+            State::Menu => {
+                let options = self.current_menu_def().into_iter().flat_map(|m| m.options.iter());
+                Grammar {
+                    choices: options
+                        .map(|o| GrammarChoice { label: o.intent.clone(), phrases: o.phrases.clone() })
+                        .chain(global_choices)
+                        .collect(),
+                    digits: None,
+                }
+            }
+            State::Collect { collect, .. } => {
+                Grammar { choices: global_choices.collect(), digits: Some((collect.min_digits, collect.max_digits)) }
+            }
+            _ => Grammar { choices: wording::yes_no_choices(), digits: None },
+        }
+    }
+
+    /// Resolves an intent label to what it does in the current menu.
+    pub(super) fn resolve(&self, intent: &str, confidence: f32, menu_options: bool) -> Option<Chosen> {
+        let option = menu_options
+            .then(|| self.current_menu_def())
+            .flatten()
+            .and_then(|m| m.options.iter().find(|o| o.intent == intent))
+            .map(|o| Target::Action(o.action.clone()));
+        let target =
+            option.or_else(|| self.active_globals().find(|g| g.intent == intent).map(|g| Target::Global(g.kind)))?;
+        Some(Chosen { intent: intent.to_string(), target, confidence })
+    }
+
+    pub(super) fn choice_by_key(&self, key: char) -> Option<Chosen> {
+        let option = self
+            .current_menu_def()
+            .and_then(|m| m.options.iter().find(|o| o.dtmf == Some(key)))
+            .map(|o| (o.intent.clone(), Target::Action(o.action.clone())));
+        let (intent, target) = option.or_else(|| self.global_by_key(key))?;
+        Some(Chosen { intent, target, confidence: 1.0 })
+    }
+
+    pub(super) fn global_by_key(&self, key: char) -> Option<(String, Target)> {
+        self.active_globals().find(|g| g.dtmf == Some(key)).map(|g| (g.intent.clone(), Target::Global(g.kind)))
+    }
+
+    pub(super) fn candidates(&self, menu_options: bool) -> Vec<Candidate> {
+        let options = menu_options
+            .then(|| self.current_menu_def())
+            .flatten()
+            .into_iter()
+            .flat_map(|m| m.options.iter())
+            .map(|o| Candidate { intent: o.intent.clone(), phrases: o.phrases.clone() });
+        let globals = self.active_globals().map(|g| Candidate { intent: g.intent.clone(), phrases: g.phrases.clone() });
+        options.chain(globals).collect()
+    }
+
+    /// The intent in `result` (the recogniser's own choice, else the text
+    /// matched against the candidates), with its confidence.
+    pub(super) fn intent_of(&self, result: &Recognition, menu_options: bool) -> Option<Chosen> {
+        if let Some(label) = result.choice.as_deref() {
+            return self.resolve(label, result.confidence, menu_options);
+        }
+        let candidates = self.candidates(menu_options);
+        if candidates.is_empty() {
+            return None;
+        }
+        let best = self.matcher.match_intent(&result.text, &candidates).best?;
+        self.resolve(&best.intent, best.confidence.clamp(0.0, 1.0), menu_options)
+    }
+
+    pub(super) fn interpret_menu_speech(&mut self, now: u64, result: &Recognition, out: &mut Vec<Output>) {
+        let thresholds = self.plan.thresholds;
+        match self.intent_of(result, true) {
+            Some(chosen) if chosen.confidence >= thresholds.accept => self.act(now, chosen, Source::Speech, out),
+            Some(chosen) if chosen.confidence >= thresholds.confirm => {
+                let question = wording::confirm_intent_prompt(&self.plan.messages, &chosen.intent, false);
+                self.state = State::ConfirmIntent(chosen);
+                let barge_in = self.barge_in_here();
+                self.play(now, question, barge_in, out);
+            }
+            _ => self.no_match_event(now, result.text.clone(), out),
+        }
+    }
+
+    /// In a question that is not a menu (yes/no, digits), a caller may
+    /// still ask for a global ("operator", "repeat"), confidently.
+    pub(super) fn speech_global_or_no_match(&mut self, now: u64, result: &Recognition, out: &mut Vec<Output>) {
+        match self.intent_of(result, false) {
+            Some(chosen) if chosen.confidence >= self.plan.thresholds.accept => {
+                self.act(now, chosen, Source::Speech, out)
+            }
+            _ => self.no_match_event(now, result.text.clone(), out),
+        }
+    }
+
+    pub(super) fn key_global_or_no_match(&mut self, now: u64, key: char, out: &mut Vec<Output>) {
+        match self.global_by_key(key) {
+            Some((intent, target)) => self.act(now, Chosen { intent, target, confidence: 1.0 }, Source::Dtmf, out),
+            None => self.no_match_event(now, format!("key {key}"), out),
+        }
+    }
+
+    pub(super) fn yes_no(&self, result: &Recognition) -> Option<bool> {
+        match result.choice.as_deref() {
+            Some("yes") => Some(true),
+            Some("no") => Some(false),
+            _ => parse_yes_no(&result.text),
+        }
+    }
+
+    pub(super) fn digits_from(&self, result: &Recognition, collect: &Collect) -> Option<String> {
+        let digits = match result.choice.as_deref() {
+            Some(c) if !c.is_empty() && c.chars().all(|d| d.is_ascii_digit()) => Some(c.to_string()),
+            _ => parse_digits(&result.text),
+        }?;
+        let max = collect.max_digits.min(DIGITS_LIMIT);
+        (digits.len() >= collect.min_digits && digits.len() <= max).then_some(digits)
+    }
+
+    pub(super) fn finish_key_entry(&mut self, now: u64, out: &mut Vec<Output>) {
+        let State::Collect { collect, digits } = self.state.clone() else { return };
+        let max = collect.max_digits.min(DIGITS_LIMIT);
+        if digits.len() >= collect.min_digits && digits.len() <= max && !digits.is_empty() {
+            self.accept_digits(now, collect, digits, out);
+        } else {
+            self.no_match_event(now, digits, out);
+        }
+    }
+
+    pub(super) fn accept_digits(&mut self, now: u64, collect: Collect, value: String, out: &mut Vec<Output>) {
+        if collect.confirm {
+            let question = wording::confirm_digits_prompt(&self.plan.messages, &value, self.degraded);
+            self.state = State::ConfirmDigits { collect, value };
+            let barge_in = self.barge_in_here();
+            self.play(now, question, barge_in, out);
+        } else {
+            self.store(now, collect, value, false, out);
+        }
+    }
+
+    pub(super) fn digits_confirmed(&mut self, now: u64, collect: Collect, value: String, out: &mut Vec<Output>) {
+        self.store(now, collect, value, true, out);
+    }
+
+    pub(super) fn store(&mut self, now: u64, collect: Collect, value: String, confirmed: bool, out: &mut Vec<Output>) {
+        out.push(Output::Event(Event::Collect {
+            t_ms: now,
+            variable: collect.variable.clone(),
+            value: value.clone(),
+            confirmed,
+        }));
+        self.variables.retain(|(name, _)| *name != collect.variable);
+        self.variables.push((collect.variable, value));
+        self.reset_counters();
+        self.state = State::Menu;
+        self.run_action(now, *collect.then, out);
+    }
+}

@@ -1,0 +1,105 @@
+//! The words the call machine composes itself: keys-only menus for callers
+//! whose speech cannot be recognised, read-backs, confirmation questions.
+use crate::asr::GrammarChoice;
+use crate::dialplan::{GlobalIntent, Menu, Messages, Prompt};
+
+/// Fills the first `{}` of a message; a message without a placeholder gets
+/// the value appended, so an admin's edit can never swallow it.
+pub fn fill(template: &str, value: &str) -> String {
+    if template.contains("{}") {
+        template.replacen("{}", value, 1)
+    } else {
+        format!("{} {}", template.trim_end(), value)
+    }
+}
+
+/// Intent names as a caller hears them (`main_menu` -> "main menu").
+pub fn spoken_name(intent: &str) -> String {
+    intent.replace(['_', '-'], " ")
+}
+
+/// Digits read back one by one: "4512" -> "4 5 1 2".
+pub fn spaced_digits(digits: &str) -> String {
+    let mut s = String::with_capacity(digits.len() * 2);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push(c);
+    }
+    s
+}
+
+/// Added to yes/no questions when only keys work.
+pub const YES_NO_KEYS: &str = "Press 1 for yes or 2 for no.";
+
+/// A menu as keys only: "For billing, press 1. For agent, press 0."
+/// `None` when nothing in the menu can be reached by a key.
+pub fn keys_only_menu(menu: &Menu, globals: &[GlobalIntent]) -> Option<Prompt> {
+    let mut parts: Vec<String> = menu
+        .options
+        .iter()
+        .filter_map(|o| o.dtmf.map(|k| format!("For {}, press {}.", spoken_name(&o.intent), key_name(k))))
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    if menu.globals {
+        parts.extend(
+            globals
+                .iter()
+                .filter_map(|g| g.dtmf.map(|k| format!("For {}, press {}.", spoken_name(&g.intent), key_name(k)))),
+        );
+    }
+    Some(Prompt { text: parts.join(" "), wav: None })
+}
+
+fn key_name(k: char) -> String {
+    match k {
+        '*' => "star".into(),
+        '#' => "pound".into(),
+        other => other.to_string(),
+    }
+}
+
+pub fn confirm_intent_prompt(messages: &Messages, intent: &str, keys_only: bool) -> Prompt {
+    with_key_hint(fill(&messages.confirm_intent, &spoken_name(intent)), keys_only)
+}
+
+pub fn confirm_digits_prompt(messages: &Messages, digits: &str, keys_only: bool) -> Prompt {
+    with_key_hint(fill(&messages.confirm_digits, &spaced_digits(digits)), keys_only)
+}
+
+fn with_key_hint(text: String, keys_only: bool) -> Prompt {
+    let text = if keys_only { format!("{text} {YES_NO_KEYS}") } else { text };
+    Prompt { text, wav: None }
+}
+
+pub fn text_prompt(text: &str) -> Prompt {
+    Prompt { text: text.to_string(), wav: None }
+}
+
+/// The grammar of a yes/no question.
+pub fn yes_no_choices() -> Vec<GrammarChoice> {
+    let choice = |label: &str, phrases: &[&str]| GrammarChoice {
+        label: label.into(),
+        phrases: phrases.iter().map(|p| p.to_string()).collect(),
+    };
+    vec![
+        choice("yes", &["yes", "yeah", "yep", "correct", "that's right"]),
+        choice("no", &["no", "nope", "wrong", "that's wrong"]),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_back_and_placeholders() {
+        assert_eq!(spaced_digits("4512"), "4 5 1 2");
+        assert_eq!(fill("I heard {}. Is that right?", "4 5 1 2"), "I heard 4 5 1 2. Is that right?");
+        assert_eq!(fill("Did you mean", "billing"), "Did you mean billing");
+        assert_eq!(spoken_name("main_menu"), "main menu");
+    }
+}

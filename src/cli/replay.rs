@@ -1,0 +1,161 @@
+//! `hotline replay --dialplan FILE CALL.wav [--dtmf KEY@SECONDS]... [--expect FILE]`
+//! and `hotline replay --dialplan FILE DIR`: recorded calls through the real
+//! speech stack and call machine on a virtual clock.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::asr::{SpeechConfig, SpeechStack};
+use crate::audio::read_wav;
+use crate::call::Event;
+use crate::dialplan::Dialplan;
+use crate::intent::IntentMatcher;
+use crate::replay::{
+    check_expectations, parse_dtmf, prompt_duration_ms, replay_call, replay_dir, timeline_json, Expectation,
+    ReplayOptions,
+};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The dialplan to run the calls against.
+    #[arg(long)]
+    pub dialplan: PathBuf,
+    /// The caller's side of a call (16-bit PCM WAV, 8-48 kHz), or a folder:
+    /// every NAME.wav there with a NAME.expect.toml next to it is replayed
+    /// and checked.
+    pub input: PathBuf,
+    /// A key the caller presses, KEY@SECONDS into the recording (e.g. 1@2.5).
+    #[arg(long = "dtmf", value_name = "KEY@SECONDS")]
+    pub dtmf: Vec<String>,
+    /// Check the call's path against this file: `expect = ["intent:billing",
+    /// "transfer:2000"]` (steps in order; others may come between) and
+    /// optionally `dtmf = ["1@2.5"]`.
+    #[arg(long)]
+    pub expect: Option<PathBuf>,
+    /// Stop a call that has not ended after this many seconds of call time.
+    #[arg(long, default_value_t = 120)]
+    pub max_seconds: u64,
+}
+
+/// Reads and validates a dialplan file.
+pub type DialplanLoader = fn(&Path) -> Result<Dialplan, String>;
+
+/// `hotline replay`: the dialplan from its TOML file, the text matcher as
+/// the fallback behind the recogniser.
+pub fn run_cli(args: Args) -> u8 {
+    run(args, load_dialplan, Arc::new(crate::intent::TextMatcher::default()))
+}
+
+/// Loads a dialplan; its errors, one per line as `hotline check` prints them.
+pub fn load_dialplan(path: &Path) -> Result<Dialplan, String> {
+    crate::dialplan::load(path).map_err(|diagnostics| {
+        let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+        format!("{} is not a valid dialplan:\n{}", path.display(), lines.join("\n"))
+    })
+}
+
+/// Exit codes: 0 replayed (and every expectation held), 1 an expectation
+/// failed, 2 an input could not be used or the speech stack did not load.
+pub fn run(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> u8 {
+    match replay(args, load, matcher) {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(message) => {
+            eprintln!("hotline: {message}");
+            2
+        }
+    }
+}
+
+fn replay(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> Result<bool, String> {
+    let dialplan = Arc::new(load(&args.dialplan)?);
+    let opts = ReplayOptions { max_ms: args.max_seconds.saturating_mul(1000) };
+    if args.input.is_dir() {
+        if !args.dtmf.is_empty() || args.expect.is_some() {
+            return Err(format!(
+                "{}: a folder takes its keys and expectations from each call's .expect.toml, not --dtmf/--expect",
+                args.input.display()
+            ));
+        }
+        let speech = load_speech()?;
+        let mut stdout = std::io::stdout().lock();
+        let summary = replay_dir(&args.input, dialplan, matcher, &speech, &prompt_duration_ms, &opts, &mut stdout)
+            .map_err(|e| format!("{}: {e}", args.input.display()))?;
+        if summary.passed + summary.failed == 0 {
+            return Err(format!("{}: no NAME.wav with a NAME.expect.toml next to it", args.input.display()));
+        }
+        return Ok(summary.failed == 0);
+    }
+    let audio = read_wav(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let expectation = args.expect.as_deref().map(Expectation::load).transpose()?;
+    let mut keys = Vec::with_capacity(args.dtmf.len());
+    for spec in &args.dtmf {
+        keys.push(parse_dtmf(spec).map_err(|e| format!("--dtmf {spec:?}: {e}"))?);
+    }
+    if let Some(e) = &expectation {
+        keys.extend(e.dtmf.iter().copied());
+    }
+    let speech = load_speech()?;
+    let events = replay_call(dialplan, matcher, &speech, &audio, &keys, &prompt_duration_ms, &opts);
+    print!("{}", timeline_json(&events));
+    if !matches!(events.last(), Some(Event::Transfer { .. } | Event::Hangup { .. })) {
+        eprintln!("hotline: note: the call had not ended after {} s of call time", args.max_seconds);
+    }
+    let Some(expectation) = expectation else { return Ok(true) };
+    match check_expectations(&events, &expectation) {
+        Ok(()) => {
+            eprintln!("ok: {} steps matched", expectation.steps.len());
+            Ok(true)
+        }
+        Err(message) => {
+            eprintln!("FAIL {}: {message}", args.input.display());
+            Ok(false)
+        }
+    }
+}
+
+fn load_speech() -> Result<SpeechStack, String> {
+    // Replay decodes on its own thread; the pool only needs to exist.
+    SpeechStack::load(&SpeechConfig { threads: 1, ..Default::default() }).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::test_support::test_dialplan;
+
+    fn load_test_dialplan(path: &Path) -> Result<Dialplan, String> {
+        if path.ends_with("missing.toml") {
+            return Err(format!("{}: cannot read", path.display()));
+        }
+        Ok(test_dialplan())
+    }
+
+    fn args(input: &Path, dtmf: &[&str], expect: Option<PathBuf>) -> Args {
+        Args {
+            dialplan: PathBuf::from("hotline.toml"),
+            input: input.to_path_buf(),
+            dtmf: dtmf.iter().map(|s| s.to_string()).collect(),
+            expect,
+            max_seconds: 60,
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_expectation() {
+        let dir = tempfile::tempdir().unwrap();
+        let wav = dir.path().join("call.wav");
+        crate::audio::write_wav(&wav, 8_000, &vec![0i16; 8_000]).unwrap();
+        let good = dir.path().join("good.expect.toml");
+        std::fs::write(&good, "expect = [\"intent:support\", \"transfer:2000\"]\n").unwrap();
+        let bad = dir.path().join("bad.expect.toml");
+        std::fs::write(&bad, "expect = [\"transfer:2100\"]\n").unwrap();
+        let m = || -> Arc<dyn IntentMatcher> { Arc::new(crate::intent::TextMatcher::default()) };
+        assert_eq!(run(args(&wav, &["2@0.5"], Some(good)), load_test_dialplan, m()), 0);
+        assert_eq!(run(args(&wav, &["2@0.5"], Some(bad)), load_test_dialplan, m()), 1);
+        assert_eq!(run(args(&wav, &["22@0.5"], None), load_test_dialplan, m()), 2);
+        assert_eq!(run(args(&dir.path().join("nope.wav"), &[], None), load_test_dialplan, m()), 2);
+        let mut missing = args(&wav, &[], None);
+        missing.dialplan = PathBuf::from("missing.toml");
+        assert_eq!(run(missing, load_test_dialplan, m()), 2);
+    }
+}

@@ -1,0 +1,200 @@
+//! The transports hotline can listen for, by the names used in the config
+//! file (`transport = "audiosocket"`), and the codec each listener builds
+//! for every new connection.
+use std::fmt;
+use std::str::FromStr;
+
+use super::audio_fork::{AudioForkCodec, FreeswitchOptions};
+use super::audio_stream::AudioStreamCodec;
+use super::audiosocket::AudioSocketCodec;
+use super::twilio::TwilioCodec;
+use super::{MediaCodec, ProtocolError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Asterisk chan_websocket (`Dial(WebSocket/...)`), Asterisk 22.6+.
+    AsteriskWs,
+    /// Asterisk AudioSocket over TCP, for older Asterisk versions.
+    AudioSocket,
+    /// FreeSWITCH mod_audio_fork; needs the event socket for playback.
+    AudioFork,
+    /// FreeSWITCH mod_audio_stream; needs the event socket for playback.
+    AudioStream,
+    /// Twilio Media Streams; transfers through the webhook.
+    Twilio,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 5] =
+        [Transport::AsteriskWs, Transport::AudioSocket, Transport::AudioFork, Transport::AudioStream, Transport::Twilio];
+
+    /// Websocket transports; AudioSocket is raw TCP.
+    pub fn is_websocket(self) -> bool {
+        self != Transport::AudioSocket
+    }
+
+    /// Subprotocol to accept in the websocket handshake, if the PBX asks
+    /// for one.
+    pub fn subprotocol(self) -> Option<&'static str> {
+        match self {
+            Transport::AsteriskWs => Some("media"),
+            Transport::AudioFork => Some(super::audio_fork::SUBPROTOCOL),
+            _ => None,
+        }
+    }
+
+    /// FreeSWITCH transports play prompts, take DTMF and transfer over the
+    /// event socket, so a listener for them needs an `[esl]` section.
+    pub fn needs_event_socket(self) -> bool {
+        matches!(self, Transport::AudioFork | Transport::AudioStream)
+    }
+
+    /// Audio rate when the config gives none.
+    pub fn default_rate(self) -> u32 {
+        match self {
+            Transport::AsteriskWs => 16_000,
+            _ => 8_000,
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::AsteriskWs => "asterisk_ws",
+            Transport::AudioSocket => "audiosocket",
+            Transport::AudioFork => "audio_fork",
+            Transport::AudioStream => "audio_stream",
+            Transport::Twilio => "twilio",
+        })
+    }
+}
+
+impl FromStr for Transport {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let key = s.trim().to_ascii_lowercase().replace('-', "_");
+        Ok(match key.as_str() {
+            "asterisk_ws" | "asterisk" | "chan_websocket" | "websocket" => Transport::AsteriskWs,
+            "audiosocket" | "audio_socket" => Transport::AudioSocket,
+            "audio_fork" | "mod_audio_fork" => Transport::AudioFork,
+            "audio_stream" | "mod_audio_stream" => Transport::AudioStream,
+            "twilio" | "twilio_media_streams" => Transport::Twilio,
+            _ => {
+                let names: Vec<String> = Transport::ALL.iter().map(|t| t.to_string()).collect();
+                return Err(format!("unknown transport {s:?} (known: {})", names.join(", ")));
+            }
+        })
+    }
+}
+
+/// Per-listener settings a codec needs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TransportOptions {
+    /// Audio rate on the wire: AudioSocket's slin rate, the rate given to
+    /// `uuid_audio_fork/stream ... start` when the metadata has none.
+    /// Twilio is always 8 kHz µ-law and ignores it.
+    pub rate: Option<u32>,
+}
+
+/// A fresh codec for one connection on a listener of `transport`.
+///
+/// `AsteriskWs` is built by `crate::pbx::asterisk_ws::AsteriskWsCodec::new(...)`,
+/// which lives with the Asterisk transport; until that module is present
+/// this returns an error naming it.
+pub fn codec(transport: Transport, options: &TransportOptions) -> Result<Box<dyn MediaCodec>, ProtocolError> {
+    let rate = options.rate.unwrap_or(transport.default_rate());
+    Ok(match transport {
+        Transport::AudioSocket => Box::new(AudioSocketCodec::new(rate)?),
+        Transport::AudioFork => Box::new(AudioForkCodec::new(FreeswitchOptions { rate })),
+        Transport::AudioStream => Box::new(AudioStreamCodec::new(FreeswitchOptions { rate })),
+        Transport::Twilio => Box::new(TwilioCodec::new()),
+        Transport::AsteriskWs => {
+            return Err(ProtocolError(
+                "the asterisk_ws codec is provided by crate::pbx::asterisk_ws::AsteriskWsCodec".into(),
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pbx::WireMessage;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_known_ones() {
+        for t in Transport::ALL {
+            assert_eq!(t.to_string().parse::<Transport>().unwrap(), t);
+        }
+        assert_eq!("mod_audio_fork".parse::<Transport>().unwrap(), Transport::AudioFork);
+        assert_eq!("AudioSocket".parse::<Transport>().unwrap(), Transport::AudioSocket);
+        let err = "sip".parse::<Transport>().unwrap_err();
+        assert!(err.contains("audiosocket") && err.contains("twilio"), "{err}");
+    }
+
+    /// Deterministic xorshift, so a failure replays exactly.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// Garbage and mangled valid messages give errors or events, never a
+    /// panic, for every codec.
+    #[test]
+    fn codecs_never_panic_on_garbage() {
+        let valid = [
+            r#"{"uuid":"u-1","sampleRate":8000}"#,
+            r#"{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","customParameters":{"dialplan":"x"}}}"#,
+            r#"{"event":"media","media":{"track":"inbound","chunk":"1","payload":"//8A"}}"#,
+            r#"{"event":"dtmf","dtmf":{"digit":"1"}}"#,
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for transport in [Transport::AudioSocket, Transport::AudioFork, Transport::AudioStream, Transport::Twilio] {
+            let mut c = codec(transport, &TransportOptions::default()).unwrap();
+            for round in 0..3000 {
+                let msg = match rng.next() % 4 {
+                    0 => {
+                        let len = (rng.next() % 700) as usize;
+                        WireMessage::Binary((0..len).map(|_| rng.next() as u8).collect())
+                    }
+                    1 => {
+                        let mut text = valid[(rng.next() % valid.len() as u64) as usize].as_bytes().to_vec();
+                        for _ in 0..(rng.next() % 4) {
+                            let i = (rng.next() as usize) % text.len();
+                            let table = b" {}[]\":,0a\\";
+                            text[i] = table[(rng.next() % table.len() as u64) as usize];
+                        }
+                        WireMessage::Text(String::from_utf8_lossy(&text).into_owned())
+                    }
+                    2 => WireMessage::Text(valid[(rng.next() % valid.len() as u64) as usize].to_string()),
+                    _ if round % 500 == 0 => WireMessage::Close,
+                    _ => WireMessage::Binary(vec![0x10, 0x01, 0x40]),
+                };
+                let _ = c.on_message(msg);
+                if round % 100 == 0 {
+                    let _ = c.audio(&[1, 2, 3]);
+                    let _ = c.mark("m");
+                    let _ = c.flush();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn codecs_are_built_with_the_listener_rate() {
+        let c = codec(Transport::AudioSocket, &TransportOptions { rate: Some(16_000) }).unwrap();
+        assert!(!c.paces_playback());
+        assert!(codec(Transport::AudioSocket, &TransportOptions { rate: Some(11_025) }).is_err());
+        assert!(codec(Transport::Twilio, &TransportOptions::default()).unwrap().paces_playback());
+        assert!(codec(Transport::AudioFork, &TransportOptions::default()).is_ok());
+        assert!(Transport::AudioStream.needs_event_socket());
+        assert_eq!(Transport::AudioFork.subprotocol(), Some("audio.drachtio.org"));
+    }
+}

@@ -1,0 +1,270 @@
+//! `hotline replay`: a recorded caller leg driven through the real speech
+//! stack and the call machine on a virtual clock.
+//!
+//! The clock advances in 20 ms audio frames, jumping straight to the exact
+//! times of key presses, prompt ends and the machine's timers in between.
+//! Recognition runs synchronously and takes no virtual time, so a replay
+//! is deterministic and runs far faster than the call lasted. Prompts
+//! "play" for `prompt_ms(prompt)` of virtual time unless the caller barges
+//! in. Transfers asked for by the machine succeed.
+//!
+//! After the recording ends the caller stays silent until the call ends or
+//! `ReplayOptions::max_ms`, so no-input handling plays out to the end.
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::asr::{Recognizer, SpeechStack};
+use crate::audio::{frame_samples, read_wav, Audio, FRAME_MS, MODEL_RATE};
+use crate::call::{Call, Event, Input, Output, PlaybackId};
+use crate::dialplan::{Dialplan, Prompt};
+use crate::intent::IntentMatcher;
+
+mod expect;
+#[cfg(test)]
+mod tests;
+
+pub use expect::{check_expectations, parse_dtmf, Expectation, Step};
+
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The replay stops here (virtual ms) even if the call has not ended.
+    pub max_ms: u64,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions { max_ms: 120_000 }
+    }
+}
+
+/// How long a prompt plays: its WAV's length when the file can be read,
+/// else an estimate for the text read by a TTS voice (about 14 characters
+/// a second).
+pub fn prompt_duration_ms(prompt: &Prompt) -> u64 {
+    if let Some(audio) = prompt.wav.as_deref().and_then(|p| read_wav(p).ok()) {
+        return audio.duration_ms();
+    }
+    300 + 70 * prompt.text.chars().count() as u64
+}
+
+/// Replays one call; returns its timeline.
+pub fn replay_call(
+    dialplan: Arc<Dialplan>,
+    matcher: Arc<dyn IntentMatcher>,
+    speech: &SpeechStack,
+    audio: &Audio,
+    dtmf: &[(char, u64)],
+    prompt_ms: &dyn Fn(&Prompt) -> u64,
+    opts: &ReplayOptions,
+) -> Vec<Event> {
+    let call = Call::new(dialplan, matcher, Box::new(speech.detector()));
+    let samples = audio.to_f32_at(MODEL_RATE);
+    drive(call, speech.recognizer.as_ref(), &samples, dtmf, prompt_ms, opts)
+}
+
+/// The simulated PBX side of playback: prompts play one after another.
+#[derive(Default)]
+struct Player {
+    /// Playing now, with the virtual time it ends.
+    current: Option<(PlaybackId, u64)>,
+    queued: VecDeque<(PlaybackId, u64)>,
+}
+
+impl Player {
+    fn play(&mut self, now: u64, id: PlaybackId, duration: u64) {
+        if self.current.is_none() {
+            self.current = Some((id, now + duration));
+        } else {
+            self.queued.push_back((id, duration));
+        }
+    }
+
+    fn stop(&mut self) {
+        self.current = None;
+        self.queued.clear();
+    }
+
+    fn next_end(&self) -> Option<u64> {
+        self.current.map(|(_, end)| end)
+    }
+
+    /// The current prompt ended at `now`: start the next one.
+    fn finish(&mut self, now: u64) -> Option<PlaybackId> {
+        let (id, _) = self.current.take()?;
+        self.current = self.queued.pop_front().map(|(next, duration)| (next, now + duration));
+        Some(id)
+    }
+}
+
+/// Runs `call` over 16 kHz `samples` (the caller leg from time 0).
+pub(crate) fn drive(
+    mut call: Call,
+    recognizer: &dyn Recognizer,
+    samples: &[f32],
+    dtmf: &[(char, u64)],
+    prompt_ms: &dyn Fn(&Prompt) -> u64,
+    opts: &ReplayOptions,
+) -> Vec<Event> {
+    let mut keys: Vec<(char, u64)> = dtmf.to_vec();
+    keys.sort_by_key(|&(_, t)| t); // stable: equal times keep their order
+    let mut keys = keys.into_iter().peekable();
+    let frame = frame_samples(MODEL_RATE);
+    let mut driver = Driver { recognizer, prompt_ms, player: Player::default(), events: Vec::new() };
+    driver.deliver(&mut call, 0, Input::Start);
+    let mut next_frame_end = FRAME_MS as u64;
+    let mut frame_index = 0usize;
+    // Every step either consumes a frame, a key or a prompt end, or fires a
+    // timer (which always moves the machine on); the cap is a safety net.
+    let max_steps = (opts.max_ms / FRAME_MS as u64 + 1) * 8 + dtmf.len() as u64 + 10_000;
+    for _ in 0..max_steps {
+        if call.is_finished() {
+            break;
+        }
+        let t_key = keys.peek().map(|&(_, t)| t);
+        let t_play = driver.player.next_end();
+        let t_timer = call.next_deadline();
+        let now = [Some(next_frame_end), t_key, t_play, t_timer].into_iter().flatten().min().unwrap_or(next_frame_end);
+        if now > opts.max_ms {
+            break;
+        }
+        if t_play == Some(now) {
+            if let Some(id) = driver.player.finish(now) {
+                driver.deliver(&mut call, now, Input::PlaybackFinished(id));
+            }
+        } else if t_key == Some(now) {
+            if let Some((key, _)) = keys.next() {
+                driver.deliver(&mut call, now, Input::Dtmf(key));
+            }
+        } else if t_timer == Some(now) && now < next_frame_end {
+            driver.deliver(&mut call, now, Input::Tick);
+        } else {
+            let start = frame_index * frame;
+            let chunk = if start + frame <= samples.len() {
+                samples[start..start + frame].to_vec()
+            } else {
+                // Past the recording: the caller is silent.
+                let mut tail = samples.get(start..).unwrap_or(&[]).to_vec();
+                tail.resize(frame, 0.0);
+                tail
+            };
+            frame_index += 1;
+            next_frame_end += FRAME_MS as u64;
+            driver.deliver(&mut call, now, Input::Audio(chunk));
+        }
+    }
+    driver.events
+}
+
+struct Driver<'a> {
+    recognizer: &'a dyn Recognizer,
+    prompt_ms: &'a dyn Fn(&Prompt) -> u64,
+    player: Player,
+    events: Vec<Event>,
+}
+
+impl Driver<'_> {
+    /// Feeds one input and everything it leads to at the same instant
+    /// (recognition answers).
+    fn deliver(&mut self, call: &mut Call, now: u64, input: Input) {
+        let mut inputs = VecDeque::from([input]);
+        while let Some(input) = inputs.pop_front() {
+            for output in call.handle(now, input) {
+                match output {
+                    Output::Play { id, prompt, .. } => {
+                        let duration = (self.prompt_ms)(&prompt);
+                        self.player.play(now, id, duration);
+                    }
+                    Output::StopPlayback => self.player.stop(),
+                    Output::Recognize { request, utterance, grammar } => {
+                        let answer = match self.recognizer.recognize(&utterance.samples, &grammar) {
+                            Ok(result) => Input::Recognized { request, result },
+                            Err(e) => Input::RecognitionFailed { request, reason: e.to_string() },
+                        };
+                        inputs.push_back(answer);
+                    }
+                    Output::Transfer { .. } | Output::Hangup { .. } => {}
+                    Output::Event(event) => self.events.push(event),
+                }
+            }
+        }
+    }
+}
+
+/// The timeline as JSON lines.
+pub fn timeline_json(events: &[Event]) -> String {
+    let mut s = String::new();
+    for e in events {
+        // Events are plain data: serialising them cannot fail.
+        s.push_str(&serde_json::to_string(e).unwrap_or_default());
+        s.push('\n');
+    }
+    s
+}
+
+/// Outcome of a directory replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirSummary {
+    pub passed: usize,
+    pub failed: usize,
+    /// Recordings without an expectation file next to them.
+    pub skipped: usize,
+}
+
+/// The expectation file of `call.wav`: `call.expect.toml` or
+/// `call.expect.json`.
+pub fn expectation_path(wav: &Path) -> Option<PathBuf> {
+    let stem = wav.file_stem()?.to_str()?;
+    ["toml", "json"].iter().map(|ext| wav.with_file_name(format!("{stem}.expect.{ext}"))).find(|p| p.is_file())
+}
+
+/// Replays every `*.wav` in `dir` that has an expectation file, writing
+/// one `ok`/`FAIL` line per call and `N passed, M failed` to `out`.
+pub fn replay_dir(
+    dir: &Path,
+    dialplan: Arc<Dialplan>,
+    matcher: Arc<dyn IntentMatcher>,
+    speech: &SpeechStack,
+    prompt_ms: &dyn Fn(&Prompt) -> u64,
+    opts: &ReplayOptions,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<DirSummary> {
+    let mut wavs: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) && p.is_file())
+        .collect();
+    wavs.sort();
+    let mut summary = DirSummary { passed: 0, failed: 0, skipped: 0 };
+    for wav in wavs {
+        let Some(expect_path) = expectation_path(&wav) else {
+            summary.skipped += 1;
+            continue;
+        };
+        let name = wav.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let result = Expectation::load(&expect_path).and_then(|expectation| {
+            let audio = read_wav(&wav).map_err(|e| format!("{}: {e}", wav.display()))?;
+            let events = replay_call(
+                Arc::clone(&dialplan),
+                Arc::clone(&matcher),
+                speech,
+                &audio,
+                &expectation.dtmf,
+                prompt_ms,
+                opts,
+            );
+            check_expectations(&events, &expectation)
+        });
+        match result {
+            Ok(()) => {
+                summary.passed += 1;
+                writeln!(out, "ok   {name}")?;
+            }
+            Err(message) => {
+                summary.failed += 1;
+                writeln!(out, "FAIL {name}: {message}")?;
+            }
+        }
+    }
+    writeln!(out, "{} passed, {} failed", summary.passed, summary.failed)?;
+    Ok(summary)
+}
