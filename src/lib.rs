@@ -13,9 +13,6 @@ pub mod dialplan;
 pub mod intent;
 pub mod pbx;
 pub mod prompts;
-<<<<<<< HEAD
-pub mod server;
-=======
 pub mod replay;
->>>>>>> main
+pub mod server;
 pub mod testdata;

@@ -1,11 +1,8 @@
 //! Command-line front ends; `main.rs` only parses and dispatches.
 pub mod bench;
 pub mod check;
-<<<<<<< HEAD
-pub mod serve;
-=======
 pub mod replay;
->>>>>>> main
+pub mod serve;
 pub mod say;
 pub mod transcribe;
 

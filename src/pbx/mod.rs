@@ -5,6 +5,8 @@
 //!
 //! Transfer control (AMI for Asterisk, ESL for FreeSWITCH, a webhook for
 //! Twilio) lives beside them in its own module.
+pub mod ami;
+pub mod asterisk_ws;
 pub mod audio_fork;
 pub mod audio_stream;
 pub mod audiosocket;
@@ -135,5 +137,3 @@ pub trait MediaCodec: Send {
     fn paces_playback(&self) -> bool;
 }
 
-pub mod ami;
-pub mod asterisk_ws;
