@@ -13,9 +13,10 @@ pub mod runtime;
 pub mod sherpa;
 pub mod silero;
 pub mod stack;
+pub mod whisper;
 
 pub use pool::{PoolError, RecognizerPool};
-pub use stack::{SpeechConfig, SpeechStack};
+pub use stack::{Engine, SpeechConfig, SpeechStack};
 
 /// What the voice detector reports, in call time (ms since the first sample
 /// it was given).

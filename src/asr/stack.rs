@@ -5,12 +5,18 @@ use std::sync::Arc;
 use super::models::ModelPaths;
 use super::sherpa::{SherpaWhisper, WhisperOptions};
 use super::silero::{SileroModel, SileroVad};
+use super::whisper::{GrammarOptions, GrammarWhisper};
 use super::{AsrError, EndpointConfig, Recognizer, RecognizerPool};
 
 #[derive(Debug, Clone)]
 pub struct SpeechConfig {
     pub models: ModelPaths,
     pub endpoint: EndpointConfig,
+    /// Which recogniser serves the calls.
+    pub engine: Engine,
+    /// Options of the grammar-constrained recogniser (the default engine).
+    pub grammar: GrammarOptions,
+    /// Options of sherpa-onnx's open decoder (kept for comparison).
     pub whisper: WhisperOptions,
     /// Recognition threads (0 = one per core).
     pub threads: usize,
@@ -23,11 +29,23 @@ impl Default for SpeechConfig {
         SpeechConfig {
             models: ModelPaths::default_location(),
             endpoint: EndpointConfig::default(),
+            engine: Engine::Grammar,
+            grammar: GrammarOptions::default(),
             whisper: WhisperOptions::default(),
             threads: 0,
             queue: 64,
         }
     }
+}
+
+/// The recogniser behind every call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Engine {
+    /// Whisper on `ort` scoring the phrases the menu allows; open decoding
+    /// for the record and the text-matcher fallback.
+    Grammar,
+    /// sherpa-onnx's Whisper, open decoding only.
+    Sherpa,
 }
 
 pub struct SpeechStack {
@@ -40,7 +58,11 @@ pub struct SpeechStack {
 impl SpeechStack {
     pub fn load(cfg: &SpeechConfig) -> Result<Self, AsrError> {
         let vad_model = SileroModel::load(&cfg.models.silero_vad)?;
-        let recognizer: Arc<dyn Recognizer> = Arc::new(SherpaWhisper::load(&cfg.models, &cfg.whisper)?);
+        // One model in memory for all calls: the pool's threads share it.
+        let recognizer: Arc<dyn Recognizer> = match cfg.engine {
+            Engine::Grammar => Arc::new(GrammarWhisper::load(&cfg.models, cfg.grammar.clone())?),
+            Engine::Sherpa => Arc::new(SherpaWhisper::load(&cfg.models, &cfg.whisper)?),
+        };
         let pool = RecognizerPool::new(Arc::clone(&recognizer), cfg.threads, cfg.queue);
         Ok(SpeechStack { vad_model, recognizer, pool, endpoint: cfg.endpoint.clone() })
     }

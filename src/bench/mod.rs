@@ -1,6 +1,8 @@
 //! Benchmarks behind `hotline bench ...`: they print Markdown tables that
 //! go into the README as measured.
 pub mod asr;
+pub mod data;
+pub mod grammar;
 pub mod load;
 
 /// Peak and current resident memory of this process in MB (Linux).

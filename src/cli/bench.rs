@@ -3,6 +3,9 @@
 pub enum Bench {
     /// Open-vocabulary speech recognition accuracy and speed on the recordings in testdata.
     Asr(crate::bench::asr::AsrArgs),
+    /// Grammar-constrained recognition vs open decoding: digits, commands,
+    /// out-of-grammar rejection, clean and in noise.
+    Intents(crate::bench::grammar::IntentsArgs),
     /// Simultaneous emulated Asterisk calls served in real time.
     Load(crate::bench::load::LoadArgs),
 }
@@ -10,6 +13,7 @@ pub enum Bench {
 pub fn run(b: Bench) -> u8 {
     match b {
         Bench::Asr(a) => crate::bench::asr::run(a),
+        Bench::Intents(a) => crate::bench::grammar::run(a),
         Bench::Load(a) => crate::bench::load::run(a),
     }
 }

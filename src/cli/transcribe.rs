@@ -18,6 +18,23 @@ pub struct Args {
     /// Silence (ms) that ends an utterance.
     #[arg(long, default_value_t = 500)]
     pub min_silence_ms: u64,
+    /// Recognise against a grammar, as a menu would: `digits` (any length),
+    /// `digits:N-M` or `digits:N`, a comma-separated phrase list
+    /// (`yes,no,stop,go`), or `MENU@dialplan.toml`.
+    #[arg(long)]
+    pub grammar: Option<String>,
+}
+
+#[derive(Serialize)]
+struct GrammarLine<'a> {
+    file: &'a str,
+    start_ms: u64,
+    end_ms: u64,
+    /// The chosen phrase's label or the digits; empty when rejected.
+    text: &'a str,
+    confidence: f32,
+    open_text: &'a str,
+    decode_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -32,6 +49,13 @@ struct Line<'a> {
 /// Exit codes: 0 all files transcribed, 2 some file could not be read (the
 /// others are still transcribed), 1 the speech stack could not start.
 pub fn run(args: Args) -> u8 {
+    let grammar = match args.grammar.as_deref().map(grammar_spec::parse).transpose() {
+        Ok(g) => Arc::new(g.unwrap_or_default()),
+        Err(e) => {
+            eprintln!("hotline: --grammar: {e}");
+            return 2;
+        }
+    };
     let mut cfg = SpeechConfig { threads: args.threads, ..Default::default() };
     cfg.endpoint.min_silence_ms = args.min_silence_ms;
     let stack = match SpeechStack::load(&cfg) {
@@ -43,7 +67,7 @@ pub fn run(args: Args) -> u8 {
     };
     let mut code = 0;
     for file in &args.files {
-        if let Err(e) = transcribe_file(&stack, file) {
+        if let Err(e) = transcribe_file(&stack, file, &grammar, args.grammar.is_some()) {
             eprintln!("hotline: {}: {e}", file.display());
             code = 2;
         }
@@ -59,7 +83,12 @@ enum FileError {
     Asr(#[from] AsrError),
 }
 
-fn transcribe_file(stack: &SpeechStack, file: &std::path::Path) -> Result<(), FileError> {
+fn transcribe_file(
+    stack: &SpeechStack,
+    file: &std::path::Path,
+    grammar: &Arc<Grammar>,
+    with_grammar: bool,
+) -> Result<(), FileError> {
     let audio = read_wav(file)?;
     if let Some(ch) = audio.downmixed_from {
         eprintln!("hotline: {}: {ch} channels averaged to mono", file.display());
@@ -72,11 +101,10 @@ fn transcribe_file(stack: &SpeechStack, file: &std::path::Path) -> Result<(), Fi
         return Err(AsrError::Failed(reason).into());
     }
     // Queue every utterance first so the pool decodes them in parallel.
-    let grammar = Arc::new(Grammar::default());
     let mut pending = Vec::new();
     for ev in events {
         if let VadEvent::Utterance(u) = ev {
-            let rx = stack.pool.submit(Arc::clone(&u.samples), Arc::clone(&grammar));
+            let rx = stack.pool.submit(Arc::clone(&u.samples), Arc::clone(grammar));
             pending.push((u, rx));
         }
     }
@@ -85,10 +113,146 @@ fn transcribe_file(stack: &SpeechStack, file: &std::path::Path) -> Result<(), Fi
         let rec = match rx {
             Ok(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(AsrError::Failed("worker stopped".into()))),
             // The queue is full: decode this one here rather than lose it.
-            Err(_) => stack.recognizer.recognize(&u.samples, &grammar),
+            Err(_) => stack.recognizer.recognize(&u.samples, grammar),
         }?;
-        let line = Line { file: &name, start_ms: u.start_ms, end_ms: u.end_ms, text: &rec.text, decode_ms: rec.decode_ms };
-        println!("{}", serde_json::to_string(&line).expect("plain struct serialises"));
+        let json = if with_grammar {
+            serde_json::to_string(&GrammarLine {
+                file: &name,
+                start_ms: u.start_ms,
+                end_ms: u.end_ms,
+                text: rec.choice.as_deref().unwrap_or(""),
+                confidence: rec.confidence,
+                open_text: &rec.text,
+                decode_ms: rec.decode_ms,
+            })
+        } else {
+            serde_json::to_string(&Line { file: &name, start_ms: u.start_ms, end_ms: u.end_ms, text: &rec.text, decode_ms: rec.decode_ms })
+        };
+        println!("{}", json.expect("plain struct serialises"));
     }
     Ok(())
+}
+
+/// The `--grammar` argument.
+mod grammar_spec {
+    use std::path::Path;
+
+    use crate::asr::whisper::MAX_DIGITS;
+    use crate::asr::{Grammar, GrammarChoice};
+
+    pub fn parse(spec: &str) -> Result<Grammar, String> {
+        let spec = spec.trim();
+        if spec == "digits" {
+            return Ok(Grammar { choices: Vec::new(), digits: Some((1, MAX_DIGITS)) });
+        }
+        if let Some(range) = spec.strip_prefix("digits:") {
+            return digits(range).map(|d| Grammar { choices: Vec::new(), digits: Some(d) });
+        }
+        if let Some((menu, file)) = spec.split_once('@') {
+            return menu_from_dialplan(menu.trim(), Path::new(file.trim()));
+        }
+        let choices: Vec<GrammarChoice> = spec
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| GrammarChoice { label: p.to_string(), phrases: vec![p.to_string()] })
+            .collect();
+        if choices.is_empty() {
+            return Err(format!("{spec:?} names no phrase; use `digits`, `digits:N-M`, `a,b,c` or `MENU@dialplan.toml`"));
+        }
+        Ok(Grammar { choices, digits: None })
+    }
+
+    fn digits(range: &str) -> Result<(usize, usize), String> {
+        let num = |s: &str| -> Result<usize, String> {
+            s.trim().parse::<usize>().map_err(|_| format!("digits:{range}: {s:?} is not a number"))
+        };
+        let (min, max) = match range.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(range)?, num(range)?),
+        };
+        if min == 0 || min > max || max > MAX_DIGITS {
+            return Err(format!("digits:{range}: need 1 <= N <= M <= {MAX_DIGITS}"));
+        }
+        Ok((min, max))
+    }
+
+    /// The phrases of one menu: its options' `phrases` (labelled by
+    /// `intent`), the global intents' phrases when the file has any, and the
+    /// digit range of a `collect` action.
+    fn menu_from_dialplan(menu: &str, file: &Path) -> Result<Grammar, String> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let doc: toml::Table = text.parse().map_err(|e| format!("{}: {e}", file.display()))?;
+        let menus = doc.get("menus").or_else(|| doc.get("menu")).and_then(|m| m.as_table());
+        let Some(m) = menus.and_then(|m| m.get(menu)).and_then(|m| m.as_table()) else {
+            let known: Vec<&String> = menus.map(|m| m.keys().collect()).unwrap_or_default();
+            return Err(format!("{}: no menu `{menu}` (menus: {known:?})", file.display()));
+        };
+        let mut grammar = Grammar::default();
+        let options = m.get("options").and_then(|o| o.as_array()).cloned().unwrap_or_default();
+        for (i, o) in options.iter().enumerate() {
+            let label = o
+                .get("intent")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("option{}", i + 1));
+            add(&mut grammar, label, o.get("phrases"));
+            if let Some(c) = o.get("collect").or_else(|| o.get("action").and_then(|a| a.get("collect"))) {
+                let get = |k: &str| c.get(k).and_then(|v| v.as_integer()).map(|v| v.max(1) as usize);
+                if let (Some(a), Some(b)) = (get("min_digits"), get("max_digits")) {
+                    grammar.digits = Some((a.min(MAX_DIGITS), b.clamp(a, MAX_DIGITS)));
+                }
+            }
+        }
+        if let Some(globals) = doc.get("globals").and_then(|g| g.as_table()) {
+            for (name, g) in globals {
+                add(&mut grammar, name.clone(), g.get("phrases"));
+            }
+        }
+        if grammar.is_open() {
+            return Err(format!("{}: menu `{menu}` has no phrases", file.display()));
+        }
+        Ok(grammar)
+    }
+
+    fn add(grammar: &mut Grammar, label: String, phrases: Option<&toml::Value>) {
+        let phrases: Vec<String> = phrases
+            .and_then(|p| p.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        if !phrases.is_empty() {
+            grammar.choices.push(GrammarChoice { label, phrases });
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::parse;
+
+        #[test]
+        fn parses_grammar_specs() {
+            assert_eq!(parse("digits:4").unwrap().digits, Some((4, 4)));
+            assert_eq!(parse("digits:2-5").unwrap().digits, Some((2, 5)));
+            assert!(parse("digits").unwrap().digits.is_some());
+            assert!(parse("digits:5-2").is_err());
+            let g = parse("yes, no,stop").unwrap();
+            assert_eq!(g.choices.iter().map(|c| c.label.as_str()).collect::<Vec<_>>(), ["yes", "no", "stop"]);
+            assert!(parse(" , ").is_err());
+        }
+
+        #[test]
+        fn reads_a_menu_from_a_dialplan() {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("plan.toml");
+            std::fs::write(
+                &f,
+                "[menus.main]\noptions = [{ intent = \"billing\", phrases = [\"billing\", \"pay my bill\"] }]\n[globals.agent]\nphrases = [\"agent\"]\n",
+            )
+            .unwrap();
+            let g = parse(&format!("main@{}", f.display())).unwrap();
+            assert_eq!(g.choices.len(), 2);
+            assert_eq!(g.choices[0].phrases, ["billing", "pay my bill"]);
+            assert!(parse(&format!("other@{}", f.display())).unwrap_err().contains("no menu `other`"));
+        }
+    }
 }

@@ -1,0 +1,283 @@
+//! The Whisper encoder and decoder ONNX graphs (sherpa-onnx's export) on
+//! `ort`, with the model facts read from the encoder's metadata.
+//!
+//! One `WhisperModel` is loaded per process and shared by every call. In ort
+//! `Session::run` needs `&mut`, so each graph sits behind a mutex: on two
+//! cores a second copy of the 90 MB decoder would cost more memory than the
+//! contention it saves, and several calls' phrase batches already fill one
+//! decoder call.
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use ort::session::Session;
+use ort::value::{Tensor, TensorRef};
+
+use super::mel::{LogMel, MelFrontend, N_MELS};
+use super::tokens::Tokenizer;
+use crate::asr::models::ModelPaths;
+use crate::asr::AsrError;
+
+/// Model facts from the ONNX metadata.
+#[derive(Debug, Clone)]
+pub struct ModelMeta {
+    pub sot: u32,
+    pub eot: u32,
+    pub no_timestamps: u32,
+    pub no_speech: u32,
+    pub n_text_layer: usize,
+    pub n_text_ctx: usize,
+    pub n_text_state: usize,
+    pub n_vocab: usize,
+    pub n_audio_ctx: usize,
+    /// Tokens Whisper uses for sound tags and symbols (`[`, `(`, `♪`...).
+    pub non_speech_tokens: Vec<u32>,
+    pub model_type: String,
+}
+
+impl ModelMeta {
+    fn from_map(map: &HashMap<String, String>, source: &Path) -> Result<Self, AsrError> {
+        let get = |key: &str| -> Result<usize, AsrError> {
+            map.get(key).and_then(|v| v.trim().parse().ok()).ok_or_else(|| {
+                AsrError::Model(format!("{}: metadata `{key}` is missing or not a number", source.display()))
+            })
+        };
+        let non_speech_tokens = map
+            .get("non_speech_tokens")
+            .map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+            .unwrap_or_default();
+        Ok(ModelMeta {
+            sot: get("sot")? as u32,
+            eot: get("eot")? as u32,
+            no_timestamps: get("no_timestamps")? as u32,
+            no_speech: get("no_speech")? as u32,
+            n_text_layer: get("n_text_layer")?,
+            n_text_ctx: get("n_text_ctx")?,
+            n_text_state: get("n_text_state")?,
+            n_vocab: get("n_vocab")?,
+            n_audio_ctx: get("n_audio_ctx")?,
+            non_speech_tokens,
+            model_type: map.get("model_type").cloned().unwrap_or_else(|| "whisper".into()),
+        })
+    }
+}
+
+/// The encoder's output for one utterance: cross-attention keys and values,
+/// `[n_layer][positions][n_state]` each.
+pub struct AudioFeatures {
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub positions: usize,
+}
+
+/// Self-attention cache of `batch` hypotheses, `[n_layer][batch][ctx][state]`.
+#[derive(Clone)]
+pub struct KvCache {
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub batch: usize,
+}
+
+/// Logits of one decoder call, `[batch][tokens][n_vocab]`.
+pub struct Logits {
+    pub data: Vec<f32>,
+    pub batch: usize,
+    pub tokens: usize,
+    pub vocab: usize,
+}
+
+impl Logits {
+    pub fn row(&self, b: usize, t: usize) -> &[f32] {
+        let start = (b * self.tokens + t) * self.vocab;
+        &self.data[start..start + self.vocab]
+    }
+}
+
+pub struct WhisperModel {
+    encoder: Mutex<Session>,
+    decoder: Mutex<Session>,
+    pub meta: ModelMeta,
+    pub tokenizer: Tokenizer,
+    pub mel: MelFrontend,
+}
+
+fn fail(what: &'static str) -> impl Fn(ort::Error) -> AsrError {
+    move |e| AsrError::Failed(format!("whisper {what}: {e}"))
+}
+
+impl WhisperModel {
+    pub fn load(paths: &ModelPaths) -> Result<Self, AsrError> {
+        let encoder = crate::asr::runtime::session(&paths.whisper_encoder)?;
+        let decoder = crate::asr::runtime::session(&paths.whisper_decoder)?;
+        let enc_in: Vec<&str> = encoder.inputs().iter().map(|i| i.name()).collect();
+        let dec_in: Vec<&str> = decoder.inputs().iter().map(|i| i.name()).collect();
+        let want_dec = [
+            "tokens",
+            "in_n_layer_self_k_cache",
+            "in_n_layer_self_v_cache",
+            "n_layer_cross_k",
+            "n_layer_cross_v",
+            "offset",
+        ];
+        if enc_in != ["mel"] || dec_in != want_dec {
+            return Err(AsrError::Model(format!(
+                "{} / {}: not a sherpa-onnx Whisper export (encoder inputs {enc_in:?}, decoder inputs {dec_in:?})",
+                paths.whisper_encoder.display(),
+                paths.whisper_decoder.display()
+            )));
+        }
+        let metadata = encoder
+            .metadata()
+            .map_err(|e| AsrError::Model(format!("{}: reading metadata: {e}", paths.whisper_encoder.display())))?;
+        let keys = metadata.custom_keys().unwrap_or_default();
+        let map: HashMap<String, String> =
+            keys.into_iter().filter_map(|k| metadata.custom(&k).map(|v| (k, v))).collect();
+        drop(metadata);
+        let meta = ModelMeta::from_map(&map, &paths.whisper_encoder)?;
+        let tokenizer = Tokenizer::load(&paths.whisper_tokens)?;
+        if tokenizer.len() > meta.eot as usize + 1 || meta.n_vocab <= meta.no_timestamps as usize {
+            return Err(AsrError::Model(format!(
+                "{}: {} tokens does not fit the model (eot {}, n_vocab {})",
+                paths.whisper_tokens.display(),
+                tokenizer.len(),
+                meta.eot,
+                meta.n_vocab
+            )));
+        }
+        Ok(WhisperModel {
+            encoder: Mutex::new(encoder),
+            decoder: Mutex::new(decoder),
+            meta,
+            tokenizer,
+            mel: MelFrontend::new(),
+        })
+    }
+
+    /// The lone-space token Whisper must not start a transcript with.
+    pub fn tokenizer_blank(&self) -> Option<u32> {
+        self.tokenizer.id_of(b" ")
+    }
+
+    /// Runs the encoder on a log-mel spectrogram of any length up to 30 s.
+    pub fn encode(&self, mel: &LogMel) -> Result<AudioFeatures, AsrError> {
+        let input = Tensor::from_array(([1usize, N_MELS, mel.frames], mel.data.clone())).map_err(fail("encoder input"))?;
+        let mut session = self.encoder.lock().unwrap_or_else(|p| p.into_inner());
+        let out = session.run(ort::inputs!["mel" => input]).map_err(fail("encoder"))?;
+        let (shape, k) = out["n_layer_cross_k"].try_extract_tensor::<f32>().map_err(fail("encoder output"))?;
+        let (_, v) = out["n_layer_cross_v"].try_extract_tensor::<f32>().map_err(fail("encoder output"))?;
+        let positions = shape.get(2).copied().unwrap_or(0) as usize;
+        if shape.len() != 4 || positions == 0 || k.len() != v.len() {
+            return Err(AsrError::Failed(format!("whisper encoder: unexpected output shape {shape:?}")));
+        }
+        Ok(AudioFeatures { k: k.to_vec(), v: v.to_vec(), positions })
+    }
+
+    /// An all-zero cache for `batch` hypotheses (nothing decoded yet).
+    pub fn empty_cache(&self, batch: usize) -> KvCache {
+        let n = self.meta.n_text_layer * batch * self.meta.n_text_ctx * self.meta.n_text_state;
+        KvCache { k: vec![0.0; n], v: vec![0.0; n], batch }
+    }
+
+    /// Copies row `src` of `cache` into each of `rows` rows (beam reordering
+    /// and sharing a decoded prefix between phrases).
+    pub fn select_rows(&self, cache: &KvCache, rows: &[usize]) -> KvCache {
+        let per_row = self.meta.n_text_ctx * self.meta.n_text_state;
+        let layers = self.meta.n_text_layer;
+        let mut k = Vec::with_capacity(layers * rows.len() * per_row);
+        let mut v = Vec::with_capacity(layers * rows.len() * per_row);
+        for l in 0..layers {
+            for &r in rows {
+                let start = (l * cache.batch + r) * per_row;
+                k.extend_from_slice(&cache.k[start..start + per_row]);
+                v.extend_from_slice(&cache.v[start..start + per_row]);
+            }
+        }
+        KvCache { k, v, batch: rows.len() }
+    }
+
+    /// One decoder call: `tokens` is `[batch][n]` (same `n` for all rows),
+    /// placed at `offset` after what `cache` holds.
+    pub fn decode(
+        &self,
+        audio: &AudioFeatures,
+        tokens: &[u32],
+        cache: &KvCache,
+        offset: usize,
+    ) -> Result<(Logits, KvCache), AsrError> {
+        let batch = cache.batch;
+        let m = &self.meta;
+        if batch == 0 || tokens.is_empty() || tokens.len() % batch != 0 {
+            return Err(AsrError::Failed(format!("whisper decoder: {} tokens for {batch} rows", tokens.len())));
+        }
+        let n = tokens.len() / batch;
+        if offset + n > m.n_text_ctx {
+            return Err(AsrError::Failed(format!(
+                "whisper decoder: {} tokens exceed the text context of {}",
+                offset + n,
+                m.n_text_ctx
+            )));
+        }
+        let (layers, state, ctx) = (m.n_text_layer, m.n_text_state, m.n_text_ctx);
+        let per_layer = audio.positions * state;
+        let tile = |src: &[f32]| -> Vec<f32> {
+            let mut out = Vec::with_capacity(layers * batch * per_layer);
+            for l in 0..layers {
+                let layer = &src[l * per_layer..(l + 1) * per_layer];
+                for _ in 0..batch {
+                    out.extend_from_slice(layer);
+                }
+            }
+            out
+        };
+        let cross_shape = [layers, batch, audio.positions, state];
+        let cache_shape = [layers, batch, ctx, state];
+        let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
+        let tokens_t = Tensor::from_array(([batch, n], ids)).map_err(fail("decoder input"))?;
+        // The caches are large (2.75 MB per row each): lend them, don't copy.
+        let k_cache = TensorRef::from_array_view((cache_shape, &cache.k[..])).map_err(fail("decoder input"))?;
+        let v_cache = TensorRef::from_array_view((cache_shape, &cache.v[..])).map_err(fail("decoder input"))?;
+        let cross_k = Tensor::from_array((cross_shape, tile(&audio.k))).map_err(fail("decoder input"))?;
+        let cross_v = Tensor::from_array((cross_shape, tile(&audio.v))).map_err(fail("decoder input"))?;
+        let offset_t = Tensor::from_array(([1usize], vec![offset as i64])).map_err(fail("decoder input"))?;
+        let mut session = self.decoder.lock().unwrap_or_else(|p| p.into_inner());
+        let out = session
+            .run(ort::inputs![
+                "tokens" => tokens_t,
+                "in_n_layer_self_k_cache" => k_cache,
+                "in_n_layer_self_v_cache" => v_cache,
+                "n_layer_cross_k" => cross_k,
+                "n_layer_cross_v" => cross_v,
+                "offset" => offset_t,
+            ])
+            .map_err(fail("decoder"))?;
+        let (lshape, logits) = out["logits"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
+        let (kshape, k) = out["out_n_layer_self_k_cache"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
+        let (_, v) = out["out_n_layer_self_v_cache"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
+        let vocab = lshape.get(2).copied().unwrap_or(0) as usize;
+        // Token ids index these rows everywhere: the size must be the model's.
+        if lshape.len() != 3 || vocab != m.n_vocab || logits.len() != batch * n * vocab {
+            return Err(AsrError::Failed(format!("whisper decoder: unexpected logits shape {lshape:?}")));
+        }
+        if k.len() != layers * batch * ctx * state || v.len() != k.len() {
+            return Err(AsrError::Failed(format!("whisper decoder: unexpected cache shape {kshape:?}")));
+        }
+        Ok((
+            Logits { data: logits.to_vec(), batch, tokens: n, vocab },
+            KvCache { k: k.to_vec(), v: v.to_vec(), batch },
+        ))
+    }
+}
+
+/// `log_softmax(row)[id]` for several ids at once.
+pub fn log_softmax_at(row: &[f32], ids: &[u32]) -> Vec<f32> {
+    let lse = log_sum_exp(row);
+    ids.iter().map(|&i| row.get(i as usize).map_or(f32::NEG_INFINITY, |x| x - lse)).collect()
+}
+
+pub fn log_sum_exp(xs: &[f32]) -> f32 {
+    let max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return max;
+    }
+    max + xs.iter().map(|x| (x - max).exp()).sum::<f32>().ln()
+}

@@ -1,0 +1,183 @@
+//! Whisper as a scorer of the phrases a menu allows: every surface form of
+//! every phrase is teacher-forced after the shared prompt, and an option's
+//! score is the log-sum-exp of its forms.
+use super::decode::{EndTokens, Prefix};
+use super::model::{log_sum_exp, AudioFeatures, KvCache, WhisperModel};
+use crate::asr::{AsrError, GrammarChoice};
+
+/// Rows per decoder call. The sherpa-onnx export takes a full 448-position
+/// self-attention cache per row (2.75 MB for K and V each), and a row costs
+/// about as much as a whole prefix call whatever its length, so rows are
+/// the unit of cost: forms are scored best-first and pruned.
+pub const ROWS_PER_CALL: usize = 4;
+/// Never teacher-force more forms than this for one utterance.
+pub const MAX_ROWS: usize = 16;
+/// A form whose first token is this far (nats) below the best finished
+/// form cannot matter: its score only falls from there.
+pub const PRUNE_NATS: f32 = 4.0;
+
+const NUMBER_WORDS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+
+/// The ways Whisper may write `phrase`: capitalised and lower case, and
+/// single digits both as numerals and as words. Final punctuation is not a
+/// form of its own: it is part of how a phrase ends (see `EndTokens`).
+pub fn surface_forms(phrase: &str) -> Vec<String> {
+    let base: String = phrase.split_whitespace().collect::<Vec<_>>().join(" ");
+    let base = base.trim_end_matches(['.', '!', '?', ',']).to_string();
+    if base.is_empty() {
+        return Vec::new();
+    }
+    let mut words = vec![base.clone()];
+    let lower = base.to_lowercase();
+    if let Some(d) = NUMBER_WORDS.iter().position(|w| *w == lower || (lower == "oh" && *w == "zero")) {
+        words.push(d.to_string());
+    } else if lower.len() == 1 && lower.chars().all(|c| c.is_ascii_digit()) {
+        words.push(NUMBER_WORDS[(lower.as_bytes()[0] - b'0') as usize].to_string());
+    }
+    let mut forms = Vec::new();
+    for w in words {
+        let cap = capitalise(&w);
+        for f in [format!(" {cap}"), format!(" {}", w.to_lowercase())] {
+            if !forms.contains(&f) {
+                forms.push(f);
+            }
+        }
+    }
+    forms
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// One scored option of the grammar.
+#[derive(Debug, Clone)]
+pub struct OptionScore {
+    pub label: String,
+    /// log-sum-exp over its forms of log P(form + end | audio).
+    pub logprob: f32,
+    /// The form that scored best (for logging).
+    pub best_form: String,
+}
+
+/// Tokenised forms of a grammar, built once per grammar and reusable.
+pub struct CompiledChoices {
+    /// (option index, form text, tokens).
+    forms: Vec<(usize, String, Vec<u32>)>,
+    labels: Vec<String>,
+}
+
+impl CompiledChoices {
+    pub fn new(model: &WhisperModel, choices: &[GrammarChoice]) -> Result<Self, AsrError> {
+        let mut forms = Vec::new();
+        for (i, c) in choices.iter().enumerate() {
+            for p in &c.phrases {
+                for f in surface_forms(p) {
+                    let mut t = model.tokenizer.encode(&f)?;
+                    // Bound the decode length: dialplan phrases are short.
+                    t.truncate(model.meta.n_text_ctx / 4);
+                    if !t.is_empty() && !forms.iter().any(|(_, _, x)| *x == t) {
+                        forms.push((i, f, t));
+                    }
+                }
+            }
+        }
+        Ok(CompiledChoices { forms, labels: choices.iter().map(|c| c.label.clone()).collect() })
+    }
+
+    pub fn form_count(&self) -> usize {
+        self.forms.len()
+    }
+
+    /// Scores every option: log P(form, then an end of phrase | audio),
+    /// log-sum-exp over its forms. Forms pruned without a decoder row count
+    /// with their first-token score, an upper bound, so confidences stay
+    /// on the cautious side.
+    pub fn score(
+        &self,
+        model: &WhisperModel,
+        audio: &AudioFeatures,
+        prefix: &Prefix,
+        ends: &EndTokens,
+    ) -> Result<Vec<OptionScore>, AsrError> {
+        let eot = model.meta.eot;
+        let first: Vec<f32> = self.forms.iter().map(|(_, _, t)| prefix.first[t[0] as usize]).collect();
+        let mut order: Vec<usize> = (0..self.forms.len()).collect();
+        order.sort_by(|&a, &b| first[b].total_cmp(&first[a]));
+        let mut form_scores = first.clone();
+        let mut best_done = f32::NEG_INFINITY;
+        let mut done = 0;
+        let mut tiled: Option<KvCache> = None;
+        while done < order.len() && done < MAX_ROWS {
+            if first[order[done]] < best_done - PRUNE_NATS {
+                break;
+            }
+            let chunk: Vec<usize> = order[done..].iter().take(ROWS_PER_CALL.min(MAX_ROWS - done)).copied().collect();
+            done += chunk.len();
+            // Input = the form's tokens; position j predicts token j+1, the
+            // last position predicts the end of the phrase.
+            let width = chunk.iter().map(|&i| self.forms[i].2.len()).max().unwrap_or(1);
+            let mut input = Vec::with_capacity(chunk.len() * width);
+            for &i in &chunk {
+                let t = &self.forms[i].2;
+                input.extend_from_slice(t);
+                input.extend(std::iter::repeat_n(eot, width - t.len()));
+            }
+            if tiled.as_ref().is_none_or(|c| c.batch != chunk.len()) {
+                tiled = Some(model.select_rows(&prefix.cache, &vec![0; chunk.len()]));
+            }
+            let Some(cache) = tiled.as_ref() else { break };
+            let (logits, _) = model.decode(audio, &input, cache, prefix.len)?;
+            for (b, &i) in chunk.iter().enumerate() {
+                let t = &self.forms[i].2;
+                let mut s = first[i];
+                for j in 1..=t.len() {
+                    let row = logits.row(b, j - 1);
+                    let lse = log_sum_exp(row);
+                    if j < t.len() {
+                        s += row[t[j] as usize] - lse;
+                    } else {
+                        let norm: Vec<f32> = ends.tokens.iter().chain([&t[0]]).map(|&e| row[e as usize] - lse).collect();
+                        s += log_sum_exp(&norm);
+                    }
+                }
+                form_scores[i] = s;
+                best_done = best_done.max(s);
+            }
+        }
+        let mut out: Vec<OptionScore> = self
+            .labels
+            .iter()
+            .map(|l| OptionScore { label: l.clone(), logprob: f32::NEG_INFINITY, best_form: String::new() })
+            .collect();
+        let mut best_form = vec![f32::NEG_INFINITY; self.labels.len()];
+        for (i, (opt, text, _)) in self.forms.iter().enumerate() {
+            let s = form_scores[i];
+            out[*opt].logprob = log_sum_exp(&[out[*opt].logprob, s]);
+            if s > best_form[*opt] {
+                best_form[*opt] = s;
+                out[*opt].best_form = text.trim().to_string();
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::surface_forms;
+
+    #[test]
+    fn forms_cover_case_period_and_numerals() {
+        assert_eq!(surface_forms("billing"), [" Billing", " billing"]);
+        let five = surface_forms("five");
+        assert!(five.contains(&" 5".to_string()) && five.contains(&" Five".to_string()));
+        assert_eq!(surface_forms("Talk to an agent."), [" Talk to an agent", " talk to an agent"]);
+        assert!(surface_forms("3").contains(&" three".to_string()));
+        assert!(surface_forms("  ").is_empty());
+    }
+}

@@ -1,0 +1,174 @@
+//! The real recordings the recogniser is measured on, turned into the
+//! utterances a call would deliver: 16 kHz, telephone band, optional noise.
+use std::path::{Path, PathBuf};
+
+use crate::audio::{g711, read_wav, resample, MODEL_RATE};
+
+/// Silence added on each side of a tightly trimmed clip, as the VAD's speech
+/// padding would leave it (ms).
+pub const PAD_MS: usize = 300;
+
+#[derive(Debug, Clone)]
+pub struct Clip {
+    pub name: String,
+    /// 16 kHz samples.
+    pub samples: Vec<f32>,
+    /// What was said (lower-case word; digits as words), empty for noise.
+    pub truth: String,
+}
+
+pub const DIGIT_WORDS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+pub const COMMAND_WORDS: [&str; 10] = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"];
+
+/// `../shared/testdata` next to the source tree, or `$HOTLINE_TESTDATA`.
+pub fn default_testdata() -> PathBuf {
+    if let Some(d) = std::env::var_os("HOTLINE_TESTDATA") {
+        return PathBuf::from(d);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")
+}
+
+fn pad(samples: Vec<f32>) -> Vec<f32> {
+    let n = PAD_MS * MODEL_RATE as usize / 1000;
+    let mut out = vec![0.0; n];
+    out.extend(samples);
+    out.extend(std::iter::repeat_n(0.0, n));
+    out
+}
+
+fn load_16k(path: &Path) -> Result<Vec<f32>, String> {
+    let audio = read_wav(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(audio.to_f32_at(MODEL_RATE))
+}
+
+/// FSDD's test split (takes 0–4 of every digit and speaker): genuine 8 kHz
+/// recordings, upsampled to 16 kHz and padded with silence.
+/// `per_digit_speaker` limits the takes used (1..=5).
+pub fn fsdd_test(testdata: &Path, takes: usize) -> Result<Vec<Clip>, String> {
+    let dir = testdata.join("fsdd");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| {
+            n.ends_with(".wav")
+                && n.trim_end_matches(".wav").rsplit('_').next().and_then(|t| t.parse::<usize>().ok()).is_some_and(|t| t < takes.min(5))
+        })
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let digit: usize = n[..1].parse().map_err(|_| format!("{n}: name does not start with a digit"))?;
+            let samples = pad(load_16k(&dir.join(&n))?);
+            Ok(Clip { name: format!("fsdd/{n}"), samples, truth: DIGIT_WORDS[digit].to_string() })
+        })
+        .collect()
+}
+
+/// What a 16 kHz recording sounds like after a telephone leg: 8 kHz G.711
+/// µ-law and back to 16 kHz.
+pub fn phone_band(samples16k: &[f32]) -> Vec<f32> {
+    let narrow = resample(samples16k, MODEL_RATE, 8_000);
+    let pcm = crate::audio::f32_to_i16(&narrow);
+    let back = g711::ulaw_decode_all(&g711::ulaw_encode_all(&pcm));
+    resample(&crate::audio::i16_to_f32(&back), 8_000, MODEL_RATE)
+}
+
+/// Speech Commands clips (transcripts from `TRANSCRIPTS.tsv`) through the
+/// phone band. `every` keeps every n-th row (1 = all) for quick runs.
+pub fn speech_commands_phone(testdata: &Path, every: usize) -> Result<Vec<Clip>, String> {
+    let dir = testdata.join("speech_commands");
+    let tsv = dir.join("TRANSCRIPTS.tsv");
+    let text = std::fs::read_to_string(&tsv).map_err(|e| format!("{}: {e}", tsv.display()))?;
+    let mut clips = Vec::new();
+    for (i, line) in text.lines().skip(1).enumerate() {
+        if i % every.max(1) != 0 {
+            continue;
+        }
+        let mut cols = line.split('\t');
+        let (Some(file), Some(word)) = (cols.next(), cols.next()) else {
+            return Err(format!("{}:{}: expected `file<TAB>text`", tsv.display(), i + 2));
+        };
+        let samples = pad(phone_band(&load_16k(&dir.join(file))?));
+        clips.push(Clip { name: format!("speech_commands/{file}"), samples, truth: word.to_string() });
+    }
+    Ok(clips)
+}
+
+/// The noise recordings, 16 kHz, whole.
+pub fn noise_tracks(testdata: &Path) -> Result<Vec<Vec<f32>>, String> {
+    let dir = testdata.join("noise");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
+    names.sort();
+    names.iter().map(|p| load_16k(p).map(|s| phone_band(&s))).collect()
+}
+
+/// `count` noise-only clips of `ms` each, cut from the tracks.
+pub fn noise_clips(tracks: &[Vec<f32>], count: usize, ms: usize) -> Vec<Clip> {
+    let len = ms * MODEL_RATE as usize / 1000;
+    let mut out = Vec::new();
+    for i in 0..count {
+        let Some(track) = tracks.get(i % tracks.len().max(1)) else { break };
+        if track.len() < len {
+            continue;
+        }
+        let start = (i / tracks.len().max(1) * len * 3) % (track.len() - len + 1);
+        out.push(Clip { name: format!("noise#{i}"), samples: track[start..start + len].to_vec(), truth: String::new() });
+    }
+    out
+}
+
+fn power(x: &[f32]) -> f32 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    x.iter().map(|s| s * s).sum::<f32>() / x.len() as f32
+}
+
+/// Mixes noise into a clip at `snr_db`, measured over the speech part
+/// (samples within 20 dB of the clip's loudest 10 ms).
+pub fn add_noise(clip: &Clip, noise: &[f32], snr_db: f32, seed: usize) -> Clip {
+    let speech_power = active_power(&clip.samples);
+    let n = clip.samples.len();
+    if noise.len() < n || speech_power <= 0.0 {
+        return clip.clone();
+    }
+    let start = (seed.wrapping_mul(7919) * 160) % (noise.len() - n + 1);
+    let seg = &noise[start..start + n];
+    let gain = (speech_power / power(seg).max(1e-12) / 10f32.powf(snr_db / 10.0)).sqrt();
+    let samples = clip.samples.iter().zip(seg).map(|(s, z)| (s + gain * z).clamp(-1.0, 1.0)).collect();
+    Clip { name: format!("{}+{snr_db}dB", clip.name), samples, truth: clip.truth.clone() }
+}
+
+fn active_power(x: &[f32]) -> f32 {
+    let win = 160;
+    let powers: Vec<f32> = x.chunks(win).map(power).collect();
+    let max = powers.iter().copied().fold(0.0, f32::max);
+    let active: Vec<f32> = powers.into_iter().filter(|&p| p > max / 100.0).collect();
+    if active.is_empty() {
+        0.0
+    } else {
+        active.iter().sum::<f32>() / active.len() as f32
+    }
+}
+
+/// The label a transcript (or a chosen digit string) stands for: lower-case
+/// word, numerals turned into digit words, punctuation dropped.
+pub fn normalise(text: &str) -> String {
+    let t: String = text
+        .chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase();
+    t.split_whitespace()
+        .map(|w| match w.parse::<usize>() {
+            Ok(d) if d < 10 && w.len() == 1 => DIGIT_WORDS[d].to_string(),
+            _ => w.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,181 @@
+//! `hotline bench intents`: grammar-constrained recognition against open
+//! decoding on the real recordings, clean and with real noise mixed in,
+//! printed as one Markdown table.
+use std::path::PathBuf;
+
+use super::data::{self, Clip};
+use crate::asr::models::ModelPaths;
+use crate::asr::sherpa::clean_transcript;
+use crate::asr::whisper::{GrammarOptions, GrammarWhisper, Padding};
+use crate::asr::{AsrError, Grammar, GrammarChoice};
+
+#[derive(clap::Args, Debug)]
+pub struct IntentsArgs {
+    /// Folder with the test recordings (default: ../shared/testdata).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Use every n-th clip of each set (1 = all) for a quicker run.
+    #[arg(long, default_value_t = 1)]
+    pub every: usize,
+    /// Also measure the encoder on the full 30 s window (slow).
+    #[arg(long)]
+    pub full_window: bool,
+}
+
+/// One set of clips and the grammar it is recognised against.
+struct TestSet {
+    name: &'static str,
+    grammar: Grammar,
+    clips: Vec<Clip>,
+    /// Clips say nothing the grammar allows: count accepts, not hits.
+    out_of_grammar: bool,
+}
+
+#[derive(Default)]
+struct Tally {
+    n: usize,
+    constrained_ok: usize,
+    open_ok: usize,
+    ms: Vec<u64>,
+}
+
+impl Tally {
+    fn pct(x: usize, n: usize) -> String {
+        if n == 0 {
+            "—".into()
+        } else {
+            format!("{:.1} %", 100.0 * x as f64 / n as f64)
+        }
+    }
+
+    fn percentile(&self, p: f64) -> u64 {
+        let mut v = self.ms.clone();
+        v.sort_unstable();
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0)
+    }
+}
+
+fn menu(words: &[&str]) -> Grammar {
+    Grammar {
+        choices: words.iter().map(|w| GrammarChoice { label: w.to_string(), phrases: vec![w.to_string()] }).collect(),
+        digits: None,
+    }
+}
+
+fn run_set(rec: &GrammarWhisper, set: &TestSet) -> Result<Tally, AsrError> {
+    let mut t = Tally::default();
+    for clip in &set.clips {
+        let d = rec.recognize_detailed(&clip.samples, &set.grammar)?;
+        let choice = d.recognition.choice.as_deref().map(data::normalise);
+        let open = data::normalise(&clean_transcript(&d.open.text));
+        t.n += 1;
+        t.ms.push(d.recognition.decode_ms);
+        if set.out_of_grammar {
+            // A false accept: the grammar answer (or the open text) names a
+            // menu option although none was said.
+            t.constrained_ok += choice.is_some() as usize;
+            let in_menu = set.grammar.choices.iter().any(|c| c.label == open);
+            t.open_ok += in_menu as usize;
+        } else {
+            t.constrained_ok += (choice.as_deref() == Some(clip.truth.as_str())) as usize;
+            t.open_ok += (open == clip.truth) as usize;
+        }
+    }
+    Ok(t)
+}
+
+fn sets(testdata: &std::path::Path, every: usize) -> Result<Vec<TestSet>, String> {
+    let words20: Vec<&str> = data::COMMAND_WORDS.iter().chain(data::DIGIT_WORDS.iter()).copied().collect();
+    let fsdd = data::fsdd_test(testdata, 5)?.into_iter().step_by(every.max(1)).collect();
+    let commands = data::speech_commands_phone(testdata, every)?;
+    let tracks = data::noise_tracks(testdata)?;
+    // Out of grammar: digit words said to a yes/no/up/down… menu, noise
+    // alone, and silence.
+    let mut oog: Vec<Clip> =
+        commands.iter().filter(|c| data::DIGIT_WORDS.contains(&c.truth.as_str())).cloned().collect();
+    oog.extend(data::noise_clips(&tracks, (40 / every.max(1)).max(4), 1500));
+    oog.push(Clip { name: "silence".into(), samples: vec![0.0; 16_000], truth: String::new() });
+    Ok(vec![
+        TestSet {
+            name: "FSDD digits (8 kHz), digits:1",
+            grammar: Grammar { choices: Vec::new(), digits: Some((1, 1)) },
+            clips: fsdd,
+            out_of_grammar: false,
+        },
+        TestSet { name: "Speech Commands via µ-law, 20 words", grammar: menu(&words20), clips: commands, out_of_grammar: false },
+        TestSet {
+            name: "out-of-grammar → false accepts (10-word menu)",
+            grammar: menu(&data::COMMAND_WORDS),
+            clips: oog,
+            out_of_grammar: true,
+        },
+    ])
+}
+
+pub fn run(args: IntentsArgs) -> u8 {
+    match run_inner(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("hotline bench intents: {e}");
+            1
+        }
+    }
+}
+
+fn run_inner(args: IntentsArgs) -> Result<(), String> {
+    let testdata = args.data.clone().unwrap_or_else(data::default_testdata);
+    let mut rec = GrammarWhisper::load(&ModelPaths::default_location(), GrammarOptions::default()).map_err(|e| e.to_string())?;
+    let sets = sets(&testdata, args.every)?;
+    let tracks = data::noise_tracks(&testdata)?;
+    println!("Model: {} (int8), one decoder session shared by all calls, 1 thread.", rec.model().meta.model_type);
+    println!(
+        "Utterances: clips padded with {} ms of silence each side (no VAD); Speech Commands through 8 kHz µ-law; noise = {} mixed at the SNR over the speech part.",
+        data::PAD_MS,
+        "testdata/noise (kitchen, exercise bike)"
+    );
+    println!("No other Whisper size is installed, so only tiny.en is measured.\n");
+    let full_col = if args.full_window { " constrained, 30 s window |" } else { "" };
+    println!("| set | noise | clips | open decoding | constrained, utterance |{full_col} p50 ms | p95 ms |");
+    println!("|---|---|---:|---:|---:|{}---:|---:|", if args.full_window { "---:|" } else { "" });
+    for set in &sets {
+        for snr in [None, Some(12.0f32), Some(6.0)] {
+            let noisy;
+            let set_here = match snr {
+                None => set,
+                Some(db) => {
+                    let clips = set
+                        .clips
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| if c.truth.is_empty() { c.clone() } else { data::add_noise(c, &tracks[i % tracks.len()], db, i) })
+                        .collect();
+                    noisy = TestSet { name: set.name, grammar: set.grammar.clone(), clips, out_of_grammar: set.out_of_grammar };
+                    &noisy
+                }
+            };
+            rec.set_options(GrammarOptions::default());
+            let t = run_set(&rec, set_here).map_err(|e| e.to_string())?;
+            let full = if args.full_window && snr.is_none() {
+                rec.set_options(GrammarOptions { padding: Padding::FullWindow, ..GrammarOptions::default() });
+                let f = run_set(&rec, set_here).map_err(|e| e.to_string())?;
+                format!(" {} |", Tally::pct(f.constrained_ok, f.n))
+            } else if args.full_window {
+                " — |".into()
+            } else {
+                String::new()
+            };
+            println!(
+                "| {} | {} | {} | {} | {} |{full} {} | {} |",
+                set.name,
+                snr.map_or("clean".into(), |d| format!("{d} dB")),
+                t.n,
+                Tally::pct(t.open_ok, t.n),
+                Tally::pct(t.constrained_ok, t.n),
+                t.percentile(0.5),
+                t.percentile(0.95)
+            );
+        }
+    }
+    println!("\nFor the out-of-grammar rows the percentages are false accepts (lower is better).");
+    Ok(())
+}
