@@ -144,12 +144,16 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         }
         n = (n * 2).min(args.calls.max(1));
     }
+    // The answer is the last level before the first failure: a level that
+    // passes after one that failed is luck, not capacity.
     let mut best = 0;
+    let mut failed = false;
     let mut call_no = 0u32;
     for &level in &levels {
         let report = run_level(addr, level, Duration::from_secs(args.duration), &clips, &mut call_no).await;
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
-        if report.pass {
+        failed |= !report.pass;
+        if !failed {
             best = level;
         }
     }
