@@ -12,6 +12,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve live calls from Asterisk (chan_websocket).
+    Serve(hotline::cli::serve::Args),
     /// Transcribe WAV files: one JSON line per utterance.
     Transcribe(hotline::cli::transcribe::Args),
     /// Replay recorded calls against a dialplan (virtual clock, JSON timeline).
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
     hotline::cli::init_logging();
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Serve(args) => hotline::cli::serve::run(args),
         Command::Transcribe(args) => hotline::cli::transcribe::run(args),
         Command::Replay(args) => hotline::cli::replay::run_cli(args),
         Command::Check(args) => hotline::cli::check::run(args),

@@ -3,6 +3,7 @@
 pub mod asr;
 pub mod data;
 pub mod grammar;
+pub mod load;
 
 /// Peak and current resident memory of this process in MB (Linux).
 pub fn memory_mb() -> (f64, f64) {

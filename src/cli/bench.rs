@@ -6,11 +6,14 @@ pub enum Bench {
     /// Grammar-constrained recognition vs open decoding: digits, commands,
     /// out-of-grammar rejection, clean and in noise.
     Intents(crate::bench::grammar::IntentsArgs),
+    /// Simultaneous emulated Asterisk calls served in real time.
+    Load(crate::bench::load::LoadArgs),
 }
 
 pub fn run(b: Bench) -> u8 {
     match b {
         Bench::Asr(a) => crate::bench::asr::run(a),
         Bench::Intents(a) => crate::bench::grammar::run(a),
+        Bench::Load(a) => crate::bench::load::run(a),
     }
 }

@@ -2,6 +2,7 @@
 pub mod bench;
 pub mod check;
 pub mod replay;
+pub mod serve;
 pub mod say;
 pub mod transcribe;
 

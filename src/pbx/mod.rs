@@ -5,6 +5,8 @@
 //!
 //! Transfer control (AMI for Asterisk, ESL for FreeSWITCH, a webhook for
 //! Twilio) lives beside them in its own module.
+pub mod ami;
+pub mod asterisk_ws;
 pub mod audio_fork;
 pub mod audio_stream;
 pub mod audiosocket;
@@ -134,3 +136,4 @@ pub trait MediaCodec: Send {
     /// frames in real time (AudioSocket).
     fn paces_playback(&self) -> bool;
 }
+

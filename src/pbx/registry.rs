@@ -100,9 +100,6 @@ pub struct TransportOptions {
 
 /// A fresh codec for one connection on a listener of `transport`.
 ///
-/// `AsteriskWs` is built by `crate::pbx::asterisk_ws::AsteriskWsCodec::new(...)`,
-/// which lives with the Asterisk transport; until that module is present
-/// this returns an error naming it.
 pub fn codec(transport: Transport, options: &TransportOptions) -> Result<Box<dyn MediaCodec>, ProtocolError> {
     let rate = options.rate.unwrap_or(transport.default_rate());
     Ok(match transport {
@@ -110,11 +107,9 @@ pub fn codec(transport: Transport, options: &TransportOptions) -> Result<Box<dyn
         Transport::AudioFork => Box::new(AudioForkCodec::new(FreeswitchOptions { rate })),
         Transport::AudioStream => Box::new(AudioStreamCodec::new(FreeswitchOptions { rate })),
         Transport::Twilio => Box::new(TwilioCodec::new()),
-        Transport::AsteriskWs => {
-            return Err(ProtocolError(
-                "the asterisk_ws codec is provided by crate::pbx::asterisk_ws::AsteriskWsCodec".into(),
-            ))
-        }
+        // The live server builds it with the upgrade request's path and
+        // query (dialplan, caller id); without them it uses the defaults.
+        Transport::AsteriskWs => Box::new(super::asterisk_ws::AsteriskWsCodec::new("/")),
     })
 }
 

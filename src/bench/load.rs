@@ -1,0 +1,303 @@
+//! `hotline bench load`: how many simultaneous calls this machine serves in
+//! real time.
+//!
+//! Starts the real server on loopback and runs 1, 2, 4, … up to `--calls`
+//! emulated Asterisk calls at once (the same chan_websocket emulator the
+//! tests use), each saying real recorded words in a loop for `--duration`
+//! seconds. A level passes when no call had a prompt underrun or a dropped
+//! frame and the end-of-speech → first-response-audio p95 is under 800 ms.
+//! Prints one JSON line per level and the largest passing level.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+#[path = "../../tests/support/asterisk.rs"]
+#[allow(clippy::all)]
+mod emulator;
+
+use emulator::{AsteriskCall, AsteriskConfig, Seen};
+
+use crate::config::ServerConfig;
+
+/// Two menus that send the caller back and forth by saying "one": every
+/// turn is a recognition followed by a prompt.
+const BENCH_DIALPLAN: &str = r#"
+start = "main"
+
+[operator]
+extension = "100"
+
+[menus.main]
+prompt = "Main menu. Say one."
+no_input_timeout = 30
+
+[menus.main.options.next]
+phrases = ["one"]
+dtmf = "1"
+goto = "second"
+
+[menus.second]
+prompt = "Second menu. Say one."
+no_input_timeout = 30
+
+[menus.second.options.again]
+phrases = ["one"]
+dtmf = "1"
+goto = "main"
+"#;
+
+/// Real recordings of "one" (Speech Commands, CC BY 4.0), rotated per call.
+const CLIPS: &[&str] = &[
+    "speech_commands/one_2796ac50_nohash_0.wav",
+    "speech_commands/one_3b4f8f24_nohash_0.wav",
+    "speech_commands/one_0cb74144_nohash_1.wav",
+];
+
+pub const P95_LIMIT_MS: u64 = 800;
+
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// Most simultaneous calls to try (levels 1, 2, 4, … up to this).
+    #[arg(long, default_value_t = 4)]
+    pub calls: usize,
+    /// Seconds each level runs.
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// Folder with the test recordings (default: ../shared/testdata).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LevelReport {
+    pub calls: usize,
+    pub responses: usize,
+    pub p50_ms: Option<u64>,
+    pub p95_ms: Option<u64>,
+    pub underruns: usize,
+    pub dropped_frames: usize,
+    pub calls_failed: usize,
+    pub rss_base_mb: f64,
+    pub rss_peak_mb: f64,
+    pub rss_per_call_mb: f64,
+    pub pass: bool,
+}
+
+pub fn run(args: LoadArgs) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(bench(args)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("bench load: {e}");
+            1
+        }
+    }
+}
+
+async fn bench(args: LoadArgs) -> Result<(), String> {
+    let data = args.data.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    let clips: Vec<Vec<i16>> = CLIPS
+        .iter()
+        .map(|c| {
+            let a = crate::audio::read_wav(&data.join(c)).map_err(|e| format!("{}: {e}", data.join(c).display()))?;
+            Ok(crate::audio::f32_to_i16(&a.to_f32_at(16_000)))
+        })
+        .collect::<Result<_, String>>()?;
+
+    let dir = std::env::temp_dir().join(format!("hotline-bench-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("dialplans")).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("dialplans/bench.toml"), BENCH_DIALPLAN).map_err(|e| e.to_string())?;
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\ndialplan_dir = \"dialplans\"\ndefault_dialplan = \"bench\"\nmax_calls = {}\n",
+        args.calls.max(1) + 1
+    );
+    let cfg = ServerConfig::from_toml_str(&toml, Some(&dir.join("hotline.toml")), &|_| None).map_err(|e| e.to_string())?;
+    let deps = crate::cli::serve::load_deps(&cfg).await?;
+    // Render the prompts now so the first level does not measure TTS.
+    if let Ok(plan) = crate::dialplan::load(&dir.join("dialplans/bench.toml")) {
+        let prompts = Arc::clone(&deps.prompts);
+        let list: Vec<_> = plan.menus.values().map(|m| m.prompt.clone()).collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for p in &list {
+                let _ = prompts.render(p, 16_000);
+            }
+        })
+        .await;
+    }
+    let server = crate::server::start(cfg, deps).await?;
+    let addr = server.local_addr();
+
+    let mut levels = Vec::new();
+    let mut n = 1;
+    while n <= args.calls.max(1) {
+        levels.push(n);
+        if n == args.calls {
+            break;
+        }
+        n = (n * 2).min(args.calls.max(1));
+    }
+    // The answer is the last level before the first failure: a level that
+    // passes after one that failed is luck, not capacity.
+    let mut best = 0;
+    let mut failed = false;
+    let mut call_no = 0u32;
+    for &level in &levels {
+        let report = run_level(addr, level, Duration::from_secs(args.duration), &clips, &mut call_no).await;
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        failed |= !report.pass;
+        if !failed {
+            best = level;
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({"largest_real_time_calls": best, "p95_limit_ms": P95_LIMIT_MS, "levels": levels})
+    );
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+async fn run_level(
+    addr: std::net::SocketAddr,
+    calls: usize,
+    duration: Duration,
+    clips: &[Vec<i16>],
+    call_no: &mut u32,
+) -> LevelReport {
+    let rss_base = rss_mb();
+    let peak = Arc::new(std::sync::Mutex::new(rss_base));
+    let sampler = {
+        let peak = Arc::clone(&peak);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let r = rss_mb();
+                let mut p = peak.lock().unwrap_or_else(|e| e.into_inner());
+                if r > *p {
+                    *p = r;
+                }
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for i in 0..calls {
+        *call_no += 1;
+        let cfg = AsteriskConfig::new(addr, *call_no);
+        let clip = clips[i % clips.len()].clone();
+        tasks.push(tokio::spawn(async move { one_call(cfg, clip, duration).await }));
+        // Stagger the starts a little, as real calls arrive.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let mut latencies = Vec::new();
+    let (mut underruns, mut dropped, mut failed) = (0, 0, 0);
+    for t in tasks {
+        match t.await {
+            Ok(Ok(r)) => {
+                latencies.extend(r.latencies_ms);
+                underruns += r.underruns;
+                dropped += r.dropped;
+            }
+            _ => failed += 1,
+        }
+    }
+    sampler.abort();
+    let rss_peak = *peak.lock().unwrap_or_else(|e| e.into_inner());
+    latencies.sort_unstable();
+    let pct = |p: f64| -> Option<u64> {
+        if latencies.is_empty() {
+            return None;
+        }
+        let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        Some(latencies[idx])
+    };
+    let p95 = pct(0.95);
+    LevelReport {
+        calls,
+        responses: latencies.len(),
+        p50_ms: pct(0.5),
+        p95_ms: p95,
+        underruns,
+        dropped_frames: dropped,
+        calls_failed: failed,
+        rss_base_mb: rss_base,
+        rss_peak_mb: rss_peak,
+        rss_per_call_mb: ((rss_peak - rss_base) / calls as f64).max(0.0),
+        pass: failed == 0 && underruns == 0 && dropped == 0 && p95.is_some_and(|p| p < P95_LIMIT_MS),
+    }
+}
+
+struct CallResult {
+    latencies_ms: Vec<u64>,
+    underruns: usize,
+    dropped: usize,
+}
+
+/// One caller: waits for each prompt to finish, says the word, measures
+/// until the bot's next audio, until `duration` is over; then hangs up.
+async fn one_call(cfg: AsteriskConfig, clip: Vec<i16>, duration: Duration) -> Result<CallResult, String> {
+    let call = AsteriskCall::connect(cfg).await.map_err(|e| e.0)?;
+    let t_end = Instant::now() + duration;
+    let mut latencies = Vec::new();
+    let mut marks = 0;
+    while Instant::now() < t_end {
+        marks += 1;
+        if !call.wait_marks(marks, Duration::from_secs(30)).await {
+            return Err("a prompt never finished".into());
+        }
+        let audio_before = count_audio(&call);
+        let started = call.elapsed();
+        call.say(&clip).await;
+        // End of speech: where the words end in the clip, not the clip's
+        // own trailing silence.
+        let spoke_until = started + Duration::from_millis(speech_end_ms(&clip, 16_000));
+        let Some(_) = call
+            .wait_for(Duration::from_secs(10), |s| s.iter().filter(|(_, x)| matches!(x, Seen::Audio(_))).count() > audio_before)
+            .await
+        else {
+            return Err("no response to speech".into());
+        };
+        let first = call
+            .seen()
+            .into_iter()
+            .filter(|(_, x)| matches!(x, Seen::Audio(_)))
+            .nth(audio_before)
+            .map(|(t, _)| t)
+            .unwrap_or(spoke_until);
+        latencies.push(first.saturating_sub(spoke_until).as_millis() as u64);
+    }
+    call.hangup().await;
+    call.wait_closed(Duration::from_secs(5)).await;
+    let seen = call.seen();
+    Ok(CallResult {
+        latencies_ms: latencies,
+        underruns: seen.iter().filter(|(_, s)| matches!(s, Seen::Underrun)).count(),
+        dropped: seen.iter().filter(|(_, s)| matches!(s, Seen::Dropped(_))).count(),
+    })
+}
+
+/// End of the last 10 ms window above -35 dBFS.
+fn speech_end_ms(samples: &[i16], rate: u32) -> u64 {
+    let win = rate as usize / 100;
+    samples
+        .chunks(win)
+        .rposition(|w| crate::audio::rms_dbfs(&crate::audio::i16_to_f32(w)) > -35.0)
+        .map_or(samples.len() as u64 * 1000 / rate as u64, |i| (i as u64 + 1) * 10)
+}
+
+fn count_audio(call: &AsteriskCall) -> usize {
+    call.seen().iter().filter(|(_, s)| matches!(s, Seen::Audio(_))).count()
+}
+
+/// Resident set size of this process now, in MB (Linux).
+fn rss_mb() -> f64 {
+    super::memory_mb().1
+}

@@ -1,0 +1,352 @@
+//! Server configuration (`hotline.toml`, see `hotline.example.toml`):
+//! raw TOML → validated [`ServerConfig`], every problem named by its field.
+//!
+//! Secrets (AMI secret, websocket password) may come from the environment
+//! (`HOTLINE_AMI_SECRET`, `HOTLINE_AUTH_PASSWORD`) so they need not sit in a
+//! file; they are held as [`Secret`] and never logged. Dialplans never carry
+//! credentials.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::pbx::ami::{AmiConfig, Secret};
+
+pub const ENV_AMI_SECRET: &str = "HOTLINE_AMI_SECRET";
+pub const ENV_AUTH_PASSWORD: &str = "HOTLINE_AUTH_PASSWORD";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferMethod {
+    /// AMI `Redirect` of the caller leg (or `BlindTransfer` of our channel
+    /// when the caller leg is unknown).
+    Ami,
+    /// No AMI: remember the target, hang up the websocket, and let the
+    /// Asterisk dialplan after `Dial(...,g)` fetch it from
+    /// `GET /transfer?uid=...` with `CURL()` (PROTOCOLS.md §1.9 method 4).
+    Hangup,
+}
+
+#[derive(Debug, Clone)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransferConfig {
+    pub method: TransferMethod,
+    /// Context used when a dialplan's transfer names none.
+    pub default_context: String,
+    /// How long a transfer may take before it counts as failed.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub dialplan_dir: PathBuf,
+    /// Dialplan for calls whose dial string names none.
+    pub default_dialplan: String,
+    pub max_calls: usize,
+    /// Events (audio frames, DTMF, marks) waiting for one call's task;
+    /// beyond it the connection is read more slowly (back-pressure).
+    pub call_queue: usize,
+    /// How far ahead of real time prompt audio may be queued in Asterisk
+    /// (its queue holds 18 s before XOFF).
+    pub playback_lead: Duration,
+    pub max_call_duration: Duration,
+    pub shutdown_grace: Duration,
+    pub reload_interval: Duration,
+    pub transfer: TransferConfig,
+    pub ami: Option<AmiConfig>,
+    pub auth: Option<BasicAuth>,
+    pub call_records: Option<PathBuf>,
+    /// Keep each call's caller audio as a WAV here (off when None).
+    pub keep_audio_dir: Option<PathBuf>,
+    pub prompt_cache_dir: PathBuf,
+    pub recognizer_threads: usize,
+    pub recognizer_queue: usize,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    listen: Option<String>,
+    dialplan_dir: Option<PathBuf>,
+    default_dialplan: Option<String>,
+    max_calls: Option<i64>,
+    call_queue: Option<i64>,
+    playback_lead_ms: Option<i64>,
+    max_call_secs: Option<i64>,
+    shutdown_grace_secs: Option<i64>,
+    reload_interval_ms: Option<i64>,
+    call_records: Option<PathBuf>,
+    keep_audio_dir: Option<PathBuf>,
+    prompt_cache_dir: Option<PathBuf>,
+    #[serde(default)]
+    transfer: RawTransfer,
+    ami: Option<RawAmi>,
+    auth: Option<RawAuth>,
+    #[serde(default)]
+    recognizer: RawRecognizer,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTransfer {
+    method: Option<String>,
+    default_context: Option<String>,
+    timeout_ms: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAmi {
+    host: Option<String>,
+    port: Option<i64>,
+    username: Option<String>,
+    secret: Option<String>,
+    timeout_ms: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRecognizer {
+    threads: Option<i64>,
+    queue: Option<i64>,
+}
+
+/// Everything wrong with a configuration, one line per problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigError(pub Vec<String>);
+
+impl ServerConfig {
+    /// Defaults only (what `hotline serve` runs without a config file).
+    pub fn defaults() -> ServerConfig {
+        Self::from_toml_str("", None, &|_| None).expect("the empty configuration is valid")
+    }
+
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(vec![format!("{}: cannot read: {e}", path.display())]))?;
+        Self::from_toml_str(&text, Some(path), &|k| std::env::var(k).ok())
+    }
+
+    /// Parses and validates. `env` looks up environment variables (a
+    /// parameter so tests need not touch the process environment).
+    pub fn from_toml_str(text: &str, path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<ServerConfig, ConfigError> {
+        let file = path.map_or_else(|| "config".to_string(), |p| p.display().to_string());
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let msg = e.message().to_string();
+            let at = e.span().map(|s| line_col(text, s.start)).map_or(String::new(), |(l, c)| format!(":{l}:{c}"));
+            ConfigError(vec![format!("{file}{at}: {msg}")])
+        })?;
+        let mut errs = Vec::new();
+        let mut err = |field: &str, msg: String| errs.push(format!("{file}: `{field}`: {msg}"));
+
+        let listen = raw.listen.as_deref().unwrap_or("127.0.0.1:8088");
+        let listen = listen.parse::<SocketAddr>().unwrap_or_else(|_| {
+            err("listen", format!("{listen:?} is not an address like 127.0.0.1:8088"));
+            SocketAddr::from(([127, 0, 0, 1], 8088))
+        });
+        let base = path.and_then(Path::parent).unwrap_or(Path::new(""));
+        let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+        let mut int = |field: &str, v: Option<i64>, default: i64, min: i64, max: i64| -> i64 {
+            match v {
+                None => default,
+                Some(x) if (min..=max).contains(&x) => x,
+                Some(x) => {
+                    err(field, format!("{x} is out of range {min}..={max}"));
+                    default
+                }
+            }
+        };
+        let max_calls = int("max_calls", raw.max_calls, 20, 1, 10_000) as usize;
+        let call_queue = int("call_queue", raw.call_queue, 256, 16, 65_536) as usize;
+        let playback_lead = int("playback_lead_ms", raw.playback_lead_ms, 4_000, 200, 16_000) as u64;
+        let max_call = int("max_call_secs", raw.max_call_secs, 3_600, 10, 86_400) as u64;
+        let grace = int("shutdown_grace_secs", raw.shutdown_grace_secs, 30, 0, 3_600) as u64;
+        let reload = int("reload_interval_ms", raw.reload_interval_ms, 1_000, 50, 60_000) as u64;
+        let transfer_timeout = int("transfer.timeout_ms", raw.transfer.timeout_ms, 3_000, 100, 60_000) as u64;
+        let threads = int("recognizer.threads", raw.recognizer.threads, 0, 0, 64) as usize;
+        let rqueue = int("recognizer.queue", raw.recognizer.queue, 64, 1, 10_000) as usize;
+
+        // Without an [ami] section the only method that can work is the
+        // no-AMI one, so it is the default then.
+        let default_method = if raw.ami.is_some() { "ami" } else { "hangup" };
+        let method = match raw.transfer.method.as_deref().unwrap_or(default_method) {
+            "ami" => TransferMethod::Ami,
+            "hangup" => TransferMethod::Hangup,
+            other => {
+                err("transfer.method", format!("{other:?} is not one of \"ami\", \"hangup\""));
+                TransferMethod::Ami
+            }
+        };
+        let default_context = raw.transfer.default_context.unwrap_or_else(|| "hotline-operators".into());
+        if default_context.is_empty() || default_context.contains([',', ' ', '\r', '\n']) {
+            err("transfer.default_context", format!("{default_context:?} is not an Asterisk context name"));
+        }
+
+        let ami = match raw.ami {
+            None => None,
+            Some(a) => {
+                let host = a.host.unwrap_or_else(|| "127.0.0.1".into());
+                let port = a.port.unwrap_or(5038);
+                if !(1..=65535).contains(&port) {
+                    err("ami.port", format!("{port} is not a TCP port"));
+                }
+                let username = a.username.unwrap_or_default();
+                if username.is_empty() {
+                    err("ami.username", "is required when [ami] is configured".into());
+                }
+                let secret = env(ENV_AMI_SECRET).filter(|s| !s.is_empty()).or(a.secret).unwrap_or_default();
+                if secret.is_empty() {
+                    err("ami.secret", format!("is required (or set {ENV_AMI_SECRET})"));
+                }
+                let timeout = match a.timeout_ms {
+                    None => 3_000,
+                    Some(t) if (100..=60_000).contains(&t) => t as u64,
+                    Some(t) => {
+                        err("ami.timeout_ms", format!("{t} is out of range 100..=60000"));
+                        3_000
+                    }
+                };
+                Some(AmiConfig {
+                    host,
+                    port: port.clamp(1, 65535) as u16,
+                    username,
+                    secret: Secret::new(secret),
+                    timeout: Duration::from_millis(timeout),
+                })
+            }
+        };
+        if method == TransferMethod::Ami && ami.is_none() {
+            err("transfer.method", "is \"ami\" but there is no [ami] section (or use method = \"hangup\")".into());
+        }
+
+        let auth = match raw.auth {
+            None => None,
+            Some(a) => {
+                let username = a.username.unwrap_or_default();
+                if username.is_empty() || username.contains(':') {
+                    err("auth.username", "must be non-empty and contain no ':'".into());
+                }
+                let password = env(ENV_AUTH_PASSWORD).filter(|s| !s.is_empty()).or(a.password).unwrap_or_default();
+                if password.is_empty() {
+                    err("auth.password", format!("is required (or set {ENV_AUTH_PASSWORD})"));
+                }
+                Some(BasicAuth { username, password: Secret::new(password) })
+            }
+        };
+
+        let default_dialplan = raw.default_dialplan.unwrap_or_else(|| "hotline".into());
+        if default_dialplan.is_empty() {
+            err("default_dialplan", "must name a dialplan (file stem)".into());
+        }
+        if errs.is_empty() {
+            Ok(ServerConfig {
+                listen,
+                dialplan_dir: rel(raw.dialplan_dir.unwrap_or_else(|| "dialplans".into())),
+                default_dialplan,
+                max_calls,
+                call_queue,
+                playback_lead: Duration::from_millis(playback_lead),
+                max_call_duration: Duration::from_secs(max_call),
+                shutdown_grace: Duration::from_secs(grace),
+                reload_interval: Duration::from_millis(reload),
+                transfer: TransferConfig { method, default_context, timeout: Duration::from_millis(transfer_timeout) },
+                ami,
+                auth,
+                call_records: raw.call_records.map(rel),
+                keep_audio_dir: raw.keep_audio_dir.map(rel),
+                prompt_cache_dir: rel(raw.prompt_cache_dir.unwrap_or_else(|| "cache/prompts".into())),
+                recognizer_threads: threads,
+                recognizer_queue: rqueue,
+            })
+        } else {
+            Err(ConfigError(errs))
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.len(), |p| before.len() - p - 1) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ServerConfig, ConfigError> {
+        ServerConfig::from_toml_str(text, None, &|_| None)
+    }
+
+    #[test]
+    fn defaults_listen_on_localhost_and_pick_a_working_transfer_method() {
+        let c = parse("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8088");
+        assert_eq!(c.transfer.method, TransferMethod::Hangup, "no [ami]: the no-AMI method");
+        assert!(c.auth.is_none() && c.keep_audio_dir.is_none() && c.call_records.is_none());
+        let e = parse("[transfer]\nmethod = \"ami\"").unwrap_err().to_string();
+        assert!(e.contains("`transfer.method`") && e.contains("[ami]"), "{e}");
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hotline.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let c = ServerConfig::from_toml_str(&text, Some(&path), &|_| None).unwrap();
+        assert_eq!(c.transfer.method, TransferMethod::Ami);
+        assert!(c.ami.is_some());
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let e = parse(
+            "listen = \"everywhere\"\nmax_calls = 0\n[transfer]\nmethod = \"pigeon\"\n[ami]\nport = 70000\n[auth]\nusername = \"a:b\"\n",
+        )
+        .unwrap_err();
+        let all = e.to_string();
+        for field in ["`listen`", "`max_calls`", "`transfer.method`", "`ami.port`", "`ami.username`", "`ami.secret`", "`auth.username`", "`auth.password`"] {
+            assert!(all.contains(field), "{field} missing in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_position() {
+        let e = parse("listen = \"127.0.0.1:1\"\nmax_cals = 3\n").unwrap_err().to_string();
+        assert!(e.contains(":2:1") && e.contains("max_cals"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_and_are_never_printed() {
+        let env = |k: &str| match k {
+            ENV_AMI_SECRET => Some("ami-pw-123".to_string()),
+            ENV_AUTH_PASSWORD => Some("ws-pw-456".to_string()),
+            _ => None,
+        };
+        let c = ServerConfig::from_toml_str(
+            "[ami]\nusername = \"hotline\"\nsecret = \"from-file\"\n[auth]\nusername = \"asterisk\"\n",
+            None,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.ami.as_ref().unwrap().secret.expose(), "ami-pw-123", "environment wins over the file");
+        assert_eq!(c.auth.as_ref().unwrap().password.expose(), "ws-pw-456");
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("ami-pw-123") && !dump.contains("ws-pw-456"), "{dump}");
+    }
+}

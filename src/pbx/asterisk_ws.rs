@@ -1,0 +1,750 @@
+//! Asterisk chan_websocket (`Dial(WebSocket/<connection>/...)`), the media
+//! codec. Wire facts are in `docs/PROTOCOLS.md` §1 (verified on Asterisk
+//! 22.10); this module follows them byte for byte.
+//!
+//! - Events arrive as text frames in one of two control formats, fixed per
+//!   call by the dial string (`f(json)`) or `chan_websocket.conf`. Asterisk
+//!   does not negotiate, so the codec learns the format from the form of the
+//!   first message (MEDIA_START) and answers every command in that format.
+//! - Audio both ways is raw, headerless binary frames in the call's format.
+//!   Asterisk cuts what we send into `optimal_frame_size` frames and drops
+//!   a trailing partial frame, so prompts are padded to whole frames; a
+//!   websocket frame over 65535 bytes makes Asterisk hang up (cause 38), so
+//!   audio messages stay at or below [`MAX_AUDIO_MESSAGE_BYTES`].
+//! - Commands over 128 bytes are silently ignored by Asterisk, so every
+//!   command is checked against [`MAX_COMMAND_BYTES`] and mark ids are
+//!   restricted to a short safe alphabet.
+//!
+//! Which dialplan a call runs and who the caller is come from the dial
+//! string. Documented keys (see `docs/asterisk.md`), first match wins:
+//!
+//! | what | query parameter of the upgrade request (`v()`) | JSON channel variable (`__NAME` inherited from the caller) |
+//! | --- | --- | --- |
+//! | dialplan name | `dialplan` | `HOTLINE_DIALPLAN` |
+//! | caller id | `caller_id` | `HOTLINE_CALLER_ID` |
+//! | caller leg channel (AMI Redirect target) | `caller_chan` | `CALLER_CHANNEL` |
+//! | caller leg uniqueid | `caller_uid` | `CALLER_UNIQUEID` |
+use serde_json::Value;
+
+use super::{AudioFormat, CallInfo, MediaCodec, PbxEvent, ProtocolError, WireMessage};
+
+/// Asterisk ignores longer text frames without a word (PROTOCOLS.md §1.6).
+pub const MAX_COMMAND_BYTES: usize = 128;
+/// Largest binary message we send: whole frames, well under the 65535-byte
+/// websocket frame limit (header included) past which Asterisk hangs up.
+pub const MAX_AUDIO_MESSAGE_BYTES: usize = 64_000;
+/// Largest text message we accept. MEDIA_START with channel variables is
+/// the biggest event and is a few hundred bytes; anything near this is not
+/// Asterisk.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
+/// Longest correlation id we put in a MARK_MEDIA (keeps JSON commands far
+/// below [`MAX_COMMAND_BYTES`]).
+pub const MAX_MARK_ID_BYTES: usize = 48;
+
+/// Names of the query parameters / channel variables this codec reads.
+pub mod keys {
+    pub const QUERY_DIALPLAN: &str = "dialplan";
+    pub const QUERY_CALLER_ID: &str = "caller_id";
+    pub const QUERY_CALLER_CHANNEL: &str = "caller_chan";
+    pub const QUERY_CALLER_UNIQUEID: &str = "caller_uid";
+    pub const VAR_DIALPLAN: &str = "HOTLINE_DIALPLAN";
+    pub const VAR_CALLER_ID: &str = "HOTLINE_CALLER_ID";
+    pub const VAR_CALLER_CHANNEL: &str = "CALLER_CHANNEL";
+    pub const VAR_CALLER_UNIQUEID: &str = "CALLER_UNIQUEID";
+    /// Added to `CallInfo::variables`: the WebSocket channel's own name
+    /// (AMI BlindTransfer target when the caller leg is unknown).
+    pub const INFO_WEBSOCKET_CHANNEL: &str = "websocket_channel";
+    /// Added to `CallInfo::variables`: the caller leg's channel name, only
+    /// when the dial string told us (AMI Redirect target).
+    pub const INFO_CALLER_CHANNEL: &str = "caller_channel";
+    pub const INFO_CALLER_UNIQUEID: &str = "caller_uniqueid";
+    pub const INFO_CONTROL_FORMAT: &str = "control_format";
+}
+
+/// How control messages are written on this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlFormat {
+    PlainText,
+    Json,
+}
+
+impl ControlFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControlFormat::PlainText => "plain-text",
+            ControlFormat::Json => "json",
+        }
+    }
+}
+
+/// The chan_websocket codec of one call.
+#[derive(Debug)]
+pub struct AsteriskWsCodec {
+    query: Vec<(String, String)>,
+    control: ControlFormat,
+    started: Option<Started>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Started {
+    format: AudioFormat,
+    frame_bytes: usize,
+}
+
+impl AsteriskWsCodec {
+    /// `request_target` is the path and query of the websocket upgrade
+    /// request (`/call?dialplan=hotline&caller_chan=...`).
+    pub fn new(request_target: &str) -> Self {
+        AsteriskWsCodec { query: parse_query(request_target), control: ControlFormat::PlainText, started: None }
+    }
+
+    pub fn control_format(&self) -> ControlFormat {
+        self.control
+    }
+
+    /// The query parameters of the upgrade request, decoded.
+    pub fn query(&self) -> &[(String, String)] {
+        &self.query
+    }
+
+    fn command(&self, name: &str, correlation_id: Option<&str>) -> WireMessage {
+        let text = match (self.control, correlation_id) {
+            (ControlFormat::PlainText, None) => name.to_string(),
+            (ControlFormat::PlainText, Some(id)) => format!("{name} {id}"),
+            (ControlFormat::Json, None) => serde_json::json!({ "command": name }).to_string(),
+            (ControlFormat::Json, Some(id)) => serde_json::json!({ "command": name, "correlation_id": id }).to_string(),
+        };
+        debug_assert!(text.len() <= MAX_COMMAND_BYTES, "command too long: {text}");
+        WireMessage::Text(text)
+    }
+
+    fn on_text(&mut self, text: &str) -> Result<Vec<PbxEvent>, ProtocolError> {
+        if text.len() > MAX_EVENT_BYTES {
+            return Err(ProtocolError(format!(
+                "text frame of {} bytes exceeds the {MAX_EVENT_BYTES}-byte limit for events",
+                text.len()
+            )));
+        }
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(ProtocolError("empty text frame".into()));
+        }
+        let event = if trimmed.starts_with('{') {
+            ParsedEvent::from_json(trimmed)?
+        } else {
+            ParsedEvent::from_plain(trimmed)?
+        };
+        if event.name == "MEDIA_START" {
+            return self.on_media_start(event).map(|info| vec![PbxEvent::Start(info)]);
+        }
+        if self.started.is_none() {
+            return Err(ProtocolError(format!("{} before MEDIA_START", event.name)));
+        }
+        let ev = match event.name.as_str() {
+            "DTMF_END" => {
+                let digit = event.get("digit").ok_or_else(|| ProtocolError("DTMF_END without digit".into()))?;
+                let mut chars = digit.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) if matches!(c, '0'..='9' | '*' | '#' | 'A'..='D') => PbxEvent::Dtmf(c),
+                    _ => return Err(ProtocolError(format!("DTMF_END with invalid digit {digit:?}"))),
+                }
+            }
+            "MEDIA_XOFF" => PbxEvent::Pause,
+            "MEDIA_XON" => PbxEvent::Resume,
+            "MEDIA_MARK_PROCESSED" => PbxEvent::MarkReached(event.correlation_id()),
+            // Not an event Asterisk 22 sends (the end of a call is the close
+            // frame), but harmless to honour if a proxy or later version does.
+            "HANGUP" => PbxEvent::Hangup { reason: "HANGUP event from Asterisk".into() },
+            "QUEUE_DRAINED" => PbxEvent::Ignored("QUEUE_DRAINED".into()),
+            "MEDIA_BUFFERING_COMPLETED" => {
+                PbxEvent::Ignored(format!("MEDIA_BUFFERING_COMPLETED {}", event.correlation_id()))
+            }
+            "STATUS" => PbxEvent::Ignored(format!("STATUS {}", event.describe())),
+            "ERROR" => {
+                let text = event.get("error_text").unwrap_or_default();
+                tracing::warn!(error = %text.trim_end(), "Asterisk rejected a command");
+                PbxEvent::Ignored(format!("ERROR {}", text.trim_end()))
+            }
+            other => {
+                // Newer Asterisk versions may add events; a call must not
+                // end because of one. Logged by the server as ignored.
+                PbxEvent::Ignored(format!("unknown event {}", truncate(other, 64)))
+            }
+        };
+        Ok(vec![ev])
+    }
+
+    fn on_media_start(&mut self, event: ParsedEvent) -> Result<CallInfo, ProtocolError> {
+        if self.started.is_some() {
+            return Err(ProtocolError("second MEDIA_START on one connection".into()));
+        }
+        self.control = event.control;
+        let format_name = event.get("format").ok_or_else(|| ProtocolError("MEDIA_START without format".into()))?;
+        let format = format_from_name(&format_name).ok_or_else(|| {
+            ProtocolError(format!(
+                "MEDIA_START format {:?} is not supported (use c(slin16), c(slin) or c(ulaw) in the dial string)",
+                truncate(&format_name, 32)
+            ))
+        })?;
+        let frame_bytes = match event.get("optimal_frame_size") {
+            None => format.frame_bytes(),
+            Some(s) => s
+                .parse::<usize>()
+                .map_err(|_| ProtocolError(format!("MEDIA_START optimal_frame_size {:?} is not a number", truncate(&s, 32))))?,
+        };
+        if frame_bytes == 0 || frame_bytes % format.bytes_per_sample() != 0 || frame_bytes > MAX_AUDIO_MESSAGE_BYTES {
+            return Err(ProtocolError(format!(
+                "MEDIA_START optimal_frame_size {frame_bytes} does not fit format {format_name} (passthrough codecs are not supported)"
+            )));
+        }
+        let call_id = event.get("channel_id").unwrap_or_default();
+        if call_id.is_empty() {
+            return Err(ProtocolError("MEDIA_START without channel_id".into()));
+        }
+        let ws_channel = event.get("channel");
+        let lookup = |query_key: &str, var: &str| -> Option<String> {
+            self.query
+                .iter()
+                .find(|(k, _)| k == query_key)
+                .map(|(_, v)| v.clone())
+                .or_else(|| event.variable(var))
+                .filter(|v| !v.is_empty())
+        };
+        let dialplan = lookup(keys::QUERY_DIALPLAN, keys::VAR_DIALPLAN);
+        let caller_id = lookup(keys::QUERY_CALLER_ID, keys::VAR_CALLER_ID);
+        let caller_channel = lookup(keys::QUERY_CALLER_CHANNEL, keys::VAR_CALLER_CHANNEL);
+        let caller_uid = lookup(keys::QUERY_CALLER_UNIQUEID, keys::VAR_CALLER_UNIQUEID);
+
+        let mut variables = Vec::new();
+        variables.push((keys::INFO_CONTROL_FORMAT.to_string(), event.control.as_str().to_string()));
+        if let Some(c) = &ws_channel {
+            variables.push((keys::INFO_WEBSOCKET_CHANNEL.to_string(), c.clone()));
+        }
+        if let Some(c) = &caller_channel {
+            variables.push((keys::INFO_CALLER_CHANNEL.to_string(), c.clone()));
+        }
+        if let Some(u) = &caller_uid {
+            variables.push((keys::INFO_CALLER_UNIQUEID.to_string(), u.clone()));
+        }
+        for (k, v) in &event.channel_variables {
+            variables.push((k.clone(), v.clone()));
+        }
+        self.started = Some(Started { format, frame_bytes });
+        Ok(CallInfo {
+            call_id,
+            // The caller leg is what a Redirect must move; without it the
+            // WebSocket channel itself (BlindTransfer moves its peer).
+            channel: caller_channel.or(ws_channel),
+            caller_id,
+            dialplan,
+            format: Some(format),
+            frame_bytes: Some(frame_bytes),
+            variables,
+        })
+    }
+
+    fn on_binary(&mut self, bytes: &[u8]) -> Result<Vec<PbxEvent>, ProtocolError> {
+        let started = self
+            .started
+            .ok_or_else(|| ProtocolError(format!("{}-byte audio frame before MEDIA_START", bytes.len())))?;
+        if bytes.len() % started.format.bytes_per_sample() != 0 {
+            return Err(ProtocolError(format!(
+                "{}-byte audio frame is not a whole number of 16-bit samples",
+                bytes.len()
+            )));
+        }
+        // Asterisk sends 20 ms frames; a big one is not Asterisk and would
+        // let a peer push unbounded audio into the call in one go.
+        if bytes.len() > started.frame_bytes.max(started.format.frame_bytes()) * 10 {
+            return Err(ProtocolError(format!(
+                "{}-byte audio frame is far larger than the {}-byte frames announced",
+                bytes.len(),
+                started.frame_bytes
+            )));
+        }
+        if bytes.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![PbxEvent::Audio(started.format.decode(bytes))])
+    }
+}
+
+impl MediaCodec for AsteriskWsCodec {
+    fn on_message(&mut self, msg: WireMessage) -> Result<Vec<PbxEvent>, ProtocolError> {
+        match msg {
+            WireMessage::Text(t) => self.on_text(&t),
+            WireMessage::Binary(b) => self.on_binary(&b),
+            WireMessage::Close => Ok(vec![PbxEvent::Hangup { reason: "websocket closed by Asterisk".into() }]),
+        }
+    }
+
+    fn answer(&mut self) -> Vec<WireMessage> {
+        vec![self.command("ANSWER", None)]
+    }
+
+    /// Whole frames only (the tail is padded with silence, or Asterisk
+    /// would drop it), in messages of at most [`MAX_AUDIO_MESSAGE_BYTES`].
+    fn audio(&mut self, samples: &[i16]) -> Vec<WireMessage> {
+        let Some(started) = self.started else { return Vec::new() };
+        let frame_samples = started.frame_bytes / started.format.bytes_per_sample();
+        let frames_per_message = (MAX_AUDIO_MESSAGE_BYTES / started.frame_bytes).max(1);
+        let chunk = frame_samples * frames_per_message;
+        samples
+            .chunks(chunk)
+            .map(|part| {
+                let whole = part.len().div_ceil(frame_samples) * frame_samples;
+                let mut padded = Vec::with_capacity(whole);
+                padded.extend_from_slice(part);
+                padded.resize(whole, 0);
+                WireMessage::Binary(started.format.encode(&padded))
+            })
+            .collect()
+    }
+
+    fn mark(&mut self, id: &str) -> Vec<WireMessage> {
+        vec![self.command("MARK_MEDIA", Some(&sanitize_mark_id(id)))]
+    }
+
+    fn flush(&mut self) -> Vec<WireMessage> {
+        vec![self.command("FLUSH_MEDIA", None)]
+    }
+
+    fn hangup(&mut self) -> Vec<WireMessage> {
+        vec![self.command("HANGUP", None)]
+    }
+
+    fn paces_playback(&self) -> bool {
+        true
+    }
+}
+
+/// Mark ids travel back in MEDIA_MARK_PROCESSED as a bare plain-text token,
+/// so they must not contain spaces; keep them short and boring.
+pub fn sanitize_mark_id(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(MAX_MARK_ID_BYTES)
+        .collect()
+}
+
+/// Asterisk format names → wire encoding (PROTOCOLS.md §1.2, §1.5).
+pub fn format_from_name(name: &str) -> Option<AudioFormat> {
+    Some(match name {
+        "slin" => AudioFormat::Slin(8000),
+        "slin12" => AudioFormat::Slin(12000),
+        "slin16" => AudioFormat::Slin(16000),
+        "slin24" => AudioFormat::Slin(24000),
+        "slin32" => AudioFormat::Slin(32000),
+        "slin44" => AudioFormat::Slin(44100),
+        "slin48" => AudioFormat::Slin(48000),
+        "ulaw" => AudioFormat::Ulaw,
+        "alaw" => AudioFormat::Alaw,
+        _ => return None,
+    })
+}
+
+/// One event, whichever control format it came in.
+struct ParsedEvent {
+    control: ControlFormat,
+    name: String,
+    fields: Vec<(String, String)>,
+    /// Bare argument of plain-text events (`MEDIA_MARK_PROCESSED prompt-1`).
+    argument: Option<String>,
+    channel_variables: Vec<(String, String)>,
+}
+
+impl ParsedEvent {
+    fn from_json(text: &str) -> Result<Self, ProtocolError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| ProtocolError(format!("invalid JSON event ({e}): {}", truncate(text, 80))))?;
+        let Value::Object(obj) = value else {
+            return Err(ProtocolError(format!("JSON event is not an object: {}", truncate(text, 80))));
+        };
+        let name = match obj.get("event") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => return Err(ProtocolError(format!("JSON event without \"event\": {}", truncate(text, 80)))),
+        };
+        let mut fields = Vec::new();
+        let mut channel_variables = Vec::new();
+        for (k, v) in &obj {
+            match (k.as_str(), v) {
+                ("event", _) => {}
+                ("channel_variables", Value::Object(vars)) => {
+                    for (vk, vv) in vars {
+                        channel_variables.push((vk.clone(), scalar_to_string(vv)));
+                    }
+                }
+                (_, v) => fields.push((k.clone(), scalar_to_string(v))),
+            }
+        }
+        Ok(ParsedEvent { control: ControlFormat::Json, name, fields, argument: None, channel_variables })
+    }
+
+    /// `NAME key:value key:value ...`; `error_text:` takes the rest of the
+    /// line (its value has spaces); a token without a colon right after the
+    /// name is the bare argument (correlation id).
+    fn from_plain(text: &str) -> Result<Self, ProtocolError> {
+        let (name, rest) = match text.split_once(' ') {
+            Some((n, r)) => (n, r.trim_start()),
+            None => (text, ""),
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit()) {
+            return Err(ProtocolError(format!("not an Asterisk event: {}", truncate(text, 80))));
+        }
+        let mut fields: Vec<(String, String)> = Vec::new();
+        let mut argument = None;
+        let mut rest = rest;
+        while !rest.is_empty() {
+            if let Some(value) = rest.strip_prefix("error_text:") {
+                fields.push(("error_text".into(), value.to_string()));
+                break;
+            }
+            let (token, tail) = match rest.split_once(' ') {
+                Some((t, r)) => (t, r.trim_start()),
+                None => (rest, ""),
+            };
+            match token.split_once(':') {
+                Some((k, v)) if !k.is_empty() => fields.push((k.to_string(), v.to_string())),
+                _ if fields.is_empty() && argument.is_none() => argument = Some(token.to_string()),
+                _ => {
+                    // A value with a space: glue it back to the previous one.
+                    if let Some(last) = fields.last_mut() {
+                        last.1.push(' ');
+                        last.1.push_str(token);
+                    }
+                }
+            }
+            rest = tail;
+        }
+        Ok(ParsedEvent {
+            control: ControlFormat::PlainText,
+            name: name.to_string(),
+            fields,
+            argument,
+            channel_variables: Vec::new(),
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
+    fn correlation_id(&self) -> String {
+        self.get("correlation_id").or_else(|| self.argument.clone()).unwrap_or_default()
+    }
+
+    /// A channel variable by name, also when inherited (`_NAME`, `__NAME`).
+    fn variable(&self, name: &str) -> Option<String> {
+        self.channel_variables
+            .iter()
+            .find(|(k, _)| k.trim_start_matches('_') == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn describe(&self) -> String {
+        self.fields.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn scalar_to_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Query parameters of a request target, percent-decoded (`+` is a space).
+pub fn parse_query(target: &str) -> Vec<(String, String)> {
+    let Some((_, query)) = target.split_once('?') else { return Vec::new() };
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN_START: &str = "MEDIA_START connection_id:bot channel:WebSocket/bot/0x7ff710006880 channel_id:1795449997.8 format:slin16 optimal_frame_size:640 ptime:20";
+    const JSON_START: &str = r#"{"event":"MEDIA_START","connection_id":"bot","channel":"WebSocket/bot/0x7ff6f80077a0","channel_id":"1795449971.5","format":"slin16","optimal_frame_size":640,"ptime":20,"channel_variables":{"DIALEDPEERNUMBER":"bot/c(slin16)f(json)v(scenario=basic,caller_uid=1795449971.3,caller_chan=Local%2Fs%40caller-sim-00000001%3B1)","MEDIA_WEBSOCKET_CONNECTION_ID":"bot","MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE":"640","__CALLER_UNIQUEID":"1795449971.3","__CALLER_CHANNEL":"Local/s@caller-sim-00000001;1"}}"#;
+
+    fn text(s: &str) -> WireMessage {
+        WireMessage::Text(s.to_string())
+    }
+
+    fn started(codec: &mut AsteriskWsCodec, start: &str) -> CallInfo {
+        match codec.on_message(text(start)).unwrap().as_slice() {
+            [PbxEvent::Start(info)] => info.clone(),
+            other => panic!("expected Start, got {other:?}"),
+        }
+    }
+
+    fn var<'a>(info: &'a CallInfo, key: &str) -> Option<&'a str> {
+        info.variables.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn plain_media_start_from_protocols_md() {
+        let mut c = AsteriskWsCodec::new("/");
+        let info = started(&mut c, PLAIN_START);
+        assert_eq!(info.call_id, "1795449997.8");
+        assert_eq!(info.channel.as_deref(), Some("WebSocket/bot/0x7ff710006880"));
+        assert_eq!(info.format, Some(AudioFormat::Slin(16000)));
+        assert_eq!(info.frame_bytes, Some(640));
+        assert_eq!(info.dialplan, None);
+        assert_eq!(c.control_format(), ControlFormat::PlainText);
+        assert_eq!(c.hangup(), vec![text("HANGUP")]);
+        assert_eq!(c.mark("prompt-1"), vec![text("MARK_MEDIA prompt-1")]);
+    }
+
+    #[test]
+    fn json_media_start_uses_inherited_caller_channel() {
+        let mut c = AsteriskWsCodec::new("/call?dialplan=sales&caller_id=%2B4930123");
+        let info = started(&mut c, JSON_START);
+        assert_eq!(info.call_id, "1795449971.5");
+        assert_eq!(info.channel.as_deref(), Some("Local/s@caller-sim-00000001;1"), "Redirect needs the caller leg");
+        assert_eq!(var(&info, keys::INFO_WEBSOCKET_CHANNEL), Some("WebSocket/bot/0x7ff6f80077a0"));
+        assert_eq!(var(&info, keys::INFO_CALLER_UNIQUEID), Some("1795449971.3"));
+        assert_eq!(var(&info, "MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE"), Some("640"));
+        assert_eq!(info.dialplan.as_deref(), Some("sales"));
+        assert_eq!(info.caller_id.as_deref(), Some("+4930123"));
+        assert_eq!(c.control_format(), ControlFormat::Json);
+        assert_eq!(c.answer(), vec![text(r#"{"command":"ANSWER"}"#)]);
+        assert_eq!(c.mark("prompt-1"), vec![text(r#"{"command":"MARK_MEDIA","correlation_id":"prompt-1"}"#)]);
+        assert_eq!(c.flush(), vec![text(r#"{"command":"FLUSH_MEDIA"}"#)]);
+    }
+
+    #[test]
+    fn query_parameters_from_the_verified_upgrade_request() {
+        let mut c =
+            AsteriskWsCodec::new("/call?src=asterisk&scenario=basic&caller_uid=1795450285.74&caller_chan=Local%2Fs%40caller-sim-00000019%3B1");
+        let info = started(&mut c, PLAIN_START);
+        assert_eq!(info.channel.as_deref(), Some("Local/s@caller-sim-00000019;1"));
+        assert_eq!(var(&info, keys::INFO_CALLER_CHANNEL), Some("Local/s@caller-sim-00000019;1"));
+        assert_eq!(var(&info, keys::INFO_CALLER_UNIQUEID), Some("1795450285.74"));
+    }
+
+    #[test]
+    fn dialplan_from_channel_variable() {
+        let mut c = AsteriskWsCodec::new("/");
+        let start = r#"{"event":"MEDIA_START","channel":"WebSocket/bot/0x1","channel_id":"1.2","format":"ulaw","optimal_frame_size":160,"ptime":20,"channel_variables":{"__HOTLINE_DIALPLAN":"support","__HOTLINE_CALLER_ID":"555"}}"#;
+        let info = started(&mut c, start);
+        assert_eq!(info.dialplan.as_deref(), Some("support"));
+        assert_eq!(info.caller_id.as_deref(), Some("555"));
+        assert_eq!(info.format, Some(AudioFormat::Ulaw));
+        assert_eq!(info.channel.as_deref(), Some("WebSocket/bot/0x1"));
+    }
+
+    #[test]
+    fn events_in_both_formats() {
+        let mut p = AsteriskWsCodec::new("/");
+        started(&mut p, PLAIN_START);
+        let mut j = AsteriskWsCodec::new("/");
+        started(&mut j, JSON_START);
+        for (codec, frame, want) in [
+            (false, "DTMF_END digit:1 channel_id:1795450354.91", PbxEvent::Dtmf('1')),
+            (true, r##"{"event":"DTMF_END","channel_id":"1795450330.88","digit":"#"}"##, PbxEvent::Dtmf('#')),
+            (false, "MEDIA_MARK_PROCESSED prompt-1", PbxEvent::MarkReached("prompt-1".into())),
+            (false, "MEDIA_MARK_PROCESSED", PbxEvent::MarkReached(String::new())),
+            (
+                true,
+                r#"{"event":"MEDIA_MARK_PROCESSED","channel_id":"1795450470.112","correlation_id":"prompt-1"}"#,
+                PbxEvent::MarkReached("prompt-1".into()),
+            ),
+            (false, "MEDIA_XOFF", PbxEvent::Pause),
+            (false, "MEDIA_XON", PbxEvent::Resume),
+            (true, r#"{"event":"MEDIA_XOFF","channel_id":"1795450091.35"}"#, PbxEvent::Pause),
+            (true, r#"{"event":"MEDIA_XON","channel_id":"1795450091.35"}"#, PbxEvent::Resume),
+            (false, "QUEUE_DRAINED", PbxEvent::Ignored("QUEUE_DRAINED".into())),
+            (true, r#"{"event":"QUEUE_DRAINED","channel_id":"1795450055.26"}"#, PbxEvent::Ignored("QUEUE_DRAINED".into())),
+            (false, "HANGUP", PbxEvent::Hangup { reason: "HANGUP event from Asterisk".into() }),
+        ] {
+            let codec = if codec { &mut j } else { &mut p };
+            assert_eq!(codec.on_message(text(frame)).unwrap(), vec![want], "{frame}");
+        }
+    }
+
+    #[test]
+    fn status_and_error_are_understood_not_fatal() {
+        let mut p = AsteriskWsCodec::new("/");
+        started(&mut p, PLAIN_START);
+        let status = "STATUS channel_id:1795449997.8 queue_length:0 xon_level:800 xoff_level:900 queue_full:false bulk_media:false media_paused:false";
+        assert!(matches!(p.on_message(text(status)).unwrap()[0], PbxEvent::Ignored(ref s) if s.contains("queue_length:0")));
+        let err = "ERROR channel_id:1795450165.59 error_text:SET_MEDIA_DIRECTION only supports JSON format.\n";
+        assert_eq!(
+            p.on_message(text(err)).unwrap(),
+            vec![PbxEvent::Ignored("ERROR SET_MEDIA_DIRECTION only supports JSON format.".into())]
+        );
+        let mut j = AsteriskWsCodec::new("/");
+        started(&mut j, JSON_START);
+        let err = r#"{"event":"ERROR","channel_id":"1795450154.53","error_text":"Unable to parse JSON command"}"#;
+        assert_eq!(j.on_message(text(err)).unwrap(), vec![PbxEvent::Ignored("ERROR Unable to parse JSON command".into())]);
+    }
+
+    #[test]
+    fn bad_input_is_a_named_error_never_a_panic() {
+        let mut c = AsteriskWsCodec::new("/");
+        let e = c.on_message(WireMessage::Binary(vec![0; 640])).unwrap_err();
+        assert!(e.0.contains("before MEDIA_START"), "{e}");
+        let e = c.on_message(text("DTMF_END digit:1")).unwrap_err();
+        assert!(e.0.contains("DTMF_END before MEDIA_START"), "{e}");
+        started(&mut c, PLAIN_START);
+        for (frame, needle) in [
+            ("{\"event\":", "invalid JSON"),
+            ("[1,2]", "not an Asterisk event"),
+            ("{\"foo\":1}", "without \"event\""),
+            ("DTMF_END digit:12", "invalid digit"),
+            ("DTMF_END", "without digit"),
+            ("hello world", "not an Asterisk event"),
+            ("", "empty text frame"),
+            (PLAIN_START, "second MEDIA_START"),
+        ] {
+            let e = c.on_message(text(frame)).unwrap_err();
+            assert!(e.0.contains(needle), "{frame:?}: {e}");
+        }
+        let e = c.on_message(text(&"X".repeat(MAX_EVENT_BYTES + 1))).unwrap_err();
+        assert!(e.0.contains("exceeds"), "{e}");
+        let e = c.on_message(WireMessage::Binary(vec![0; 641])).unwrap_err();
+        assert!(e.0.contains("641-byte"), "{e}");
+        let e = c.on_message(WireMessage::Binary(vec![0; 70_000])).unwrap_err();
+        assert!(e.0.contains("70000-byte"), "{e}");
+        assert_eq!(
+            c.on_message(text("SOMETHING_NEW a:b")).unwrap(),
+            vec![PbxEvent::Ignored("unknown event SOMETHING_NEW".into())]
+        );
+    }
+
+    #[test]
+    fn unsupported_formats_are_refused_at_start() {
+        for start in [
+            "MEDIA_START channel_id:1.1 format:opus optimal_frame_size:0",
+            "MEDIA_START channel_id:1.1 format:slin16 optimal_frame_size:0",
+            "MEDIA_START channel_id:1.1 format:slin16 optimal_frame_size:641",
+            "MEDIA_START channel_id:1.1 format:slin16 optimal_frame_size:lots",
+            "MEDIA_START format:slin16 optimal_frame_size:640",
+        ] {
+            assert!(AsteriskWsCodec::new("/").on_message(text(start)).is_err(), "{start}");
+        }
+    }
+
+    #[test]
+    fn caller_audio_is_decoded_in_the_announced_format() {
+        let mut c = AsteriskWsCodec::new("/");
+        started(&mut c, "MEDIA_START channel:WebSocket/bot/0x1 channel_id:1.1 format:ulaw optimal_frame_size:160 ptime:20");
+        let samples: Vec<i16> = (0..160).map(|i| ((i as i16) - 80) * 300).collect();
+        let wire = crate::audio::g711::ulaw_encode_all(&samples);
+        match c.on_message(WireMessage::Binary(wire)).unwrap().as_slice() {
+            [PbxEvent::Audio(a)] => {
+                assert_eq!(a.len(), 160);
+                for (x, y) in a.iter().zip(&samples) {
+                    assert!((x - y).abs() < 600, "{x} vs {y}");
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut s = AsteriskWsCodec::new("/");
+        started(&mut s, PLAIN_START);
+        // A short last frame of a played file (208 bytes) is legal.
+        let wire: Vec<u8> = (0..104i16).flat_map(|v| (v * 7).to_le_bytes()).collect();
+        assert_eq!(s.on_message(WireMessage::Binary(wire)).unwrap(), vec![PbxEvent::Audio((0..104).map(|v| v * 7).collect())]);
+    }
+
+    #[test]
+    fn prompt_audio_goes_out_in_whole_frames_under_the_size_limit() {
+        let mut c = AsteriskWsCodec::new("/");
+        started(&mut c, PLAIN_START);
+        // 2.5 s + 1 sample at 16 kHz: 126 frames of 640 bytes after padding.
+        let samples = vec![1000i16; 40_001];
+        let msgs = c.audio(&samples);
+        let sizes: Vec<usize> = msgs
+            .iter()
+            .map(|m| match m {
+                WireMessage::Binary(b) => b.len(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(sizes.iter().all(|&s| s % 640 == 0 && s <= MAX_AUDIO_MESSAGE_BYTES), "{sizes:?}");
+        assert_eq!(sizes.iter().sum::<usize>(), 126 * 640);
+        let WireMessage::Binary(last) = msgs.last().unwrap() else { unreachable!() };
+        assert_eq!(&last[last.len() - 2..], &[0, 0], "padding is silence");
+
+        let mut u = AsteriskWsCodec::new("/");
+        started(&mut u, "MEDIA_START channel_id:1.1 format:ulaw optimal_frame_size:160");
+        let msgs = u.audio(&vec![0i16; 8000 * 20]);
+        assert!(msgs.iter().all(|m| matches!(m, WireMessage::Binary(b) if b.len() % 160 == 0 && b.len() <= MAX_AUDIO_MESSAGE_BYTES)));
+        assert_eq!(msgs.iter().map(|m| if let WireMessage::Binary(b) = m { b.len() } else { 0 }).sum::<usize>(), 160_000);
+    }
+
+    #[test]
+    fn commands_stay_short_and_mark_ids_safe() {
+        let mut j = AsteriskWsCodec::new("/");
+        started(&mut j, JSON_START);
+        let long = "a b\"c".repeat(100);
+        for m in j.mark(&long) {
+            let WireMessage::Text(t) = m else { panic!() };
+            assert!(t.len() <= MAX_COMMAND_BYTES, "{} bytes", t.len());
+            assert!(!t.contains(' '));
+        }
+    }
+
+    #[test]
+    fn percent_decoding_is_total() {
+        assert_eq!(parse_query("/x?a=%2Fb%3B1&c=d+e&f&g=%zz&h=%4"), vec![
+            ("a".into(), "/b;1".into()),
+            ("c".into(), "d e".into()),
+            ("f".into(), "".into()),
+            ("g".into(), "%zz".into()),
+            ("h".into(), "%4".into()),
+        ]);
+        assert!(parse_query("/").is_empty());
+    }
+}

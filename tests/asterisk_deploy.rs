@@ -1,0 +1,126 @@
+//! The deployment files: docker-compose.yml parsed and checked the way
+//! `docker compose config` would reject it (no Docker engine needed), and
+//! the Asterisk configs it mounts checked against what hotline expects.
+use std::path::{Path, PathBuf};
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn compose() -> Yaml {
+    let docs = YamlLoader::load_from_str(&read("docker-compose.yml")).expect("docker-compose.yml is not valid YAML");
+    assert_eq!(docs.len(), 1, "one YAML document");
+    docs.into_iter().next().unwrap()
+}
+
+fn strings(y: &Yaml) -> Vec<String> {
+    y.as_vec().unwrap_or_else(|| panic!("expected a list, got {y:?}")).iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+const KNOWN_SERVICE_KEYS: &[&str] = &[
+    "image", "build", "restart", "depends_on", "ports", "volumes", "networks", "environment", "command", "expose",
+    "stop_grace_period", "healthcheck", "entrypoint", "user", "working_dir",
+];
+
+#[test]
+fn compose_has_asterisk_from_an_image_and_hotline_from_our_dockerfile() {
+    let doc = compose();
+    let top: Vec<&str> = doc.as_hash().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+    for k in &top {
+        assert!(["name", "services", "networks", "volumes"].contains(k), "unknown top-level key {k}");
+    }
+    let services = &doc["services"];
+    assert_eq!(services.as_hash().unwrap().len(), 2, "asterisk and hotline");
+    for (name, svc) in services.as_hash().unwrap() {
+        for k in svc.as_hash().unwrap().keys() {
+            let k = k.as_str().unwrap();
+            assert!(KNOWN_SERVICE_KEYS.contains(&k), "service {name:?}: unknown key {k}");
+        }
+    }
+
+    let asterisk = &services["asterisk"];
+    let image = asterisk["image"].as_str().expect("asterisk runs a published image");
+    assert!(asterisk["build"].is_badvalue(), "Asterisk must not be built here");
+    let tag = image.rsplit(':').next().unwrap();
+    let version: Vec<u32> = tag.split(['_', '-']).next().unwrap().split('.').map(|p| p.parse().unwrap()).collect();
+    assert!(version >= vec![22, 8], "Asterisk {tag} is older than 22.8 (JSON control messages)");
+
+    let hotline = &services["hotline"];
+    assert_eq!(hotline["build"]["dockerfile"].as_str(), Some("Dockerfile"));
+    assert!(repo("Dockerfile").is_file());
+    assert!(hotline["ports"].is_badvalue(), "hotline's websocket must not be published to the host");
+    assert_eq!(strings(&hotline["expose"]), ["8088"]);
+    let env = hotline["environment"].as_hash().unwrap();
+    let secret = env.get(&Yaml::String("HOTLINE_AMI_SECRET".into())).and_then(|v| v.as_str()).unwrap();
+    assert!(secret.starts_with("${HOTLINE_AMI_SECRET"), "the AMI secret comes from the environment, not the file");
+
+    // Every bind-mounted file exists; named volumes are declared.
+    let declared_volumes: Vec<&str> = doc["volumes"].as_hash().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+    for svc in ["asterisk", "hotline"] {
+        for v in strings(&services[svc]["volumes"]) {
+            let src = v.split(':').next().unwrap();
+            if src.starts_with("./") {
+                if src == "./models" {
+                    continue; // filled by scripts/setup, git-ignored
+                }
+                assert!(repo(src).exists(), "{svc}: mounted {src} does not exist");
+            } else {
+                assert!(declared_volumes.contains(&src), "{svc}: volume {src} not declared");
+            }
+        }
+        if let Some(ports) = services[svc]["ports"].as_vec() {
+            for port in ports.iter().map(|p| p.as_str().unwrap()) {
+                assert!(port.contains(':'), "{svc}: port {port} must be HOST:CONTAINER");
+            }
+        }
+    }
+    let nets = doc["networks"]["voice"]["ipam"]["config"][0]["subnet"].as_str().unwrap();
+    assert_eq!(nets, "172.28.5.0/24");
+}
+
+#[test]
+fn asterisk_configs_point_at_hotline_as_it_is_configured() {
+    let doc = compose();
+    let hotline_ip = doc["services"]["hotline"]["networks"]["voice"]["ipv4_address"].as_str().unwrap();
+    let asterisk_ip = doc["services"]["asterisk"]["networks"]["voice"]["ipv4_address"].as_str().unwrap();
+
+    let ws = read("deploy/asterisk/websocket_client.conf");
+    assert!(ws.contains(&format!("uri = ws://{hotline_ip}:8088/")), "{ws}");
+    assert!(ws.contains("protocols = media"));
+    assert!(ws.contains("type = websocket_client"));
+
+    let ext = read("deploy/asterisk/extensions.conf");
+    assert!(ext.contains("Dial(WebSocket/hotline/"), "entry extension dials the websocket_client section");
+    assert!(ext.contains("Set(__CALLER_CHANNEL=${CHANNEL})"), "AMI Redirect target is passed on");
+    assert!(ext.contains(&format!("http://{hotline_ip}:8088/transfer?uid=${{UNIQUEID}}")));
+    assert!(ext.contains("caller_uid=${UNIQUEID}"));
+
+    let mgr = read("deploy/asterisk/manager.conf");
+    assert!(mgr.contains("[hotline]") && mgr.contains("write = call"));
+    assert!(mgr.contains(&format!("permit = {hotline_ip}/255.255.255.255")));
+
+    // hotline's own config parses and agrees with the Asterisk side.
+    let path = repo("deploy/hotline/hotline.toml");
+    let cfg = hotline::config::ServerConfig::from_toml_str(&read("deploy/hotline/hotline.toml"), Some(&path), &|k| {
+        (k == hotline::config::ENV_AMI_SECRET).then(|| "from-env".to_string())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.listen.port(), 8088);
+    let ami = cfg.ami.expect("AMI configured");
+    assert_eq!(ami.host, asterisk_ip);
+    assert_eq!(ami.username, "hotline");
+
+    // Every context the shipped dialplan transfers to exists in Asterisk.
+    let plan = read("dialplans/hotline.toml");
+    for line in plan.lines().filter(|l| l.trim_start().starts_with("context =")) {
+        let ctx = line.split('"').nth(1).unwrap();
+        assert!(ext.contains(&format!("[{ctx}]")), "extensions.conf lacks context [{ctx}] used by dialplans/hotline.toml");
+    }
+    assert!(ext.contains(&format!("[{}]", cfg.transfer.default_context)));
+}
