@@ -2,7 +2,7 @@
 //! utterances a call would deliver: 16 kHz, telephone band, optional noise.
 use std::path::{Path, PathBuf};
 
-use crate::audio::{g711, read_wav, resample, MODEL_RATE};
+use crate::audio::{read_wav, MODEL_RATE};
 
 /// Silence added on each side of a tightly trimmed clip, as the VAD's speech
 /// padding would leave it (ms).
@@ -20,13 +20,7 @@ pub struct Clip {
 pub const DIGIT_WORDS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 pub const COMMAND_WORDS: [&str; 10] = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"];
 
-/// `../shared/testdata` next to the source tree, or `$HOTLINE_TESTDATA`.
-pub fn default_testdata() -> PathBuf {
-    if let Some(d) = std::env::var_os("HOTLINE_TESTDATA") {
-        return PathBuf::from(d);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")
-}
+pub use crate::testdata::{phone_band, testdata_dir as default_testdata};
 
 fn pad(samples: Vec<f32>) -> Vec<f32> {
     let n = PAD_MS * MODEL_RATE as usize / 1000;
@@ -63,15 +57,6 @@ pub fn fsdd_test(testdata: &Path, takes: usize) -> Result<Vec<Clip>, String> {
             Ok(Clip { name: format!("fsdd/{n}"), samples, truth: DIGIT_WORDS[digit].to_string() })
         })
         .collect()
-}
-
-/// What a 16 kHz recording sounds like after a telephone leg: 8 kHz G.711
-/// µ-law and back to 16 kHz.
-pub fn phone_band(samples16k: &[f32]) -> Vec<f32> {
-    let narrow = resample(samples16k, MODEL_RATE, 8_000);
-    let pcm = crate::audio::f32_to_i16(&narrow);
-    let back = g711::ulaw_decode_all(&g711::ulaw_encode_all(&pcm));
-    resample(&crate::audio::i16_to_f32(&back), 8_000, MODEL_RATE)
 }
 
 /// Speech Commands clips (transcripts from `TRANSCRIPTS.tsv`) through the
