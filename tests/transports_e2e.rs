@@ -220,6 +220,27 @@ async fn a_malformed_audiosocket_frame_ends_only_that_call() {
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audiosocket_transfer_hangs_up_and_leaves_the_target_for_the_asterisk_dialplan() {
+    let h = Harness::start(AUDIOSOCKET).await;
+    let (id, id_text) = uuid(4);
+    let mut caller = AudioSocketCaller::connect(h.addr(Transport::AudioSocket), id, 8000).await;
+    caller.send_dtmf('2').await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    caller.send_dtmf('1').await;
+    let r = caller.wait_for("the hangup message", Duration::from_secs(30), |r| r.hangup || r.closed).await;
+    assert!(r.hangup, "the call ends with 00 00 00");
+    // What CURL(http://hotline/decision?uuid=${AS_ID}) fetches.
+    let mut s = tokio::net::TcpStream::connect(h.addr(Transport::AsteriskWs)).await.unwrap();
+    s.write_all(format!("GET /decision?uuid={id_text} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("tech,310"), "{answer}");
+    let rec = h.record(&id_text, Duration::from_secs(10)).await;
+    assert_eq!(rec["transfer"]["method"], "hangup", "{rec:#}");
+    h.stop().await;
+}
+
 /// A one-shot HTTP server on loopback that records the request body.
 async fn webhook_listener() -> (String, Arc<Mutex<Vec<String>>>) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -287,24 +308,40 @@ async fn twilio_prompt_comes_back_with_a_mark_and_a_transfer_hits_the_webhook() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn freeswitch_prompts_play_by_broadcast_keys_barge_in_and_transfer_over_the_event_socket() {
+async fn audio_fork_prompts_play_by_broadcast_keys_barge_in_and_transfer_over_the_event_socket() {
+    freeswitch_scenario(Transport::AudioFork).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_stream_prompts_play_by_broadcast_keys_barge_in_and_transfer_over_the_event_socket() {
+    freeswitch_scenario(Transport::AudioStream).await;
+}
+
+async fn freeswitch_scenario(transport: Transport) {
     let esl = FakeEsl::start(ESL_PASSWORD).await;
     esl.add_channel(FS_UUID);
     let h = Harness::start(&format!(
-        "\n[[listeners]]\ntransport = \"audio_fork\"\nlisten = \"127.0.0.1:0\"\n[esl]\naddress = \"{}\"\n",
+        "\n[[listeners]]\ntransport = \"{transport}\"\nlisten = \"127.0.0.1:0\"\n[esl]\naddress = \"{}\"\n",
         esl.addr
     ))
     .await;
     let files = tempfile::tempdir().unwrap();
-    let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","caller_id":"1001","sampleRate":16000}}"#);
-    let client =
-        FsMediaClient::connect_fork(h.addr(Transport::AudioFork), FS_UUID, 16000, &meta, esl.clone(), files.path().to_path_buf()).await;
+    let rate = if transport == Transport::AudioFork { 16000 } else { 8000 };
+    let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","caller_id":"1001","sampleRate":{rate}}}"#);
+    let (addr, dir) = (h.addr(transport), files.path().to_path_buf());
+    let client = if transport == Transport::AudioFork {
+        FsMediaClient::connect_fork(addr, FS_UUID, rate, &meta, esl.clone(), dir).await
+    } else {
+        FsMediaClient::connect_stream(addr, FS_UUID, rate, &meta, esl.clone(), dir).await
+    };
     let first = esl.wait_for_command(&format!("api uuid_broadcast {FS_UUID} "), Duration::from_secs(30)).await;
     assert!(first.ends_with(" aleg"), "{first}");
     // A key while the greeting plays: barge-in, then the support prompt.
     esl.emit_dtmf(FS_UUID, '2');
     esl.wait_for_command(&format!("api uuid_break {FS_UUID} all"), Duration::from_secs(5)).await;
-    client.wait_for("killAudio", Duration::from_secs(5), |r| r.kill_audio >= 1).await;
+    if transport == Transport::AudioFork {
+        client.wait_for("killAudio", Duration::from_secs(5), |r| r.kill_audio >= 1).await;
+    }
     let until = Instant::now() + Duration::from_secs(30);
     while esl.commands().iter().filter(|c| c.starts_with("api uuid_broadcast")).count() < 2 {
         assert!(Instant::now() < until, "support prompt never broadcast: {:?}", esl.commands());
