@@ -2,8 +2,8 @@
 //! real time.
 //!
 //! Starts the real server on loopback and runs 1, 2, 4, … up to `--calls`
-//! emulated Asterisk calls at once (the same chan_websocket emulator the
-//! tests use), each saying real recorded words in a loop for `--duration`
+//! emulated Asterisk calls at once (the same chan_websocket or, with
+//! `--transport audiosocket`, AudioSocket emulator the tests use), each saying real recorded words in a loop for `--duration`
 //! seconds. A level passes when no call had a prompt underrun or a dropped
 //! frame and the end-of-speech → first-response-audio p95 is under 800 ms.
 //! Prints one JSON line per level and the largest passing level.
@@ -17,9 +17,15 @@ use serde::Serialize;
 #[allow(clippy::all)]
 mod emulator;
 
+#[path = "../../tests/support/audiosocket.rs"]
+#[allow(clippy::all)]
+mod audiosocket_emulator;
+
+use audiosocket_emulator::{AudioSocketCaller, Received};
 use emulator::{AsteriskCall, AsteriskConfig, Seen};
 
 use crate::config::ServerConfig;
+use crate::pbx::registry::Transport;
 
 /// Two menus that send the caller back and forth by saying "one": every
 /// turn is a recognition followed by a prompt.
@@ -68,6 +74,9 @@ pub struct LoadArgs {
     /// Folder with the test recordings (default: ../shared/testdata).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Transport the emulated PBX uses: asterisk_ws or audiosocket.
+    #[arg(long, default_value = "asterisk_ws")]
+    pub transport: Transport,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,10 +124,17 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("hotline-bench-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("dialplans")).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("dialplans/bench.toml"), BENCH_DIALPLAN).map_err(|e| e.to_string())?;
-    let toml = format!(
+    let mut toml = format!(
         "listen = \"127.0.0.1:0\"\ndialplan_dir = \"dialplans\"\ndefault_dialplan = \"bench\"\nmax_calls = {}\n",
         args.calls.max(1) + 1
     );
+    match args.transport {
+        Transport::AsteriskWs => {}
+        Transport::AudioSocket => {
+            toml.push_str("[[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:0\"\nrate = 16000\n")
+        }
+        other => return Err(format!("--transport {other} is not supported yet (asterisk_ws, audiosocket)")),
+    }
     let cfg = ServerConfig::from_toml_str(&toml, Some(&dir.join("hotline.toml")), &|_| None).map_err(|e| e.to_string())?;
     let deps = crate::cli::serve::load_deps(&cfg).await?;
     // Render the prompts now so the first level does not measure TTS.
@@ -133,7 +149,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         .await;
     }
     let server = crate::server::start(cfg, deps).await?;
-    let addr = server.local_addr();
+    let addr = server.addr_of(args.transport).unwrap_or(server.local_addr());
 
     let mut levels = Vec::new();
     let mut n = 1;
@@ -150,7 +166,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
     let mut failed = false;
     let mut call_no = 0u32;
     for &level in &levels {
-        let report = run_level(addr, level, Duration::from_secs(args.duration), &clips, &mut call_no).await;
+        let report = run_level(args.transport, addr, level, Duration::from_secs(args.duration), &clips, &mut call_no).await;
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
         failed |= !report.pass;
         if !failed {
@@ -167,6 +183,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
 }
 
 async fn run_level(
+    transport: Transport,
     addr: std::net::SocketAddr,
     calls: usize,
     duration: Duration,
@@ -191,9 +208,15 @@ async fn run_level(
     let mut tasks = Vec::new();
     for i in 0..calls {
         *call_no += 1;
-        let cfg = AsteriskConfig::new(addr, *call_no);
         let clip = clips[i % clips.len()].clone();
-        tasks.push(tokio::spawn(async move { one_call(cfg, clip, duration).await }));
+        if transport == Transport::AudioSocket {
+            let mut uuid = [0x42u8; 16];
+            uuid[12..].copy_from_slice(&call_no.to_be_bytes());
+            tasks.push(tokio::spawn(async move { one_audiosocket_call(addr, uuid, clip, duration).await }));
+        } else {
+            let cfg = AsteriskConfig::new(addr, *call_no);
+            tasks.push(tokio::spawn(async move { one_call(cfg, clip, duration).await }));
+        }
         // Stagger the starts a little, as real calls arrive.
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
@@ -282,6 +305,61 @@ async fn one_call(cfg: AsteriskConfig, clip: Vec<i16>, duration: Duration) -> Re
         underruns: seen.iter().filter(|(_, s)| matches!(s, Seen::Underrun)).count(),
         dropped: seen.iter().filter(|(_, s)| matches!(s, Seen::Dropped(_))).count(),
     })
+}
+
+/// AudioSocket samples per 20 ms frame at the bench's 16 kHz.
+const AS_FRAME: usize = 320;
+/// A prompt is over when no frame with sound came for this long (the
+/// server sends only silent keep-alives between prompts).
+const AS_PROMPT_DONE_MS: u64 = 300;
+/// Two frames of one prompt further apart than this are an underrun.
+const AS_UNDERRUN_MS: u64 = 100;
+
+fn as_sound(r: &Received, i: usize) -> bool {
+    r.samples.get(i * AS_FRAME..(i + 1) * AS_FRAME).is_some_and(|f| f.iter().any(|&s| s != 0))
+}
+
+/// One AudioSocket caller: there are no marks, so a prompt counts as over
+/// when its sound stops; then the word is said and the time to the next
+/// prompt's first frame measured.
+async fn one_audiosocket_call(addr: std::net::SocketAddr, uuid: [u8; 16], clip: Vec<i16>, duration: Duration) -> Result<CallResult, String> {
+    let t0 = Instant::now();
+    let mut call = AudioSocketCaller::connect(addr, uuid, 16_000).await;
+    let t_end = Instant::now() + duration;
+    let mut latencies = Vec::new();
+    let mut from = 0;
+    while Instant::now() < t_end {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = call.received();
+            if r.closed || r.hangup || r.violation.is_some() {
+                return Err("the server ended the call".into());
+            }
+            let now_ms = t0.elapsed().as_millis() as u64;
+            if (from..r.audio.len()).rev().find(|&i| as_sound(&r, i)).is_some_and(|i| r.audio[i].2 + AS_PROMPT_DONE_MS < now_ms) {
+                from = r.audio.len();
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err("a prompt never finished".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let started = t0.elapsed().as_millis() as u64;
+        call.send_audio_paced(&clip).await;
+        let spoke_until = started + speech_end_ms(&clip, 16_000);
+        let r = call
+            .wait_for("a response to speech", Duration::from_secs(10), |r| (from..r.audio.len()).any(|i| as_sound(r, i)))
+            .await;
+        let first = (from..r.audio.len()).find(|&i| as_sound(&r, i)).map_or(spoke_until, |i| r.audio[i].2);
+        latencies.push(first.saturating_sub(spoke_until));
+    }
+    let r = call.received();
+    let underruns = (1..r.audio.len())
+        .filter(|&i| as_sound(&r, i) && as_sound(&r, i - 1) && r.audio[i].2 - r.audio[i - 1].2 > AS_UNDERRUN_MS)
+        .count();
+    call.hang_up().await;
+    Ok(CallResult { latencies_ms: latencies, underruns, dropped: 0 })
 }
 
 /// End of the last 10 ms window above -35 dBFS.
