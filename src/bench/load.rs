@@ -21,7 +21,12 @@ mod emulator;
 #[allow(clippy::all)]
 mod audiosocket_emulator;
 
+#[path = "../../tests/support/twilio.rs"]
+#[allow(clippy::all)]
+mod twilio_emulator;
+
 use audiosocket_emulator::{AudioSocketCaller, Received};
+use twilio_emulator::TwilioCall;
 use emulator::{AsteriskCall, AsteriskConfig, Seen};
 
 use crate::config::ServerConfig;
@@ -74,7 +79,7 @@ pub struct LoadArgs {
     /// Folder with the test recordings (default: ../shared/testdata).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Transport the emulated PBX uses: asterisk_ws or audiosocket.
+    /// Transport the emulated PBX uses: asterisk_ws, audiosocket or twilio.
     #[arg(long, default_value = "asterisk_ws")]
     pub transport: Transport,
 }
@@ -113,11 +118,13 @@ pub fn run(args: LoadArgs) -> u8 {
 
 async fn bench(args: LoadArgs) -> Result<(), String> {
     let data = args.data.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    // Twilio is 8 kHz µ-law; the others run at 16 kHz here.
+    let rate = if args.transport == Transport::Twilio { 8_000 } else { 16_000 };
     let clips: Vec<Vec<i16>> = CLIPS
         .iter()
         .map(|c| {
             let a = crate::audio::read_wav(&data.join(c)).map_err(|e| format!("{}: {e}", data.join(c).display()))?;
-            Ok(crate::audio::f32_to_i16(&a.to_f32_at(16_000)))
+            Ok(crate::audio::f32_to_i16(&a.to_f32_at(rate)))
         })
         .collect::<Result<_, String>>()?;
 
@@ -133,7 +140,8 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         Transport::AudioSocket => {
             toml.push_str("[[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:0\"\nrate = 16000\n")
         }
-        other => return Err(format!("--transport {other} is not supported yet (asterisk_ws, audiosocket)")),
+        Transport::Twilio => toml.push_str("[[listeners]]\ntransport = \"twilio\"\nlisten = \"127.0.0.1:0\"\n"),
+        other => return Err(format!("--transport {other} is not supported yet (asterisk_ws, audiosocket, twilio)")),
     }
     let cfg = ServerConfig::from_toml_str(&toml, Some(&dir.join("hotline.toml")), &|_| None).map_err(|e| e.to_string())?;
     let deps = crate::cli::serve::load_deps(&cfg).await?;
@@ -143,7 +151,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         let list: Vec<_> = plan.menus.values().map(|m| m.prompt.clone()).collect();
         let _ = tokio::task::spawn_blocking(move || {
             for p in &list {
-                let _ = prompts.render(p, 16_000);
+                let _ = prompts.render(p, rate);
             }
         })
         .await;
@@ -209,7 +217,11 @@ async fn run_level(
     for i in 0..calls {
         *call_no += 1;
         let clip = clips[i % clips.len()].clone();
-        if transport == Transport::AudioSocket {
+        if transport == Transport::Twilio {
+            let url = format!("ws://{addr}/bench");
+            let sid = format!("CA{:032x}", *call_no);
+            tasks.push(tokio::spawn(async move { one_twilio_call(url, sid, clip, duration).await }));
+        } else if transport == Transport::AudioSocket {
             let mut uuid = [0x42u8; 16];
             uuid[12..].copy_from_slice(&call_no.to_be_bytes());
             tasks.push(tokio::spawn(async move { one_audiosocket_call(addr, uuid, clip, duration).await }));
@@ -360,6 +372,40 @@ async fn one_audiosocket_call(addr: std::net::SocketAddr, uuid: [u8; 16], clip: 
         .count();
     call.hang_up().await;
     Ok(CallResult { latencies_ms: latencies, underruns, dropped: 0 })
+}
+
+/// One Twilio caller: a prompt is over when Twilio echoes its mark; the
+/// response time is polled (the emulator does not time each media message),
+/// and underruns cannot be seen, since Twilio paces the audio itself.
+async fn one_twilio_call(url: String, sid: String, clip: Vec<i16>, duration: Duration) -> Result<CallResult, String> {
+    let mut call = TwilioCall::connect(&url, &sid, &[("dialplan", "bench")]).await;
+    let t_end = Instant::now() + duration;
+    let mut latencies = Vec::new();
+    let mut marks = 0;
+    while Instant::now() < t_end {
+        marks += 1;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while call.received().marks.len() < marks {
+            if call.received().closed || Instant::now() > deadline {
+                return Err("a prompt never finished".into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let before = call.received().media_bytes;
+        let started = Instant::now();
+        call.send_audio_paced(&clip).await;
+        let spoke_until = started + Duration::from_millis(speech_end_ms(&clip, 8_000));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while call.received().media_bytes == before {
+            if Instant::now() > deadline {
+                return Err("no response to speech".into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        latencies.push(Instant::now().saturating_duration_since(spoke_until).as_millis() as u64);
+    }
+    call.stop().await;
+    Ok(CallResult { latencies_ms: latencies, underruns: 0, dropped: 0 })
 }
 
 /// End of the last 10 ms window above -35 dBFS.
