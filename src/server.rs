@@ -82,10 +82,75 @@ pub(crate) struct Shared {
     pub esl: Option<FsControl>,
 }
 
-/// One event-socket connection shared by all FreeSWITCH calls.
+/// One event-socket connection shared by all FreeSWITCH calls, replaced
+/// by a new one when it drops (FreeSWITCH restarted, network blip).
 pub(crate) struct FsControl {
-    pub client: EslClient,
+    client: Arc<std::sync::RwLock<EslClient>>,
     pub router: EventRouter,
+    /// Forwards events and reconnects; stopped with the server.
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FsControl {
+    fn drop(&mut self) {
+        self.keeper.abort();
+    }
+}
+
+/// Reconnect attempts back off up to this.
+const ESL_RECONNECT_MAX: Duration = Duration::from_secs(10);
+
+impl FsControl {
+    /// Connects (an error if FreeSWITCH cannot be reached now: a server
+    /// that cannot play a prompt must not start), then keeps connected.
+    async fn start(cfg: crate::pbx::esl::EslConfig) -> Result<FsControl, String> {
+        let (client, events) = Self::connect(&cfg).await?;
+        // Events of every connection go through one channel, so the router
+        // (and the calls registered with it) outlive a reconnect.
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::pbx::esl::EVENT_QUEUE);
+        let client = Arc::new(std::sync::RwLock::new(client));
+        let shared_client = Arc::clone(&client);
+        let keeper = tokio::spawn(async move {
+            let mut events = events;
+            loop {
+                while let Some(e) = events.recv().await {
+                    if tx.send(e).await.is_err() {
+                        return;
+                    }
+                }
+                error!(addr = %cfg.addr, "event socket connection lost; reconnecting");
+                let mut wait = Duration::from_millis(500);
+                events = loop {
+                    tokio::time::sleep(wait).await;
+                    match Self::connect(&cfg).await {
+                        Ok((c, ev)) => {
+                            *shared_client.write().unwrap_or_else(|p| p.into_inner()) = c;
+                            info!(addr = %cfg.addr, "event socket reconnected");
+                            break ev;
+                        }
+                        Err(e) => {
+                            warn!("{e}");
+                            wait = (wait * 2).min(ESL_RECONNECT_MAX);
+                        }
+                    }
+                };
+            }
+        });
+        Ok(FsControl { client, router: EventRouter::spawn(rx), keeper })
+    }
+
+    async fn connect(
+        cfg: &crate::pbx::esl::EslConfig,
+    ) -> Result<(EslClient, tokio::sync::mpsc::Receiver<crate::pbx::esl::EslEvent>), String> {
+        let (client, events) = EslClient::connect(cfg).await.map_err(|e| format!("event socket {}: {e}", cfg.addr))?;
+        client.subscribe(TRANSPORT_EVENTS).await.map_err(|e| format!("event socket {}: {e}", cfg.addr))?;
+        Ok((client, events))
+    }
+
+    /// The current connection (cheap clone).
+    pub fn client(&self) -> EslClient {
+        self.client.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// A bound listener and what it speaks.
@@ -171,10 +236,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     }
     let esl = if cfg.listeners.iter().any(|l| l.transport.needs_event_socket()) {
         let esl_cfg = cfg.esl.clone().ok_or("a FreeSWITCH listener needs an [esl] section")?;
-        let (client, events) =
-            EslClient::connect(&esl_cfg).await.map_err(|e| format!("event socket {}: {e}", esl_cfg.addr))?;
-        client.subscribe(TRANSPORT_EVENTS).await.map_err(|e| format!("event socket {}: {e}", esl_cfg.addr))?;
-        Some(FsControl { client, router: EventRouter::spawn(events) })
+        Some(FsControl::start(esl_cfg).await?)
     } else {
         None
     };

@@ -187,7 +187,7 @@ impl Session {
             return;
         }
         let (Some(esl), Some(info)) = (self.shared.esl.as_ref(), self.info.as_ref()) else { return };
-        match tokio::time::timeout(WRITE_TIMEOUT, esl.client.uuid_kill(&info.call_id)).await {
+        match tokio::time::timeout(WRITE_TIMEOUT, esl.client().uuid_kill(&info.call_id)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!("uuid_kill failed: {e}"),
             Err(_) => warn!("uuid_kill: no answer from the event socket"),
@@ -438,7 +438,7 @@ impl Session {
         };
         match ev {
             FsEvent::PlayFile { uuid, file } => {
-                let esl = self.shared.esl.as_ref()?.client.clone();
+                let esl = self.shared.esl.as_ref()?.client();
                 tokio::spawn(async move {
                     if let Err(e) = esl.uuid_broadcast(&uuid, &file).await {
                         warn!(%file, "prompt file not played: {e}");
@@ -564,7 +564,7 @@ impl Session {
                 if self.transport.needs_event_socket() {
                     // Broadcasts already queued in FreeSWITCH are dropped too.
                     if let (Some(esl), Some(info)) = (self.shared.esl.as_ref(), self.info.as_ref()) {
-                        let (client, uuid) = (esl.client.clone(), info.call_id.clone());
+                        let (client, uuid) = (esl.client(), info.call_id.clone());
                         tokio::spawn(async move {
                             if let Err(e) = client.uuid_break(&uuid, true).await {
                                 warn!("uuid_break failed: {e}");
@@ -722,7 +722,7 @@ impl Session {
     }
 
     fn transfer_by_event_socket(&mut self, extension: &str, context: Option<String>, variables: &[(String, String)]) -> Option<End> {
-        let Some(esl) = self.shared.esl.as_ref().map(|e| e.client.clone()) else {
+        let Some(esl) = self.shared.esl.as_ref().map(|e| e.client()) else {
             self.feed(Input::TransferFailed { reason: "the event socket is not configured".into() });
             return None;
         };
