@@ -286,10 +286,11 @@ async fn twilio_prompt_comes_back_with_a_mark_and_a_transfer_hits_the_webhook() 
     let ws = format!("ws://{}/media", h.addr(Transport::Twilio));
     let mut call = TwilioCall::connect(&ws, "CA0001", &[("dialplan", "hotline")]).await;
     call.wait_for("greeting audio", Duration::from_secs(30), |r| r.media_bytes > 0).await;
-    // Speech: "one" → billing.
+    // Speech over the greeting: barge-in, then "one" → billing.
     call.send_audio_paced(&clip("speech_commands/one_2796ac50_nohash_0.wav", 8000)).await;
     call.send_audio_paced(&vec![0i16; 8000]).await;
-    call.wait_for("the billing prompt's mark", Duration::from_secs(30), |r| r.marks.len() >= 2).await;
+    let r = call.wait_for("the billing prompt's mark", Duration::from_secs(30), |r| r.marks.len() >= 2).await;
+    assert!(r.clears >= 1, "speaking over the greeting clears Twilio's buffer: {r:?}");
     call.send_dtmf('1').await;
     let until = Instant::now() + Duration::from_secs(15);
     while hits.lock().unwrap().is_empty() {
