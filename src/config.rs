@@ -12,9 +12,22 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::pbx::ami::{AmiConfig, Secret};
+use crate::pbx::esl::EslConfig;
+use crate::pbx::registry::Transport;
+use crate::pbx::webhook::WebhookConfig;
 
 pub const ENV_AMI_SECRET: &str = "HOTLINE_AMI_SECRET";
 pub const ENV_AUTH_PASSWORD: &str = "HOTLINE_AUTH_PASSWORD";
+pub const ENV_ESL_PASSWORD: &str = crate::pbx::esl::PASSWORD_ENV;
+
+/// One more socket to accept calls on, besides the chan_websocket `listen`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    pub transport: Transport,
+    pub listen: SocketAddr,
+    /// Audio rate on the wire where the transport lets it vary.
+    pub rate: Option<u32>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransferMethod {
@@ -44,7 +57,14 @@ pub struct TransferConfig {
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// The chan_websocket listener, always present.
     pub listen: SocketAddr,
+    /// Listeners of the other transports (`[[listeners]]`).
+    pub listeners: Vec<Listener>,
+    /// FreeSWITCH event socket, needed by audio_fork / audio_stream listeners.
+    pub esl: Option<EslConfig>,
+    /// Where Twilio transfers are posted.
+    pub webhook: Option<WebhookConfig>,
     pub dialplan_dir: PathBuf,
     /// Dialplan for calls whose dial string names none.
     pub default_dialplan: String,
@@ -90,6 +110,33 @@ struct Raw {
     auth: Option<RawAuth>,
     #[serde(default)]
     recognizer: RawRecognizer,
+    #[serde(default)]
+    listeners: Vec<RawListener>,
+    esl: Option<RawEsl>,
+    webhook: Option<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    transport: Option<String>,
+    listen: Option<String>,
+    rate: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEsl {
+    address: Option<String>,
+    password: Option<String>,
+    timeout_ms: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: Option<String>,
+    timeout_ms: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -249,6 +296,91 @@ impl ServerConfig {
             }
         };
 
+        let esl = match raw.esl {
+            None => None,
+            Some(e) => {
+                let address = e.address.unwrap_or_else(|| "127.0.0.1:8021".into());
+                if address.parse::<SocketAddr>().is_err() && !address.contains(':') {
+                    err("esl.address", format!("{address:?} is not host:port like 127.0.0.1:8021"));
+                }
+                let password = env(ENV_ESL_PASSWORD).filter(|s| !s.is_empty()).or(e.password).unwrap_or_default();
+                if password.is_empty() {
+                    err("esl.password", format!("is required (or set {ENV_ESL_PASSWORD})"));
+                }
+                let mut c = EslConfig::new(address, password);
+                match e.timeout_ms {
+                    None => {}
+                    Some(t) if (100..=60_000).contains(&t) => c.timeout = Duration::from_millis(t as u64),
+                    Some(t) => err("esl.timeout_ms", format!("{t} is out of range 100..=60000")),
+                }
+                Some(c)
+            }
+        };
+        let webhook = match raw.webhook {
+            None => None,
+            Some(w) => match w.url.as_deref().map(WebhookConfig::new) {
+                None => {
+                    err("webhook.url", "is required when [webhook] is configured".into());
+                    None
+                }
+                Some(Err(e)) => {
+                    err("webhook.url", e.to_string());
+                    None
+                }
+                Some(Ok(mut c)) => {
+                    match w.timeout_ms {
+                        None => {}
+                        Some(t) if (100..=60_000).contains(&t) => c.timeout = Duration::from_millis(t as u64),
+                        Some(t) => err("webhook.timeout_ms", format!("{t} is out of range 100..=60000")),
+                    }
+                    Some(c)
+                }
+            },
+        };
+        let mut listeners = Vec::new();
+        for (i, l) in raw.listeners.iter().enumerate() {
+            let field = |name: &str| format!("listeners[{i}].{name}");
+            let transport = match l.transport.as_deref().map(str::parse::<Transport>) {
+                None => {
+                    err(&field("transport"), "is required".into());
+                    continue;
+                }
+                Some(Err(e)) => {
+                    err(&field("transport"), e);
+                    continue;
+                }
+                Some(Ok(t)) => t,
+            };
+            let Some(addr) = l.listen.as_deref() else {
+                err(&field("listen"), "is required".into());
+                continue;
+            };
+            let Ok(addr) = addr.parse::<SocketAddr>() else {
+                err(&field("listen"), format!("{addr:?} is not an address like 127.0.0.1:9092"));
+                continue;
+            };
+            if (addr == listen && addr.port() != 0) || listeners.iter().any(|x: &Listener| x.listen == addr && addr.port() != 0) {
+                err(&field("listen"), format!("{addr} is already used by another listener"));
+            }
+            let rate = match l.rate {
+                None => None,
+                Some(r) => {
+                    let options = crate::pbx::registry::TransportOptions { rate: Some(r.clamp(0, 1_000_000) as u32) };
+                    if let Err(e) = crate::pbx::registry::codec(transport, &options) {
+                        err(&field("rate"), e.to_string());
+                    }
+                    if !(8_000..=48_000).contains(&r) {
+                        err(&field("rate"), format!("{r} is out of range 8000..=48000"));
+                    }
+                    Some(r.clamp(8_000, 48_000) as u32)
+                }
+            };
+            if transport.needs_event_socket() && esl.is_none() {
+                err(&field("transport"), format!("{transport} plays prompts over the FreeSWITCH event socket: add an [esl] section"));
+            }
+            listeners.push(Listener { transport, listen: addr, rate });
+        }
+
         let default_dialplan = raw.default_dialplan.unwrap_or_else(|| "hotline".into());
         if default_dialplan.is_empty() {
             err("default_dialplan", "must name a dialplan (file stem)".into());
@@ -256,6 +388,9 @@ impl ServerConfig {
         if errs.is_empty() {
             Ok(ServerConfig {
                 listen,
+                listeners,
+                esl,
+                webhook,
                 dialplan_dir: rel(raw.dialplan_dir.unwrap_or_else(|| "dialplans".into())),
                 default_dialplan,
                 max_calls,
@@ -323,6 +458,47 @@ mod tests {
         for field in ["`listen`", "`max_calls`", "`transfer.method`", "`ami.port`", "`ami.username`", "`ami.secret`", "`auth.username`", "`auth.password`"] {
             assert!(all.contains(field), "{field} missing in:\n{all}");
         }
+    }
+
+    #[test]
+    fn listeners_of_other_transports_with_their_control_channels() {
+        let env = |k: &str| (k == ENV_ESL_PASSWORD).then(|| "ClueCon".to_string());
+        let c = ServerConfig::from_toml_str(
+            "[[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:9092\"\nrate = 16000\n\
+             [[listeners]]\ntransport = \"audio_fork\"\nlisten = \"127.0.0.1:9093\"\n\
+             [esl]\naddress = \"127.0.0.1:8021\"\n[webhook]\nurl = \"http://127.0.0.1:8080/twilio/transfer\"\n",
+            None,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8088", "chan_websocket stays the default listener");
+        assert_eq!(
+            c.listeners,
+            vec![
+                Listener { transport: Transport::AudioSocket, listen: "127.0.0.1:9092".parse().unwrap(), rate: Some(16_000) },
+                Listener { transport: Transport::AudioFork, listen: "127.0.0.1:9093".parse().unwrap(), rate: None },
+            ]
+        );
+        assert_eq!(c.esl.as_ref().unwrap().addr, "127.0.0.1:8021");
+        assert!(!format!("{c:?}").contains("ClueCon"));
+        assert_eq!(c.webhook.as_ref().unwrap().url(), "http://127.0.0.1:8080/twilio/transfer");
+    }
+
+    #[test]
+    fn bad_listeners_name_their_field() {
+        let e = parse(
+            "[[listeners]]\ntransport = \"sip\"\nlisten = \"127.0.0.1:1\"\n\
+             [[listeners]]\ntransport = \"audiosocket\"\nlisten = \"nowhere\"\n\
+             [[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:2\"\nrate = 11025\n\
+             [[listeners]]\ntransport = \"audio_stream\"\nlisten = \"127.0.0.1:3\"\n\
+             [webhook]\nurl = \"ftp://x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for field in ["`listeners[0].transport`", "`listeners[1].listen`", "`listeners[2].rate`", "`listeners[3].transport`", "`webhook.url`"] {
+            assert!(e.contains(field), "{field} missing in:\n{e}");
+        }
+        assert!(e.contains("[esl]"), "{e}");
     }
 
     #[test]

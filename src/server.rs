@@ -1,7 +1,9 @@
-//! The live server: Asterisk connects over chan_websocket, one connection
-//! per call, one tokio task per call driving the call machine in real time.
+//! The live server: the PBX connects once per call, one tokio task per call
+//! drives the call machine in real time. Asterisk chan_websocket on
+//! `listen`, and any other transport on its own `[[listeners]]` socket
+//! (AudioSocket over raw TCP; FreeSWITCH and Twilio over websockets).
 //!
-//! - Accept loop: limits (`max_calls`; extra connections get HTTP 503 and a
+//! - Accept loops, one per listener: limits (`max_calls`; extra connections get HTTP 503 and a
 //!   log line), basic auth and the `media` subprotocol checked in the
 //!   upgrade, the 101 answer exactly as Asterisk accepts it
 //!   (`Connection: Upgrade`, no extensions).
@@ -11,6 +13,7 @@
 //! - Shutdown: stop accepting, let calls finish for `shutdown_grace`, then
 //!   hang up the rest, write their records, return.
 pub mod http;
+mod link;
 pub mod playback;
 pub mod record;
 pub mod registry;
@@ -33,6 +36,8 @@ use crate::asr::SpeechStack;
 use crate::config::ServerConfig;
 use crate::dialplan::Prompt;
 use crate::intent::IntentMatcher;
+use crate::pbx::esl::{EslClient, EventRouter, TRANSPORT_EVENTS};
+use crate::pbx::registry::{Transport, TransportOptions};
 
 pub use registry::DialplanRegistry;
 
@@ -73,6 +78,86 @@ pub(crate) struct Shared {
     pub matcher: Arc<dyn IntentMatcher>,
     pub records: Option<record::RecordWriter>,
     pub decisions: Arc<http::Decisions>,
+    /// The FreeSWITCH event socket, when a listener needs it.
+    pub esl: Option<FsControl>,
+}
+
+/// One event-socket connection shared by all FreeSWITCH calls, replaced
+/// by a new one when it drops (FreeSWITCH restarted, network blip).
+pub(crate) struct FsControl {
+    client: Arc<std::sync::RwLock<EslClient>>,
+    pub router: EventRouter,
+    /// Forwards events and reconnects; stopped with the server.
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FsControl {
+    fn drop(&mut self) {
+        self.keeper.abort();
+    }
+}
+
+/// Reconnect attempts back off up to this.
+const ESL_RECONNECT_MAX: Duration = Duration::from_secs(10);
+
+impl FsControl {
+    /// Connects (an error if FreeSWITCH cannot be reached now: a server
+    /// that cannot play a prompt must not start), then keeps connected.
+    async fn start(cfg: crate::pbx::esl::EslConfig) -> Result<FsControl, String> {
+        let (client, events) = Self::connect(&cfg).await?;
+        // Events of every connection go through one channel, so the router
+        // (and the calls registered with it) outlive a reconnect.
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::pbx::esl::EVENT_QUEUE);
+        let client = Arc::new(std::sync::RwLock::new(client));
+        let shared_client = Arc::clone(&client);
+        let keeper = tokio::spawn(async move {
+            let mut events = events;
+            loop {
+                while let Some(e) = events.recv().await {
+                    if tx.send(e).await.is_err() {
+                        return;
+                    }
+                }
+                error!(addr = %cfg.addr, "event socket connection lost; reconnecting");
+                let mut wait = Duration::from_millis(500);
+                events = loop {
+                    tokio::time::sleep(wait).await;
+                    match Self::connect(&cfg).await {
+                        Ok((c, ev)) => {
+                            *shared_client.write().unwrap_or_else(|p| p.into_inner()) = c;
+                            info!(addr = %cfg.addr, "event socket reconnected");
+                            break ev;
+                        }
+                        Err(e) => {
+                            warn!("{e}");
+                            wait = (wait * 2).min(ESL_RECONNECT_MAX);
+                        }
+                    }
+                };
+            }
+        });
+        Ok(FsControl { client, router: EventRouter::spawn(rx), keeper })
+    }
+
+    async fn connect(
+        cfg: &crate::pbx::esl::EslConfig,
+    ) -> Result<(EslClient, tokio::sync::mpsc::Receiver<crate::pbx::esl::EslEvent>), String> {
+        let (client, events) = EslClient::connect(cfg).await.map_err(|e| format!("event socket {}: {e}", cfg.addr))?;
+        client.subscribe(TRANSPORT_EVENTS).await.map_err(|e| format!("event socket {}: {e}", cfg.addr))?;
+        Ok((client, events))
+    }
+
+    /// The current connection (cheap clone).
+    pub fn client(&self) -> EslClient {
+        self.client.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A bound listener and what it speaks.
+struct Bound {
+    listener: TcpListener,
+    transport: Transport,
+    options: TransportOptions,
 }
 
 /// Largest message we accept from Asterisk. Its frames are 20 ms of audio
@@ -83,6 +168,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct RunningServer {
     addr: SocketAddr,
+    listeners: Vec<(Transport, SocketAddr)>,
     phase: watch::Sender<Phase>,
     active: Arc<AtomicUsize>,
     registry: Arc<DialplanRegistry>,
@@ -92,6 +178,12 @@ pub struct RunningServer {
 impl RunningServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the listener of `transport` is (the first one of it), e.g. to
+    /// learn the port when the config said 0.
+    pub fn addr_of(&self, transport: Transport) -> Option<SocketAddr> {
+        self.listeners.iter().find(|(t, _)| *t == transport).map(|(_, a)| *a)
     }
 
     pub fn active_calls(&self) -> usize {
@@ -131,6 +223,23 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     info!(%addr, max_calls = cfg.max_calls, transfer = ?cfg.transfer.method, auth = cfg.auth.is_some(), "listening for Asterisk");
+    let mut bound = vec![Bound { listener, transport: Transport::AsteriskWs, options: TransportOptions::default() }];
+    let mut addrs = vec![(Transport::AsteriskWs, addr)];
+    for l in &cfg.listeners {
+        let listener = TcpListener::bind(l.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {} for {}: {e}", l.listen, l.transport))?;
+        let a = listener.local_addr().map_err(|e| e.to_string())?;
+        info!(addr = %a, transport = %l.transport, rate = ?l.rate, "listening");
+        addrs.push((l.transport, a));
+        bound.push(Bound { listener, transport: l.transport, options: TransportOptions { rate: l.rate } });
+    }
+    let esl = if cfg.listeners.iter().any(|l| l.transport.needs_event_socket()) {
+        let esl_cfg = cfg.esl.clone().ok_or("a FreeSWITCH listener needs an [esl] section")?;
+        Some(FsControl::start(esl_cfg).await?)
+    } else {
+        None
+    };
     let shared = Arc::new(Shared {
         cfg: Arc::clone(&cfg),
         registry: Arc::clone(&registry),
@@ -139,15 +248,38 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         matcher: deps.matcher,
         records,
         decisions: Arc::new(http::Decisions::default()),
+        esl,
     });
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let active = Arc::new(AtomicUsize::new(0));
-    let task = tokio::spawn(serve(listener, shared, phase_rx, phase_tx.clone(), Arc::clone(&active)));
-    Ok(RunningServer { addr, phase: phase_tx, active, registry, task })
+    let task = tokio::spawn(serve(bound, shared, phase_rx, phase_tx.clone(), Arc::clone(&active)));
+    Ok(RunningServer { addr, listeners: addrs, phase: phase_tx, active, registry, task })
+}
+
+/// New connections from all listeners; a few at most wait here.
+const ACCEPT_QUEUE: usize = 64;
+
+/// Accepts on one listener until the server stops accepting.
+async fn accept_loop(b: Bound, tx: tokio::sync::mpsc::Sender<(TcpStream, SocketAddr, Transport, TransportOptions)>) {
+    loop {
+        match b.listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                if tx.send((stream, peer, b.transport, b.options.clone())).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(transport = %b.transport, "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 async fn serve(
-    listener: TcpListener,
+    bound: Vec<Bound>,
     shared: Arc<Shared>,
     mut phase_rx: watch::Receiver<Phase>,
     phase_tx: watch::Sender<Phase>,
@@ -167,23 +299,22 @@ async fn serve(
             }
         })
     };
+    let (accept_tx, mut accepted) = tokio::sync::mpsc::channel(ACCEPT_QUEUE);
+    let acceptors: Vec<_> = bound.into_iter().map(|b| tokio::spawn(accept_loop(b, accept_tx.clone()))).collect();
+    drop(accept_tx);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
+            Some((stream, peer, transport, options)) = accepted.recv() => {
                 let shared = Arc::clone(&shared);
                 let active = Arc::clone(&active);
                 let phase = phase_rx.clone();
-                calls.spawn(async move { connection(stream, peer, shared, active, phase).await });
+                calls.spawn(async move {
+                    if transport.is_websocket() {
+                        connection(stream, peer, transport, options, shared, active, phase).await
+                    } else {
+                        tcp_connection(stream, peer, transport, options, shared, active, phase).await
+                    }
+                });
             }
             Some(_) = calls.join_next(), if !calls.is_empty() => {}
             _ = phase_rx.changed() => {
@@ -193,7 +324,10 @@ async fn serve(
             }
         }
     }
-    drop(listener);
+    for a in &acceptors {
+        a.abort();
+    }
+    drop(accepted);
     reload.abort();
     let grace = shared.cfg.shutdown_grace;
     info!(calls = active.load(Ordering::SeqCst), grace_s = grace.as_secs(), "shutting down: no new calls");
@@ -217,7 +351,61 @@ impl Drop for CallSlot {
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, active: Arc<AtomicUsize>, phase: watch::Receiver<Phase>) {
+/// Claims a call slot, or says why not.
+fn claim_slot(shared: &Shared, active: &Arc<AtomicUsize>, phase: &watch::Receiver<Phase>) -> Result<CallSlot, &'static str> {
+    // Claimed before the handshake so a burst cannot overshoot.
+    let n = active.fetch_add(1, Ordering::SeqCst) + 1;
+    let slot = CallSlot(Arc::clone(active));
+    if *phase.borrow() != Phase::Running {
+        return Err("server shutting down");
+    }
+    if n > shared.cfg.max_calls {
+        return Err("max_calls reached");
+    }
+    Ok(slot)
+}
+
+/// AudioSocket: raw TCP, the codec reads the framing itself.
+async fn tcp_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    transport: Transport,
+    options: TransportOptions,
+    shared: Arc<Shared>,
+    active: Arc<AtomicUsize>,
+    phase: watch::Receiver<Phase>,
+) {
+    let codec = match crate::pbx::registry::codec(transport, &options) {
+        Ok(c) => c,
+        Err(e) => {
+            error!(%peer, %transport, "cannot serve the connection: {e}");
+            return;
+        }
+    };
+    let slot = match claim_slot(&shared, &active, &phase) {
+        Ok(s) => s,
+        Err(why) => {
+            // No way to say "busy" in AudioSocket but a hangup message.
+            warn!(%peer, %transport, limit = shared.cfg.max_calls, "refused call: {why}");
+            let mut stream = stream;
+            let hangup = crate::pbx::audiosocket::Frame::new(crate::pbx::audiosocket::KIND_HANGUP, Vec::new()).encode();
+            let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio::io::AsyncWriteExt::write_all(&mut stream, &hangup)).await;
+            return;
+        }
+    };
+    session::run(link::Link::tcp(stream), transport, codec, peer.to_string(), shared, phase).await;
+    drop(slot);
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    transport: Transport,
+    options: TransportOptions,
+    shared: Arc<Shared>,
+    active: Arc<AtomicUsize>,
+    phase: watch::Receiver<Phase>,
+) {
     let head = match http::peek_head(&stream, HANDSHAKE_TIMEOUT).await {
         Ok(h) => h,
         Err(e) => {
@@ -225,7 +413,9 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, ac
             return;
         }
     };
-    if !http::authorized(shared.cfg.auth.as_ref(), head.header("Authorization")) {
+    // Basic auth is chan_websocket's (websocket_client.conf); the other
+    // PBXs cannot send it.
+    if transport == Transport::AsteriskWs && !http::authorized(shared.cfg.auth.as_ref(), head.header("Authorization")) {
         warn!(%peer, path = head.path(), "refused: missing or wrong credentials");
         http::respond(stream, "401 Unauthorized", "WWW-Authenticate: Basic realm=\"hotline\"\r\n", "").await;
         return;
@@ -233,31 +423,42 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, ac
     if !head.is_websocket_upgrade() {
         return plain_http(stream, peer, &head, &shared).await;
     }
-    if let Some(p) = head.header("Sec-WebSocket-Protocol") {
-        if !p.split(',').any(|x| x.trim() == "media") {
-            warn!(%peer, protocols = p, "refused: subprotocol `media` not offered");
-            http::respond(stream, "400 Bad Request", "", "subprotocol media required\n").await;
+    let subprotocol = transport.subprotocol();
+    if let (Some(p), Some(want)) = (head.header("Sec-WebSocket-Protocol"), subprotocol) {
+        if !p.split(',').any(|x| x.trim() == want) {
+            warn!(%peer, protocols = p, "refused: subprotocol `{want}` not offered");
+            http::respond(stream, "400 Bad Request", "", &format!("subprotocol {want} required\n")).await;
             return;
         }
     }
-    // Claim a slot before the handshake so a burst cannot overshoot.
-    let n = active.fetch_add(1, Ordering::SeqCst) + 1;
-    let slot = CallSlot(Arc::clone(&active));
-    if n > shared.cfg.max_calls || *phase.borrow() != Phase::Running {
-        let why = if *phase.borrow() != Phase::Running { "server shutting down" } else { "max_calls reached" };
-        warn!(%peer, limit = shared.cfg.max_calls, "refused call: {why}");
-        drop(slot);
-        http::respond(stream, "503 Service Unavailable", "Retry-After: 5\r\n", "").await;
-        return;
-    }
-    let offered_media = head.header("Sec-WebSocket-Protocol").is_some();
+    let slot = match claim_slot(&shared, &active, &phase) {
+        Ok(s) => s,
+        Err(why) => {
+            warn!(%peer, %transport, limit = shared.cfg.max_calls, "refused call: {why}");
+            http::respond(stream, "503 Service Unavailable", "Retry-After: 5\r\n", "").await;
+            return;
+        }
+    };
+    let answer_protocol = subprotocol.filter(|_| head.header("Sec-WebSocket-Protocol").is_some());
     let target = head.target.clone();
+    let codec: Box<dyn crate::pbx::MediaCodec> = match transport {
+        // Its codec reads the dialplan and caller from the request path.
+        Transport::AsteriskWs => Box::new(crate::pbx::asterisk_ws::AsteriskWsCodec::new(&target)),
+        _ => match crate::pbx::registry::codec(transport, &options) {
+            Ok(c) => c,
+            Err(e) => {
+                error!(%peer, %transport, "cannot serve the connection: {e}");
+                http::respond(stream, "500 Internal Server Error", "", "").await;
+                return;
+            }
+        },
+    };
     let ws_cfg = WebSocketConfig::default()
         .max_message_size(Some(MAX_INCOMING_MESSAGE))
         .max_frame_size(Some(MAX_INCOMING_MESSAGE));
     let callback = move |_req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-        if offered_media {
-            resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("media"));
+        if let Some(p) = answer_protocol {
+            resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(p));
         }
         // Asterisk rejects any other Connection value (PROTOCOLS.md §1.3).
         resp.headers_mut().insert("Connection", HeaderValue::from_static("Upgrade"));
@@ -279,16 +480,17 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, ac
             return;
         }
     };
-    session::run(ws, target, peer.to_string(), shared, phase).await;
+    session::run(link::Link::websocket(ws), transport, codec, peer.to_string(), shared, phase).await;
     drop(slot);
 }
 
 async fn plain_http(stream: TcpStream, peer: SocketAddr, head: &http::RequestHead, shared: &Shared) {
     match (head.method.as_str(), head.path()) {
         ("GET", "/health") => http::respond(stream, "200 OK", "", "ok\n").await,
-        ("GET", "/transfer") => {
+        // `/decision?uuid=` is the AudioSocket dialplan's spelling.
+        ("GET", "/transfer") | ("GET", "/decision") => {
             let q = crate::pbx::asterisk_ws::parse_query(&head.target);
-            let uid = q.iter().find(|(k, _)| k == "uid").map(|(_, v)| v.as_str()).unwrap_or("");
+            let uid = q.iter().find(|(k, _)| k == "uid" || k == "uuid").map(|(_, v)| v.as_str()).unwrap_or("");
             let decision = shared.decisions.take(uid).unwrap_or_default();
             info!(%peer, uid, target = %decision, "transfer decision fetched by the Asterisk dialplan");
             http::respond(stream, "200 OK", "", &decision).await;

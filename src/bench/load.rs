@@ -2,8 +2,8 @@
 //! real time.
 //!
 //! Starts the real server on loopback and runs 1, 2, 4, … up to `--calls`
-//! emulated Asterisk calls at once (the same chan_websocket emulator the
-//! tests use), each saying real recorded words in a loop for `--duration`
+//! emulated Asterisk calls at once (the same chan_websocket or, with
+//! `--transport audiosocket`, AudioSocket emulator the tests use), each saying real recorded words in a loop for `--duration`
 //! seconds. A level passes when no call had a prompt underrun or a dropped
 //! frame and the end-of-speech → first-response-audio p95 is under 800 ms.
 //! Prints one JSON line per level and the largest passing level.
@@ -17,9 +17,20 @@ use serde::Serialize;
 #[allow(clippy::all)]
 mod emulator;
 
+#[path = "../../tests/support/audiosocket.rs"]
+#[allow(clippy::all)]
+mod audiosocket_emulator;
+
+#[path = "../../tests/support/twilio.rs"]
+#[allow(clippy::all)]
+mod twilio_emulator;
+
+use audiosocket_emulator::{AudioSocketCaller, Received};
+use twilio_emulator::TwilioCall;
 use emulator::{AsteriskCall, AsteriskConfig, Seen};
 
 use crate::config::ServerConfig;
+use crate::pbx::registry::Transport;
 
 /// Two menus that send the caller back and forth by saying "one": every
 /// turn is a recognition followed by a prompt.
@@ -68,6 +79,9 @@ pub struct LoadArgs {
     /// Folder with the test recordings (default: ../shared/testdata).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Transport the emulated PBX uses: asterisk_ws, audiosocket or twilio.
+    #[arg(long, default_value = "asterisk_ws")]
+    pub transport: Transport,
 }
 
 #[derive(Debug, Serialize)]
@@ -104,21 +118,31 @@ pub fn run(args: LoadArgs) -> u8 {
 
 async fn bench(args: LoadArgs) -> Result<(), String> {
     let data = args.data.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    // Twilio is 8 kHz µ-law; the others run at 16 kHz here.
+    let rate = if args.transport == Transport::Twilio { 8_000 } else { 16_000 };
     let clips: Vec<Vec<i16>> = CLIPS
         .iter()
         .map(|c| {
             let a = crate::audio::read_wav(&data.join(c)).map_err(|e| format!("{}: {e}", data.join(c).display()))?;
-            Ok(crate::audio::f32_to_i16(&a.to_f32_at(16_000)))
+            Ok(crate::audio::f32_to_i16(&a.to_f32_at(rate)))
         })
         .collect::<Result<_, String>>()?;
 
     let dir = std::env::temp_dir().join(format!("hotline-bench-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("dialplans")).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("dialplans/bench.toml"), BENCH_DIALPLAN).map_err(|e| e.to_string())?;
-    let toml = format!(
+    let mut toml = format!(
         "listen = \"127.0.0.1:0\"\ndialplan_dir = \"dialplans\"\ndefault_dialplan = \"bench\"\nmax_calls = {}\n",
         args.calls.max(1) + 1
     );
+    match args.transport {
+        Transport::AsteriskWs => {}
+        Transport::AudioSocket => {
+            toml.push_str("[[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:0\"\nrate = 16000\n")
+        }
+        Transport::Twilio => toml.push_str("[[listeners]]\ntransport = \"twilio\"\nlisten = \"127.0.0.1:0\"\n"),
+        other => return Err(format!("--transport {other} is not supported yet (asterisk_ws, audiosocket, twilio)")),
+    }
     let cfg = ServerConfig::from_toml_str(&toml, Some(&dir.join("hotline.toml")), &|_| None).map_err(|e| e.to_string())?;
     let deps = crate::cli::serve::load_deps(&cfg).await?;
     // Render the prompts now so the first level does not measure TTS.
@@ -127,13 +151,13 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         let list: Vec<_> = plan.menus.values().map(|m| m.prompt.clone()).collect();
         let _ = tokio::task::spawn_blocking(move || {
             for p in &list {
-                let _ = prompts.render(p, 16_000);
+                let _ = prompts.render(p, rate);
             }
         })
         .await;
     }
     let server = crate::server::start(cfg, deps).await?;
-    let addr = server.local_addr();
+    let addr = server.addr_of(args.transport).unwrap_or(server.local_addr());
 
     let mut levels = Vec::new();
     let mut n = 1;
@@ -150,7 +174,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
     let mut failed = false;
     let mut call_no = 0u32;
     for &level in &levels {
-        let report = run_level(addr, level, Duration::from_secs(args.duration), &clips, &mut call_no).await;
+        let report = run_level(args.transport, addr, level, Duration::from_secs(args.duration), &clips, &mut call_no).await;
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
         failed |= !report.pass;
         if !failed {
@@ -167,6 +191,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
 }
 
 async fn run_level(
+    transport: Transport,
     addr: std::net::SocketAddr,
     calls: usize,
     duration: Duration,
@@ -191,9 +216,19 @@ async fn run_level(
     let mut tasks = Vec::new();
     for i in 0..calls {
         *call_no += 1;
-        let cfg = AsteriskConfig::new(addr, *call_no);
         let clip = clips[i % clips.len()].clone();
-        tasks.push(tokio::spawn(async move { one_call(cfg, clip, duration).await }));
+        if transport == Transport::Twilio {
+            let url = format!("ws://{addr}/bench");
+            let sid = format!("CA{:032x}", *call_no);
+            tasks.push(tokio::spawn(async move { one_twilio_call(url, sid, clip, duration).await }));
+        } else if transport == Transport::AudioSocket {
+            let mut uuid = [0x42u8; 16];
+            uuid[12..].copy_from_slice(&call_no.to_be_bytes());
+            tasks.push(tokio::spawn(async move { one_audiosocket_call(addr, uuid, clip, duration).await }));
+        } else {
+            let cfg = AsteriskConfig::new(addr, *call_no);
+            tasks.push(tokio::spawn(async move { one_call(cfg, clip, duration).await }));
+        }
         // Stagger the starts a little, as real calls arrive.
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
@@ -282,6 +317,95 @@ async fn one_call(cfg: AsteriskConfig, clip: Vec<i16>, duration: Duration) -> Re
         underruns: seen.iter().filter(|(_, s)| matches!(s, Seen::Underrun)).count(),
         dropped: seen.iter().filter(|(_, s)| matches!(s, Seen::Dropped(_))).count(),
     })
+}
+
+/// AudioSocket samples per 20 ms frame at the bench's 16 kHz.
+const AS_FRAME: usize = 320;
+/// A prompt is over when no frame with sound came for this long (the
+/// server sends only silent keep-alives between prompts).
+const AS_PROMPT_DONE_MS: u64 = 300;
+/// Two frames of one prompt further apart than this are an underrun.
+const AS_UNDERRUN_MS: u64 = 100;
+
+fn as_sound(r: &Received, i: usize) -> bool {
+    r.samples.get(i * AS_FRAME..(i + 1) * AS_FRAME).is_some_and(|f| f.iter().any(|&s| s != 0))
+}
+
+/// One AudioSocket caller: there are no marks, so a prompt counts as over
+/// when its sound stops; then the word is said and the time to the next
+/// prompt's first frame measured.
+async fn one_audiosocket_call(addr: std::net::SocketAddr, uuid: [u8; 16], clip: Vec<i16>, duration: Duration) -> Result<CallResult, String> {
+    let t0 = Instant::now();
+    let mut call = AudioSocketCaller::connect(addr, uuid, 16_000).await;
+    let t_end = Instant::now() + duration;
+    let mut latencies = Vec::new();
+    let mut from = 0;
+    while Instant::now() < t_end {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = call.received();
+            if r.closed || r.hangup || r.violation.is_some() {
+                return Err("the server ended the call".into());
+            }
+            let now_ms = t0.elapsed().as_millis() as u64;
+            if (from..r.audio.len()).rev().find(|&i| as_sound(&r, i)).is_some_and(|i| r.audio[i].2 + AS_PROMPT_DONE_MS < now_ms) {
+                from = r.audio.len();
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err("a prompt never finished".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let started = t0.elapsed().as_millis() as u64;
+        call.send_audio_paced(&clip).await;
+        let spoke_until = started + speech_end_ms(&clip, 16_000);
+        let r = call
+            .wait_for("a response to speech", Duration::from_secs(10), |r| (from..r.audio.len()).any(|i| as_sound(r, i)))
+            .await;
+        let first = (from..r.audio.len()).find(|&i| as_sound(&r, i)).map_or(spoke_until, |i| r.audio[i].2);
+        latencies.push(first.saturating_sub(spoke_until));
+    }
+    let r = call.received();
+    let underruns = (1..r.audio.len())
+        .filter(|&i| as_sound(&r, i) && as_sound(&r, i - 1) && r.audio[i].2 - r.audio[i - 1].2 > AS_UNDERRUN_MS)
+        .count();
+    call.hang_up().await;
+    Ok(CallResult { latencies_ms: latencies, underruns, dropped: 0 })
+}
+
+/// One Twilio caller: a prompt is over when Twilio echoes its mark; the
+/// response time is polled (the emulator does not time each media message),
+/// and underruns cannot be seen, since Twilio paces the audio itself.
+async fn one_twilio_call(url: String, sid: String, clip: Vec<i16>, duration: Duration) -> Result<CallResult, String> {
+    let mut call = TwilioCall::connect(&url, &sid, &[("dialplan", "bench")]).await;
+    let t_end = Instant::now() + duration;
+    let mut latencies = Vec::new();
+    let mut marks = 0;
+    while Instant::now() < t_end {
+        marks += 1;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while call.received().marks.len() < marks {
+            if call.received().closed || Instant::now() > deadline {
+                return Err("a prompt never finished".into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let before = call.received().media_bytes;
+        let started = Instant::now();
+        call.send_audio_paced(&clip).await;
+        let spoke_until = started + Duration::from_millis(speech_end_ms(&clip, 8_000));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while call.received().media_bytes == before {
+            if Instant::now() > deadline {
+                return Err("no response to speech".into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        latencies.push(Instant::now().saturating_duration_since(spoke_until).as_millis() as u64);
+    }
+    call.stop().await;
+    Ok(CallResult { latencies_ms: latencies, underruns: 0, dropped: 0 })
 }
 
 /// End of the last 10 ms window above -35 dBFS.

@@ -44,13 +44,23 @@ pub struct Playback {
     /// Marks sent and not yet reported, with the time they should play.
     marks: Vec<(PlaybackId, Instant)>,
     paused: bool,
+    /// How long after its expected end a prompt counts as played without
+    /// a mark: [`MARK_GRACE`], or zero when the PBX reports no marks and
+    /// the server times playback itself.
+    grace: Duration,
     /// Audio sent in total (ms), for statistics.
     pub sent_ms: u64,
 }
 
 impl Playback {
     pub fn new(rate: u32, lead: Duration) -> Self {
-        Playback { rate, lead, items: VecDeque::new(), queued_until: None, marks: Vec::new(), paused: false, sent_ms: 0 }
+        Playback { rate, lead, items: VecDeque::new(), queued_until: None, marks: Vec::new(), paused: false, grace: MARK_GRACE, sent_ms: 0 }
+    }
+
+    /// For PBXs without marks (AudioSocket, FreeSWITCH): a prompt is over
+    /// when its audio should have played out.
+    pub fn self_timed(rate: u32, lead: Duration) -> Self {
+        Playback { grace: Duration::ZERO, ..Playback::new(rate, lead) }
     }
 
     /// A prompt to play after the ones already queued; audio comes later
@@ -138,14 +148,14 @@ impl Playback {
 
     /// Marks the PBX should long have reported; they count as played.
     pub fn overdue(&mut self, now: Instant) -> Vec<PlaybackId> {
-        let (late, keep): (Vec<_>, Vec<_>) = self.marks.drain(..).partition(|(_, at)| now > *at + MARK_GRACE);
+        let (late, keep): (Vec<_>, Vec<_>) = self.marks.drain(..).partition(|(_, at)| now >= *at + self.grace);
         self.marks = keep;
         late.into_iter().map(|(id, _)| id).collect()
     }
 
     /// When [`Playback::next`] or [`Playback::overdue`] may have something.
     pub fn wake_at(&self, now: Instant) -> Option<Instant> {
-        let mut t: Option<Instant> = self.marks.iter().map(|(_, at)| *at + MARK_GRACE).min();
+        let mut t: Option<Instant> = self.marks.iter().map(|(_, at)| *at + self.grace).min();
         if !self.paused {
             if let Some(item) = self.items.front() {
                 if item.samples.is_some() {
@@ -210,5 +220,23 @@ mod tests {
         p.enqueue(3);
         assert_eq!(p.flush(), vec![3]);
         assert!(p.is_idle());
+    }
+
+    #[test]
+    fn self_timed_playback_goes_out_frame_by_frame_and_ends_when_played() {
+        let t0 = Instant::now();
+        let mut p = Playback::self_timed(8000, Duration::from_millis(20));
+        p.enqueue(1);
+        p.rendered(1, Arc::new(vec![1; 480]));
+        assert_eq!(audio_len(p.next(t0)), 160, "one 20 ms frame");
+        assert_eq!(p.next(t0), None, "the next one only when the first has played");
+        let t1 = t0 + Duration::from_millis(20);
+        assert_eq!(p.wake_at(t0), Some(t0));
+        assert_eq!(audio_len(p.next(t1)), 160);
+        let t2 = t0 + Duration::from_millis(40);
+        assert_eq!(audio_len(p.next(t2)), 160);
+        assert_eq!(p.next(t2), Some(Step::Mark(1)));
+        assert!(p.overdue(t2 + Duration::from_millis(10)).is_empty(), "still playing");
+        assert_eq!(p.overdue(t0 + Duration::from_millis(60)), vec![1]);
     }
 }

@@ -1,5 +1,9 @@
-//! One call: a websocket from Asterisk driven through the codec and the
-//! call machine, in real time.
+//! One call: a connection from the PBX (any transport) driven through its
+//! codec and the call machine, in real time. Side actions the media
+//! protocol cannot carry (transfer, barge-in and prompt playback on
+//! FreeSWITCH, hang-up) go to the transport's control channel: AMI or the
+//! no-AMI decision endpoint for Asterisk, the event socket for FreeSWITCH,
+//! the webhook for Twilio.
 //!
 //! The task owns the socket, the codec, the machine and the playback pump.
 //! Recognition runs on the recogniser pool and prompt rendering on the
@@ -9,14 +13,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, error, info, warn, Instrument};
 
+use super::link::{Link, Received, WRITE_TIMEOUT};
 use super::playback::{Playback, Step};
 use super::record::{unix_ms, AudioKeeper, CallRecord, TransferRecord};
 use super::{Phase, Shared};
@@ -26,15 +26,18 @@ use crate::call::{Call, Input, Output, PlaybackId};
 use crate::config::TransferMethod;
 use crate::dialplan::Transfer;
 use crate::pbx::ami::{run_actions, AmiAction};
-use crate::pbx::asterisk_ws::{keys, AsteriskWsCodec};
+use crate::pbx::asterisk_ws::keys;
+use crate::pbx::esl::{CallEvents, FsEvent};
+use crate::pbx::registry::Transport;
 use crate::pbx::{CallInfo, MediaCodec, PbxEvent, WireMessage};
 
-type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
-type Stream = SplitStream<WebSocketStream<TcpStream>>;
+type Sink = Link;
 
-/// A write that does not finish in this time means the peer stopped
-/// reading; the call is ended rather than left hanging.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Lead of prompt audio for PBXs that do not pace it (AudioSocket): one
+/// 20 ms frame, so frames go out in real time.
+const PACED_LEAD: Duration = Duration::from_millis(20);
+/// AudioSocket's application form times out after 2 s without a frame.
+const KEEPALIVE_EVERY: Duration = Duration::from_millis(crate::pbx::audiosocket::KEEPALIVE_INTERVAL_MS);
 /// MEDIA_START must come right after the upgrade (it does, within ms).
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// After HANGUP / a transfer, how long to wait for Asterisk's close.
@@ -66,15 +69,28 @@ enum End {
     Broken(String),
 }
 
-pub async fn run(ws: WebSocketStream<TcpStream>, target: String, peer: String, shared: Arc<Shared>, shutdown: watch::Receiver<Phase>) {
-    let span = tracing::info_span!("call", peer = %peer, call_id = tracing::field::Empty, channel = tracing::field::Empty);
-    let session = Session::new(target, shared);
-    session.run(ws, shutdown).instrument(span).await;
+/// Drives one call on `link` with a fresh `codec` of `transport`.
+pub async fn run(
+    link: Link,
+    transport: Transport,
+    codec: Box<dyn MediaCodec>,
+    peer: String,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<Phase>,
+) {
+    let span = tracing::info_span!("call", %transport, peer = %peer, call_id = tracing::field::Empty, channel = tracing::field::Empty);
+    let session = Session::new(transport, codec, shared);
+    session.run(link, shutdown).instrument(span).await;
 }
 
 struct Session {
     shared: Arc<Shared>,
-    codec: AsteriskWsCodec,
+    transport: Transport,
+    codec: Box<dyn MediaCodec>,
+    /// AudioSocket's silent frame, sent when nothing else went out for a while.
+    keepalive: Option<WireMessage>,
+    /// FreeSWITCH: this call's event-socket events (DTMF, prompt files).
+    fs_events: Option<CallEvents>,
     info: Option<CallInfo>,
     call: Option<Call>,
     started: Instant,
@@ -99,10 +115,13 @@ struct Session {
 }
 
 impl Session {
-    fn new(target: String, shared: Arc<Shared>) -> Self {
+    fn new(transport: Transport, codec: Box<dyn MediaCodec>, shared: Arc<Shared>) -> Self {
         let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
         Session {
-            codec: AsteriskWsCodec::new(&target),
+            transport,
+            codec,
+            keepalive: None,
+            fs_events: None,
             shared,
             info: None,
             call: None,
@@ -127,33 +146,27 @@ impl Session {
         self.started.elapsed().as_millis() as u64
     }
 
-    async fn run(mut self, ws: WebSocketStream<TcpStream>, mut shutdown: watch::Receiver<Phase>) {
-        let (mut sink, mut stream) = ws.split();
-        let end = self.drive(&mut sink, &mut stream, &mut shutdown).await;
+    async fn run(mut self, mut link: Link, mut shutdown: watch::Receiver<Phase>) {
+        let end = self.drive(&mut link, &mut shutdown).await;
         let cause = match end {
             End::PeerClosed(reason) => {
-                let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+                link.close().await;
                 reason
             }
             End::HangUp(reason) | End::Broken(reason) => {
+                self.hang_up_on_control_channel().await;
                 for m in self.codec.hangup() {
-                    if send(&mut sink, m).await.is_err() {
+                    if send(&mut link, m).await.is_err() {
                         break;
                     }
                 }
                 // Asterisk answers HANGUP with close 1000; read until then.
-                let _ = tokio::time::timeout(CLOSE_WAIT, async {
-                    while let Some(Ok(m)) = stream.next().await {
-                        if matches!(m, Message::Close(_)) {
-                            break;
-                        }
-                    }
-                })
-                .await;
-                let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+                link.wait_close(CLOSE_WAIT).await;
+                link.close().await;
                 reason
             }
         };
+        self.fs_events = None;
         if let Some(call) = self.call.as_mut() {
             if !call.is_finished() {
                 let now = self.started.elapsed().as_millis() as u64;
@@ -167,7 +180,21 @@ impl Session {
         self.finish_record(cause).await;
     }
 
-    async fn drive(&mut self, sink: &mut Sink, stream: &mut Stream, shutdown: &mut watch::Receiver<Phase>) -> End {
+    /// FreeSWITCH: closing the media fork leaves the call up, so the
+    /// channel is killed over the event socket.
+    async fn hang_up_on_control_channel(&mut self) {
+        if !self.transport.needs_event_socket() || self.transferred {
+            return;
+        }
+        let (Some(esl), Some(info)) = (self.shared.esl.as_ref(), self.info.as_ref()) else { return };
+        match tokio::time::timeout(WRITE_TIMEOUT, esl.client().uuid_kill(&info.call_id)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("uuid_kill failed: {e}"),
+            Err(_) => warn!("uuid_kill: no answer from the event socket"),
+        }
+    }
+
+    async fn drive(&mut self, sink: &mut Sink, shutdown: &mut watch::Receiver<Phase>) -> End {
         let start_deadline = tokio::time::Instant::now() + START_TIMEOUT;
         let max_end = tokio::time::Instant::now() + self.shared.cfg.max_call_duration;
         loop {
@@ -179,22 +206,15 @@ impl Session {
             let pump_at = self.playback.as_ref().and_then(|p| p.wake_at(now));
             let waiting_start = self.info.is_none();
             let fill_at = self.silence_fill_at();
+            let keepalive_at = self.keepalive.as_ref().map(|_| sink.last_sent() + KEEPALIVE_EVERY);
             tokio::select! {
-                msg = stream.next() => {
+                msg = sink.recv() => {
                     let wire = match msg {
-                        None => return End::PeerClosed("connection closed without a close frame".into()),
-                        Some(Err(e)) => return End::Broken(format!("websocket error: {e}")),
-                        Some(Ok(Message::Text(t))) => WireMessage::Text(t.to_string()),
-                        Some(Ok(Message::Binary(b))) => WireMessage::Binary(b.to_vec()),
-                        Some(Ok(Message::Close(frame))) => {
-                            let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
-                            return End::PeerClosed(if self.transferred {
-                                "transferred".into()
-                            } else {
-                                format!("Asterisk closed the websocket ({code})")
-                            });
+                        Received::Message(m) => m,
+                        Received::Failed(e) => return End::Broken(e),
+                        Received::Closed(reason) => {
+                            return End::PeerClosed(if self.transferred { "transferred".into() } else { reason });
                         }
-                        Some(Ok(_)) => continue, // ping/pong are answered by the library
                     };
                     let events = match self.codec.on_message(wire) {
                         Ok(ev) => ev,
@@ -209,6 +229,18 @@ impl Session {
                         }
                     }
                 }
+                ev = recv_fs(&mut self.fs_events) => {
+                    if let Some(end) = self.on_fs_event(ev).await {
+                        return end;
+                    }
+                }
+                _ = sleep_until_opt(keepalive_at) => {
+                    if let Some(k) = self.keepalive.clone() {
+                        if let Err(e) = send(sink, k).await {
+                            return End::Broken(e);
+                        }
+                    }
+                }
                 Some(internal) = self.internal_rx.recv() => {
                     if let Some(end) = self.on_internal(internal, sink).await {
                         return end;
@@ -220,7 +252,9 @@ impl Session {
                 _ = sleep_until_opt(pump_at) => {
                     let overdue = self.playback.as_mut().map(|p| p.overdue(Instant::now())).unwrap_or_default();
                     for id in overdue {
-                        warn!(playback = id, "Asterisk did not report the end of a prompt; assuming it played");
+                        if self.has_marks() {
+                            warn!(playback = id, "the PBX did not report the end of a prompt; assuming it played");
+                        }
                         self.feed(Input::PlaybackFinished(id));
                     }
                 }
@@ -231,7 +265,7 @@ impl Session {
                     return End::HangUp("transferred".into());
                 }
                 _ = tokio::time::sleep_until(start_deadline), if waiting_start => {
-                    return End::Broken(format!("no MEDIA_START within {} s", START_TIMEOUT.as_secs()));
+                    return End::Broken(format!("no start message within {} s", START_TIMEOUT.as_secs()));
                 }
                 _ = tokio::time::sleep_until(max_end) => {
                     return End::HangUp("maximum call duration reached".into());
@@ -361,7 +395,23 @@ impl Session {
         if self.shared.cfg.keep_audio_dir.is_some() {
             self.keeper = Some(AudioKeeper::new(rate, self.shared.cfg.max_call_duration.as_secs()));
         }
-        self.playback = Some(Playback::new(rate, self.shared.cfg.playback_lead));
+        self.playback = Some(match (self.codec.paces_playback(), self.has_marks()) {
+            (true, true) => Playback::new(rate, self.shared.cfg.playback_lead),
+            (true, false) => Playback::self_timed(rate, self.shared.cfg.playback_lead),
+            (false, _) => Playback::self_timed(rate, PACED_LEAD),
+        });
+        if self.transport == Transport::AudioSocket {
+            match crate::pbx::audiosocket::AudioSocketCodec::new(rate) {
+                Ok(c) => self.keepalive = Some(c.keepalive()),
+                Err(e) => return Some(End::Broken(e.to_string())),
+            }
+        }
+        if self.transport.needs_event_socket() {
+            let Some(esl) = self.shared.esl.as_ref() else {
+                return Some(End::Broken("this transport needs the event socket, which is not configured".into()));
+            };
+            self.fs_events = Some(esl.router.register(&info.call_id));
+        }
         let vad = Box::new(self.shared.speech.detector());
         self.call = Some(Call::new(plan, Arc::clone(&self.shared.matcher), vad));
         self.info = Some(info);
@@ -372,6 +422,50 @@ impl Session {
         }
         self.feed(Input::Start);
         None
+    }
+
+    /// Whether the PBX reports when our audio has played.
+    fn has_marks(&self) -> bool {
+        matches!(self.transport, Transport::AsteriskWs | Transport::Twilio)
+    }
+
+    /// A FreeSWITCH event of this call (the event socket is shared by all).
+    async fn on_fs_event(&mut self, ev: Option<FsEvent>) -> Option<End> {
+        let Some(ev) = ev else {
+            warn!("event socket connection lost: no more keys or prompts for this call");
+            self.fs_events = None;
+            return Some(End::HangUp("event socket connection lost".into()));
+        };
+        match ev {
+            FsEvent::PlayFile { uuid, file } => {
+                let esl = self.shared.esl.as_ref()?.client();
+                tokio::spawn(async move {
+                    if let Err(e) = esl.uuid_broadcast(&uuid, &file).await {
+                        warn!(%file, "prompt file not played: {e}");
+                    }
+                });
+            }
+            FsEvent::PlaybackStop { .. } | FsEvent::Other => {}
+            other => {
+                if let Some(pbx) = other.to_pbx_event() {
+                    return self.on_control_event(pbx);
+                }
+            }
+        }
+        None
+    }
+
+    /// DTMF and hangup from a control channel (no socket writes needed).
+    fn on_control_event(&mut self, ev: PbxEvent) -> Option<End> {
+        match ev {
+            PbxEvent::Dtmf(d) => {
+                debug!(digit = %d, "DTMF (event socket)");
+                self.feed(Input::Dtmf(d));
+                None
+            }
+            PbxEvent::Hangup { reason } => Some(End::PeerClosed(if self.transferred { "transferred".into() } else { reason })),
+            _ => None,
+        }
     }
 
     async fn on_internal(&mut self, msg: Internal, sink: &mut Sink) -> Option<End> {
@@ -467,6 +561,17 @@ impl Session {
                         return Some(End::Broken(e));
                     }
                 }
+                if self.transport.needs_event_socket() {
+                    // Broadcasts already queued in FreeSWITCH are dropped too.
+                    if let (Some(esl), Some(info)) = (self.shared.esl.as_ref(), self.info.as_ref()) {
+                        let (client, uuid) = (esl.client(), info.call_id.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = client.uuid_break(&uuid, true).await {
+                                warn!("uuid_break failed: {e}");
+                            }
+                        });
+                    }
+                }
             }
             Output::Recognize { request, utterance, grammar } => {
                 match self.shared.speech.pool.submit(Arc::clone(&utterance.samples), grammar) {
@@ -509,6 +614,16 @@ impl Session {
         let info = self.info.clone().unwrap_or_default();
         let var = |k: &str| info.variables.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         self.transfer_pending = Some(target);
+        match self.transport {
+            Transport::Twilio => return self.transfer_by_webhook(&extension, target_context(&self.transfer_pending), &variables),
+            Transport::AudioFork | Transport::AudioStream => {
+                return self.transfer_by_event_socket(&extension, target_context(&self.transfer_pending), &variables)
+            }
+            // AudioSocket carries no channel name to redirect: the Asterisk
+            // dialplan after Dial(...,g) fetches the decision by the UUID.
+            Transport::AudioSocket => return self.transfer_by_hangup(&info, &context, &extension, sink),
+            Transport::AsteriskWs => {}
+        }
         match cfg.transfer.method {
             TransferMethod::Hangup => {
                 let decision = format!("{context},{extension}");
@@ -571,6 +686,67 @@ impl Session {
         }
     }
 
+    /// The no-AMI method: remember the decision for the PBX's dialplan,
+    /// let the "please hold" prompt finish, hang up.
+    fn transfer_by_hangup(&mut self, info: &CallInfo, context: &str, extension: &str, _sink: &mut Sink) -> Option<End> {
+        let decision = format!("{context},{extension}");
+        self.shared.decisions.put(&[info.call_id.as_str()], &decision);
+        info!(%extension, %context, "transfer handed to the PBX dialplan (hangup method)");
+        self.record.transfer = Some(TransferRecord {
+            extension: extension.to_string(),
+            context: context.to_string(),
+            method: "hangup".into(),
+            result: "handed to the PBX dialplan".into(),
+        });
+        self.transfer_pending = None;
+        if self.playback.as_ref().is_none_or(|p| p.is_idle()) {
+            return Some(End::HangUp("transferred (hangup method)".into()));
+        }
+        self.hangup_after_playback = Some("transferred (hangup method)".into());
+        None
+    }
+
+    fn transfer_by_webhook(&mut self, extension: &str, context: Option<String>, variables: &[(String, String)]) -> Option<End> {
+        let Some(webhook) = self.shared.cfg.webhook.clone() else {
+            self.feed(Input::TransferFailed { reason: "no [webhook] is configured for Twilio transfers".into() });
+            return None;
+        };
+        let call_sid = self.info.as_ref().map(|i| i.call_id.clone()).unwrap_or_default();
+        let request = crate::pbx::webhook::TransferRequest::new(&call_sid, extension, context.as_deref(), variables);
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            let result = crate::pbx::webhook::transfer(&webhook, &request).await.map_err(|e| e.to_string());
+            let _ = tx.send(Internal::TransferDone { method: "webhook".into(), result }).await;
+        });
+        None
+    }
+
+    fn transfer_by_event_socket(&mut self, extension: &str, context: Option<String>, variables: &[(String, String)]) -> Option<End> {
+        let Some(esl) = self.shared.esl.as_ref().map(|e| e.client()) else {
+            self.feed(Input::TransferFailed { reason: "the event socket is not configured".into() });
+            return None;
+        };
+        let uuid = self.info.as_ref().map(|i| i.call_id.clone()).unwrap_or_default();
+        let (extension, variables) = (extension.to_string(), variables.to_vec());
+        let timeout = self.shared.cfg.transfer.timeout;
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            let work = async {
+                // Collected variables go along for the agent (hotline_<name>).
+                for (k, v) in &variables {
+                    esl.uuid_setvar(&uuid, &format!("hotline_{}", k.to_ascii_lowercase()), v).await?;
+                }
+                esl.uuid_transfer(&uuid, &extension, context.as_deref()).await
+            };
+            let result = match tokio::time::timeout(timeout, work).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer from the event socket within {} ms", timeout.as_millis())),
+            };
+            let _ = tx.send(Internal::TransferDone { method: "esl-uuid_transfer".into(), result }).await;
+        });
+        None
+    }
+
     /// Sends whatever prompt audio / marks are due.
     async fn pump(&mut self, sink: &mut Sink) -> Option<End> {
         loop {
@@ -609,16 +785,19 @@ impl Session {
     }
 }
 
-async fn send(sink: &mut Sink, m: WireMessage) -> Result<(), String> {
-    let msg = match m {
-        WireMessage::Text(t) => Message::text(t),
-        WireMessage::Binary(b) => Message::binary(b),
-        WireMessage::Close => Message::Close(None),
-    };
-    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(msg)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("websocket write failed: {e}")),
-        Err(_) => Err(format!("peer did not read for {} s", WRITE_TIMEOUT.as_secs())),
+async fn send(link: &mut Link, m: WireMessage) -> Result<(), String> {
+    link.send(m).await
+}
+
+/// The context a dialplan's transfer names, if any (the PBX's default otherwise).
+fn target_context(t: &Option<Transfer>) -> Option<String> {
+    t.as_ref().and_then(|t| t.context.clone())
+}
+
+async fn recv_fs(events: &mut Option<CallEvents>) -> Option<FsEvent> {
+    match events {
+        Some(e) => e.recv().await,
+        None => std::future::pending().await,
     }
 }
 

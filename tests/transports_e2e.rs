@@ -1,0 +1,361 @@
+//! End to end through the real server (speech models, TTS prompts, call
+//! machine) for the transports besides chan_websocket: AudioSocket over raw
+//! TCP, Twilio Media Streams with the transfer webhook, FreeSWITCH
+//! mod_audio_fork with the event socket. The PBX side is played by the
+//! emulators in `support/`.
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use hotline::asr::{SpeechConfig, SpeechStack};
+use hotline::config::ServerConfig;
+use hotline::pbx::registry::Transport;
+use hotline::server::{self, RunningServer, ServerDeps};
+use serde_json::Value;
+use support::audiosocket::AudioSocketCaller;
+use support::freeswitch::{FakeEsl, FsMediaClient};
+use support::twilio::TwilioCall;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const DIALPLAN: &str = r#"
+start = "main"
+
+[operator]
+extension = "100"
+context = "operators"
+
+[globals.agent]
+phrases = ["agent", "operator", "zero"]
+dtmf = "0"
+
+[menus.main]
+prompt = "Welcome. For billing say one. For support press two."
+no_input_timeout = 20
+
+[menus.main.options.billing]
+phrases = ["billing", "one"]
+dtmf = "1"
+goto = "billing"
+
+[menus.main.options.support]
+phrases = ["support"]
+dtmf = "2"
+goto = "support"
+
+[menus.billing]
+prompt = "Billing department. Press one to pay."
+no_input_timeout = 20
+
+[menus.billing.options.pay]
+phrases = ["pay"]
+dtmf = "1"
+transfer = "220"
+context = "payments"
+
+[menus.support]
+prompt = "Technical support. Press one for internet."
+no_input_timeout = 20
+
+[menus.support.options.internet]
+phrases = ["internet"]
+dtmf = "1"
+transfer = "310"
+context = "tech"
+"#;
+
+const ESL_PASSWORD: &str = "ClueCon-test";
+const FS_UUID: &str = "a1b2c3d4-0000-4000-8000-00000000f001";
+
+fn deps() -> ServerDeps {
+    static DEPS: OnceLock<(Arc<SpeechStack>, Arc<hotline::prompts::PromptRenderer>)> = OnceLock::new();
+    let (speech, prompts) = DEPS.get_or_init(|| {
+        let speech = SpeechStack::load(&SpeechConfig { threads: 2, queue: 16, ..SpeechConfig::default() })
+            .expect("speech models (run scripts/setup)");
+        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("transports-e2e-prompts");
+        let prompts = hotline::prompts::PromptRenderer::new(&hotline::asr::models::ModelPaths::default_location(), cache);
+        (Arc::new(speech), Arc::new(prompts))
+    });
+    ServerDeps {
+        speech: Arc::clone(speech),
+        prompts: Arc::clone(prompts) as Arc<dyn server::PromptSource>,
+        matcher: Arc::new(hotline::intent::TextMatcher::default()),
+    }
+}
+
+fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(rel)
+}
+
+fn clip(rel: &str, rate: u32) -> Vec<i16> {
+    let audio = hotline::audio::read_wav(&testdata(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    hotline::audio::f32_to_i16(&audio.to_f32_at(rate))
+}
+
+struct Harness {
+    server: Option<RunningServer>,
+    dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start(extra: &str) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("dialplans")).unwrap();
+        std::fs::write(dir.path().join("dialplans/hotline.toml"), DIALPLAN).unwrap();
+        let mut toml = String::from(
+            "listen = \"127.0.0.1:0\"\ndialplan_dir = \"dialplans\"\ncall_records = \"calls.jsonl\"\nshutdown_grace_secs = 1\n",
+        );
+        toml.push_str(extra);
+        let path = dir.path().join("hotline.toml");
+        std::fs::write(&path, &toml).unwrap();
+        let cfg = ServerConfig::from_toml_str(&toml, Some(&path), &|k| (k == "HOTLINE_ESL_PASSWORD").then(|| ESL_PASSWORD.to_string()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let server = server::start(cfg, deps()).await.unwrap_or_else(|e| panic!("{e}"));
+        Harness { server: Some(server), dir }
+    }
+
+    fn addr(&self, t: Transport) -> std::net::SocketAddr {
+        self.server.as_ref().unwrap().addr_of(t).unwrap_or_else(|| panic!("no {t} listener"))
+    }
+
+    fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("calls.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    async fn record(&self, call_id: &str, timeout: Duration) -> Value {
+        let t0 = Instant::now();
+        loop {
+            if let Some(r) = self.records().into_iter().find(|r| r["call_id"] == call_id) {
+                return r;
+            }
+            assert!(t0.elapsed() < timeout, "no call record for {call_id}; have {:?}", self.records());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
+fn events_of(record: &Value, kind: &str) -> Vec<Value> {
+    record["events"].as_array().unwrap().iter().filter(|e| e["type"] == kind).cloned().collect()
+}
+
+const AUDIOSOCKET: &str = "\n[[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:0\"\nrate = 8000\n";
+
+fn uuid(n: u8) -> ([u8; 16], String) {
+    let mut b = [0x40u8; 16];
+    b[15] = n;
+    (b, hotline::pbx::audiosocket::format_uuid(&b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audiosocket_prompt_is_paced_in_real_time_dtmf_reaches_a_menu_and_keepalives_flow() {
+    let h = Harness::start(AUDIOSOCKET).await;
+    let (id, id_text) = uuid(1);
+    let mut caller = AudioSocketCaller::connect(h.addr(Transport::AudioSocket), id, 8000).await;
+    // Until the greeting is rendered only keep-alives (silent frames) come;
+    // then it arrives as 20 ms frames at the pace they play.
+    let frame_has_sound = |r: &support::audiosocket::Received, i: usize| r.samples[i * 160..(i + 1) * 160].iter().any(|&s| s != 0);
+    let r = caller
+        .wait_for("a second of greeting", Duration::from_secs(30), |r| {
+            (0..r.audio.len()).position(|i| frame_has_sound(r, i)).is_some_and(|start| r.audio.len() >= start + 60)
+        })
+        .await;
+    assert!(r.audio.iter().all(|(kind, len, _)| *kind == 0x10 && *len == 320), "20 ms slin frames only");
+    let start = (0..r.audio.len()).position(|i| frame_has_sound(&r, i)).unwrap();
+    let (first, last) = (r.audio[start].2, r.audio[start + 59].2);
+    let per_frame = (last - first) as f64 / 59.0;
+    assert!((17.0..=23.0).contains(&per_frame), "frames every {per_frame:.1} ms, not in real time");
+    assert!(r.audio[..start].windows(2).all(|w| w[1].2 - w[0].2 <= 1100), "keep-alives at least every second while rendering");
+
+    caller.send_dtmf('2').await;
+    // Support prompt, then silence: keep-alives must keep coming (≤ 1 s apart).
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let r = caller.received();
+    assert!(r.violation.is_none() && !r.hangup && !r.closed, "{r:?}");
+    let tail: Vec<u64> = r.audio.iter().map(|a| a.2).filter(|&t| t + 3000 > r.audio.last().unwrap().2).collect();
+    let gap = tail.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(u64::MAX);
+    assert!(gap <= 1100, "longest silence without a frame: {gap} ms");
+
+    caller.hang_up().await;
+    let rec = h.record(&id_text, Duration::from_secs(10)).await;
+    let intents = events_of(&rec, "intent");
+    assert_eq!(intents[0]["intent"], "support", "{rec:#}");
+    assert!(events_of(&rec, "prompt").iter().any(|p| p["menu"] == "support"), "{rec:#}");
+    assert!(rec["hangup_cause"].as_str().unwrap().contains("closed"), "{}", rec["hangup_cause"]);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_audiosocket_frame_ends_only_that_call() {
+    let h = Harness::start(AUDIOSOCKET).await;
+    let addr = h.addr(Transport::AudioSocket);
+    let (good_id, good_text) = uuid(2);
+    let (bad_id, bad_text) = uuid(3);
+    let mut good = AudioSocketCaller::connect(addr, good_id, 8000).await;
+    let mut bad = AudioSocketCaller::connect(addr, bad_id, 8000).await;
+    bad.wait_for("greeting", Duration::from_secs(30), |r| !r.audio.is_empty()).await;
+    // A DTMF message with a two-byte payload.
+    bad.send_raw(&[0x03, 0x00, 0x02, b'1', b'2']).await;
+    bad.wait_for("hangup", Duration::from_secs(5), |r| r.hangup || r.closed).await;
+    let rec = h.record(&bad_text, Duration::from_secs(10)).await;
+    assert!(rec["hangup_cause"].as_str().unwrap().contains("DTMF payload"), "{}", rec["hangup_cause"]);
+
+    good.send_dtmf('1').await;
+    let before = good.received().audio.len();
+    let r = good.wait_for("the other call going on", Duration::from_secs(30), |r| r.audio.len() > before + 15 || r.hangup || r.closed).await;
+    assert!(!r.hangup && !r.closed && r.violation.is_none(), "the other call stopped: hangup {} closed {}", r.hangup, r.closed);
+    good.hang_up().await;
+    let rec = h.record(&good_text, Duration::from_secs(10)).await;
+    assert_eq!(events_of(&rec, "intent")[0]["intent"], "billing", "{rec:#}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audiosocket_transfer_hangs_up_and_leaves_the_target_for_the_asterisk_dialplan() {
+    let h = Harness::start(AUDIOSOCKET).await;
+    let (id, id_text) = uuid(4);
+    let mut caller = AudioSocketCaller::connect(h.addr(Transport::AudioSocket), id, 8000).await;
+    caller.send_dtmf('2').await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    caller.send_dtmf('1').await;
+    let r = caller.wait_for("the hangup message", Duration::from_secs(30), |r| r.hangup || r.closed).await;
+    assert!(r.hangup, "the call ends with 00 00 00");
+    // What CURL(http://hotline/decision?uuid=${AS_ID}) fetches.
+    let mut s = tokio::net::TcpStream::connect(h.addr(Transport::AsteriskWs)).await.unwrap();
+    s.write_all(format!("GET /decision?uuid={id_text} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("tech,310"), "{answer}");
+    let rec = h.record(&id_text, Duration::from_secs(10)).await;
+    assert_eq!(rec["transfer"]["method"], "hangup", "{rec:#}");
+    h.stop().await;
+}
+
+/// A one-shot HTTP server on loopback that records the request body.
+async fn webhook_listener() -> (String, Arc<Mutex<Vec<String>>>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/twilio/transfer", l.local_addr().unwrap());
+    let hits = Arc::new(Mutex::new(Vec::new()));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Head, then Content-Length bytes of body.
+            let body = loop {
+                let n = s.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    break String::new();
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break text[end + 4..end + 4 + len].to_string();
+                    }
+                }
+            };
+            h.lock().unwrap().push(body);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twilio_prompt_comes_back_with_a_mark_and_a_transfer_hits_the_webhook() {
+    let (url, hits) = webhook_listener().await;
+    let h = Harness::start(&format!(
+        "\n[[listeners]]\ntransport = \"twilio\"\nlisten = \"127.0.0.1:0\"\n[webhook]\nurl = \"{url}\"\ntimeout_ms = 2000\n"
+    ))
+    .await;
+    let ws = format!("ws://{}/media", h.addr(Transport::Twilio));
+    let mut call = TwilioCall::connect(&ws, "CA0001", &[("dialplan", "hotline")]).await;
+    call.wait_for("greeting audio", Duration::from_secs(30), |r| r.media_bytes > 0).await;
+    // Speech over the greeting: barge-in, then "one" → billing.
+    call.send_audio_paced(&clip("speech_commands/one_2796ac50_nohash_0.wav", 8000)).await;
+    call.send_audio_paced(&vec![0i16; 8000]).await;
+    let r = call.wait_for("the billing prompt's mark", Duration::from_secs(30), |r| r.marks.len() >= 2).await;
+    assert!(r.clears >= 1, "speaking over the greeting clears Twilio's buffer: {r:?}");
+    call.send_dtmf('1').await;
+    let until = Instant::now() + Duration::from_secs(15);
+    while hits.lock().unwrap().is_empty() {
+        assert!(Instant::now() < until, "the webhook was never called");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body: Value = serde_json::from_str(&hits.lock().unwrap()[0]).unwrap();
+    assert_eq!(body["call_sid"], "CA0001");
+    assert_eq!(body["extension"], "220");
+    assert_eq!(body["context"], "payments");
+    let rec = h.record("CA0001", Duration::from_secs(10)).await;
+    assert_eq!(events_of(&rec, "intent")[0]["intent"], "billing", "{rec:#}");
+    assert_eq!(rec["transfer"]["method"], "webhook", "{rec:#}");
+    assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_fork_prompts_play_by_broadcast_keys_barge_in_and_transfer_over_the_event_socket() {
+    freeswitch_scenario(Transport::AudioFork).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_stream_prompts_play_by_broadcast_keys_barge_in_and_transfer_over_the_event_socket() {
+    freeswitch_scenario(Transport::AudioStream).await;
+}
+
+async fn freeswitch_scenario(transport: Transport) {
+    let esl = FakeEsl::start(ESL_PASSWORD).await;
+    esl.add_channel(FS_UUID);
+    let h = Harness::start(&format!(
+        "\n[[listeners]]\ntransport = \"{transport}\"\nlisten = \"127.0.0.1:0\"\n[esl]\naddress = \"{}\"\n",
+        esl.addr
+    ))
+    .await;
+    let files = tempfile::tempdir().unwrap();
+    let rate = if transport == Transport::AudioFork { 16000 } else { 8000 };
+    let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","caller_id":"1001","sampleRate":{rate}}}"#);
+    let (addr, dir) = (h.addr(transport), files.path().to_path_buf());
+    let client = if transport == Transport::AudioFork {
+        FsMediaClient::connect_fork(addr, FS_UUID, rate, &meta, esl.clone(), dir).await
+    } else {
+        FsMediaClient::connect_stream(addr, FS_UUID, rate, &meta, esl.clone(), dir).await
+    };
+    let first = esl.wait_for_command(&format!("api uuid_broadcast {FS_UUID} "), Duration::from_secs(30)).await;
+    assert!(first.ends_with(" aleg"), "{first}");
+    // A key while the greeting plays: barge-in, then the support prompt.
+    esl.emit_dtmf(FS_UUID, '2');
+    esl.wait_for_command(&format!("api uuid_break {FS_UUID} all"), Duration::from_secs(5)).await;
+    if transport == Transport::AudioFork {
+        client.wait_for("killAudio", Duration::from_secs(5), |r| r.kill_audio >= 1).await;
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    while esl.commands().iter().filter(|c| c.starts_with("api uuid_broadcast")).count() < 2 {
+        assert!(Instant::now() < until, "support prompt never broadcast: {:?}", esl.commands());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    esl.emit_dtmf(FS_UUID, '1');
+    let transfer = esl.wait_for_command(&format!("api uuid_transfer {FS_UUID}"), Duration::from_secs(15)).await;
+    assert_eq!(transfer, format!("api uuid_transfer {FS_UUID} 310 XML tech"));
+    let rec = h.record(FS_UUID, Duration::from_secs(15)).await;
+    let intents: Vec<Value> = events_of(&rec, "intent").iter().map(|e| e["intent"].clone()).collect();
+    assert_eq!(intents, vec![Value::from("support"), Value::from("internet")], "{rec:#}");
+    assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
+    assert!(!esl.commands().iter().any(|c| c.starts_with("api uuid_kill")), "a transferred call must not be killed");
+    drop(client);
+    h.stop().await;
+}
