@@ -3,92 +3,18 @@
 //! recorded speech, transfers through a fake AMI.
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotline::asr::{SpeechConfig, SpeechStack};
 use hotline::config::ServerConfig;
-use hotline::server::{self, RunningServer, ServerDeps};
+use hotline::server::{self, RunningServer};
 use serde_json::Value;
+use support::server::{clip, deps, events_of, DIALPLAN};
 use support::ami::{Answer, FakeAmi, FakeAmiConfig};
 use support::asterisk::{AsteriskCall, AsteriskConfig, Control, Seen};
 
-const DIALPLAN: &str = r#"
-start = "main"
-
-[operator]
-extension = "100"
-context = "operators"
-
-[globals.agent]
-phrases = ["agent", "operator", "zero"]
-dtmf = "0"
-
-[menus.main]
-prompt = "Welcome. For billing say one. For support press two."
-no_input_timeout = 20
-
-[menus.main.options.billing]
-phrases = ["billing", "one"]
-dtmf = "1"
-goto = "billing"
-
-[menus.main.options.support]
-phrases = ["support"]
-dtmf = "2"
-goto = "support"
-
-[menus.billing]
-prompt = "Billing department. Press one to pay."
-no_input_timeout = 20
-
-[menus.billing.options.pay]
-phrases = ["pay"]
-dtmf = "1"
-transfer = "220"
-context = "payments"
-
-[menus.support]
-prompt = "Technical support. Press one for internet."
-no_input_timeout = 20
-
-[menus.support.options.internet]
-phrases = ["internet"]
-dtmf = "1"
-transfer = "310"
-context = "tech"
-"#;
 
 const AMI_SECRET: &str = "s3cret-ami";
-
-fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(rel)
-}
-
-/// A real recording at `rate`. The emulator sends exactly this and then
-/// nothing, as Asterisk sends no frames while the caller is silent.
-fn clip(rel: &str, rate: u32) -> Vec<i16> {
-    let audio = hotline::audio::read_wav(&testdata(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    hotline::audio::f32_to_i16(&audio.to_f32_at(rate))
-}
-
-/// One speech stack and prompt renderer for the whole test binary (model
-/// loading is the slow part; calls share them in production too).
-fn deps() -> ServerDeps {
-    static DEPS: OnceLock<(Arc<SpeechStack>, Arc<hotline::prompts::PromptRenderer>)> = OnceLock::new();
-    let (speech, prompts) = DEPS.get_or_init(|| {
-        let speech = SpeechStack::load(&SpeechConfig { threads: 2, queue: 16, ..SpeechConfig::default() }).expect("speech models (run scripts/setup)");
-        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("asterisk-e2e-prompts");
-        let prompts = hotline::prompts::PromptRenderer::new(&hotline::asr::models::ModelPaths::default_location(), cache);
-        (Arc::new(speech), Arc::new(prompts))
-    });
-    ServerDeps {
-        speech: Arc::clone(speech),
-        prompts: Arc::clone(prompts) as Arc<dyn server::PromptSource>,
-        matcher: Arc::new(hotline::intent::TextMatcher::default()),
-    }
-}
 
 struct Harness {
     server: Option<RunningServer>,
@@ -156,10 +82,6 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-fn events_of(record: &Value, kind: &str) -> Vec<Value> {
-    record["events"].as_array().unwrap().iter().filter(|e| e["type"] == kind).cloned().collect()
 }
 
 /// The prompt that greets the caller has played to the end.

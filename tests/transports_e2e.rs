@@ -5,93 +5,22 @@
 //! emulators in `support/`.
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hotline::asr::{SpeechConfig, SpeechStack};
 use hotline::config::ServerConfig;
 use hotline::pbx::registry::Transport;
-use hotline::server::{self, RunningServer, ServerDeps};
+use hotline::server::{self, RunningServer};
 use serde_json::Value;
+use support::server::{clip, deps, events_of, DIALPLAN};
 use support::audiosocket::AudioSocketCaller;
 use support::freeswitch::{FakeEsl, FsMediaClient};
 use support::twilio::TwilioCall;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const DIALPLAN: &str = r#"
-start = "main"
-
-[operator]
-extension = "100"
-context = "operators"
-
-[globals.agent]
-phrases = ["agent", "operator", "zero"]
-dtmf = "0"
-
-[menus.main]
-prompt = "Welcome. For billing say one. For support press two."
-no_input_timeout = 20
-
-[menus.main.options.billing]
-phrases = ["billing", "one"]
-dtmf = "1"
-goto = "billing"
-
-[menus.main.options.support]
-phrases = ["support"]
-dtmf = "2"
-goto = "support"
-
-[menus.billing]
-prompt = "Billing department. Press one to pay."
-no_input_timeout = 20
-
-[menus.billing.options.pay]
-phrases = ["pay"]
-dtmf = "1"
-transfer = "220"
-context = "payments"
-
-[menus.support]
-prompt = "Technical support. Press one for internet."
-no_input_timeout = 20
-
-[menus.support.options.internet]
-phrases = ["internet"]
-dtmf = "1"
-transfer = "310"
-context = "tech"
-"#;
 
 const ESL_PASSWORD: &str = "ClueCon-test";
 const FS_UUID: &str = "a1b2c3d4-0000-4000-8000-00000000f001";
-
-fn deps() -> ServerDeps {
-    static DEPS: OnceLock<(Arc<SpeechStack>, Arc<hotline::prompts::PromptRenderer>)> = OnceLock::new();
-    let (speech, prompts) = DEPS.get_or_init(|| {
-        let speech = SpeechStack::load(&SpeechConfig { threads: 2, queue: 16, ..SpeechConfig::default() })
-            .expect("speech models (run scripts/setup)");
-        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("transports-e2e-prompts");
-        let prompts = hotline::prompts::PromptRenderer::new(&hotline::asr::models::ModelPaths::default_location(), cache);
-        (Arc::new(speech), Arc::new(prompts))
-    });
-    ServerDeps {
-        speech: Arc::clone(speech),
-        prompts: Arc::clone(prompts) as Arc<dyn server::PromptSource>,
-        matcher: Arc::new(hotline::intent::TextMatcher::default()),
-    }
-}
-
-fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(rel)
-}
-
-fn clip(rel: &str, rate: u32) -> Vec<i16> {
-    let audio = hotline::audio::read_wav(&testdata(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    hotline::audio::f32_to_i16(&audio.to_f32_at(rate))
-}
 
 struct Harness {
     server: Option<RunningServer>,
@@ -143,10 +72,6 @@ impl Harness {
             s.shutdown().await;
         }
     }
-}
-
-fn events_of(record: &Value, kind: &str) -> Vec<Value> {
-    record["events"].as_array().unwrap().iter().filter(|e| e["type"] == kind).cloned().collect()
 }
 
 const AUDIOSOCKET: &str = "\n[[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:0\"\nrate = 8000\n";

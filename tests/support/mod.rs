@@ -8,3 +8,4 @@ pub mod asterisk;
 pub mod audiosocket;
 pub mod freeswitch;
 pub mod twilio;
+pub mod server;

@@ -1,0 +1,44 @@
+//! What the end-to-end tests of `hotline serve` share: the real recordings,
+//! and one speech stack and prompt renderer per test binary (model loading
+//! is the slow part; calls share them in production too).
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use hotline::asr::{SpeechConfig, SpeechStack};
+use hotline::server::{PromptSource, ServerDeps};
+use serde_json::Value;
+
+/// The end-to-end tests' dialplan: menus answered with words real
+/// recordings exist for ("one", "zero") and with keys.
+pub const DIALPLAN: &str = include_str!("../fixtures/e2e/words.toml");
+
+pub fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(rel)
+}
+
+/// A real recording at `rate`.
+pub fn clip(rel: &str, rate: u32) -> Vec<i16> {
+    let audio = hotline::audio::read_wav(&testdata(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    hotline::audio::f32_to_i16(&audio.to_f32_at(rate))
+}
+
+pub fn deps() -> ServerDeps {
+    static DEPS: OnceLock<(Arc<SpeechStack>, Arc<hotline::prompts::PromptRenderer>)> = OnceLock::new();
+    let (speech, prompts) = DEPS.get_or_init(|| {
+        let speech = SpeechStack::load(&SpeechConfig { threads: 2, queue: 16, ..SpeechConfig::default() })
+            .expect("speech models (run scripts/setup)");
+        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-prompts");
+        let prompts = hotline::prompts::PromptRenderer::new(&hotline::asr::models::ModelPaths::default_location(), cache);
+        (Arc::new(speech), Arc::new(prompts))
+    });
+    ServerDeps {
+        speech: Arc::clone(speech),
+        prompts: Arc::clone(prompts) as Arc<dyn PromptSource>,
+        matcher: Arc::new(hotline::intent::TextMatcher::default()),
+    }
+}
+
+/// The events of one kind in a call record.
+pub fn events_of(record: &Value, kind: &str) -> Vec<Value> {
+    record["events"].as_array().map_or_else(Vec::new, |a| a.iter().filter(|e| e["type"] == kind).cloned().collect())
+}
