@@ -12,7 +12,7 @@ use hotline::config::ServerConfig;
 use hotline::pbx::registry::Transport;
 use hotline::server::{self, RunningServer};
 use serde_json::Value;
-use support::server::{clip, deps, events_of, DIALPLAN};
+use support::server::{clip, deps, events_of, wait_record, DIALPLAN};
 use support::audiosocket::AudioSocketCaller;
 use support::freeswitch::{FakeEsl, FsMediaClient};
 use support::twilio::TwilioCall;
@@ -48,23 +48,9 @@ impl Harness {
         self.server.as_ref().unwrap().addr_of(t).unwrap_or_else(|| panic!("no {t} listener"))
     }
 
-    fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.path().join("calls.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
+    /// Waits for the call record of `call_id` (written when the call ends).
     async fn record(&self, call_id: &str, timeout: Duration) -> Value {
-        let t0 = Instant::now();
-        loop {
-            if let Some(r) = self.records().into_iter().find(|r| r["call_id"] == call_id) {
-                return r;
-            }
-            assert!(t0.elapsed() < timeout, "no call record for {call_id}; have {:?}", self.records());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_record(&self.dir.path().join("calls.jsonl"), call_id, timeout).await
     }
 
     async fn stop(mut self) {

@@ -171,6 +171,29 @@ impl FsInbound {
         }
     }
 
+    /// Prompt audio as the module's JSON messages (`build` makes them), once
+    /// the metadata frame has told us the call; nothing otherwise.
+    pub(crate) fn prompt_messages(
+        &self,
+        samples: &[i16],
+        build: impl FnOnce(&[i16]) -> Result<Vec<String>, ProtocolError>,
+    ) -> Vec<WireMessage> {
+        if samples.is_empty() {
+            return Vec::new();
+        }
+        if !self.started() {
+            tracing::warn!("prompt audio before the metadata frame: not sent");
+            return Vec::new();
+        }
+        match build(samples) {
+            Ok(msgs) => msgs.into_iter().map(WireMessage::Text).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "prompt not sent");
+                Vec::new()
+            }
+        }
+    }
+
     pub(crate) fn started(&self) -> bool {
         self.info.is_some()
     }
@@ -292,20 +315,7 @@ impl MediaCodec for AudioForkCodec {
     }
 
     fn audio(&mut self, samples: &[i16]) -> Vec<WireMessage> {
-        if samples.is_empty() {
-            return Vec::new();
-        }
-        if !self.inbound.started() {
-            tracing::warn!("prompt audio before the metadata frame: not sent");
-            return Vec::new();
-        }
-        match self.play_audio_messages(samples) {
-            Ok(msgs) => msgs.into_iter().map(WireMessage::Text).collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "prompt not sent");
-                Vec::new()
-            }
-        }
+        self.inbound.prompt_messages(samples, |x| self.play_audio_messages(x))
     }
 
     /// No marks: the end of playback is the ESL `PLAYBACK_STOP` event of the

@@ -50,20 +50,7 @@ impl MediaCodec for AudioStreamCodec {
     }
 
     fn audio(&mut self, samples: &[i16]) -> Vec<WireMessage> {
-        if samples.is_empty() {
-            return Vec::new();
-        }
-        if !self.inbound.started() {
-            tracing::warn!("prompt audio before the metadata frame: not sent");
-            return Vec::new();
-        }
-        match self.stream_audio_messages(samples) {
-            Ok(msgs) => msgs.into_iter().map(WireMessage::Text).collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "prompt not sent");
-                Vec::new()
-            }
-        }
+        self.inbound.prompt_messages(samples, |x| self.stream_audio_messages(x))
     }
 
     fn mark(&mut self, _id: &str) -> Vec<WireMessage> {

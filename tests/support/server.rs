@@ -3,6 +3,7 @@
 //! is the slow part; calls share them in production too).
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use hotline::asr::{SpeechConfig, SpeechStack};
 use hotline::server::{PromptSource, ServerDeps};
@@ -41,4 +42,21 @@ pub fn deps() -> ServerDeps {
 /// The events of one kind in a call record.
 pub fn events_of(record: &Value, kind: &str) -> Vec<Value> {
     record["events"].as_array().map_or_else(Vec::new, |a| a.iter().filter(|e| e["type"] == kind).cloned().collect())
+}
+
+/// The call records a server wrote to `path` (one JSON line per call).
+pub fn read_records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Waits for the call record of `call_id` (written when the call ends).
+pub async fn wait_record(path: &Path, call_id: &str, timeout: Duration) -> Value {
+    let t0 = Instant::now();
+    loop {
+        if let Some(r) = read_records(path).into_iter().find(|r| r["call_id"] == call_id) {
+            return r;
+        }
+        assert!(t0.elapsed() < timeout, "no call record for {call_id}; have {:?}", read_records(path));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
