@@ -47,11 +47,20 @@ pub fn environment() -> Result<&'static ort::environment::Environment, AsrError>
 /// A session with one intra-op thread: parallelism comes from running
 /// several calls at once, not from splitting one small model.
 pub fn session(path: &std::path::Path) -> Result<ort::session::Session, AsrError> {
-    let env = environment()?;
     super::models::require(path)?;
-    let load = || -> Result<ort::session::Session, ort::Error> {
-        let mut builder = ort::session::Session::builder(env)?.with_intra_threads(1)?.with_inter_threads(1)?;
-        builder.commit_from_file(path)
-    };
-    load().map_err(|e| AsrError::Model(format!("loading {}: {e}", path.display())))
+    builder()
+        .and_then(|mut b| b.commit_from_file(path))
+        .map_err(|e| AsrError::Model(format!("loading {}: {e}", path.display())))
+}
+
+/// Like [`session`], for a graph rewritten in memory from `path`.
+pub fn session_from_memory(bytes: &[u8], path: &std::path::Path) -> Result<ort::session::Session, AsrError> {
+    builder()
+        .and_then(|mut b| b.commit_from_memory(bytes))
+        .map_err(|e| AsrError::Model(format!("loading {} (rewritten): {e}", path.display())))
+}
+
+fn builder() -> Result<ort::session::builder::SessionBuilder, ort::Error> {
+    let env = environment().map_err(|e| ort::Error::new(e.to_string()))?;
+    Ok(ort::session::Session::builder(env)?.with_intra_threads(1)?.with_inter_threads(1)?)
 }

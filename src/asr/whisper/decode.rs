@@ -126,17 +126,19 @@ impl OpenResult {
 /// Tokens that close a spoken phrase: the end of text and punctuation.
 pub struct EndTokens {
     pub tokens: Vec<u32>,
+    /// The same without the comma: the ends of a digit string, which
+    /// Whisper writes as "4, 5, 1, 2." (a comma there means more digits).
+    pub final_tokens: Vec<u32>,
 }
 
 impl EndTokens {
     pub fn new(model: &WhisperModel) -> Self {
-        let mut tokens = vec![model.meta.eot];
-        for p in [".", ",", "!", "?", "...", " ..."] {
-            if let Some(id) = model.tokenizer.id_of(p.as_bytes()) {
-                tokens.push(id);
-            }
-        }
-        EndTokens { tokens }
+        let id = |p: &str| model.tokenizer.id_of(p.as_bytes());
+        let mut final_tokens = vec![model.meta.eot];
+        final_tokens.extend([".", "!", "?", "...", " ..."].into_iter().filter_map(id));
+        let mut tokens = final_tokens.clone();
+        tokens.extend(id(","));
+        EndTokens { tokens, final_tokens }
     }
 
     pub fn is_end(&self, t: u32) -> bool {
@@ -227,10 +229,11 @@ pub fn digits_beam(
             let row = &rows[b];
             if beam.ndigits >= min {
                 // A full-length string may also end in a repeat loop.
-                let end = match beam.tokens.first() {
-                    Some(&f) if beam.ndigits == max => ends.end_logprob(row, f),
-                    _ => log_sum_exp(&ends.tokens.iter().map(|&t| row[t as usize]).collect::<Vec<_>>()),
-                };
+                let mut end_lps: Vec<f32> = ends.final_tokens.iter().map(|&t| row[t as usize]).collect();
+                if let (Some(&f), true) = (beam.tokens.first(), beam.ndigits == max) {
+                    end_lps.push(row[f as usize]);
+                }
+                let end = log_sum_exp(&end_lps);
                 finished.push((beam.clone(), beam.logprob + end));
             }
             if step == max_steps {
@@ -283,6 +286,7 @@ pub fn digits_beam(
     for (beam, lp) in finished {
         let digits: String =
             model.tokenizer.decode(&beam.tokens).chars().filter(|c| c.is_ascii_digit()).collect();
+        let digits = loop_unit(&digits, min).to_string();
         // Different spellings of the same digits are one answer.
         if let Some(h) = out.iter_mut().find(|h| h.digits == digits) {
             h.logprob = log_sum_exp(&[h.logprob, lp]);
@@ -294,9 +298,33 @@ pub fn digits_beam(
     Ok(out)
 }
 
+/// Whisper that has run out of audio repeats what it heard ("1, 2, 3, 4,
+/// 1, 2, 3, 4"), so a string made of one part said several times is that
+/// part, if it is still long enough for the `collect` action.
+fn loop_unit(digits: &str, min: usize) -> &str {
+    let n = digits.len();
+    (min.max(1)..=n / 2)
+        .filter(|&k| n % k == 0)
+        .map(|k| &digits[..k])
+        .find(|unit| unit.repeat(n / unit.len()) == digits)
+        .unwrap_or(digits)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::repeats;
+    use super::{loop_unit, repeats};
+
+    #[test]
+    fn a_repeated_digit_string_is_read_once() {
+        assert_eq!(loop_unit("12341234", 1), "1234");
+        assert_eq!(loop_unit("123412341234", 4), "1234");
+        assert_eq!(loop_unit("00000000", 4), "0000");
+        assert_eq!(loop_unit("90909090", 4), "9090");
+        // Too short for the action: kept as written.
+        assert_eq!(loop_unit("4545", 3), "4545");
+        assert_eq!(loop_unit("45124513", 1), "45124513");
+        assert_eq!(loop_unit("", 1), "");
+    }
 
     #[test]
     fn repetition_guard_sees_loops() {

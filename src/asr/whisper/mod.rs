@@ -12,6 +12,7 @@
 //! - [`model`]: the two ONNX graphs; [`decode`]: prefix, greedy, digit beam;
 //! - [`score`]: phrase scoring.
 pub mod decode;
+pub mod graph;
 pub mod mel;
 pub mod model;
 pub mod score;

@@ -3,9 +3,12 @@
 //!
 //! One `WhisperModel` is loaded per process and shared by every call. In ort
 //! `Session::run` needs `&mut`, so each graph sits behind a mutex: on two
-//! cores a second copy of the 90 MB decoder would cost more memory than the
-//! contention it saves, and several calls' phrase batches already fill one
-//! decoder call.
+//! cores a second copy of the decoder would cost more memory than the
+//! contention it saves.
+//!
+//! The decoder graph is rewritten in memory as it loads (see [`super::graph`]):
+//! its self-attention cache then holds only the positions decoded so far,
+//! and all hypotheses of a call share one output projection.
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -76,6 +79,9 @@ pub struct KvCache {
     pub k: Vec<f32>,
     pub v: Vec<f32>,
     pub batch: usize,
+    /// Positions per row: those decoded so far with the rewritten graph,
+    /// all `n_text_ctx` with the original one.
+    pub ctx: usize,
 }
 
 /// Logits of one decoder call, `[batch][tokens][n_vocab]`.
@@ -96,6 +102,8 @@ impl Logits {
 pub struct WhisperModel {
     encoder: Mutex<Session>,
     decoder: Mutex<Session>,
+    /// The decoder graph was rewritten: caches grow with the text.
+    growing_cache: bool,
     pub meta: ModelMeta,
     pub tokenizer: Tokenizer,
     pub mel: MelFrontend,
@@ -105,11 +113,32 @@ fn fail(what: &'static str) -> impl Fn(ort::Error) -> AsrError {
     move |e| AsrError::Failed(format!("whisper {what}: {e}"))
 }
 
+/// Which decoder graph to run (the original is kept for comparison).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecoderGraph {
+    /// Rewritten in memory for speed (see [`super::graph`]).
+    Rewritten,
+    /// As exported.
+    Original,
+}
+
 impl WhisperModel {
     pub fn load(paths: &ModelPaths) -> Result<Self, AsrError> {
+        Self::load_with(paths, DecoderGraph::Rewritten)
+    }
+
+    pub fn load_with(paths: &ModelPaths, graph: DecoderGraph) -> Result<Self, AsrError> {
         let encoder = crate::asr::runtime::session(&paths.whisper_encoder)?;
-        let decoder = crate::asr::runtime::session(&paths.whisper_decoder)?;
         let enc_in: Vec<&str> = encoder.inputs().iter().map(|i| i.name()).collect();
+        let metadata = encoder
+            .metadata()
+            .map_err(|e| AsrError::Model(format!("{}: reading metadata: {e}", paths.whisper_encoder.display())))?;
+        let keys = metadata.custom_keys().unwrap_or_default();
+        let map: HashMap<String, String> =
+            keys.into_iter().filter_map(|k| metadata.custom(&k).map(|v| (k, v))).collect();
+        drop(metadata);
+        let meta = ModelMeta::from_map(&map, &paths.whisper_encoder)?;
+        let (decoder, growing_cache) = load_decoder(&paths.whisper_decoder, &meta, graph)?;
         let dec_in: Vec<&str> = decoder.inputs().iter().map(|i| i.name()).collect();
         let want_dec = [
             "tokens",
@@ -126,14 +155,6 @@ impl WhisperModel {
                 paths.whisper_decoder.display()
             )));
         }
-        let metadata = encoder
-            .metadata()
-            .map_err(|e| AsrError::Model(format!("{}: reading metadata: {e}", paths.whisper_encoder.display())))?;
-        let keys = metadata.custom_keys().unwrap_or_default();
-        let map: HashMap<String, String> =
-            keys.into_iter().filter_map(|k| metadata.custom(&k).map(|v| (k, v))).collect();
-        drop(metadata);
-        let meta = ModelMeta::from_map(&map, &paths.whisper_encoder)?;
         let tokenizer = Tokenizer::load(&paths.whisper_tokens)?;
         if tokenizer.len() > meta.eot as usize + 1 || meta.n_vocab <= meta.no_timestamps as usize {
             return Err(AsrError::Model(format!(
@@ -147,6 +168,7 @@ impl WhisperModel {
         Ok(WhisperModel {
             encoder: Mutex::new(encoder),
             decoder: Mutex::new(decoder),
+            growing_cache,
             meta,
             tokenizer,
             mel: MelFrontend::new(),
@@ -172,16 +194,22 @@ impl WhisperModel {
         Ok(AudioFeatures { k: k.to_vec(), v: v.to_vec(), positions })
     }
 
-    /// An all-zero cache for `batch` hypotheses (nothing decoded yet).
+    /// The cache of `batch` hypotheses before anything is decoded.
     pub fn empty_cache(&self, batch: usize) -> KvCache {
-        let n = self.meta.n_text_layer * batch * self.meta.n_text_ctx * self.meta.n_text_state;
-        KvCache { k: vec![0.0; n], v: vec![0.0; n], batch }
+        let ctx = if self.growing_cache { 0 } else { self.meta.n_text_ctx };
+        let n = self.meta.n_text_layer * batch * ctx * self.meta.n_text_state;
+        KvCache { k: vec![0.0; n], v: vec![0.0; n], batch, ctx }
+    }
+
+    /// True when the decoder runs the rewritten graph (see [`super::graph`]).
+    pub fn has_growing_cache(&self) -> bool {
+        self.growing_cache
     }
 
     /// Copies row `src` of `cache` into each of `rows` rows (beam reordering
     /// and sharing a decoded prefix between phrases).
     pub fn select_rows(&self, cache: &KvCache, rows: &[usize]) -> KvCache {
-        let per_row = self.meta.n_text_ctx * self.meta.n_text_state;
+        let per_row = cache.ctx * self.meta.n_text_state;
         let layers = self.meta.n_text_layer;
         let mut k = Vec::with_capacity(layers * rows.len() * per_row);
         let mut v = Vec::with_capacity(layers * rows.len() * per_row);
@@ -192,7 +220,7 @@ impl WhisperModel {
                 v.extend_from_slice(&cache.v[start..start + per_row]);
             }
         }
-        KvCache { k, v, batch: rows.len() }
+        KvCache { k, v, batch: rows.len(), ctx: cache.ctx }
     }
 
     /// One decoder call: `tokens` is `[batch][n]` (same `n` for all rows),
@@ -217,7 +245,23 @@ impl WhisperModel {
                 m.n_text_ctx
             )));
         }
-        let (layers, state, ctx) = (m.n_text_layer, m.n_text_state, m.n_text_ctx);
+        let (layers, state) = (m.n_text_layer, m.n_text_state);
+        // The rewritten graph reads `offset + n` positions and writes the
+        // last `n`: hand it exactly that many.
+        let ctx = if self.growing_cache { offset + n } else { m.n_text_ctx };
+        if cache.ctx < offset || cache.ctx > ctx || cache.k.len() != layers * batch * cache.ctx * state {
+            return Err(AsrError::Failed(format!(
+                "whisper decoder: cache of {} positions for offset {offset}",
+                cache.ctx
+            )));
+        }
+        let grown;
+        let (k_in, v_in) = if cache.ctx == ctx {
+            (&cache.k[..], &cache.v[..])
+        } else {
+            grown = (grow(&cache.k, layers * batch, cache.ctx, ctx, state), grow(&cache.v, layers * batch, cache.ctx, ctx, state));
+            (&grown.0[..], &grown.1[..])
+        };
         let per_layer = audio.positions * state;
         let tile = |src: &[f32]| -> Vec<f32> {
             let mut out = Vec::with_capacity(layers * batch * per_layer);
@@ -233,9 +277,9 @@ impl WhisperModel {
         let cache_shape = [layers, batch, ctx, state];
         let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
         let tokens_t = Tensor::from_array(([batch, n], ids)).map_err(fail("decoder input"))?;
-        // The caches are large (2.75 MB per row each): lend them, don't copy.
-        let k_cache = TensorRef::from_array_view((cache_shape, &cache.k[..])).map_err(fail("decoder input"))?;
-        let v_cache = TensorRef::from_array_view((cache_shape, &cache.v[..])).map_err(fail("decoder input"))?;
+        // Lend the caches, don't copy them.
+        let k_cache = TensorRef::from_array_view((cache_shape, k_in)).map_err(fail("decoder input"))?;
+        let v_cache = TensorRef::from_array_view((cache_shape, v_in)).map_err(fail("decoder input"))?;
         let cross_k = Tensor::from_array((cross_shape, tile(&audio.k))).map_err(fail("decoder input"))?;
         let cross_v = Tensor::from_array((cross_shape, tile(&audio.v))).map_err(fail("decoder input"))?;
         let offset_t = Tensor::from_array(([1usize], vec![offset as i64])).map_err(fail("decoder input"))?;
@@ -263,9 +307,40 @@ impl WhisperModel {
         }
         Ok((
             Logits { data: logits.to_vec(), batch, tokens: n, vocab },
-            KvCache { k: k.to_vec(), v: v.to_vec(), batch },
+            KvCache { k: k.to_vec(), v: v.to_vec(), batch, ctx },
         ))
     }
+}
+
+/// Loads the decoder with its graph rewritten for speed; when the graph is
+/// not the shape the rewrite expects, the original graph (slower, same
+/// results).
+fn load_decoder(path: &Path, meta: &ModelMeta, graph: DecoderGraph) -> Result<(Session, bool), AsrError> {
+    if graph == DecoderGraph::Original {
+        return Ok((crate::asr::runtime::session(path)?, false));
+    }
+    crate::asr::models::require(path)?;
+    let bytes = std::fs::read(path).map_err(|e| AsrError::Model(format!("{}: {e}", path.display())))?;
+    let shape = super::graph::DecoderShape { n_vocab: meta.n_vocab, n_state: meta.n_text_state, n_text_ctx: meta.n_text_ctx };
+    match super::graph::rewrite_decoder(&bytes, &shape) {
+        Ok(rewritten) => {
+            drop(bytes);
+            Ok((crate::asr::runtime::session_from_memory(&rewritten, path)?, true))
+        }
+        Err(why) => {
+            tracing::warn!(model = %path.display(), %why, "decoder graph not rewritten; decoding will be slower");
+            Ok((crate::asr::runtime::session(path)?, false))
+        }
+    }
+}
+
+/// `[rows][from][state]` → `[rows][to][state]`, new positions zero.
+fn grow(src: &[f32], rows: usize, from: usize, to: usize, state: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows * to * state];
+    for r in 0..rows {
+        out[r * to * state..(r * to + from) * state].copy_from_slice(&src[r * from * state..(r + 1) * from * state]);
+    }
+    out
 }
 
 /// `log_softmax(row)[id]` for several ids at once.
