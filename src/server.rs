@@ -12,6 +12,7 @@
 //! - Hot reload of the dialplan folder ([`registry`]).
 //! - Shutdown: stop accepting, let calls finish for `shutdown_grace`, then
 //!   hang up the rest, write their records, return.
+mod fs_prompts;
 pub mod http;
 mod link;
 pub mod playback;
