@@ -13,6 +13,7 @@ use hotline::pbx::registry::Transport;
 use hotline::server::{self, RunningServer};
 use serde_json::Value;
 use support::server::{clip, deps, events_of, wait_record, DIALPLAN};
+use support::ami::{FakeAmi, FakeAmiConfig};
 use support::audiosocket::AudioSocketCaller;
 use support::freeswitch::{FakeEsl, FsMediaClient};
 use support::twilio::TwilioCall;
@@ -424,5 +425,78 @@ async fn event_socket_drop_fails_a_transfer_politely_then_reconnects_and_a_later
     assert_eq!(intents.last(), Some(&Value::from("internet")), "{rec:#}");
     assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
     drop(client);
+    h.stop().await;
+}
+
+fn audiosocket_with_ami(ami: &FakeAmi) -> String {
+    format!(
+        "{AUDIOSOCKET}[ami]\nport = {}\nusername = \"hotline\"\nsecret = \"s3cret-ami\"\ntimeout_ms = 2000\n",
+        ami.addr.port()
+    )
+}
+
+/// DTMF 2 (support), then 1 (internet: transfer to 310 in context tech).
+async fn ask_for_internet_support(caller: &mut AudioSocketCaller) {
+    caller.send_dtmf('2').await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    caller.send_dtmf('1').await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audiosocket_transfer_with_ami_finds_the_channel_by_as_id_and_redirects_it() {
+    let (id, id_text) = uuid(5);
+    let (_, other_text) = uuid(6);
+    let ami = FakeAmi::start(FakeAmiConfig {
+        channels: vec![
+            ("PJSIP/1002-00000007".into(), vec![("AS_ID".into(), other_text)]),
+            ("PJSIP/1001-0000002a".into(), vec![("AS_ID".into(), id_text.clone())]),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let h = Harness::start(&audiosocket_with_ami(&ami)).await;
+    let mut caller = AudioSocketCaller::connect(h.addr(Transport::AudioSocket), id, 8000).await;
+    ask_for_internet_support(&mut caller).await;
+    let redirect = ami.wait_for("Redirect", Duration::from_secs(30)).await.expect("an AMI Redirect");
+    let status = ami.wait_for("Status", Duration::from_secs(1)).await.expect("an AMI Status before it");
+    assert_eq!(status.get("Variables"), Some("AS_ID"));
+    assert_eq!(redirect.get("Channel"), Some("PJSIP/1001-0000002a"), "the channel whose AS_ID is the call's UUID");
+    assert_eq!(redirect.get("Context"), Some("tech"));
+    assert_eq!(redirect.get("Exten"), Some("310"));
+    assert_eq!(redirect.get("Priority"), Some("1"));
+    let r = caller.received();
+    assert!(!r.hangup, "with AMI the call is redirected, not hung up");
+    // Asterisk closes the AudioSocket connection as the channel leaves the application.
+    caller.hang_up().await;
+    let rec = h.record(&id_text, Duration::from_secs(10)).await;
+    assert_eq!(rec["transfer"]["method"], "ami-redirect", "{rec:#}");
+    assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
+    assert_eq!(rec["hangup_cause"], "transferred", "{rec:#}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audiosocket_transfer_without_a_matching_channel_apologises_and_keeps_the_call() {
+    let (id, id_text) = uuid(7);
+    let (_, other_text) = uuid(8);
+    let ami = FakeAmi::start(FakeAmiConfig {
+        channels: vec![("PJSIP/1002-00000007".into(), vec![("AS_ID".into(), other_text)])],
+        ..Default::default()
+    })
+    .await;
+    let h = Harness::start(&audiosocket_with_ami(&ami)).await;
+    let mut caller = AudioSocketCaller::connect(h.addr(Transport::AudioSocket), id, 8000).await;
+    ask_for_internet_support(&mut caller).await;
+    ami.wait_for("Status", Duration::from_secs(30)).await.expect("an AMI Status");
+    // The apology and the main menu follow; the call stays up.
+    let before = caller.received().audio.len();
+    let r = caller.wait_for("the apology", Duration::from_secs(20), |r| r.audio.len() > before + 50 || r.hangup || r.closed).await;
+    assert!(!r.hangup && !r.closed, "the call must not be dropped");
+    assert!(ami.wait_for("Redirect", Duration::from_millis(100)).await.is_none(), "nothing to redirect");
+    caller.hang_up().await;
+    let rec = h.record(&id_text, Duration::from_secs(10)).await;
+    let failed = events_of(&rec, "transfer_failed");
+    assert_eq!(failed.len(), 1, "{rec:#}");
+    assert!(failed[0]["reason"].as_str().unwrap().contains(&format!("no channel has AS_ID={id_text}")), "{}", failed[0]["reason"]);
     h.stop().await;
 }

@@ -366,7 +366,10 @@ impl Session {
                     p.set_paused(false);
                 }
             }
-            PbxEvent::Hangup { reason } => return Some(End::PeerClosed(reason)),
+            // After a transfer the PBX closing is the transfer taking effect.
+            PbxEvent::Hangup { reason } => {
+                return Some(End::PeerClosed(if self.transferred { "transferred".into() } else { reason }))
+            }
             PbxEvent::Ignored(what) => debug!(event = %what, "ignored"),
         }
         None
@@ -644,9 +647,15 @@ impl Session {
             Transport::AudioFork | Transport::AudioStream => {
                 return self.transfer_by_event_socket(&extension, target_context(&self.transfer_pending), &variables)
             }
-            // AudioSocket carries no channel name to redirect: the Asterisk
-            // dialplan after Dial(...,g) fetches the decision by the UUID.
-            Transport::AudioSocket => return self.transfer_by_hangup(&info, &context, &extension, sink),
+            // AudioSocket carries no channel name: with AMI the channel is
+            // found by the UUID variable and redirected; without, the
+            // Asterisk dialplan after Dial(...,g) fetches the decision.
+            Transport::AudioSocket => match (&cfg.transfer.method, cfg.ami.clone()) {
+                (TransferMethod::Ami, Some(ami)) => {
+                    return self.transfer_audiosocket_by_ami(ami, &info, &context, &extension, &variables)
+                }
+                _ => return self.transfer_by_hangup(&info, &context, &extension, sink),
+            },
             Transport::AsteriskWs => {}
         }
         match cfg.transfer.method {
@@ -728,6 +737,40 @@ impl Session {
             return Some(End::HangUp("transferred (hangup method)".into()));
         }
         self.hangup_after_playback = Some("transferred (hangup method)".into());
+        None
+    }
+
+    /// AMI `Status` finds the channel whose `AS_ID` is this call's UUID,
+    /// collected variables go on it (`HOTLINE_<NAME>`), then `Redirect`.
+    /// Asterisk then closes the AudioSocket connection.
+    fn transfer_audiosocket_by_ami(
+        &mut self,
+        ami: crate::pbx::ami::AmiConfig,
+        info: &CallInfo,
+        context: &str,
+        extension: &str,
+        variables: &[(String, String)],
+    ) -> Option<End> {
+        let uuid = info.call_id.clone();
+        let (context, extension) = (context.to_string(), extension.to_string());
+        let sets: Vec<(String, String)> =
+            variables.iter().map(|(k, v)| (format!("HOTLINE_{}", k.to_ascii_uppercase()), v.clone())).collect();
+        info!(%extension, %context, uuid = %uuid, "transferring: AMI Status by {}, then Redirect", crate::pbx::audiosocket::CHANNEL_ID_VARIABLE);
+        let timeout = self.shared.cfg.transfer.timeout;
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            let lookup = (crate::pbx::audiosocket::CHANNEL_ID_VARIABLE, uuid.as_str());
+            let work = crate::pbx::ami::redirect_by_variable(&ami, lookup, &context, &extension, &sets);
+            let result = match tokio::time::timeout(timeout, work).await {
+                Ok(Ok(channel)) => {
+                    info!(%channel, "AudioSocket caller redirected");
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer from AMI within {} ms", timeout.as_millis())),
+            };
+            let _ = tx.send(Internal::TransferDone { method: "ami-redirect".into(), result }).await;
+        });
         None
     }
 
