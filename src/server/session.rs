@@ -817,8 +817,7 @@ impl Session {
 
     /// Sends whatever prompt audio / marks are due.
     async fn pump(&mut self, sink: &mut Sink) -> Option<End> {
-        loop {
-            let Some(step) = self.playback.as_mut().and_then(|p| p.next(Instant::now())) else { break };
+        while let Some(step) = self.playback.as_mut().and_then(|p| p.next(Instant::now())) {
             let fs = self.transport.needs_event_socket();
             let msgs = match step {
                 Step::Audio(samples) => {
