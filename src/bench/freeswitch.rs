@@ -49,7 +49,7 @@ const MAX_LINE: u64 = 16 * 1024;
 /// websocket at most; beyond that, frames are dropped.
 const MODULE_BUFFER_FRAMES: usize = 100;
 /// A prompt is over when the channel played nothing for this long.
-pub const PROMPT_DONE: Duration = Duration::from_millis(300);
+const PROMPT_DONE: Duration = Duration::from_millis(300);
 /// A file broadcast to an idle channel less than this after the previous
 /// one ended: the caller heard a gap inside a prompt (an underrun).
 const UNDERRUN_GAP: Duration = Duration::from_millis(100);
@@ -698,7 +698,8 @@ async fn connect_stream(addr: SocketAddr) -> Result<WebSocketStream<TcpStream>, 
     Ok(WebSocketStream::from_raw_socket(sock, Role::Client, None).await)
 }
 
-/// 16 bytes for a `Sec-WebSocket-Key`; unpredictable enough for a nonce.
+/// 16 bytes for a `Sec-WebSocket-Key`: the server only echoes a digest of
+/// it, so a loopback bench needs it to differ per connection, not to be secret.
 fn rand_key() -> [u8; 16] {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mut key = [0u8; 16];
