@@ -12,6 +12,7 @@
 //! - Hot reload of the dialplan folder ([`registry`]).
 //! - Shutdown: stop accepting, let calls finish for `shutdown_grace`, then
 //!   hang up the rest, write their records, return.
+mod fs_prompts;
 pub mod http;
 mod link;
 pub mod playback;
@@ -83,7 +84,11 @@ pub(crate) struct Shared {
 }
 
 /// One event-socket connection shared by all FreeSWITCH calls, replaced
-/// by a new one when it drops (FreeSWITCH restarted, network blip).
+/// by a new one when it drops (FreeSWITCH restarted, network blip): the
+/// keeper reconnects with bounded backoff, authenticates and subscribes
+/// again. Calls go on meanwhile; what needs the socket (prompt files,
+/// keys, barge-in, transfers) fails and is logged, and a transfer that
+/// fails gets the apology and the dialplan's fallback.
 pub(crate) struct FsControl {
     client: Arc<std::sync::RwLock<EslClient>>,
     pub router: EventRouter,
@@ -97,7 +102,8 @@ impl Drop for FsControl {
     }
 }
 
-/// Reconnect attempts back off up to this.
+/// Reconnect attempts start after this and back off, doubling, up to the max.
+const ESL_RECONNECT_FIRST: Duration = Duration::from_millis(500);
 const ESL_RECONNECT_MAX: Duration = Duration::from_secs(10);
 
 impl FsControl {
@@ -118,8 +124,10 @@ impl FsControl {
                         return;
                     }
                 }
-                error!(addr = %cfg.addr, "event socket connection lost; reconnecting");
-                let mut wait = Duration::from_millis(500);
+                let reason = shared_client.read().unwrap_or_else(|p| p.into_inner()).close_reason();
+                let reason = reason.unwrap_or_else(|| "event stream ended".into());
+                error!(addr = %cfg.addr, %reason, "event socket connection lost; reconnecting");
+                let mut wait = ESL_RECONNECT_FIRST;
                 events = loop {
                     tokio::time::sleep(wait).await;
                     match Self::connect(&cfg).await {
@@ -129,8 +137,8 @@ impl FsControl {
                             break ev;
                         }
                         Err(e) => {
-                            warn!("{e}");
                             wait = (wait * 2).min(ESL_RECONNECT_MAX);
+                            warn!(retry_in_ms = wait.as_millis() as u64, "event socket reconnect failed: {e}");
                         }
                     }
                 };

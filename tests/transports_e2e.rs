@@ -13,6 +13,7 @@ use hotline::pbx::registry::Transport;
 use hotline::server::{self, RunningServer};
 use serde_json::Value;
 use support::server::{clip, deps, events_of, wait_record, DIALPLAN};
+use support::ami::{FakeAmi, FakeAmiConfig};
 use support::audiosocket::AudioSocketCaller;
 use support::freeswitch::{FakeEsl, FsMediaClient};
 use support::twilio::TwilioCall;
@@ -29,9 +30,13 @@ struct Harness {
 
 impl Harness {
     async fn start(extra: &str) -> Harness {
+        Self::start_with(extra, DIALPLAN).await
+    }
+
+    async fn start_with(extra: &str, dialplan: &str) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("dialplans")).unwrap();
-        std::fs::write(dir.path().join("dialplans/hotline.toml"), DIALPLAN).unwrap();
+        std::fs::write(dir.path().join("dialplans/hotline.toml"), dialplan).unwrap();
         let mut toml = String::from(
             "listen = \"127.0.0.1:0\"\ndialplan_dir = \"dialplans\"\ncall_records = \"calls.jsonl\"\nshutdown_grace_secs = 1\n",
         );
@@ -268,5 +273,230 @@ async fn freeswitch_scenario(transport: Transport) {
     assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
     assert!(!esl.commands().iter().any(|c| c.starts_with("api uuid_kill")), "a transferred call must not be killed");
     drop(client);
+    h.stop().await;
+}
+
+/// One menu with a short no-input timeout: each prompt's end starts a 2 s
+/// timer whose expiry plays the next prompt, so the time of that prompt's
+/// broadcast shows when the server took the previous one to be over.
+const SHORT_TIMEOUT_DIALPLAN: &str = r#"
+start = "main"
+
+[operator]
+extension = "100"
+
+[menus.main]
+prompt = "Hello. Say one."
+no_input_prompt = "Nothing heard. Say one."
+no_match_prompt = "Not understood. Say one."
+no_input_timeout = 2
+no_input_retries = 5
+
+[menus.main.options.next]
+phrases = ["one"]
+dtmf = "1"
+goto = "main"
+"#;
+
+fn esl_listener(transport: Transport, esl: &FakeEsl) -> String {
+    format!("\n[[listeners]]\ntransport = \"{transport}\"\nlisten = \"127.0.0.1:0\"\n[esl]\naddress = \"{}\"\n", esl.addr)
+}
+
+/// Broadcasts so far: (time, file).
+fn broadcasts(esl: &FakeEsl) -> Vec<(Instant, String)> {
+    esl.timed_commands()
+        .into_iter()
+        .filter_map(|(t, c)| c.strip_prefix(&format!("api uuid_broadcast {FS_UUID} ")).map(|f| (t, f.trim_end_matches(" aleg").to_string())))
+        .collect()
+}
+
+async fn wait_broadcasts(esl: &FakeEsl, n: usize, timeout: Duration) -> Vec<(Instant, String)> {
+    let until = Instant::now() + timeout;
+    loop {
+        let b = broadcasts(esl);
+        if b.len() >= n {
+            return b;
+        }
+        assert!(Instant::now() < until, "fewer than {n} broadcasts: {:?}", esl.commands());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// How long the 16 kHz L16 temp files play.
+fn plays_for(files: &[String]) -> Duration {
+    let bytes: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
+    Duration::from_millis(bytes / 32)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeswitch_prompt_ends_at_playback_stop_and_at_the_estimate_when_no_event_comes() {
+    let esl = FakeEsl::start(ESL_PASSWORD).await;
+    esl.add_channel(FS_UUID);
+    let h = Harness::start_with(&esl_listener(Transport::AudioFork, &esl), SHORT_TIMEOUT_DIALPLAN).await;
+    let files = tempfile::tempdir().unwrap();
+    let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
+    let client = FsMediaClient::connect_fork(h.addr(Transport::AudioFork), FS_UUID, 16000, &meta, esl.clone(), files.path().to_path_buf()).await;
+    assert!(esl.state.lock().unwrap().subscriptions.iter().any(|s| s == "PLAYBACK_STOP"), "PLAYBACK_STOP is subscribed to");
+
+    // The greeting (a short prompt: one file).
+    let greeting = wait_broadcasts(&esl, 1, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(broadcasts(&esl).len(), 1, "a short greeting is one file");
+    let (t_greeting, file) = greeting[0].clone();
+    let length = plays_for(std::slice::from_ref(&file));
+    assert!(length > Duration::from_millis(500), "greeting plays {length:?}");
+    // FreeSWITCH reports the end 1.5 s later than the audio's length (a
+    // slow start, queued files): the no-input timer must start from the
+    // event, not from the server's estimate.
+    let stop_at = t_greeting + length + Duration::from_millis(1500);
+    tokio::time::sleep_until(tokio::time::Instant::from_std(stop_at)).await;
+    assert_eq!(broadcasts(&esl).len(), 1, "nothing new before the greeting ended");
+    let t_stop = Instant::now();
+    esl.emit_playback_stop(FS_UUID, &file, "done");
+    let after = wait_broadcasts(&esl, 2, Duration::from_secs(10)).await;
+    let waited = after[1].0.duration_since(t_stop);
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5),
+        "the no-input prompt came {waited:?} after PLAYBACK_STOP; the 2 s timer must start at the event"
+    );
+
+    // No event for the no-input prompt (as when the event socket is
+    // down): its end is estimated, and the next timer still runs.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reprompt: Vec<String> = broadcasts(&esl)[1..].iter().map(|(_, f)| f.clone()).collect();
+    let length = plays_for(&reprompt);
+    let third = wait_broadcasts(&esl, 2 + reprompt.len(), Duration::from_secs(20)).await;
+    let gap = third[1 + reprompt.len()].0.duration_since(after[1].0);
+    assert!(
+        gap >= length + Duration::from_millis(1900) && gap < length + Duration::from_secs(9),
+        "without PLAYBACK_STOP the next prompt came {gap:?} after a {length:?} prompt"
+    );
+
+    client.stop().await;
+    let rec = h.record(FS_UUID, Duration::from_secs(15)).await;
+    assert!(events_of(&rec, "no_input").len() >= 2, "{rec:#}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_socket_drop_fails_a_transfer_politely_then_reconnects_and_a_later_transfer_succeeds() {
+    let esl = FakeEsl::start(ESL_PASSWORD).await;
+    esl.add_channel(FS_UUID);
+    let h = Harness::start(&esl_listener(Transport::AudioFork, &esl)).await;
+    let files = tempfile::tempdir().unwrap();
+    let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
+    let mut client =
+        FsMediaClient::connect_fork(h.addr(Transport::AudioFork), FS_UUID, 16000, &meta, esl.clone(), files.path().to_path_buf()).await;
+    wait_broadcasts(&esl, 1, Duration::from_secs(30)).await;
+    assert_eq!(esl.auths(), 1);
+
+    // FreeSWITCH's event socket goes away mid-call.
+    esl.go_down();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The caller asks for an agent by voice (keys come over the event
+    // socket, which is down): the transfer cannot be done.
+    client.send_audio_paced(&clip("speech_commands/zero_837a0f64_nohash_3.wav", 16000), 20).await;
+    client.send_audio_paced(&vec![0i16; 16000], 20).await;
+    // The apology and the menu go out on the media socket all the same.
+    let before = client.received().files.len();
+    client.wait_for("the apology prompt", Duration::from_secs(20), |r| r.files.len() > before).await;
+    assert!(!client.received().closed, "the call goes on during the outage");
+    assert!(!esl.commands().iter().any(|c| c.starts_with("api uuid_transfer")), "no transfer reached FreeSWITCH");
+
+    // FreeSWITCH is back: hotline reconnects, authenticates, subscribes.
+    esl.come_back();
+    let until = Instant::now() + Duration::from_secs(20);
+    while esl.auths() < 2 || esl.state.lock().unwrap().subscriptions.iter().filter(|s| *s == "DTMF").count() < 2 {
+        assert!(Instant::now() < until, "no reconnect: {:?}", esl.commands());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Keys flow again and a transfer now succeeds.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    esl.emit_dtmf(FS_UUID, '2');
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    esl.emit_dtmf(FS_UUID, '1');
+    let transfer = esl.wait_for_command(&format!("api uuid_transfer {FS_UUID}"), Duration::from_secs(15)).await;
+    assert_eq!(transfer, format!("api uuid_transfer {FS_UUID} 310 XML tech"));
+    let rec = h.record(FS_UUID, Duration::from_secs(15)).await;
+    let failed = events_of(&rec, "transfer_failed");
+    assert_eq!(failed.len(), 1, "{rec:#}");
+    assert!(failed[0]["reason"].as_str().unwrap().contains("closed"), "{}", failed[0]["reason"]);
+    let intents: Vec<Value> = events_of(&rec, "intent").iter().map(|e| e["intent"].clone()).collect();
+    assert_eq!(intents.last(), Some(&Value::from("internet")), "{rec:#}");
+    assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
+    drop(client);
+    h.stop().await;
+}
+
+fn audiosocket_with_ami(ami: &FakeAmi) -> String {
+    format!(
+        "{AUDIOSOCKET}[ami]\nport = {}\nusername = \"hotline\"\nsecret = \"s3cret-ami\"\ntimeout_ms = 2000\n",
+        ami.addr.port()
+    )
+}
+
+/// DTMF 2 (support), then 1 (internet: transfer to 310 in context tech).
+async fn ask_for_internet_support(caller: &mut AudioSocketCaller) {
+    caller.send_dtmf('2').await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    caller.send_dtmf('1').await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audiosocket_transfer_with_ami_finds_the_channel_by_as_id_and_redirects_it() {
+    let (id, id_text) = uuid(5);
+    let (_, other_text) = uuid(6);
+    let ami = FakeAmi::start(FakeAmiConfig {
+        channels: vec![
+            ("PJSIP/1002-00000007".into(), vec![("AS_ID".into(), other_text)]),
+            ("PJSIP/1001-0000002a".into(), vec![("AS_ID".into(), id_text.clone())]),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let h = Harness::start(&audiosocket_with_ami(&ami)).await;
+    let mut caller = AudioSocketCaller::connect(h.addr(Transport::AudioSocket), id, 8000).await;
+    ask_for_internet_support(&mut caller).await;
+    let redirect = ami.wait_for("Redirect", Duration::from_secs(30)).await.expect("an AMI Redirect");
+    let status = ami.wait_for("Status", Duration::from_secs(1)).await.expect("an AMI Status before it");
+    assert_eq!(status.get("Variables"), Some("AS_ID"));
+    assert_eq!(redirect.get("Channel"), Some("PJSIP/1001-0000002a"), "the channel whose AS_ID is the call's UUID");
+    assert_eq!(redirect.get("Context"), Some("tech"));
+    assert_eq!(redirect.get("Exten"), Some("310"));
+    assert_eq!(redirect.get("Priority"), Some("1"));
+    let r = caller.received();
+    assert!(!r.hangup, "with AMI the call is redirected, not hung up");
+    // Asterisk closes the AudioSocket connection as the channel leaves the application.
+    caller.hang_up().await;
+    let rec = h.record(&id_text, Duration::from_secs(10)).await;
+    assert_eq!(rec["transfer"]["method"], "ami-redirect", "{rec:#}");
+    assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
+    assert_eq!(rec["hangup_cause"], "transferred", "{rec:#}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audiosocket_transfer_without_a_matching_channel_apologises_and_keeps_the_call() {
+    let (id, id_text) = uuid(7);
+    let (_, other_text) = uuid(8);
+    let ami = FakeAmi::start(FakeAmiConfig {
+        channels: vec![("PJSIP/1002-00000007".into(), vec![("AS_ID".into(), other_text)])],
+        ..Default::default()
+    })
+    .await;
+    let h = Harness::start(&audiosocket_with_ami(&ami)).await;
+    let mut caller = AudioSocketCaller::connect(h.addr(Transport::AudioSocket), id, 8000).await;
+    ask_for_internet_support(&mut caller).await;
+    ami.wait_for("Status", Duration::from_secs(30)).await.expect("an AMI Status");
+    // The apology and the main menu follow; the call stays up.
+    let before = caller.received().audio.len();
+    let r = caller.wait_for("the apology", Duration::from_secs(20), |r| r.audio.len() > before + 50 || r.hangup || r.closed).await;
+    assert!(!r.hangup && !r.closed, "the call must not be dropped");
+    assert!(ami.wait_for("Redirect", Duration::from_millis(100)).await.is_none(), "nothing to redirect");
+    caller.hang_up().await;
+    let rec = h.record(&id_text, Duration::from_secs(10)).await;
+    let failed = events_of(&rec, "transfer_failed");
+    assert_eq!(failed.len(), 1, "{rec:#}");
+    assert!(failed[0]["reason"].as_str().unwrap().contains(&format!("no channel has AS_ID={id_text}")), "{}", failed[0]["reason"]);
     h.stop().await;
 }

@@ -2,8 +2,9 @@
 //! real time.
 //!
 //! Starts the real server on loopback and runs 1, 2, 4, … up to `--calls`
-//! emulated Asterisk calls at once (the same chan_websocket or, with
-//! `--transport audiosocket`, AudioSocket emulator the tests use), each saying real recorded words in a loop for `--duration`
+//! emulated calls at once (the chan_websocket, AudioSocket or Twilio
+//! emulator the tests use, or for `audio_fork` / `audio_stream` the
+//! loopback FreeSWITCH of [`super::freeswitch`]), each saying real recorded words in a loop for `--duration`
 //! seconds. A level passes when no call had a prompt underrun or a dropped
 //! frame and the end-of-speech → first-response-audio p95 is under 800 ms.
 //! Prints one JSON line per level and the largest passing level.
@@ -29,6 +30,7 @@ use audiosocket_emulator::{AudioSocketCaller, Received};
 use twilio_emulator::TwilioCall;
 use emulator::{AsteriskCall, AsteriskConfig, Seen};
 
+use super::freeswitch::{channel_uuid, run_call, FakeFreeswitch, Module};
 use crate::config::ServerConfig;
 use crate::pbx::registry::Transport;
 
@@ -79,7 +81,8 @@ pub struct LoadArgs {
     /// Folder with the test recordings (default: ../shared/testdata).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Transport the emulated PBX uses: asterisk_ws, audiosocket or twilio.
+    /// Transport the emulated PBX uses: asterisk_ws, audiosocket, twilio,
+    /// audio_fork or audio_stream.
     #[arg(long, default_value = "asterisk_ws")]
     pub transport: Transport,
 }
@@ -135,13 +138,23 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         "listen = \"127.0.0.1:0\"\ndialplan_dir = \"dialplans\"\ndefault_dialplan = \"bench\"\nmax_calls = {}\n",
         args.calls.max(1) + 1
     );
+    let mut freeswitch = None;
     match args.transport {
         Transport::AsteriskWs => {}
         Transport::AudioSocket => {
             toml.push_str("[[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:0\"\nrate = 16000\n")
         }
         Transport::Twilio => toml.push_str("[[listeners]]\ntransport = \"twilio\"\nlisten = \"127.0.0.1:0\"\n"),
-        other => return Err(format!("--transport {other} is not supported yet (asterisk_ws, audiosocket, twilio)")),
+        Transport::AudioFork | Transport::AudioStream => {
+            let fs = FakeFreeswitch::start().await?;
+            toml.push_str(&format!(
+                "[[listeners]]\ntransport = \"{}\"\nlisten = \"127.0.0.1:0\"\nrate = 16000\n[esl]\naddress = \"{}\"\npassword = \"{}\"\n",
+                args.transport,
+                fs.addr,
+                super::freeswitch::ESL_PASSWORD
+            ));
+            freeswitch = Some(fs);
+        }
     }
     let cfg = ServerConfig::from_toml_str(&toml, Some(&dir.join("hotline.toml")), &|_| None).map_err(|e| e.to_string())?;
     let deps = crate::cli::serve::load_deps(&cfg).await?;
@@ -174,7 +187,8 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
     let mut failed = false;
     let mut call_no = 0u32;
     for &level in &levels {
-        let report = run_level(args.transport, addr, level, Duration::from_secs(args.duration), &clips, &mut call_no).await;
+        let report =
+            run_level(args.transport, addr, level, Duration::from_secs(args.duration), &clips, &mut call_no, freeswitch.as_ref()).await;
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
         failed |= !report.pass;
         if !failed {
@@ -197,6 +211,7 @@ async fn run_level(
     duration: Duration,
     clips: &[Vec<i16>],
     call_no: &mut u32,
+    freeswitch: Option<&FakeFreeswitch>,
 ) -> LevelReport {
     let rss_base = rss_mb();
     let peak = Arc::new(std::sync::Mutex::new(rss_base));
@@ -217,7 +232,14 @@ async fn run_level(
     for i in 0..calls {
         *call_no += 1;
         let clip = clips[i % clips.len()].clone();
-        if transport == Transport::Twilio {
+        if let (Some(fs), Some(module)) = (freeswitch, Module::of(transport)) {
+            let (fs, uuid) = (fs.clone(), channel_uuid(*call_no));
+            let speech_end = Duration::from_millis(speech_end_ms(&clip, 16_000));
+            tasks.push(tokio::spawn(async move {
+                let f = run_call(&fs, module, addr, uuid, clip, speech_end, duration).await?;
+                Ok(CallResult { latencies_ms: f.latencies_ms, underruns: f.underruns, dropped: f.dropped_frames })
+            }));
+        } else if transport == Transport::Twilio {
             let url = format!("ws://{addr}/bench");
             let sid = format!("CA{:032x}", *call_no);
             tasks.push(tokio::spawn(async move { one_twilio_call(url, sid, clip, duration).await }));
@@ -241,7 +263,14 @@ async fn run_level(
                 underruns += r.underruns;
                 dropped += r.dropped;
             }
-            _ => failed += 1,
+            Ok(Err(e)) => {
+                eprintln!("bench call failed: {e}");
+                failed += 1;
+            }
+            Err(e) => {
+                eprintln!("bench call crashed: {e}");
+                failed += 1;
+            }
         }
     }
     sampler.abort();

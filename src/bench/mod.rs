@@ -2,6 +2,7 @@
 //! go into the README as measured.
 pub mod asr;
 pub mod data;
+pub mod freeswitch;
 pub mod grammar;
 pub mod load;
 

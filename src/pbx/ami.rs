@@ -1,6 +1,8 @@
 //! Asterisk Manager Interface client: just enough to move a caller to a
 //! human (PROTOCOLS.md §1.9: `Redirect` of the caller leg, `BlindTransfer`
-//! of the WebSocket channel, `Setvar`).
+//! of the WebSocket channel, `Setvar`; for AudioSocket, which carries no
+//! channel name, `Status` with `Variables:` to find the channel by the
+//! variable holding the call's UUID, §3).
 //!
 //! Transfers are rare, so every use opens its own short session (connect,
 //! login, actions, logoff) with a timeout on each step: no connection to
@@ -122,6 +124,12 @@ impl AmiAction {
         }
     }
 
+    /// Lists the channels, each with the values of `variables`
+    /// (`Variable: NAME=value` lines of its `Status` event).
+    pub fn status_with_variables(variables: &[&str]) -> Self {
+        AmiAction { name: "Status".into(), headers: vec![("Variables".into(), variables.join(","))] }
+    }
+
     pub fn setvar(channel: &str, variable: &str, value: &str) -> Self {
         AmiAction {
             name: "Setvar".into(),
@@ -139,6 +147,9 @@ const MAX_LINE_BYTES: usize = 8 * 1024;
 const MAX_HEADERS: usize = 256;
 /// Unsolicited events we skip while waiting for one response.
 const MAX_SKIPPED_BLOCKS: usize = 1000;
+/// Most events of one list response (`Status` on a busy PBX lists every
+/// channel); beyond this the answer is refused rather than read forever.
+const MAX_LIST_EVENTS: usize = 20_000;
 
 pub struct AmiSession {
     reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
@@ -227,6 +238,37 @@ impl AmiSession {
         }
     }
 
+    /// Runs an action whose answer is a list (`Response: Success`, events
+    /// with its ActionID, then the `<Name>Complete` event) and returns the
+    /// events of the list.
+    pub async fn run_list(&mut self, action: &AmiAction, complete: &str) -> Result<Vec<AmiMessage>, AmiError> {
+        let resp = self.run(action).await?;
+        let Some(id) = resp.get("ActionID").map(str::to_string) else {
+            return Err(AmiError::Protocol(format!("{} response without an ActionID", action.name)));
+        };
+        let mut items = Vec::new();
+        for _ in 0..MAX_LIST_EVENTS + MAX_SKIPPED_BLOCKS {
+            let msg = self.read_block(&action.name).await?;
+            if msg.get("ActionID") != Some(id.as_str()) {
+                continue; // someone else's event
+            }
+            if msg.get("Event").is_some_and(|e| e.eq_ignore_ascii_case(complete)) {
+                return Ok(items);
+            }
+            if items.len() >= MAX_LIST_EVENTS {
+                break;
+            }
+            items.push(msg);
+        }
+        Err(AmiError::Protocol(format!("{} listed more than {MAX_LIST_EVENTS} items", action.name)))
+    }
+
+    /// The channel whose variable `name` has `value`, from `Status`.
+    pub async fn find_channel_by_variable(&mut self, name: &str, value: &str) -> Result<Option<String>, AmiError> {
+        let events = self.run_list(&AmiAction::status_with_variables(&[name]), "StatusComplete").await?;
+        Ok(channel_with_variable(&events, name, value))
+    }
+
     /// Polite goodbye; errors are irrelevant at this point.
     pub async fn logoff(mut self) {
         let action = AmiAction { name: "Logoff".into(), headers: Vec::new() };
@@ -307,10 +349,82 @@ pub async fn run_actions(cfg: &AmiConfig, actions: &[AmiAction]) -> Result<Vec<A
     Ok(out)
 }
 
+/// In `Status` events, the `Channel` of the one that has a line
+/// `Variable: <name>=<value>` (a channel can carry several such lines).
+pub fn channel_with_variable(events: &[AmiMessage], name: &str, value: &str) -> Option<String> {
+    events
+        .iter()
+        .filter(|e| e.get("Event").is_some_and(|n| n.eq_ignore_ascii_case("Status")))
+        .find(|e| {
+            e.headers.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("Variable")
+                    && v.split_once('=').is_some_and(|(n, val)| n.trim() == name && val.trim() == value)
+            })
+        })
+        .and_then(|e| e.get("Channel"))
+        .map(str::to_string)
+}
+
+/// The AMI side of an AudioSocket transfer: in one session, find the
+/// caller's channel by the variable holding the call's UUID, set the
+/// collected variables on it, and `Redirect` it. Returns the channel.
+pub async fn redirect_by_variable(
+    cfg: &AmiConfig,
+    (name, value): (&str, &str),
+    context: &str,
+    exten: &str,
+    variables: &[(String, String)],
+) -> Result<String, AmiError> {
+    let mut session = AmiSession::connect(cfg).await?;
+    let result = async {
+        let channel = session.find_channel_by_variable(name, value).await?.ok_or_else(|| AmiError::ActionFailed {
+            action: "Status".into(),
+            message: format!("no channel has {name}={value} (set it in the dialplan before AudioSocket)"),
+        })?;
+        for (k, v) in variables {
+            session.run(&AmiAction::setvar(&channel, k, v)).await?;
+        }
+        session.run(&AmiAction::redirect(&channel, context, exten)).await?;
+        Ok(channel)
+    }
+    .await;
+    session.logoff().await;
+    result
+}
+
 fn truncate(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
     &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(lines: &[(&str, &str)]) -> AmiMessage {
+        AmiMessage { headers: lines.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+    }
+
+    #[test]
+    fn the_channel_is_found_by_its_variable_line() {
+        let events = vec![
+            block(&[("Event", "Status"), ("Channel", "PJSIP/100-00000001"), ("Variable", "AS_ID=")]),
+            block(&[("Event", "Status"), ("Channel", "PJSIP/200-00000002"), ("Variable", "OTHER=x"), ("Variable", "AS_ID=4040-1")]),
+            block(&[("Event", "Status"), ("Channel", "PJSIP/300-00000003"), ("Variable", "AS_ID=4040-12")]),
+        ];
+        assert_eq!(channel_with_variable(&events, "AS_ID", "4040-1").as_deref(), Some("PJSIP/200-00000002"));
+        assert_eq!(channel_with_variable(&events, "AS_ID", "4040-12").as_deref(), Some("PJSIP/300-00000003"));
+        assert_eq!(channel_with_variable(&events, "AS_ID", "4040"), None, "whole values only");
+        assert_eq!(channel_with_variable(&events, "OTHER", "4040-1"), None);
+    }
+
+    #[test]
+    fn status_asks_for_the_variables() {
+        let a = AmiAction::status_with_variables(&["AS_ID"]);
+        assert_eq!(a.name, "Status");
+        assert_eq!(a.headers, vec![("Variables".to_string(), "AS_ID".to_string())]);
+    }
 }

@@ -21,6 +21,11 @@ pub const KIND_DTMF: u8 = 0x03;
 pub const KIND_SLIN_8K: u8 = 0x10;
 pub const KIND_ERROR: u8 = 0xFF;
 
+/// The channel variable the Asterisk dialplan sets to the call's UUID
+/// (`Set(AS_ID=${UUID()})` before `AudioSocket`): AMI `Status` finds the
+/// caller's channel by it, since AudioSocket carries no channel name.
+pub const CHANNEL_ID_VARIABLE: &str = "AS_ID";
+
 /// Audio kinds 0x10..=0x18 and the rate each carries.
 const AUDIO_KINDS: [(u8, u32); 9] = [
     (0x10, 8_000),

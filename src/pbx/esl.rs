@@ -425,6 +425,8 @@ pub struct EslClient {
     writer: Arc<Mutex<Option<Writer>>>,
     addr: String,
     timeout: Duration,
+    /// Why the connection ended, once it has (for the reconnect log).
+    close_reason: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl fmt::Debug for EslClient {
@@ -472,13 +474,21 @@ impl EslClient {
         let pending = Arc::new(std::sync::Mutex::new(VecDeque::new()));
         let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(read_loop(reader, pending.clone(), closed.clone(), events_tx, addr.clone()));
+        let close_reason = Arc::new(std::sync::Mutex::new(None));
+        let ends = LoopEnd { closed: closed.clone(), reason: close_reason.clone() };
+        tokio::spawn(read_loop(reader, pending.clone(), ends, events_tx, addr.clone()));
         let client = EslClient {
             writer: Arc::new(Mutex::new(Some(Writer { half: write_half, closed, pending }))),
             addr,
             timeout: config.timeout,
+            close_reason,
         };
         Ok((client, events_rx))
+    }
+
+    /// Why the connection ended; `None` while it is up.
+    pub fn close_reason(&self) -> Option<String> {
+        self.close_reason.lock().ok().and_then(|r| r.clone())
     }
 
     /// Sends one command line and waits for its `command/reply` or
@@ -621,24 +631,30 @@ fn check_arg(what: &'static str, value: &str) -> Result<(), EslError> {
     Ok(())
 }
 
+/// What the reader leaves behind when the connection ends.
+struct LoopEnd {
+    closed: Arc<std::sync::atomic::AtomicBool>,
+    reason: Arc<std::sync::Mutex<Option<String>>>,
+}
+
 async fn read_loop<R: AsyncBufRead + Unpin>(
     mut reader: R,
     pending: Arc<std::sync::Mutex<VecDeque<oneshot::Sender<EslMessage>>>>,
-    closed: Arc<std::sync::atomic::AtomicBool>,
+    ends: LoopEnd,
     events: mpsc::Sender<EslEvent>,
     addr: String,
 ) {
     let mut dropped: u64 = 0;
-    loop {
+    let reason = loop {
         let msg = match read_message(&mut reader).await {
             Ok(Some(m)) => m,
             Ok(None) => {
                 tracing::warn!(addr = %addr, "event socket closed by FreeSWITCH");
-                break;
+                break "closed by FreeSWITCH".to_string();
             }
             Err(e) => {
                 tracing::error!(addr = %addr, error = %e, "event socket read failed; closing");
-                break;
+                break format!("read failed: {e}");
             }
         };
         match msg.content_type() {
@@ -663,13 +679,16 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
             },
             "text/disconnect-notice" => {
                 tracing::warn!(addr = %addr, "FreeSWITCH sent a disconnect notice");
-                break;
+                break "FreeSWITCH sent a disconnect notice".to_string();
             }
             other => tracing::debug!(addr = %addr, content_type = other, "event socket message ignored"),
         }
+    };
+    if let Ok(mut r) = ends.reason.lock() {
+        *r = Some(reason);
     }
     // Waiting callers learn the connection is gone (their senders drop).
-    closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    ends.closed.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Ok(mut p) = pending.lock() {
         p.clear();
     }
@@ -740,6 +759,29 @@ mod tests {
         let c = EslConfig::new("127.0.0.1:8021", "ClueCon");
         assert!(!format!("{c:?}").contains("ClueCon"));
         assert_eq!(EslConfig::resolve("x:1", Some("pw".into())).unwrap().password, "pw");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_fails_commands_fast_and_says_why() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (sock, _) = listener.accept().await.unwrap();
+            let (r, mut w) = sock.into_split();
+            let mut r = BufReader::new(r);
+            w.write_all(b"Content-Type: auth/request\n\n").await.unwrap();
+            let mut auth = String::new();
+            r.read_line(&mut auth).await.unwrap();
+            assert_eq!(auth, "auth ClueCon\n");
+            w.write_all(b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n").await.unwrap();
+            // FreeSWITCH stops: the connection closes.
+        });
+        let (client, mut events) = EslClient::connect(&EslConfig::new(addr, "ClueCon")).await.unwrap();
+        assert!(events.recv().await.is_none(), "the event stream ends with the connection");
+        assert_eq!(client.close_reason().as_deref(), Some("closed by FreeSWITCH"));
+        let t0 = std::time::Instant::now();
+        assert!(matches!(client.uuid_transfer("u1", "100", None).await, Err(EslError::Closed)));
+        assert!(t0.elapsed() < Duration::from_secs(1), "no waiting for the command timeout");
     }
 
     #[test]

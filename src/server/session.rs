@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn, Instrument};
 
+use super::fs_prompts::{Announced, FsPrompts};
 use super::link::{Link, Received, WRITE_TIMEOUT};
 use super::playback::{Playback, Step};
 use super::record::{unix_ms, AudioKeeper, CallRecord, TransferRecord};
@@ -91,6 +92,8 @@ struct Session {
     keepalive: Option<WireMessage>,
     /// FreeSWITCH: this call's event-socket events (DTMF, prompt files).
     fs_events: Option<CallEvents>,
+    /// FreeSWITCH: which broadcast file ends which prompt.
+    fs_prompts: FsPrompts,
     info: Option<CallInfo>,
     call: Option<Call>,
     started: Instant,
@@ -122,6 +125,7 @@ impl Session {
             codec,
             keepalive: None,
             fs_events: None,
+            fs_prompts: FsPrompts::default(),
             shared,
             info: None,
             call: None,
@@ -199,6 +203,10 @@ impl Session {
         let max_end = tokio::time::Instant::now() + self.shared.cfg.max_call_duration;
         loop {
             if let Some(end) = self.pump(sink).await {
+                return end;
+            }
+            // Pumping may end a prompt (one without audio on FreeSWITCH).
+            if let Some(end) = self.apply(sink).await {
                 return end;
             }
             let now = Instant::now();
@@ -358,7 +366,10 @@ impl Session {
                     p.set_paused(false);
                 }
             }
-            PbxEvent::Hangup { reason } => return Some(End::PeerClosed(reason)),
+            // After a transfer the PBX closing is the transfer taking effect.
+            PbxEvent::Hangup { reason } => {
+                return Some(End::PeerClosed(if self.transferred { "transferred".into() } else { reason }))
+            }
             PbxEvent::Ignored(what) => debug!(event = %what, "ignored"),
         }
         None
@@ -424,9 +435,11 @@ impl Session {
         None
     }
 
-    /// Whether the PBX reports when our audio has played.
+    /// Whether the PBX reports when our audio has played: marks on
+    /// chan_websocket and Twilio, the event socket's `PLAYBACK_STOP` on
+    /// FreeSWITCH. Otherwise (AudioSocket) the server's timing ends a prompt.
     fn has_marks(&self) -> bool {
-        matches!(self.transport, Transport::AsteriskWs | Transport::Twilio)
+        matches!(self.transport, Transport::AsteriskWs | Transport::Twilio | Transport::AudioFork | Transport::AudioStream)
     }
 
     /// A FreeSWITCH event of this call (the event socket is shared by all).
@@ -438,6 +451,10 @@ impl Session {
         };
         match ev {
             FsEvent::PlayFile { uuid, file } => {
+                if self.fs_prompts.announced(&file) == Announced::Stale {
+                    debug!(%file, "prompt file of a barged-in prompt: not played");
+                    return None;
+                }
                 let esl = self.shared.esl.as_ref()?.client();
                 tokio::spawn(async move {
                     if let Err(e) = esl.uuid_broadcast(&uuid, &file).await {
@@ -445,7 +462,17 @@ impl Session {
                     }
                 });
             }
-            FsEvent::PlaybackStop { .. } | FsEvent::Other => {}
+            FsEvent::PlaybackStop { file: Some(file), .. } => {
+                // The last file of a prompt stopped: the prompt is over now
+                // (the no-input timer starts from here, not from our estimate).
+                if let Some(id) = self.fs_prompts.stopped(&file) {
+                    if self.playback.as_mut().is_some_and(|p| p.mark_reached(id)) {
+                        debug!(playback = id, %file, "prompt played (PLAYBACK_STOP)");
+                        self.feed(Input::PlaybackFinished(id));
+                    }
+                }
+            }
+            FsEvent::PlaybackStop { file: None, .. } | FsEvent::Other => {}
             other => {
                 if let Some(pbx) = other.to_pbx_event() {
                     return self.on_control_event(pbx);
@@ -555,6 +582,7 @@ impl Session {
             }
             Output::StopPlayback => {
                 let dropped = self.playback.as_mut().map(|p| p.flush()).unwrap_or_default();
+                self.fs_prompts.flush();
                 debug!(?dropped, "barge-in: flushing prompt audio");
                 for m in self.codec.flush() {
                     if let Err(e) = send(sink, m).await {
@@ -619,9 +647,15 @@ impl Session {
             Transport::AudioFork | Transport::AudioStream => {
                 return self.transfer_by_event_socket(&extension, target_context(&self.transfer_pending), &variables)
             }
-            // AudioSocket carries no channel name to redirect: the Asterisk
-            // dialplan after Dial(...,g) fetches the decision by the UUID.
-            Transport::AudioSocket => return self.transfer_by_hangup(&info, &context, &extension, sink),
+            // AudioSocket carries no channel name: with AMI the channel is
+            // found by the UUID variable and redirected; without, the
+            // Asterisk dialplan after Dial(...,g) fetches the decision.
+            Transport::AudioSocket => match (&cfg.transfer.method, cfg.ami.clone()) {
+                (TransferMethod::Ami, Some(ami)) => {
+                    return self.transfer_audiosocket_by_ami(ami, &info, &context, &extension, &variables)
+                }
+                _ => return self.transfer_by_hangup(&info, &context, &extension, sink),
+            },
             Transport::AsteriskWs => {}
         }
         match cfg.transfer.method {
@@ -706,6 +740,40 @@ impl Session {
         None
     }
 
+    /// AMI `Status` finds the channel whose `AS_ID` is this call's UUID,
+    /// collected variables go on it (`HOTLINE_<NAME>`), then `Redirect`.
+    /// Asterisk then closes the AudioSocket connection.
+    fn transfer_audiosocket_by_ami(
+        &mut self,
+        ami: crate::pbx::ami::AmiConfig,
+        info: &CallInfo,
+        context: &str,
+        extension: &str,
+        variables: &[(String, String)],
+    ) -> Option<End> {
+        let uuid = info.call_id.clone();
+        let (context, extension) = (context.to_string(), extension.to_string());
+        let sets: Vec<(String, String)> =
+            variables.iter().map(|(k, v)| (format!("HOTLINE_{}", k.to_ascii_uppercase()), v.clone())).collect();
+        info!(%extension, %context, uuid = %uuid, "transferring: AMI Status by {}, then Redirect", crate::pbx::audiosocket::CHANNEL_ID_VARIABLE);
+        let timeout = self.shared.cfg.transfer.timeout;
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            let lookup = (crate::pbx::audiosocket::CHANNEL_ID_VARIABLE, uuid.as_str());
+            let work = crate::pbx::ami::redirect_by_variable(&ami, lookup, &context, &extension, &sets);
+            let result = match tokio::time::timeout(timeout, work).await {
+                Ok(Ok(channel)) => {
+                    info!(%channel, "AudioSocket caller redirected");
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer from AMI within {} ms", timeout.as_millis())),
+            };
+            let _ = tx.send(Internal::TransferDone { method: "ami-redirect".into(), result }).await;
+        });
+        None
+    }
+
     fn transfer_by_webhook(&mut self, extension: &str, context: Option<String>, variables: &[(String, String)]) -> Option<End> {
         let Some(webhook) = self.shared.cfg.webhook.clone() else {
             self.feed(Input::TransferFailed { reason: "no [webhook] is configured for Twilio transfers".into() });
@@ -749,11 +817,23 @@ impl Session {
 
     /// Sends whatever prompt audio / marks are due.
     async fn pump(&mut self, sink: &mut Sink) -> Option<End> {
-        loop {
-            let Some(step) = self.playback.as_mut().and_then(|p| p.next(Instant::now())) else { break };
+        while let Some(step) = self.playback.as_mut().and_then(|p| p.next(Instant::now())) {
+            let fs = self.transport.needs_event_socket();
             let msgs = match step {
-                Step::Audio(samples) => self.codec.audio(&samples),
-                Step::Mark(id) => self.codec.mark(&format!("p{id}")),
+                Step::Audio(samples) => {
+                    let msgs = self.codec.audio(&samples);
+                    if fs {
+                        self.fs_prompts.sent(msgs.len());
+                    }
+                    msgs
+                }
+                Step::Mark(id) => {
+                    // No file will report the end of a prompt that sent no audio.
+                    if fs && self.fs_prompts.prompt_complete(id) && self.playback.as_mut().is_some_and(|p| p.mark_reached(id)) {
+                        self.feed(Input::PlaybackFinished(id));
+                    }
+                    self.codec.mark(&format!("p{id}"))
+                }
             };
             for m in msgs {
                 if let Err(e) = send(sink, m).await {

@@ -1,6 +1,8 @@
 //! A fake Asterisk Manager Interface on loopback: speaks the AMI framing,
 //! checks the login, records every action it receives and answers
-//! Redirect / BlindTransfer / Setvar as configured.
+//! Redirect / BlindTransfer / Setvar as configured, and `Status` with the
+//! event list Asterisk sends (`Event: Status` per channel with its
+//! `Variable: NAME=value` lines, then `Event: StatusComplete`).
 #![allow(dead_code)]
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -24,11 +26,13 @@ pub struct FakeAmiConfig {
     pub username: String,
     pub secret: String,
     pub transfer: Answer,
+    /// Channels `Status` lists: name and channel variables.
+    pub channels: Vec<(String, Vec<(String, String)>)>,
 }
 
 impl Default for FakeAmiConfig {
     fn default() -> Self {
-        FakeAmiConfig { username: "hotline".into(), secret: "s3cret-ami".into(), transfer: Answer::Success }
+        FakeAmiConfig { username: "hotline".into(), secret: "s3cret-ami".into(), transfer: Answer::Success, channels: Vec::new() }
     }
 }
 
@@ -148,6 +152,7 @@ async fn serve(sock: tokio::net::TcpStream, cfg: FakeAmiConfig, rec: Arc<Mutex<V
                 return Ok(());
             }
             _ if !logged_in => reply(false, "Permission denied"),
+            "Status" => status_list(&cfg, &block, &id),
             "Redirect" | "BlindTransfer" | "Setvar" => match &cfg.transfer {
                 Answer::Success => reply(
                     true,
@@ -164,4 +169,25 @@ async fn serve(sock: tokio::net::TcpStream, cfg: FakeAmiConfig, rec: Arc<Mutex<V
         };
         w.write_all(answer.as_bytes()).await?;
     }
+}
+
+/// Asterisk's answer to `Action: Status` (manager.c `action_status`): the
+/// response, one `Event: Status` per channel carrying the requested
+/// variables as `Variable: NAME=value` lines, then `Event: StatusComplete`.
+fn status_list(cfg: &FakeAmiConfig, block: &Recorded, id: &str) -> String {
+    let wanted: Vec<&str> = block.get("Variables").map(|v| v.split(',').map(str::trim).collect()).unwrap_or_default();
+    let mut out = format!("Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Channel status will follow\r\n\r\n");
+    for (channel, vars) in &cfg.channels {
+        out.push_str(&format!(
+            "Event: Status\r\nPrivilege: Call\r\nChannel: {channel}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nContext: hotline\r\nExten: 5000\r\nPriority: 4\r\n"
+        ));
+        for name in &wanted {
+            let value = vars.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
+            out.push_str(&format!("Variable: {name}={value}\r\n"));
+        }
+        out.push_str(&format!("Application: AudioSocket\r\nActionID: {id}\r\n\r\n"));
+    }
+    let n = cfg.channels.len();
+    out.push_str(&format!("Event: StatusComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: {n}\r\nItems: {n}\r\n\r\n"));
+    out
 }

@@ -62,6 +62,10 @@ pub struct EslState {
     /// Channels that exist: call-control APIs on others fail.
     pub channels: HashSet<String>,
     pub subscriptions: Vec<String>,
+    /// When each command arrived.
+    pub timed: Vec<(Instant, String)>,
+    /// Successful `auth` commands (one per connection of the server).
+    pub auths: usize,
 }
 
 /// A fake FreeSWITCH event socket on 127.0.0.1.
@@ -71,6 +75,10 @@ pub struct FakeEsl {
     pub password: String,
     pub state: Arc<Mutex<EslState>>,
     events: broadcast::Sender<Vec<u8>>,
+    /// While true, FreeSWITCH is "down": connections are closed at once.
+    down: Arc<std::sync::atomic::AtomicBool>,
+    /// Bumped to close every open connection.
+    kick: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl FakeEsl {
@@ -82,15 +90,58 @@ impl FakeEsl {
             password: password.to_string(),
             state: Arc::new(Mutex::new(EslState::default())),
             events,
+            down: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            kick: Arc::new(tokio::sync::watch::channel(0).0),
         };
         let server = esl.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
+                if server.down.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(sock);
+                    continue;
+                }
                 let s = server.clone();
                 tokio::spawn(async move { s.serve(sock).await });
             }
         });
         esl
+    }
+
+    /// FreeSWITCH goes away: open connections close, new ones are closed
+    /// as soon as they are accepted.
+    pub fn go_down(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.kick.send_modify(|g| *g += 1);
+    }
+
+    /// FreeSWITCH is back: connections are served again.
+    pub fn come_back(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn auths(&self) -> usize {
+        self.state.lock().unwrap().auths
+    }
+
+    /// Commands with the time each arrived.
+    pub fn timed_commands(&self) -> Vec<(Instant, String)> {
+        self.state.lock().unwrap().timed.clone()
+    }
+
+    /// `PLAYBACK_STOP` of a file on a channel, as FreeSWITCH fires it when
+    /// the file has played (`done`) or was broken off (`break`).
+    pub fn emit_playback_stop(&self, uuid: &str, file: &str, status: &str) {
+        self.emit(
+            &[
+                ("Event-Name", "PLAYBACK_STOP"),
+                ("Core-UUID", "7f4de4bc-1d66-4b49-a2a2-000000000000"),
+                ("Unique-ID", uuid),
+                ("Channel-Call-UUID", uuid),
+                ("Playback-File-Path", file),
+                ("Playback-Status", status),
+            ],
+            None,
+        );
     }
 
     pub fn add_channel(&self, uuid: &str) {
@@ -148,9 +199,12 @@ impl FakeEsl {
         }
         let mut authed = false;
         let mut events_rx: Option<broadcast::Receiver<Vec<u8>>> = None;
+        let mut kick = self.kick.subscribe();
         loop {
             let block = tokio::select! {
                 b = read_block(&mut reader) => b,
+                // FreeSWITCH stopped: the connection just closes.
+                _ = kick.changed() => return,
                 ev = async {
                     match events_rx.as_mut() {
                         Some(rx) => rx.recv().await.ok(),
@@ -169,6 +223,7 @@ impl FakeEsl {
                 match line.strip_prefix("auth ") {
                     Some(pw) if pw == self.password => {
                         authed = true;
+                        self.state.lock().unwrap().auths += 1;
                         let _ = write.write_all(reply("+OK accepted").as_bytes()).await;
                         continue;
                     }
@@ -180,7 +235,11 @@ impl FakeEsl {
                     }
                 }
             }
-            self.state.lock().unwrap().commands.push(line.clone());
+            {
+                let mut st = self.state.lock().unwrap();
+                st.commands.push(line.clone());
+                st.timed.push((Instant::now(), line.clone()));
+            }
             let out = if let Some(names) = line.strip_prefix("event plain ") {
                 self.state.lock().unwrap().subscriptions.extend(names.split_whitespace().map(str::to_string));
                 events_rx = Some(self.events.subscribe());
