@@ -26,9 +26,10 @@ const REPLY_GAP_MS: u64 = 300;
 /// Silence after the clip: enough for the detector to close the utterance
 /// and the machine to act (ms).
 const TRAILING_MS: u64 = 1_200;
-/// Call time allowed past the end of the recording (ms); the caller says
-/// nothing more, so no speech action can follow.
-const SETTLE_MS: u64 = 1_000;
+/// Call time allowed past the end of the recording (ms): long enough for a
+/// transfer announcement to play out, so a call's path ends in its
+/// transfer. The caller says nothing more, so no speech action can follow.
+const SETTLE_MS: u64 = 5_000;
 /// Longest clip accepted (ms): a bench clip is one word, not a call.
 const MAX_CLIP_MS: u64 = 30_000;
 
