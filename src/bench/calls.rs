@@ -248,6 +248,31 @@ fn spaced(digits: &str) -> String {
     digits.chars().map(String::from).collect::<Vec<_>>().join(" ")
 }
 
+/// What speech did in a call, for the log: each utterance's words and
+/// confidence, and what the machine made of it.
+fn speech_path(events: &[Event]) -> String {
+    let steps: Vec<String> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            // A prompt answering an utterance directly is a question.
+            Event::Prompt { text, .. } if i > 0 && matches!(events[i - 1], Event::Utterance { .. }) => {
+                Some(format!("asked {text:?}"))
+            }
+            Event::Utterance { text, confidence, .. } => Some(format!("heard {text:?} ({confidence:.2})")),
+            Event::Intent { intent, confidence, source: Source::Speech, .. } => Some(format!("intent {intent} ({confidence:.2})")),
+            Event::Collect { value, .. } => Some(format!("collected {value}")),
+            Event::NoMatch { .. } => Some("no match".into()),
+            _ => None,
+        })
+        .collect();
+    if steps.is_empty() {
+        "no speech detected".into()
+    } else {
+        steps.join(", ")
+    }
+}
+
 /// Pairs each utterance event with the wall-clock timing of its answer
 /// (both carry the virtual instant the answer was handled).
 fn latencies(events: &[Event], timings: &[DecisionTiming]) -> Vec<Latency> {
@@ -394,16 +419,8 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
                 if !matches!(outcome.verdict, Verdict::AtOnce | Verdict::Rejected) {
                     // On stderr, so the table stays clean: which calls went
                     // wrong and what the recogniser heard in them.
-                    let heard: Vec<&str> = outcome
-                        .events
-                        .iter()
-                        .filter_map(|e| match e {
-                            Event::Utterance { text, .. } => Some(text.as_str()),
-                            _ => None,
-                        })
-                        .collect();
                     let noise = snr.map_or("clean".into(), |d| format!("{d} dB"));
-                    eprintln!("{} ({noise}): {}: {:?}, heard {heard:?}", set.name, clip.name, outcome.verdict);
+                    eprintln!("{} ({noise}): {}: {:?}: {}", set.name, clip.name, outcome.verdict, speech_path(&outcome.events));
                 }
                 t.add(&outcome);
             }
