@@ -13,6 +13,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::asr::{Recognizer, SpeechStack};
 use crate::audio::{frame_samples, read_wav, Audio, FRAME_MS, MODEL_RATE};
@@ -58,9 +59,34 @@ pub fn replay_call(
     prompt_ms: &dyn Fn(&Prompt) -> u64,
     opts: &ReplayOptions,
 ) -> Vec<Event> {
-    let call = Call::new(dialplan, matcher, Box::new(speech.detector()));
     let samples = audio.to_f32_at(MODEL_RATE);
-    drive(call, speech.recognizer.as_ref(), &samples, dtmf, prompt_ms, opts)
+    replay_samples_timed(dialplan, matcher, speech, &samples, dtmf, prompt_ms, opts).0
+}
+
+/// Wall-clock cost of one recognised utterance in a replay: from the
+/// instant the call machine handed the utterance over for recognition (the
+/// detector had just closed it) to the instant the machine had answered the
+/// result with its next outputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecisionTiming {
+    /// Virtual call time of the answer: the `t_ms` of its utterance event.
+    pub t_ms: u64,
+    pub wall: Duration,
+}
+
+/// [`replay_call`] on 16 kHz samples, also returning how long each
+/// recognised utterance took in wall-clock time (for benchmarks).
+pub fn replay_samples_timed(
+    dialplan: Arc<Dialplan>,
+    matcher: Arc<dyn IntentMatcher>,
+    speech: &SpeechStack,
+    samples_16k: &[f32],
+    dtmf: &[(char, u64)],
+    prompt_ms: &dyn Fn(&Prompt) -> u64,
+    opts: &ReplayOptions,
+) -> (Vec<Event>, Vec<DecisionTiming>) {
+    let call = Call::new(dialplan, matcher, Box::new(speech.detector()));
+    drive(call, speech.recognizer.as_ref(), samples_16k, dtmf, prompt_ms, opts)
 }
 
 /// The simulated PBX side of playback: prompts play one after another.
@@ -105,12 +131,12 @@ pub(crate) fn drive(
     dtmf: &[(char, u64)],
     prompt_ms: &dyn Fn(&Prompt) -> u64,
     opts: &ReplayOptions,
-) -> Vec<Event> {
+) -> (Vec<Event>, Vec<DecisionTiming>) {
     let mut keys: Vec<(char, u64)> = dtmf.to_vec();
     keys.sort_by_key(|&(_, t)| t); // stable: equal times keep their order
     let mut keys = keys.into_iter().peekable();
     let frame = frame_samples(MODEL_RATE);
-    let mut driver = Driver { recognizer, prompt_ms, player: Player::default(), events: Vec::new() };
+    let mut driver = Driver { recognizer, prompt_ms, player: Player::default(), events: Vec::new(), timings: Vec::new() };
     driver.deliver(&mut call, 0, Input::Start);
     let mut next_frame_end = FRAME_MS as u64;
     let mut frame_index = 0usize;
@@ -153,7 +179,7 @@ pub(crate) fn drive(
             driver.deliver(&mut call, now, Input::Audio(chunk));
         }
     }
-    driver.events
+    (driver.events, driver.timings)
 }
 
 struct Driver<'a> {
@@ -161,15 +187,23 @@ struct Driver<'a> {
     prompt_ms: &'a dyn Fn(&Prompt) -> u64,
     player: Player,
     events: Vec<Event>,
+    timings: Vec<DecisionTiming>,
 }
 
 impl Driver<'_> {
     /// Feeds one input and everything it leads to at the same instant
     /// (recognition answers).
     fn deliver(&mut self, call: &mut Call, now: u64, input: Input) {
-        let mut inputs = VecDeque::from([input]);
-        while let Some(input) = inputs.pop_front() {
-            for output in call.handle(now, input) {
+        // Each input carries the wall instant its utterance was closed, when
+        // it is a recognition answer.
+        let mut inputs = VecDeque::from([(input, None::<Instant>)]);
+        while let Some((input, closed_at)) = inputs.pop_front() {
+            let outputs = call.handle(now, input);
+            let handled = Instant::now();
+            if let Some(closed) = closed_at {
+                self.timings.push(DecisionTiming { t_ms: now, wall: handled - closed });
+            }
+            for output in outputs {
                 match output {
                     Output::Play { id, prompt, .. } => {
                         let duration = (self.prompt_ms)(&prompt);
@@ -181,7 +215,7 @@ impl Driver<'_> {
                             Ok(result) => Input::Recognized { request, result },
                             Err(e) => Input::RecognitionFailed { request, reason: e.to_string() },
                         };
-                        inputs.push_back(answer);
+                        inputs.push_back((answer, Some(handled)));
                     }
                     Output::Transfer { .. } | Output::Hangup { .. } => {}
                     Output::Event(event) => self.events.push(event),

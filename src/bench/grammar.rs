@@ -20,6 +20,14 @@ pub struct IntentsArgs {
     /// Also measure the encoder on the full 30 s window (slow).
     #[arg(long)]
     pub full_window: bool,
+    /// Play the clips as whole calls against this dialplan (VAD, recogniser
+    /// and call machine) and score the calls' intents, false accepts and
+    /// end-of-speech → action time; see dialplans/bench/words.toml.
+    #[arg(long)]
+    pub dialplan: Option<PathBuf>,
+    /// With --dialplan: also run every call with noise at 12 and 6 dB SNR.
+    #[arg(long, requires = "dialplan")]
+    pub noise: bool,
 }
 
 /// One set of clips and the grammar it is recognised against.
@@ -124,6 +132,10 @@ pub fn run(args: IntentsArgs) -> u8 {
 
 fn run_inner(args: IntentsArgs) -> Result<(), String> {
     let testdata = args.data.clone().unwrap_or_else(data::default_testdata);
+    if let Some(dialplan) = &args.dialplan {
+        let calls = super::calls::CallBenchArgs { dialplan, testdata: &testdata, every: args.every, noise: args.noise };
+        return super::calls::run(&calls);
+    }
     let mut rec = GrammarWhisper::load(&ModelPaths::default_location(), GrammarOptions::default()).map_err(|e| e.to_string())?;
     let sets = sets(&testdata, args.every)?;
     let tracks = data::noise_tracks(&testdata)?;

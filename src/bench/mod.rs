@@ -1,6 +1,7 @@
 //! Benchmarks behind `hotline bench ...`: they print Markdown tables that
 //! go into the README as measured.
 pub mod asr;
+pub mod calls;
 pub mod data;
 pub mod freeswitch;
 pub mod grammar;

@@ -4,7 +4,8 @@ pub enum Bench {
     /// Open-vocabulary speech recognition accuracy and speed on the recordings in testdata.
     Asr(crate::bench::asr::AsrArgs),
     /// Grammar-constrained recognition vs open decoding: digits, commands,
-    /// out-of-grammar rejection, clean and in noise.
+    /// out-of-grammar rejection, clean and in noise. With --dialplan: whole
+    /// calls through the call machine (intents, false accepts, latency).
     Intents(crate::bench::grammar::IntentsArgs),
     /// Simultaneous emulated Asterisk calls served in real time.
     Load(crate::bench::load::LoadArgs),

@@ -1,0 +1,446 @@
+//! `hotline bench intents --dialplan FILE`: real recordings played as whole
+//! calls through the pipeline `hotline replay` uses (Silero VAD, the
+//! recogniser of the speech stack, the call machine on its virtual clock),
+//! scored from the calls' events.
+//!
+//! Each call: silence while the start menu's greeting plays, then the clip,
+//! then silence. A menu word is said straight after the greeting; a digit is
+//! said after pressing the key of the start menu's `collect` option and
+//! hearing its prompt. Noise, when asked for, runs under the whole call, as
+//! it would in a caller's kitchen.
+use std::path::Path;
+use std::sync::Arc;
+
+use super::data::{self, Clip, DIGIT_WORDS};
+use super::percentile;
+use crate::asr::SpeechStack;
+use crate::audio::MODEL_RATE;
+use crate::call::{Event, Source};
+use crate::dialplan::{Action, Collect, Dialplan, Menu};
+use crate::intent::IntentMatcher;
+use crate::replay::{prompt_duration_ms, replay_samples_timed, DecisionTiming, ReplayOptions};
+
+/// The caller waits this long after a prompt ends before speaking or
+/// pressing a key (ms).
+const REPLY_GAP_MS: u64 = 300;
+/// Silence after the clip: enough for the detector to close the utterance
+/// and the machine to act (ms).
+const TRAILING_MS: u64 = 1_200;
+/// Call time allowed past the end of the recording (ms): long enough for a
+/// transfer announcement to play out, so a call's path ends in its
+/// transfer. The caller says nothing more, so no speech action can follow.
+const SETTLE_MS: u64 = 5_000;
+/// Longest clip accepted (ms): a bench clip is one word, not a call.
+const MAX_CLIP_MS: u64 = 30_000;
+
+/// What the caller in one call means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// An option of the start menu, by intent name, said after the greeting.
+    Intent(String),
+    /// Digits said in the start menu's collect step (numerals, e.g. "7").
+    Digits(String),
+    /// Nothing the menu offers: other words, noise, silence.
+    OutOfMenu,
+}
+
+/// How a call went for what the caller meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The machine acted on the right intent or digits without asking.
+    AtOnce,
+    /// The machine asked "Did you mean …?" / "I heard …" about the right answer.
+    Confirmed,
+    /// The machine acted on something else by speech.
+    WrongAction,
+    /// Nothing was acted on by speech (no match, no input).
+    NotUnderstood,
+    /// Out-of-menu speech or noise led to an action by speech.
+    FalseAccept,
+    /// Out-of-menu input got a confirmation question (the caller would say no).
+    Asked,
+    /// Out-of-menu input led to no action: what should happen.
+    Rejected,
+}
+
+/// End of speech to the machine's answer, for one recognised utterance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    /// Silence the detector waited for before closing the utterance
+    /// (virtual call time, ms).
+    pub endpoint_ms: f64,
+    /// Wall-clock time from the closed utterance to the machine's outputs:
+    /// recognition plus decision (ms).
+    pub decision_ms: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    pub verdict: Verdict,
+    /// One entry per utterance the machine answered.
+    pub latencies: Vec<Latency>,
+    pub events: Vec<Event>,
+}
+
+/// Background noise under a whole call.
+#[derive(Debug, Clone, Copy)]
+pub struct Noise<'a> {
+    /// 16 kHz noise, at least as long as the call.
+    pub track: &'a [f32],
+    pub snr_db: f32,
+    /// Picks the stretch of the track.
+    pub seed: usize,
+}
+
+/// Runs bench calls against one dialplan.
+pub struct CallBench<'a> {
+    dialplan: Arc<Dialplan>,
+    matcher: Arc<dyn IntentMatcher>,
+    speech: &'a SpeechStack,
+    greeting_ms: u64,
+    /// Key and prompt length of the start menu's collect option, if any.
+    collect: Option<(char, Collect)>,
+}
+
+impl<'a> CallBench<'a> {
+    pub fn new(dialplan: Arc<Dialplan>, matcher: Arc<dyn IntentMatcher>, speech: &'a SpeechStack) -> Result<Self, String> {
+        let start = start_menu(&dialplan)?;
+        let greeting_ms = prompt_duration_ms(&start.prompt);
+        let collect = start.options.iter().find_map(|o| match (&o.action, o.dtmf) {
+            (Action::Collect(c), Some(key)) => Some((key, c.clone())),
+            _ => None,
+        });
+        Ok(CallBench { greeting_ms, collect, dialplan, matcher, speech })
+    }
+
+    /// The start menu's option a word chooses, if any: the one listing it
+    /// among its phrases.
+    pub fn intent_for_word(&self, word: &str) -> Option<String> {
+        let start = start_menu(&self.dialplan).ok()?;
+        let word = data::normalise(word);
+        start.options.iter().find(|o| o.phrases.iter().any(|p| data::normalise(p) == word)).map(|o| o.intent.clone())
+    }
+
+    /// True when the start menu has a collect option with a key, so digit
+    /// clips can be scored.
+    pub fn has_collect(&self) -> bool {
+        self.collect.is_some()
+    }
+
+    /// One call saying `clip`. Errors name the clip.
+    pub fn run(&self, clip: &Clip, expected: &Expected, noise: Option<Noise<'_>>) -> Result<CallOutcome, String> {
+        let clip_ms = clip.samples.len() as u64 * 1000 / MODEL_RATE as u64;
+        if clip_ms > MAX_CLIP_MS {
+            return Err(format!("{}: {clip_ms} ms is longer than the {MAX_CLIP_MS} ms a bench clip may last", clip.name));
+        }
+        let mut dtmf = Vec::new();
+        let mut speech_at = self.greeting_ms + REPLY_GAP_MS;
+        if let Expected::Digits(_) = expected {
+            let Some((key, collect)) = &self.collect else {
+                return Err(format!("{}: the start menu has no collect option with a key to say digits in", clip.name));
+            };
+            dtmf.push((*key, speech_at));
+            speech_at += prompt_duration_ms(&collect.prompt) + REPLY_GAP_MS;
+        }
+        let mut call = silence(speech_at);
+        call.extend_from_slice(&clip.samples);
+        call.extend(silence(TRAILING_MS));
+        if let Some(n) = noise {
+            let whole = Clip { name: clip.name.clone(), samples: call, truth: clip.truth.clone() };
+            call = data::add_noise(&whole, n.track, n.snr_db, n.seed).samples;
+        }
+        let call_ms = call.len() as u64 * 1000 / MODEL_RATE as u64;
+        let opts = ReplayOptions { max_ms: call_ms + SETTLE_MS };
+        let (events, timings) = replay_samples_timed(
+            Arc::clone(&self.dialplan),
+            Arc::clone(&self.matcher),
+            self.speech,
+            &call,
+            &dtmf,
+            &prompt_duration_ms,
+            &opts,
+        );
+        let verdict = self.verdict(&events, expected);
+        let latencies = latencies(&events, &timings);
+        Ok(CallOutcome { verdict, latencies, events })
+    }
+
+    fn verdict(&self, events: &[Event], expected: &Expected) -> Verdict {
+        let start = &self.dialplan.start_menu;
+        let messages = &self.dialplan.messages;
+        let (pre, post) = messages.confirm_intent.split_once("{}").unwrap_or((messages.confirm_intent.as_str(), ""));
+        // The first thing speech made the machine do in the start menu: act
+        // on an intent, or ask whether it understood one.
+        // A question is the prompt that answers an utterance directly (a
+        // no-match puts its own event in between).
+        let first_intent = events.iter().enumerate().find_map(|(i, e)| match e {
+            Event::Intent { menu, intent, source: Source::Speech, .. } if menu == start => Some(Ok(intent.as_str())),
+            Event::Prompt { menu, text, .. }
+                if menu == start
+                    && i > 0
+                    && matches!(events[i - 1], Event::Utterance { .. })
+                    && text.len() > pre.len() + post.len()
+                    && text.starts_with(pre)
+                    && text.ends_with(post) =>
+            {
+                Some(Err(&text[pre.len()..text.len() - post.len()]))
+            }
+            _ => None,
+        });
+        let any_speech_action = events.iter().any(|e| matches!(e, Event::Intent { source: Source::Speech, .. }));
+        match expected {
+            Expected::Intent(want) => match first_intent {
+                Some(Ok(intent)) if intent == want => Verdict::AtOnce,
+                Some(Err(asked)) if asked == spoken_name(want) => Verdict::Confirmed,
+                Some(_) => Verdict::WrongAction,
+                None if any_speech_action => Verdict::WrongAction,
+                None => Verdict::NotUnderstood,
+            },
+            Expected::Digits(want) => {
+                let read_back = fill(&messages.confirm_digits, &spaced(want));
+                for e in events {
+                    match e {
+                        Event::Collect { value, .. } => {
+                            return if value == want { Verdict::AtOnce } else { Verdict::WrongAction };
+                        }
+                        Event::Prompt { text, .. } if *text == read_back => return Verdict::Confirmed,
+                        Event::Intent { source: Source::Speech, .. } => return Verdict::WrongAction,
+                        _ => {}
+                    }
+                }
+                Verdict::NotUnderstood
+            }
+            Expected::OutOfMenu => match first_intent {
+                _ if any_speech_action => Verdict::FalseAccept,
+                Some(Err(_)) => Verdict::Asked,
+                _ => Verdict::Rejected,
+            },
+        }
+    }
+}
+
+fn start_menu(dialplan: &Dialplan) -> Result<&Menu, String> {
+    dialplan
+        .menus
+        .get(&dialplan.start_menu)
+        .ok_or_else(|| format!("{}: start menu `{}` does not exist", dialplan.source.display(), dialplan.start_menu))
+}
+
+fn silence(ms: u64) -> Vec<f32> {
+    vec![0.0; (ms * MODEL_RATE as u64 / 1000) as usize]
+}
+
+/// As the call machine words its questions (`call::wording`): the first
+/// `{}` filled, intent names with spaces, digits one by one.
+fn fill(template: &str, value: &str) -> String {
+    if template.contains("{}") {
+        template.replacen("{}", value, 1)
+    } else {
+        format!("{} {}", template.trim_end(), value)
+    }
+}
+
+fn spoken_name(intent: &str) -> String {
+    intent.replace(['_', '-'], " ")
+}
+
+fn spaced(digits: &str) -> String {
+    digits.chars().map(String::from).collect::<Vec<_>>().join(" ")
+}
+
+/// What speech did in a call, for the log: each utterance's words and
+/// confidence, and what the machine made of it.
+fn speech_path(events: &[Event]) -> String {
+    let steps: Vec<String> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            // A prompt answering an utterance directly is a question.
+            Event::Prompt { text, .. } if i > 0 && matches!(events[i - 1], Event::Utterance { .. }) => {
+                Some(format!("asked {text:?}"))
+            }
+            Event::Utterance { text, confidence, .. } => Some(format!("heard {text:?} ({confidence:.2})")),
+            Event::Intent { intent, confidence, source: Source::Speech, .. } => Some(format!("intent {intent} ({confidence:.2})")),
+            Event::Collect { value, .. } => Some(format!("collected {value}")),
+            Event::NoMatch { .. } => Some("no match".into()),
+            _ => None,
+        })
+        .collect();
+    if steps.is_empty() {
+        "no speech detected".into()
+    } else {
+        steps.join(", ")
+    }
+}
+
+/// Pairs each utterance event with the wall-clock timing of its answer
+/// (both carry the virtual instant the answer was handled).
+fn latencies(events: &[Event], timings: &[DecisionTiming]) -> Vec<Latency> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Utterance { t_ms, end_ms, .. } => {
+                let timing = timings.iter().find(|t| t.t_ms == *t_ms)?;
+                Some(Latency {
+                    endpoint_ms: t_ms.saturating_sub(*end_ms) as f64,
+                    decision_ms: timing.wall.as_secs_f64() * 1000.0,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Figures of one set of calls.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub calls: usize,
+    pub at_once: usize,
+    pub confirmed: usize,
+    pub wrong_actions: usize,
+    pub false_accepts: usize,
+    pub asked: usize,
+    pub latencies: Vec<Latency>,
+}
+
+impl Tally {
+    pub fn add(&mut self, outcome: &CallOutcome) {
+        self.calls += 1;
+        match outcome.verdict {
+            Verdict::AtOnce => self.at_once += 1,
+            Verdict::Confirmed => self.confirmed += 1,
+            Verdict::WrongAction => self.wrong_actions += 1,
+            Verdict::FalseAccept => self.false_accepts += 1,
+            Verdict::Asked => self.asked += 1,
+            Verdict::NotUnderstood | Verdict::Rejected => {}
+        }
+        self.latencies.extend_from_slice(&outcome.latencies);
+    }
+
+    /// p50 and p95 of one part of the latency (ms).
+    pub fn latency(&self, part: fn(&Latency) -> f64) -> (f64, f64) {
+        let mut v: Vec<f64> = self.latencies.iter().map(part).collect();
+        v.sort_by(f64::total_cmp);
+        (percentile(&v, 0.5), percentile(&v, 0.95))
+    }
+}
+
+/// A set of clips said to the benchmark dialplan.
+struct CallSet {
+    name: &'static str,
+    clips: Vec<(Clip, Expected)>,
+}
+
+fn sets(bench: &CallBench, testdata: &Path, every: usize) -> Result<Vec<CallSet>, String> {
+    let every = every.max(1);
+    let mut words = Vec::new();
+    let mut out_of_menu = Vec::new();
+    for clip in data::speech_commands_phone(testdata, every)? {
+        match bench.intent_for_word(&clip.truth) {
+            Some(intent) => words.push((clip, Expected::Intent(intent))),
+            None => out_of_menu.push((clip, Expected::OutOfMenu)),
+        }
+    }
+    let tracks = data::noise_tracks(testdata)?;
+    out_of_menu.extend(data::noise_clips(&tracks, (40 / every).max(4), 1500).into_iter().map(|c| (c, Expected::OutOfMenu)));
+    out_of_menu.push((Clip { name: "silence".into(), samples: silence(1000), truth: String::new() }, Expected::OutOfMenu));
+    let mut sets = vec![CallSet { name: "Speech Commands words via µ-law, start menu", clips: words }];
+    if bench.has_collect() {
+        let digits = data::fsdd_test(testdata, 5)?
+            .into_iter()
+            .step_by(every)
+            .filter_map(|c| {
+                let d = DIGIT_WORDS.iter().position(|w| *w == c.truth)?;
+                Some((c, Expected::Digits(d.to_string())))
+            })
+            .collect();
+        sets.push(CallSet { name: "FSDD digits (8 kHz), collect step", clips: digits });
+    }
+    sets.push(CallSet { name: "out of menu: other words, noise, silence", clips: out_of_menu });
+    Ok(sets)
+}
+
+/// Options of the call benchmark (from `hotline bench intents`).
+pub struct CallBenchArgs<'p> {
+    pub dialplan: &'p Path,
+    pub testdata: &'p Path,
+    pub every: usize,
+    /// Also run every call with noise at 12 and 6 dB SNR.
+    pub noise: bool,
+}
+
+fn fmt_pair((p50, p95): (f64, f64)) -> String {
+    if p50.is_nan() {
+        "—".into()
+    } else {
+        format!("{p50:.0} / {p95:.0}")
+    }
+}
+
+fn pct(x: usize, n: usize) -> String {
+    if n == 0 {
+        "—".into()
+    } else {
+        format!("{:.1} %", 100.0 * x as f64 / n as f64)
+    }
+}
+
+/// Loads the speech stack and the dialplan, runs every set and prints the
+/// Markdown table.
+pub fn run(args: &CallBenchArgs) -> Result<(), String> {
+    let dialplan = crate::cli::replay::load_dialplan(args.dialplan)?;
+    let speech = crate::asr::SpeechStack::load(&crate::asr::SpeechConfig { threads: 1, ..Default::default() })
+        .map_err(|e| e.to_string())?;
+    let matcher: Arc<dyn IntentMatcher> = Arc::new(crate::intent::TextMatcher::default());
+    let bench = CallBench::new(Arc::new(dialplan), matcher, &speech)?;
+    let sets = sets(&bench, args.testdata, args.every)?;
+    let tracks = data::noise_tracks(args.testdata)?;
+    println!("Dialplan: {}; every call through Silero VAD, the grammar recogniser and the call machine (virtual clock).", args.dialplan.display());
+    println!(
+        "Calls: silence while the greeting plays, the clip (Speech Commands through 8 kHz µ-law; FSDD after pressing the collect key), {TRAILING_MS} ms of silence; noise = testdata/noise under the whole call."
+    );
+    println!(
+        "Latency per utterance, ms: endpoint wait (silence the VAD waited for, call time) + recognition and decision (wall clock) = end of speech → action. {}\n",
+        super::machine()
+    );
+    println!("| set | noise | calls | correct at once | confirmed | wrong action | false accepts | endpoint wait p50 / p95 | recognition + decision p50 / p95 | end of speech → action p50 / p95 |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let snrs: &[Option<f32>] = if args.noise { &[None, Some(12.0), Some(6.0)] } else { &[None] };
+    for set in &sets {
+        for snr in snrs {
+            let mut t = Tally::default();
+            for (i, (clip, expected)) in set.clips.iter().enumerate() {
+                // Noise under noise or silence says nothing new.
+                let noise = snr.filter(|_| !clip.truth.is_empty()).and_then(|snr_db| {
+                    let track = tracks.get(i % tracks.len().max(1))?;
+                    Some(Noise { track, snr_db, seed: i })
+                });
+                let outcome = bench.run(clip, expected, noise)?;
+                if !matches!(outcome.verdict, Verdict::AtOnce | Verdict::Rejected) {
+                    // On stderr, so the table stays clean: which calls went
+                    // wrong and what the recogniser heard in them.
+                    let noise = snr.map_or("clean".into(), |d| format!("{d} dB"));
+                    eprintln!("{} ({noise}): {}: {:?}: {}", set.name, clip.name, outcome.verdict, speech_path(&outcome.events));
+                }
+                t.add(&outcome);
+            }
+            let out_of_menu = set.clips.first().is_some_and(|(_, e)| *e == Expected::OutOfMenu);
+            let (correct, confirmed, wrong, false_accepts) = if out_of_menu {
+                ("—".into(), pct(t.asked, t.calls), "—".into(), pct(t.false_accepts, t.calls))
+            } else {
+                (pct(t.at_once, t.calls), pct(t.confirmed, t.calls), pct(t.wrong_actions, t.calls), "—".into())
+            };
+            println!(
+                "| {} | {} | {} | {correct} | {confirmed} | {wrong} | {false_accepts} | {} | {} | {} |",
+                set.name,
+                snr.map_or("clean".into(), |d| format!("{d} dB")),
+                t.calls,
+                fmt_pair(t.latency(|l| l.endpoint_ms)),
+                fmt_pair(t.latency(|l| l.decision_ms)),
+                fmt_pair(t.latency(|l| l.endpoint_ms + l.decision_ms)),
+            );
+        }
+    }
+    println!("\nOut-of-menu rows: \"confirmed\" counts confirmation questions asked (the caller would say no); false accepts are actions taken by speech.");
+    Ok(())
+}

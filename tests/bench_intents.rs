@@ -1,0 +1,139 @@
+//! `hotline bench intents --dialplan`: real recordings played as whole calls
+//! against the shipped benchmark dialplan, through Silero VAD, the grammar
+//! recogniser and the call machine. The figures must be plausible, so a
+//! broken link anywhere in that pipeline fails here.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use hotline::asr::{EndpointConfig, SpeechConfig, SpeechStack};
+use hotline::bench::calls::{CallBench, Expected, Tally, Verdict};
+use hotline::bench::data::{self, Clip, COMMAND_WORDS};
+use hotline::call::Event;
+use hotline::intent::{IntentMatcher, TextMatcher};
+use hotline::testdata::testdata_dir;
+
+fn bench_dialplan() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans/bench/words.toml")
+}
+
+fn speech() -> &'static SpeechStack {
+    static S: OnceLock<SpeechStack> = OnceLock::new();
+    S.get_or_init(|| SpeechStack::load(&SpeechConfig { threads: 1, ..Default::default() }).expect("speech stack (run scripts/setup)"))
+}
+
+fn bench() -> CallBench<'static> {
+    let dialplan = hotline::dialplan::load(&bench_dialplan()).expect("benchmark dialplan is valid");
+    let matcher: Arc<dyn IntentMatcher> = Arc::new(TextMatcher::default());
+    CallBench::new(Arc::new(dialplan), matcher, speech()).expect("bench")
+}
+
+fn transfer_of(events: &[Event]) -> Option<&str> {
+    events.iter().find_map(|e| match e {
+        Event::Transfer { extension, .. } => Some(extension.as_str()),
+        _ => None,
+    })
+}
+
+#[test]
+fn real_words_digits_and_noise_as_calls() {
+    let bench = bench();
+    let testdata = testdata_dir();
+    let commands = data::speech_commands_phone(&testdata, 1).expect("speech commands");
+    let endpoint = EndpointConfig::default();
+
+    // One real speaker per menu word, each through 8 kHz µ-law.
+    let mut words = Tally::default();
+    for (n, word) in COMMAND_WORDS.iter().enumerate() {
+        let clip = commands.iter().find(|c| c.truth == *word).expect("a recording of every menu word");
+        let intent = bench.intent_for_word(word).expect("every command word is a start-menu option");
+        let outcome = bench.run(clip, &Expected::Intent(intent), None).expect("call runs");
+        if outcome.verdict == Verdict::AtOnce {
+            // Acting means taking the option's path: transfers 201..210,
+            // except `go`, which first collects a digit nobody says here.
+            if *word != "go" {
+                assert_eq!(transfer_of(&outcome.events), Some(format!("{}", 201 + n).as_str()), "{}", clip.name);
+            }
+            assert!(!outcome.latencies.is_empty(), "{}: acted without a timed utterance", clip.name);
+        }
+        for l in &outcome.latencies {
+            let min = endpoint.min_silence_ms as f64;
+            assert!(l.endpoint_ms >= min && l.endpoint_ms <= min + 100.0, "{}: endpoint wait {l:?}", clip.name);
+            assert!(l.decision_ms > 0.0 && l.decision_ms < 15_000.0, "{}: decision time {l:?}", clip.name);
+        }
+        words.add(&outcome);
+    }
+    assert_eq!(words.calls, 10);
+    assert!(words.at_once >= 7, "only {} of 10 clean menu words acted on at once", words.at_once);
+    assert_eq!(words.wrong_actions, 0, "a clean menu word led to the wrong action");
+
+    // FSDD digits in the collect step: the digit travels with the transfer.
+    let fsdd = data::fsdd_test(&testdata, 1).expect("fsdd");
+    let mut digits = Tally::default();
+    for d in ["3", "5", "8"] {
+        let word = data::DIGIT_WORDS[d.parse::<usize>().unwrap()];
+        let clip = fsdd.iter().find(|c| c.truth == word).expect("an FSDD recording of the digit");
+        let outcome = bench.run(clip, &Expected::Digits(d.into()), None).expect("call runs");
+        if outcome.verdict == Verdict::AtOnce {
+            assert!(outcome.events.iter().any(|e| matches!(e, Event::Collect { value, .. } if value == d)));
+            assert_eq!(transfer_of(&outcome.events), Some("210"), "{}", clip.name);
+        }
+        digits.add(&outcome);
+    }
+    assert!(digits.at_once >= 2, "only {} of 3 FSDD digits collected right", digits.at_once);
+
+    // Silence and real background noise never act or transfer.
+    let tracks = data::noise_tracks(&testdata).expect("noise");
+    let mut quiet = data::noise_clips(&tracks, 2, 1500);
+    quiet.push(Clip { name: "silence".into(), samples: vec![0.0; 16_000], truth: String::new() });
+    for clip in &quiet {
+        let outcome = bench.run(clip, &Expected::OutOfMenu, None).expect("call runs");
+        assert_eq!(outcome.verdict, Verdict::Rejected, "{}: {:?}", clip.name, outcome.events);
+        assert_eq!(transfer_of(&outcome.events), None, "{}", clip.name);
+    }
+}
+
+#[test]
+fn out_of_menu_speech_is_scored_as_a_false_accept_when_acted_on() {
+    let bench = bench();
+    // "yes" is a menu word; played as out-of-menu speech, acting on it is
+    // exactly what the false-accept column counts.
+    let commands = data::speech_commands_phone(&testdata_dir(), 1).expect("speech commands");
+    let yes = commands.iter().find(|c| c.truth == "yes").expect("a yes");
+    let outcome = bench.run(yes, &Expected::OutOfMenu, None).expect("call runs");
+    assert!(matches!(outcome.verdict, Verdict::FalseAccept | Verdict::Asked), "{:?}", outcome.events);
+    // Too long for a bench clip: an error naming the clip, no panic.
+    let long = Clip { name: "long.wav".into(), samples: vec![0.0; 16_000 * 31], truth: "yes".into() };
+    let err = bench.run(&long, &Expected::Intent("yes".into()), None).unwrap_err();
+    assert!(err.contains("long.wav"), "{err}");
+}
+
+#[test]
+fn cli_prints_the_call_table_for_the_shipped_dialplan() {
+    let exe = env!("CARGO_BIN_EXE_hotline");
+    let check = Command::new(exe).arg("check").arg(bench_dialplan()).output().expect("hotline runs");
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    let out = Command::new(exe)
+        .args(["bench", "intents", "--every", "200", "--dialplan"])
+        .arg(bench_dialplan())
+        .output()
+        .expect("hotline runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("| set | noise | calls | correct at once | confirmed |"), "{stdout}");
+    for row in ["| Speech Commands words", "| FSDD digits", "| out of menu"] {
+        let line = stdout.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("no {row} row in\n{stdout}"));
+        assert!(!line.contains("| 0 |"), "no calls in {line}");
+        // Spoken words are recognised, so they have a latency (noise and
+        // silence may have none).
+        if !row.contains("out of menu") {
+            assert!(!line.trim_end().ends_with("— |"), "no latency in {line}");
+        }
+    }
+    let bad = Command::new(exe)
+        .args(["bench", "intents", "--dialplan", "no/such/dialplan.toml"])
+        .output()
+        .expect("hotline runs");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no/such/dialplan.toml"));
+}
