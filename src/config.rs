@@ -87,6 +87,8 @@ pub struct ServerConfig {
     pub prompt_cache_dir: PathBuf,
     pub recognizer_threads: usize,
     pub recognizer_queue: usize,
+    /// When speech starts and when an utterance is over (`[endpointing]`).
+    pub endpoint: crate::asr::EndpointConfig,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -110,6 +112,8 @@ struct Raw {
     auth: Option<RawAuth>,
     #[serde(default)]
     recognizer: RawRecognizer,
+    #[serde(default)]
+    endpointing: RawEndpointing,
     #[serde(default)]
     listeners: Vec<RawListener>,
     esl: Option<RawEsl>,
@@ -171,6 +175,16 @@ struct RawRecognizer {
     queue: Option<i64>,
 }
 
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEndpointing {
+    threshold: Option<f64>,
+    min_silence_ms: Option<i64>,
+    min_speech_ms: Option<i64>,
+    speech_pad_ms: Option<i64>,
+    max_utterance_ms: Option<i64>,
+}
+
 /// Everything wrong with a configuration, one line per problem.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .0.join("\n"))]
@@ -227,6 +241,31 @@ impl ServerConfig {
         let transfer_timeout = int("transfer.timeout_ms", raw.transfer.timeout_ms, 3_000, 100, 60_000) as u64;
         let threads = int("recognizer.threads", raw.recognizer.threads, 0, 0, 64) as usize;
         let rqueue = int("recognizer.queue", raw.recognizer.queue, 64, 1, 10_000) as usize;
+        // The silence that ends an utterance is the largest part of the
+        // caller's wait; too short and a pause between digits splits them.
+        let ep_default = crate::asr::EndpointConfig::default();
+        let ep = &raw.endpointing;
+        let ms = |v: u64| v as i64;
+        let min_silence = int("endpointing.min_silence_ms", ep.min_silence_ms, ms(ep_default.min_silence_ms), 100, 5_000);
+        let min_speech = int("endpointing.min_speech_ms", ep.min_speech_ms, ms(ep_default.min_speech_ms), 0, 2_000);
+        let speech_pad = int("endpointing.speech_pad_ms", ep.speech_pad_ms, ms(ep_default.speech_pad_ms), 0, 1_000);
+        let max_utterance =
+            int("endpointing.max_utterance_ms", ep.max_utterance_ms, ms(ep_default.max_utterance_ms), 1_000, 30_000);
+        let threshold = match ep.threshold {
+            None => ep_default.threshold,
+            Some(t) if (0.05..=0.95).contains(&t) => t as f32,
+            Some(t) => {
+                err("endpointing.threshold", format!("{t} is out of range 0.05..=0.95"));
+                ep_default.threshold
+            }
+        };
+        let endpoint = crate::asr::EndpointConfig {
+            threshold,
+            min_silence_ms: min_silence as u64,
+            min_speech_ms: min_speech as u64,
+            speech_pad_ms: speech_pad as u64,
+            max_utterance_ms: max_utterance as u64,
+        };
 
         // Without an [ami] section the only method that can work is the
         // no-AMI one, so it is the default then.
@@ -407,6 +446,7 @@ impl ServerConfig {
                 prompt_cache_dir: rel(raw.prompt_cache_dir.unwrap_or_else(|| "cache/prompts".into())),
                 recognizer_threads: threads,
                 recognizer_queue: rqueue,
+                endpoint,
             })
         } else {
             Err(ConfigError(errs))
@@ -427,6 +467,17 @@ mod tests {
 
     fn parse(text: &str) -> Result<ServerConfig, ConfigError> {
         ServerConfig::from_toml_str(text, None, &|_| None)
+    }
+
+    #[test]
+    fn endpointing_is_configurable_and_checked() {
+        let c = parse("[endpointing]\nmin_silence_ms = 350\nthreshold = 0.6\n").unwrap();
+        assert_eq!((c.endpoint.min_silence_ms, c.endpoint.threshold), (350, 0.6));
+        assert_eq!(c.endpoint.max_utterance_ms, crate::asr::EndpointConfig::default().max_utterance_ms);
+        let e = parse("[endpointing]\nmin_silence_ms = 20\nthreshold = 1.5\nsilence = 3\n").unwrap_err().to_string();
+        assert!(e.contains("silence"), "unknown key named: {e}");
+        let e = parse("[endpointing]\nmin_silence_ms = 20\nthreshold = 1.5\n").unwrap_err().to_string();
+        assert!(e.contains("endpointing.min_silence_ms") && e.contains("endpointing.threshold"), "{e}");
     }
 
     #[test]

@@ -72,7 +72,12 @@ pub async fn serve(cfg: ServerConfig) -> u8 {
 
 /// The process-wide speech stack, prompt renderer and intent matcher.
 pub async fn load_deps(cfg: &ServerConfig) -> Result<ServerDeps, String> {
-    let speech_cfg = SpeechConfig { threads: cfg.recognizer_threads, queue: cfg.recognizer_queue, ..SpeechConfig::default() };
+    let speech_cfg = SpeechConfig {
+        threads: cfg.recognizer_threads,
+        queue: cfg.recognizer_queue,
+        endpoint: cfg.endpoint.clone(),
+        ..SpeechConfig::default()
+    };
     let models = speech_cfg.models.clone();
     let speech = tokio::task::spawn_blocking(move || SpeechStack::load(&speech_cfg))
         .await
