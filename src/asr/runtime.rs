@@ -53,9 +53,19 @@ pub fn session(path: &std::path::Path) -> Result<ort::session::Session, AsrError
         .map_err(|e| AsrError::Model(format!("loading {}: {e}", path.display())))
 }
 
-/// Like [`session`], for a graph rewritten in memory from `path`.
-pub fn session_from_memory(bytes: &[u8], path: &std::path::Path) -> Result<ort::session::Session, AsrError> {
+/// Like [`session`], for a graph rewritten in memory from `path`, run by
+/// `threads` intra-op threads: the shared Whisper decoder is the one
+/// session every call's recognition queues for, so it uses every core.
+pub fn session_from_memory(bytes: &[u8], path: &std::path::Path, threads: usize) -> Result<ort::session::Session, AsrError> {
     builder()
+        .and_then(|b| {
+            if threads <= 1 {
+                return Ok(b);
+            }
+            // Idle pool threads sleep instead of spinning: the cores are
+            // needed by the other calls' voice detection meanwhile.
+            Ok(b.with_intra_threads(threads)?.with_config_entry("session.intra_op.allow_spinning", "0")?)
+        })
         .and_then(|mut b| b.commit_from_memory(bytes))
         .map_err(|e| AsrError::Model(format!("loading {} (rewritten): {e}", path.display())))
 }

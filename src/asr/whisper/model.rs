@@ -312,6 +312,9 @@ impl WhisperModel {
     }
 }
 
+/// Intra-op threads of the shared decoder session (one per core, at most).
+const MAX_DECODER_THREADS: usize = 4;
+
 /// Loads the decoder with its graph rewritten for speed; when the graph is
 /// not the shape the rewrite expects, the original graph (slower, same
 /// results).
@@ -325,7 +328,8 @@ fn load_decoder(path: &Path, meta: &ModelMeta, graph: DecoderGraph) -> Result<(S
     match super::graph::rewrite_decoder(&bytes, &shape) {
         Ok(rewritten) => {
             drop(bytes);
-            Ok((crate::asr::runtime::session_from_memory(&rewritten, path)?, true))
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_DECODER_THREADS));
+            Ok((crate::asr::runtime::session_from_memory(&rewritten, path, threads)?, true))
         }
         Err(why) => {
             tracing::warn!(model = %path.display(), %why, "decoder graph not rewritten; decoding will be slower");
