@@ -242,6 +242,9 @@ struct PendingRecognition {
     request: u64,
     start_ms: u64,
     end_ms: u64,
+    /// Asked at a pause, before the utterance is over: acted on only when
+    /// the answer is clear at once (see `Call::on_pause`).
+    early: bool,
 }
 
 /// What the caller's voice is doing right now.
@@ -412,6 +415,8 @@ impl Call {
             match event {
                 VadEvent::SpeechStart { .. } => self.on_speech_start(now, out),
                 VadEvent::Utterance(u) => self.on_utterance(now, origin, u, out),
+                VadEvent::Pause(u) => self.on_pause(origin, u, out),
+                VadEvent::Resume { .. } => self.on_resume(),
             }
         }
     }
@@ -445,14 +450,67 @@ impl Call {
             }
             return;
         }
+        if let Some(p) = self.pending.as_mut().filter(|p| p.early) {
+            // Nothing was said since the pause, so the request in flight
+            // already has the words: it becomes the answer to wait for.
+            // (Asking again would double the work exactly when the
+            // recogniser is busy enough to be late.)
+            p.early = false;
+            p.end_ms = origin + u.end_ms;
+            self.set_timer(now + RECOGNITION_TIMEOUT_MS, TimerKind::Recognition);
+            return;
+        }
         self.request += 1;
         self.pending = Some(PendingRecognition {
             request: self.request,
             start_ms: origin + u.start_ms,
             end_ms: origin + u.end_ms,
+            early: false,
         });
         self.set_timer(now + RECOGNITION_TIMEOUT_MS, TimerKind::Recognition);
         out.push(Output::Recognize { request: self.request, utterance: u, grammar: Arc::new(self.grammar()) });
+    }
+
+    /// The caller paused mid-utterance. Most of what a caller waits for
+    /// after speaking is the end-of-utterance silence; in a menu or a yes/no
+    /// question the answer is often clear already, so what was said so far
+    /// is recognised now, and acted on if it is clear (`on_recognized`).
+    /// No timer is set: if the answer is not clear, the utterance's end
+    /// brings the usual recognition.
+    fn on_pause(&mut self, origin: u64, u: Utterance, out: &mut Vec<Output>) {
+        let answers_early = matches!(self.state, State::Menu | State::ConfirmIntent(_) | State::ConfirmDigits { .. });
+        if self.voice != (Voice::Speaking { heard: true }) || self.degraded || self.pending.is_some() || !answers_early {
+            return;
+        }
+        self.request += 1;
+        self.pending = Some(PendingRecognition {
+            request: self.request,
+            start_ms: origin + u.start_ms,
+            end_ms: origin + u.end_ms,
+            early: true,
+        });
+        out.push(Output::Recognize { request: self.request, utterance: u, grammar: Arc::new(self.grammar()) });
+    }
+
+    /// The caller went on speaking after a pause: an early answer would cut
+    /// them off.
+    fn on_resume(&mut self) {
+        if self.pending.is_some_and(|p| p.early) {
+            self.pending = None;
+        }
+    }
+
+    /// An early answer counts only when the recogniser picked one of the
+    /// allowed phrases with a confidence the dialplan acts on at once.
+    fn clear_at_once(&self, result: &Recognition) -> bool {
+        let accept = self.plan.thresholds.accept;
+        match self.state {
+            State::Menu => result.choice.is_some() && self.intent_of(result, true).is_some_and(|c| c.confidence >= accept),
+            State::ConfirmIntent(_) | State::ConfirmDigits { .. } => {
+                result.confidence >= accept && matches!(result.choice.as_deref(), Some("yes" | "no"))
+            }
+            _ => false,
+        }
     }
 
     fn on_recognized(&mut self, now: u64, request: u64, result: Recognition, out: &mut Vec<Output>) {
@@ -462,6 +520,13 @@ impl Call {
         self.pending = None;
         if self.degraded || !self.state.listening() {
             return;
+        }
+        if pending.early {
+            if !self.clear_at_once(&result) {
+                return; // wait for the end of the utterance
+            }
+            self.voice = Voice::Quiet;
+            self.vad.end_utterance();
         }
         out.push(Output::Event(Event::Utterance {
             t_ms: now,

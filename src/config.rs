@@ -180,6 +180,7 @@ struct RawRecognizer {
 struct RawEndpointing {
     threshold: Option<f64>,
     min_silence_ms: Option<i64>,
+    pause_ms: Option<i64>,
     min_speech_ms: Option<i64>,
     speech_pad_ms: Option<i64>,
     max_utterance_ms: Option<i64>,
@@ -247,6 +248,9 @@ impl ServerConfig {
         let ep = &raw.endpointing;
         let ms = |v: u64| v as i64;
         let min_silence = int("endpointing.min_silence_ms", ep.min_silence_ms, ms(ep_default.min_silence_ms), 100, 5_000);
+        // 0 turns early answers off; a pause as long as the end silence
+        // would never come first.
+        let pause = int("endpointing.pause_ms", ep.pause_ms, ms(ep_default.pause_ms), 0, min_silence - 50);
         let min_speech = int("endpointing.min_speech_ms", ep.min_speech_ms, ms(ep_default.min_speech_ms), 0, 2_000);
         let speech_pad = int("endpointing.speech_pad_ms", ep.speech_pad_ms, ms(ep_default.speech_pad_ms), 0, 1_000);
         let max_utterance =
@@ -262,6 +266,7 @@ impl ServerConfig {
         let endpoint = crate::asr::EndpointConfig {
             threshold,
             min_silence_ms: min_silence as u64,
+            pause_ms: pause as u64,
             min_speech_ms: min_speech as u64,
             speech_pad_ms: speech_pad as u64,
             max_utterance_ms: max_utterance as u64,
@@ -471,8 +476,10 @@ mod tests {
 
     #[test]
     fn endpointing_is_configurable_and_checked() {
-        let c = parse("[endpointing]\nmin_silence_ms = 350\nthreshold = 0.6\n").unwrap();
-        assert_eq!((c.endpoint.min_silence_ms, c.endpoint.threshold), (350, 0.6));
+        let c = parse("[endpointing]\nmin_silence_ms = 350\nthreshold = 0.6\npause_ms = 0\n").unwrap();
+        assert_eq!((c.endpoint.min_silence_ms, c.endpoint.threshold, c.endpoint.pause_ms), (350, 0.6, 0));
+        let e = parse("[endpointing]\nmin_silence_ms = 300\npause_ms = 300\n").unwrap_err().to_string();
+        assert!(e.contains("endpointing.pause_ms"), "{e}");
         assert_eq!(c.endpoint.max_utterance_ms, crate::asr::EndpointConfig::default().max_utterance_ms);
         let e = parse("[endpointing]\nmin_silence_ms = 20\nthreshold = 1.5\nsilence = 3\n").unwrap_err().to_string();
         assert!(e.contains("silence"), "unknown key named: {e}");

@@ -26,6 +26,11 @@ pub enum VadEvent {
     SpeechStart { at_ms: u64 },
     /// The caller stopped speaking: the utterance, 16 kHz.
     Utterance(Utterance),
+    /// The caller has been quiet for `pause_ms`, not yet `min_silence_ms`:
+    /// the utterance so far, for an early look. At most once per pause.
+    Pause(Utterance),
+    /// Speech went on after a [`VadEvent::Pause`]: the utterance is not over.
+    Resume { at_ms: u64 },
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +49,10 @@ pub struct EndpointConfig {
     pub threshold: f32,
     /// Silence that ends an utterance.
     pub min_silence_ms: u64,
+    /// Shorter silence after which the utterance so far is reported as a
+    /// pause, so a menu answer that is already clear can be acted on
+    /// without waiting for `min_silence_ms` (0 = off).
+    pub pause_ms: u64,
     /// Shorter bursts are ignored (clicks, breaths).
     pub min_speech_ms: u64,
     /// Audio kept before the onset and after the end of speech.
@@ -57,6 +66,7 @@ impl Default for EndpointConfig {
         EndpointConfig {
             threshold: 0.5,
             min_silence_ms: 500,
+            pause_ms: 200,
             min_speech_ms: 100,
             speech_pad_ms: 200,
             max_utterance_ms: 20_000,
@@ -69,6 +79,9 @@ pub trait VoiceDetector: Send {
     fn accept(&mut self, samples: &[f32]) -> Vec<VadEvent>;
     /// End of audio: closes an utterance still open.
     fn flush(&mut self) -> Vec<VadEvent>;
+    /// The listener acted on a pause: forget the utterance in progress, so
+    /// it is not reported again when the silence gets long enough.
+    fn end_utterance(&mut self) {}
 }
 
 /// What the recogniser may expect to hear. Empty = open transcription.

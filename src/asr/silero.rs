@@ -82,6 +82,8 @@ struct Speech {
     voiced: u64,
     announced: bool,
     silence_since: Option<u64>,
+    /// A pause was reported for the current stretch of silence.
+    paused: bool,
 }
 
 impl SileroVad {
@@ -129,13 +131,17 @@ impl SileroVad {
 
         match self.speech.as_mut() {
             None if prob >= cfg.threshold => {
-                self.speech = Some(Speech { start: win_start, voiced: window.len() as u64, announced: false, silence_since: None });
+                self.speech = Some(Speech { start: win_start, voiced: window.len() as u64, announced: false, silence_since: None, paused: false });
             }
             None => {}
             Some(sp) => {
                 if prob >= cfg.threshold {
                     sp.voiced += window.len() as u64;
                     sp.silence_since = None;
+                    if sp.paused {
+                        sp.paused = false;
+                        events.push(VadEvent::Resume { at_ms: win_start * 1000 / RATE });
+                    }
                 } else if prob < silence_threshold && sp.silence_since.is_none() {
                     sp.silence_since = Some(win_start);
                 }
@@ -153,27 +159,36 @@ impl SileroVad {
         let too_long = now - sp.start >= Self::samples(cfg.max_utterance_ms);
         let ended = sp.silence_since.filter(|&s| now - s >= Self::samples(cfg.min_silence_ms));
         if ended.is_none() && !too_long {
+            let paused = sp.silence_since.filter(|&s| {
+                cfg.pause_ms > 0 && cfg.pause_ms < cfg.min_silence_ms && now - s >= Self::samples(cfg.pause_ms)
+            });
+            if let (Some(at), false, true) = (paused, sp.paused, sp.voiced >= min_speech) {
+                sp.paused = true;
+                let start = sp.start;
+                events.push(VadEvent::Pause(self.utterance(start, at)));
+            }
             return;
         }
         let speech_end = ended.unwrap_or(now);
         let (start, voiced) = (sp.start, sp.voiced);
         self.speech = None;
         if voiced >= min_speech {
-            let pad = Self::samples(cfg.speech_pad_ms);
-            let from = start.saturating_sub(pad).max(self.history_start);
-            let to = (speech_end + pad).min(self.history_start + self.history.len() as u64).max(from);
-            let samples: Vec<f32> = self
-                .history
-                .range((from - self.history_start) as usize..(to - self.history_start) as usize)
-                .copied()
-                .collect();
-            events.push(VadEvent::Utterance(Utterance {
-                start_ms: self.ms(start),
-                end_ms: self.ms(speech_end),
-                samples: Arc::new(samples),
-            }));
+            events.push(VadEvent::Utterance(self.utterance(start, speech_end)));
         }
         self.trim_idle_history();
+    }
+
+    /// The audio from `start` to `speech_end`, padded as configured.
+    fn utterance(&self, start: u64, speech_end: u64) -> Utterance {
+        let pad = Self::samples(self.cfg.speech_pad_ms);
+        let from = start.saturating_sub(pad).max(self.history_start);
+        let to = (speech_end + pad).min(self.history_start + self.history.len() as u64).max(from);
+        let samples: Vec<f32> = self
+            .history
+            .range((from - self.history_start) as usize..(to - self.history_start) as usize)
+            .copied()
+            .collect();
+        Utterance { start_ms: self.ms(start), end_ms: self.ms(speech_end), samples: Arc::new(samples) }
     }
 
     /// Outside speech, keep just enough audio for the padding before an onset.
@@ -237,5 +252,10 @@ impl VoiceDetector for SileroVad {
             }
         }
         events
+    }
+
+    fn end_utterance(&mut self) {
+        self.speech = None;
+        self.trim_idle_history();
     }
 }

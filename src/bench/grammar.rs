@@ -139,7 +139,12 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
     let mut rec = GrammarWhisper::load(&ModelPaths::default_location(), GrammarOptions::default()).map_err(|e| e.to_string())?;
     let sets = sets(&testdata, args.every)?;
     let tracks = data::noise_tracks(&testdata)?;
-    println!("Model: {} (int8), one decoder session shared by all calls, 1 thread.", rec.model().meta.model_type);
+    let threads = if rec.model().has_growing_cache() { crate::asr::whisper::model::decoder_threads() } else { 1 };
+    println!(
+        "Model: {} (int8), one decoder session shared by all calls ({threads} threads), decoder graph {}.",
+        rec.model().meta.model_type,
+        if rec.model().has_growing_cache() { "rewritten" } else { "as exported" }
+    );
     println!(
         "Utterances: clips padded with {} ms of silence each side (no VAD); Speech Commands through 8 kHz µ-law; noise = {} mixed at the SNR over the speech part.",
         data::PAD_MS,

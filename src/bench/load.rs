@@ -85,6 +85,9 @@ pub struct LoadArgs {
     /// audio_fork or audio_stream.
     #[arg(long, default_value = "asterisk_ws")]
     pub transport: Transport,
+    /// The server's `[endpointing] pause_ms` (0 = no early answers) [default: as in a config without it].
+    #[arg(long)]
+    pub pause_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -138,6 +141,9 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         "listen = \"127.0.0.1:0\"\ndialplan_dir = \"dialplans\"\ndefault_dialplan = \"bench\"\nmax_calls = {}\n",
         args.calls.max(1) + 1
     );
+    if let Some(ms) = args.pause_ms {
+        toml.push_str(&format!("[endpointing]\npause_ms = {ms}\n"));
+    }
     let mut freeswitch = None;
     match args.transport {
         Transport::AsteriskWs => {}
@@ -438,12 +444,41 @@ async fn one_twilio_call(url: String, sid: String, clip: Vec<i16>, duration: Dur
 }
 
 /// End of the last 10 ms window above -35 dBFS.
+/// Where the word ends: the first point after its loudest part from which
+/// the next 150 ms all stay 20 dB below that peak. (A fixed level is not
+/// enough: background noise in a recording can rise above it long after
+/// the word, which made latencies look shorter than they were.)
 fn speech_end_ms(samples: &[i16], rate: u32) -> u64 {
-    let win = rate as usize / 100;
-    samples
-        .chunks(win)
-        .rposition(|w| crate::audio::rms_dbfs(&crate::audio::i16_to_f32(w)) > -35.0)
-        .map_or(samples.len() as u64 * 1000 / rate as u64, |i| (i as u64 + 1) * 10)
+    let win = (rate as usize / 100).max(1);
+    let levels: Vec<f32> = samples.chunks(win).map(|w| crate::audio::rms_dbfs(&crate::audio::i16_to_f32(w))).collect();
+    let Some(peak) = levels.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i) else { return 0 };
+    let quiet = levels[peak] - 20.0;
+    (peak..levels.len())
+        .find(|&i| levels[i..(i + 15).min(levels.len())].iter().all(|&d| d < quiet))
+        .unwrap_or(levels.len()) as u64
+        * 10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::speech_end_ms;
+
+    #[test]
+    fn speech_ends_where_the_word_does_not_where_the_noise_does() {
+        let tone = |n: usize, amp: f32| -> Vec<i16> {
+            (0..n).map(|i| ((i as f32 * 0.3).sin() * amp * 32767.0) as i16).collect()
+        };
+        // 300 ms of silence, a 400 ms word, 100 ms quiet, a 20 ms noise
+        // click 22 dB down, then quiet.
+        let mut clip = vec![0i16; 4_800];
+        clip.extend(tone(6_400, 0.5));
+        clip.extend(vec![0i16; 1_600]);
+        clip.extend(tone(320, 0.04));
+        clip.extend(vec![0i16; 8_000]);
+        let end = speech_end_ms(&clip, 16_000);
+        assert!((690..=710).contains(&end), "end of speech at {end} ms");
+        assert_eq!(speech_end_ms(&[], 16_000), 0);
+    }
 }
 
 fn count_audio(call: &AsteriskCall) -> usize {

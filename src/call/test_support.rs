@@ -124,6 +124,9 @@ pub struct LoudnessVad {
     silent_samples: u64,
     announced: bool,
     buffer: Vec<f32>,
+    /// Silence (samples) after which a pause is reported; None = never.
+    pause: Option<u64>,
+    paused: bool,
 }
 
 const RATE: u64 = 16_000;
@@ -133,7 +136,20 @@ const MAX_BUFFER: usize = RATE as usize * 20;
 
 impl LoudnessVad {
     pub fn new() -> Self {
-        LoudnessVad { samples_seen: 0, speech_start: None, silent_samples: 0, announced: false, buffer: Vec::new() }
+        LoudnessVad {
+            samples_seen: 0,
+            speech_start: None,
+            silent_samples: 0,
+            announced: false,
+            buffer: Vec::new(),
+            pause: None,
+            paused: false,
+        }
+    }
+
+    /// Also reports a pause after `ms` of silence, and speech resuming.
+    pub fn with_pause(ms: u64) -> Self {
+        LoudnessVad { pause: Some(ms * RATE / 1000), ..LoudnessVad::new() }
     }
 }
 
@@ -149,7 +165,13 @@ impl VoiceDetector for LoudnessVad {
                 self.announced = false;
                 self.buffer.clear();
             }
-            (Some(_), true) => self.silent_samples = 0,
+            (Some(_), true) => {
+                if self.paused {
+                    self.paused = false;
+                    events.push(VadEvent::Resume { at_ms: self.samples_seen * 1000 / RATE });
+                }
+                self.silent_samples = 0;
+            }
             (Some(_), false) => self.silent_samples += len,
             (None, false) => {}
         }
@@ -162,7 +184,17 @@ impl VoiceDetector for LoudnessVad {
                 self.announced = true;
                 events.push(VadEvent::SpeechStart { at_ms: start * 1000 / RATE });
             }
+            let pause_due = self.pause.is_some_and(|p| self.silent_samples >= p && self.silent_samples < END_SILENCE);
+            if pause_due && !self.paused && self.announced {
+                self.paused = true;
+                events.push(VadEvent::Pause(Utterance {
+                    start_ms: start * 1000 / RATE,
+                    end_ms: (self.samples_seen - self.silent_samples) * 1000 / RATE,
+                    samples: Arc::new(self.buffer.clone()),
+                }));
+            }
             if self.silent_samples >= END_SILENCE {
+                self.paused = false;
                 let end = self.samples_seen - self.silent_samples;
                 self.speech_start = None;
                 if self.announced {
@@ -179,6 +211,12 @@ impl VoiceDetector for LoudnessVad {
 
     fn flush(&mut self) -> Vec<VadEvent> {
         Vec::new()
+    }
+
+    fn end_utterance(&mut self) {
+        self.speech_start = None;
+        self.paused = false;
+        self.buffer.clear();
     }
 }
 

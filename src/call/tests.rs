@@ -54,12 +54,20 @@ const HOLD: &str = "Please hold while I transfer you.";
 
 impl Harness {
     fn new() -> Harness {
-        let call = Call::new(Arc::new(test_dialplan()), Arc::new(crate::intent::TextMatcher::default()), Box::new(LoudnessVad::new()));
+        Harness::with_vad(LoudnessVad::new())
+    }
+
+    fn with_vad(vad: LoudnessVad) -> Harness {
+        let call = Call::new(Arc::new(test_dialplan()), Arc::new(crate::intent::TextMatcher::default()), Box::new(vad));
         Harness { call, now: 0, last_play: None, last_request: None, last_grammar: None, transfers: Vec::new() }
     }
 
     fn started() -> Harness {
-        let mut h = Harness::new();
+        Harness::started_with(LoudnessVad::new())
+    }
+
+    fn started_with(vad: LoudnessVad) -> Harness {
+        let mut h = Harness::with_vad(vad);
         let out = h.send(Input::Start);
         assert_eq!(out, [format!("0 prompt main: {MENU_PROMPT}"), format!("play 1 {MENU_PROMPT}")]);
         h
@@ -95,9 +103,16 @@ impl Harness {
 
     /// `ms` of loud audio then 400 ms of silence, in 20 ms frames.
     fn speak(&mut self, ms: u64) -> Vec<String> {
+        let mut lines = self.audio(ms, true);
+        lines.extend(self.audio(400, false));
+        lines
+    }
+
+    /// `ms` of loud audio or of silence, in 20 ms frames.
+    fn audio(&mut self, ms: u64, loud: bool) -> Vec<String> {
+        let level = if loud { 0.3 } else { 0.0 };
         let mut lines = Vec::new();
-        for i in 0..(ms + 400) / 20 {
-            let level = if i * 20 < ms { 0.3 } else { 0.0 };
+        for _ in 0..ms / 20 {
             let frame: Vec<f32> = (0..320).map(|n| if n % 2 == 0 { level } else { -level }).collect();
             self.now += 20;
             lines.extend(self.send(Input::Audio(frame)));
@@ -163,6 +178,72 @@ fn agent_from_a_sub_menu_by_voice() {
     assert_eq!(out, s(&[&format!("{} transferred 1000 Some(\"agents\")", t + 2_000), "transfer 1000 []"]));
     assert!(h.call.is_finished());
     assert_eq!(h.call.next_deadline(), None);
+}
+
+/// A caller who said a clear menu answer is served at the pause, without
+/// waiting for the full end-of-utterance silence.
+#[test]
+fn a_clear_answer_at_a_pause_is_acted_on_at_once() {
+    let mut h = Harness::started_with(LoudnessVad::with_pause(100));
+    h.played(3_000);
+    h.audio(300, true);
+    assert_eq!(h.audio(100, false), s(&["recognize 1"]), "the pause asks for an early answer");
+    let t = h.now;
+    let out = h.recognized("billing", Some("billing"), 0.95);
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} utterance 'billing'"),
+            &format!("{t} intent main/billing Speech 0.95"),
+            &format!("{t} prompt billing: {BILLING_PROMPT}"),
+            &format!("play 2 (no barge-in) {BILLING_PROMPT}"),
+        ])
+    );
+    // The rest of the silence brings no second recognition of the same words.
+    assert!(h.audio(400, false).is_empty());
+}
+
+/// An answer that is not clear at the pause (here: between the thresholds)
+/// waits for the end of the utterance, as without pauses.
+#[test]
+fn an_unclear_answer_at_a_pause_waits_for_the_end() {
+    let mut h = Harness::started_with(LoudnessVad::with_pause(100));
+    h.played(3_000);
+    h.audio(300, true);
+    assert_eq!(h.audio(100, false), s(&["recognize 1"]));
+    assert!(h.recognized("bill", Some("billing"), 0.6).is_empty(), "no question yet: the caller may go on");
+    assert_eq!(h.audio(200, false), s(&["recognize 2"]), "the utterance's end asks again");
+    let out = h.recognized("bill", Some("billing"), 0.6);
+    assert_eq!(out.last().map(String::as_str), Some("play 2 Did you mean billing?"));
+}
+
+/// Speech after the pause means the caller was not done: the early answer
+/// is dropped even if it arrives later and looks clear.
+#[test]
+fn speech_after_a_pause_drops_the_early_answer() {
+    let mut h = Harness::started_with(LoudnessVad::with_pause(100));
+    h.played(3_000);
+    h.audio(300, true);
+    assert_eq!(h.audio(100, false), s(&["recognize 1"]));
+    h.audio(200, true);
+    assert!(h.recognized("billing", Some("billing"), 0.95).is_empty(), "stale after the caller went on");
+    assert_eq!(h.audio(300, false), s(&["recognize 2"]), "a pause again; the end waits for that answer");
+    let out = h.recognized("billing support", Some("support"), 0.95);
+    assert!(out.iter().any(|l| l.contains("intent main/support")), "{out:?}");
+}
+
+/// When the utterance ends before the early answer is back (a busy
+/// recogniser), the same request stands for the whole utterance: nothing
+/// is recognised twice, and its answer is used as a final one.
+#[test]
+fn the_end_of_the_utterance_reuses_the_early_request() {
+    let mut h = Harness::started_with(LoudnessVad::with_pause(100));
+    h.played(3_000);
+    h.audio(300, true);
+    assert_eq!(h.audio(100, false), s(&["recognize 1"]));
+    assert!(h.audio(300, false).is_empty(), "no second recognition of the same words");
+    let out = h.recognized("bill", Some("billing"), 0.6);
+    assert_eq!(out.last().map(String::as_str), Some("play 2 Did you mean billing?"), "treated as the final answer");
 }
 
 #[test]

@@ -312,8 +312,10 @@ impl WhisperModel {
     }
 }
 
-/// Intra-op threads of the shared decoder session (one per core, at most).
-const MAX_DECODER_THREADS: usize = 4;
+/// Intra-op threads of the shared decoder session: one per core, at most 4.
+pub fn decoder_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
 
 /// Loads the decoder with its graph rewritten for speed; when the graph is
 /// not the shape the rewrite expects, the original graph (slower, same
@@ -328,8 +330,7 @@ fn load_decoder(path: &Path, meta: &ModelMeta, graph: DecoderGraph) -> Result<(S
     match super::graph::rewrite_decoder(&bytes, &shape) {
         Ok(rewritten) => {
             drop(bytes);
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_DECODER_THREADS));
-            Ok((crate::asr::runtime::session_from_memory(&rewritten, path, threads)?, true))
+            Ok((crate::asr::runtime::session_from_memory(&rewritten, path, decoder_threads())?, true))
         }
         Err(why) => {
             tracing::warn!(model = %path.display(), %why, "decoder graph not rewritten; decoding will be slower");
