@@ -460,14 +460,20 @@ impl Call {
             self.set_timer(now + RECOGNITION_TIMEOUT_MS, TimerKind::Recognition);
             return;
         }
+        self.set_timer(now + RECOGNITION_TIMEOUT_MS, TimerKind::Recognition);
+        self.ask_recognition(origin, u, false, out);
+    }
+
+    /// Sends the utterance to the recogniser; its answer comes back as
+    /// `Input::Recognized` with the request number kept in `pending`.
+    fn ask_recognition(&mut self, origin: u64, u: Utterance, early: bool, out: &mut Vec<Output>) {
         self.request += 1;
         self.pending = Some(PendingRecognition {
             request: self.request,
             start_ms: origin + u.start_ms,
             end_ms: origin + u.end_ms,
-            early: false,
+            early,
         });
-        self.set_timer(now + RECOGNITION_TIMEOUT_MS, TimerKind::Recognition);
         out.push(Output::Recognize { request: self.request, utterance: u, grammar: Arc::new(self.grammar()) });
     }
 
@@ -482,14 +488,7 @@ impl Call {
         if self.voice != (Voice::Speaking { heard: true }) || self.degraded || self.pending.is_some() || !answers_early {
             return;
         }
-        self.request += 1;
-        self.pending = Some(PendingRecognition {
-            request: self.request,
-            start_ms: origin + u.start_ms,
-            end_ms: origin + u.end_ms,
-            early: true,
-        });
-        out.push(Output::Recognize { request: self.request, utterance: u, grammar: Arc::new(self.grammar()) });
+        self.ask_recognition(origin, u, true, out);
     }
 
     /// The caller went on speaking after a pause: an early answer would cut
