@@ -228,19 +228,18 @@ fn free_cache_length(value_info: &[u8], n_text_ctx: usize) -> Result<Vec<u8>, St
     })
 }
 
-struct Node<'a> {
+struct Node {
     op: String,
     inputs: Vec<String>,
     outputs: Vec<String>,
     /// The `perm` attribute of a Transpose.
     perm: Option<Vec<i64>>,
-    _raw: &'a [u8],
 }
 
-impl<'a> Node<'a> {
-    fn parse(body: &'a [u8]) -> Result<Self, String> {
+impl Node {
+    fn parse(body: &[u8]) -> Result<Self, String> {
         let text = |f: &Field| String::from_utf8_lossy(f.body).into_owned();
-        let mut node = Node { op: String::new(), inputs: vec![], outputs: vec![], perm: None, _raw: body };
+        let mut node = Node { op: String::new(), inputs: vec![], outputs: vec![], perm: None };
         for f in fields(body)? {
             match f.num {
                 NODE_INPUT => node.inputs.push(text(&f)),
