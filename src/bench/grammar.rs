@@ -152,8 +152,9 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
     );
     println!("No other Whisper size is installed, so only tiny.en is measured.\n");
     let full_col = if args.full_window { " constrained, 30 s window |" } else { "" };
-    println!("| set | noise | clips | open decoding | constrained, utterance |{full_col} p50 ms | p95 ms |");
-    println!("|---|---|---:|---:|---:|{}---:|---:|", if args.full_window { "---:|" } else { "" });
+    println!("| set | noise | clips | open decoding | constrained, no priors | constrained, utterance |{full_col} p50 ms | p95 ms |");
+    println!("|---|---|---:|---:|---:|---:|{}---:|---:|", if args.full_window { "---:|" } else { "" });
+    let no_priors = GrammarOptions { max_prior_correction: 0.0, ..GrammarOptions::default() };
     for set in &sets {
         for snr in [None, Some(12.0f32), Some(6.0)] {
             let noisy;
@@ -170,6 +171,8 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
                     &noisy
                 }
             };
+            rec.set_options(no_priors.clone());
+            let unbiased = run_set(&rec, set_here).map_err(|e| e.to_string())?;
             rec.set_options(GrammarOptions::default());
             let t = run_set(&rec, set_here).map_err(|e| e.to_string())?;
             let full = if args.full_window && snr.is_none() {
@@ -182,11 +185,12 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
                 String::new()
             };
             println!(
-                "| {} | {} | {} | {} | {} |{full} {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |{full} {} | {} |",
                 set.name,
                 snr.map_or("clean".into(), |d| format!("{d} dB")),
                 t.n,
                 Tally::pct(t.open_ok, t.n),
+                Tally::pct(unbiased.constrained_ok, unbiased.n),
                 Tally::pct(t.constrained_ok, t.n),
                 t.percentile(0.5),
                 t.percentile(0.95)

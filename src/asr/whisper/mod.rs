@@ -52,6 +52,18 @@ pub struct GrammarOptions {
     pub silence_logprob: f32,
     /// Hypotheses kept by the digit beam search.
     pub beam_width: usize,
+    /// Whisper's language model prefers some words whatever the audio ("1"
+    /// over "on"). Each option's prior (its score on a line where nobody
+    /// speaks) measures that preference; an option less expected than the
+    /// most expected one gets the difference back, up to this many nats,
+    /// before options are compared. Capped because the prior of a rare or
+    /// long phrase is tiny and poorly measured: uncapped, "technical
+    /// support" would outrank a clearly spoken "billing". 0 = off.
+    pub max_prior_correction: f32,
+    /// The audio must make the chosen option at least this much (nats) more
+    /// likely than a quiet line does, or the answer is rejected: noise and
+    /// out-of-menu words raise no option by much.
+    pub min_evidence: f32,
 }
 
 impl Default for GrammarOptions {
@@ -62,6 +74,8 @@ impl Default for GrammarOptions {
             no_speech_threshold: 0.6,
             silence_logprob: -4.5,
             beam_width: 4,
+            max_prior_correction: 4.0,
+            min_evidence: 3.0,
         }
     }
 }
@@ -78,7 +92,41 @@ pub struct GrammarWhisper {
     opts: GrammarOptions,
     digit_vocab: DigitVocab,
     ends: EndTokens,
-    compiled: Mutex<VecDeque<(Vec<super::GrammarChoice>, Arc<CompiledChoices>)>>,
+    compiled: Mutex<VecDeque<(Vec<super::GrammarChoice>, Arc<Compiled>)>>,
+}
+
+/// A grammar ready to score: its forms, and each option's prior.
+struct Compiled {
+    choices: CompiledChoices,
+    /// log P(option | a line where nobody speaks), in option order
+    /// (zeros when priors are off).
+    priors: Vec<f32>,
+}
+
+/// Length of the quiet lines the priors are measured on.
+const PRIOR_AUDIO_MS: usize = 1000;
+/// Their levels: digital silence, faint hiss (about -55 dBFS) and audible
+/// hiss (about -35 dBFS). One line alone gives a noisy prior for rare words;
+/// the mean of the three is steadier.
+const PRIOR_NOISE_AMPLITUDES: [f32; 3] = [0.0, 0.003, 0.03];
+
+/// A phone line with nobody on it: deterministic white noise of the given
+/// amplitude through the telephone band (8 kHz µ-law), padded with silence
+/// as the VAD pads an utterance.
+fn quiet_line(amplitude: f32) -> Vec<f32> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let n = PRIOR_AUDIO_MS * mel::SAMPLE_RATE / 1000;
+    let hiss: Vec<f32> = (0..n)
+        .map(|_| {
+            // xorshift64: the same priors on every machine.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            amplitude * ((state >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0)
+        })
+        .collect();
+    let pad = vec![0.0; 300 * mel::SAMPLE_RATE / 1000];
+    [pad.clone(), crate::testdata::phone_band(&hiss), pad].concat()
 }
 
 /// Everything one utterance produced, for callers that want more than a
@@ -87,8 +135,17 @@ pub struct GrammarWhisper {
 pub struct Detailed {
     pub recognition: Recognition,
     pub open: OpenResult,
-    /// Best grammar answer before rejection, and its log-probability.
-    pub best: Option<(String, f32)>,
+    /// Best grammar answer before rejection.
+    pub best: Option<BestAnswer>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BestAnswer {
+    pub text: String,
+    /// log P(answer | audio).
+    pub logprob: f32,
+    /// How much the audio raised it over its prior (nats); options only.
+    pub evidence: Option<f32>,
 }
 
 impl GrammarWhisper {
@@ -99,6 +156,19 @@ impl GrammarWhisper {
         Ok(GrammarWhisper { model, opts, digit_vocab, ends, compiled: Mutex::new(VecDeque::new()) })
     }
 
+    /// Each option's prior: its mean log-probability over the quiet lines.
+    fn priors(&self, choices: &CompiledChoices, n_options: usize) -> Result<Vec<f32>, AsrError> {
+        let mut sum = vec![0.0f32; n_options];
+        for amplitude in PRIOR_NOISE_AMPLITUDES {
+            let audio = self.model.encode(&self.features(&quiet_line(amplitude)))?;
+            let prefix = decode::prefix(&self.model, &audio)?;
+            for (acc, s) in sum.iter_mut().zip(choices.score_prior(&self.model, &audio, &prefix, &self.ends)?) {
+                *acc += s.logprob / PRIOR_NOISE_AMPLITUDES.len() as f32;
+            }
+        }
+        Ok(sum)
+    }
+
     pub fn model(&self) -> &WhisperModel {
         &self.model
     }
@@ -107,8 +177,10 @@ impl GrammarWhisper {
         &self.opts
     }
 
+    /// Changes the options; priors are measured again under them.
     pub fn set_options(&mut self, opts: GrammarOptions) {
         self.opts = opts;
+        self.compiled.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// The log-mel the encoder sees for `samples` (16 kHz).
@@ -126,12 +198,27 @@ impl GrammarWhisper {
         self.model.mel.log_mel(samples, total.min(full))
     }
 
-    fn compiled(&self, grammar: &Grammar) -> Result<Arc<CompiledChoices>, AsrError> {
+    fn compiled(&self, grammar: &Grammar) -> Result<Arc<Compiled>, AsrError> {
+        let lookup = || {
+            let cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+            cache.iter().find(|(k, _)| *k == grammar.choices).map(|(_, c)| Arc::clone(c))
+        };
+        if let Some(c) = lookup() {
+            return Ok(c);
+        }
+        // Built outside the lock: the priors take a few decoder calls, and
+        // other calls' menus should not wait for them.
+        let choices = CompiledChoices::new(&self.model, &grammar.choices)?;
+        let priors = if self.opts.max_prior_correction > 0.0 {
+            self.priors(&choices, grammar.choices.len())?
+        } else {
+            vec![0.0; grammar.choices.len()]
+        };
+        let c = Arc::new(Compiled { choices, priors });
         let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, c)) = cache.iter().find(|(k, _)| *k == grammar.choices) {
             return Ok(Arc::clone(c));
         }
-        let c = Arc::new(CompiledChoices::new(&self.model, &grammar.choices)?);
         if cache.len() >= COMPILED_CACHE {
             cache.pop_front();
         }
@@ -158,14 +245,22 @@ impl GrammarWhisper {
         let open_lp = open.first_phrase_logprob(&self.ends);
         let silent_if = |lp: f32| prefix.no_speech_prob > self.opts.no_speech_threshold && lp < self.opts.silence_logprob;
 
-        // Candidates: (answer, log-probability), options first.
-        let mut answers: Vec<(String, f32)> = Vec::new();
+        let mut options: Vec<Answer> = Vec::new();
         if !grammar.choices.is_empty() {
             let compiled = self.compiled(grammar)?;
-            for s in compiled.score(&self.model, &audio, &prefix, &self.ends)? {
-                answers.push((s.label, s.logprob));
+            let scores = compiled.choices.score(&self.model, &audio, &prefix, &self.ends)?;
+            let top_prior = compiled.priors.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            for (s, &prior) in scores.into_iter().zip(&compiled.priors) {
+                let correction = (top_prior - prior).min(self.opts.max_prior_correction);
+                options.push(Answer {
+                    text: s.label,
+                    logprob: s.logprob,
+                    rank: s.logprob + correction,
+                    evidence: Some(s.logprob - prior),
+                });
             }
         }
+        let mut digits: Vec<Answer> = Vec::new();
         if let Some((min, max)) = grammar.digits {
             let (min, max) = (min.max(1), max.clamp(min.max(1), MAX_DIGITS));
             let hyps = decode::digits_beam(
@@ -177,19 +272,27 @@ impl GrammarWhisper {
                 (min, max),
                 self.opts.beam_width.max(1),
             )?;
-            answers.extend(hyps.into_iter().map(|h| (h.digits, h.logprob)));
+            // Digit strings have no prior (over strings of several lengths
+            // a prior favours the longest).
+            digits.extend(
+                hyps.into_iter().map(|h| Answer { text: h.digits, logprob: h.logprob, rank: h.logprob, evidence: None }),
+            );
         }
-        let best = answers.iter().max_by(|a, b| a.1.total_cmp(&b.1)).cloned();
-        let (choice, confidence) = match &best {
+        let decision = self.decide(&options, &digits);
+        let best = decision.as_ref().map(|d| BestAnswer {
+            text: d.answer.text.clone(),
+            logprob: d.answer.logprob,
+            evidence: d.answer.evidence,
+        });
+        let (choice, confidence) = match decision {
             None => (None, if silent_if(open_lp) { 0.0 } else { 1.0 - prefix.no_speech_prob }),
-            Some((answer, lp)) => {
-                let all: Vec<f32> = answers.iter().map(|a| a.1).collect();
-                let confidence = (lp - log_sum_exp(&all)).exp();
-                let out_of_grammar = *lp < open_lp - self.opts.reject_margin;
-                if silent_if(*lp) || out_of_grammar {
+            Some(Decision { answer, confidence }) => {
+                let out_of_grammar = answer.logprob < open_lp - self.opts.reject_margin
+                    || answer.evidence.is_some_and(|e| self.opts.max_prior_correction > 0.0 && e < self.opts.min_evidence);
+                if silent_if(answer.logprob) || out_of_grammar {
                     (None, confidence)
                 } else {
-                    (Some(answer.clone()), confidence)
+                    (Some(answer.text.clone()), confidence)
                 }
             }
         };
@@ -197,6 +300,43 @@ impl GrammarWhisper {
         let recognition =
             Recognition { text, choice, confidence, decode_ms: t0.elapsed().as_millis() as u64 };
         Ok(Detailed { recognition, open, best })
+    }
+}
+
+/// One candidate answer: an option of the menu or a digit string.
+#[derive(Debug, Clone)]
+struct Answer {
+    text: String,
+    /// log P(answer | audio).
+    logprob: f32,
+    /// What ranks answers of the same kind: the log-probability, plus the
+    /// prior correction for options.
+    rank: f32,
+    /// How much the audio raised an option over its prior (nats).
+    evidence: Option<f32>,
+}
+
+struct Decision<'a> {
+    answer: &'a Answer,
+    confidence: f32,
+}
+
+impl GrammarWhisper {
+    /// The best answer and how sure we are of it. Within a kind (menu
+    /// options, digit strings) the rank score decides; between the
+    /// kinds' winners the log-probability decides, as their priors are not
+    /// comparable. Confidence = the winner's kind's share of the
+    /// probability × the softmax of the rank scores within its kind.
+    fn decide<'a>(&self, options: &'a [Answer], digits: &'a [Answer]) -> Option<Decision<'a>> {
+        let lse = |xs: &[Answer], f: fn(&Answer) -> f32| log_sum_exp(&xs.iter().map(f).collect::<Vec<_>>());
+        let raw_all = log_sum_exp(&[lse(options, |a| a.logprob), lse(digits, |a| a.logprob)]);
+        let (kind, answer) = [options, digits]
+            .into_iter()
+            .filter_map(|kind| Some((kind, kind.iter().max_by(|a, b| a.rank.total_cmp(&b.rank))?)))
+            .max_by(|a, b| a.1.logprob.total_cmp(&b.1.logprob))?;
+        let share = (lse(kind, |a| a.logprob) - raw_all).exp();
+        let within = (answer.rank - lse(kind, |a| a.rank)).exp();
+        Some(Decision { answer, confidence: share * within })
     }
 }
 

@@ -104,6 +104,43 @@ impl CompiledChoices {
         prefix: &Prefix,
         ends: &EndTokens,
     ) -> Result<Vec<OptionScore>, AsrError> {
+        let form_scores = self.form_scores(model, audio, prefix, ends)?;
+        Ok(self.options(&form_scores))
+    }
+
+    /// Scores every option on audio where nobody speaks: how much Whisper
+    /// expects each phrase *a priori*. Every form gets a decoder row (no
+    /// pruning), since these scores are subtracted, not compared.
+    pub fn score_prior(
+        &self,
+        model: &WhisperModel,
+        audio: &AudioFeatures,
+        prefix: &Prefix,
+        ends: &EndTokens,
+    ) -> Result<Vec<OptionScore>, AsrError> {
+        let form_scores = self.score_forms(model, audio, prefix, ends, false)?;
+        Ok(self.options(&form_scores))
+    }
+
+    /// log P(form, then an end of phrase | audio) for every form, in order.
+    pub fn form_scores(
+        &self,
+        model: &WhisperModel,
+        audio: &AudioFeatures,
+        prefix: &Prefix,
+        ends: &EndTokens,
+    ) -> Result<Vec<f32>, AsrError> {
+        self.score_forms(model, audio, prefix, ends, true)
+    }
+
+    fn score_forms(
+        &self,
+        model: &WhisperModel,
+        audio: &AudioFeatures,
+        prefix: &Prefix,
+        ends: &EndTokens,
+        prune: bool,
+    ) -> Result<Vec<f32>, AsrError> {
         let eot = model.meta.eot;
         let first: Vec<f32> = self.forms.iter().map(|(_, _, t)| prefix.first[t[0] as usize]).collect();
         let mut order: Vec<usize> = (0..self.forms.len()).collect();
@@ -112,11 +149,12 @@ impl CompiledChoices {
         let mut best_done = f32::NEG_INFINITY;
         let mut done = 0;
         let mut tiled: Option<KvCache> = None;
-        while done < order.len() && done < MAX_ROWS {
-            if first[order[done]] < best_done - PRUNE_NATS {
+        let max_rows = if prune { MAX_ROWS } else { order.len() };
+        while done < order.len() && done < max_rows {
+            if prune && first[order[done]] < best_done - PRUNE_NATS {
                 break;
             }
-            let chunk: Vec<usize> = order[done..].iter().take(ROWS_PER_CALL.min(MAX_ROWS - done)).copied().collect();
+            let chunk: Vec<usize> = order[done..].iter().take(ROWS_PER_CALL.min(max_rows - done)).copied().collect();
             done += chunk.len();
             // Input = the form's tokens; position j predicts token j+1, the
             // last position predicts the end of the phrase.
@@ -149,6 +187,15 @@ impl CompiledChoices {
                 best_done = best_done.max(s);
             }
         }
+        Ok(form_scores)
+    }
+
+    /// Which option each form belongs to.
+    pub fn form_options(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.forms.iter().map(|(o, f, _)| (*o, f.as_str()))
+    }
+
+    fn options(&self, form_scores: &[f32]) -> Vec<OptionScore> {
         let mut out: Vec<OptionScore> = self
             .labels
             .iter()
@@ -163,7 +210,7 @@ impl CompiledChoices {
                 out[*opt].best_form = text.trim().to_string();
             }
         }
-        Ok(out)
+        out
     }
 }
 
