@@ -4,6 +4,9 @@
 use super::model::{log_softmax_at, log_sum_exp, AudioFeatures, KvCache, WhisperModel};
 use crate::asr::AsrError;
 
+/// Digits as words, by value.
+pub const NUMBER_WORDS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+
 /// The decoded `<|startoftranscript|><|notimestamps|>` prompt, shared by all
 /// hypotheses of one utterance.
 pub struct Prefix {

@@ -198,31 +198,31 @@ impl GrammarWhisper {
         self.model.mel.log_mel(samples, total.min(full))
     }
 
-    fn compiled(&self, grammar: &Grammar) -> Result<Arc<Compiled>, AsrError> {
+    fn compiled(&self, grammar: &[super::GrammarChoice]) -> Result<Arc<Compiled>, AsrError> {
         let lookup = || {
             let cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
-            cache.iter().find(|(k, _)| *k == grammar.choices).map(|(_, c)| Arc::clone(c))
+            cache.iter().find(|(k, _)| k == grammar).map(|(_, c)| Arc::clone(c))
         };
         if let Some(c) = lookup() {
             return Ok(c);
         }
         // Built outside the lock: the priors take a few decoder calls, and
         // other calls' menus should not wait for them.
-        let choices = CompiledChoices::new(&self.model, &grammar.choices)?;
+        let choices = CompiledChoices::new(&self.model, grammar)?;
         let priors = if self.opts.max_prior_correction > 0.0 {
-            self.priors(&choices, grammar.choices.len())?
+            self.priors(&choices, grammar.len())?
         } else {
-            vec![0.0; grammar.choices.len()]
+            vec![0.0; grammar.len()]
         };
         let c = Arc::new(Compiled { choices, priors });
         let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, c)) = cache.iter().find(|(k, _)| *k == grammar.choices) {
+        if let Some((_, c)) = cache.iter().find(|(k, _)| k == grammar) {
             return Ok(Arc::clone(c));
         }
         if cache.len() >= COMPILED_CACHE {
             cache.pop_front();
         }
-        cache.push_back((grammar.choices.clone(), Arc::clone(&c)));
+        cache.push_back((grammar.to_vec(), Arc::clone(&c)));
         Ok(c)
     }
 
@@ -246,8 +246,20 @@ impl GrammarWhisper {
         let silent_if = |lp: f32| prefix.no_speech_prob > self.opts.no_speech_threshold && lp < self.opts.silence_logprob;
 
         let mut options: Vec<Answer> = Vec::new();
-        if !grammar.choices.is_empty() {
-            let compiled = self.compiled(grammar)?;
+        // A single digit is one of ten words: scored as options, with their
+        // priors, they are read better than by the digit beam search.
+        let single_digit = matches!(grammar.digits, Some((min, 1)) if min <= 1);
+        let mut choices = std::borrow::Cow::Borrowed(grammar.choices.as_slice());
+        if single_digit {
+            for (d, word) in decode::NUMBER_WORDS.iter().enumerate() {
+                let label = d.to_string();
+                if !choices.iter().any(|c| c.label == label) {
+                    choices.to_mut().push(super::GrammarChoice { label, phrases: vec![word.to_string()] });
+                }
+            }
+        }
+        if !choices.is_empty() {
+            let compiled = self.compiled(&choices)?;
             let scores = compiled.choices.score(&self.model, &audio, &prefix, &self.ends)?;
             let top_prior = compiled.priors.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             for (s, &prior) in scores.into_iter().zip(&compiled.priors) {
@@ -261,7 +273,7 @@ impl GrammarWhisper {
             }
         }
         let mut digits: Vec<Answer> = Vec::new();
-        if let Some((min, max)) = grammar.digits {
+        if let Some((min, max)) = grammar.digits.filter(|_| !single_digit) {
             let (min, max) = (min.max(1), max.clamp(min.max(1), MAX_DIGITS));
             let hyps = decode::digits_beam(
                 &self.model,

@@ -1,7 +1,7 @@
 //! Whisper as a scorer of the phrases a menu allows: every surface form of
 //! every phrase is teacher-forced after the shared prompt, and an option's
 //! score is the log-sum-exp of its forms.
-use super::decode::{EndTokens, Prefix};
+use super::decode::{EndTokens, Prefix, NUMBER_WORDS};
 use super::model::{log_sum_exp, AudioFeatures, KvCache, WhisperModel};
 use crate::asr::{AsrError, GrammarChoice};
 
@@ -15,7 +15,6 @@ pub const MAX_ROWS: usize = 48;
 /// form cannot matter: its score only falls from there.
 pub const PRUNE_NATS: f32 = 4.0;
 
-const NUMBER_WORDS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 
 /// The ways Whisper may write `phrase`: capitalised and lower case, and
 /// single digits both as numerals and as words. Final punctuation is not a
