@@ -45,6 +45,8 @@ pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 mod understanding;
+
+pub use understanding::grammars;
 mod wording;
 
 /// Identifies one playback so its end can be matched to it.

@@ -130,4 +130,10 @@ pub enum AsrError {
 pub trait Recognizer: Send + Sync {
     /// Recognises one utterance (16 kHz). Blocking, CPU-bound.
     fn recognize(&self, samples: &[f32], grammar: &Grammar) -> Result<Recognition, AsrError>;
+
+    /// Readies whatever recognising with `grammar` needs (compiled phrases,
+    /// their priors) ahead of the first caller. Blocking, CPU-bound.
+    fn prepare(&self, _grammar: &Grammar) -> Result<(), AsrError> {
+        Ok(())
+    }
 }

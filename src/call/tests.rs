@@ -53,10 +53,6 @@ const BILLING_PROMPT: &str = "Billing. Say payments or refunds.";
 const HOLD: &str = "Please hold while I transfer you.";
 
 impl Harness {
-    fn new() -> Harness {
-        Harness::with_vad(LoudnessVad::new())
-    }
-
     fn with_vad(vad: LoudnessVad) -> Harness {
         let call = Call::new(Arc::new(test_dialplan()), Arc::new(crate::intent::TextMatcher::default()), Box::new(vad));
         Harness { call, now: 0, last_play: None, last_request: None, last_grammar: None, transfers: Vec::new() }
@@ -692,4 +688,35 @@ fn a_key_pressed_while_speaking_wins_over_the_words() {
     assert!(out.iter().any(|l| l.ends_with("intent main/billing Dtmf 1.00")), "{out:?}");
     let out = h.speak(0);
     assert!(!out.iter().any(|l| l.starts_with("recognize")), "{out:?}");
+}
+
+/// What the server readies at load time is every grammar a call actually
+/// listens with: each menu, each collect step, and the yes/no questions.
+#[test]
+fn prepared_grammars_cover_every_state_a_call_listens_in() {
+    for plan in [test_dialplan(), crate::dialplan::load(std::path::Path::new("dialplans/hotline.toml")).unwrap()] {
+        let plan = Arc::new(plan);
+        let prepared = grammars(&plan);
+        let mut call = Call::new(Arc::clone(&plan), Arc::new(crate::intent::TextMatcher::default()), Box::new(LoudnessVad::new()));
+        let mut listened = Vec::new();
+        for (id, menu) in &plan.menus {
+            call.menu = id.clone();
+            call.state = State::Menu;
+            listened.push(call.grammar());
+            for option in &menu.options {
+                if let Action::Collect(c) = &option.action {
+                    call.state = State::Collect { collect: c.clone(), digits: String::new() };
+                    listened.push(call.grammar());
+                }
+            }
+            let target = Target::Action(menu.escalation.clone());
+            call.state = State::ConfirmIntent(Chosen { intent: "x".into(), target, confidence: 0.5 });
+            listened.push(call.grammar());
+        }
+        assert!(listened.iter().any(|g| g.digits.is_some()), "{}: no collect step seen", plan.name);
+        for g in &listened {
+            assert!(prepared.contains(g), "{}: {g:?} is not prepared", plan.name);
+        }
+        assert!(prepared.iter().all(|g| listened.contains(g)), "{}: prepares grammars no call uses", plan.name);
+    }
 }

@@ -13,23 +13,11 @@ impl Call {
     }
 
     pub(super) fn grammar(&self) -> Grammar {
-        let global_choices =
-            self.active_globals().map(|g| GrammarChoice { label: g.intent.clone(), phrases: g.phrases.clone() });
-        match &self.state {
-            State::Menu => {
-                let options = self.current_menu_def().into_iter().flat_map(|m| m.options.iter());
-                Grammar {
-                    choices: options
-                        .map(|o| GrammarChoice { label: o.intent.clone(), phrases: o.phrases.clone() })
-                        .chain(global_choices)
-                        .collect(),
-                    digits: None,
-                }
-            }
-            State::Collect { collect, .. } => {
-                Grammar { choices: global_choices.collect(), digits: Some((collect.min_digits, collect.max_digits)) }
-            }
-            _ => Grammar { choices: wording::yes_no_choices(), digits: None },
+        match (&self.state, self.current_menu_def()) {
+            (State::Menu, Some(menu)) => menu_grammar(&self.plan, menu),
+            (State::Menu, None) => Grammar { choices: Vec::new(), digits: None },
+            (State::Collect { collect, .. }, menu) => collect_grammar(&self.plan, menu, collect),
+            _ => yes_no_grammar(),
         }
     }
 
@@ -170,4 +158,49 @@ impl Call {
         self.state = State::Menu;
         self.run_action(now, *collect.then, out);
     }
+}
+
+/// Every grammar a call of `plan` can listen with: each menu's options,
+/// each `collect` step, and yes/no. The server readies the recogniser for
+/// them when a dialplan goes into service, so no caller waits for that.
+pub fn grammars(plan: &Dialplan) -> Vec<Grammar> {
+    let mut out = vec![yes_no_grammar()];
+    for menu in plan.menus.values() {
+        out.push(menu_grammar(plan, menu));
+        let mut actions: Vec<&Action> = menu.options.iter().map(|o| &o.action).chain([&menu.escalation]).collect();
+        while let Some(action) = actions.pop() {
+            if let Action::Collect(c) = action {
+                out.push(collect_grammar(plan, Some(menu), c));
+                actions.push(&c.then);
+            }
+        }
+    }
+    let mut unique: Vec<Grammar> = Vec::with_capacity(out.len());
+    for g in out {
+        if !unique.contains(&g) {
+            unique.push(g);
+        }
+    }
+    unique
+}
+
+fn global_choices<'a>(plan: &'a Dialplan, menu: Option<&Menu>) -> impl Iterator<Item = GrammarChoice> + 'a {
+    let on = menu.is_some_and(|m| m.globals);
+    plan.globals
+        .iter()
+        .filter(move |_| on)
+        .map(|g| GrammarChoice { label: g.intent.clone(), phrases: g.phrases.clone() })
+}
+
+fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
+    let options = menu.options.iter().map(|o| GrammarChoice { label: o.intent.clone(), phrases: o.phrases.clone() });
+    Grammar { choices: options.chain(global_choices(plan, Some(menu))).collect(), digits: None }
+}
+
+fn collect_grammar(plan: &Dialplan, menu: Option<&Menu>, collect: &Collect) -> Grammar {
+    Grammar { choices: global_choices(plan, menu).collect(), digits: Some((collect.min_digits, collect.max_digits)) }
+}
+
+fn yes_no_grammar() -> Grammar {
+    Grammar { choices: wording::yes_no_choices(), digits: None }
 }

@@ -246,18 +246,7 @@ impl GrammarWhisper {
         let silent_if = |lp: f32| prefix.no_speech_prob > self.opts.no_speech_threshold && lp < self.opts.silence_logprob;
 
         let mut options: Vec<Answer> = Vec::new();
-        // A single digit is one of ten words: scored as options, with their
-        // priors, they are read better than by the digit beam search.
-        let single_digit = matches!(grammar.digits, Some((min, 1)) if min <= 1);
-        let mut choices = std::borrow::Cow::Borrowed(grammar.choices.as_slice());
-        if single_digit {
-            for (d, word) in decode::NUMBER_WORDS.iter().enumerate() {
-                let label = d.to_string();
-                if !choices.iter().any(|c| c.label == label) {
-                    choices.to_mut().push(super::GrammarChoice { label, phrases: vec![word.to_string()] });
-                }
-            }
-        }
+        let choices = scored_choices(grammar);
         if !choices.is_empty() {
             let compiled = self.compiled(&choices)?;
             let scores = compiled.choices.score(&self.model, &audio, &prefix, &self.ends)?;
@@ -273,7 +262,7 @@ impl GrammarWhisper {
             }
         }
         let mut digits: Vec<Answer> = Vec::new();
-        if let Some((min, max)) = grammar.digits.filter(|_| !single_digit) {
+        if let Some((min, max)) = grammar.digits.filter(|_| !is_single_digit(grammar)) {
             let (min, max) = (min.max(1), max.clamp(min.max(1), MAX_DIGITS));
             let hyps = decode::digits_beam(
                 &self.model,
@@ -313,6 +302,27 @@ impl GrammarWhisper {
             Recognition { text, choice, confidence, decode_ms: t0.elapsed().as_millis() as u64 };
         Ok(Detailed { recognition, open, best })
     }
+}
+
+/// A single digit is one of ten words: scored as options, with their
+/// priors, digits are read better than by the digit beam search.
+fn is_single_digit(grammar: &Grammar) -> bool {
+    matches!(grammar.digits, Some((min, 1)) if min <= 1)
+}
+
+/// The options Whisper scores for `grammar`: its choices, and the ten
+/// digits when it asks for one.
+fn scored_choices(grammar: &Grammar) -> std::borrow::Cow<'_, [super::GrammarChoice]> {
+    let mut choices = std::borrow::Cow::Borrowed(grammar.choices.as_slice());
+    if is_single_digit(grammar) {
+        for (d, word) in decode::NUMBER_WORDS.iter().enumerate() {
+            let label = d.to_string();
+            if !choices.iter().any(|c| c.label == label) {
+                choices.to_mut().push(super::GrammarChoice { label, phrases: vec![word.to_string()] });
+            }
+        }
+    }
+    choices
 }
 
 /// One candidate answer: an option of the menu or a digit string.
@@ -355,5 +365,13 @@ impl GrammarWhisper {
 impl Recognizer for GrammarWhisper {
     fn recognize(&self, samples: &[f32], grammar: &Grammar) -> Result<Recognition, AsrError> {
         self.recognize_detailed(samples, grammar).map(|d| d.recognition)
+    }
+
+    fn prepare(&self, grammar: &Grammar) -> Result<(), AsrError> {
+        let choices = scored_choices(grammar);
+        if !choices.is_empty() {
+            self.compiled(&choices)?;
+        }
+        Ok(())
     }
 }
