@@ -103,8 +103,7 @@ impl CompiledChoices {
         prefix: &Prefix,
         ends: &EndTokens,
     ) -> Result<Vec<OptionScore>, AsrError> {
-        let form_scores = self.form_scores(model, audio, prefix, ends)?;
-        Ok(self.options(&form_scores))
+        Ok(self.options(&self.score_forms(model, audio, prefix, ends, true)?))
     }
 
     /// Scores every option on audio where nobody speaks: how much Whisper
@@ -117,21 +116,11 @@ impl CompiledChoices {
         prefix: &Prefix,
         ends: &EndTokens,
     ) -> Result<Vec<OptionScore>, AsrError> {
-        let form_scores = self.score_forms(model, audio, prefix, ends, false)?;
-        Ok(self.options(&form_scores))
+        Ok(self.options(&self.score_forms(model, audio, prefix, ends, false)?))
     }
 
-    /// log P(form, then an end of phrase | audio) for every form, in order.
-    pub fn form_scores(
-        &self,
-        model: &WhisperModel,
-        audio: &AudioFeatures,
-        prefix: &Prefix,
-        ends: &EndTokens,
-    ) -> Result<Vec<f32>, AsrError> {
-        self.score_forms(model, audio, prefix, ends, true)
-    }
-
+    /// log P(form, then an end of phrase | audio) for every form, in order;
+    /// with `prune`, hopeless forms keep their first-token score.
     fn score_forms(
         &self,
         model: &WhisperModel,
@@ -187,11 +176,6 @@ impl CompiledChoices {
             }
         }
         Ok(form_scores)
-    }
-
-    /// Which option each form belongs to.
-    pub fn form_options(&self) -> impl Iterator<Item = (usize, &str)> {
-        self.forms.iter().map(|(o, f, _)| (*o, f.as_str()))
     }
 
     fn options(&self, form_scores: &[f32]) -> Vec<OptionScore> {
