@@ -87,6 +87,9 @@ pub struct ServerConfig {
     pub prompt_cache_dir: PathBuf,
     pub recognizer_threads: usize,
     pub recognizer_queue: usize,
+    /// How the grammar recogniser weighs and rejects menu options
+    /// (`[recognizer] min_evidence, prior_correction`).
+    pub grammar: crate::asr::whisper::GrammarOptions,
     /// When speech starts and when an utterance is over (`[endpointing]`).
     pub endpoint: crate::asr::EndpointConfig,
 }
@@ -173,6 +176,8 @@ struct RawAuth {
 struct RawRecognizer {
     threads: Option<i64>,
     queue: Option<i64>,
+    min_evidence: Option<f64>,
+    prior_correction: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -270,6 +275,27 @@ impl ServerConfig {
             min_speech_ms: min_speech as u64,
             speech_pad_ms: speech_pad as u64,
             max_utterance_ms: max_utterance as u64,
+        };
+        // How sure the grammar recogniser must be that the caller said an
+        // option (noisy lines: raise it) and how far it corrects for the
+        // words Whisper prefers anyway.
+        let grammar_default = crate::asr::whisper::GrammarOptions::default();
+        let mut nats = |key: &str, value: Option<f64>, default: f32| match value {
+            None => default,
+            Some(v) if (0.0..=20.0).contains(&v) => v as f32,
+            Some(v) => {
+                err(key, format!("{v} is out of range 0..=20 (nats)"));
+                default
+            }
+        };
+        let grammar = crate::asr::whisper::GrammarOptions {
+            min_evidence: nats("recognizer.min_evidence", raw.recognizer.min_evidence, grammar_default.min_evidence),
+            max_prior_correction: nats(
+                "recognizer.prior_correction",
+                raw.recognizer.prior_correction,
+                grammar_default.max_prior_correction,
+            ),
+            ..grammar_default
         };
 
         // Without an [ami] section the only method that can work is the
@@ -451,6 +477,7 @@ impl ServerConfig {
                 prompt_cache_dir: rel(raw.prompt_cache_dir.unwrap_or_else(|| "cache/prompts".into())),
                 recognizer_threads: threads,
                 recognizer_queue: rqueue,
+                grammar,
                 endpoint,
             })
         } else {
@@ -472,6 +499,16 @@ mod tests {
 
     fn parse(text: &str) -> Result<ServerConfig, ConfigError> {
         ServerConfig::from_toml_str(text, None, &|_| None)
+    }
+
+    #[test]
+    fn recognizer_strictness_is_configurable_and_checked() {
+        let d = parse("").unwrap();
+        assert_eq!(d.grammar.min_evidence, crate::asr::whisper::GrammarOptions::default().min_evidence);
+        let c = parse("[recognizer]\nmin_evidence = 4.5\nprior_correction = 0\n").unwrap();
+        assert_eq!((c.grammar.min_evidence, c.grammar.max_prior_correction), (4.5, 0.0));
+        let e = parse("[recognizer]\nmin_evidence = 30\nprior_correction = -1\n").unwrap_err().to_string();
+        assert!(e.contains("recognizer.min_evidence") && e.contains("recognizer.prior_correction"), "{e}");
     }
 
     #[test]

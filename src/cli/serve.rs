@@ -76,6 +76,7 @@ pub async fn load_deps(cfg: &ServerConfig) -> Result<ServerDeps, String> {
         threads: cfg.recognizer_threads,
         queue: cfg.recognizer_queue,
         endpoint: cfg.endpoint.clone(),
+        grammar: cfg.grammar.clone(),
         ..SpeechConfig::default()
     };
     let models = speech_cfg.models.clone();
