@@ -279,7 +279,7 @@ impl GrammarWhisper {
                 hyps.into_iter().map(|h| Answer { text: h.digits, logprob: h.logprob, rank: h.logprob, evidence: None }),
             );
         }
-        let decision = self.decide(&options, &digits);
+        let decision = decide(&options, &digits);
         let best = decision.as_ref().map(|d| BestAnswer {
             text: d.answer.text.clone(),
             logprob: d.answer.logprob,
@@ -343,23 +343,21 @@ struct Decision<'a> {
     confidence: f32,
 }
 
-impl GrammarWhisper {
-    /// The best answer and how sure we are of it. Within a kind (menu
-    /// options, digit strings) the rank score decides; between the
-    /// kinds' winners the log-probability decides, as their priors are not
-    /// comparable. Confidence = the winner's kind's share of the
-    /// probability × the softmax of the rank scores within its kind.
-    fn decide<'a>(&self, options: &'a [Answer], digits: &'a [Answer]) -> Option<Decision<'a>> {
-        let lse = |xs: &[Answer], f: fn(&Answer) -> f32| log_sum_exp(&xs.iter().map(f).collect::<Vec<_>>());
-        let raw_all = log_sum_exp(&[lse(options, |a| a.logprob), lse(digits, |a| a.logprob)]);
-        let (kind, answer) = [options, digits]
-            .into_iter()
-            .filter_map(|kind| Some((kind, kind.iter().max_by(|a, b| a.rank.total_cmp(&b.rank))?)))
-            .max_by(|a, b| a.1.logprob.total_cmp(&b.1.logprob))?;
-        let share = (lse(kind, |a| a.logprob) - raw_all).exp();
-        let within = (answer.rank - lse(kind, |a| a.rank)).exp();
-        Some(Decision { answer, confidence: share * within })
-    }
+/// The best answer and how sure we are of it. Within a kind (menu options,
+/// digit strings) the rank score decides; between the kinds' winners the
+/// log-probability decides, as their priors are not comparable.
+/// Confidence = the winner's kind's share of the probability × the softmax
+/// of the rank scores within its kind.
+fn decide<'a>(options: &'a [Answer], digits: &'a [Answer]) -> Option<Decision<'a>> {
+    let lse = |xs: &[Answer], f: fn(&Answer) -> f32| log_sum_exp(&xs.iter().map(f).collect::<Vec<_>>());
+    let raw_all = log_sum_exp(&[lse(options, |a| a.logprob), lse(digits, |a| a.logprob)]);
+    let (kind, answer) = [options, digits]
+        .into_iter()
+        .filter_map(|kind| Some((kind, kind.iter().max_by(|a, b| a.rank.total_cmp(&b.rank))?)))
+        .max_by(|a, b| a.1.logprob.total_cmp(&b.1.logprob))?;
+    let share = (lse(kind, |a| a.logprob) - raw_all).exp();
+    let within = (answer.rank - lse(kind, |a| a.rank)).exp();
+    Some(Decision { answer, confidence: share * within })
 }
 
 impl Recognizer for GrammarWhisper {
