@@ -239,14 +239,20 @@ struct Queued {
     barge_in: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct PendingRecognition {
     request: u64,
     start_ms: u64,
     end_ms: u64,
-    /// Asked at a pause, before the utterance is over: acted on only when
-    /// the answer is clear at once (see `Call::on_pause`).
+    /// Asked at a lull, before the utterance is over: acted on only when
+    /// the answer is clear at once and the pause long enough (see
+    /// `Call::on_lull`).
     early: bool,
+    /// The quiet after an early request reached the pause length.
+    pause_reached: bool,
+    /// A clear early answer that came back before the pause was long
+    /// enough: it is acted on when the pause is.
+    answer: Option<Recognition>,
 }
 
 /// What the caller's voice is doing right now.
@@ -417,7 +423,8 @@ impl Call {
             match event {
                 VadEvent::SpeechStart { .. } => self.on_speech_start(now, out),
                 VadEvent::Utterance(u) => self.on_utterance(now, origin, u, out),
-                VadEvent::Pause(u) => self.on_pause(origin, u, out),
+                VadEvent::Lull(u) => self.on_lull(origin, u, out),
+                VadEvent::Pause { .. } => self.on_pause(now, out),
                 VadEvent::Resume { .. } => self.on_resume(),
             }
         }
@@ -453,7 +460,12 @@ impl Call {
             return;
         }
         if let Some(p) = self.pending.as_mut().filter(|p| p.early) {
-            // Nothing was said since the pause, so the request in flight
+            if p.answer.is_some() {
+                // Clear, and the quiet is longer than any pause now.
+                self.on_pause(now, out);
+                return;
+            }
+            // Nothing was said since the lull, so the request in flight
             // already has the words: it becomes the answer to wait for.
             // (Asking again would double the work exactly when the
             // recogniser is busy enough to be late.)
@@ -475,17 +487,20 @@ impl Call {
             start_ms: origin + u.start_ms,
             end_ms: origin + u.end_ms,
             early,
+            pause_reached: false,
+            answer: None,
         });
         out.push(Output::Recognize { request: self.request, utterance: u, grammar: Arc::new(self.grammar()) });
     }
 
-    /// The caller paused mid-utterance. Most of what a caller waits for
+    /// The caller went quiet mid-utterance. Most of what a caller waits for
     /// after speaking is the end-of-utterance silence; in a menu or a yes/no
     /// question the answer is often clear already, so what was said so far
-    /// is recognised now, and acted on if it is clear (`on_recognized`).
-    /// No timer is set: if the answer is not clear, the utterance's end
-    /// brings the usual recognition.
-    fn on_pause(&mut self, origin: u64, u: Utterance, out: &mut Vec<Output>) {
+    /// is recognised now, and acted on if it is clear once the quiet is a
+    /// real pause (`on_recognized`, `on_pause`). No timer is set: if the
+    /// answer is not clear, the utterance's end brings the usual
+    /// recognition.
+    fn on_lull(&mut self, origin: u64, u: Utterance, out: &mut Vec<Output>) {
         let answers_early = matches!(self.state, State::Menu | State::ConfirmIntent(_) | State::ConfirmDigits { .. });
         if self.voice != (Voice::Speaking { heard: true }) || self.degraded || self.pending.is_some() || !answers_early {
             return;
@@ -493,10 +508,25 @@ impl Call {
         self.ask_recognition(origin, u, true, out);
     }
 
-    /// The caller went on speaking after a pause: an early answer would cut
+    /// The quiet after a lull is long enough to act on an early answer:
+    /// act now if it is back (and was clear), else as soon as it is.
+    fn on_pause(&mut self, now: u64, out: &mut Vec<Output>) {
+        let Some(p) = self.pending.as_mut().filter(|p| p.early) else { return };
+        p.pause_reached = true;
+        if p.answer.is_none() {
+            return;
+        }
+        let Some(mut pending) = self.pending.take() else { return };
+        let Some(result) = pending.answer.take() else { return };
+        self.voice = Voice::Quiet;
+        self.vad.end_utterance();
+        self.answer(now, pending, result, out);
+    }
+
+    /// The caller went on speaking after a lull: an early answer would cut
     /// them off.
     fn on_resume(&mut self) {
-        if self.pending.is_some_and(|p| p.early) {
+        if self.pending.as_ref().is_some_and(|p| p.early) {
             self.pending = None;
         }
     }
@@ -515,10 +545,10 @@ impl Call {
     }
 
     fn on_recognized(&mut self, now: u64, request: u64, result: Recognition, out: &mut Vec<Output>) {
-        let Some(pending) = self.pending.filter(|p| p.request == request) else {
+        if !self.pending.as_ref().is_some_and(|p| p.request == request && p.answer.is_none()) {
             return; // stale: a newer utterance or a key press superseded it
-        };
-        self.pending = None;
+        }
+        let Some(mut pending) = self.pending.take() else { return };
         if self.degraded || !self.state.listening() {
             return;
         }
@@ -526,9 +556,19 @@ impl Call {
             if !self.clear_at_once(&result) {
                 return; // wait for the end of the utterance
             }
+            if !pending.pause_reached {
+                pending.answer = Some(result);
+                self.pending = Some(pending);
+                return;
+            }
             self.voice = Voice::Quiet;
             self.vad.end_utterance();
         }
+        self.answer(now, pending, result, out);
+    }
+
+    /// Acts on the recognised words of an utterance.
+    fn answer(&mut self, now: u64, pending: PendingRecognition, result: Recognition, out: &mut Vec<Output>) {
         out.push(Output::Event(Event::Utterance {
             t_ms: now,
             start_ms: pending.start_ms,

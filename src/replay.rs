@@ -64,13 +64,15 @@ pub fn replay_call(
 }
 
 /// Wall-clock cost of one recognised utterance in a replay: from the
-/// instant the call machine handed the utterance over for recognition (the
-/// detector had just closed it) to the instant the machine had answered the
-/// result with its next outputs.
+/// instant the call machine handed the words over for recognition to the
+/// instant the machine had answered the result with its next outputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DecisionTiming {
     /// Virtual call time of the answer: the `t_ms` of its utterance event.
     pub t_ms: u64,
+    /// Virtual call time the recognition was asked for: `t_ms`, or earlier
+    /// when it started at a lull and its answer waited for the pause.
+    pub asked_ms: u64,
     pub wall: Duration,
 }
 
@@ -136,7 +138,8 @@ pub(crate) fn drive(
     keys.sort_by_key(|&(_, t)| t); // stable: equal times keep their order
     let mut keys = keys.into_iter().peekable();
     let frame = frame_samples(MODEL_RATE);
-    let mut driver = Driver { recognizer, prompt_ms, player: Player::default(), events: Vec::new(), timings: Vec::new() };
+    let mut driver =
+        Driver { recognizer, prompt_ms, player: Player::default(), events: Vec::new(), timings: Vec::new(), last_recognition: None };
     driver.deliver(&mut call, 0, Input::Start);
     let mut next_frame_end = FRAME_MS as u64;
     let mut frame_index = 0usize;
@@ -188,6 +191,10 @@ struct Driver<'a> {
     player: Player,
     events: Vec<Event>,
     timings: Vec<DecisionTiming>,
+    /// Virtual time and wall-clock cost of the latest recognition answered:
+    /// the one the next utterance event reports (a call waits for one
+    /// recognition at a time).
+    last_recognition: Option<(u64, Duration)>,
 }
 
 impl Driver<'_> {
@@ -201,7 +208,7 @@ impl Driver<'_> {
             let outputs = call.handle(now, input);
             let handled = Instant::now();
             if let Some(closed) = closed_at {
-                self.timings.push(DecisionTiming { t_ms: now, wall: handled - closed });
+                self.last_recognition = Some((now, handled - closed));
             }
             for output in outputs {
                 match output {
@@ -218,7 +225,12 @@ impl Driver<'_> {
                         inputs.push_back((answer, Some(handled)));
                     }
                     Output::Transfer { .. } | Output::Hangup { .. } => {}
-                    Output::Event(event) => self.events.push(event),
+                    Output::Event(event) => {
+                        if let (Event::Utterance { .. }, Some((asked_ms, wall))) = (&event, self.last_recognition) {
+                            self.timings.push(DecisionTiming { t_ms: now, asked_ms, wall });
+                        }
+                        self.events.push(event)
+                    }
                 }
             }
         }

@@ -26,10 +26,14 @@ pub enum VadEvent {
     SpeechStart { at_ms: u64 },
     /// The caller stopped speaking: the utterance, 16 kHz.
     Utterance(Utterance),
-    /// The caller has been quiet for `pause_ms`, not yet `min_silence_ms`:
-    /// the utterance so far, for an early look. At most once per pause.
-    Pause(Utterance),
-    /// Speech went on after a [`VadEvent::Pause`]: the utterance is not over.
+    /// The caller has been quiet for a moment: the utterance so far, so its
+    /// recognition can start before the quiet is long enough to act on
+    /// (see [`VadEvent::Pause`]). At most once per stretch of quiet.
+    Lull(Utterance),
+    /// The quiet after a [`VadEvent::Lull`] reached `pause_ms` (not yet
+    /// `min_silence_ms`): an answer to the words before it may be acted on.
+    Pause { at_ms: u64 },
+    /// Speech went on after a [`VadEvent::Lull`]: the utterance is not over.
     Resume { at_ms: u64 },
 }
 
@@ -49,9 +53,9 @@ pub struct EndpointConfig {
     pub threshold: f32,
     /// Silence that ends an utterance.
     pub min_silence_ms: u64,
-    /// Shorter silence after which the utterance so far is reported as a
-    /// pause, so a menu answer that is already clear can be acted on
-    /// without waiting for `min_silence_ms` (0 = off).
+    /// Shorter silence after which a menu answer that is already clear can
+    /// be acted on without waiting for `min_silence_ms` (0 = off). Its
+    /// recognition starts up to [`PAUSE_HEAD_START_MS`] earlier.
     pub pause_ms: u64,
     /// Shorter bursts are ignored (clicks, breaths).
     pub min_speech_ms: u64,
@@ -59,6 +63,23 @@ pub struct EndpointConfig {
     pub speech_pad_ms: u64,
     /// An utterance is cut here even if the caller keeps talking.
     pub max_utterance_ms: u64,
+}
+
+/// How much sooner than `pause_ms` the words before a pause go to the
+/// recogniser (at most half the pause). Recognising a menu answer takes
+/// 40–100 ms, so starting it early means the answer is usually ready the
+/// moment the pause is long enough to act on, instead of that much later;
+/// the price is a wasted recognition when the caller goes on speaking in
+/// between.
+pub const PAUSE_HEAD_START_MS: u64 = 100;
+
+impl EndpointConfig {
+    /// Quiet after which the words so far are handed to the recogniser
+    /// ([`VadEvent::Lull`]); None when early answers are off.
+    pub fn lull_ms(&self) -> Option<u64> {
+        (self.pause_ms > 0 && self.pause_ms < self.min_silence_ms)
+            .then(|| self.pause_ms - PAUSE_HEAD_START_MS.min(self.pause_ms / 2))
+    }
 }
 
 impl Default for EndpointConfig {

@@ -82,7 +82,9 @@ struct Speech {
     voiced: u64,
     announced: bool,
     silence_since: Option<u64>,
-    /// A pause was reported for the current stretch of silence.
+    /// A lull was reported for the current stretch of silence.
+    lull: bool,
+    /// The current stretch of silence reached `pause_ms`.
     paused: bool,
 }
 
@@ -131,15 +133,15 @@ impl SileroVad {
 
         match self.speech.as_mut() {
             None if prob >= cfg.threshold => {
-                self.speech = Some(Speech { start: win_start, voiced: window.len() as u64, announced: false, silence_since: None, paused: false });
+                self.speech = Some(Speech { start: win_start, voiced: window.len() as u64, announced: false, silence_since: None, lull: false, paused: false });
             }
             None => {}
             Some(sp) => {
                 if prob >= cfg.threshold {
                     sp.voiced += window.len() as u64;
                     sp.silence_since = None;
-                    if sp.paused {
-                        sp.paused = false;
+                    if sp.lull {
+                        (sp.lull, sp.paused) = (false, false);
                         events.push(VadEvent::Resume { at_ms: win_start * 1000 / RATE });
                     }
                 } else if prob < silence_threshold && sp.silence_since.is_none() {
@@ -159,13 +161,19 @@ impl SileroVad {
         let too_long = now - sp.start >= Self::samples(cfg.max_utterance_ms);
         let ended = sp.silence_since.filter(|&s| now - s >= Self::samples(cfg.min_silence_ms));
         if ended.is_none() && !too_long {
-            let paused = sp.silence_since.filter(|&s| {
-                cfg.pause_ms > 0 && cfg.pause_ms < cfg.min_silence_ms && now - s >= Self::samples(cfg.pause_ms)
-            });
-            if let (Some(at), false, true) = (paused, sp.paused, sp.voiced >= min_speech) {
-                sp.paused = true;
+            let (Some(quiet_since), Some(lull_ms), true) = (sp.silence_since, cfg.lull_ms(), sp.voiced >= min_speech) else {
+                return;
+            };
+            let quiet = now - quiet_since;
+            if !sp.lull && quiet >= Self::samples(lull_ms) {
+                sp.lull = true;
                 let start = sp.start;
-                events.push(VadEvent::Pause(self.utterance(start, at)));
+                events.push(VadEvent::Lull(self.utterance(start, quiet_since)));
+            }
+            let Some(sp) = self.speech.as_mut() else { return };
+            if sp.lull && !sp.paused && quiet >= Self::samples(cfg.pause_ms) {
+                sp.paused = true;
+                events.push(VadEvent::Pause { at_ms: now * 1000 / RATE });
             }
             return;
         }

@@ -124,8 +124,11 @@ pub struct LoudnessVad {
     silent_samples: u64,
     announced: bool,
     buffer: Vec<f32>,
-    /// Silence (samples) after which a pause is reported; None = never.
+    /// Silence (samples) after which a lull and a pause are reported;
+    /// None = never.
+    lull: Option<u64>,
     pause: Option<u64>,
+    lulled: bool,
     paused: bool,
 }
 
@@ -142,14 +145,22 @@ impl LoudnessVad {
             silent_samples: 0,
             announced: false,
             buffer: Vec::new(),
+            lull: None,
             pause: None,
+            lulled: false,
             paused: false,
         }
     }
 
-    /// Also reports a pause after `ms` of silence, and speech resuming.
+    /// Also reports a lull and a pause after `ms` of silence, and speech
+    /// resuming.
     pub fn with_pause(ms: u64) -> Self {
-        LoudnessVad { pause: Some(ms * RATE / 1000), ..LoudnessVad::new() }
+        LoudnessVad::with_lull_and_pause(ms, ms)
+    }
+
+    /// Reports a lull after `lull_ms` of silence and a pause after `pause_ms`.
+    pub fn with_lull_and_pause(lull_ms: u64, pause_ms: u64) -> Self {
+        LoudnessVad { lull: Some(lull_ms * RATE / 1000), pause: Some(pause_ms * RATE / 1000), ..LoudnessVad::new() }
     }
 }
 
@@ -166,8 +177,8 @@ impl VoiceDetector for LoudnessVad {
                 self.buffer.clear();
             }
             (Some(_), true) => {
-                if self.paused {
-                    self.paused = false;
+                if self.lulled {
+                    (self.lulled, self.paused) = (false, false);
                     events.push(VadEvent::Resume { at_ms: self.samples_seen * 1000 / RATE });
                 }
                 self.silent_samples = 0;
@@ -184,17 +195,21 @@ impl VoiceDetector for LoudnessVad {
                 self.announced = true;
                 events.push(VadEvent::SpeechStart { at_ms: start * 1000 / RATE });
             }
-            let pause_due = self.pause.is_some_and(|p| self.silent_samples >= p && self.silent_samples < END_SILENCE);
-            if pause_due && !self.paused && self.announced {
-                self.paused = true;
-                events.push(VadEvent::Pause(Utterance {
+            let due = |at: Option<u64>| at.is_some_and(|a| self.silent_samples >= a && self.silent_samples < END_SILENCE);
+            if due(self.lull) && !self.lulled && self.announced {
+                self.lulled = true;
+                events.push(VadEvent::Lull(Utterance {
                     start_ms: start * 1000 / RATE,
                     end_ms: (self.samples_seen - self.silent_samples) * 1000 / RATE,
                     samples: Arc::new(self.buffer.clone()),
                 }));
             }
+            if due(self.pause) && self.lulled && !self.paused {
+                self.paused = true;
+                events.push(VadEvent::Pause { at_ms: self.samples_seen * 1000 / RATE });
+            }
             if self.silent_samples >= END_SILENCE {
-                self.paused = false;
+                (self.lulled, self.paused) = (false, false);
                 let end = self.samples_seen - self.silent_samples;
                 self.speech_start = None;
                 if self.announced {
@@ -215,7 +230,7 @@ impl VoiceDetector for LoudnessVad {
 
     fn end_utterance(&mut self) {
         self.speech_start = None;
-        self.paused = false;
+        (self.lulled, self.paused) = (false, false);
         self.buffer.clear();
     }
 }

@@ -199,6 +199,50 @@ fn a_clear_answer_at_a_pause_is_acted_on_at_once() {
     assert!(h.audio(400, false).is_empty());
 }
 
+/// Recognition starts at the lull, before the pause is long enough to act
+/// on: a clear answer that is back early waits for the pause, so a caller
+/// who merely drew breath is not cut off.
+#[test]
+fn an_answer_back_before_the_pause_is_acted_on_at_the_pause() {
+    let mut h = Harness::started_with(LoudnessVad::with_lull_and_pause(100, 200));
+    h.played(3_000);
+    h.audio(300, true);
+    assert_eq!(h.audio(100, false), s(&["recognize 1"]), "the lull starts recognition");
+    assert!(h.recognized("billing", Some("billing"), 0.95).is_empty(), "not acted on before the pause");
+    let out = h.audio(100, false);
+    let t = h.now;
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} utterance 'billing'"),
+            &format!("{t} intent main/billing Speech 0.95"),
+            &format!("{t} prompt billing: {BILLING_PROMPT}"),
+            &format!("play 2 (no barge-in) {BILLING_PROMPT}"),
+        ]),
+        "acted on the moment the pause is long enough"
+    );
+    assert!(h.audio(400, false).is_empty(), "no second recognition of the same words");
+}
+
+/// A clear early answer is dropped when the caller goes on speaking before
+/// the pause is long enough: the whole utterance decides.
+#[test]
+fn speech_between_the_lull_and_the_pause_drops_a_clear_early_answer() {
+    let mut h = Harness::started_with(LoudnessVad::with_lull_and_pause(100, 200));
+    h.played(3_000);
+    h.audio(300, true);
+    assert_eq!(h.audio(100, false), s(&["recognize 1"]));
+    assert!(h.recognized("billing", Some("billing"), 0.95).is_empty());
+    assert!(h.audio(60, false).is_empty());
+    assert!(h.audio(200, true).is_empty(), "the caller goes on: nothing acted on");
+    assert_eq!(h.audio(100, false), s(&["recognize 2"]), "the next lull asks again");
+    let out = h.recognized("billing support", Some("support"), 0.95);
+    assert!(out.is_empty(), "{out:?}");
+    let out = h.audio(100, false);
+    assert!(out.iter().any(|l| l.contains("intent main/support")), "{out:?}");
+    assert!(!out.iter().any(|l| l.contains("main/billing")), "{out:?}");
+}
+
 /// An answer that is not clear at the pause (here: between the thresholds)
 /// waits for the end of the utterance, as without pauses.
 #[test]

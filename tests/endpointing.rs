@@ -1,0 +1,116 @@
+//! The voice detector's early-answer events on a real recording: recognition
+//! may start at a lull, an answer may be acted on at the pause, the
+//! utterance ends at the full silence — in that order, at those times.
+use hotline::asr::silero::{SileroModel, SileroVad};
+use hotline::asr::{EndpointConfig, SpeechConfig, VadEvent, VoiceDetector};
+use hotline::audio::read_wav;
+use hotline::testdata::testdata_dir;
+
+/// A real spoken digit at 16 kHz, then `silence_ms` of digital silence.
+fn word_then_silence(silence_ms: usize) -> Vec<f32> {
+    let audio = read_wav(&testdata_dir().join("fsdd/3_jackson_0.wav")).expect("fsdd clip");
+    let mut samples = vec![0.0f32; 8_000]; // 0.5 s before the word
+    samples.extend(audio.to_f32_at(16_000));
+    samples.extend(std::iter::repeat(0.0).take(silence_ms * 16));
+    samples
+}
+
+/// Feeds the audio in 20 ms frames, as a call does; each event with the
+/// stream time (ms) at which it was reported.
+fn events(vad: &mut SileroVad, samples: &[f32]) -> Vec<(u64, VadEvent)> {
+    let mut out = Vec::new();
+    for (i, frame) in samples.chunks(320).enumerate() {
+        let now = (i as u64 + 1) * 20;
+        out.extend(vad.accept(frame).into_iter().map(|e| (now, e)));
+    }
+    out
+}
+
+fn kind(e: &VadEvent) -> &'static str {
+    match e {
+        VadEvent::SpeechStart { .. } => "start",
+        VadEvent::Lull(_) => "lull",
+        VadEvent::Pause { .. } => "pause",
+        VadEvent::Resume { .. } => "resume",
+        VadEvent::Utterance(_) => "utterance",
+    }
+}
+
+fn detector() -> SileroVad {
+    let model = SileroModel::load(&SpeechConfig::default().models.silero_vad)
+        .expect("silero model (run scripts/setup)");
+    SileroVad::new(model, EndpointConfig::default())
+}
+
+#[test]
+fn a_word_then_silence_gives_lull_pause_and_end_in_order() {
+    let cfg = EndpointConfig::default();
+    let lull_ms = cfg.lull_ms().expect("early answers are on by default");
+    assert!(
+        lull_ms < cfg.pause_ms,
+        "recognition starts before the pause"
+    );
+    let mut vad = detector();
+    let evs = events(&mut vad, &word_then_silence(1_000));
+    let names: Vec<&str> = evs.iter().map(|(_, e)| kind(e)).collect();
+    assert_eq!(names, ["start", "lull", "pause", "utterance"]);
+    let (lull_at, lull) = match &evs[1] {
+        (t, VadEvent::Lull(u)) => (*t, u),
+        other => panic!("{other:?}"),
+    };
+    let (end_at, end) = match &evs[3] {
+        (t, VadEvent::Utterance(u)) => (*t, u),
+        other => panic!("{other:?}"),
+    };
+    let pause_at = evs[2].0;
+    // Times are measured from where the detector heard the speech stop,
+    // to a 32 ms window (plus the 20 ms frame the event came in).
+    let after_end = |t: u64| t - end.end_ms;
+    eprintln!(
+        "speech {}–{} ms; lull +{}, pause +{}, end +{}",
+        end.start_ms,
+        end.end_ms,
+        after_end(lull_at),
+        after_end(pause_at),
+        after_end(end_at)
+    );
+    assert!(
+        (lull_ms..lull_ms + 52).contains(&after_end(lull_at)),
+        "lull {} ms after speech",
+        after_end(lull_at)
+    );
+    assert!(
+        (cfg.pause_ms..cfg.pause_ms + 52).contains(&after_end(pause_at)),
+        "pause {} ms after speech",
+        after_end(pause_at)
+    );
+    assert!(
+        after_end(end_at) >= cfg.min_silence_ms,
+        "end {} ms after speech",
+        after_end(end_at)
+    );
+    // The lull carries the whole word: the same onset and end as the
+    // utterance, so its recognition answers for the whole utterance.
+    assert_eq!((lull.start_ms, lull.end_ms), (end.start_ms, end.end_ms));
+    assert!(lull.samples.len() as u64 >= (end.end_ms - end.start_ms) * 16);
+}
+
+#[test]
+fn speech_after_a_lull_resumes_the_utterance_without_a_pause() {
+    let cfg = EndpointConfig::default();
+    let lull_ms = cfg.lull_ms().unwrap();
+    // Quiet long enough for a lull, not for a pause, then the word again.
+    let gap = (lull_ms + cfg.pause_ms) as usize / 2;
+    let mut samples = word_then_silence(gap);
+    samples.extend(word_then_silence(1_000).into_iter().skip(8_000));
+    let mut vad = detector();
+    let kinds: Vec<&str> = events(&mut vad, &samples)
+        .iter()
+        .map(|(_, e)| kind(e))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["start", "lull", "resume", "lull", "pause", "utterance"],
+        "one utterance holding both words"
+    );
+}
