@@ -374,6 +374,8 @@ pub struct CallBenchArgs<'p> {
     pub every: usize,
     /// Also run every call with noise at 12 and 6 dB SNR.
     pub noise: bool,
+    /// The detector's pause before early answers, if not the default.
+    pub pause_ms: Option<u64>,
 }
 
 fn fmt_pair((p50, p95): (f64, f64)) -> String {
@@ -396,13 +398,20 @@ fn pct(x: usize, n: usize) -> String {
 /// Markdown table.
 pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     let dialplan = crate::cli::replay::load_dialplan(args.dialplan)?;
-    let speech = crate::asr::SpeechStack::load(&crate::asr::SpeechConfig { threads: 1, ..Default::default() })
-        .map_err(|e| e.to_string())?;
+    let mut config = crate::asr::SpeechConfig { threads: 1, ..Default::default() };
+    if let Some(ms) = args.pause_ms {
+        config.endpoint.pause_ms = ms;
+    }
+    let speech = crate::asr::SpeechStack::load(&config).map_err(|e| e.to_string())?;
     let matcher: Arc<dyn IntentMatcher> = Arc::new(crate::intent::TextMatcher::default());
     let bench = CallBench::new(Arc::new(dialplan), matcher, &speech)?;
     let sets = sets(&bench, args.testdata, args.every)?;
     let tracks = data::noise_tracks(args.testdata)?;
-    println!("Dialplan: {}; every call through Silero VAD, the grammar recogniser and the call machine (virtual clock).", args.dialplan.display());
+    println!(
+        "Dialplan: {}; every call through Silero VAD, the grammar recogniser and the call machine (virtual clock); early answers after a {} ms pause.",
+        args.dialplan.display(),
+        config.endpoint.pause_ms
+    );
     println!(
         "Calls: silence while the greeting plays, the clip (Speech Commands through 8 kHz µ-law; FSDD after pressing the collect key), {TRAILING_MS} ms of silence; noise = testdata/noise under the whole call."
     );

@@ -28,6 +28,10 @@ pub struct IntentsArgs {
     /// With --dialplan: also run every call with noise at 12 and 6 dB SNR.
     #[arg(long, requires = "dialplan")]
     pub noise: bool,
+    /// With --dialplan: the detector's `[endpointing] pause_ms` (0 = no
+    /// early answers) [default: as in a config without it].
+    #[arg(long, requires = "dialplan")]
+    pub pause_ms: Option<u64>,
 }
 
 /// One set of clips and the grammar it is recognised against.
@@ -133,7 +137,13 @@ pub fn run(args: IntentsArgs) -> u8 {
 fn run_inner(args: IntentsArgs) -> Result<(), String> {
     let testdata = args.data.clone().unwrap_or_else(data::default_testdata);
     if let Some(dialplan) = &args.dialplan {
-        let calls = super::calls::CallBenchArgs { dialplan, testdata: &testdata, every: args.every, noise: args.noise };
+        let calls = super::calls::CallBenchArgs {
+            dialplan,
+            testdata: &testdata,
+            every: args.every,
+            noise: args.noise,
+            pause_ms: args.pause_ms,
+        };
         return super::calls::run(&calls);
     }
     let mut rec = GrammarWhisper::load(&ModelPaths::default_location(), GrammarOptions::default()).map_err(|e| e.to_string())?;

@@ -132,6 +132,16 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
+/// The outputs of "billing" recognised at 0.95 in the main menu at `t`.
+fn billing_chosen_by_speech(t: u64) -> Vec<String> {
+    s(&[
+        &format!("{t} utterance 'billing'"),
+        &format!("{t} intent main/billing Speech 0.95"),
+        &format!("{t} prompt billing: {BILLING_PROMPT}"),
+        &format!("play 2 (no barge-in) {BILLING_PROMPT}"),
+    ])
+}
+
 #[test]
 fn billing_by_key_stops_the_prompt() {
     let mut h = Harness::started();
@@ -186,15 +196,7 @@ fn a_clear_answer_at_a_pause_is_acted_on_at_once() {
     assert_eq!(h.audio(100, false), s(&["recognize 1"]), "the pause asks for an early answer");
     let t = h.now;
     let out = h.recognized("billing", Some("billing"), 0.95);
-    assert_eq!(
-        out,
-        s(&[
-            &format!("{t} utterance 'billing'"),
-            &format!("{t} intent main/billing Speech 0.95"),
-            &format!("{t} prompt billing: {BILLING_PROMPT}"),
-            &format!("play 2 (no barge-in) {BILLING_PROMPT}"),
-        ])
-    );
+    assert_eq!(out, billing_chosen_by_speech(t));
     // The rest of the silence brings no second recognition of the same words.
     assert!(h.audio(400, false).is_empty());
 }
@@ -211,16 +213,7 @@ fn an_answer_back_before_the_pause_is_acted_on_at_the_pause() {
     assert!(h.recognized("billing", Some("billing"), 0.95).is_empty(), "not acted on before the pause");
     let out = h.audio(100, false);
     let t = h.now;
-    assert_eq!(
-        out,
-        s(&[
-            &format!("{t} utterance 'billing'"),
-            &format!("{t} intent main/billing Speech 0.95"),
-            &format!("{t} prompt billing: {BILLING_PROMPT}"),
-            &format!("play 2 (no barge-in) {BILLING_PROMPT}"),
-        ]),
-        "acted on the moment the pause is long enough"
-    );
+    assert_eq!(out, billing_chosen_by_speech(t), "acted on the moment the pause is long enough");
     assert!(h.audio(400, false).is_empty(), "no second recognition of the same words");
 }
 
