@@ -82,7 +82,7 @@ impl Module {
 
 /// Percent-encodes an event header value as FreeSWITCH does
 /// (switch_url_encode: everything but unreserved characters).
-fn url_encode(value: &str) -> String {
+pub fn url_encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
@@ -92,8 +92,9 @@ fn url_encode(value: &str) -> String {
         .collect()
 }
 
-/// One event in `text/event-plain` form, ready for the wire.
-fn plain_event(headers: &[(&str, &str)], body: Option<&str>) -> Vec<u8> {
+/// One event in `text/event-plain` form, ready for the wire. (The test
+/// suite's event socket uses it too.)
+pub fn plain_event(headers: &[(&str, &str)], body: Option<&str>) -> Vec<u8> {
     let mut inner = String::new();
     for (k, v) in headers {
         inner.push_str(&format!("{k}: {}\n", url_encode(v)));

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use hotline::bench::freeswitch::plain_event;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,34 +27,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-
-/// Percent-encodes an event header value as FreeSWITCH does
-/// (switch_url_encode: everything but unreserved characters).
-pub fn url_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// One event in `text/event-plain` form, ready for the wire.
-pub fn plain_event(headers: &[(&str, &str)], body: Option<&str>) -> Vec<u8> {
-    let mut inner = String::new();
-    for (k, v) in headers {
-        inner.push_str(&format!("{k}: {}\n", url_encode(v)));
-    }
-    if let Some(b) = body {
-        inner.push_str(&format!("Content-Length: {}\n\n{b}", b.len()));
-    } else {
-        inner.push('\n');
-    }
-    let mut out = format!("Content-Length: {}\nContent-Type: text/event-plain\n\n", inner.len()).into_bytes();
-    out.extend_from_slice(inner.as_bytes());
-    out
-}
 
 #[derive(Debug, Default)]
 pub struct EslState {
