@@ -92,6 +92,18 @@ pub fn url_encode(value: &str) -> String {
         .collect()
 }
 
+/// What FreeSWITCH does for `bgapi CMD`: the reply at once, and the
+/// command's output `body` later in a BACKGROUND_JOB event.
+pub fn background_job(job_uuid: &str, cmd: &str, body: &str) -> (Vec<u8>, String) {
+    let (name, arg) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    let event = plain_event(
+        &[("Event-Name", "BACKGROUND_JOB"), ("Job-UUID", job_uuid), ("Job-Command", name), ("Job-Command-Arg", arg)],
+        Some(body),
+    );
+    let reply = format!("Content-Type: command/reply\nReply-Text: +OK Job-UUID: {job_uuid}\nJob-UUID: {job_uuid}\n\n");
+    (event, reply)
+}
+
 /// One event in `text/event-plain` form, ready for the wire. (The test
 /// suite's event socket uses it too.)
 pub fn plain_event(headers: &[(&str, &str)], body: Option<&str>) -> Vec<u8> {
@@ -407,13 +419,9 @@ impl FakeFreeswitch {
             } else if let Some(cmd) = line.strip_prefix("bgapi ") {
                 job += 1;
                 let job_uuid = format!("a5b7e2e4-7d3b-11ef-9a5c-{job:012x}");
-                let body = self.api(cmd);
-                let (name, arg) = cmd.split_once(' ').unwrap_or((cmd, ""));
-                self.emit(
-                    &[("Event-Name", "BACKGROUND_JOB"), ("Job-UUID", &job_uuid), ("Job-Command", name), ("Job-Command-Arg", arg)],
-                    Some(&body),
-                );
-                format!("Content-Type: command/reply\nReply-Text: +OK Job-UUID: {job_uuid}\nJob-UUID: {job_uuid}\n\n")
+                let (event, reply) = background_job(&job_uuid, cmd, &self.api(cmd));
+                let _ = self.inner.events.send(Arc::new(event));
+                reply
             } else if line == "exit" {
                 let _ = write.write_all(reply("+OK bye").as_bytes()).await;
                 let _ = write.write_all(b"Content-Type: text/disconnect-notice\nContent-Length: 0\n\n").await;

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use hotline::bench::freeswitch::plain_event;
+use hotline::bench::freeswitch::{background_job, plain_event};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -221,15 +221,9 @@ impl FakeEsl {
                 let body = self.api(cmd);
                 format!("Content-Type: api/response\nContent-Length: {}\n\n{body}", body.len())
             } else if let Some(cmd) = line.strip_prefix("bgapi ") {
-                let job = "a5b7e2e4-7d3b-11ef-9a5c-000000000001";
-                let body = self.api(cmd);
-                let (name, arg) = cmd.split_once(' ').unwrap_or((cmd, ""));
-                let event = plain_event(
-                    &[("Event-Name", "BACKGROUND_JOB"), ("Job-UUID", job), ("Job-Command", name), ("Job-Command-Arg", arg)],
-                    Some(&body),
-                );
+                let (event, reply) = background_job("a5b7e2e4-7d3b-11ef-9a5c-000000000001", cmd, &self.api(cmd));
                 let _ = self.events.send(event);
-                format!("Content-Type: command/reply\nReply-Text: +OK Job-UUID: {job}\nJob-UUID: {job}\n\n")
+                reply
             } else if line == "exit" {
                 let _ = write.write_all(reply("+OK bye").as_bytes()).await;
                 let _ = write.write_all(b"Content-Type: text/disconnect-notice\nContent-Length: 0\n\n").await;
