@@ -415,6 +415,7 @@ impl Call {
         if self.degraded {
             return; // speech is off for good; spare the detector
         }
+        self.vad.set_prompt_playing(!self.queue.is_empty());
         let events = self.vad.accept(samples);
         if matches!(self.state, State::Idle) {
             return;

@@ -184,6 +184,7 @@ struct RawRecognizer {
 #[serde(deny_unknown_fields)]
 struct RawEndpointing {
     threshold: Option<f64>,
+    listening_threshold: Option<f64>,
     min_silence_ms: Option<i64>,
     pause_ms: Option<i64>,
     min_speech_ms: Option<i64>,
@@ -260,16 +261,20 @@ impl ServerConfig {
         let speech_pad = int("endpointing.speech_pad_ms", ep.speech_pad_ms, ms(ep_default.speech_pad_ms), 0, 1_000);
         let max_utterance =
             int("endpointing.max_utterance_ms", ep.max_utterance_ms, ms(ep_default.max_utterance_ms), 1_000, 30_000);
-        let threshold = match ep.threshold {
-            None => ep_default.threshold,
+        let mut probability = |key: &str, value: Option<f64>, default: f32| match value {
+            None => default,
             Some(t) if (0.05..=0.95).contains(&t) => t as f32,
             Some(t) => {
-                err("endpointing.threshold", format!("{t} is out of range 0.05..=0.95"));
-                ep_default.threshold
+                err(key, format!("{t} is out of range 0.05..=0.95"));
+                default
             }
         };
+        let threshold = probability("endpointing.threshold", ep.threshold, ep_default.threshold);
+        let listening_threshold =
+            probability("endpointing.listening_threshold", ep.listening_threshold, ep_default.listening_threshold);
         let endpoint = crate::asr::EndpointConfig {
             threshold,
+            listening_threshold,
             min_silence_ms: min_silence as u64,
             pause_ms: pause as u64,
             min_speech_ms: min_speech as u64,
@@ -513,8 +518,11 @@ mod tests {
 
     #[test]
     fn endpointing_is_configurable_and_checked() {
-        let c = parse("[endpointing]\nmin_silence_ms = 350\nthreshold = 0.6\npause_ms = 0\n").unwrap();
+        let c = parse("[endpointing]\nmin_silence_ms = 350\nthreshold = 0.6\nlistening_threshold = 0.3\npause_ms = 0\n").unwrap();
         assert_eq!((c.endpoint.min_silence_ms, c.endpoint.threshold, c.endpoint.pause_ms), (350, 0.6, 0));
+        assert_eq!(c.endpoint.listening_threshold, 0.3);
+        let e = parse("[endpointing]\nlistening_threshold = 0\n").unwrap_err().to_string();
+        assert!(e.contains("endpointing.listening_threshold"), "{e}");
         let e = parse("[endpointing]\nmin_silence_ms = 300\npause_ms = 300\n").unwrap_err().to_string();
         assert!(e.contains("endpointing.pause_ms"), "{e}");
         assert_eq!(c.endpoint.max_utterance_ms, crate::asr::EndpointConfig::default().max_utterance_ms);

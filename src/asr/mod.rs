@@ -49,8 +49,14 @@ pub struct Utterance {
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EndpointConfig {
-    /// Speech probability above which a window counts as speech.
+    /// Speech probability above which a window counts as speech while a
+    /// prompt plays: speech there stops the prompt (barge-in), so line
+    /// noise must not reach it.
     pub threshold: f32,
+    /// The same while no prompt plays and the caller has the floor. Lower:
+    /// a false start there costs a rejected recognition, a missed word costs
+    /// the caller a retry, and noisy lines lose most words to the detector.
+    pub listening_threshold: f32,
     /// Silence that ends an utterance.
     pub min_silence_ms: u64,
     /// Shorter silence after which a menu answer that is already clear can
@@ -86,6 +92,7 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
             threshold: 0.5,
+            listening_threshold: 0.4,
             min_silence_ms: 500,
             pause_ms: 200,
             min_speech_ms: 100,
@@ -103,6 +110,9 @@ pub trait VoiceDetector: Send {
     /// The listener acted on a pause: forget the utterance in progress, so
     /// it is not reported again when the silence gets long enough.
     fn end_utterance(&mut self) {}
+    /// Whether a prompt is playing to the caller now (see
+    /// `EndpointConfig::threshold` and `listening_threshold`).
+    fn set_prompt_playing(&mut self, _playing: bool) {}
 }
 
 /// What the recogniser may expect to hear. Empty = open transcription.

@@ -74,6 +74,8 @@ pub struct SileroVad {
     /// Set once the network failed; the detector then reports nothing and the
     /// call falls back to DTMF through the recogniser-failure path.
     pub failed: Option<String>,
+    /// A prompt is playing: speech must clear the barge-in threshold.
+    prompt_playing: bool,
 }
 
 struct Speech {
@@ -101,6 +103,7 @@ impl SileroVad {
             processed: 0,
             speech: None,
             failed: None,
+            prompt_playing: false,
         }
     }
 
@@ -129,15 +132,16 @@ impl SileroVad {
         let now = self.processed;
         let cfg = self.cfg.clone();
         // Hysteresis: once in speech, only a clearly lower probability counts as silence.
-        let silence_threshold = (cfg.threshold - 0.15).max(0.01);
+        let threshold = if self.prompt_playing { cfg.threshold } else { cfg.listening_threshold };
+        let silence_threshold = (threshold - 0.15).max(0.01);
 
         match self.speech.as_mut() {
-            None if prob >= cfg.threshold => {
+            None if prob >= threshold => {
                 self.speech = Some(Speech { start: win_start, voiced: window.len() as u64, announced: false, silence_since: None, lull: false, paused: false });
             }
             None => {}
             Some(sp) => {
-                if prob >= cfg.threshold {
+                if prob >= threshold {
                     sp.voiced += window.len() as u64;
                     sp.silence_since = None;
                     if sp.lull {
@@ -260,6 +264,10 @@ impl VoiceDetector for SileroVad {
             }
         }
         events
+    }
+
+    fn set_prompt_playing(&mut self, playing: bool) {
+        self.prompt_playing = playing;
     }
 
     fn end_utterance(&mut self) {

@@ -130,6 +130,9 @@ pub struct LoudnessVad {
     pause: Option<u64>,
     lulled: bool,
     paused: bool,
+    /// Told by the call: a prompt plays, so only louder sound is speech
+    /// (as the real detector's stricter barge-in threshold).
+    prompt_playing: bool,
 }
 
 const RATE: u64 = 16_000;
@@ -149,6 +152,7 @@ impl LoudnessVad {
             pause: None,
             lulled: false,
             paused: false,
+            prompt_playing: false,
         }
     }
 
@@ -167,7 +171,7 @@ impl LoudnessVad {
 impl VoiceDetector for LoudnessVad {
     fn accept(&mut self, samples: &[f32]) -> Vec<VadEvent> {
         let mut events = Vec::new();
-        let loud = crate::audio::rms_dbfs(samples) > -30.0;
+        let loud = crate::audio::rms_dbfs(samples) > if self.prompt_playing { -20.0 } else { -30.0 };
         let len = samples.len() as u64;
         match (self.speech_start, loud) {
             (None, true) => {
@@ -226,6 +230,10 @@ impl VoiceDetector for LoudnessVad {
 
     fn flush(&mut self) -> Vec<VadEvent> {
         Vec::new()
+    }
+
+    fn set_prompt_playing(&mut self, playing: bool) {
+        self.prompt_playing = playing;
     }
 
     fn end_utterance(&mut self) {

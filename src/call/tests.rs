@@ -106,7 +106,11 @@ impl Harness {
 
     /// `ms` of loud audio or of silence, in 20 ms frames.
     fn audio(&mut self, ms: u64, loud: bool) -> Vec<String> {
-        let level = if loud { 0.3 } else { 0.0 };
+        self.audio_at(ms, if loud { 0.3 } else { 0.0 })
+    }
+
+    /// `ms` of a square wave of amplitude `level`, in 20 ms frames.
+    fn audio_at(&mut self, ms: u64, level: f32) -> Vec<String> {
         let mut lines = Vec::new();
         for _ in 0..ms / 20 {
             let frame: Vec<f32> = (0..320).map(|n| if n % 2 == 0 { level } else { -level }).collect();
@@ -184,6 +188,21 @@ fn agent_from_a_sub_menu_by_voice() {
     assert_eq!(out, s(&[&format!("{} transferred 1000 Some(\"agents\")", t + 2_000), "transfer 1000 []"]));
     assert!(h.call.is_finished());
     assert_eq!(h.call.next_deadline(), None);
+}
+
+/// The detector listens harder once the caller has the floor than while a
+/// prompt plays: a quiet voice (or line noise) at a level that must not
+/// barge in on the greeting is heard as speech after it.
+#[test]
+fn quiet_speech_does_not_barge_in_but_is_heard_after_the_prompt() {
+    let mut h = Harness::started();
+    let quiet = 0.05; // -26 dBFS: between the two detector thresholds
+    assert!(h.audio_at(600, quiet).is_empty(), "no barge-in on the greeting");
+    h.audio(600, false);
+    h.played(1_000);
+    let mut out = h.audio_at(600, quiet);
+    out.extend(h.audio(400, false));
+    assert_eq!(out, s(&["recognize 1"]), "heard once the caller has the floor");
 }
 
 /// A caller who said a clear menu answer is served at the pause, without
