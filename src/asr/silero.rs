@@ -131,9 +131,12 @@ impl SileroVad {
         self.processed += window.len() as u64;
         let now = self.processed;
         let cfg = self.cfg.clone();
-        // Hysteresis: once in speech, only a clearly lower probability counts as silence.
         let threshold = if self.prompt_playing { cfg.threshold } else { cfg.listening_threshold };
-        let silence_threshold = (threshold - 0.15).max(0.01);
+        // Hysteresis: once in speech, only a clearly lower probability
+        // counts as silence. Listening harder changes when speech starts,
+        // not when it ends: a lower end threshold would keep the caller
+        // waiting a window longer after most words.
+        let silence_threshold = (cfg.threshold - 0.15).min(threshold - 0.05).max(0.01);
 
         match self.speech.as_mut() {
             None if prob >= threshold => {
