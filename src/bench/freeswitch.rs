@@ -82,7 +82,7 @@ impl Module {
 
 /// Percent-encodes an event header value as FreeSWITCH does
 /// (switch_url_encode: everything but unreserved characters).
-pub fn url_encode(value: &str) -> String {
+fn url_encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
