@@ -23,7 +23,8 @@ fn menu(words: &[&str]) -> Grammar {
     }
 }
 
-/// The decoder graph rewritten at load time (growing cache, one shared
+/// The decoder graph rewritten at load time (growing cache, one copy of the
+/// audio broadcast over the rows, one shared
 /// output projection) computes what the exported graph computes.
 #[test]
 fn rewritten_decoder_matches_the_exported_graph() {

@@ -151,8 +151,9 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
     let tracks = data::noise_tracks(&testdata)?;
     let threads = if rec.model().has_growing_cache() { crate::asr::whisper::model::decoder_threads() } else { 1 };
     println!(
-        "Model: {} (int8), one decoder session shared by all calls ({threads} threads), decoder graph {}.",
+        "Model: {} (int8), one decoder session shared by all calls ({threads} thread{}), decoder graph {}.",
         rec.model().meta.model_type,
+        if threads == 1 { "" } else { "s" },
         if rec.model().has_growing_cache() { "rewritten" } else { "as exported" }
     );
     println!(
