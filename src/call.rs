@@ -502,7 +502,12 @@ impl Call {
     /// answer is not clear, the utterance's end brings the usual
     /// recognition.
     fn on_lull(&mut self, origin: u64, u: Utterance, out: &mut Vec<Output>) {
-        let answers_early = matches!(self.state, State::Menu | State::ConfirmIntent(_) | State::ConfirmDigits { .. });
+        let answers_early = match &self.state {
+            State::Menu | State::ConfirmIntent(_) | State::ConfirmDigits { .. } => true,
+            // Spoken digits, not a mix with keys already pressed.
+            State::Collect { digits, .. } => digits.is_empty(),
+            _ => false,
+        };
         if self.voice != (Voice::Speaking { heard: true }) || self.degraded || self.pending.is_some() || !answers_early {
             return;
         }
@@ -533,13 +538,21 @@ impl Call {
     }
 
     /// An early answer counts only when the recogniser picked one of the
-    /// allowed phrases with a confidence the dialplan acts on at once.
+    /// allowed phrases with a confidence the dialplan acts on at once; for
+    /// digits, a string as long as the step takes (a shorter one may go on
+    /// after the pause: "4 5 1 2 … 7 8").
     fn clear_at_once(&self, result: &Recognition) -> bool {
         let accept = self.plan.thresholds.accept;
-        match self.state {
+        match &self.state {
             State::Menu => result.choice.is_some() && self.intent_of(result, true).is_some_and(|c| c.confidence >= accept),
             State::ConfirmIntent(_) | State::ConfirmDigits { .. } => {
                 result.confidence >= accept && matches!(result.choice.as_deref(), Some("yes" | "no"))
+            }
+            State::Collect { collect, digits } => {
+                let complete = |d: &String| d.len() == collect.max_digits.clamp(1, DIGITS_LIMIT);
+                digits.is_empty()
+                    && result.confidence >= accept
+                    && self.digits_from(result, collect).is_some_and(|d| complete(&d) && result.choice.as_ref() == Some(&d))
             }
             _ => false,
         }

@@ -298,6 +298,54 @@ fn the_end_of_the_utterance_reuses_the_early_request() {
     assert_eq!(out.last().map(String::as_str), Some("play 2 Did you mean billing?"), "treated as the final answer");
 }
 
+/// Spoken digits are answered at the pause once the string is as long as
+/// the step takes: nothing more can follow, so the read-back comes without
+/// the end-of-utterance wait.
+#[test]
+fn a_complete_digit_string_is_read_back_at_the_pause() {
+    let mut h = Harness::started_with(LoudnessVad::with_pause(100));
+    h.played(3_000);
+    h.audio(300, true);
+    h.audio(100, false);
+    h.recognized("balance", Some("balance"), 0.95);
+    h.played(2_000);
+    h.audio(1_500, true);
+    assert_eq!(h.audio(100, false), s(&["recognize 2"]), "the pause asks for an early answer");
+    assert_eq!(h.last_grammar.as_ref().unwrap().digits, Some((4, 8)));
+    let t = h.now;
+    let out = h.recognized("4 5 1 2 3 4 5 6", Some("45123456"), 0.95);
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} utterance '4 5 1 2 3 4 5 6'"),
+            &format!("{t} prompt main: I heard 4 5 1 2 3 4 5 6. Is that right?"),
+            "play 3 I heard 4 5 1 2 3 4 5 6. Is that right?",
+        ])
+    );
+    assert!(h.audio(400, false).is_empty(), "no second recognition of the same digits");
+}
+
+/// A digit string shorter than the step's longest may go on after the
+/// pause ("4 5 1 2 … 7 8"), so it waits for the end of the utterance, as
+/// does a long one the recogniser is unsure of.
+#[test]
+fn a_digit_string_that_may_go_on_waits_for_the_end() {
+    for (digits, confidence) in [("4512", 0.95), ("45123456", 0.6)] {
+        let mut h = Harness::started_with(LoudnessVad::with_pause(100));
+        h.played(3_000);
+        h.audio(300, true);
+        h.audio(100, false);
+        h.recognized("balance", Some("balance"), 0.95);
+        h.played(2_000);
+        h.audio(1_200, true);
+        assert_eq!(h.audio(100, false), s(&["recognize 2"]));
+        assert!(h.recognized(digits, Some(digits), confidence).is_empty(), "{digits}: the caller may go on");
+        assert_eq!(h.audio(300, false), s(&["recognize 3"]), "{digits}: the utterance's end asks again");
+        let out = h.recognized(digits, Some(digits), confidence);
+        assert!(out.last().is_some_and(|l| l.ends_with("Is that right?")), "{digits}: {out:?}");
+    }
+}
+
 #[test]
 fn between_thresholds_the_machine_asks_and_acts_on_yes() {
     let mut h = Harness::started();

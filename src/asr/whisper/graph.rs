@@ -145,7 +145,8 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
             }
             GRAPH_INPUT if CROSS_INPUTS.contains(&value_info_name(f.body)?.as_str()) => {
                 cross_seen += 1;
-                put_len(&mut out, GRAPH_INPUT, &rename_dim(f.body, CROSS_BATCH_AXIS, b"n_audio_rows")?);
+                // Its own name: the exported graph names it after the text batch.
+                put_len(&mut out, GRAPH_INPUT, &rename_dim(f.body, CROSS_BATCH_AXIS, b"n_audio_rows", |_| Ok(()))?);
             }
             _ => out.extend_from_slice(f.raw),
         }
@@ -279,30 +280,28 @@ fn value_info_name(value_info: &[u8]) -> Result<String, String> {
 
 /// The cache input's declaration with its position axis made symbolic.
 fn free_cache_length(value_info: &[u8], n_text_ctx: usize) -> Result<Vec<u8>, String> {
-    map_len_field(value_info, VALUE_INFO_TYPE, 0, |ty| {
-        map_len_field(ty, TYPE_TENSOR, 0, |tensor| {
-            map_len_field(tensor, TENSOR_TYPE_SHAPE, 0, |shape| {
-                map_len_field(shape, SHAPE_DIM, CACHE_POSITION_AXIS, |dim| {
-                    let declared = fields(dim)?.iter().find(|f| f.num == DIM_VALUE).map(|f| f.varint);
-                    if declared != Some(n_text_ctx as u64) {
-                        return Err(format!("cache position axis is {declared:?}, expected {n_text_ctx}"));
-                    }
-                    let mut d = Vec::new();
-                    put_len(&mut d, DIM_PARAM, b"n_cache");
-                    Ok(d)
-                })
-            })
-        })
+    rename_dim(value_info, CACHE_POSITION_AXIS, b"n_cache", |dim| {
+        let declared = fields(dim)?.iter().find(|f| f.num == DIM_VALUE).map(|f| f.varint);
+        if declared != Some(n_text_ctx as u64) {
+            return Err(format!("cache position axis is {declared:?}, expected {n_text_ctx}"));
+        }
+        Ok(())
     })
 }
 
-/// An input's declaration with axis `axis` given its own symbolic name (the
-/// exported graph names the audio batch after the text batch).
-fn rename_dim(value_info: &[u8], axis: usize, name: &[u8]) -> Result<Vec<u8>, String> {
+/// An input's declaration with axis `axis` made symbolic under `name`, once
+/// `check` accepts the axis as declared.
+fn rename_dim(
+    value_info: &[u8],
+    axis: usize,
+    name: &[u8],
+    check: impl FnOnce(&[u8]) -> Result<(), String>,
+) -> Result<Vec<u8>, String> {
     map_len_field(value_info, VALUE_INFO_TYPE, 0, |ty| {
         map_len_field(ty, TYPE_TENSOR, 0, |tensor| {
             map_len_field(tensor, TENSOR_TYPE_SHAPE, 0, |shape| {
-                map_len_field(shape, SHAPE_DIM, axis, |_| {
+                map_len_field(shape, SHAPE_DIM, axis, |dim| {
+                    check(dim)?;
                     let mut d = Vec::new();
                     put_len(&mut d, DIM_PARAM, name);
                     Ok(d)
