@@ -443,7 +443,6 @@ async fn one_twilio_call(url: String, sid: String, clip: Vec<i16>, duration: Dur
     Ok(CallResult { latencies_ms: latencies, underruns: 0, dropped: 0 })
 }
 
-/// End of the last 10 ms window above -35 dBFS.
 /// Where the word ends: the first point after its loudest part from which
 /// the next 150 ms all stay 20 dB below that peak. (A fixed level is not
 /// enough: background noise in a recording can rise above it long after

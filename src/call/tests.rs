@@ -298,17 +298,24 @@ fn the_end_of_the_utterance_reuses_the_early_request() {
     assert_eq!(out.last().map(String::as_str), Some("play 2 Did you mean billing?"), "treated as the final answer");
 }
 
-/// Spoken digits are answered at the pause once the string is as long as
-/// the step takes: nothing more can follow, so the read-back comes without
-/// the end-of-utterance wait.
-#[test]
-fn a_complete_digit_string_is_read_back_at_the_pause() {
+/// A call with early answers, chosen "balance" by voice: the account
+/// number step (4 to 8 digits) is listening.
+fn at_account_number_step() -> Harness {
     let mut h = Harness::started_with(LoudnessVad::with_pause(100));
     h.played(3_000);
     h.audio(300, true);
     h.audio(100, false);
     h.recognized("balance", Some("balance"), 0.95);
     h.played(2_000);
+    h
+}
+
+/// Spoken digits are answered at the pause once the string is as long as
+/// the step takes: nothing more can follow, so the read-back comes without
+/// the end-of-utterance wait.
+#[test]
+fn a_complete_digit_string_is_read_back_at_the_pause() {
+    let mut h = at_account_number_step();
     h.audio(1_500, true);
     assert_eq!(h.audio(100, false), s(&["recognize 2"]), "the pause asks for an early answer");
     assert_eq!(h.last_grammar.as_ref().unwrap().digits, Some((4, 8)));
@@ -331,12 +338,7 @@ fn a_complete_digit_string_is_read_back_at_the_pause() {
 #[test]
 fn a_digit_string_that_may_go_on_waits_for_the_end() {
     for (digits, confidence) in [("4512", 0.95), ("45123456", 0.6)] {
-        let mut h = Harness::started_with(LoudnessVad::with_pause(100));
-        h.played(3_000);
-        h.audio(300, true);
-        h.audio(100, false);
-        h.recognized("balance", Some("balance"), 0.95);
-        h.played(2_000);
+        let mut h = at_account_number_step();
         h.audio(1_200, true);
         assert_eq!(h.audio(100, false), s(&["recognize 2"]));
         assert!(h.recognized(digits, Some(digits), confidence).is_empty(), "{digits}: the caller may go on");
