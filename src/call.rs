@@ -540,7 +540,10 @@ impl Call {
     /// An early answer counts only when the recogniser picked one of the
     /// allowed phrases with a confidence the dialplan acts on at once; for
     /// digits, a string as long as the step takes (a shorter one may go on
-    /// after the pause: "4 5 1 2 … 7 8").
+    /// after the pause: "4 5 1 2 … 7 8") that the open transcript reads the
+    /// same way. (Asked for six or more digits after "4 5 1 2 3", the digit
+    /// search wrote "4512345123": the words so far, repeated to a length
+    /// the step takes.)
     fn clear_at_once(&self, result: &Recognition) -> bool {
         let accept = self.plan.thresholds.accept;
         match &self.state {
@@ -552,7 +555,9 @@ impl Call {
                 let complete = |d: &String| d.len() == collect.max_digits.clamp(1, DIGITS_LIMIT);
                 digits.is_empty()
                     && result.confidence >= accept
-                    && self.digits_from(result, collect).is_some_and(|d| complete(&d) && result.choice.as_ref() == Some(&d))
+                    && self.digits_from(result, collect).is_some_and(|d| {
+                        complete(&d) && result.choice.as_ref() == Some(&d) && parse_digits(&result.text).as_ref() == Some(&d)
+                    })
             }
             _ => false,
         }
