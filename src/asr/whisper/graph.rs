@@ -164,10 +164,7 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
 /// each layer `Gather(cross input, layer) → Reshape(·, Concat(…))`. Each
 /// Concat must feed only that Reshape, as its first element is replaced.
 fn find_cross_shapes(nodes: &[Node]) -> Result<Vec<usize>, String> {
-    let producer = |tensor: &str| nodes.iter().position(|n| n.outputs.iter().any(|o| o == tensor));
-    let consumers = |tensor: &str| -> Vec<usize> {
-        nodes.iter().enumerate().filter(|(_, n)| n.inputs.iter().any(|i| i == tensor)).map(|(k, _)| k).collect()
-    };
+    let (producer, consumers) = (|t: &str| producer(nodes, t), |t: &str| consumers(nodes, t));
     let mut concats = Vec::new();
     for gather in nodes.iter().filter(|n| n.op == "Gather" && n.inputs.first().is_some_and(|i| CROSS_INPUTS.contains(&i.as_str()))) {
         let out = gather.outputs.first().ok_or("a Gather of the audio has no output")?;
@@ -214,10 +211,7 @@ fn find_projection(nodes: &[Node], inits: &[Initializer], shape: &DecoderShape) 
     let is_embedding = |name: &str| {
         inits.iter().any(|i| i.name == name && i.dims == [shape.n_vocab as i64, shape.n_state as i64])
     };
-    let producer = |tensor: &str| nodes.iter().position(|n| n.outputs.iter().any(|o| o == tensor));
-    let consumers = |tensor: &str| -> Vec<usize> {
-        nodes.iter().enumerate().filter(|(_, n)| n.inputs.iter().any(|i| i == tensor)).map(|(k, _)| k).collect()
-    };
+    let (producer, consumers) = (|t: &str| producer(nodes, t), |t: &str| consumers(nodes, t));
     let swaps_last_two = |k: usize| nodes[k].op == "Transpose" && nodes[k].perm.as_deref() == Some(&[0, 2, 1]);
     let matches: Vec<usize> = nodes
         .iter()
@@ -309,6 +303,16 @@ fn rename_dim(
             })
         })
     })
+}
+
+/// Index of the node that writes `tensor`.
+fn producer(nodes: &[Node], tensor: &str) -> Option<usize> {
+    nodes.iter().position(|n| n.outputs.iter().any(|o| o == tensor))
+}
+
+/// Indices of the nodes that read `tensor`.
+fn consumers(nodes: &[Node], tensor: &str) -> Vec<usize> {
+    nodes.iter().enumerate().filter(|(_, n)| n.inputs.iter().any(|i| i == tensor)).map(|(k, _)| k).collect()
 }
 
 struct Node {
