@@ -45,8 +45,12 @@ pub fn events_of(record: &Value, kind: &str) -> Vec<Value> {
 }
 
 /// The call records a server wrote to `path` (one JSON line per call).
+/// A line counts once its newline is there: the server may be writing a
+/// record while the test reads, and a reader can see part of that write.
 pub fn read_records(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let written = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+    written.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// Waits for the call record of `call_id` (written when the call ends).
