@@ -168,6 +168,11 @@ const QUEUE_LIMIT: usize = 8;
 /// Longest digit entry accepted whatever the dialplan says.
 const DIGITS_LIMIT: usize = 64;
 
+/// The step has all the digits it takes: no more can follow, keyed or said.
+fn no_more_digits(collect: &Collect, digits: &str) -> bool {
+    digits.len() >= collect.max_digits.clamp(1, DIGITS_LIMIT)
+}
+
 /// What the caller picked: an option of the current menu or a global.
 #[derive(Debug, Clone)]
 enum Target {
@@ -552,11 +557,12 @@ impl Call {
                 result.confidence >= accept && matches!(result.choice.as_deref(), Some("yes" | "no"))
             }
             State::Collect { collect, digits } => {
-                let complete = |d: &String| d.len() == collect.max_digits.clamp(1, DIGITS_LIMIT);
                 digits.is_empty()
                     && result.confidence >= accept
                     && self.digits_from(result, collect).is_some_and(|d| {
-                        complete(&d) && result.choice.as_ref() == Some(&d) && parse_digits(&result.text).as_ref() == Some(&d)
+                        no_more_digits(collect, &d)
+                            && result.choice.as_ref() == Some(&d)
+                            && parse_digits(&result.text).as_ref() == Some(&d)
                     })
             }
             _ => false,
@@ -667,7 +673,7 @@ impl Call {
             State::Collect { collect, mut digits } => {
                 if key.is_ascii_digit() {
                     digits.push(key);
-                    let full = digits.len() >= collect.max_digits.clamp(1, DIGITS_LIMIT);
+                    let full = no_more_digits(&collect, &digits);
                     self.state = State::Collect { collect, digits };
                     if full {
                         self.finish_key_entry(now, out);
