@@ -1,7 +1,9 @@
-//! The deployment files: docker-compose.yml parsed and checked the way
-//! `docker compose config` would reject it (no Docker engine needed), and
-//! the Asterisk configs it mounts checked against what hotline expects.
+//! The deployment files: docker-compose.yml validated by Compose itself
+//! (`config` needs no Docker engine) and checked for what a deployment
+//! relies on, and the Asterisk configs it mounts checked against what
+//! hotline expects.
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -33,7 +35,7 @@ fn compose_has_asterisk_from_an_image_and_hotline_from_our_dockerfile() {
     let doc = compose();
     let top: Vec<&str> = doc.as_hash().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
     for k in &top {
-        assert!(["name", "services", "networks", "volumes"].contains(k), "unknown top-level key {k}");
+        assert!(["services", "networks", "volumes"].contains(k), "unknown top-level key {k}");
     }
     let services = &doc["services"];
     assert_eq!(services.as_hash().unwrap().len(), 2, "asterisk and hotline");
@@ -123,4 +125,43 @@ fn asterisk_configs_point_at_hotline_as_it_is_configured() {
         assert!(ext.contains(&format!("[{ctx}]")), "extensions.conf lacks context [{ctx}] used by dialplans/hotline.toml");
     }
     assert!(ext.contains(&format!("[{}]", cfg.transfer.default_context)));
+}
+
+/// The Compose on this machine: the `docker compose` plugin, or the
+/// standalone `docker-compose`.
+fn compose_command() -> Option<Vec<&'static str>> {
+    let works = |cmd: &[&'static str]| {
+        Command::new(cmd[0]).args(&cmd[1..]).arg("version").output().is_ok_and(|o| o.status.success())
+    };
+    [&["docker", "compose"][..], &["docker-compose"][..]].into_iter().find(|c| works(c)).map(|c| c.to_vec())
+}
+
+/// `compose config --quiet` on the repository's file, with the AMI secret
+/// set to `secret` or unset.
+fn compose_config(cmd: &[&str], secret: Option<&str>) -> Output {
+    let mut c = Command::new(cmd[0]);
+    c.args(&cmd[1..]).args(["-f", "docker-compose.yml", "config", "--quiet"]).current_dir(repo("."));
+    c.env_remove("HOTLINE_AMI_SECRET").env_remove("COMPOSE_FILE");
+    if let Some(s) = secret {
+        c.env("HOTLINE_AMI_SECRET", s);
+    }
+    c.output().unwrap_or_else(|e| panic!("{}: {e}", cmd.join(" ")))
+}
+
+#[test]
+fn compose_accepts_the_file_and_refuses_to_run_without_an_ami_secret() {
+    let Some(cmd) = compose_command() else {
+        // CI must validate the file: scripts/test installs Compose there.
+        assert!(std::env::var_os("CI").is_none(), "neither `docker compose` nor `docker-compose` is installed");
+        eprintln!("skipped: neither `docker compose` nor `docker-compose` is installed");
+        return;
+    };
+    let ok = compose_config(&cmd, Some("not-a-real-secret"));
+    assert!(ok.status.success(), "{} rejects docker-compose.yml:\n{}", cmd.join(" "), String::from_utf8_lossy(&ok.stderr));
+
+    // Without the secret nothing starts, and the error says what to set.
+    let missing = compose_config(&cmd, None);
+    assert!(!missing.status.success(), "docker-compose.yml must require HOTLINE_AMI_SECRET");
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("HOTLINE_AMI_SECRET"), "{err}");
 }
