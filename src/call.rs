@@ -17,7 +17,8 @@
 //!   does [`INTER_DIGIT_MS`] without a key. Keys pressed while the machine is
 //!   announcing a transfer, a goodbye or a `Say` message are logged only.
 //! - Confidence at or above `accept` acts, between `confirm` and `accept`
-//!   asks "Did you mean …?", below is a no-match.
+//!   asks "Did you mean …?" (in a choice step: "I heard …. Is that
+//!   right?"), below is a no-match.
 //! - An utterance that yields no words at all counts as a no-match once;
 //!   further empty ones in a row are ignored without extending the wait
 //!   (see `on_empty_result`), so line noise cannot burn a caller's retries.
@@ -46,7 +47,7 @@ pub(crate) mod test_support;
 mod tests;
 mod understanding;
 
-pub use understanding::grammars;
+pub use understanding::{grammar_at, grammars};
 mod wording;
 
 /// Identifies one playback so its end can be matched to it.
@@ -200,8 +201,8 @@ enum State {
         collect: Collect,
         digits: String,
     },
-    /// "I heard 4 5 1 2. Is that right?"
-    ConfirmDigits {
+    /// "I heard 4 5 1 2. Is that right?" / "I heard internet. …"
+    ConfirmValue {
         collect: Collect,
         value: String,
     },
@@ -219,7 +220,7 @@ enum State {
 impl State {
     /// States in which the caller is expected to answer.
     fn listening(&self) -> bool {
-        matches!(self, State::Menu | State::ConfirmIntent(_) | State::Collect { .. } | State::ConfirmDigits { .. })
+        matches!(self, State::Menu | State::ConfirmIntent(_) | State::Collect { .. } | State::ConfirmValue { .. })
     }
 }
 
@@ -508,7 +509,7 @@ impl Call {
     /// recognition.
     fn on_lull(&mut self, origin: u64, u: Utterance, out: &mut Vec<Output>) {
         let answers_early = match &self.state {
-            State::Menu | State::ConfirmIntent(_) | State::ConfirmDigits { .. } => true,
+            State::Menu | State::ConfirmIntent(_) | State::ConfirmValue { .. } => true,
             // Spoken digits, not a mix with keys already pressed.
             State::Collect { digits, .. } => digits.is_empty(),
             _ => false,
@@ -553,8 +554,11 @@ impl Call {
         let accept = self.plan.thresholds.accept;
         match &self.state {
             State::Menu => result.choice.is_some() && self.intent_of(result, true).is_some_and(|c| c.confidence >= accept),
-            State::ConfirmIntent(_) | State::ConfirmDigits { .. } => {
+            State::ConfirmIntent(_) | State::ConfirmValue { .. } => {
                 result.confidence >= accept && matches!(result.choice.as_deref(), Some("yes" | "no"))
+            }
+            State::Collect { collect, .. } if collect.takes_choice() => {
+                result.confidence >= accept && result.choice.as_ref().is_some_and(|c| collect.choices.iter().any(|v| v.value == *c))
             }
             State::Collect { collect, digits } => {
                 digits.is_empty()
@@ -613,12 +617,13 @@ impl Call {
                 Some(false) => self.no_match_event(now, result.text, out),
                 None => self.speech_global_or_no_match(now, &result, out),
             },
+            State::Collect { collect, .. } if collect.takes_choice() => self.interpret_choice(now, collect, &result, out),
             State::Collect { collect, .. } => match self.digits_from(&result, &collect) {
-                Some(value) => self.accept_digits(now, collect, value, out),
+                Some(value) => self.accept_value(now, collect, value, out),
                 None => self.speech_global_or_no_match(now, &result, out),
             },
-            State::ConfirmDigits { collect, value } => match self.yes_no(&result) {
-                Some(true) => self.digits_confirmed(now, collect, value, out),
+            State::ConfirmValue { collect, value } => match self.yes_no(&result) {
+                Some(true) => self.value_confirmed(now, collect, value, out),
                 Some(false) => self.no_match_event(now, result.text, out),
                 None => self.speech_global_or_no_match(now, &result, out),
             },
@@ -670,6 +675,12 @@ impl Call {
                 '1' => self.act(now, chosen, Source::Dtmf, out),
                 _ => self.no_match_event(now, format!("key {key}"), out),
             },
+            State::Collect { collect, .. } if collect.takes_choice() => {
+                match collect.choices.iter().find(|c| c.dtmf == Some(key)).map(|c| c.value.clone()) {
+                    Some(value) => self.accept_value(now, collect, value, out),
+                    None => self.key_global_or_no_match(now, key, out),
+                }
+            }
             State::Collect { collect, mut digits } => {
                 if key.is_ascii_digit() {
                     digits.push(key);
@@ -686,8 +697,8 @@ impl Call {
                     self.key_global_or_no_match(now, key, out);
                 }
             }
-            State::ConfirmDigits { collect, value } => match key {
-                '1' => self.digits_confirmed(now, collect, value, out),
+            State::ConfirmValue { collect, value } => match key {
+                '1' => self.value_confirmed(now, collect, value, out),
                 '2' => self.no_match_event(now, format!("key {key}"), out),
                 _ => self.key_global_or_no_match(now, key, out),
             },

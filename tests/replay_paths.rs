@@ -129,6 +129,19 @@ fn caller_paths_through_the_shipped_dialplan() {
         "agent_from_submenu",
         "dtmf = [\"2@1\"]\nexpect = [\"intent:main/technical_support\", \"intent:tech_support/agent\", \"transfer:100\"]",
     );
+    // In the same sub-menu, reports an outage and names the service that is
+    // down; the value travels with the transfer.
+    CallerAudio::new()
+        .silence(4.0)
+        .tts("I want to report an outage.")
+        .silence_until(9.0)
+        .tts("Television.")
+        .silence(6.0)
+        .save(
+            d,
+            "outage_service_by_voice",
+            "dtmf = [\"2@1\"]\nexpect = [\"intent:main/technical_support\", \"intent:tech_support/report_outage\", \"collect:service=tv\", \"transfer:340\"]",
+        );
     // Says nothing: reprompted, then handed to a human.
     CallerAudio::new().silence(1.0).save(
         d,
@@ -147,7 +160,7 @@ fn caller_paths_through_the_shipped_dialplan() {
         .save(d, "no_match_escalates", r#"expect = ["no_match", "no_match", "no_match", "transfer:100"]"#);
 
     let (stdout, stderr, code) = replay_dir(d);
-    assert!(stdout.contains("6 passed, 0 failed"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("7 passed, 0 failed"), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert_eq!(code, 0, "{stderr}");
 }
 

@@ -50,6 +50,24 @@ impl Call {
         }
     }
 
+    /// Plays a collect step's question. When speech is off, a choice step
+    /// is offered as keys ("For internet, press 1. …"), or handed to the
+    /// operator when its values have no keys; digits can always be keyed.
+    pub(super) fn play_collect_prompt(&mut self, now: u64, collect: &Collect, out: &mut Vec<Output>) {
+        let barge_in = self.barge_in_here();
+        if !(self.degraded && collect.takes_choice()) {
+            return self.play(now, collect.prompt.clone(), barge_in, out);
+        }
+        let globals = if self.globals_active() { self.plan.globals.as_slice() } else { &[] };
+        match wording::keys_only_choices(collect, globals) {
+            Some(keys) => self.play(now, keys, true, out),
+            None => {
+                let operator = self.plan.operator.clone();
+                self.transfer(now, operator, out);
+            }
+        }
+    }
+
     pub(super) fn barge_in_here(&self) -> bool {
         self.current_menu_def().is_none_or(|m| m.barge_in)
     }
@@ -74,10 +92,8 @@ impl Call {
             Action::Transfer(target) => self.transfer(now, target, out),
             Action::Collect(collect) => {
                 self.reset_counters();
-                let prompt = collect.prompt.clone();
-                self.state = State::Collect { collect, digits: String::new() };
-                let barge_in = self.barge_in_here();
-                self.play(now, prompt, barge_in, out);
+                self.state = State::Collect { collect: collect.clone(), digits: String::new() };
+                self.play_collect_prompt(now, &collect, out);
             }
             Action::Say { message, then } => {
                 self.state = State::Saying(then);
@@ -132,10 +148,10 @@ impl Call {
             }
             State::Collect { collect, .. } => {
                 self.state = State::Collect { digits: String::new(), collect: collect.clone() };
-                self.play(now, collect.prompt, barge_in, out);
+                self.play_collect_prompt(now, &collect, out);
             }
-            State::ConfirmDigits { value, .. } => {
-                let q = wording::confirm_digits_prompt(&plan.messages, &value, self.degraded);
+            State::ConfirmValue { collect, value } => {
+                let q = wording::read_back_prompt(&plan.messages, &collect, &value, self.degraded);
                 self.play(now, q, barge_in, out);
             }
             _ => {}
@@ -190,7 +206,7 @@ impl Call {
                 self.state = State::Menu;
                 self.play_menu_prompt(now, &menu, &menu.no_match_prompt, out);
             }
-            State::Collect { collect, .. } | State::ConfirmDigits { collect, .. } => {
+            State::Collect { collect, .. } | State::ConfirmValue { collect, .. } => {
                 self.state = State::Collect { collect, digits: String::new() };
                 self.replay_question(now, out);
             }

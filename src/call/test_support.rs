@@ -20,6 +20,10 @@ fn option(intent: &str, phrases: &[&str], key: char, action: Action) -> MenuOpti
     MenuOption { intent: intent.into(), phrases: words(phrases), dtmf: Some(key), action }
 }
 
+fn slot_choice(value: &str, phrases: &[&str], dtmf: Option<char>) -> SlotChoice {
+    SlotChoice { value: value.into(), phrases: words(phrases), dtmf }
+}
+
 pub fn transfer(extension: &str) -> Transfer {
     Transfer { extension: extension.into(), context: None }
 }
@@ -28,7 +32,9 @@ pub const OPERATOR: &str = "1000";
 
 /// Main menu: billing (1, goes to the billing menu), support (2, transfer
 /// 2000), balance (3, collect a 4-8 digit account number with read-back,
-/// then transfer 3000), hours (4, a message, then back to the menu);
+/// then transfer 3000), hours (4, a message, then back to the menu),
+/// outage (5, which service: internet 1, TV 2, phone 3, then transfer
+/// 4000);
 /// globals agent (0), repeat (*), back, main menu, goodbye. The billing
 /// menu does not allow barge-in: payments (1, transfer 2100), refunds (2,
 /// transfer 2200).
@@ -55,8 +61,27 @@ pub fn test_dialplan() -> Dialplan {
                     prompt: prompt("Please say or key in your account number, then press pound."),
                     min_digits: 4,
                     max_digits: 8,
+                    choices: Vec::new(),
                     confirm: true,
                     then: Box::new(Action::Transfer(transfer("3000"))),
+                }),
+            ),
+            option(
+                "outage",
+                &["outage", "report an outage"],
+                '5',
+                Action::Collect(Collect {
+                    variable: "service".into(),
+                    prompt: prompt("Which service is down: internet, TV or phone?"),
+                    min_digits: 1,
+                    max_digits: 16,
+                    choices: vec![
+                        slot_choice("internet", &["internet", "broadband"], Some('1')),
+                        slot_choice("tv", &["TV", "television"], Some('2')),
+                        slot_choice("phone", &["phone", "landline"], Some('3')),
+                    ],
+                    confirm: false,
+                    then: Box::new(Action::Transfer(transfer("4000"))),
                 }),
             ),
             option(

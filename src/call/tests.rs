@@ -481,6 +481,130 @@ fn account_number_by_voice_with_read_back_and_yes() {
     assert_eq!(h.transfers[0].0.extension, "3000");
 }
 
+const SERVICE_PROMPT: &str = "Which service is down: internet, TV or phone?";
+
+/// The caller said "outage" in the main menu and was asked which service.
+fn at_service_step() -> Harness {
+    let mut h = Harness::started();
+    h.played(3_000);
+    h.speak(300);
+    let out = h.recognized("outage", Some("outage"), 0.9);
+    assert_eq!(out.last().unwrap(), &format!("play 2 {SERVICE_PROMPT}"));
+    h.played(2_000);
+    h
+}
+
+#[test]
+fn a_service_said_clearly_is_taken_and_travels_with_the_transfer() {
+    let mut h = at_service_step();
+    h.speak(400);
+    let grammar = h.last_grammar.clone().unwrap();
+    let labels: Vec<&str> = grammar.choices.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, ["internet", "tv", "phone", "agent", "repeat", "back", "main_menu", "goodbye"]);
+    assert_eq!(grammar.digits, None, "a choice step does not listen for digits");
+    let t = h.now;
+    let out = h.recognized("Television.", Some("tv"), 0.93);
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} utterance 'Television.'"),
+            &format!("{t} collect service=tv confirmed=false"),
+            &format!("{t} prompt main: {HOLD}"),
+            &format!("play 3 (no barge-in) {HOLD}"),
+        ])
+    );
+    h.played(1_500);
+    assert_eq!(h.transfers[0].0.extension, "4000");
+    assert_eq!(h.transfers[0].1, [("service".to_string(), "tv".to_string())]);
+}
+
+#[test]
+fn a_service_the_recogniser_is_unsure_of_is_read_back() {
+    let mut h = at_service_step();
+    h.speak(400);
+    let t = h.now;
+    let out = h.recognized("TV", Some("tv"), 0.6);
+    assert_eq!(out[1..], s(&[&format!("{t} prompt main: I heard TV. Is that right?"), "play 3 I heard TV. Is that right?"]));
+    h.played(1_500);
+    h.speak(300);
+    let t = h.now;
+    let out = h.recognized("yes", Some("yes"), 0.95);
+    assert_eq!(out[1], format!("{t} collect service=tv confirmed=true"));
+    // A no asks the question again instead.
+    let mut h = at_service_step();
+    h.speak(400);
+    h.recognized("TV", Some("tv"), 0.6);
+    h.played(1_500);
+    h.speak(300);
+    let t = h.now;
+    let out = h.recognized("no", Some("no"), 0.95);
+    assert_eq!(out[1..], s(&[&format!("{t} no-match main 'no'"), &format!("{t} prompt main: {SERVICE_PROMPT}"), &format!("play 4 {SERVICE_PROMPT}")]));
+}
+
+#[test]
+fn a_service_by_key_and_a_key_that_is_not_a_choice() {
+    let mut h = Harness::started();
+    h.at(500, Input::Dtmf('5'));
+    h.played(2_000);
+    let out = h.at(h.now + 500, Input::Dtmf('9'));
+    assert_eq!(out[1], format!("{} no-match main 'key 9'", h.now));
+    assert_eq!(out.last().unwrap(), &format!("play 3 {SERVICE_PROMPT}"));
+    let out = h.at(h.now + 500, Input::Dtmf('3'));
+    assert_eq!(out[2], format!("{} collect service=phone confirmed=false", h.now));
+    // The operator's key still works in the step.
+    let mut h = Harness::started();
+    h.at(500, Input::Dtmf('5'));
+    let out = h.at(1_000, Input::Dtmf('0'));
+    assert!(out.iter().any(|l| l.ends_with("intent main/agent Dtmf 1.00")), "{out:?}");
+}
+
+#[test]
+fn words_that_name_no_service_are_a_no_match_or_a_global() {
+    let mut h = at_service_step();
+    h.speak(400);
+    let t = h.now;
+    let out = h.recognized("my fridge is broken", None, 0.9);
+    assert_eq!(out[1], format!("{t} no-match main 'my fridge is broken'"));
+    h.played(2_000);
+    h.speak(400);
+    let t = h.now;
+    let out = h.recognized("a human please", Some("agent"), 0.95);
+    assert_eq!(out[1], format!("{t} intent main/agent Speech 0.95"));
+    // Without the recogniser's choice, the text names the service.
+    let mut h = at_service_step();
+    h.speak(400);
+    let out = h.recognized("my broadband is down", None, 0.9);
+    assert!(out.iter().any(|l| l.ends_with("collect service=internet confirmed=false")), "{out:?}");
+}
+
+#[test]
+fn without_speech_a_service_is_offered_as_keys() {
+    let mut h = at_service_step();
+    h.speak(400);
+    let request = h.last_request.unwrap();
+    let out = h.send(Input::RecognitionFailed { request, reason: "recogniser crashed".into() });
+    let keys = "For internet, press 1. For TV, press 2. For phone, press 3. For agent, press 0. For repeat, press star.";
+    assert_eq!(out.last().unwrap(), &format!("play 4 {keys}"));
+    h.played(4_000);
+    let out = h.at(h.now + 500, Input::Dtmf('1'));
+    assert_eq!(out[1], format!("{} collect service=internet confirmed=false", h.now));
+}
+
+#[test]
+fn a_clear_service_at_a_pause_is_taken_at_once() {
+    let mut h = Harness::started_with(LoudnessVad::with_lull_and_pause(100, 200));
+    h.played(3_000);
+    h.at(h.now, Input::Dtmf('5'));
+    h.played(2_000);
+    h.audio(400, true);
+    let out = h.audio(100, false);
+    assert_eq!(out, s(&["recognize 1"]), "asked at the lull");
+    let out = h.recognized("Internet.", Some("internet"), 0.95);
+    assert!(out.is_empty(), "held until the pause: {out:?}");
+    let out = h.audio(100, false);
+    assert!(out.iter().any(|l| l.ends_with("collect service=internet confirmed=false")), "{out:?}");
+}
+
 #[test]
 fn too_few_digits_then_the_inter_digit_timeout() {
     let mut h = Harness::started();
@@ -564,7 +688,7 @@ fn recogniser_failure_switches_to_keys_and_keys_still_work() {
     let t = h.now;
     let request = h.last_request.unwrap();
     let out = h.send(Input::RecognitionFailed { request, reason: "pool overloaded".into() });
-    let keys = "For billing, press 1. For support, press 2. For balance, press 3. For hours, press 4. For agent, press 0. For repeat, press star.";
+    let keys = "For billing, press 1. For support, press 2. For balance, press 3. For outage, press 5. For hours, press 4. For agent, press 0. For repeat, press star.";
     assert_eq!(
         out,
         s(&[

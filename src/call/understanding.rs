@@ -124,24 +124,58 @@ impl Call {
         let State::Collect { collect, digits } = self.state.clone() else { return };
         let max = collect.max_digits.min(DIGITS_LIMIT);
         if digits.len() >= collect.min_digits && digits.len() <= max && !digits.is_empty() {
-            self.accept_digits(now, collect, digits, out);
+            self.accept_value(now, collect, digits, out);
         } else {
             self.no_match_event(now, digits, out);
         }
     }
 
-    pub(super) fn accept_digits(&mut self, now: u64, collect: Collect, value: String, out: &mut Vec<Output>) {
+    /// A choice step's answer: its value and confidence, when the caller
+    /// named one of the values (the recogniser's choice, else the text
+    /// matched against the values).
+    fn slot_value_of(&self, result: &Recognition, collect: &Collect) -> Option<(String, f32)> {
+        let is_value = |label: &str| collect.choices.iter().any(|c| c.value == label);
+        if let Some(label) = result.choice.as_deref() {
+            return is_value(label).then(|| (label.to_string(), result.confidence));
+        }
+        let candidates: Vec<Candidate> = collect
+            .choices
+            .iter()
+            .map(|c| Candidate { intent: c.value.clone(), phrases: c.phrases.clone() })
+            .chain(self.candidates(false))
+            .collect();
+        let best = self.matcher.match_intent(&result.text, &candidates).best?;
+        is_value(&best.intent).then(|| (best.intent, best.confidence.clamp(0.0, 1.0)))
+    }
+
+    /// Speech in a choice step: a clear value is taken, a fairly likely one
+    /// is read back for a yes or no, anything else may be a global.
+    pub(super) fn interpret_choice(&mut self, now: u64, collect: Collect, result: &Recognition, out: &mut Vec<Output>) {
+        let thresholds = self.plan.thresholds;
+        match self.slot_value_of(result, &collect) {
+            Some((value, confidence)) if confidence >= thresholds.accept => self.accept_value(now, collect, value, out),
+            Some((value, confidence)) if confidence >= thresholds.confirm => self.read_back(now, collect, value, out),
+            _ => self.speech_global_or_no_match(now, result, out),
+        }
+    }
+
+    pub(super) fn accept_value(&mut self, now: u64, collect: Collect, value: String, out: &mut Vec<Output>) {
         if collect.confirm {
-            let question = wording::confirm_digits_prompt(&self.plan.messages, &value, self.degraded);
-            self.state = State::ConfirmDigits { collect, value };
-            let barge_in = self.barge_in_here();
-            self.play(now, question, barge_in, out);
+            self.read_back(now, collect, value, out);
         } else {
             self.store(now, collect, value, false, out);
         }
     }
 
-    pub(super) fn digits_confirmed(&mut self, now: u64, collect: Collect, value: String, out: &mut Vec<Output>) {
+    /// "I heard …. Is that right?"
+    fn read_back(&mut self, now: u64, collect: Collect, value: String, out: &mut Vec<Output>) {
+        let question = wording::read_back_prompt(&self.plan.messages, &collect, &value, self.degraded);
+        self.state = State::ConfirmValue { collect, value };
+        let barge_in = self.barge_in_here();
+        self.play(now, question, barge_in, out);
+    }
+
+    pub(super) fn value_confirmed(&mut self, now: u64, collect: Collect, value: String, out: &mut Vec<Output>) {
         self.store(now, collect, value, true, out);
     }
 
@@ -192,13 +226,34 @@ fn global_choices<'a>(plan: &'a Dialplan, menu: Option<&Menu>) -> impl Iterator<
         .map(|g| GrammarChoice { label: g.intent.clone(), phrases: g.phrases.clone() })
 }
 
+/// The grammar a call listens with in `menu`, or in the `collect` step of
+/// that menu's option `option`: what `hotline transcribe --grammar` uses, so
+/// admins hear a menu exactly as callers' words are recognised in it.
+pub fn grammar_at(plan: &Dialplan, menu: &str, option: Option<&str>) -> Result<Grammar, String> {
+    let names = |v: Vec<&str>| v.join(", ");
+    let Some(m) = plan.menus.get(menu) else {
+        return Err(format!("no menu `{menu}` (menus: {})", names(plan.menus.keys().map(String::as_str).collect())));
+    };
+    let Some(option) = option else { return Ok(menu_grammar(plan, m)) };
+    let Some(o) = m.options.iter().find(|o| o.intent == option) else {
+        let options = names(m.options.iter().map(|o| o.intent.as_str()).collect());
+        return Err(format!("menu `{menu}` has no option `{option}` (options: {options})"));
+    };
+    match &o.action {
+        Action::Collect(c) => Ok(collect_grammar(plan, Some(m), c)),
+        _ => Err(format!("option `{option}` of menu `{menu}` has no `collect` step")),
+    }
+}
+
 fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
     let options = menu.options.iter().map(|o| GrammarChoice { label: o.intent.clone(), phrases: o.phrases.clone() });
     Grammar { choices: options.chain(global_choices(plan, Some(menu))).collect(), digits: None }
 }
 
 fn collect_grammar(plan: &Dialplan, menu: Option<&Menu>, collect: &Collect) -> Grammar {
-    Grammar { choices: global_choices(plan, menu).collect(), digits: Some((collect.min_digits, collect.max_digits)) }
+    let values = collect.choices.iter().map(|c| GrammarChoice { label: c.value.clone(), phrases: c.phrases.clone() });
+    let digits = (!collect.takes_choice()).then_some((collect.min_digits, collect.max_digits));
+    Grammar { choices: values.chain(global_choices(plan, menu)).collect(), digits }
 }
 
 fn yes_no_grammar() -> Grammar {

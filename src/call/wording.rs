@@ -1,7 +1,7 @@
 //! The words the call machine composes itself: keys-only menus for callers
 //! whose speech cannot be recognised, read-backs, confirmation questions.
 use crate::asr::GrammarChoice;
-use crate::dialplan::{GlobalIntent, Menu, Messages, Prompt};
+use crate::dialplan::{Collect, GlobalIntent, Menu, Messages, Prompt, SlotChoice};
 
 /// Fills the first `{}` of a message; a message without a placeholder gets
 /// the value appended, so an admin's edit can never swallow it.
@@ -36,22 +36,33 @@ pub const YES_NO_KEYS: &str = "Press 1 for yes or 2 for no.";
 /// A menu as keys only: "For billing, press 1. For agent, press 0."
 /// `None` when nothing in the menu can be reached by a key.
 pub fn keys_only_menu(menu: &Menu, globals: &[GlobalIntent]) -> Option<Prompt> {
-    let mut parts: Vec<String> = menu
-        .options
-        .iter()
-        .filter_map(|o| o.dtmf.map(|k| format!("For {}, press {}.", spoken_name(&o.intent), key_name(k))))
-        .collect();
+    let options = menu.options.iter().map(|o| (spoken_name(&o.intent), o.dtmf));
+    keys_only(options, if menu.globals { globals } else { &[] })
+}
+
+/// A choice step as keys only: "For internet, press 1. For TV, press 2."
+/// `None` when none of its values has a key.
+pub fn keys_only_choices(collect: &Collect, globals: &[GlobalIntent]) -> Option<Prompt> {
+    keys_only(collect.choices.iter().map(|c| (spoken_value(c), c.dtmf)), globals)
+}
+
+/// "For NAME, press KEY." for every entry with a key, then the globals';
+/// `None` when no entry has a key.
+fn keys_only(entries: impl Iterator<Item = (String, Option<char>)>, globals: &[GlobalIntent]) -> Option<Prompt> {
+    let mut parts: Vec<String> =
+        entries.filter_map(|(name, key)| key.map(|k| format!("For {name}, press {}.", key_name(k)))).collect();
     if parts.is_empty() {
         return None;
     }
-    if menu.globals {
-        parts.extend(
-            globals
-                .iter()
-                .filter_map(|g| g.dtmf.map(|k| format!("For {}, press {}.", spoken_name(&g.intent), key_name(k)))),
-        );
-    }
+    parts.extend(
+        globals.iter().filter_map(|g| g.dtmf.map(|k| format!("For {}, press {}.", spoken_name(&g.intent), key_name(k)))),
+    );
     Some(Prompt { text: parts.join(" "), wav: None })
+}
+
+/// A choice as the caller hears it: its first phrase ("TV").
+fn spoken_value(choice: &SlotChoice) -> String {
+    choice.phrases.first().cloned().unwrap_or_else(|| spoken_name(&choice.value))
 }
 
 fn key_name(k: char) -> String {
@@ -66,8 +77,14 @@ pub fn confirm_intent_prompt(messages: &Messages, intent: &str, keys_only: bool)
     with_key_hint(fill(&messages.confirm_intent, &spoken_name(intent)), keys_only)
 }
 
-pub fn confirm_digits_prompt(messages: &Messages, digits: &str, keys_only: bool) -> Prompt {
-    with_key_hint(fill(&messages.confirm_digits, &spaced_digits(digits)), keys_only)
+/// The read-back of a collect step's answer, with `messages.confirm_digits`:
+/// digits one by one, a choice by its first phrase.
+pub fn read_back_prompt(messages: &Messages, collect: &Collect, value: &str, keys_only: bool) -> Prompt {
+    let heard = match collect.choices.iter().find(|c| c.value == value) {
+        Some(choice) => spoken_value(choice),
+        None => spaced_digits(value),
+    };
+    with_key_hint(fill(&messages.confirm_digits, &heard), keys_only)
 }
 
 fn with_key_hint(text: String, keys_only: bool) -> Prompt {

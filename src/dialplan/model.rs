@@ -89,10 +89,30 @@ pub struct Collect {
     pub prompt: Prompt,
     pub min_digits: usize,
     pub max_digits: usize,
-    /// Read the digits back and ask yes/no before going on.
+    /// When not empty the step takes one of these values instead of digits
+    /// (and `min_digits` / `max_digits` do not apply).
+    pub choices: Vec<SlotChoice>,
+    /// Read the answer back and ask yes/no before going on. (A choice is
+    /// also read back whenever the recogniser is only fairly sure of it.)
     pub confirm: bool,
-    /// What happens once the digits are confirmed.
+    /// What happens once the answer is confirmed.
     pub then: Box<Action>,
+}
+
+impl Collect {
+    /// The step takes one of its `choices`, not digits.
+    pub fn takes_choice(&self) -> bool {
+        !self.choices.is_empty()
+    }
+}
+
+/// One value a choice step can take: what is stored, what callers say for
+/// it, and its key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotChoice {
+    pub value: String,
+    pub phrases: Vec<String>,
+    pub dtmf: Option<char>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -104,6 +104,17 @@ pub struct RawCollect {
     pub min_digits: Option<At<i64>>,
     pub max_digits: Option<At<i64>>,
     pub confirm: Option<At<bool>>,
+    /// `[...collect.choices.NAME]`: the step takes one of these instead of
+    /// digits. `span` is the `choices` key.
+    pub choices: Option<At<Vec<RawSlotChoice>>>,
+}
+
+/// One value a `collect` step can take: `[...collect.choices.internet]`.
+#[derive(Debug)]
+pub struct RawSlotChoice {
+    pub value: At<String>,
+    pub phrases: Option<At<Vec<At<String>>>>,
+    pub dtmf: Option<At<String>>,
 }
 
 #[derive(Debug)]
@@ -187,6 +198,24 @@ pub fn parse(source: &str, rep: &mut Reporter) -> Result<RawDialplan, (Range<usi
                             min_digits: c.integer(rep, "min_digits"),
                             max_digits: c.integer(rep, "max_digits"),
                             confirm: c.bool(rep, "confirm"),
+                            choices: c.table(rep, "choices").map(|mut t| {
+                                let span = t.span.clone();
+                                let values = t
+                                    .entries(rep)
+                                    .into_iter()
+                                    .map(|(value, mut v)| {
+                                        let choice = RawSlotChoice {
+                                            phrases: v.string_list(rep, "phrases"),
+                                            dtmf: v.dtmf(rep, "dtmf"),
+                                            value,
+                                        };
+                                        v.finish(rep);
+                                        choice
+                                    })
+                                    .collect();
+                                t.finish(rep);
+                                At { value: values, span }
+                            }),
                         };
                         c.finish(rep);
                         collect

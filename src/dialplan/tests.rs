@@ -74,6 +74,10 @@ fn shipped_dialplan_compiles_to_the_documented_menus() {
     assert_eq!(d.globals.len(), 5);
     assert_eq!(d.messages.goodbye, "Thank you for calling Northwind Telecom. Goodbye.");
     assert_eq!(d.messages.confirm_digits, "I heard {}. Is that right?");
+    let outage = d.menus["tech_support"].options.iter().find(|o| o.intent == "report_outage").unwrap();
+    let Action::Collect(c) = &outage.action else { panic!("an outage report asks which service") };
+    let values: Vec<(&str, Option<char>)> = c.choices.iter().map(|v| (v.value.as_str(), v.dtmf)).collect();
+    assert_eq!((c.variable.as_str(), values), ("service", vec![("internet", Some('1')), ("tv", Some('2')), ("phone", Some('3'))]));
 }
 
 #[test]
@@ -202,6 +206,54 @@ fn collect_bounds() {
 }
 
 #[test]
+fn a_choice_step_takes_one_of_its_values() {
+    let step = format!(
+        "{BASE}\n[menus.main.options.sales.collect]\nvariable = \"product\"\n\
+         [menus.main.options.sales.collect.choices.fibre_broadband]\ndtmf = \"1\"\n\
+         [menus.main.options.sales.collect.choices.tv]\nphrases = [\"TV\", \"television\"]\ndtmf = \"2\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, diags) = load_with_warnings(&write(&dir, "t.toml", &step));
+    assert_eq!(diags, Vec::<Diagnostic>::new());
+    let plan = plan.unwrap();
+    let Action::Collect(c) = &plan.menus["main"].options[0].action else { panic!("sales collects") };
+    assert!(c.takes_choice());
+    let values: Vec<(&str, &[String], Option<char>)> =
+        c.choices.iter().map(|v| (v.value.as_str(), v.phrases.as_slice(), v.dtmf)).collect();
+    assert_eq!(
+        values,
+        [("fibre_broadband", &["fibre broadband".to_string()][..], Some('1')), ("tv", &["TV".into(), "television".into()][..], Some('2'))]
+    );
+    assert!(!c.confirm, "a clear choice is not read back unless asked for");
+    // The generated question lists the values and their keys.
+    assert_eq!(c.prompt.text, "Which product? Say fibre broadband, or press 1. Say TV, or press 2.");
+    assert_eq!(*c.then, Action::Transfer(Transfer { extension: "200".into(), context: None }));
+}
+
+#[test]
+fn choice_step_mistakes() {
+    let step = |body: &str| format!("{BASE}\n[menus.main.options.sales.collect]\nvariable = \"product\"\n{body}\n");
+    assert_one(&step("choices = {}"), "`choices` is empty");
+    assert_one(&step("max_digits = 4\nchoices = { tv = { dtmf = \"1\" } }"), "`max_digits` does not apply to a `collect` with `choices`");
+    assert_one(
+        &step("choices = { tv = { dtmf = \"1\" }, radio = { dtmf = \"1\" } }"),
+        "DTMF key `1` of choice `radio` is already used by choice `tv` in the `collect` step of option `sales`",
+    );
+    assert_one(
+        &step("choices = { tv = { dtmf = \"0\" } }"),
+        "DTMF key `0` of choice `tv` is already used by the global `agent` intent",
+    );
+    assert_one(
+        &step("choices = { tv = { phrases = [\"TV\"], dtmf = \"1\" }, telly = { phrases = [\"tv\"], dtmf = \"2\" } }"),
+        "phrase \"tv\" of choice `telly` is also a phrase of choice `tv`",
+    );
+    assert_one(&step("choices = { \"t v\" = { dtmf = \"1\" } }"), "bad choice name `t v`");
+    assert_one(&step("choices = { tv = { phrases = [] , dtmf = \"1\" } }"), "`phrases` is empty");
+    assert_one(&step("choices = { tv = {} }"), "warning: choice `tv` has no `dtmf` key");
+    assert_one(&step("choices = { tv = { dtmf = \"1\", colour = \"red\" } }"), "unknown key `colour`");
+}
+
+#[test]
 fn missing_start_menu() {
     assert_one(&format!("start = \"mainn\"\n{BASE}"), "1:9: error: start menu `mainn` does not exist");
     let renamed = BASE.replace("menus.main", "menus.welcome");
@@ -285,6 +337,10 @@ fn complete_example_in_the_docs_is_valid() {
     assert!(!plan.menus["billing"].globals);
     let Action::Collect(c) = &plan.menus["billing"].options[0].action else { panic!("pay collects") };
     assert_eq!((c.min_digits, c.max_digits), (6, 10));
+    let outage = plan.menus["main"].options.iter().find(|o| o.intent == "outage").expect("outage option");
+    let Action::Collect(c) = &outage.action else { panic!("outage collects a choice") };
+    let values: Vec<&str> = c.choices.iter().map(|v| v.value.as_str()).collect();
+    assert_eq!(values, ["internet", "tv"]);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::diagnostic::{did_you_mean, Reporter};
 use super::model::*;
-use super::raw::{At, RawAction, RawCollect, RawDialplan, RawMenu, RawMenuSettings, RawOption, RawPrompt};
+use super::raw::{At, RawAction, RawCollect, RawDialplan, RawMenu, RawMenuSettings, RawOption, RawPrompt, RawSlotChoice};
 
 /// Section names under `[globals]`, also the intent names in timelines.
 pub const GLOBAL_NAMES: [&str; 5] = ["agent", "repeat", "back", "main_menu", "goodbye"];
@@ -561,7 +561,22 @@ impl Validator<'_, '_, '_> {
         let min_digits = bound(self, &c.min_digits, "min_digits", DEFAULT_MIN_DIGITS);
         let max_digits = bound(self, &c.max_digits, "max_digits", DEFAULT_MAX_DIGITS.max(min_digits.unwrap_or(0)));
         let (min_digits, max_digits) = (min_digits?, max_digits?);
-        if min_digits > max_digits {
+        let choices = match &c.choices {
+            Some(list) => {
+                for (given, name) in [(&c.min_digits, "min_digits"), (&c.max_digits, "max_digits")] {
+                    if let Some(v) = given {
+                        self.rep.error(
+                            &v.span,
+                            format!("`{name}` does not apply to a `collect` with `choices`"),
+                            Some("a step takes digits or one of its choices: remove one of them".into()),
+                        );
+                    }
+                }
+                self.slot_choices(list)
+            }
+            None => Vec::new(),
+        };
+        if choices.is_empty() && min_digits > max_digits {
             let span = c.min_digits.as_ref().map_or(c.span.clone(), |m| m.span.clone());
             self.rep.error(&span, format!("`min_digits` ({min_digits}) is above `max_digits` ({max_digits})"), None);
         }
@@ -575,7 +590,15 @@ impl Validator<'_, '_, '_> {
                         Some("give `collect` a `prompt` with a `wav`".into()),
                     );
                 }
-                Prompt { text: format!("Please say or key in your {}.", variable.replace(['_', '-'], " ")), wav: None }
+                let what = variable.replace(['_', '-'], " ");
+                let text = if choices.is_empty() {
+                    format!("Please say or key in your {what}.")
+                } else {
+                    let list: Vec<(String, Option<char>)> =
+                        choices.iter().map(|c| (c.phrases.first().cloned().unwrap_or_default(), c.dtmf)).collect();
+                    format!("Which {what}? {}", choices_sentence(&list))
+                };
+                Prompt { text, wav: None }
             }
         };
         Some(Collect {
@@ -583,9 +606,40 @@ impl Validator<'_, '_, '_> {
             prompt,
             min_digits,
             max_digits,
-            confirm: c.confirm.as_ref().is_none_or(|b| b.value),
+            // A choice is read back only when the recogniser is unsure of
+            // it, unless the admin asks for it always; digits always are.
+            confirm: c.confirm.as_ref().map_or(choices.is_empty(), |b| b.value),
+            choices,
             then: Box::new(Action::Goto(String::new())),
         })
+    }
+
+    /// The values of a choice step. Clashes between them, and with the
+    /// global intents, are reported with the menu's (`check_clashes`).
+    fn slot_choices(&mut self, list: &At<Vec<RawSlotChoice>>) -> Vec<SlotChoice> {
+        if list.value.is_empty() {
+            let help = "add one `[...collect.choices.NAME]` table per value, with its `phrases` and `dtmf`";
+            self.rep.error(&list.span, "`choices` is empty", Some(help.into()));
+        }
+        let mut out = Vec::new();
+        for c in &list.value {
+            check_name(&c.value, "choice name", self.rep);
+            let phrases = match &c.phrases {
+                Some(p) => phrase_list(p, self.rep),
+                // The name itself: `internet`, `cable_tv` -> "cable tv".
+                None => vec![c.value.value.replace(['_', '-'], " ")],
+            };
+            let dtmf = c.dtmf.as_ref().and_then(|d| dtmf_key(d, self.rep));
+            if c.dtmf.is_none() {
+                self.rep.warning(
+                    &c.value.span,
+                    format!("choice `{}` has no `dtmf` key: callers who cannot speak to the bot cannot choose it", c.value.value),
+                    None,
+                );
+            }
+            out.push(SlotChoice { value: c.value.value.clone(), phrases, dtmf });
+        }
+        out
     }
 
     fn menu_ref(&mut self, target: &At<String>, key: &str) -> Option<String> {
@@ -611,50 +665,86 @@ impl Validator<'_, '_, '_> {
 
     /// Two choices of one menu must not share a DTMF key or a phrase:
     /// the caller's input would be ambiguous.
+    /// Keys and phrases must each lead to one thing: in a menu, its
+    /// options and the active globals; in a choice step, its values and
+    /// the globals (which stay active while a step listens).
     fn check_clashes(&mut self, m: &RawMenu, globals_on: bool) {
-        let mut keys: HashMap<char, String> = HashMap::new();
-        let mut phrases: HashMap<String, String> = HashMap::new();
+        let menu = &m.id.value;
+        let mut claims = Claims::default();
         if globals_on {
             for g in self.globals {
-                if let Some(k) = g.dtmf {
-                    keys.insert(k, format!("the global `{}` intent", g.intent));
-                }
-                for p in &g.phrases {
-                    phrases.insert(normalise(p), format!("the global `{}` intent", g.intent));
+                claims.add_global(g);
+            }
+        }
+        let globals = claims.clone();
+        for o in &m.options {
+            let owner = format!("option `{}`", o.intent.value);
+            claims.claim(self.rep, o.dtmf.as_ref(), o.phrases.as_ref(), &owner, &format!("menu `{menu}`"), menu);
+            let Some(choices) = o.collect.as_ref().and_then(|c| c.choices.as_ref()) else { continue };
+            let mut step = globals.clone();
+            let place = format!("the `collect` step of option `{}`", o.intent.value);
+            for c in &choices.value {
+                let owner = format!("choice `{}`", c.value.value);
+                step.claim(self.rep, c.dtmf.as_ref(), c.phrases.as_ref(), &owner, &place, menu);
+            }
+        }
+    }
+}
+
+/// Who uses each key and each phrase so far, in one menu or one step.
+#[derive(Clone, Default)]
+struct Claims {
+    keys: HashMap<char, String>,
+    phrases: HashMap<String, String>,
+}
+
+impl Claims {
+    fn add_global(&mut self, g: &GlobalIntent) {
+        if let Some(k) = g.dtmf {
+            self.keys.insert(k, format!("the global `{}` intent", g.intent));
+        }
+        for p in &g.phrases {
+            self.phrases.insert(normalise(p), format!("the global `{}` intent", g.intent));
+        }
+    }
+
+    /// Reports `owner`'s key and phrases where something in `place` (of
+    /// menu `menu`) has them already, and claims the rest.
+    fn claim(
+        &mut self,
+        rep: &mut Reporter,
+        dtmf: Option<&At<String>>,
+        phrases: Option<&At<Vec<At<String>>>>,
+        owner: &str,
+        place: &str,
+        menu: &str,
+    ) {
+        if let Some(d) = dtmf {
+            if let Some(k) = d.value.chars().next().filter(|_| d.value.chars().count() == 1) {
+                if let Some(prev) = self.keys.get(&k) {
+                    let help = prev
+                        .starts_with("the global")
+                        .then(|| format!("pick a free key, or set `globals = false` in `[menus.{menu}]`"));
+                    rep.error(&d.span, format!("DTMF key `{k}` of {owner} is already used by {prev} in {place}"), help);
+                } else {
+                    self.keys.insert(k, owner.to_string());
                 }
             }
         }
-        for o in &m.options {
-            let owner = format!("option `{}`", o.intent.value);
-            if let Some(d) = &o.dtmf {
-                if let Some(k) = d.value.chars().next().filter(|_| d.value.chars().count() == 1) {
-                    if let Some(prev) = keys.get(&k) {
-                        let help = if prev.starts_with("the global") {
-                            Some(format!("pick a free key, or set `globals = false` in `[menus.{}]`", m.id.value))
-                        } else {
-                            None
-                        };
-                        self.rep.error(&d.span, format!("DTMF key `{k}` of option `{}` is already used by {prev} in menu `{}`", o.intent.value, m.id.value), help);
-                    } else {
-                        keys.insert(k, owner.clone());
-                    }
-                }
+        let mut own = BTreeSet::new();
+        for p in phrases.iter().flat_map(|p| &p.value) {
+            let n = normalise(&p.value);
+            if n.is_empty() || !own.insert(n.clone()) {
+                continue;
             }
-            let mut own = BTreeSet::new();
-            for p in o.phrases.iter().flat_map(|p| &p.value) {
-                let n = normalise(&p.value);
-                if n.is_empty() || !own.insert(n.clone()) {
-                    continue;
-                }
-                match phrases.get(&n) {
-                    Some(prev) => self.rep.error(
-                        &p.span,
-                        format!("phrase \"{}\" of option `{}` is also a phrase of {prev} in menu `{}`", p.value, o.intent.value, m.id.value),
-                        Some("the caller's words would be ambiguous; keep the phrase in one place".into()),
-                    ),
-                    None => {
-                        phrases.insert(n, owner.clone());
-                    }
+            match self.phrases.get(&n) {
+                Some(prev) => rep.error(
+                    &p.span,
+                    format!("phrase \"{}\" of {owner} is also a phrase of {prev} in {place}", p.value),
+                    Some("the caller's words would be ambiguous; keep the phrase in one place".into()),
+                ),
+                None => {
+                    self.phrases.insert(n, owner.to_string());
                 }
             }
         }
