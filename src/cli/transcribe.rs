@@ -20,7 +20,9 @@ pub struct Args {
     pub min_silence_ms: u64,
     /// Recognise against a grammar, as a menu would: `digits` (any length),
     /// `digits:N-M` or `digits:N`, a comma-separated phrase list
-    /// (`yes,no,stop,go`), or `MENU@dialplan.toml`.
+    /// (`yes,no,stop,go`), `MENU@dialplan.toml` (a menu as callers are
+    /// heard in it) or `MENU/OPTION@dialplan.toml` (that option's `collect`
+    /// step).
     #[arg(long)]
     pub grammar: Option<String>,
 }
@@ -71,6 +73,12 @@ pub fn run(args: Args) -> u8 {
             return 1;
         }
     };
+    // As the server does when a dialplan goes into service: the grammar's
+    // one-time preparation must not count in the first file's decode_ms.
+    if let Err(e) = stack.recognizer.prepare(&grammar) {
+        eprintln!("hotline: --grammar: {e}");
+        return 1;
+    }
     let mut code = 0;
     for file in &args.files {
         if let Err(e) = transcribe_file(&stack, file, &grammar, args.grammar.is_some()) {
@@ -185,52 +193,19 @@ mod grammar_spec {
         Ok((min, max))
     }
 
-    /// The phrases of one menu: its options' `phrases` (labelled by
-    /// `intent`), the global intents' phrases when the file has any, and the
-    /// digit range of a `collect` action.
-    fn menu_from_dialplan(menu: &str, file: &Path) -> Result<Grammar, String> {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let doc: toml::Table = text.parse().map_err(|e| format!("{}: {e}", file.display()))?;
-        let menus = doc.get("menus").or_else(|| doc.get("menu")).and_then(|m| m.as_table());
-        let Some(m) = menus.and_then(|m| m.get(menu)).and_then(|m| m.as_table()) else {
-            let known: Vec<&String> = menus.map(|m| m.keys().collect()).unwrap_or_default();
-            return Err(format!("{}: no menu `{menu}` (menus: {known:?})", file.display()));
+    /// `MENU@FILE` or `MENU/OPTION@FILE`: the grammar a call listens with in
+    /// that menu, or in that option's `collect` step, of a dialplan that
+    /// passes `hotline check`.
+    fn menu_from_dialplan(at: &str, file: &Path) -> Result<Grammar, String> {
+        let plan = crate::dialplan::load(file).map_err(|diags| {
+            let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
+            format!("{} does not pass `hotline check`:\n{}", file.display(), errors.join("\n"))
+        })?;
+        let (menu, option) = match at.split_once('/') {
+            Some((menu, option)) => (menu.trim(), Some(option.trim())),
+            None => (at, None),
         };
-        let mut grammar = Grammar::default();
-        let options = m.get("options").and_then(|o| o.as_array()).cloned().unwrap_or_default();
-        for (i, o) in options.iter().enumerate() {
-            let label = o
-                .get("intent")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("option{}", i + 1));
-            add(&mut grammar, label, o.get("phrases"));
-            if let Some(c) = o.get("collect").or_else(|| o.get("action").and_then(|a| a.get("collect"))) {
-                let get = |k: &str| c.get(k).and_then(|v| v.as_integer()).map(|v| v.max(1) as usize);
-                if let (Some(a), Some(b)) = (get("min_digits"), get("max_digits")) {
-                    grammar.digits = Some((a.min(MAX_DIGITS), b.clamp(a, MAX_DIGITS)));
-                }
-            }
-        }
-        if let Some(globals) = doc.get("globals").and_then(|g| g.as_table()) {
-            for (name, g) in globals {
-                add(&mut grammar, name.clone(), g.get("phrases"));
-            }
-        }
-        if grammar.is_open() {
-            return Err(format!("{}: menu `{menu}` has no phrases", file.display()));
-        }
-        Ok(grammar)
-    }
-
-    fn add(grammar: &mut Grammar, label: String, phrases: Option<&toml::Value>) {
-        let phrases: Vec<String> = phrases
-            .and_then(|p| p.as_array())
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
-        if !phrases.is_empty() {
-            grammar.choices.push(GrammarChoice { label, phrases });
-        }
+        crate::call::grammar_at(&plan, menu, option).map_err(|e| format!("{}: {e}", file.display()))
     }
 
     #[cfg(test)]
@@ -249,18 +224,22 @@ mod grammar_spec {
         }
 
         #[test]
-        fn reads_a_menu_from_a_dialplan() {
-            let dir = tempfile::tempdir().unwrap();
-            let f = dir.path().join("plan.toml");
-            std::fs::write(
-                &f,
-                "[menus.main]\noptions = [{ intent = \"billing\", phrases = [\"billing\", \"pay my bill\"] }]\n[globals.agent]\nphrases = [\"agent\"]\n",
-            )
-            .unwrap();
-            let g = parse(&format!("main@{}", f.display())).unwrap();
-            assert_eq!(g.choices.len(), 2);
-            assert_eq!(g.choices[0].phrases, ["billing", "pay my bill"]);
-            assert!(parse(&format!("other@{}", f.display())).unwrap_err().contains("no menu `other`"));
+        fn reads_a_menu_or_a_step_from_a_dialplan() {
+            let plan = "dialplans/hotline.toml";
+            let g = parse(&format!("main@{plan}")).unwrap();
+            let labels: Vec<&str> = g.choices.iter().map(|c| c.label.as_str()).collect();
+            assert_eq!(labels[..2], ["billing", "technical_support"]);
+            assert!(labels.contains(&"agent"), "globals are active in the main menu: {labels:?}");
+            assert_eq!(g.digits, None);
+            let step = parse(&format!("main/account_balance@{plan}")).unwrap();
+            assert_eq!(step.digits, Some((6, 10)));
+            let step = parse(&format!("tech_support/report_outage@{plan}")).unwrap();
+            assert_eq!(step.choices.iter().take(3).map(|c| c.label.as_str()).collect::<Vec<_>>(), ["internet", "tv", "phone"]);
+            assert!(parse(&format!("other@{plan}")).unwrap_err().contains("no menu `other` (menus: billing, main, tech_support)"));
+            assert!(parse(&format!("main/nothing@{plan}")).unwrap_err().contains("menu `main` has no option `nothing`"));
+            assert!(parse(&format!("main/billing@{plan}")).unwrap_err().contains("has no `collect` step"));
+            let broken = parse("main@tests/fixtures/dialplans/broken.toml").unwrap_err();
+            assert!(broken.contains("does not pass `hotline check`") && broken.contains("broken.toml:5:13"), "{broken}");
         }
     }
 }
