@@ -520,24 +520,23 @@ fn a_service_said_clearly_is_taken_and_travels_with_the_transfer() {
 
 #[test]
 fn a_service_the_recogniser_is_unsure_of_is_read_back() {
-    let mut h = at_service_step();
-    h.speak(400);
-    let t = h.now;
-    let out = h.recognized("TV", Some("tv"), 0.6);
-    assert_eq!(out[1..], s(&[&format!("{t} prompt main: I heard TV. Is that right?"), "play 3 I heard TV. Is that right?"]));
-    h.played(1_500);
-    h.speak(300);
-    let t = h.now;
-    let out = h.recognized("yes", Some("yes"), 0.95);
+    // "TV" heard with a confidence between the two thresholds; the caller
+    // answers the read-back.
+    let read_back_answered = |answer: &str| {
+        let mut h = at_service_step();
+        h.speak(400);
+        let t = h.now;
+        let out = h.recognized("TV", Some("tv"), 0.6);
+        assert_eq!(out[1..], s(&[&format!("{t} prompt main: I heard TV. Is that right?"), "play 3 I heard TV. Is that right?"]));
+        h.played(1_500);
+        h.speak(300);
+        let t = h.now;
+        (h.recognized(answer, Some(answer), 0.95), t)
+    };
+    let (out, t) = read_back_answered("yes");
     assert_eq!(out[1], format!("{t} collect service=tv confirmed=true"));
     // A no asks the question again instead.
-    let mut h = at_service_step();
-    h.speak(400);
-    h.recognized("TV", Some("tv"), 0.6);
-    h.played(1_500);
-    h.speak(300);
-    let t = h.now;
-    let out = h.recognized("no", Some("no"), 0.95);
+    let (out, t) = read_back_answered("no");
     assert_eq!(out[1..], s(&[&format!("{t} no-match main 'no'"), &format!("{t} prompt main: {SERVICE_PROMPT}"), &format!("play 4 {SERVICE_PROMPT}")]));
 }
 

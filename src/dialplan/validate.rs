@@ -478,14 +478,7 @@ impl Validator<'_, '_, '_> {
                 Vec::new()
             }
         };
-        let dtmf = o.dtmf.as_ref().and_then(|d| dtmf_key(d, self.rep));
-        if o.dtmf.is_none() {
-            self.rep.warning(
-                &o.intent.span,
-                format!("option `{}` has no `dtmf` key: callers who cannot speak to the bot cannot choose it", o.intent.value),
-                None,
-            );
-        }
+        let dtmf = self.key_of(&o.intent, o.dtmf.as_ref(), "option");
         let action = self.action(&o.action, o.collect.as_ref(), "option")?;
         Some(MenuOption { intent: o.intent.value.clone(), phrases, dtmf, action })
     }
@@ -614,6 +607,19 @@ impl Validator<'_, '_, '_> {
         })
     }
 
+    /// The key of an option or a choice; a missing one is worth a warning,
+    /// as callers who cannot speak could not choose it.
+    fn key_of(&mut self, name: &At<String>, dtmf: Option<&At<String>>, what: &str) -> Option<char> {
+        if dtmf.is_none() {
+            self.rep.warning(
+                &name.span,
+                format!("{what} `{}` has no `dtmf` key: callers who cannot speak to the bot cannot choose it", name.value),
+                None,
+            );
+        }
+        dtmf.and_then(|d| dtmf_key(d, self.rep))
+    }
+
     /// The values of a choice step. Clashes between them, and with the
     /// global intents, are reported with the menu's (`check_clashes`).
     fn slot_choices(&mut self, list: &At<Vec<RawSlotChoice>>) -> Vec<SlotChoice> {
@@ -629,14 +635,7 @@ impl Validator<'_, '_, '_> {
                 // The name itself: `internet`, `cable_tv` -> "cable tv".
                 None => vec![c.value.value.replace(['_', '-'], " ")],
             };
-            let dtmf = c.dtmf.as_ref().and_then(|d| dtmf_key(d, self.rep));
-            if c.dtmf.is_none() {
-                self.rep.warning(
-                    &c.value.span,
-                    format!("choice `{}` has no `dtmf` key: callers who cannot speak to the bot cannot choose it", c.value.value),
-                    None,
-                );
-            }
+            let dtmf = self.key_of(&c.value, c.dtmf.as_ref(), "choice");
             out.push(SlotChoice { value: c.value.value.clone(), phrases, dtmf });
         }
         out
