@@ -61,7 +61,9 @@ pub struct EndpointConfig {
     pub min_silence_ms: u64,
     /// Shorter silence after which a menu answer that is already clear can
     /// be acted on without waiting for `min_silence_ms` (0 = off). Its
-    /// recognition starts up to [`PAUSE_HEAD_START_MS`] earlier.
+    /// recognition starts up to [`PAUSE_HEAD_START_MS`] earlier. Silence
+    /// is counted in the detector's 32 ms windows, so a value between two
+    /// multiples of 32 acts like the next one up.
     pub pause_ms: u64,
     /// Shorter bursts are ignored (clicks, breaths).
     pub min_speech_ms: u64,
@@ -73,11 +75,14 @@ pub struct EndpointConfig {
 
 /// How much sooner than `pause_ms` the words before a pause go to the
 /// recogniser (at most half the pause). Recognising a menu answer takes
-/// 40–100 ms, so starting it early means the answer is usually ready the
-/// moment the pause is long enough to act on, instead of that much later;
-/// the price is a wasted recognition when the caller goes on speaking in
-/// between.
-pub const PAUSE_HEAD_START_MS: u64 = 100;
+/// 30–60 ms on an idle server, so starting it early means the answer is
+/// usually ready the moment the pause is long enough to act on, instead of
+/// that much later; the price is a wasted recognition when the caller goes
+/// on speaking in between. Two 32 ms windows: with three (the words handed
+/// over after 96 ms of quiet instead of 128) the recogniser saw less of the
+/// word's fading end, and spoken digits at 12 dB SNR were taken early half
+/// as often.
+pub const PAUSE_HEAD_START_MS: u64 = 64;
 
 impl EndpointConfig {
     /// Quiet after which the words so far are handed to the recogniser
@@ -94,7 +99,10 @@ impl Default for EndpointConfig {
             threshold: 0.5,
             listening_threshold: 0.4,
             min_silence_ms: 500,
-            pause_ms: 200,
+            // Six 32 ms windows. (200 meant seven, 224 ms: in 21 read
+            // sentences through the phone band both find the same three
+            // pauses inside a sentence; 160 finds six.)
+            pause_ms: 192,
             min_speech_ms: 100,
             speech_pad_ms: 200,
             max_utterance_ms: 20_000,
