@@ -49,14 +49,12 @@ pub fn keys_only_choices(collect: &Collect, globals: &[GlobalIntent]) -> Option<
 /// "For NAME, press KEY." for every entry with a key, then the globals';
 /// `None` when no entry has a key.
 fn keys_only(entries: impl Iterator<Item = (String, Option<char>)>, globals: &[GlobalIntent]) -> Option<Prompt> {
-    let mut parts: Vec<String> =
-        entries.filter_map(|(name, key)| key.map(|k| format!("For {name}, press {}.", key_name(k)))).collect();
+    let sentence = |(name, key): (String, Option<char>)| key.map(|k| format!("For {name}, press {}.", key_name(k)));
+    let mut parts: Vec<String> = entries.filter_map(sentence).collect();
     if parts.is_empty() {
         return None;
     }
-    parts.extend(
-        globals.iter().filter_map(|g| g.dtmf.map(|k| format!("For {}, press {}.", spoken_name(&g.intent), key_name(k)))),
-    );
+    parts.extend(globals.iter().map(|g| (spoken_name(&g.intent), g.dtmf)).filter_map(sentence));
     Some(Prompt { text: parts.join(" "), wav: None })
 }
 
