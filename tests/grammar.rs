@@ -24,12 +24,13 @@ fn menu(words: &[&str]) -> Grammar {
 }
 
 /// The decoder graph rewritten at load time (growing cache, one copy of the
-/// audio broadcast over the rows, one shared
-/// output projection) computes what the exported graph computes.
+/// audio broadcast over the rows, one shared 8-bit output projection)
+/// computes what the exported graph computes: the same best token at every
+/// position, and token log-probabilities within the 8-bit rounding.
 #[test]
 fn rewritten_decoder_matches_the_exported_graph() {
     use hotline::asr::whisper::decode;
-    use hotline::asr::whisper::model::{DecoderGraph, WhisperModel};
+    use hotline::asr::whisper::model::{log_sum_exp, DecoderGraph, WhisperModel};
     let paths = ModelPaths::default_location();
     let original = WhisperModel::load_with(&paths, DecoderGraph::Original).expect("original graph loads");
     let fast = model().model();
@@ -37,6 +38,7 @@ fn rewritten_decoder_matches_the_exported_graph() {
     let clip = read_wav(&data::default_testdata().join("fsdd/4_george_0.wav")).expect("clip");
     let samples = clip.to_f32_at(MODEL_RATE);
     let mel = model().features(&samples);
+    // Per graph: (best token, log-probabilities of every 7th token) per row.
     let mut last = Vec::new();
     for m in [&original, fast] {
         let audio = m.encode(&mel).expect("encode");
@@ -53,17 +55,30 @@ fn rewritten_decoder_matches_the_exported_graph() {
         let (logits, cache) = m.decode(&audio, &tokens, &rows, prefix.len).expect("decode");
         // And one more step on the grown cache.
         let (next, _) = m.decode(&audio, &[m.meta.eot; 3], &cache, prefix.len + 2).expect("decode");
-        let mut values: Vec<f32> = prefix.first.iter().step_by(97).copied().collect();
+        let summary = |row: &[f32]| {
+            let lse = log_sum_exp(row);
+            let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+            (best, row.iter().step_by(7).map(|x| x - lse).collect::<Vec<f32>>())
+        };
+        let mut rows = vec![prefix.first.clone()];
         for b in 0..3 {
             for j in 0..2 {
-                values.extend(logits.row(b, j).iter().step_by(97));
+                rows.push(logits.row(b, j).to_vec());
             }
-            values.extend(next.row(b, 0).iter().step_by(97));
+            rows.push(next.row(b, 0).to_vec());
         }
-        last.push(values);
+        last.push(rows.iter().map(|r| summary(r)).collect::<Vec<_>>());
     }
-    let worst = last[0].iter().zip(&last[1]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(worst < 1e-2, "logits differ by up to {worst}");
+    let mut worst = 0.0f32;
+    for (k, (a, b)) in last[0].iter().zip(&last[1]).enumerate() {
+        assert_eq!(a.0, b.0, "row {k}: the best token differs");
+        // Likely tokens (the original gives them more than e⁻⁵): the
+        // 8-bit rounding moves them by up to ~0.3 nats on this clip.
+        for (x, y) in a.1.iter().zip(&b.1).filter(|(x, _)| **x > -5.0) {
+            worst = worst.max((x - y).abs());
+        }
+    }
+    assert!(worst < 0.5, "likely tokens' log-probabilities differ by up to {worst} nats");
 }
 
 /// Reference values from librosa.filters.mel(sr=16000, n_fft=400, n_mels=80)

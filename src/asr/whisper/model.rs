@@ -328,8 +328,8 @@ pub fn decoder_threads() -> usize {
 }
 
 /// Loads the decoder with its graph rewritten for speed; when the graph is
-/// not the shape the rewrite expects, the original graph (slower, same
-/// results).
+/// not the shape the rewrite expects, the original graph (slower; scores
+/// differ only by the 8-bit output projection).
 fn load_decoder(path: &Path, meta: &ModelMeta, graph: DecoderGraph) -> Result<(Session, bool), AsrError> {
     if graph == DecoderGraph::Original {
         return Ok((crate::asr::runtime::session(path)?, false));
