@@ -195,15 +195,7 @@ fn find_cross_shapes(nodes: &[Node]) -> Result<Vec<usize>, String> {
 /// A one-element int64 initializer.
 fn int64_initializer(name: &str, value: i64) -> Vec<u8> {
     const ONNX_INT64: u64 = 7;
-    let mut dims = Vec::new();
-    put_varint(&mut dims, 1);
-    let mut out = Vec::new();
-    put_len(&mut out, TENSOR_DIMS, &dims);
-    put_tag(&mut out, TENSOR_DATA_TYPE, WIRE_VARINT);
-    put_varint(&mut out, ONNX_INT64);
-    put_len(&mut out, TENSOR_NAME, name.as_bytes());
-    put_len(&mut out, TENSOR_RAW_DATA, &value.to_le_bytes());
-    out
+    tensor(name, &[1], ONNX_INT64, &value.to_le_bytes())
 }
 
 /// Node indices of `Transpose → MatMul(E, ·) → Transpose`.
@@ -265,7 +257,8 @@ fn node(op: &str, inputs: &[&str], outputs: &[&str], cast_to: Option<u64>) -> Ve
 /// `y = x · Eᵀ` in 8 bits, the way the rest of the int8 decoder computes
 /// its products: `x` quantised per call (DynamicQuantizeLinear), `Eᵀ`
 /// stored as int8 with one scale per vocabulary entry, the int32 product
-/// scaled back to floats. ONNX Runtime fuses the chain into one kernel.
+/// scaled back to floats (a chain ONNX Runtime's optimiser knows how to
+/// fuse).
 fn quantized_projection(x: &str, y: &str) -> Vec<Vec<u8>> {
     const XQ: &str = "hotline.logits_x_q";
     const XS: &str = "hotline.logits_x_scale";
