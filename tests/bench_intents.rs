@@ -139,3 +139,39 @@ fn cli_prints_the_call_table_for_the_shipped_dialplan() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no/such/dialplan.toml"));
 }
+
+/// The recogniser table (`bench intents` without `--dialplan`): every set at
+/// every noise level, and the best-scoring answer is right at least as often
+/// as the recogniser accepts the right answer (it is the ceiling of any
+/// rejection rule, and the README quotes it as such).
+#[test]
+fn cli_prints_the_recogniser_table() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["bench", "intents", "--every", "100"])
+        .output()
+        .expect("hotline runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let pct = |cell: &str| -> Option<f64> { cell.trim().strip_suffix(" %")?.parse().ok() };
+    for set in ["FSDD digits", "Speech Commands via µ-law", "Speech Commands at 16 kHz", "out-of-grammar"] {
+        for noise in ["clean", "12 dB", "6 dB"] {
+            let cells: Vec<&str> = stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("| {set}")) && l.contains(&format!("| {noise} |")))
+                .unwrap_or_else(|| panic!("no {set} / {noise} row in\n{stdout}"))
+                .split('|')
+                .map(str::trim)
+                .collect();
+            // "", set, noise, clips, open, no priors, constrained, best, p50, p95, "".
+            assert_eq!(cells.len(), 11, "{cells:?}");
+            assert!(cells[3].parse::<usize>().is_ok_and(|n| n > 0), "no clips in {cells:?}");
+            let accepted = pct(cells[6]).unwrap_or_else(|| panic!("no accuracy in {cells:?}"));
+            if set == "out-of-grammar" {
+                assert_eq!(cells[7], "—", "{cells:?}");
+            } else {
+                let best = pct(cells[7]).unwrap_or_else(|| panic!("no best-scoring column in {cells:?}"));
+                assert!(best >= accepted, "{cells:?}");
+            }
+        }
+    }
+}

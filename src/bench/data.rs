@@ -62,6 +62,16 @@ pub fn fsdd_test(testdata: &Path, takes: usize) -> Result<Vec<Clip>, String> {
 /// Speech Commands clips (transcripts from `TRANSCRIPTS.tsv`) through the
 /// phone band. `every` keeps every n-th row (1 = all) for quick runs.
 pub fn speech_commands_phone(testdata: &Path, every: usize) -> Result<Vec<Clip>, String> {
+    speech_commands(testdata, every, true)
+}
+
+/// The same Speech Commands clips at their recorded 16 kHz, not through the
+/// phone band: shows what the band costs.
+pub fn speech_commands_wideband(testdata: &Path, every: usize) -> Result<Vec<Clip>, String> {
+    speech_commands(testdata, every, false)
+}
+
+fn speech_commands(testdata: &Path, every: usize, phone: bool) -> Result<Vec<Clip>, String> {
     let dir = testdata.join("speech_commands");
     let tsv = dir.join("TRANSCRIPTS.tsv");
     let text = std::fs::read_to_string(&tsv).map_err(|e| format!("{}: {e}", tsv.display()))?;
@@ -74,14 +84,24 @@ pub fn speech_commands_phone(testdata: &Path, every: usize) -> Result<Vec<Clip>,
         let (Some(file), Some(word)) = (cols.next(), cols.next()) else {
             return Err(format!("{}:{}: expected `file<TAB>text`", tsv.display(), i + 2));
         };
-        let samples = pad(phone_band(&load_16k(&dir.join(file))?));
+        let recorded = load_16k(&dir.join(file))?;
+        let samples = pad(if phone { phone_band(&recorded) } else { recorded });
         clips.push(Clip { name: format!("speech_commands/{file}"), samples, truth: word.to_string() });
     }
     Ok(clips)
 }
 
-/// The noise recordings, 16 kHz, whole.
+/// The noise recordings through the phone band, 16 kHz, whole.
 pub fn noise_tracks(testdata: &Path) -> Result<Vec<Vec<f32>>, String> {
+    noise(testdata, true)
+}
+
+/// The noise recordings as recorded (16 kHz, whole), for the wideband clips.
+pub fn noise_tracks_wideband(testdata: &Path) -> Result<Vec<Vec<f32>>, String> {
+    noise(testdata, false)
+}
+
+fn noise(testdata: &Path, phone: bool) -> Result<Vec<Vec<f32>>, String> {
     let dir = testdata.join("noise");
     let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -89,7 +109,7 @@ pub fn noise_tracks(testdata: &Path) -> Result<Vec<Vec<f32>>, String> {
         .filter(|p| p.extension().is_some_and(|x| x == "wav"))
         .collect();
     names.sort();
-    names.iter().map(|p| load_16k(p).map(|s| phone_band(&s))).collect()
+    names.iter().map(|p| load_16k(p).map(|s| if phone { phone_band(&s) } else { s })).collect()
 }
 
 /// `count` noise-only clips of `ms` each, cut from the tracks.
