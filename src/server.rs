@@ -493,6 +493,8 @@ async fn connection(
     let ws_cfg = WebSocketConfig::default()
         .max_message_size(Some(MAX_INCOMING_MESSAGE))
         .max_frame_size(Some(MAX_INCOMING_MESSAGE));
+    // The error type is the one tungstenite's handshake callback returns.
+    #[allow(clippy::result_large_err)]
     let callback = move |_req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         if let Some(p) = answer_protocol {
             resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(p));

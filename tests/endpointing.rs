@@ -11,7 +11,7 @@ fn word_then_silence(silence_ms: usize) -> Vec<f32> {
     let audio = read_wav(&testdata_dir().join("fsdd/3_jackson_0.wav")).expect("fsdd clip");
     let mut samples = vec![0.0f32; 8_000]; // 0.5 s before the word
     samples.extend(audio.to_f32_at(16_000));
-    samples.extend(std::iter::repeat(0.0).take(silence_ms * 16));
+    samples.extend(std::iter::repeat_n(0.0, silence_ms * 16));
     samples
 }
 
@@ -145,7 +145,7 @@ fn the_caller_is_heard_better_when_no_prompt_plays() {
     for (i, clip) in words.iter().enumerate() {
         let mut call = vec![0.0f32; greeting];
         call.extend_from_slice(&clip.samples);
-        call.extend(std::iter::repeat(0.0).take(16_000));
+        call.extend(std::iter::repeat_n(0.0, 16_000));
         let whole = hotline::bench::data::Clip { samples: call, ..clip.clone() };
         let noisy = hotline::bench::data::add_noise(&whole, &tracks[i % tracks.len()], 6.0, i);
         heard_listening += heard_after_greeting(&noisy.samples, greeting, false) as usize;

@@ -36,7 +36,7 @@ impl CallerAudio {
     }
 
     fn silence(mut self, secs: f32) -> Self {
-        self.samples.extend(std::iter::repeat(0).take((secs * RATE as f32) as usize));
+        self.samples.extend(std::iter::repeat_n(0, (secs * RATE as f32) as usize));
         self
     }
 

@@ -78,7 +78,7 @@ fn vad_finds_three_utterances_at_their_boundaries() {
         let start = samples.len() as u64 / 8;
         samples.extend_from_slice(&a.samples);
         truth.push((start, samples.len() as u64 / 8));
-        samples.extend(std::iter::repeat(0).take(8000));
+        samples.extend(std::iter::repeat_n(0, 8000));
     }
     let dir = tempfile::tempdir().unwrap();
     let call = dir.path().join("three_digits.wav");

@@ -250,7 +250,7 @@ impl VoiceDetector for SileroVad {
             let mut w = std::mem::take(&mut self.pending);
             let real = w.len();
             w.resize(WINDOW, 0.0);
-            self.history.extend(std::iter::repeat(0.0).take(WINDOW - real));
+            self.history.extend(std::iter::repeat_n(0.0, WINDOW - real));
             self.window(&w, &mut events);
         }
         if let Some(sp) = self.speech.as_mut() {

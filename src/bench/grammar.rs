@@ -182,9 +182,8 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
         if rec.model().has_growing_cache() { "rewritten" } else { "as exported" }
     );
     println!(
-        "Utterances: clips padded with {} ms of silence each side (no VAD); Speech Commands through 8 kHz µ-law; noise = {} mixed at the SNR over the speech part.",
-        data::PAD_MS,
-        "testdata/noise (kitchen, exercise bike)"
+        "Utterances: clips padded with {} ms of silence each side (no VAD); Speech Commands through 8 kHz µ-law; noise = testdata/noise (kitchen, exercise bike) mixed at the SNR over the speech part.",
+        data::PAD_MS
     );
     println!("No other Whisper size is installed, so only tiny.en is measured.\n");
     let full_col = if args.full_window { " constrained, 30 s window |" } else { "" };

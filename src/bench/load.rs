@@ -458,6 +458,15 @@ fn speech_end_ms(samples: &[i16], rate: u32) -> u64 {
         * 10
 }
 
+fn count_audio(call: &AsteriskCall) -> usize {
+    call.seen().iter().filter(|(_, s)| matches!(s, Seen::Audio(_))).count()
+}
+
+/// Resident set size of this process now, in MB (Linux).
+fn rss_mb() -> f64 {
+    super::memory_mb().1
+}
+
 #[cfg(test)]
 mod tests {
     use super::speech_end_ms;
@@ -478,13 +487,4 @@ mod tests {
         assert!((690..=710).contains(&end), "end of speech at {end} ms");
         assert_eq!(speech_end_ms(&[], 16_000), 0);
     }
-}
-
-fn count_audio(call: &AsteriskCall) -> usize {
-    call.seen().iter().filter(|(_, s)| matches!(s, Seen::Audio(_))).count()
-}
-
-/// Resident set size of this process now, in MB (Linux).
-fn rss_mb() -> f64 {
-    super::memory_mb().1
 }

@@ -247,7 +247,7 @@ impl AsteriskWsCodec {
         let started = self
             .started
             .ok_or_else(|| ProtocolError(format!("{}-byte audio frame before MEDIA_START", bytes.len())))?;
-        if bytes.len() % started.format.bytes_per_sample() != 0 {
+        if !bytes.len().is_multiple_of(started.format.bytes_per_sample()) {
             return Err(ProtocolError(format!(
                 "{}-byte audio frame is not a whole number of 16-bit samples",
                 bytes.len()

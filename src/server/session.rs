@@ -568,7 +568,7 @@ impl Session {
     async fn apply_one(&mut self, out: Output, sink: &mut Sink) -> Option<End> {
         match out {
             Output::Play { id, prompt, barge_in: _ } => {
-                let Some(pb) = self.playback.as_mut() else { return None };
+                let pb = self.playback.as_mut()?;
                 pb.enqueue(id);
                 let rate = self.info.as_ref().and_then(|i| i.format).map_or(MODEL_RATE, |f| f.rate());
                 let prompts = Arc::clone(&self.shared.prompts);

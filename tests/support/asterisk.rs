@@ -685,7 +685,7 @@ fn ulaw_encode(sample: i16) -> u8 {
     let pcm = (pcm + BIAS).min(32635 + BIAS);
     let exponent = (0..8).rev().find(|e| pcm & (0x80 << e) != 0).unwrap_or(0);
     let mantissa = (pcm >> (exponent + 3)) & 0x0F;
-    !(sign | (exponent << 4) as i32 | mantissa) as u8
+    !(sign | (exponent << 4) | mantissa) as u8
 }
 
 fn ulaw_decode(byte: u8) -> i16 {

@@ -307,7 +307,7 @@ pub fn digits_beam(
 fn loop_unit(digits: &str, min: usize) -> &str {
     let n = digits.len();
     (min.max(1)..=n / 2)
-        .filter(|&k| n % k == 0)
+        .filter(|&k| n.is_multiple_of(k))
         .map(|k| &digits[..k])
         .find(|unit| unit.repeat(n / unit.len()) == digits)
         .unwrap_or(digits)

@@ -234,7 +234,7 @@ impl WhisperModel {
     ) -> Result<(Logits, KvCache), AsrError> {
         let batch = cache.batch;
         let m = &self.meta;
-        if batch == 0 || tokens.is_empty() || tokens.len() % batch != 0 {
+        if batch == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(batch) {
             return Err(AsrError::Failed(format!("whisper decoder: {} tokens for {batch} rows", tokens.len())));
         }
         let n = tokens.len() / batch;
@@ -408,7 +408,7 @@ fn fast_exp(x: f32) -> f32 {
     let n = shifted - ROUND;
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r
-        + 5.000_000_1e-1;
+        + 5e-1;
     let exp_r = p * r * r + r + 1.0;
     // 2^n: the exponent field n + 127 (ROUND's own bits are 0x4B40_0000).
     exp_r * f32::from_bits(shifted.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23)
