@@ -53,6 +53,12 @@ const BILLING_PROMPT: &str = "Billing. Say payments or refunds.";
 const HOLD: &str = "Please hold while I transfer you.";
 
 impl Harness {
+    /// The labels of the options the last recognition request listened for.
+    fn grammar_labels(&self) -> Vec<String> {
+        let grammar = self.last_grammar.as_ref().expect("a recognition request");
+        grammar.choices.iter().map(|c| c.label.clone()).collect()
+    }
+
     fn with_vad(vad: LoudnessVad) -> Harness {
         let call = Call::new(Arc::new(test_dialplan()), Arc::new(crate::intent::TextMatcher::default()), Box::new(vad));
         Harness { call, now: 0, last_play: None, last_request: None, last_grammar: None, transfers: Vec::new() }
@@ -170,8 +176,7 @@ fn agent_from_a_sub_menu_by_voice() {
     h.played(2_000);
     let out = h.speak(300);
     assert_eq!(out, s(&["recognize 1"]));
-    let labels: Vec<&str> = h.last_grammar.as_ref().unwrap().choices.iter().map(|c| c.label.as_str()).collect();
-    assert_eq!(labels, ["payments", "refunds", "agent", "repeat", "back", "main_menu", "goodbye"]);
+    assert_eq!(h.grammar_labels(), ["payments", "refunds", "agent", "repeat", "back", "main_menu", "goodbye"]);
     let t = h.now;
     let out = h.recognized("I want a human", Some("agent"), 0.95);
     assert_eq!(
@@ -369,8 +374,7 @@ fn between_thresholds_the_machine_asks_and_acts_on_yes() {
     );
     h.played(1_000);
     assert_eq!(h.speak(200), s(&["recognize 2"]));
-    let labels: Vec<&str> = h.last_grammar.as_ref().unwrap().choices.iter().map(|c| c.label.as_str()).collect();
-    assert_eq!(labels, ["yes", "no"]);
+    assert_eq!(h.grammar_labels(), ["yes", "no"]);
     let t = h.now;
     let out = h.recognized("Yes.", None, 1.0);
     assert_eq!(
@@ -498,10 +502,8 @@ fn at_service_step() -> Harness {
 fn a_service_said_clearly_is_taken_and_travels_with_the_transfer() {
     let mut h = at_service_step();
     h.speak(400);
-    let grammar = h.last_grammar.clone().unwrap();
-    let labels: Vec<&str> = grammar.choices.iter().map(|c| c.label.as_str()).collect();
-    assert_eq!(labels, ["internet", "tv", "phone", "agent", "repeat", "back", "main_menu", "goodbye"]);
-    assert_eq!(grammar.digits, None, "a choice step does not listen for digits");
+    assert_eq!(h.grammar_labels(), ["internet", "tv", "phone", "agent", "repeat", "back", "main_menu", "goodbye"]);
+    assert_eq!(h.last_grammar.as_ref().unwrap().digits, None, "a choice step does not listen for digits");
     let t = h.now;
     let out = h.recognized("Television.", Some("tv"), 0.93);
     assert_eq!(
