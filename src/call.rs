@@ -433,6 +433,10 @@ impl Call {
                 VadEvent::Lull(u) => self.on_lull(origin, u, out),
                 VadEvent::Pause { .. } => self.on_pause(now, out),
                 VadEvent::Resume { .. } => self.on_resume(),
+                VadEvent::Failed { reason } => {
+                    self.degrade(now, format!("voice detector failed: {reason}"), out);
+                    return;
+                }
             }
         }
     }

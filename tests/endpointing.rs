@@ -33,6 +33,7 @@ fn kind(e: &VadEvent) -> &'static str {
         VadEvent::Pause { .. } => "pause",
         VadEvent::Resume { .. } => "resume",
         VadEvent::Utterance(_) => "utterance",
+        VadEvent::Failed { .. } => "failed",
     }
 }
 

@@ -35,6 +35,10 @@ pub enum VadEvent {
     Pause { at_ms: u64 },
     /// Speech went on after a [`VadEvent::Lull`]: the utterance is not over.
     Resume { at_ms: u64 },
+    /// The detector stopped working (its network failed). Reported once;
+    /// after it the detector hears nothing, so the call must stop waiting
+    /// for speech (keys, then a human) instead of reprompting into silence.
+    Failed { reason: String },
 }
 
 #[derive(Debug, Clone)]

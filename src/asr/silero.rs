@@ -71,9 +71,9 @@ pub struct SileroVad {
     /// Absolute index of the next sample to be processed by the network.
     processed: u64,
     speech: Option<Speech>,
-    /// Set once the network failed; the detector then reports nothing and the
-    /// call falls back to DTMF through the recogniser-failure path.
-    pub failed: Option<String>,
+    /// Set once the network failed: the failure is reported once as
+    /// [`VadEvent::Failed`] and the detector then reports nothing more.
+    failed: Option<String>,
     /// A prompt is playing: speech must clear the barge-in threshold.
     prompt_playing: bool,
 }
@@ -116,13 +116,19 @@ impl SileroVad {
     }
 
     fn window(&mut self, window: &[f32], events: &mut Vec<VadEvent>) {
+        if self.failed.is_some() {
+            return;
+        }
         self.input.truncate(CONTEXT);
         self.input.extend_from_slice(window);
         let prob = match self.model.step(&self.input, &mut self.state) {
             Ok(p) => p,
             Err(e) => {
-                self.failed = Some(e.to_string());
-                0.0
+                let reason = e.to_string();
+                self.failed = Some(reason.clone());
+                self.speech = None;
+                events.push(VadEvent::Failed { reason });
+                return;
             }
         };
         let ctx_start = self.input.len() - CONTEXT;

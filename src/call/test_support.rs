@@ -158,6 +158,10 @@ pub struct LoudnessVad {
     /// Told by the call: a prompt plays, so only louder sound is speech
     /// (as the real detector's stricter barge-in threshold).
     prompt_playing: bool,
+    /// Samples after which the detector breaks (as Silero does when its
+    /// network fails): reports `Failed` once, then nothing.
+    fail_after: Option<u64>,
+    failed: bool,
 }
 
 const RATE: u64 = 16_000;
@@ -178,7 +182,14 @@ impl LoudnessVad {
             lulled: false,
             paused: false,
             prompt_playing: false,
+            fail_after: None,
+            failed: false,
         }
+    }
+
+    /// Breaks after `ms` of audio, as a detector whose network fails.
+    pub fn failing_after(ms: u64) -> Self {
+        LoudnessVad { fail_after: Some(ms * RATE / 1000), ..LoudnessVad::new() }
     }
 
     /// Also reports a lull and a pause after `ms` of silence, and speech
@@ -196,6 +207,14 @@ impl LoudnessVad {
 impl VoiceDetector for LoudnessVad {
     fn accept(&mut self, samples: &[f32]) -> Vec<VadEvent> {
         let mut events = Vec::new();
+        if self.failed {
+            return events;
+        }
+        if self.fail_after.is_some_and(|at| self.samples_seen >= at) {
+            self.failed = true;
+            events.push(VadEvent::Failed { reason: "network failed".into() });
+            return events;
+        }
         let loud = crate::audio::rms_dbfs(samples) > if self.prompt_playing { -20.0 } else { -30.0 };
         let len = samples.len() as u64;
         match (self.speech_start, loud) {

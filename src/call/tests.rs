@@ -716,6 +716,32 @@ fn recogniser_failure_switches_to_keys_and_keys_still_work() {
     assert_eq!(h.transfers[0].0.extension, "1000");
 }
 
+/// A voice detector that breaks mid-call must not leave the caller hearing
+/// "I did not hear you" into silence: the call says speech is off, offers
+/// the question as keys, and keys then work.
+#[test]
+fn a_failed_voice_detector_switches_the_call_to_keys() {
+    let mut h = Harness::started_with(LoudnessVad::failing_after(300));
+    h.played(500);
+    let out = h.audio(600, false);
+    let t = out[0].split(' ').next().unwrap().to_string();
+    let keys = "For billing, press 1. For support, press 2. For balance, press 3. For outage, press 5. For hours, press 4. For agent, press 0. For repeat, press star.";
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} degraded"),
+            &format!("{t} prompt main: Sorry, speech recognition is not available. Please use your keypad."),
+            "play 2 Sorry, speech recognition is not available. Please use your keypad.",
+            &format!("{t} prompt main: {keys}"),
+            &format!("play 3 {keys}"),
+        ])
+    );
+    assert!(h.call.is_degraded());
+    h.played(5_000);
+    let out = h.at(h.now + 100, Input::Dtmf('1'));
+    assert!(out.iter().any(|l| l.ends_with("intent main/billing Dtmf 1.00")), "{out:?}");
+}
+
 #[test]
 fn a_recogniser_that_never_answers_degrades_the_call() {
     let mut h = Harness::started();

@@ -111,7 +111,10 @@ fn transcribe_file(
     let mut vad = stack.detector();
     let mut events = vad.accept(&samples);
     events.extend(vad.flush());
-    if let Some(reason) = vad.failed.take() {
+    if let Some(reason) = events.iter().find_map(|e| match e {
+        VadEvent::Failed { reason } => Some(reason.clone()),
+        _ => None,
+    }) {
         return Err(AsrError::Failed(reason).into());
     }
     // Queue every utterance first so the pool decodes them in parallel.

@@ -628,6 +628,10 @@ impl Session {
                 self.hangup_after_playback = Some(reason);
             }
             Output::Event(e) => {
+                if let crate::call::Event::Degraded { reason, .. } = &e {
+                    // Speech is off for the rest of this call: worth an operator's look.
+                    warn!(%reason, "speech switched off for this call; keys only");
+                }
                 info!(event = %serde_json::to_string(&e).unwrap_or_default(), "call event");
                 self.record.push_event(e);
             }
