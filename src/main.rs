@@ -12,7 +12,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve live calls from Asterisk (chan_websocket).
+    /// Serve live calls from the PBX: Asterisk (chan_websocket, AudioSocket), FreeSWITCH, Twilio.
     Serve(hotline::cli::serve::Args),
     /// Transcribe WAV files: one JSON line per utterance.
     Transcribe(hotline::cli::transcribe::Args),

@@ -7,7 +7,7 @@ pub enum Bench {
     /// out-of-grammar rejection, clean and in noise. With --dialplan: whole
     /// calls through the call machine (intents, false accepts, latency).
     Intents(crate::bench::grammar::IntentsArgs),
-    /// Simultaneous emulated Asterisk calls served in real time.
+    /// Simultaneous emulated PBX calls (any transport) served in real time.
     Load(crate::bench::load::LoadArgs),
 }
 

@@ -1,4 +1,5 @@
-//! `hotline serve`: the live server for Asterisk (chan_websocket).
+//! `hotline serve`: the live server, one listener per PBX transport
+//! (Asterisk chan_websocket and AudioSocket, FreeSWITCH, Twilio).
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
