@@ -3,7 +3,6 @@
 //! word-error scoring.
 use std::path::{Path, PathBuf};
 
-use crate::audio::{self, g711};
 
 /// `$HOTLINE_TESTDATA`, else `../shared/testdata` beside the source tree.
 pub fn testdata_dir() -> PathBuf {
@@ -34,14 +33,6 @@ pub fn clips(data: &Path, source: &str) -> std::io::Result<Vec<Clip>> {
             Some(Clip { path: dir.join(file), text: text.to_string(), speaker: speaker.to_string() })
         })
         .collect())
-}
-
-/// What a phone line does to 16 kHz speech: down to 8 kHz, G.711 µ-law,
-/// back up to 16 kHz for the models.
-pub fn phone_band(samples_16k: &[f32]) -> Vec<f32> {
-    let narrow = audio::resample(samples_16k, 16_000, 8_000);
-    let coded = g711::ulaw_decode_all(&g711::ulaw_encode_all(&audio::f32_to_i16(&narrow)));
-    audio::resample(&audio::i16_to_f32(&coded), 8_000, 16_000)
 }
 
 /// Adds `noise` (looped, starting at an offset derived from `seed`) to
@@ -146,7 +137,7 @@ mod tests {
         let noise: Vec<f32> = (0..5000).map(|i| ((i * 7919 % 200) as f32 / 100.0 - 1.0) * 0.2).collect();
         let mixed = mix_noise(&speech, &noise, 6.0, 3);
         let diff: Vec<f32> = mixed.iter().zip(&speech).map(|(m, s)| m - s).collect();
-        let snr = audio::rms_dbfs(&speech) - audio::rms_dbfs(&diff);
+        let snr = crate::audio::rms_dbfs(&speech) - crate::audio::rms_dbfs(&diff);
         assert!((snr - 6.0).abs() < 0.2, "snr {snr}");
     }
 }

@@ -44,3 +44,11 @@ pub fn rms_dbfs(samples: &[f32]) -> f32 {
     let mean_sq = samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32;
     10.0 * mean_sq.log10()
 }
+
+/// What a phone line does to 16 kHz speech: down to 8 kHz, G.711 µ-law,
+/// back up to 16 kHz for the models.
+pub fn phone_band(samples_16k: &[f32]) -> Vec<f32> {
+    let narrow = resample(samples_16k, 16_000, 8_000);
+    let coded = g711::ulaw_decode_all(&g711::ulaw_encode_all(&f32_to_i16(&narrow)));
+    resample(&i16_to_f32(&coded), 8_000, 16_000)
+}

@@ -119,7 +119,7 @@ fn bench(args: &AsrArgs) -> Result<(), String> {
             let (h, t) = decode(&whisper, &padded(&x))?;
             native.add(&c.text, &h, secs, t);
             total.add(&c.text, &h, secs, t);
-            let (h, t) = decode(&whisper, &padded(&testdata::phone_band(&x)))?;
+            let (h, t) = decode(&whisper, &padded(&crate::audio::phone_band(&x)))?;
             phone.add(&c.text, &h, secs, t);
         }
         rows.push(native.row(set, "16 kHz"));
@@ -131,7 +131,7 @@ fn bench(args: &AsrArgs) -> Result<(), String> {
         let secs = x.len() as f64 / MODEL_RATE as f64;
         let (h, t) = decode(&whisper, &padded(&x))?;
         native.add(&c.text, &h, secs, t);
-        let (h, t) = decode(&whisper, &padded(&testdata::phone_band(&x)))?;
+        let (h, t) = decode(&whisper, &padded(&crate::audio::phone_band(&x)))?;
         phone.add(&c.text, &h, secs, t);
     }
     rows.push(native.row("speech_commands (one word)", "16 kHz"));

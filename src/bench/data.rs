@@ -20,7 +20,8 @@ pub struct Clip {
 pub const DIGIT_WORDS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 pub const COMMAND_WORDS: [&str; 10] = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"];
 
-pub use crate::testdata::{phone_band, testdata_dir as default_testdata};
+pub use crate::audio::phone_band;
+pub use crate::testdata::testdata_dir as default_testdata;
 
 fn pad(samples: Vec<f32>) -> Vec<f32> {
     let n = PAD_MS * MODEL_RATE as usize / 1000;

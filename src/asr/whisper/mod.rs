@@ -126,7 +126,7 @@ fn quiet_line(amplitude: f32) -> Vec<f32> {
         })
         .collect();
     let pad = vec![0.0; 300 * mel::SAMPLE_RATE / 1000];
-    [pad.clone(), crate::testdata::phone_band(&hiss), pad].concat()
+    [pad.clone(), crate::audio::phone_band(&hiss), pad].concat()
 }
 
 /// Everything one utterance produced, for callers that want more than a
