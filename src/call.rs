@@ -49,6 +49,7 @@ mod understanding;
 
 pub use understanding::{grammar_at, grammars};
 mod wording;
+pub use wording::static_prompts;
 
 /// Identifies one playback so its end can be matched to it.
 pub type PlaybackId = u64;

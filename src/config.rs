@@ -81,6 +81,8 @@ pub struct ServerConfig {
     pub transfer: TransferConfig,
     pub ami: Option<AmiConfig>,
     pub auth: Option<BasicAuth>,
+    /// One JSON line per finished call; `calls.jsonl` unless the config
+    /// says `call_records = ""` (no records).
     pub call_records: Option<PathBuf>,
     /// Keep each call's caller audio as a WAV here (off when None).
     pub keep_audio_dir: Option<PathBuf>,
@@ -477,7 +479,7 @@ impl ServerConfig {
                 transfer: TransferConfig { method, default_context, timeout: Duration::from_millis(transfer_timeout) },
                 ami,
                 auth,
-                call_records: raw.call_records.map(rel),
+                call_records: call_records(raw.call_records).map(rel),
                 keep_audio_dir: raw.keep_audio_dir.map(rel),
                 prompt_cache_dir: rel(raw.prompt_cache_dir.unwrap_or_else(|| "cache/prompts".into())),
                 recognizer_threads: threads,
@@ -490,6 +492,18 @@ impl ServerConfig {
         }
     }
 }
+
+/// Where call records go: `calls.jsonl` by default (a production server
+/// keeps them), nowhere when the key is set to the empty string.
+fn call_records(configured: Option<PathBuf>) -> Option<PathBuf> {
+    match configured {
+        None => Some(PathBuf::from(DEFAULT_CALL_RECORDS)),
+        Some(p) if p.as_os_str().is_empty() => None,
+        Some(p) => Some(p),
+    }
+}
+
+pub const DEFAULT_CALL_RECORDS: &str = "calls.jsonl";
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -537,9 +551,18 @@ mod tests {
         let c = parse("").unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8088");
         assert_eq!(c.transfer.method, TransferMethod::Hangup, "no [ami]: the no-AMI method");
-        assert!(c.auth.is_none() && c.keep_audio_dir.is_none() && c.call_records.is_none());
+        assert!(c.auth.is_none() && c.keep_audio_dir.is_none());
+        assert_eq!(c.call_records.as_deref(), Some(Path::new("calls.jsonl")), "call records are kept by default");
         let e = parse("[transfer]\nmethod = \"ami\"").unwrap_err().to_string();
         assert!(e.contains("`transfer.method`") && e.contains("[ami]"), "{e}");
+    }
+
+    #[test]
+    fn call_records_are_kept_by_default_and_an_empty_path_turns_them_off() {
+        let with_file = |text: &str| ServerConfig::from_toml_str(text, Some(Path::new("/etc/hotline/hotline.toml")), &|_| None);
+        assert_eq!(with_file("").unwrap().call_records.as_deref(), Some(Path::new("/etc/hotline/calls.jsonl")));
+        assert_eq!(with_file("call_records = \"/var/log/c.jsonl\"").unwrap().call_records.as_deref(), Some(Path::new("/var/log/c.jsonl")));
+        assert_eq!(with_file("call_records = \"\"").unwrap().call_records, None);
     }
 
     #[test]

@@ -8,14 +8,17 @@
 //!   upgrade, the 101 answer exactly as Asterisk accepts it
 //!   (`Connection: Upgrade`, no extensions).
 //! - `GET /transfer?uid=...` (no upgrade) answers the Asterisk dialplan's
-//!   `CURL()` for the no-AMI transfer method; `GET /health` says `ok`.
-//! - Hot reload of the dialplan folder ([`registry`]).
-//! - Shutdown: stop accepting, let calls finish for `shutdown_grace`, then
-//!   hang up the rest, write their records, return.
+//!   `CURL()` for the no-AMI transfer method; `GET /health` says `ok`;
+//!   `GET /readyz` says whether calls should be sent here ([`readiness`]).
+//! - Hot reload of the dialplan folder ([`registry`]); a dialplan going
+//!   into service gets its grammars readied and its prompts rendered first.
+//! - Shutdown: refuse new calls (503), let calls finish for
+//!   `shutdown_grace`, then hang up the rest, write their records, return.
 mod fs_prompts;
 pub mod http;
 mod link;
 pub mod playback;
+pub mod readiness;
 pub mod record;
 pub mod registry;
 mod session;
@@ -46,11 +49,35 @@ pub use registry::DialplanRegistry;
 pub trait PromptSource: Send + Sync {
     /// Blocking; mono PCM at `rate`.
     fn render(&self, prompt: &Prompt, rate: u32) -> Result<Arc<Vec<i16>>, String>;
+
+    /// Readies the prompts of a dialplan going into service, so no caller
+    /// waits for them: everything rendering needs is loaded and each
+    /// prompt is rendered at each rate into the cache. Blocking. One
+    /// message per prompt that failed.
+    fn prepare(&self, prompts: &[Prompt], rates: &[u32]) -> Vec<String> {
+        let mut failures = Vec::new();
+        for p in prompts {
+            if let Some(Err(e)) = rates.iter().map(|&r| self.render(p, r)).find(Result::is_err) {
+                failures.push(e);
+            }
+        }
+        failures
+    }
 }
 
 impl PromptSource for crate::prompts::PromptRenderer {
     fn render(&self, prompt: &Prompt, rate: u32) -> Result<Arc<Vec<i16>>, String> {
         crate::prompts::PromptRenderer::render(self, prompt, rate).map_err(|e| e.to_string())
+    }
+
+    fn prepare(&self, prompts: &[Prompt], rates: &[u32]) -> Vec<String> {
+        // The voice also speaks what no dialplan spells out (read-backs of
+        // the digits a caller said), so it is loaded even when every
+        // static prompt is cached already.
+        if let Err(e) = self.load_voice() {
+            warn!("text-to-speech voice not loaded: {e}");
+        }
+        self.prerender(prompts, rates).into_iter().map(|(_, e)| e.to_string()).collect()
     }
 }
 
@@ -79,6 +106,8 @@ pub(crate) struct Shared {
     pub matcher: Arc<dyn IntentMatcher>,
     pub records: Option<record::RecordWriter>,
     pub decisions: Arc<http::Decisions>,
+    /// What `GET /readyz` answers.
+    pub readiness: watch::Sender<readiness::Readiness>,
     /// The FreeSWITCH event socket, when a listener needs it.
     pub esl: Option<FsControl>,
 }
@@ -180,6 +209,7 @@ pub struct RunningServer {
     phase: watch::Sender<Phase>,
     active: Arc<AtomicUsize>,
     registry: Arc<DialplanRegistry>,
+    shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -200,6 +230,24 @@ impl RunningServer {
 
     pub fn registry(&self) -> &Arc<DialplanRegistry> {
         &self.registry
+    }
+
+    /// Whether the server is ready for calls, and what it still waits for.
+    pub fn readiness(&self) -> readiness::Readiness {
+        self.shared.readiness.borrow().clone()
+    }
+
+    /// SIGHUP: reopens the call record file (after log rotation) and
+    /// rescans the dialplan folder now, readying what changed. Calls go on.
+    pub async fn reload(&self) {
+        if let Some(records) = self.shared.records.clone() {
+            let _ = tokio::task::spawn_blocking(move || records.reopen()).await;
+        }
+        let registry = Arc::clone(&self.registry);
+        if let Ok(report) = tokio::task::spawn_blocking(move || registry.scan()).await {
+            info!(loaded = ?report.loaded, refused = report.rejected.len(), "dialplan folder rescanned");
+            prepare_dialplans(&self.shared, report.loaded);
+        }
     }
 
     /// Stops accepting, lets calls finish within the grace period, hangs
@@ -224,7 +272,6 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     };
     info!(dialplans = ?registry.names(), refused = report.rejected.len(), "dialplans loaded");
     let registry = Arc::new(registry);
-    prepare_recognizer(&deps.speech, &registry, registry.names());
     let records = match &cfg.call_records {
         Some(p) => Some(record::RecordWriter::open(p).map_err(|e| format!("call record file {}: {e}", p.display()))?),
         None => None,
@@ -249,6 +296,11 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     } else {
         None
     };
+    let readiness = watch::Sender::new(readiness::Readiness {
+        models_loaded: true,
+        dialplans: registry.names().len(),
+        ..Default::default()
+    });
     let shared = Arc::new(Shared {
         cfg: Arc::clone(&cfg),
         registry: Arc::clone(&registry),
@@ -257,24 +309,82 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         matcher: deps.matcher,
         records,
         decisions: Arc::new(http::Decisions::default()),
+        readiness,
         esl,
     });
+    prepare_dialplans(&shared, registry.names());
+    tokio::spawn(log_when_ready(shared.readiness.subscribe()));
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let active = Arc::new(AtomicUsize::new(0));
-    let task = tokio::spawn(serve(bound, shared, phase_rx, phase_tx.clone(), Arc::clone(&active)));
-    Ok(RunningServer { addr, listeners: addrs, phase: phase_tx, active, registry, task })
+    let task = tokio::spawn(serve(bound, Arc::clone(&shared), phase_rx, phase_tx.clone(), Arc::clone(&active)));
+    Ok(RunningServer { addr, listeners: addrs, phase: phase_tx, active, registry, shared, task })
+}
+
+/// Readies dialplans going into service (at start, on reload): the
+/// recogniser for their grammars and their prompts, each on a blocking
+/// thread, while calls are already served. Readiness follows the first
+/// pass; later passes only log.
+fn prepare_dialplans(shared: &Arc<Shared>, names: Vec<String>) {
+    let plans: Vec<_> = names.iter().filter_map(|n| shared.registry.get(n)).collect();
+    if plans.is_empty() {
+        return;
+    }
+    prepare_recognizer(shared, plans.clone());
+    prepare_prompts(shared, plans);
+}
+
+/// The "ready" log line, once, when every start-up step is done.
+async fn log_when_ready(mut readiness: watch::Receiver<readiness::Readiness>) {
+    if let Ok(r) = readiness.wait_for(|r| r.blocker().is_none()).await {
+        info!(dialplans = r.dialplans, prompts_failed = r.prompts_failed, "ready");
+    }
+}
+
+/// The rates prompts are rendered at ahead of calls: the telephone rates
+/// (G.711 and slin16 legs of chan_websocket) and every listener's own.
+fn prompt_rates(cfg: &ServerConfig) -> Vec<u32> {
+    let mut rates = vec![8_000, 16_000];
+    for rate in cfg.listeners.iter().filter_map(|l| l.rate) {
+        if !rates.contains(&rate) {
+            rates.push(rate);
+        }
+    }
+    rates
+}
+
+/// Loads the voice and renders every static prompt of the dialplans (once
+/// per text, all rates from one synthesis), so the first callers hear
+/// their greeting at once instead of waiting seconds for synthesis.
+fn prepare_prompts(shared: &Arc<Shared>, plans: Vec<Arc<crate::dialplan::Dialplan>>) {
+    let shared = Arc::clone(shared);
+    let rates = prompt_rates(&shared.cfg);
+    tokio::task::spawn_blocking(move || {
+        let t0 = std::time::Instant::now();
+        let mut failed = 0;
+        for plan in &plans {
+            let prompts = crate::call::static_prompts(plan);
+            let failures = shared.prompts.prepare(&prompts, &rates);
+            for e in &failures {
+                warn!(dialplan = %plan.name, "prompt not rendered: {e}");
+            }
+            failed += failures.len();
+            info!(dialplan = %plan.name, prompts = prompts.len(), failed = failures.len(), "prompts rendered");
+        }
+        info!(ms = t0.elapsed().as_millis() as u64, ?rates, "prompts ready");
+        shared.readiness.send_modify(|r| {
+            r.prompts_rendered = true;
+            r.prompts_failed = failed;
+        });
+    });
 }
 
 /// Readies the recogniser for every grammar of the named dialplans (their
 /// menus' phrases and priors, ~0.5 s of CPU per menu), on a blocking thread
 /// while calls are already served, so the first caller of a menu does not
 /// wait for it.
-fn prepare_recognizer(speech: &Arc<SpeechStack>, registry: &DialplanRegistry, names: Vec<String>) {
-    let plans: Vec<_> = names.iter().filter_map(|n| registry.get(n)).collect();
-    if plans.is_empty() {
-        return;
-    }
-    let recognizer = Arc::clone(&speech.recognizer);
+fn prepare_recognizer(shared: &Arc<Shared>, plans: Vec<Arc<crate::dialplan::Dialplan>>) {
+    let recognizer = Arc::clone(&shared.speech.recognizer);
+    let readiness = shared.readiness.clone();
     tokio::task::spawn_blocking(move || {
         for plan in plans {
             let t0 = std::time::Instant::now();
@@ -287,14 +397,18 @@ fn prepare_recognizer(speech: &Arc<SpeechStack>, registry: &DialplanRegistry, na
             }
             info!(dialplan = %plan.name, grammars = grammars.len(), ms = t0.elapsed().as_millis() as u64, "recogniser ready");
         }
+        readiness.send_modify(|r| r.recognizer_ready = true);
     });
 }
 
 /// New connections from all listeners; a few at most wait here.
 const ACCEPT_QUEUE: usize = 64;
 
+/// A connection accepted and what its listener speaks.
+type Accepted = (TcpStream, SocketAddr, Transport, TransportOptions);
+
 /// Accepts on one listener until the server stops accepting.
-async fn accept_loop(b: Bound, tx: tokio::sync::mpsc::Sender<(TcpStream, SocketAddr, Transport, TransportOptions)>) {
+async fn accept_loop(b: Bound, tx: tokio::sync::mpsc::Sender<Accepted>) {
     loop {
         match b.listener.accept().await {
             Ok((stream, peer)) => {
@@ -321,17 +435,16 @@ async fn serve(
 ) {
     let mut calls = JoinSet::new();
     let reload = {
-        let registry = Arc::clone(&shared.registry);
-        let speech = Arc::clone(&shared.speech);
+        let shared = Arc::clone(&shared);
         let every = shared.cfg.reload_interval;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let r = Arc::clone(&registry);
+                let r = Arc::clone(&shared.registry);
                 if let Ok(report) = tokio::task::spawn_blocking(move || r.scan()).await {
-                    prepare_recognizer(&speech, &registry, report.loaded);
+                    prepare_dialplans(&shared, report.loaded);
                 }
             }
         })
@@ -339,20 +452,22 @@ async fn serve(
     let (accept_tx, mut accepted) = tokio::sync::mpsc::channel(ACCEPT_QUEUE);
     let acceptors: Vec<_> = bound.into_iter().map(|b| tokio::spawn(accept_loop(b, accept_tx.clone()))).collect();
     drop(accept_tx);
+    let phase_of_calls = phase_rx.clone();
+    let spawn_connection = |calls: &mut JoinSet<()>, (stream, peer, transport, options): Accepted| {
+        let shared = Arc::clone(&shared);
+        let active = Arc::clone(&active);
+        let phase = phase_of_calls.clone();
+        calls.spawn(async move {
+            if transport.is_websocket() {
+                connection(stream, peer, transport, options, shared, active, phase).await
+            } else {
+                tcp_connection(stream, peer, transport, options, shared, active, phase).await
+            }
+        });
+    };
     loop {
         tokio::select! {
-            Some((stream, peer, transport, options)) = accepted.recv() => {
-                let shared = Arc::clone(&shared);
-                let active = Arc::clone(&active);
-                let phase = phase_rx.clone();
-                calls.spawn(async move {
-                    if transport.is_websocket() {
-                        connection(stream, peer, transport, options, shared, active, phase).await
-                    } else {
-                        tcp_connection(stream, peer, transport, options, shared, active, phase).await
-                    }
-                });
-            }
+            Some(conn) = accepted.recv() => spawn_connection(&mut calls, conn),
             Some(_) = calls.join_next(), if !calls.is_empty() => {}
             _ = phase_rx.changed() => {
                 if *phase_rx.borrow() != Phase::Running {
@@ -361,14 +476,26 @@ async fn serve(
             }
         }
     }
+    reload.abort();
+    shared.readiness.send_modify(|r| r.draining = true);
+    let grace = shared.cfg.shutdown_grace;
+    info!(calls = active.load(Ordering::SeqCst), grace_s = grace.as_secs(), "shutting down: no new calls");
+    // Still accepting while calls drain: new calls are refused (503,
+    // AudioSocket hangup) and `GET /readyz` says the server is draining,
+    // instead of connections being refused with no reason given.
+    let drained = tokio::time::timeout(grace, async {
+        loop {
+            tokio::select! {
+                Some(conn) = accepted.recv() => spawn_connection(&mut calls, conn),
+                next = calls.join_next() => if next.is_none() { break },
+            }
+        }
+    })
+    .await;
     for a in &acceptors {
         a.abort();
     }
     drop(accepted);
-    reload.abort();
-    let grace = shared.cfg.shutdown_grace;
-    info!(calls = active.load(Ordering::SeqCst), grace_s = grace.as_secs(), "shutting down: no new calls");
-    let drained = tokio::time::timeout(grace, async { while calls.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         warn!(calls = active.load(Ordering::SeqCst), "grace period over: hanging up the remaining calls");
         let _ = phase_tx.send(Phase::Force);
@@ -526,6 +653,10 @@ async fn connection(
 async fn plain_http(stream: TcpStream, peer: SocketAddr, head: &http::RequestHead, shared: &Shared) {
     match (head.method.as_str(), head.path()) {
         ("GET", "/health") => http::respond(stream, "200 OK", "", "ok\n").await,
+        ("GET", "/readyz") => {
+            let (status, body) = shared.readiness.borrow().http_answer();
+            http::respond(stream, status, "", &body).await;
+        }
         // `/decision?uuid=` is the AudioSocket dialplan's spelling.
         ("GET", "/transfer") | ("GET", "/decision") => {
             let q = crate::pbx::asterisk_ws::parse_query(&head.target);

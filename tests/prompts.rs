@@ -245,3 +245,23 @@ fn say_command_writes_a_playable_wav() {
         .unwrap();
     assert_eq!(status.code(), Some(1));
 }
+
+#[test]
+fn callers_asking_for_one_text_at_once_share_one_synthesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let renderer = Arc::new(PromptRenderer::new(&models(), dir.path().to_path_buf()));
+    let prompt = text("Welcome to the herd test. Please hold.");
+    let start = Arc::new(std::sync::Barrier::new(6));
+    let renders: Vec<_> = (0..6)
+        .map(|_| {
+            let (renderer, prompt, start) = (Arc::clone(&renderer), prompt.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                renderer.render(&prompt, 8000).unwrap()
+            })
+        })
+        .collect();
+    let heard: Vec<_> = renders.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(renderer.syntheses(), 1, "six callers, one synthesis");
+    assert!(heard.iter().all(|h| h == &heard[0]) && !heard[0].is_empty());
+}

@@ -1,7 +1,7 @@
 //! The words the call machine composes itself: keys-only menus for callers
 //! whose speech cannot be recognised, read-backs, confirmation questions.
 use crate::asr::GrammarChoice;
-use crate::dialplan::{Collect, GlobalIntent, Menu, Messages, Prompt, SlotChoice};
+use crate::dialplan::{Action, Collect, Dialplan, GlobalIntent, Menu, Messages, Prompt, SlotChoice};
 
 /// Fills the first `{}` of a message; a message without a placeholder gets
 /// the value appended, so an admin's edit can never swallow it.
@@ -92,6 +92,39 @@ fn with_key_hint(text: String, keys_only: bool) -> Prompt {
 
 pub fn text_prompt(text: &str) -> Prompt {
     Prompt { text: text.to_string(), wav: None }
+}
+
+/// Every prompt a call of `plan` can play whose words are known before the
+/// call: menus with their retries, `collect` and `say` steps, the keys-only
+/// menus, and the machine's own fixed messages. (Read-backs and "did you
+/// mean" questions depend on what the caller said.) The server renders
+/// them when the dialplan goes into service, so no caller waits for them.
+pub fn static_prompts(plan: &Dialplan) -> Vec<Prompt> {
+    let m = &plan.messages;
+    let mut out: Vec<Prompt> = [&m.transferring, &m.transfer_failed, &m.goodbye, &m.dtmf_only].map(|t| text_prompt(t)).into();
+    for menu in plan.menus.values() {
+        out.extend([&menu.prompt, &menu.no_input_prompt, &menu.no_match_prompt].map(Prompt::clone));
+        out.extend(keys_only_menu(menu, &plan.globals));
+        let mut actions: Vec<&Action> = menu.options.iter().map(|o| &o.action).chain([&menu.escalation]).collect();
+        while let Some(action) = actions.pop() {
+            match action {
+                Action::Say { message, .. } => out.push(message.clone()),
+                Action::Collect(c) => {
+                    out.push(c.prompt.clone());
+                    out.extend(keys_only_choices(c, if menu.globals { &plan.globals } else { &[] }));
+                    actions.push(&c.then);
+                }
+                Action::Goto(_) | Action::Transfer(_) => {}
+            }
+        }
+    }
+    let mut unique: Vec<Prompt> = Vec::with_capacity(out.len());
+    for p in out {
+        if !unique.contains(&p) && (p.wav.is_some() || !p.text.trim().is_empty()) {
+            unique.push(p);
+        }
+    }
+    unique
 }
 
 /// The grammar of a yes/no question.

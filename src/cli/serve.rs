@@ -49,8 +49,10 @@ pub fn run(args: Args) -> u8 {
 }
 
 /// Loads the speech stack and prompts, serves until SIGTERM / Ctrl-C, then
-/// shuts down gracefully.
+/// shuts down gracefully. SIGHUP reopens the call record file and rescans
+/// the dialplans ([`server::RunningServer::reload`]); it never stops the server.
 pub async fn serve(cfg: ServerConfig) -> u8 {
+    let mut signals = Signals::install();
     let deps = match load_deps(&cfg).await {
         Ok(d) => d,
         Err(e) => {
@@ -65,7 +67,10 @@ pub async fn serve(cfg: ServerConfig) -> u8 {
             return 1;
         }
     };
-    wait_for_signal().await;
+    while signals.next().await == Signal::Reload {
+        tracing::info!("SIGHUP: reopening the call record file and rescanning the dialplans");
+        server.reload().await;
+    }
     tracing::info!(calls = server.active_calls(), "stop requested");
     server.shutdown().await;
     0
@@ -96,23 +101,51 @@ pub async fn load_deps(cfg: &ServerConfig) -> Result<ServerDeps, String> {
     })
 }
 
-async fn wait_for_signal() {
+#[derive(Debug, PartialEq)]
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// The signals the server answers. Made once, before the models load:
+/// from then on SIGHUP no longer has its default action (ending the
+/// process with every call in it), and a signal arriving while the last
+/// one is handled waits for the next `next()`.
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+    term_and_hup: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let term_and_hup = match (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+                (Ok(term), Ok(hup)) => Some((term, hup)),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!("cannot handle SIGTERM / SIGHUP ({e}); only Ctrl-C stops the server");
+                    None
+                }
+            };
+            Signals { term_and_hup }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
+
+    /// The next signal that asks something of the server: SIGTERM / Ctrl-C
+    /// stop it, SIGHUP reloads.
+    async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        if let Some((term, hup)) = self.term_and_hup.as_mut() {
+            return tokio::select! {
+                _ = term.recv() => Signal::Stop,
+                _ = hup.recv() => Signal::Reload,
+                _ = tokio::signal::ctrl_c() => Signal::Stop,
+            };
+        }
         let _ = tokio::signal::ctrl_c().await;
+        Signal::Stop
     }
 }

@@ -9,9 +9,14 @@
 //! the voice, so servers with a warm cache start instantly.
 //!
 //! Rendering blocks (synthesis is CPU-bound): async code calls it through
-//! `spawn_blocking`, ideally once at start via [`PromptRenderer::prerender`].
+//! `spawn_blocking`; the server renders every static prompt when a dialplan
+//! goes into service via [`PromptRenderer::prerender`]. A text is
+//! synthesized by one caller at a time: others asking for it meanwhile wait
+//! for that synthesis and take its result from the cache.
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::asr::models::ModelPaths;
 use crate::audio::wav::{MAX_RATE, MIN_RATE};
@@ -68,6 +73,9 @@ pub struct PromptRenderer {
     espeak: Espeak,
     disk: DiskCache,
     memory: MemoryCache,
+    in_flight: InFlight,
+    /// Texts synthesized by this renderer (cache misses that ran the voice).
+    syntheses: AtomicU64,
 }
 
 // Calls on many threads share one renderer.
@@ -91,7 +99,21 @@ impl PromptRenderer {
             espeak: Espeak::default(),
             disk: DiskCache::new(cache_dir),
             memory: MemoryCache::new(MEMORY_ENTRIES, MEMORY_BYTES),
+            in_flight: InFlight::default(),
+            syntheses: AtomicU64::new(0),
         }
+    }
+
+    /// Loads the TTS voice now (seconds), so that no caller waits for it
+    /// later; a prompt spoken from a warm cache does not need it, but the
+    /// read-back of what a caller said does.
+    pub fn load_voice(&self) -> Result<(), String> {
+        self.voice.ensure_loaded()
+    }
+
+    /// How many texts this renderer has synthesized (not found cached).
+    pub fn syntheses(&self) -> u64 {
+        self.syntheses.load(Ordering::Relaxed)
     }
 
     /// Uses another espeak-ng binary than the one on `PATH`.
@@ -245,21 +267,38 @@ impl PromptRenderer {
             found.push((key, hit));
         }
         if found.iter().any(|(_, hit)| hit.is_none()) {
-            let spoken = self.synthesize(&text)?;
-            for ((key, hit), &rate) in found.iter_mut().zip(rates) {
-                if hit.is_none() {
-                    let samples = Arc::new(f32_to_i16(&resample(&spoken.samples, spoken.rate, rate)));
-                    if let Err(e) = self.disk.store(key, rate, &samples) {
-                        // Still playable from memory; the next start renders again.
-                        tracing::warn!(dir = %self.disk.dir().display(), error = %e, "cannot write the prompt cache");
-                    }
-                    self.memory.insert(key.clone(), Arc::clone(&samples));
-                    *hit = Some(samples);
-                }
-            }
-            self.store_companions(&text, rates, &spoken);
+            self.in_flight.one_at_a_time(&text, || self.synthesize_missing(&text, rates, &mut found))?;
         }
         Ok(found.into_iter().filter_map(|(_, hit)| hit).collect())
+    }
+
+    /// Fills the misses of `found` (one per rate of `rates`), synthesizing
+    /// the text at most once. Run one at a time per text: a render that
+    /// waited for another one finds its result in the cache instead.
+    fn synthesize_missing(&self, text: &str, rates: &[u32], found: &mut [(String, Option<Arc<Vec<i16>>>)]) -> Result<(), PromptError> {
+        for ((key, hit), &rate) in found.iter_mut().zip(rates) {
+            if hit.is_none() {
+                *hit = self.lookup_text(key, rate);
+            }
+        }
+        if found.iter().all(|(_, hit)| hit.is_some()) {
+            return Ok(());
+        }
+        let spoken = self.synthesize(text)?;
+        self.syntheses.fetch_add(1, Ordering::Relaxed);
+        for ((key, hit), &rate) in found.iter_mut().zip(rates) {
+            if hit.is_none() {
+                let samples = Arc::new(f32_to_i16(&resample(&spoken.samples, spoken.rate, rate)));
+                if let Err(e) = self.disk.store(key, rate, &samples) {
+                    // Still playable from memory; the next start renders again.
+                    tracing::warn!(dir = %self.disk.dir().display(), error = %e, "cannot write the prompt cache");
+                }
+                self.memory.insert(key.clone(), Arc::clone(&samples));
+                *hit = Some(samples);
+            }
+        }
+        self.store_companions(text, rates, &spoken);
+        Ok(())
     }
 
     /// Puts the telephone rates nobody asked for yet on disk too, from the
@@ -311,6 +350,34 @@ impl PromptRenderer {
         );
         let rate = rate.to_string();
         Ok(content_hash(&[CACHE_FORMAT, &voice, &self.espeak.voice, &params, &rate, text]))
+    }
+}
+
+/// Texts being synthesized, each with the lock its renders take turns on.
+/// Holds only texts someone is rendering right now, so it stays small.
+#[derive(Default)]
+struct InFlight {
+    texts: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl InFlight {
+    /// Runs `render` for `text` while no other render of `text` runs.
+    fn one_at_a_time<T>(&self, text: &str, render: impl FnOnce() -> T) -> T {
+        let turn = {
+            let mut texts = self.texts.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(texts.entry(text.to_string()).or_default())
+        };
+        let result = {
+            let _mine = turn.lock().unwrap_or_else(|p| p.into_inner());
+            render()
+        };
+        let mut texts = self.texts.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map and this render hold the lock: no one is waiting,
+        // and no one can start waiting while the map is locked.
+        if Arc::strong_count(&turn) == 2 {
+            texts.remove(text);
+        }
+        result
     }
 }
 

@@ -70,6 +70,12 @@ impl PiperVoice {
         check_tokens(&self.tokens)
     }
 
+    /// Loads the voice now unless it is loaded (seconds of CPU), so the
+    /// first prompt to synthesize does not pay for it.
+    pub fn ensure_loaded(&self) -> Result<(), String> {
+        self.load().map(|_| ())
+    }
+
     fn load(&self) -> Result<Arc<OfflineTts>, String> {
         let mut slot = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tts) = slot.as_ref() {

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -60,20 +60,46 @@ pub fn unix_ms(t: SystemTime) -> u64 {
 }
 
 /// Appends records to one file, one line each, shared by all calls.
+///
+/// A record is never glued to a broken line: each is written as one whole
+/// line, and a write that fails half-way (disk full, file size limit) is
+/// cut back off the file, or, if even that fails, the next record starts
+/// with a newline. Lost records are counted and logged (at most once a
+/// minute, with the number lost since). When the path stops naming the
+/// open file (log rotation moved or deleted it) the next record reopens
+/// it, so records land at the configured path again.
 #[derive(Clone)]
 pub struct RecordWriter {
-    path: PathBuf,
-    file: Arc<Mutex<Option<std::fs::File>>>,
+    file: Arc<Mutex<RecordFile>>,
 }
+
+struct RecordFile {
+    path: PathBuf,
+    /// `None` after a reopen failed; the next record tries again.
+    open: Option<OpenFile>,
+    /// Records that could not be written since the server started.
+    lost: u64,
+    /// Lost since the last log line about it.
+    lost_unreported: u64,
+    last_report: Option<Instant>,
+}
+
+struct OpenFile {
+    file: std::fs::File,
+    /// Device and inode: the file the path named when it was opened.
+    identity: (u64, u64),
+}
+
+/// Lost records are logged at most this often (a full disk would otherwise
+/// log once per call).
+const LOSS_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 impl RecordWriter {
     /// Opens (creates) the file now so a bad path fails at start-up.
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(RecordWriter { path: path.to_path_buf(), file: Arc::new(Mutex::new(Some(f))) })
+        let open = OpenFile::open(path)?;
+        let file = RecordFile { path: path.to_path_buf(), open: Some(open), lost: 0, lost_unreported: 0, last_report: None };
+        Ok(RecordWriter { file: Arc::new(Mutex::new(file)) })
     }
 
     /// Writes one line. Blocking (small write); callers use spawn_blocking.
@@ -86,15 +112,122 @@ impl RecordWriter {
             }
         };
         line.push('\n');
-        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = guard.as_mut() {
-            // One write_all of a whole line: lines of concurrent calls never
-            // interleave (O_APPEND, under the lock).
-            if let Err(e) = f.write_all(line.as_bytes()).and_then(|_| f.flush()) {
-                tracing::error!(file = %self.path.display(), "writing call record failed: {e}");
+        let mut file = self.lock();
+        if let Err(e) = file.append(line.as_bytes()) {
+            file.record_lost(&record.call_id, &e);
+        }
+    }
+
+    /// Closes the file and opens the path again (SIGHUP, after the admin
+    /// rotated it by hand).
+    pub fn reopen(&self) {
+        let mut file = self.lock();
+        match OpenFile::open(&file.path) {
+            Ok(open) => {
+                file.open = Some(open);
+                tracing::info!(file = %file.path.display(), "call record file reopened");
+            }
+            Err(e) => {
+                file.open = None;
+                tracing::error!(file = %file.path.display(), "cannot reopen the call record file: {e}");
             }
         }
     }
+
+    /// Records lost (not written) since the server started.
+    pub fn lost(&self) -> u64 {
+        self.lock().lost
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecordFile> {
+        self.file.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl RecordFile {
+    /// Appends `line` whole or not at all (as far as the file system lets).
+    fn append(&mut self, line: &[u8]) -> std::io::Result<()> {
+        self.follow_path()?;
+        let Some(open) = self.open.as_mut() else {
+            return Err(std::io::Error::other("the file is not open"));
+        };
+        let size = open.file.metadata()?.len();
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        if !ends_with_newline(&open.file, size)? {
+            // What a failed write left and could not be cut off.
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(line);
+        // One write_all of a whole line under the lock (O_APPEND): lines of
+        // concurrent calls never interleave.
+        let written = open.file.write_all(&bytes).and_then(|()| open.file.flush());
+        if written.is_err() {
+            // Cut the partial line off so the file ends with a whole record.
+            let _ = open.file.set_len(size);
+        }
+        written
+    }
+
+    /// Reopens the path when it no longer names the open file (moved,
+    /// deleted or replaced by log rotation) or the last open failed.
+    fn follow_path(&mut self) -> std::io::Result<()> {
+        let current = std::fs::metadata(&self.path).ok().map(|m| identity(&m));
+        if let (Some(open), Some(now)) = (&self.open, current) {
+            if open.identity == now {
+                return Ok(());
+            }
+        }
+        let reason = if self.open.is_none() { "was not open" } else { "was moved or replaced" };
+        self.open = None;
+        self.open = Some(OpenFile::open(&self.path)?);
+        tracing::info!(file = %self.path.display(), "call record file {reason}; writing to a new one");
+        Ok(())
+    }
+
+    fn record_lost(&mut self, call_id: &str, e: &std::io::Error) {
+        self.lost += 1;
+        self.lost_unreported += 1;
+        let due = self.last_report.is_none_or(|t| t.elapsed() >= LOSS_REPORT_EVERY);
+        if due {
+            tracing::error!(
+                file = %self.path.display(),
+                call_id,
+                lost_since_last_report = self.lost_unreported,
+                lost_total = self.lost,
+                "call record lost: {e}"
+            );
+            self.lost_unreported = 0;
+            self.last_report = Some(Instant::now());
+        }
+    }
+}
+
+impl OpenFile {
+    fn open(path: &Path) -> std::io::Result<OpenFile> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        // Readable too, to look at the last byte before appending.
+        let file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
+        let identity = identity(&file.metadata()?);
+        Ok(OpenFile { file, identity })
+    }
+}
+
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// Whether the file is empty or its last byte ends a line.
+fn ends_with_newline(file: &std::fs::File, size: u64) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    if size == 0 {
+        return Ok(true);
+    }
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, size - 1)?;
+    Ok(last[0] == b'\n')
 }
 
 /// Caller audio of one call, bounded (the call's maximum length).
