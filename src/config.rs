@@ -1,11 +1,13 @@
 //! Server configuration (`hotline.toml`, see `hotline.example.toml`):
 //! raw TOML → validated [`ServerConfig`], every problem named by its field.
 //!
-//! Secrets (AMI secret, websocket password) may come from the environment
-//! (`HOTLINE_AMI_SECRET`, `HOTLINE_AUTH_PASSWORD`) so they need not sit in a
-//! file; they are held as [`Secret`] and never logged. Dialplans never carry
-//! credentials.
-use std::net::SocketAddr;
+//! Secrets (AMI secret, websocket password, stream token, Twilio auth token)
+//! may come from the environment (`HOTLINE_AMI_SECRET`,
+//! `HOTLINE_AUTH_PASSWORD`, `HOTLINE_AUTH_TOKEN`, `HOTLINE_TWILIO_AUTH_TOKEN`)
+//! so they need not sit in a file; they are held as [`Secret`] and never
+//! logged. Dialplans never carry credentials.
+use std::net::{IpAddr, SocketAddr};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +20,10 @@ use crate::pbx::webhook::WebhookConfig;
 
 pub const ENV_AMI_SECRET: &str = "HOTLINE_AMI_SECRET";
 pub const ENV_AUTH_PASSWORD: &str = "HOTLINE_AUTH_PASSWORD";
+pub const ENV_AUTH_TOKEN: &str = "HOTLINE_AUTH_TOKEN";
+pub const ENV_TWILIO_AUTH_TOKEN: &str = "HOTLINE_TWILIO_AUTH_TOKEN";
+/// Shorter shared secrets are refused: they could be guessed.
+pub const MIN_TOKEN_CHARS: usize = 16;
 pub const ENV_ESL_PASSWORD: &str = crate::pbx::esl::PASSWORD_ENV;
 
 /// One more socket to accept calls on, besides the chan_websocket `listen`.
@@ -27,6 +33,66 @@ pub struct Listener {
     pub listen: SocketAddr,
     /// Audio rate on the wire where the transport lets it vary.
     pub rate: Option<u32>,
+    /// Source addresses allowed to connect; others are closed at once.
+    /// AudioSocket carries no credentials, so its default is loopback only.
+    pub allow: Vec<AddrRange>,
+    /// The URL the PBX connects to as it knows it (Twilio: the `<Stream>`
+    /// url, which Twilio signs); needed to check `X-Twilio-Signature`.
+    pub public_url: Option<String>,
+}
+
+/// An address or network (`10.0.0.0/24`, `::1`) in an allow-list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrRange {
+    pub net: IpAddr,
+    pub prefix: u8,
+}
+
+impl AddrRange {
+    pub const LOOPBACK_V4: AddrRange = AddrRange { net: IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)), prefix: 8 };
+    pub const LOOPBACK_V6: AddrRange = AddrRange { net: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), prefix: 128 };
+    pub const ANY_V4: AddrRange = AddrRange { net: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), prefix: 0 };
+    pub const ANY_V6: AddrRange = AddrRange { net: IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), prefix: 0 };
+
+    /// Whether `ip` is in the range (an IPv4 peer on an IPv6 socket counts
+    /// as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.net, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_matches(&net.octets(), &ip.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_matches(&net.octets(), &ip.octets(), self.prefix),
+            _ => false,
+        }
+    }
+}
+
+fn prefix_matches(net: &[u8], ip: &[u8], prefix: u8) -> bool {
+    let (whole, rest) = ((prefix / 8) as usize, prefix % 8);
+    if net[..whole] != ip[..whole] {
+        return false;
+    }
+    rest == 0 || (net[whole] ^ ip[whole]) & (0xffu8 << (8 - rest)) == 0
+}
+
+impl std::str::FromStr for AddrRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not an address or network like 10.0.0.20 or 10.0.0.0/24");
+        let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let net: IpAddr = addr.trim().parse().map_err(|_| bad())?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+        };
+        Ok(AddrRange { net, prefix })
+    }
+}
+
+impl fmt::Display for AddrRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +147,12 @@ pub struct ServerConfig {
     pub transfer: TransferConfig,
     pub ami: Option<AmiConfig>,
     pub auth: Option<BasicAuth>,
+    /// `[auth] token`: a shared secret a PBX that cannot send basic auth
+    /// puts in its stream URL (`?token=`). Only with `[auth]`.
+    pub auth_token: Option<Secret>,
+    /// `[auth] twilio_auth_token`: the Twilio account's auth token, to
+    /// check the `X-Twilio-Signature` of Twilio's stream requests.
+    pub twilio_auth_token: Option<Secret>,
     /// One JSON line per finished call; `calls.jsonl` unless the config
     /// says `call_records = ""` (no records).
     pub call_records: Option<PathBuf>,
@@ -131,6 +203,8 @@ struct RawListener {
     transport: Option<String>,
     listen: Option<String>,
     rate: Option<i64>,
+    allow: Option<Vec<String>>,
+    url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +245,8 @@ struct RawAmi {
 struct RawAuth {
     username: Option<String>,
     password: Option<String>,
+    token: Option<String>,
+    twilio_auth_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -358,20 +434,30 @@ impl ServerConfig {
             err("transfer.method", "is \"ami\" but there is no [ami] section (or use method = \"hangup\")".into());
         }
 
-        let auth = match raw.auth {
-            None => None,
-            Some(a) => {
-                let username = a.username.unwrap_or_default();
-                if username.is_empty() || username.contains(':') {
-                    err("auth.username", "must be non-empty and contain no ':'".into());
-                }
-                let password = env(ENV_AUTH_PASSWORD).filter(|s| !s.is_empty()).or(a.password).unwrap_or_default();
-                if password.is_empty() {
-                    err("auth.password", format!("is required (or set {ENV_AUTH_PASSWORD})"));
-                }
-                Some(BasicAuth { username, password: Secret::new(password) })
+        let (mut auth, mut auth_token, mut twilio_auth_token) = (None, None, None);
+        if let Some(a) = raw.auth {
+            let username = a.username.unwrap_or_default();
+            if username.is_empty() || username.contains(':') {
+                err("auth.username", "must be non-empty and contain no ':'".into());
             }
-        };
+            let password = env(ENV_AUTH_PASSWORD).filter(|s| !s.is_empty()).or(a.password).unwrap_or_default();
+            if password.is_empty() {
+                err("auth.password", format!("is required (or set {ENV_AUTH_PASSWORD})"));
+            }
+            auth = Some(BasicAuth { username, password: Secret::new(password) });
+            let token = env(ENV_AUTH_TOKEN).filter(|s| !s.is_empty()).or(a.token);
+            if let Some(t) = &token {
+                if t.chars().count() < MIN_TOKEN_CHARS || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
+                    err(
+                        "auth.token",
+                        format!("must be at least {MIN_TOKEN_CHARS} characters of A-Z a-z 0-9 - . _ ~ (it goes in a URL unencoded)"),
+                    );
+                }
+            }
+            auth_token = token.map(Secret::new);
+            twilio_auth_token =
+                env(ENV_TWILIO_AUTH_TOKEN).filter(|s| !s.is_empty()).or(a.twilio_auth_token).filter(|s| !s.is_empty()).map(Secret::new);
+        }
 
         let esl = match raw.esl {
             None => None,
@@ -455,7 +541,29 @@ impl ServerConfig {
             if transport.needs_event_socket() && esl.is_none() {
                 err(&field("transport"), format!("{transport} plays prompts over the FreeSWITCH event socket: add an [esl] section"));
             }
-            listeners.push(Listener { transport, listen: addr, rate });
+            let allow = match &l.allow {
+                // AudioSocket has no credentials: only this host unless the
+                // admin names the PBX.
+                None if transport == Transport::AudioSocket => vec![AddrRange::LOOPBACK_V4, AddrRange::LOOPBACK_V6],
+                None => vec![AddrRange::ANY_V4, AddrRange::ANY_V6],
+                Some(list) => list
+                    .iter()
+                    .filter_map(|a| a.parse::<AddrRange>().map_err(|e| err(&field("allow"), e)).ok())
+                    .collect(),
+            };
+            if l.allow.as_ref().is_some_and(Vec::is_empty) {
+                err(&field("allow"), "is empty: no PBX could connect (leave it out for the default)".into());
+            }
+            let public_url = l.url.clone();
+            if let Some(u) = &public_url {
+                if !(u.starts_with("wss://") || u.starts_with("ws://")) {
+                    err(&field("url"), format!("{u:?} is not a ws:// or wss:// URL"));
+                }
+            }
+            if transport == Transport::Twilio && twilio_auth_token.is_some() && public_url.is_none() {
+                err(&field("url"), "is required to check Twilio's signature: the `<Stream>` url, e.g. wss://hotline.example.com/twilio".into());
+            }
+            listeners.push(Listener { transport, listen: addr, rate, allow, public_url });
         }
 
         let default_dialplan = raw.default_dialplan.unwrap_or_else(|| "hotline".into());
@@ -479,6 +587,8 @@ impl ServerConfig {
                 transfer: TransferConfig { method, default_context, timeout: Duration::from_millis(transfer_timeout) },
                 ami,
                 auth,
+                auth_token,
+                twilio_auth_token,
                 call_records: call_records(raw.call_records).map(rel),
                 keep_audio_dir: raw.keep_audio_dir.map(rel),
                 prompt_cache_dir: rel(raw.prompt_cache_dir.unwrap_or_else(|| "cache/prompts".into())),
@@ -601,8 +711,20 @@ mod tests {
         assert_eq!(
             c.listeners,
             vec![
-                Listener { transport: Transport::AudioSocket, listen: "127.0.0.1:9092".parse().unwrap(), rate: Some(16_000) },
-                Listener { transport: Transport::AudioFork, listen: "127.0.0.1:9093".parse().unwrap(), rate: None },
+                Listener {
+                    transport: Transport::AudioSocket,
+                    listen: "127.0.0.1:9092".parse().unwrap(),
+                    rate: Some(16_000),
+                    allow: vec![AddrRange::LOOPBACK_V4, AddrRange::LOOPBACK_V6],
+                    public_url: None,
+                },
+                Listener {
+                    transport: Transport::AudioFork,
+                    listen: "127.0.0.1:9093".parse().unwrap(),
+                    rate: None,
+                    allow: vec![AddrRange::ANY_V4, AddrRange::ANY_V6],
+                    public_url: None,
+                },
             ]
         );
         assert_eq!(c.esl.as_ref().unwrap().addr, "127.0.0.1:8021");
@@ -625,6 +747,65 @@ mod tests {
             assert!(e.contains(field), "{field} missing in:\n{e}");
         }
         assert!(e.contains("[esl]"), "{e}");
+    }
+
+    #[test]
+    fn listener_auth_keys_are_checked_and_named() {
+        let env = |k: &str| match k {
+            ENV_AUTH_TOKEN => Some("stream-token-0123456789".to_string()),
+            ENV_TWILIO_AUTH_TOKEN => Some("twilio-secret".to_string()),
+            _ => None,
+        };
+        let c = ServerConfig::from_toml_str(
+            "[auth]\nusername = \"pbx\"\npassword = \"pw\"\n\
+             [[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:9092\"\nallow = [\"10.0.0.0/24\", \"::1\"]\n\
+             [[listeners]]\ntransport = \"twilio\"\nlisten = \"127.0.0.1:9094\"\nurl = \"wss://hotline.example.com/twilio\"\n",
+            None,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.auth_token.as_ref().unwrap().expose(), "stream-token-0123456789");
+        assert_eq!(c.twilio_auth_token.as_ref().unwrap().expose(), "twilio-secret");
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("stream-token") && !dump.contains("twilio-secret"), "{dump}");
+        let allow = &c.listeners[0].allow;
+        assert!(allow[0].contains("10.0.0.77".parse().unwrap()) && !allow[0].contains("10.0.1.1".parse().unwrap()));
+        assert!(allow[1].contains("::1".parse().unwrap()));
+        assert_eq!(c.listeners[1].public_url.as_deref(), Some("wss://hotline.example.com/twilio"));
+
+        let e = ServerConfig::from_toml_str(
+            "[auth]\nusername = \"pbx\"\npassword = \"pw\"\ntoken = \"short\"\n\
+             [[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:9092\"\nallow = [\"10.0.0.0/33\"]\n\
+             [[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:9093\"\nallow = []\n\
+             [[listeners]]\ntransport = \"twilio\"\nlisten = \"127.0.0.1:9094\"\ntwilio = 1\n",
+            None,
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("twilio"), "unknown key named: {e}");
+        let e = ServerConfig::from_toml_str(
+            "[auth]\nusername = \"pbx\"\npassword = \"pw\"\ntoken = \"short\"\ntwilio_auth_token = \"t\"\n\
+             [[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:9092\"\nallow = [\"10.0.0.0/33\"]\n\
+             [[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:9093\"\nallow = []\n\
+             [[listeners]]\ntransport = \"twilio\"\nlisten = \"127.0.0.1:9094\"\n",
+            None,
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        for field in ["`auth.token`", "`listeners[0].allow`", "`listeners[1].allow`", "`listeners[2].url`"] {
+            assert!(e.contains(field), "{field} missing in:\n{e}");
+        }
+        assert!(!e.contains("short"), "a secret in an error: {e}");
+    }
+
+    #[test]
+    fn audiosocket_accepts_only_loopback_by_default() {
+        let c = parse("[[listeners]]\ntransport = \"audiosocket\"\nlisten = \"0.0.0.0:9092\"\n").unwrap();
+        let admitted = |ip: &str| c.listeners[0].allow.iter().any(|r| r.contains(ip.parse().unwrap()));
+        assert!(admitted("127.0.0.1") && admitted("::1") && admitted("::ffff:127.0.0.1"));
+        assert!(!admitted("10.0.0.5") && !admitted("192.168.1.1"));
     }
 
     #[test]

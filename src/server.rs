@@ -3,17 +3,26 @@
 //! `listen`, and any other transport on its own `[[listeners]]` socket
 //! (AudioSocket over raw TCP; FreeSWITCH and Twilio over websockets).
 //!
-//! - Accept loops, one per listener: limits (`max_calls`; extra connections get HTTP 503 and a
-//!   log line), basic auth and the `media` subprotocol checked in the
-//!   upgrade, the 101 answer exactly as Asterisk accepts it
-//!   (`Connection: Upgrade`, no extensions).
-//! - `GET /transfer?uid=...` (no upgrade) answers the Asterisk dialplan's
-//!   `CURL()` for the no-AMI transfer method; `GET /health` says `ok`;
-//!   `GET /readyz` says whether calls should be sent here ([`readiness`]).
+//! - Accept loops, one per listener, that never wait on a peer: the
+//!   listener's source-address allow-list, at most [`MAX_HANDSHAKING`]
+//!   connections per listener that have not yet started a call, each given
+//!   [`http::HEAD_TIMEOUT`] for its request head (AudioSocket:
+//!   [`FIRST_MESSAGE_TIMEOUT`] for its UUID) before it is closed.
+//! - Websocket listeners: credentials ([`auth`]) on every request, limits
+//!   (`max_calls`; extra connections get HTTP 503 and a log line), the
+//!   subprotocol, the 101 answer exactly as Asterisk accepts it
+//!   (`Connection: Upgrade`, no extensions). A call slot is taken only
+//!   once a connection has shown it is a call (upgrade, or UUID message).
+//! - `GET /transfer?uid=...&token=...` (no upgrade, chan_websocket listener)
+//!   answers the Asterisk dialplan's `CURL()` for the no-AMI transfer
+//!   method; `GET /health` says `ok` on every websocket listener, without
+//!   credentials (it tells nothing and changes nothing); `GET /readyz`
+//!   says whether calls should be sent here ([`readiness`]), likewise.
 //! - Hot reload of the dialplan folder ([`registry`]); a dialplan going
 //!   into service gets its grammars readied and its prompts rendered first.
 //! - Shutdown: refuse new calls (503), let calls finish for
 //!   `shutdown_grace`, then hang up the rest, write their records, return.
+pub mod auth;
 mod fs_prompts;
 pub mod http;
 mod link;
@@ -28,16 +37,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
 use tracing::{error, info, warn};
 
 use crate::asr::SpeechStack;
-use crate::config::ServerConfig;
+use crate::config::{AddrRange, ServerConfig};
 use crate::dialplan::Prompt;
 use crate::intent::IntentMatcher;
 use crate::pbx::esl::{EslClient, EventRouter, TRANSPORT_EVENTS};
@@ -193,14 +202,38 @@ impl FsControl {
 /// A bound listener and what it speaks.
 struct Bound {
     listener: TcpListener,
-    transport: Transport,
-    options: TransportOptions,
+    /// Source addresses that may connect.
+    allow: Vec<AddrRange>,
+    endpoint: Arc<Endpoint>,
 }
 
-/// Largest message we accept from Asterisk. Its frames are 20 ms of audio
-/// or short events; a bigger message is refused by the websocket layer
-/// (and the call ends with a logged reason).
-const MAX_INCOMING_MESSAGE: usize = 64 * 1024;
+/// What a connection needs to know about the listener it came in on.
+struct Endpoint {
+    transport: Transport,
+    options: TransportOptions,
+    /// The URL the PBX knows the listener by (Twilio's signature covers it).
+    public_url: Option<String>,
+}
+
+/// A connection that has not started a call yet: the permit counts it
+/// against its listener's [`MAX_HANDSHAKING`].
+struct Accepted {
+    stream: TcpStream,
+    peer: SocketAddr,
+    endpoint: Arc<Endpoint>,
+    handshaking: OwnedSemaphorePermit,
+}
+
+/// Connections per listener that may be between accept and the start of a
+/// call (reading a request head, authenticating, waiting for the first
+/// AudioSocket message). More are closed at once, so clients that connect
+/// and stall cannot use up the process's file descriptors.
+pub const MAX_HANDSHAKING: usize = 128;
+/// Asterisk sends the UUID message as soon as it connects.
+pub const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(2);
+/// AudioSocket's first message: kind 0x01, length 16, the UUID (PROTOCOLS.md §3).
+const UUID_MESSAGE_BYTES: usize = 3 + 16;
+/// Bound on writing a short answer (101, 4xx, AudioSocket hangup).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct RunningServer {
@@ -279,16 +312,23 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     info!(%addr, max_calls = cfg.max_calls, transfer = ?cfg.transfer.method, auth = cfg.auth.is_some(), "listening for Asterisk");
-    let mut bound = vec![Bound { listener, transport: Transport::AsteriskWs, options: TransportOptions::default() }];
+    let asterisk = Endpoint { transport: Transport::AsteriskWs, options: TransportOptions::default(), public_url: None };
+    let anyone = vec![AddrRange::ANY_V4, AddrRange::ANY_V6];
+    let mut bound = vec![Bound { listener, allow: anyone, endpoint: Arc::new(asterisk) }];
     let mut addrs = vec![(Transport::AsteriskWs, addr)];
     for l in &cfg.listeners {
         let listener = TcpListener::bind(l.listen)
             .await
             .map_err(|e| format!("cannot listen on {} for {}: {e}", l.listen, l.transport))?;
         let a = listener.local_addr().map_err(|e| e.to_string())?;
-        info!(addr = %a, transport = %l.transport, rate = ?l.rate, "listening");
+        let allow: Vec<String> = l.allow.iter().map(ToString::to_string).collect();
+        info!(addr = %a, transport = %l.transport, rate = ?l.rate, ?allow, "listening");
         addrs.push((l.transport, a));
-        bound.push(Bound { listener, transport: l.transport, options: TransportOptions { rate: l.rate } });
+        let endpoint = Endpoint { transport: l.transport, options: TransportOptions { rate: l.rate }, public_url: l.public_url.clone() };
+        bound.push(Bound { listener, allow: l.allow.clone(), endpoint: Arc::new(endpoint) });
+    }
+    if cfg.auth.is_none() && bound.iter().any(|b| b.endpoint.transport.is_websocket() && !is_loopback(&b.listener)) {
+        warn!("websocket listeners on a non-loopback address without [auth]: anyone who reaches them can start calls");
     }
     let esl = if cfg.listeners.iter().any(|l| l.transport.needs_event_socket()) {
         let esl_cfg = cfg.esl.clone().ok_or("a FreeSWITCH listener needs an [esl] section")?;
@@ -401,25 +441,38 @@ fn prepare_recognizer(shared: &Arc<Shared>, plans: Vec<Arc<crate::dialplan::Dial
     });
 }
 
+fn is_loopback(listener: &TcpListener) -> bool {
+    listener.local_addr().is_ok_and(|a| a.ip().is_loopback())
+}
+
 /// New connections from all listeners; a few at most wait here.
 const ACCEPT_QUEUE: usize = 64;
 
-/// A connection accepted and what its listener speaks.
-type Accepted = (TcpStream, SocketAddr, Transport, TransportOptions);
-
-/// Accepts on one listener until the server stops accepting.
+/// Accepts on one listener until the server stops accepting. It never
+/// reads from a peer: that happens in the connection's own task.
 async fn accept_loop(b: Bound, tx: tokio::sync::mpsc::Sender<Accepted>) {
+    let handshaking = Arc::new(Semaphore::new(MAX_HANDSHAKING));
+    let transport = b.endpoint.transport;
     loop {
         match b.listener.accept().await {
             Ok((stream, peer)) => {
+                if !b.allow.iter().any(|r| r.contains(peer.ip())) {
+                    warn!(%peer, %transport, "refused: source address not in the listener's allow list");
+                    continue;
+                }
+                let Ok(permit) = Arc::clone(&handshaking).try_acquire_owned() else {
+                    warn!(%peer, %transport, limit = MAX_HANDSHAKING, "refused: too many connections have not started a call");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                if tx.send((stream, peer, b.transport, b.options.clone())).await.is_err() {
+                let accepted = Accepted { stream, peer, endpoint: Arc::clone(&b.endpoint), handshaking: permit };
+                if tx.send(accepted).await.is_err() {
                     return;
                 }
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                warn!(transport = %b.transport, "accept failed: {e}");
+                warn!(%transport, "accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -453,15 +506,15 @@ async fn serve(
     let acceptors: Vec<_> = bound.into_iter().map(|b| tokio::spawn(accept_loop(b, accept_tx.clone()))).collect();
     drop(accept_tx);
     let phase_of_calls = phase_rx.clone();
-    let spawn_connection = |calls: &mut JoinSet<()>, (stream, peer, transport, options): Accepted| {
+    let spawn_connection = |calls: &mut JoinSet<()>, conn: Accepted| {
         let shared = Arc::clone(&shared);
         let active = Arc::clone(&active);
         let phase = phase_of_calls.clone();
         calls.spawn(async move {
-            if transport.is_websocket() {
-                connection(stream, peer, transport, options, shared, active, phase).await
+            if conn.endpoint.transport.is_websocket() {
+                connection(conn, shared, active, phase).await
             } else {
-                tcp_connection(stream, peer, transport, options, shared, active, phase).await
+                tcp_connection(conn, shared, active, phase).await
             }
         });
     };
@@ -529,63 +582,96 @@ fn claim_slot(shared: &Shared, active: &Arc<AtomicUsize>, phase: &watch::Receive
     Ok(slot)
 }
 
-/// AudioSocket: raw TCP, the codec reads the framing itself.
-async fn tcp_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    transport: Transport,
-    options: TransportOptions,
-    shared: Arc<Shared>,
-    active: Arc<AtomicUsize>,
-    phase: watch::Receiver<Phase>,
-) {
-    let codec = match crate::pbx::registry::codec(transport, &options) {
+/// Resolves once the server stops taking calls: connections that have not
+/// started one are dropped then, so they cannot hold up a shutdown.
+async fn stopping(phase: &mut watch::Receiver<Phase>) {
+    let _ = phase.wait_for(|p| *p != Phase::Running).await;
+}
+
+/// AudioSocket: raw TCP, the codec reads the framing itself. The UUID
+/// message must come first and at once; only then is a call slot taken.
+async fn tcp_connection(conn: Accepted, shared: Arc<Shared>, active: Arc<AtomicUsize>, mut phase: watch::Receiver<Phase>) {
+    let Accepted { mut stream, peer, endpoint, handshaking } = conn;
+    let transport = endpoint.transport;
+    let codec = match crate::pbx::registry::codec(transport, &endpoint.options) {
         Ok(c) => c,
         Err(e) => {
             error!(%peer, %transport, "cannot serve the connection: {e}");
             return;
         }
     };
+    let mut first = vec![0u8; UUID_MESSAGE_BYTES];
+    let read = tokio::select! {
+        r = tokio::time::timeout(FIRST_MESSAGE_TIMEOUT, tokio::io::AsyncReadExt::read_exact(&mut stream, &mut first)) => r,
+        _ = stopping(&mut phase) => return,
+    };
+    match read {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => {
+            warn!(%peer, %transport, "connection closed before the UUID message");
+            return;
+        }
+        Err(_) => {
+            warn!(%peer, %transport, "no UUID message within {} ms; closing", FIRST_MESSAGE_TIMEOUT.as_millis());
+            return;
+        }
+    }
     let slot = match claim_slot(&shared, &active, &phase) {
         Ok(s) => s,
         Err(why) => {
             // No way to say "busy" in AudioSocket but a hangup message.
             warn!(%peer, %transport, limit = shared.cfg.max_calls, "refused call: {why}");
-            let mut stream = stream;
             let hangup = crate::pbx::audiosocket::Frame::new(crate::pbx::audiosocket::KIND_HANGUP, Vec::new()).encode();
-            let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio::io::AsyncWriteExt::write_all(&mut stream, &hangup)).await;
+            let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(&hangup)).await;
             return;
         }
     };
-    session::run(link::Link::tcp(stream), transport, codec, peer.to_string(), shared, phase).await;
+    drop(handshaking);
+    session::run(link::Link::tcp(stream, first), transport, codec, peer.to_string(), shared, phase).await;
     drop(slot);
 }
 
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    transport: Transport,
-    options: TransportOptions,
-    shared: Arc<Shared>,
-    active: Arc<AtomicUsize>,
-    phase: watch::Receiver<Phase>,
-) {
-    let head = match http::peek_head(&stream, HANDSHAKE_TIMEOUT).await {
+/// A websocket listener's connection: the request head within its
+/// deadline, credentials, then either a plain HTTP answer or a call.
+async fn connection(conn: Accepted, shared: Arc<Shared>, active: Arc<AtomicUsize>, mut phase: watch::Receiver<Phase>) {
+    let Accepted { mut stream, peer, endpoint, handshaking } = conn;
+    let transport = endpoint.transport;
+    let deadline = tokio::time::Instant::now() + http::HEAD_TIMEOUT;
+    let read = tokio::select! {
+        r = http::read_head(&mut stream, deadline) => r,
+        _ = stopping(&mut phase) => return,
+    };
+    let (head, rest) = match read {
         Ok(h) => h,
         Err(e) => {
-            warn!(%peer, "connection dropped: {e}");
+            warn!(%peer, %transport, "connection dropped: {e}");
+            match e {
+                http::HeadError::TooLarge => http::respond(stream, "431 Request Header Fields Too Large", "", "").await,
+                http::HeadError::Malformed(_) => http::respond(stream, "400 Bad Request", "", "").await,
+                http::HeadError::TimedOut | http::HeadError::Closed => {}
+            }
             return;
         }
     };
-    // Basic auth is chan_websocket's (websocket_client.conf); the other
-    // PBXs cannot send it.
-    if transport == Transport::AsteriskWs && !http::authorized(shared.cfg.auth.as_ref(), head.header("Authorization")) {
-        warn!(%peer, path = head.path(), "refused: missing or wrong credentials");
+    // Probes of load balancers and orchestrators: no credentials, nothing
+    // told but up / ready.
+    if head.method == "GET" && !head.is_websocket_upgrade() {
+        match head.path() {
+            "/health" => return http::respond(stream, "200 OK", "", "ok\n").await,
+            "/readyz" => {
+                let (status, body) = shared.readiness.borrow().http_answer();
+                return http::respond(stream, status, "", &body).await;
+            }
+            _ => {}
+        }
+    }
+    if !auth::admitted(&shared.cfg, endpoint.public_url.as_deref(), &head) {
+        warn!(%peer, %transport, path = head.path(), "refused: missing or wrong credentials");
         http::respond(stream, "401 Unauthorized", "WWW-Authenticate: Basic realm=\"hotline\"\r\n", "").await;
         return;
     }
     if !head.is_websocket_upgrade() {
-        return plain_http(stream, peer, &head, &shared).await;
+        return plain_http(stream, peer, transport, &head, &shared).await;
     }
     let subprotocol = transport.subprotocol();
     if let (Some(p), Some(want)) = (head.header("Sec-WebSocket-Protocol"), subprotocol) {
@@ -595,6 +681,14 @@ async fn connection(
             return;
         }
     }
+    let answer = match http::upgrade_answer(&head, subprotocol) {
+        Ok(a) => a,
+        Err((status, headers)) => {
+            warn!(%peer, %transport, status, "refused: not a websocket upgrade hotline can answer");
+            http::respond(stream, status, headers, "").await;
+            return;
+        }
+    };
     let slot = match claim_slot(&shared, &active, &phase) {
         Ok(s) => s,
         Err(why) => {
@@ -603,12 +697,10 @@ async fn connection(
             return;
         }
     };
-    let answer_protocol = subprotocol.filter(|_| head.header("Sec-WebSocket-Protocol").is_some());
-    let target = head.target.clone();
     let codec: Box<dyn crate::pbx::MediaCodec> = match transport {
         // Its codec reads the dialplan and caller from the request path.
-        Transport::AsteriskWs => Box::new(crate::pbx::asterisk_ws::AsteriskWsCodec::new(&target)),
-        _ => match crate::pbx::registry::codec(transport, &options) {
+        Transport::AsteriskWs => Box::new(crate::pbx::asterisk_ws::AsteriskWsCodec::new(&head.target)),
+        _ => match crate::pbx::registry::codec(transport, &endpoint.options) {
             Ok(c) => c,
             Err(e) => {
                 error!(%peer, %transport, "cannot serve the connection: {e}");
@@ -617,54 +709,37 @@ async fn connection(
             }
         },
     };
-    let ws_cfg = WebSocketConfig::default()
-        .max_message_size(Some(MAX_INCOMING_MESSAGE))
-        .max_frame_size(Some(MAX_INCOMING_MESSAGE));
-    // The error type is the one tungstenite's handshake callback returns.
-    #[allow(clippy::result_large_err)]
-    let callback = move |_req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-        if let Some(p) = answer_protocol {
-            resp.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(p));
-        }
-        // Asterisk rejects any other Connection value (PROTOCOLS.md §1.3).
-        resp.headers_mut().insert("Connection", HeaderValue::from_static("Upgrade"));
-        Ok(resp)
-    };
-    let ws = match tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_cfg)),
-    )
-    .await
-    {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            warn!(%peer, "websocket handshake failed: {e}");
-            return;
-        }
-        Err(_) => {
-            warn!(%peer, "websocket handshake timed out");
-            return;
-        }
-    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(answer.as_bytes())).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return warn!(%peer, "websocket handshake failed: {e}"),
+        Err(_) => return warn!(%peer, "websocket handshake timed out"),
+    }
+    let limit = transport.max_incoming_message();
+    let ws_cfg = WebSocketConfig::default().max_message_size(Some(limit)).max_frame_size(Some(limit));
+    // Bytes the client sent right behind its head are the first frames.
+    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(ws_cfg)).await;
+    drop(handshaking);
     session::run(link::Link::websocket(ws), transport, codec, peer.to_string(), shared, phase).await;
     drop(slot);
 }
 
-async fn plain_http(stream: TcpStream, peer: SocketAddr, head: &http::RequestHead, shared: &Shared) {
-    match (head.method.as_str(), head.path()) {
-        ("GET", "/health") => http::respond(stream, "200 OK", "", "ok\n").await,
-        ("GET", "/readyz") => {
-            let (status, body) = shared.readiness.borrow().http_answer();
-            http::respond(stream, status, "", &body).await;
-        }
-        // `/decision?uuid=` is the AudioSocket dialplan's spelling.
-        ("GET", "/transfer") | ("GET", "/decision") => {
-            let q = crate::pbx::asterisk_ws::parse_query(&head.target);
-            let uid = q.iter().find(|(k, _)| k == "uid" || k == "uuid").map(|(_, v)| v.as_str()).unwrap_or("");
-            let decision = shared.decisions.take(uid).unwrap_or_default();
-            info!(%peer, uid, target = %decision, "transfer decision fetched by the Asterisk dialplan");
-            http::respond(stream, "200 OK", "", &decision).await;
-        }
-        _ => http::respond(stream, "404 Not Found", "", "").await,
+/// Answers a request without upgrade (already authenticated). The
+/// transfer decisions are for the Asterisk dialplan, so only its listener
+/// has them.
+async fn plain_http(stream: TcpStream, peer: SocketAddr, transport: Transport, head: &http::RequestHead, shared: &Shared) {
+    let decision_route = matches!(head.path(), "/transfer" | "/decision");
+    if head.method != "GET" || !decision_route || transport != Transport::AsteriskWs {
+        return http::respond(stream, "404 Not Found", "", "").await;
     }
+    // `/decision?uuid=` is the AudioSocket dialplan's spelling; there the
+    // UUID (random, made by the dialplan) is the call's token.
+    let uuid = head.query("uuid");
+    let key = head.query("uid").or_else(|| uuid.clone()).unwrap_or_default();
+    let token = head.query(http::DECISION_TOKEN).or(uuid).unwrap_or_default();
+    let decision = shared.decisions.take(&key, &token);
+    match &decision {
+        Some(target) => info!(%peer, uid = %key, %target, "transfer decision fetched by the Asterisk dialplan"),
+        None => info!(%peer, uid = %key, "no transfer decision for this call and token"),
+    }
+    http::respond(stream, "200 OK", "", decision.as_deref().unwrap_or("")).await;
 }

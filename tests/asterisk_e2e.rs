@@ -171,16 +171,17 @@ async fn a_failed_transfer_is_apologised_for_and_the_call_goes_on() {
 async fn without_ami_the_dialplan_fetches_the_target_after_hangup() {
     let mut h = Harness::start("[transfer]\nmethod = \"hangup\"\n", None).await;
     let mut cfg = h.caller();
-    cfg.path = "/?caller_uid=1795449971.3".into();
+    let token = "f81d4fae-7dec-11d0-a765-00a0c91e6bf6";
+    cfg.path = format!("/?caller_uid=1795449971.3&decision_token={token}");
     let call = AsteriskCall::connect(cfg).await.unwrap();
     wait_greeting(&call).await;
     call.dtmf('0').await;
     assert!(call.wait_command("HANGUP", Duration::from_secs(20)).await.is_some(), "{:?}", call.commands());
     // What the Asterisk dialplan's CURL() does after Dial returns.
-    let body = http_get(h.addr(), "/transfer?uid=1795449971.3").await;
+    let body = http_get(h.addr(), &format!("/transfer?uid=1795449971.3&decision_token={token}")).await;
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.ends_with("\r\n\r\noperators,100"), "{body}");
-    let again = http_get(h.addr(), "/transfer?uid=1795449971.3").await;
+    let again = http_get(h.addr(), &format!("/transfer?uid=1795449971.3&decision_token={token}")).await;
     assert!(again.ends_with("\r\n\r\n"), "a decision is handed out once: {again}");
 }
 

@@ -47,10 +47,13 @@ pub mod keys {
     pub const QUERY_CALLER_ID: &str = "caller_id";
     pub const QUERY_CALLER_CHANNEL: &str = "caller_chan";
     pub const QUERY_CALLER_UNIQUEID: &str = "caller_uid";
+    /// The call's secret for fetching its transfer decision (no-AMI method).
+    pub const QUERY_DECISION_TOKEN: &str = "decision_token";
     pub const VAR_DIALPLAN: &str = "HOTLINE_DIALPLAN";
     pub const VAR_CALLER_ID: &str = "HOTLINE_CALLER_ID";
     pub const VAR_CALLER_CHANNEL: &str = "CALLER_CHANNEL";
     pub const VAR_CALLER_UNIQUEID: &str = "CALLER_UNIQUEID";
+    pub const VAR_DECISION_TOKEN: &str = "HOTLINE_DECISION_TOKEN";
     /// Added to `CallInfo::variables`: the WebSocket channel's own name
     /// (AMI BlindTransfer target when the caller leg is unknown).
     pub const INFO_WEBSOCKET_CHANNEL: &str = "websocket_channel";
@@ -58,6 +61,9 @@ pub mod keys {
     /// when the dial string told us (AMI Redirect target).
     pub const INFO_CALLER_CHANNEL: &str = "caller_channel";
     pub const INFO_CALLER_UNIQUEID: &str = "caller_uniqueid";
+    /// Added to `CallInfo::variables` when the dial string has one; a
+    /// secret, never logged or recorded.
+    pub const INFO_DECISION_TOKEN: &str = "decision_token";
     pub const INFO_CONTROL_FORMAT: &str = "control_format";
 }
 
@@ -214,6 +220,7 @@ impl AsteriskWsCodec {
         let caller_id = lookup(keys::QUERY_CALLER_ID, keys::VAR_CALLER_ID);
         let caller_channel = lookup(keys::QUERY_CALLER_CHANNEL, keys::VAR_CALLER_CHANNEL);
         let caller_uid = lookup(keys::QUERY_CALLER_UNIQUEID, keys::VAR_CALLER_UNIQUEID);
+        let decision_token = lookup(keys::QUERY_DECISION_TOKEN, keys::VAR_DECISION_TOKEN);
 
         let mut variables = Vec::new();
         variables.push((keys::INFO_CONTROL_FORMAT.to_string(), event.control.as_str().to_string()));
@@ -225,6 +232,9 @@ impl AsteriskWsCodec {
         }
         if let Some(u) = &caller_uid {
             variables.push((keys::INFO_CALLER_UNIQUEID.to_string(), u.clone()));
+        }
+        if let Some(t) = decision_token {
+            variables.push((keys::INFO_DECISION_TOKEN.to_string(), t));
         }
         for (k, v) in &event.channel_variables {
             variables.push((k.clone(), v.clone()));

@@ -49,6 +49,21 @@ impl Transport {
         matches!(self, Transport::AudioFork | Transport::AudioStream)
     }
 
+    /// Largest websocket message accepted from the PBX; a bigger one ends
+    /// the call with the reason logged. Asterisk's frames are 20 ms or short
+    /// events (it never sends more than 64 KiB); mod_audio_fork and
+    /// mod_audio_stream send everything buffered since their last write, up
+    /// to the codec's limit; Twilio's are JSON of 20 ms of audio.
+    pub fn max_incoming_message(self) -> usize {
+        match self {
+            Transport::AsteriskWs => 64 * 1024,
+            Transport::AudioFork | Transport::AudioStream => super::audio_fork::MAX_AUDIO_BYTES,
+            Transport::Twilio => super::twilio::MAX_TEXT_BYTES,
+            // Raw TCP: the codec's decoder bounds each message.
+            Transport::AudioSocket => 64 * 1024,
+        }
+    }
+
     /// Audio rate when the config gives none.
     pub fn default_rate(self) -> u32 {
         match self {

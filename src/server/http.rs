@@ -1,6 +1,6 @@
-//! The HTTP side of the listener: looking at a request before deciding what
-//! it is, basic auth, plain answers, and the transfer-decision endpoint of
-//! the no-AMI transfer method.
+//! The HTTP side of the listener: reading a request head within a deadline,
+//! the websocket upgrade answer, basic auth, plain answers, and the
+//! transfer-decision endpoint of the no-AMI transfer method.
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -11,18 +11,24 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::config::BasicAuth;
+use crate::pbx::ami::Secret;
 
 /// Request heads longer than this are refused (Asterisk's is ~250 bytes).
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Header lines in a request head; more are refused.
+pub const MAX_HEADERS: usize = 64;
+/// A client must send its whole request head within this time of
+/// connecting; PBXs send it at once.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The request line and headers, read without consuming them, so the
-/// websocket library can then do the handshake on the same bytes.
+/// The request line and headers.
 #[derive(Debug)]
 pub struct RequestHead {
     pub method: String,
     pub target: String,
+    /// HTTP/1.x minor version.
+    pub version: u8,
     pub headers: Vec<(String, String)>,
-    pub len: usize,
 }
 
 impl RequestHead {
@@ -37,51 +43,103 @@ impl RequestHead {
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
     }
+
+    /// A query parameter, percent-decoded.
+    pub fn query(&self, name: &str) -> Option<String> {
+        crate::pbx::asterisk_ws::parse_query(&self.target).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
 }
 
-pub async fn peek_head(stream: &TcpStream, timeout: Duration) -> Result<RequestHead, String> {
-    let mut buf = vec![0u8; MAX_HEAD_BYTES];
-    let deadline = tokio::time::Instant::now() + timeout;
+/// Why no request head could be read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HeadError {
+    TimedOut,
+    /// The client closed (or reset) before the head was complete.
+    Closed,
+    TooLarge,
+    /// Not HTTP/1.x; the parser's reason.
+    Malformed(String),
+}
+
+impl std::fmt::Display for HeadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeadError::TimedOut => write!(f, "no complete request head within {} s", HEAD_TIMEOUT.as_secs()),
+            HeadError::Closed => f.write_str("connection closed before a complete request head"),
+            HeadError::TooLarge => write!(f, "request head larger than {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} headers"),
+            HeadError::Malformed(why) => write!(f, "malformed request head: {why}"),
+        }
+    }
+}
+
+/// Reads a request head (CRLF or bare LF line ends) until `deadline`.
+/// Returns it with the bytes that followed it (a client may send its first
+/// websocket frame right behind the head). Reading, not peeking: a read
+/// waits for new bytes and sees the client's close, so a stalled or
+/// vanished client costs neither CPU nor a socket past the deadline.
+pub async fn read_head(stream: &mut TcpStream, deadline: tokio::time::Instant) -> Result<(RequestHead, Vec<u8>), HeadError> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
     loop {
-        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf))
-            .await
-            .map_err(|_| "no complete request head in time".to_string())?
-            .map_err(|e| format!("reading request: {e}"))?;
-        if n == 0 {
-            return Err("connection closed before a request".into());
+        let room = (MAX_HEAD_BYTES - buf.len()).min(chunk.len());
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk[..room])).await {
+            Err(_) => return Err(HeadError::TimedOut),
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadError::Closed),
+            Ok(Ok(n)) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some((head, len)) = parse_head(&buf)? {
+            return Ok((head, buf.split_off(len)));
         }
-        if let Some(end) = find(&buf[..n], b"\r\n\r\n") {
-            return parse_head(&buf[..end + 4]);
+        if buf.len() >= MAX_HEAD_BYTES {
+            return Err(HeadError::TooLarge);
         }
-        if n >= MAX_HEAD_BYTES {
-            return Err(format!("request head larger than {MAX_HEAD_BYTES} bytes"));
-        }
-        // Partial head: wait for more bytes to arrive.
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn parse_head(bytes: &[u8]) -> Result<RequestHead, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "request head is not UTF-8".to_string())?;
-    let mut lines = text.split("\r\n");
-    let first = lines.next().unwrap_or("");
-    let mut parts = first.split(' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(format!("bad request line {first:?}"));
+/// The head and its length, `None` while incomplete.
+fn parse_head(bytes: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(bytes) {
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Ok(httparse::Status::Complete(len)) => len,
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(e) => return Err(HeadError::Malformed(e.to_string())),
     };
-    if !version.starts_with("HTTP/1.") {
-        return Err(format!("bad request line {first:?}"));
+    let head = RequestHead {
+        method: req.method.unwrap_or_default().to_string(),
+        target: req.path.unwrap_or_default().to_string(),
+        version: req.version.unwrap_or(1),
+        headers: req.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string())).collect(),
+    };
+    Ok(Some((head, len)))
+}
+
+/// The `101 Switching Protocols` answer to a websocket upgrade, or the
+/// status line and extra headers to refuse it with. Written by hand so it
+/// is exactly what Asterisk accepts (PROTOCOLS.md §1.3): `Connection:
+/// Upgrade`, the subprotocol only when the client offered one, and no
+/// extensions (compression offers are declined by leaving them out).
+pub fn upgrade_answer(head: &RequestHead, subprotocol: Option<&str>) -> Result<String, (&'static str, &'static str)> {
+    const BAD: &str = "400 Bad Request";
+    let connection_upgrade =
+        head.header("Connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+    if head.method != "GET" || head.version != 1 || !connection_upgrade {
+        return Err((BAD, ""));
     }
-    let headers = lines
-        .filter(|l| !l.is_empty())
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Ok(RequestHead { method: method.into(), target: target.into(), headers, len: bytes.len() })
+    if head.header("Sec-WebSocket-Version").map(str::trim) != Some("13") {
+        return Err(("426 Upgrade Required", "Sec-WebSocket-Version: 13\r\n"));
+    }
+    let Some(key) = head.header("Sec-WebSocket-Key").filter(|k| !k.is_empty()) else { return Err((BAD, "")) };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let protocol = match (subprotocol, head.header("Sec-WebSocket-Protocol")) {
+        (Some(p), Some(_)) => format!("Sec-WebSocket-Protocol: {p}\r\n"),
+        _ => String::new(),
+    };
+    Ok(format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
+    ))
 }
 
 /// Checks `Authorization: Basic ...` against the configured user and
@@ -112,12 +170,25 @@ pub async fn respond(mut stream: TcpStream, status: &str, extra_headers: &str, b
 }
 
 /// Transfer targets waiting for the Asterisk dialplan to fetch them (no-AMI
-/// method): key = caller leg uniqueid or our channel id. Bounded and
-/// short-lived: the dialplan asks right after the websocket hangs up.
+/// method): key = caller leg uniqueid or our channel id. Each is bound to
+/// the call's token (the dial string's `decision_token`; for AudioSocket the
+/// UUID the dialplan made), so only that call's dialplan can fetch it: a
+/// request with another token gets nothing and leaves it in place. Bounded
+/// and short-lived: the dialplan asks right after the call hangs up.
 pub struct Decisions {
-    map: Mutex<HashMap<String, (String, Instant)>>,
+    map: Mutex<HashMap<String, Decision>>,
 }
 
+#[derive(Clone)]
+struct Decision {
+    target: String,
+    token: Secret,
+    at: Instant,
+}
+
+/// The query parameter of the dial string (`v()`) and of the decision
+/// request that carries the call's token.
+pub const DECISION_TOKEN: &str = "decision_token";
 pub const MAX_DECISIONS: usize = 1024;
 pub const DECISION_TTL: Duration = Duration::from_secs(120);
 
@@ -128,27 +199,33 @@ impl Default for Decisions {
 }
 
 impl Decisions {
-    pub fn put(&self, keys: &[&str], target: &str) {
+    pub fn put(&self, keys: &[&str], token: &Secret, target: &str) {
         let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        m.retain(|_, (_, t)| now.duration_since(*t) < DECISION_TTL);
+        m.retain(|_, d| now.duration_since(d.at) < DECISION_TTL);
+        let decision = Decision { target: target.to_string(), token: token.clone(), at: now };
         for k in keys.iter().filter(|k| !k.is_empty()) {
             if m.len() >= MAX_DECISIONS {
                 // Oldest out: a dialplan that never asks must not grow this.
-                if let Some(oldest) = m.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone()) {
+                if let Some(oldest) = m.iter().min_by_key(|(_, d)| d.at).map(|(k, _)| k.clone()) {
                     m.remove(&oldest);
                 }
             }
-            m.insert(k.to_string(), (target.to_string(), now));
+            m.insert(k.to_string(), decision.clone());
         }
     }
 
-    /// The target for `key`, once (all keys of that decision are removed).
-    pub fn take(&self, key: &str) -> Option<String> {
+    /// The target for `key` if `token` is the call's, once (all keys of
+    /// that decision are removed). A wrong token takes nothing.
+    pub fn take(&self, key: &str, token: &str) -> Option<String> {
         let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let (target, at) = m.remove(key)?;
-        m.retain(|_, (t, a)| !(t == &target && a == &at));
-        (at.elapsed() < DECISION_TTL).then_some(target)
+        let d = m.get(key)?;
+        if !bool::from(d.token.expose().as_bytes().ct_eq(token.as_bytes())) {
+            return None;
+        }
+        let d = m.remove(key)?;
+        m.retain(|_, other| !(other.at == d.at && other.target == d.target && other.token == d.token));
+        (d.at.elapsed() < DECISION_TTL).then_some(d.target)
     }
 }
 
@@ -170,22 +247,50 @@ mod tests {
     }
 
     #[test]
-    fn decisions_are_taken_once_by_any_key() {
+    fn decisions_are_taken_once_by_any_key_and_only_with_the_calls_token() {
         let d = Decisions::default();
-        d.put(&["1795449971.3", "1795449971.5"], "agents,101");
-        assert_eq!(d.take("1795449971.5").as_deref(), Some("agents,101"));
-        assert_eq!(d.take("1795449971.3"), None);
+        let token = Secret::new("f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+        d.put(&["1795449971.3", "1795449971.5"], &token, "agents,101");
+        assert_eq!(d.take("1795449971.5", ""), None, "no token");
+        assert_eq!(d.take("1795449971.5", "f81d4fae-7dec-11d0-a765-00a0c91e6bf7"), None, "wrong token");
+        assert_eq!(d.take("1795449971.5", token.expose()).as_deref(), Some("agents,101"), "still there for the right one");
+        assert_eq!(d.take("1795449971.3", token.expose()), None, "handed out once");
         for i in 0..(MAX_DECISIONS + 10) {
-            d.put(&[&i.to_string()], "x,1");
+            d.put(&[&i.to_string()], &token, "x,1");
         }
         assert!(d.map.lock().unwrap().len() <= MAX_DECISIONS);
     }
 
     #[test]
-    fn heads_parse() {
-        let h = parse_head(b"GET /call?dialplan=x HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").unwrap();
+    fn heads_parse_with_crlf_or_bare_lf_and_report_partial_ones() {
+        let (h, len) = parse_head(b"GET /call?dialplan=x HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nrest")
+            .unwrap()
+            .unwrap();
         assert!(h.is_websocket_upgrade());
-        assert_eq!(h.path(), "/call");
-        assert!(parse_head(b"garbage\r\n\r\n").is_err());
+        assert_eq!((h.path(), h.query("dialplan").as_deref(), len), ("/call", Some("x"), 74));
+        let (h, _) = parse_head(b"GET /health HTTP/1.1\nHost: x\n\n").unwrap().unwrap();
+        assert_eq!((h.method.as_str(), h.header("host")), ("GET", Some("x")));
+        assert!(parse_head(b"GET /health HTTP/1.1\nHost: x\n").unwrap().is_none(), "no blank line yet");
+        assert!(matches!(parse_head(b"garbage\r\n\r\n"), Err(HeadError::Malformed(_))));
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: y\r\n")).collect();
+        assert_eq!(parse_head(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()).err(), Some(HeadError::TooLarge));
+    }
+
+    #[test]
+    fn the_upgrade_answer_is_what_asterisk_accepts() {
+        let head = |extra: &str| {
+            let text = format!("GET /call HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n");
+            parse_head(text.as_bytes()).unwrap().unwrap().0
+        };
+        let answer = upgrade_answer(&head("Sec-WebSocket-Protocol: media\r\n"), Some("media")).unwrap();
+        assert_eq!(
+            answer,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: media\r\n\r\n"
+        );
+        let plain = upgrade_answer(&head("Sec-WebSocket-Extensions: permessage-deflate\r\n"), Some("media")).unwrap();
+        assert!(!plain.contains("Sec-WebSocket-Protocol") && !plain.contains("Extensions"), "{plain}");
+        let old = parse_head(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Key: x\r\nSec-WebSocket-Version: 8\r\n\r\n");
+        assert_eq!(upgrade_answer(&old.unwrap().unwrap().0, None).unwrap_err().0, "426 Upgrade Required");
     }
 }

@@ -29,7 +29,8 @@ pub enum Received {
 
 enum Io {
     Ws { sink: SplitSink<WebSocketStream<TcpStream>, Message>, stream: SplitStream<WebSocketStream<TcpStream>> },
-    Tcp { read: OwnedReadHalf, write: OwnedWriteHalf, buf: Vec<u8>, eof: bool },
+    /// `first`: bytes already read before the call started (given out first).
+    Tcp { read: OwnedReadHalf, write: OwnedWriteHalf, buf: Vec<u8>, eof: bool, first: Option<Vec<u8>> },
 }
 
 pub struct Link {
@@ -43,9 +44,12 @@ impl Link {
         Link { io: Io::Ws { sink, stream }, last_sent: Instant::now() }
     }
 
-    pub fn tcp(stream: TcpStream) -> Link {
+    /// `first`: what was read from the stream already (the AudioSocket UUID
+    /// message, read before a call slot is taken).
+    pub fn tcp(stream: TcpStream, first: Vec<u8>) -> Link {
         let (read, write) = stream.into_split();
-        Link { io: Io::Tcp { read, write, buf: vec![0; TCP_READ], eof: false }, last_sent: Instant::now() }
+        let first = Some(first).filter(|f| !f.is_empty());
+        Link { io: Io::Tcp { read, write, buf: vec![0; TCP_READ], eof: false, first }, last_sent: Instant::now() }
     }
 
     /// When something was last written (for keep-alives).
@@ -73,7 +77,10 @@ impl Link {
                     Some(Ok(_)) => continue,
                 };
             },
-            Io::Tcp { read, buf, eof, .. } => {
+            Io::Tcp { read, buf, eof, first, .. } => {
+                if let Some(bytes) = first.take() {
+                    return Received::Message(WireMessage::Binary(bytes));
+                }
                 if *eof {
                     return Received::Closed("connection closed".into());
                 }

@@ -664,9 +664,18 @@ impl Session {
         }
         match cfg.transfer.method {
             TransferMethod::Hangup => {
+                // Bound to the token the dial string gave, so only this
+                // call's dialplan can fetch it.
+                let min = crate::config::MIN_TOKEN_CHARS;
+                let Some(token) = var(keys::INFO_DECISION_TOKEN).filter(|t| t.chars().count() >= min) else {
+                    let reason = format!("the dial string has no decision_token of {min}+ characters to bind the decision to");
+                    self.feed(Input::TransferFailed { reason });
+                    return None;
+                };
                 let decision = format!("{context},{extension}");
                 let caller_uid = var(keys::INFO_CALLER_UNIQUEID).unwrap_or_default();
-                self.shared.decisions.put(&[caller_uid.as_str(), info.call_id.as_str()], &decision);
+                let token = crate::pbx::ami::Secret::new(token);
+                self.shared.decisions.put(&[caller_uid.as_str(), info.call_id.as_str()], &token, &decision);
                 info!(%extension, %context, "transfer handed to the Asterisk dialplan (hangup method)");
                 self.record.transfer = Some(TransferRecord {
                     extension,
@@ -728,7 +737,9 @@ impl Session {
     /// let the "please hold" prompt finish, hang up.
     fn transfer_by_hangup(&mut self, info: &CallInfo, context: &str, extension: &str, _sink: &mut Sink) -> Option<End> {
         let decision = format!("{context},{extension}");
-        self.shared.decisions.put(&[info.call_id.as_str()], &decision);
+        // The UUID, random and made by the dialplan, is the call's token.
+        let token = crate::pbx::ami::Secret::new(info.call_id.clone());
+        self.shared.decisions.put(&[info.call_id.as_str()], &token, &decision);
         info!(%extension, %context, "transfer handed to the PBX dialplan (hangup method)");
         self.record.transfer = Some(TransferRecord {
             extension: extension.to_string(),

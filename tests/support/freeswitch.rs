@@ -323,8 +323,26 @@ pub struct FsMediaClient {
 impl FsMediaClient {
     /// `uuid_audio_fork <uuid> start ws://addr/path mono <rate> <metadata>`.
     pub async fn connect_fork(addr: std::net::SocketAddr, uuid: &str, rate: u32, metadata: &str, esl: FakeEsl, dir: PathBuf) -> Self {
+        Self::connect_fork_with_auth(addr, None, uuid, rate, metadata, esl, dir).await
+    }
+
+    /// The same with basic auth, as the module sends it when the channel
+    /// variables `MOD_AUDIO_BASIC_AUTH_USERNAME` / `_PASSWORD` are set.
+    pub async fn connect_fork_with_auth(
+        addr: std::net::SocketAddr,
+        basic_auth: Option<(&str, &str)>,
+        uuid: &str,
+        rate: u32,
+        metadata: &str,
+        esl: FakeEsl,
+        dir: PathBuf,
+    ) -> Self {
         let mut req = format!("ws://{addr}/fork").into_client_request().unwrap();
         req.headers_mut().insert("Sec-WebSocket-Protocol", "audio.drachtio.org".parse().unwrap());
+        if let Some((user, password)) = basic_auth {
+            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+            req.headers_mut().insert("Authorization", value.parse().unwrap());
+        }
         let sock = TcpStream::connect(addr).await.expect("connect to the mod_audio_fork listener");
         let (ws, resp) = tokio_tungstenite::client_async(req, sock).await.expect("mod_audio_fork handshake");
         let headers = resp
@@ -338,10 +356,24 @@ impl FsMediaClient {
     /// `uuid_audio_stream <uuid> start ws://addr/path mono <rate> <metadata>`,
     /// with libwsc's handshake request written byte for byte.
     pub async fn connect_stream(addr: std::net::SocketAddr, uuid: &str, rate: u32, metadata: &str, esl: FakeEsl, dir: PathBuf) -> Self {
+        Self::connect_stream_to(addr, "/stream", uuid, rate, metadata, esl, dir).await
+    }
+
+    /// The same to another path and query of the `ws://` URL given to
+    /// `uuid_audio_stream` (e.g. `/stream?token=...`).
+    pub async fn connect_stream_to(
+        addr: std::net::SocketAddr,
+        path: &str,
+        uuid: &str,
+        rate: u32,
+        metadata: &str,
+        esl: FakeEsl,
+        dir: PathBuf,
+    ) -> Self {
         let mut sock = TcpStream::connect(addr).await.expect("connect to the mod_audio_stream listener");
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
         let request = format!(
-            "GET /stream HTTP/1.1\r\nHost:{addr}\r\nUpgrade:websocket\r\nConnection:upgrade\r\nSec-WebSocket-Key:{key}\r\nSec-WebSocket-Version:13\r\nSec-WebSocket-Extensions:permessage-deflate; client_no_context_takeover; server_no_context_takeover; client_max_window_bits=9\r\nOrigin:http://{addr}\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost:{addr}\r\nUpgrade:websocket\r\nConnection:upgrade\r\nSec-WebSocket-Key:{key}\r\nSec-WebSocket-Version:13\r\nSec-WebSocket-Extensions:permessage-deflate; client_no_context_takeover; server_no_context_takeover; client_max_window_bits=9\r\nOrigin:http://{addr}\r\n\r\n"
         );
         sock.write_all(request.as_bytes()).await.unwrap();
         // Read the response byte by byte so no websocket bytes are swallowed.

@@ -44,6 +44,14 @@ pub struct TwilioCall {
     pub received: Arc<Mutex<TwilioReceived>>,
 }
 
+/// Twilio's request signature of a request to `url` without parameters.
+pub fn signature(auth_token: &str, url: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes()).unwrap();
+    mac.update(url.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
 async fn send(sink: &AsyncMutex<Sink>, seq: &AtomicU64, mut v: Value) -> bool {
     if v.get("event").and_then(Value::as_str) != Some("connected") {
         v["sequenceNumber"] = Value::String(seq.fetch_add(1, Ordering::SeqCst).to_string());
@@ -60,7 +68,20 @@ impl TwilioCall {
     /// Opens the stream and sends `connected` and `start` with `params` as
     /// `<Parameter>`s.
     pub async fn connect(url: &str, call_sid: &str, params: &[(&str, &str)]) -> TwilioCall {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("Twilio stream handshake");
+        Self::connect_signed(url, None, call_sid, params).await
+    }
+
+    /// The same with `X-Twilio-Signature` on the upgrade request, made with
+    /// `signing` = (the account's auth token, the `<Stream>` url as Twilio
+    /// knows it): base64 of HMAC-SHA1 over that URL (no POST parameters on
+    /// a websocket upgrade).
+    pub async fn connect_signed(url: &str, signing: Option<(&str, &str)>, call_sid: &str, params: &[(&str, &str)]) -> TwilioCall {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request().unwrap();
+        if let Some((auth_token, public_url)) = signing {
+            req.headers_mut().insert("X-Twilio-Signature", signature(auth_token, public_url).parse().unwrap());
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("Twilio stream handshake");
         let (sink, mut stream) = ws.split();
         let sink = Arc::new(AsyncMutex::new(sink));
         let seq = Arc::new(AtomicU64::new(1));
