@@ -36,7 +36,7 @@ use crate::pbx::registry::Transport;
 
 /// Two menus that send the caller back and forth by saying "one": every
 /// turn is a recognition followed by a prompt.
-const BENCH_DIALPLAN: &str = r#"
+pub(super) const BENCH_DIALPLAN: &str = r#"
 start = "main"
 
 [operator]
@@ -62,7 +62,7 @@ goto = "main"
 "#;
 
 /// Real recordings of "one" (Speech Commands, CC BY 4.0), rotated per call.
-const CLIPS: &[&str] = &[
+pub(super) const CLIPS: &[&str] = &[
     "speech_commands/one_2796ac50_nohash_0.wav",
     "speech_commands/one_3b4f8f24_nohash_0.wav",
     "speech_commands/one_0cb74144_nohash_1.wav",
@@ -305,10 +305,16 @@ async fn run_level(
     }
 }
 
-struct CallResult {
-    latencies_ms: Vec<u64>,
-    underruns: usize,
-    dropped: usize,
+pub(super) struct CallResult {
+    pub latencies_ms: Vec<u64>,
+    pub underruns: usize,
+    pub dropped: usize,
+}
+
+/// One emulated chan_websocket call to `addr` (call number `n`) saying
+/// `clip` after each prompt for `duration`, then hanging up.
+pub(super) async fn asterisk_call(addr: std::net::SocketAddr, n: u32, clip: Vec<i16>, duration: Duration) -> Result<CallResult, String> {
+    one_call(AsteriskConfig::new(addr, n), clip, duration).await
 }
 
 /// One caller: waits for each prompt to finish, says the word, measures

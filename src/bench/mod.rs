@@ -6,6 +6,7 @@ pub mod data;
 pub mod freeswitch;
 pub mod grammar;
 pub mod load;
+pub mod soak;
 
 /// Peak and current resident memory of this process in MB (Linux).
 pub fn memory_mb() -> (f64, f64) {

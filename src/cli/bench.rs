@@ -9,6 +9,9 @@ pub enum Bench {
     Intents(crate::bench::grammar::IntentsArgs),
     /// Simultaneous emulated PBX calls (any transport) served in real time.
     Load(crate::bench::load::LoadArgs),
+    /// Calls starting and ending for minutes: the server's memory and open
+    /// files at the start, peak and end, calls completed, call records.
+    Soak(crate::bench::soak::SoakArgs),
 }
 
 pub fn run(b: Bench) -> u8 {
@@ -16,5 +19,6 @@ pub fn run(b: Bench) -> u8 {
         Bench::Asr(a) => crate::bench::asr::run(a),
         Bench::Intents(a) => crate::bench::grammar::run(a),
         Bench::Load(a) => crate::bench::load::run(a),
+        Bench::Soak(a) => crate::bench::soak::run(a),
     }
 }

@@ -62,15 +62,16 @@ fn shipped_dialplan_compiles_to_the_documented_menus() {
     }
     let main = &d.menus["main"];
     assert!(main.barge_in && main.globals);
-    assert_eq!(main.no_input_timeout_ms, 6000);
+    assert_eq!(main.no_input_timeout_ms, 5000);
+    assert_eq!((main.max_no_input, main.max_no_match), (1, 2), "a silent caller is asked twice, then gets a person");
     assert_eq!(main.escalation, Action::Transfer(d.operator.clone()));
     let balance = main.options.iter().find(|o| o.intent == "account_balance").unwrap();
     let Action::Collect(c) = &balance.action else { panic!("balance collects digits: {:?}", balance.action) };
     assert_eq!((c.variable.as_str(), c.min_digits, c.max_digits, c.confirm), ("account_number", 6, 10, true));
     assert_eq!(*c.then, Action::Transfer(Transfer { extension: "210".into(), context: Some("billing-queue".into()) }));
-    // Generated reprompts teach the caller what works.
-    assert!(main.no_match_prompt.text.starts_with("Sorry, I didn't understand. Say billing, or press 1."), "{}", main.no_match_prompt.text);
-    assert!(main.no_input_prompt.text.ends_with("Say agent, or press 0."), "{}", main.no_input_prompt.text);
+    // Generated reprompts teach the caller what works, in one sentence.
+    assert!(main.no_match_prompt.text.starts_with("Sorry, I didn't understand. Press 1 for billing, 2 for"), "{}", main.no_match_prompt.text);
+    assert!(main.no_match_prompt.text.ends_with("or 0 for agent, or just say what you need."), "{}", main.no_match_prompt.text);
     assert_eq!(d.globals.len(), 5);
     assert_eq!(d.messages.goodbye, "Thank you for calling Northwind Telecom. Goodbye.");
     assert_eq!(d.messages.confirm_digits, "I heard {}. Is that right?");
@@ -78,6 +79,15 @@ fn shipped_dialplan_compiles_to_the_documented_menus() {
     let Action::Collect(c) = &outage.action else { panic!("an outage report asks which service") };
     let values: Vec<(&str, Option<char>)> = c.choices.iter().map(|v| (v.value.as_str(), v.dtmf)).collect();
     assert_eq!((c.variable.as_str(), values), ("service", vec![("internet", Some('1')), ("tv", Some('2')), ("phone", Some('3'))]));
+}
+
+#[test]
+fn a_silent_caller_is_asked_twice_by_default_with_a_one_sentence_reprompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = load(&write(&dir, "t.toml", BASE)).unwrap();
+    let main = &plan.menus["main"];
+    assert_eq!((main.no_input_timeout_ms, main.max_no_input, main.max_no_match), (5000, 1, 2));
+    assert_eq!(main.no_input_prompt.text, "Sorry, I didn't hear anything. Press 1 for sales or 0 for agent, or just say what you need.");
 }
 
 #[test]
@@ -226,7 +236,7 @@ fn a_choice_step_takes_one_of_its_values() {
     );
     assert!(!c.confirm, "a clear choice is not read back unless asked for");
     // The generated question lists the values and their keys.
-    assert_eq!(c.prompt.text, "Which product? Say fibre broadband, or press 1. Say TV, or press 2.");
+    assert_eq!(c.prompt.text, "Which product? Press 1 for fibre broadband or 2 for TV, or just say what you need.");
     assert_eq!(*c.then, Action::Transfer(Transfer { extension: "200".into(), context: None }));
 }
 

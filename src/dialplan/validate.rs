@@ -19,8 +19,15 @@ pub const MESSAGE_NAMES: [&str; 6] =
 
 pub const DEFAULT_ACCEPT: f32 = 0.85;
 pub const DEFAULT_CONFIRM: f32 = 0.45;
-pub const DEFAULT_NO_INPUT_TIMEOUT_S: f64 = 6.0;
-pub const DEFAULT_RETRIES: u32 = 2;
+/// A silent caller is asked twice (prompt, one reprompt), each followed by
+/// this wait, then handed to a human: silent callers are often ones who
+/// cannot or will not talk to a machine, and they hang up long before a
+/// third round.
+pub const DEFAULT_NO_INPUT_TIMEOUT_S: f64 = 5.0;
+pub const DEFAULT_NO_INPUT_RETRIES: u32 = 1;
+/// A caller who speaks but is not understood gets more tries: each
+/// reprompt says exactly what works.
+pub const DEFAULT_NO_MATCH_RETRIES: u32 = 2;
 /// Limits that keep a caller from waiting forever in one menu.
 const TIMEOUT_RANGE_S: (f64, f64) = (1.0, 60.0);
 const MAX_RETRIES: i64 = 10;
@@ -309,20 +316,39 @@ fn key_name(c: char) -> String {
     }
 }
 
-/// "Say billing, or press 1." — one sentence per choice, so a caller who did
-/// not understand the prompt learns exactly what works.
+/// "Press 1 for billing, 2 for opening hours, or 0 for agent, or just say
+/// what you need." One short sentence naming every choice with its key (a
+/// reprompt that reads out a sentence per choice outlasts the caller's
+/// patience); the names are the first phrases, so saying them works.
+/// Choices without a key follow: "You can also say help."
 fn choices_sentence(choices: &[(String, Option<char>)]) -> String {
-    choices
+    let keyed: Vec<String> = choices
         .iter()
-        .map(|(phrase, key)| match (phrase.is_empty(), key) {
-            (false, Some(k)) => format!("Say {phrase}, or press {}.", key_name(*k)),
-            (false, None) => format!("Say {phrase}."),
-            (true, Some(k)) => format!("Press {}.", key_name(*k)),
-            (true, None) => String::new(),
+        .filter_map(|(phrase, key)| {
+            let key = key_name((*key)?);
+            Some(if phrase.is_empty() { key } else { format!("{key} for {phrase}") })
         })
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect();
+    let spoken: Vec<String> = choices.iter().filter(|(p, k)| k.is_none() && !p.is_empty()).map(|(p, _)| p.clone()).collect();
+    let mut parts = Vec::new();
+    if !keyed.is_empty() {
+        parts.push(format!("Press {}, or just say what you need.", or_list(&keyed)));
+    }
+    if !spoken.is_empty() {
+        let lead = if keyed.is_empty() { "Say" } else { "You can also say" };
+        parts.push(format!("{lead} {}.", or_list(&spoken)));
+    }
+    parts.join(" ")
+}
+
+/// "a", "a or b", "a, b, or c".
+fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [a, b] => format!("{a} or {b}"),
+        [rest @ .., last] => format!("{}, or {last}", rest.join(", ")),
+    }
 }
 
 struct Validator<'a, 'r, 's> {
@@ -361,8 +387,8 @@ impl Validator<'_, '_, '_> {
         let barge_in = own.barge_in.or(defaults.barge_in).unwrap_or(true);
         let globals_on = own.globals.or(defaults.globals).unwrap_or(true);
         let timeout_s = own.timeout_s.or(defaults.timeout_s).unwrap_or(DEFAULT_NO_INPUT_TIMEOUT_S);
-        let max_no_input = own.no_input_retries.or(defaults.no_input_retries).unwrap_or(DEFAULT_RETRIES);
-        let max_no_match = own.no_match_retries.or(defaults.no_match_retries).unwrap_or(DEFAULT_RETRIES);
+        let max_no_input = own.no_input_retries.or(defaults.no_input_retries).unwrap_or(DEFAULT_NO_INPUT_RETRIES);
+        let max_no_match = own.no_match_retries.or(defaults.no_match_retries).unwrap_or(DEFAULT_NO_MATCH_RETRIES);
         // An escalation with errors has been reported; the operator stands in
         // so the rest of the menu can still be checked.
         let escalation = own
