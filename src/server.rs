@@ -15,6 +15,7 @@
 mod fs_prompts;
 pub mod http;
 mod link;
+mod pacer;
 pub mod playback;
 pub mod record;
 pub mod registry;
