@@ -28,6 +28,10 @@
 //! - A recogniser failure, or no answer within [`RECOGNITION_TIMEOUT_MS`],
 //!   switches the call to keys for good: the caller is told, and hears the
 //!   current menu as "For billing, press 1. …".
+//! - A recogniser too busy to take an utterance (other calls fill its
+//!   queue) costs that answer only: the caller is told and hears the
+//!   question as keys, and the next utterance is recognised again.
+//!   [`MAX_REFUSALS`] refusals in a row switch the call to keys for good.
 //! - A failed transfer apologises and returns to the start menu; a second
 //!   one apologises, says goodbye and hangs up.
 //! - Whenever the call is not over, a timer is running
@@ -75,8 +79,14 @@ pub enum Input {
         request: u64,
         result: Recognition,
     },
-    /// The recogniser crashed or is overloaded: degrade to DTMF.
+    /// The recogniser crashed or never answered: degrade to DTMF.
     RecognitionFailed {
+        request: u64,
+        reason: String,
+    },
+    /// The recogniser had no room for this utterance (busy with other
+    /// calls): keys for this answer, speech again for the next one.
+    RecognitionRefused {
         request: u64,
         reason: String,
     },
@@ -163,6 +173,10 @@ pub const PLAYBACK_MS_PER_CHAR: u64 = 100;
 /// escalation actions and hands the caller to the operator (protects against
 /// an escalation that leads back into the same menu forever).
 pub const MAX_ESCALATIONS: u32 = 3;
+/// Refusals in a row (recogniser too busy) after which speech is off for
+/// the rest of the call: a caller asked again and again to use the keypad
+/// is better off told once.
+pub const MAX_REFUSALS: u32 = 3;
 /// Menus remembered for `back`.
 const HISTORY_LIMIT: usize = 16;
 /// Prompts queued at the PBX at once; more means something is looping.
@@ -295,8 +309,10 @@ pub struct Call {
     no_match: u32,
     escalations: u32,
     transfer_failures: u32,
-    /// Speech is off: recogniser failed or overloaded.
+    /// Speech is off: recogniser failed or never answered.
     degraded: bool,
+    /// Utterances the recogniser refused in a row (see `MAX_REFUSALS`).
+    refusals: u32,
     variables: Vec<(String, String)>,
     last_now: u64,
     /// Call time of the first audio sample, to put detector times on the
@@ -327,6 +343,7 @@ impl Call {
             escalations: 0,
             transfer_failures: 0,
             degraded: false,
+            refusals: 0,
             variables: Vec::new(),
             last_now: 0,
             audio_origin: None,
@@ -391,6 +408,7 @@ impl Call {
                     self.degrade(now, reason, &mut out);
                 }
             }
+            Input::RecognitionRefused { request, reason } => self.on_recognition_refused(now, request, reason, &mut out),
             Input::PlaybackFinished(id) => self.on_playback_finished(now, id, &mut out),
             Input::Tick => {}
             Input::TransferFailed { reason } => {
@@ -601,8 +619,31 @@ impl Call {
         self.answer(now, pending, result, out);
     }
 
+    /// The recogniser had no room for the utterance. An early request is
+    /// simply dropped (the end of the utterance asks again); otherwise the
+    /// caller hears the question as keys this once, or for good after
+    /// [`MAX_REFUSALS`] in a row.
+    fn on_recognition_refused(&mut self, now: u64, request: u64, reason: String, out: &mut Vec<Output>) {
+        let Some(pending) = self.pending.take_if(|p| p.request == request) else {
+            return; // stale: nobody waits for that answer any more
+        };
+        if self.degraded || pending.early {
+            return;
+        }
+        self.refusals += 1;
+        if self.refusals >= MAX_REFUSALS {
+            return self.degrade(now, format!("{reason} ({} utterances in a row)", self.refusals), out);
+        }
+        out.push(Output::Event(Event::Degraded { t_ms: now, reason: format!("{reason}; keys for this answer only") }));
+        // The keys-only wording of the question, while speech stays on.
+        self.degraded = true;
+        self.offer_keys(now, out);
+        self.degraded = false;
+    }
+
     /// Acts on the recognised words of an utterance.
     fn answer(&mut self, now: u64, pending: PendingRecognition, result: Recognition, out: &mut Vec<Output>) {
+        self.refusals = 0;
         out.push(Output::Event(Event::Utterance {
             t_ms: now,
             start_ms: pending.start_ms,

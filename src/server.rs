@@ -23,9 +23,11 @@
 //! - Shutdown: refuse new calls (503), let calls finish for
 //!   `shutdown_grace`, then hang up the rest, write their records, return.
 pub mod auth;
+mod control;
 mod fs_prompts;
 pub mod http;
 mod link;
+mod pacer;
 pub mod playback;
 pub mod readiness;
 pub mod record;
@@ -49,9 +51,10 @@ use crate::asr::SpeechStack;
 use crate::config::{AddrRange, ServerConfig};
 use crate::dialplan::Prompt;
 use crate::intent::IntentMatcher;
-use crate::pbx::esl::{EslClient, EventRouter, TRANSPORT_EVENTS};
 use crate::pbx::registry::{Transport, TransportOptions};
 
+use control::FsControl;
+pub use control::{ControlChannel, ControlChannels};
 pub use registry::DialplanRegistry;
 
 /// Prompt audio for the calls (the prompt renderer in production).
@@ -121,84 +124,6 @@ pub(crate) struct Shared {
     pub esl: Option<FsControl>,
 }
 
-/// One event-socket connection shared by all FreeSWITCH calls, replaced
-/// by a new one when it drops (FreeSWITCH restarted, network blip): the
-/// keeper reconnects with bounded backoff, authenticates and subscribes
-/// again. Calls go on meanwhile; what needs the socket (prompt files,
-/// keys, barge-in, transfers) fails and is logged, and a transfer that
-/// fails gets the apology and the dialplan's fallback.
-pub(crate) struct FsControl {
-    client: Arc<std::sync::RwLock<EslClient>>,
-    pub router: EventRouter,
-    /// Forwards events and reconnects; stopped with the server.
-    keeper: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FsControl {
-    fn drop(&mut self) {
-        self.keeper.abort();
-    }
-}
-
-/// Reconnect attempts start after this and back off, doubling, up to the max.
-const ESL_RECONNECT_FIRST: Duration = Duration::from_millis(500);
-const ESL_RECONNECT_MAX: Duration = Duration::from_secs(10);
-
-impl FsControl {
-    /// Connects (an error if FreeSWITCH cannot be reached now: a server
-    /// that cannot play a prompt must not start), then keeps connected.
-    async fn start(cfg: crate::pbx::esl::EslConfig) -> Result<FsControl, String> {
-        let (client, events) = Self::connect(&cfg).await?;
-        // Events of every connection go through one channel, so the router
-        // (and the calls registered with it) outlive a reconnect.
-        let (tx, rx) = tokio::sync::mpsc::channel(crate::pbx::esl::EVENT_QUEUE);
-        let client = Arc::new(std::sync::RwLock::new(client));
-        let shared_client = Arc::clone(&client);
-        let keeper = tokio::spawn(async move {
-            let mut events = events;
-            loop {
-                while let Some(e) = events.recv().await {
-                    if tx.send(e).await.is_err() {
-                        return;
-                    }
-                }
-                let reason = shared_client.read().unwrap_or_else(|p| p.into_inner()).close_reason();
-                let reason = reason.unwrap_or_else(|| "event stream ended".into());
-                error!(addr = %cfg.addr, %reason, "event socket connection lost; reconnecting");
-                let mut wait = ESL_RECONNECT_FIRST;
-                events = loop {
-                    tokio::time::sleep(wait).await;
-                    match Self::connect(&cfg).await {
-                        Ok((c, ev)) => {
-                            *shared_client.write().unwrap_or_else(|p| p.into_inner()) = c;
-                            info!(addr = %cfg.addr, "event socket reconnected");
-                            break ev;
-                        }
-                        Err(e) => {
-                            wait = (wait * 2).min(ESL_RECONNECT_MAX);
-                            warn!(retry_in_ms = wait.as_millis() as u64, "event socket reconnect failed: {e}");
-                        }
-                    }
-                };
-            }
-        });
-        Ok(FsControl { client, router: EventRouter::spawn(rx), keeper })
-    }
-
-    async fn connect(
-        cfg: &crate::pbx::esl::EslConfig,
-    ) -> Result<(EslClient, tokio::sync::mpsc::Receiver<crate::pbx::esl::EslEvent>), String> {
-        let (client, events) = EslClient::connect(cfg).await.map_err(|e| format!("event socket {}: {e}", cfg.addr))?;
-        client.subscribe(TRANSPORT_EVENTS).await.map_err(|e| format!("event socket {}: {e}", cfg.addr))?;
-        Ok((client, events))
-    }
-
-    /// The current connection (cheap clone).
-    pub fn client(&self) -> EslClient {
-        self.client.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
 /// A bound listener and what it speaks.
 struct Bound {
     listener: TcpListener,
@@ -243,6 +168,7 @@ pub struct RunningServer {
     active: Arc<AtomicUsize>,
     registry: Arc<DialplanRegistry>,
     shared: Arc<Shared>,
+    controls: ControlChannels,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -281,6 +207,12 @@ impl RunningServer {
             info!(loaded = ?report.loaded, refused = report.rejected.len(), "dialplan folder rescanned");
             prepare_dialplans(&self.shared, report.loaded);
         }
+    }
+
+    /// The PBX control connections (FreeSWITCH's event socket) and whether
+    /// each is connected now.
+    pub fn control_channels(&self) -> &ControlChannels {
+        &self.controls
     }
 
     /// Stops accepting, lets calls finish within the grace period, hangs
@@ -332,7 +264,9 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     }
     let esl = if cfg.listeners.iter().any(|l| l.transport.needs_event_socket()) {
         let esl_cfg = cfg.esl.clone().ok_or("a FreeSWITCH listener needs an [esl] section")?;
-        Some(FsControl::start(esl_cfg).await?)
+        // Not awaited: FreeSWITCH may come up after hotline, as it may go
+        // away and come back while hotline runs.
+        Some(FsControl::start(esl_cfg))
     } else {
         None
     };
@@ -341,6 +275,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         dialplans: registry.names().len(),
         ..Default::default()
     });
+    let controls = ControlChannels::new(esl.iter().map(FsControl::channel).collect());
     let shared = Arc::new(Shared {
         cfg: Arc::clone(&cfg),
         registry: Arc::clone(&registry),
@@ -357,7 +292,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let active = Arc::new(AtomicUsize::new(0));
     let task = tokio::spawn(serve(bound, Arc::clone(&shared), phase_rx, phase_tx.clone(), Arc::clone(&active)));
-    Ok(RunningServer { addr, listeners: addrs, phase: phase_tx, active, registry, shared, task })
+    Ok(RunningServer { addr, listeners: addrs, phase: phase_tx, active, registry, shared, controls, task })
 }
 
 /// Readies dialplans going into service (at start, on reload): the

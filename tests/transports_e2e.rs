@@ -14,6 +14,7 @@ use hotline::server::{self, RunningServer};
 use serde_json::Value;
 use support::server::{clip, deps, events_of, wait_record, DIALPLAN};
 use support::ami::{FakeAmi, FakeAmiConfig};
+use support::asterisk::{AsteriskCall, AsteriskConfig};
 use support::audiosocket::AudioSocketCaller;
 use support::freeswitch::{FakeEsl, FsMediaClient};
 use support::twilio::TwilioCall;
@@ -498,5 +499,100 @@ async fn audiosocket_transfer_without_a_matching_channel_apologises_and_keeps_th
     let failed = events_of(&rec, "transfer_failed");
     assert_eq!(failed.len(), 1, "{rec:#}");
     assert!(failed[0]["reason"].as_str().unwrap().contains(&format!("no channel has AS_ID={id_text}")), "{}", failed[0]["reason"]);
+    h.stop().await;
+}
+
+/// `secs` seconds of caller audio: a recording over and over, back to back.
+fn looped(rel: &str, secs: usize) -> Vec<i16> {
+    clip(rel, 8000).into_iter().cycle().take(secs * 8000).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_flooding_audio_does_not_take_speech_away_from_another_call() {
+    let h = Harness::start("keep_audio_dir = \"audio\"\n[[listeners]]\ntransport = \"twilio\"\nlisten = \"127.0.0.1:0\"\n").await;
+    let ws = format!("ws://{}/media", h.addr(Transport::Twilio));
+    let mut call = TwilioCall::connect(&ws, "CAGOOD", &[("dialplan", "hotline")]).await;
+    call.wait_for("greeting audio", Duration::from_secs(30), |r| r.media_bytes > 0).await;
+    // Another call sends ten minutes of speech as fast as the socket takes
+    // it: long utterances, each some of the recogniser's time.
+    let mut flood = TwilioCall::connect(&ws, "CAFLOOD", &[("dialplan", "hotline")]).await;
+    let flood_received = Arc::clone(&flood.received);
+    let flooding = tokio::spawn(async move {
+        flood.send_audio_flood(&looped("whisper_jfk/jfk.wav", 600)).await;
+        flood
+    });
+    // The flood's speech barged in, and the server answered it (a prompt
+    // after the barge-in): its utterances are with the recogniser.
+    let until = Instant::now() + Duration::from_secs(30);
+    while !flood_received.lock().map(|r| r.clears > 0 && r.media_bytes_since_clear > 0).unwrap() {
+        assert!(Instant::now() < until, "the server never answered the flooding call");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Now the caller says "one" over the greeting, in real time.
+    call.send_audio_paced(&clip("speech_commands/one_2796ac50_nohash_0.wav", 8000)).await;
+    call.send_audio_paced(&vec![0i16; 8000]).await;
+    call.wait_for("the billing prompt's mark", Duration::from_secs(30), |r| r.marks.len() >= 2).await;
+    let flood = flooding.await.unwrap();
+    call.stop().await;
+    flood.stop().await;
+
+    let rec = h.record("CAGOOD", Duration::from_secs(10)).await;
+    assert!(events_of(&rec, "degraded").is_empty(), "the flood took speech away: {rec:#}");
+    let intent = &events_of(&rec, "intent")[0];
+    assert_eq!((&intent["intent"], &intent["source"]), (&Value::from("billing"), &Value::from("speech")), "{rec:#}");
+    // The flooding call was heard in real time at most (plus the burst a
+    // PBX may send after a stall), not ten minutes of it.
+    let rec = h.record("CAFLOOD", Duration::from_secs(10)).await;
+    let kept = hotline::audio::read_wav(std::path::Path::new(rec["audio_file"].as_str().unwrap())).unwrap();
+    let limit = rec["duration_ms"].as_u64().unwrap() + 5_000 + 1_000;
+    assert!(kept.duration_ms() <= limit, "{} ms of audio taken in within {limit} ms", kept.duration_ms());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeswitch_down_at_start_up_leaves_asterisk_served_and_is_connected_when_it_comes_up() {
+    // An address where no event socket listens yet.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let esl_addr = free.local_addr().unwrap();
+    drop(free);
+    let h = Harness::start(&format!(
+        "\n[[listeners]]\ntransport = \"audio_fork\"\nlisten = \"127.0.0.1:0\"\n[esl]\naddress = \"{esl_addr}\"\n"
+    ))
+    .await;
+    let controls = h.server.as_ref().unwrap().control_channels().clone();
+    assert_eq!(controls.all().len(), 1);
+    assert_eq!((controls.all()[0].name, controls.all()[0].addr.as_str()), ("esl", esl_addr.to_string().as_str()));
+    assert!(!controls.all_connected(), "FreeSWITCH is not up");
+
+    // The Asterisk listener serves calls meanwhile.
+    let call = AsteriskCall::connect(AsteriskConfig::new(h.addr(Transport::AsteriskWs), 1)).await.unwrap();
+    assert!(call.wait_marks(1, Duration::from_secs(30)).await, "greeting never played: {:?}", call.commands());
+    call.dtmf('2').await;
+    assert!(call.wait_marks(2, Duration::from_secs(30)).await, "support prompt never played: {:?}", call.commands());
+    call.hangup().await;
+    let rec = h.record(&call.cfg.channel_id, Duration::from_secs(10)).await;
+    assert_eq!(events_of(&rec, "intent")[0]["intent"], "support", "{rec:#}");
+
+    // FreeSWITCH comes up: hotline connects, and its calls are served.
+    let esl = FakeEsl::start_at(esl_addr, ESL_PASSWORD).await;
+    esl.add_channel(FS_UUID);
+    let until = Instant::now() + Duration::from_secs(20);
+    while !controls.all_connected() {
+        assert!(Instant::now() < until, "the event socket was never connected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let files = tempfile::tempdir().unwrap();
+    let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
+    let client = FsMediaClient::connect_fork(h.addr(Transport::AudioFork), FS_UUID, 16000, &meta, esl.clone(), files.path().to_path_buf()).await;
+    wait_broadcasts(&esl, 1, Duration::from_secs(30)).await;
+    esl.emit_dtmf(FS_UUID, '2');
+    let until = Instant::now() + Duration::from_secs(30);
+    while broadcasts(&esl).len() < 2 {
+        assert!(Instant::now() < until, "support prompt never broadcast: {:?}", esl.commands());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client.stop().await;
+    let rec = h.record(FS_UUID, Duration::from_secs(15)).await;
+    assert_eq!(events_of(&rec, "intent")[0]["intent"], "support", "{rec:#}");
     h.stop().await;
 }

@@ -168,6 +168,10 @@ pub enum AsrError {
     Model(String),
     #[error("recognition failed: {0}")]
     Failed(String),
+    /// The utterance waited in the pool's queue until a newer one of the
+    /// same call took its place; nobody waits for its answer any more.
+    #[error("superseded by a newer utterance of the same call")]
+    Superseded,
 }
 
 pub trait Recognizer: Send + Sync {

@@ -233,9 +233,15 @@ impl Call {
     /// current question as keys.
     pub(super) fn degrade(&mut self, now: u64, reason: String, out: &mut Vec<Output>) {
         self.degraded = true;
+        out.push(Output::Event(Event::Degraded { t_ms: now, reason }));
+        self.offer_keys(now, out);
+    }
+
+    /// Drops the answer in flight, says speech is not available, and asks
+    /// the question again (as keys while `degraded` is set).
+    pub(super) fn offer_keys(&mut self, now: u64, out: &mut Vec<Output>) {
         self.pending = None;
         self.voice = Voice::Quiet;
-        out.push(Output::Event(Event::Degraded { t_ms: now, reason }));
         if !self.state.listening() {
             return; // an announcement is under way; its follow-up is keys-safe
         }

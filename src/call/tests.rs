@@ -743,6 +743,54 @@ fn a_failed_voice_detector_switches_the_call_to_keys() {
 }
 
 #[test]
+fn a_busy_recogniser_costs_one_answer_and_speech_comes_back() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    h.speak(300);
+    let t = h.now;
+    let request = h.last_request.unwrap();
+    let out = h.send(Input::RecognitionRefused { request, reason: "recogniser overloaded".into() });
+    let keys = "For billing, press 1. For support, press 2. For balance, press 3. For outage, press 5. For hours, press 4. For agent, press 0. For repeat, press star.";
+    assert_eq!(
+        out,
+        s(&[
+            &format!("{t} degraded"),
+            &format!("{t} prompt main: Sorry, speech recognition is not available. Please use your keypad."),
+            "play 2 Sorry, speech recognition is not available. Please use your keypad.",
+            &format!("{t} prompt main: {keys}"),
+            &format!("play 3 {keys}"),
+        ])
+    );
+    assert!(!h.call.is_degraded(), "speech stays on");
+    h.played(5_000);
+    assert_eq!(h.speak(300), s(&["recognize 2"]), "the next utterance is recognised");
+    let out = h.recognized("billing", None, 1.0);
+    assert!(out[1].ends_with("intent main/billing Speech 1.00"), "{out:?}");
+}
+
+#[test]
+fn refusals_in_a_row_switch_the_call_to_keys() {
+    let mut h = Harness::started();
+    h.played(3_000);
+    for n in 1..=MAX_REFUSALS {
+        h.speak(300);
+        let request = h.last_request.unwrap();
+        let out = h.send(Input::RecognitionRefused { request, reason: "recogniser overloaded".into() });
+        assert!(out[0].ends_with("degraded"), "{out:?}");
+        assert_eq!(h.call.is_degraded(), n == MAX_REFUSALS, "after {n} refusals");
+        h.played(5_000);
+    }
+    assert!(h.speak(500).is_empty(), "speech is ignored from now on");
+    // A refusal of a request nobody waits for changes nothing.
+    let mut h = Harness::started();
+    h.played(3_000);
+    h.speak(300);
+    let request = h.last_request.unwrap();
+    h.at(h.now + 100, Input::Dtmf('9'));
+    assert!(h.send(Input::RecognitionRefused { request, reason: "x".into() }).is_empty());
+}
+
+#[test]
 fn a_recogniser_that_never_answers_degrades_the_call() {
     let mut h = Harness::started();
     h.played(3_000);

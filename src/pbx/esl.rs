@@ -486,6 +486,17 @@ impl EslClient {
         Ok((client, events_rx))
     }
 
+    /// A client with no connection (FreeSWITCH not reached yet): every
+    /// command fails at once with [`EslError::Closed`].
+    pub fn disconnected(config: &EslConfig) -> EslClient {
+        EslClient {
+            writer: Arc::new(Mutex::new(None)),
+            addr: config.addr.clone(),
+            timeout: config.timeout,
+            close_reason: Arc::new(std::sync::Mutex::new(Some("not connected yet".into()))),
+        }
+    }
+
     /// Why the connection ended; `None` while it is up.
     pub fn close_reason(&self) -> Option<String> {
         self.close_reason.lock().ok().and_then(|r| r.clone())

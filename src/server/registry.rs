@@ -3,10 +3,14 @@
 //! Every `*.toml` in the dialplan folder is one dialplan, named by its file
 //! stem. The folder is polled: a file whose size or mtime changed is
 //! compiled with the loader `hotline check` uses; if it has errors they are
-//! logged and the last good version stays in service. Calls hold an
-//! `Arc<Dialplan>` taken when they start, so a reload never changes a call
-//! in progress.
-use std::collections::HashMap;
+//! logged and the last good version stays in service. A file that is
+//! deleted takes its dialplan out of service (calls asking for it get the
+//! default one, as for an unknown name) — except the default dialplan's,
+//! whose last good version keeps serving, with an error logged, since
+//! calls need a dialplan. Calls hold an `Arc<Dialplan>` taken when they
+//! start, so a reload never changes a call in progress.
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -22,12 +26,16 @@ pub struct DialplanRegistry {
     /// Size/mtime of each file as last looked at (good or bad), so a broken
     /// file is reported once per edit, not once per poll.
     seen: RwLock<HashMap<PathBuf, Stamp>>,
+    /// The default dialplan's file is gone (reported once, until it is back).
+    default_file_gone: AtomicBool,
 }
 
 /// What one scan did, for logs and tests.
 #[derive(Debug, Default, PartialEq)]
 pub struct ReloadReport {
     pub loaded: Vec<String>,
+    /// Dialplans taken out of service because their file was deleted.
+    pub removed: Vec<String>,
     /// File and error text of each edit that was refused.
     pub rejected: Vec<(PathBuf, String)>,
 }
@@ -41,6 +49,7 @@ impl DialplanRegistry {
             default_name: default_name.to_string(),
             plans: RwLock::new(HashMap::new()),
             seen: RwLock::new(HashMap::new()),
+            default_file_gone: AtomicBool::new(false),
         };
         let report = reg.scan();
         if reg.get(default_name).is_none() {
@@ -93,6 +102,7 @@ impl DialplanRegistry {
             .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
             .collect();
         files.sort();
+        self.forget_deleted(&files, &mut report);
         for path in files {
             let Ok(meta) = std::fs::metadata(&path) else { continue };
             let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
@@ -124,5 +134,77 @@ impl DialplanRegistry {
             }
         }
         report
+    }
+
+    /// Takes the dialplans whose file is gone out of service, but the
+    /// default one (calls need a dialplan: its last good version stays).
+    fn forget_deleted(&self, files: &[PathBuf], report: &mut ReloadReport) {
+        let present: HashSet<&PathBuf> = files.iter().collect();
+        // A file that comes back is compiled again, whatever its stamp.
+        self.seen.write().unwrap_or_else(|p| p.into_inner()).retain(|path, _| present.contains(path));
+        let default_file = self.dir.join(format!("{}.toml", self.default_name));
+        let default_gone = !present.contains(&default_file);
+        if default_gone && !self.default_file_gone.swap(true, Ordering::SeqCst) {
+            let version = self.get(&self.default_name).map(|d| d.version.clone()).unwrap_or_default();
+            tracing::error!(
+                dialplan = %self.default_name, %version, file = %default_file.display(),
+                "the default dialplan's file was deleted; its last good version stays in service until the file is back"
+            );
+            report.rejected.push((default_file, "the default dialplan's file was deleted".into()));
+        } else if !default_gone {
+            self.default_file_gone.store(false, Ordering::SeqCst);
+        }
+        let mut plans = self.plans.write().unwrap_or_else(|p| p.into_inner());
+        let gone: Vec<String> = plans
+            .keys()
+            .filter(|name| **name != self.default_name && !present.contains(&self.dir.join(format!("{name}.toml"))))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(plan) = plans.remove(&name) {
+                tracing::warn!(
+                    dialplan = %name, version = %plan.version,
+                    "dialplan file deleted: out of service (calls in progress keep it; new calls asking for it get the default)"
+                );
+                report.removed.push(name);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAN: &str = include_str!("../../tests/fixtures/e2e/words.toml");
+
+    #[test]
+    fn a_deleted_dialplan_leaves_service_and_the_default_one_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hotline.toml"), PLAN).unwrap();
+        std::fs::write(dir.path().join("sales.toml"), PLAN).unwrap();
+        let (reg, _) = DialplanRegistry::load(dir.path(), "hotline").unwrap();
+        let in_call = reg.select(Some("sales")).0.expect("sales in service");
+
+        std::fs::remove_file(dir.path().join("sales.toml")).unwrap();
+        let report = reg.scan();
+        assert_eq!(report.removed, vec!["sales".to_string()]);
+        assert_eq!(reg.names(), vec!["hotline".to_string()]);
+        let (plan, note) = reg.select(Some("sales"));
+        assert_eq!(plan.unwrap().name, "hotline", "the default answers");
+        assert!(note.unwrap().contains("\"sales\""), "with a warning");
+        assert_eq!(in_call.name, "sales", "a call in progress keeps its version");
+        assert_eq!(reg.scan(), ReloadReport::default(), "reported once");
+
+        // The file is back: in service again.
+        std::fs::write(dir.path().join("sales.toml"), PLAN).unwrap();
+        assert_eq!(reg.scan().loaded, vec!["sales".to_string()]);
+
+        // The default dialplan's file is deleted: its last version serves on.
+        std::fs::remove_file(dir.path().join("hotline.toml")).unwrap();
+        let report = reg.scan();
+        assert!(report.removed.is_empty() && report.rejected.len() == 1, "{report:?}");
+        assert_eq!(reg.select(None).0.unwrap().name, "hotline");
+        assert!(reg.scan().rejected.is_empty(), "reported once");
     }
 }

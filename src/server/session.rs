@@ -18,10 +18,12 @@ use tracing::{debug, error, info, warn, Instrument};
 
 use super::fs_prompts::{Announced, FsPrompts};
 use super::link::{Link, Received, WRITE_TIMEOUT};
+use super::pacer::AudioPacer;
 use super::playback::{Playback, Step};
 use super::record::{unix_ms, AudioKeeper, CallRecord, TransferRecord};
 use super::{Phase, Shared};
-use crate::asr::Recognition;
+use crate::asr::pool::{CallerId, PoolError};
+use crate::asr::{AsrError, Recognition};
 use crate::audio::{i16_to_f32, StreamResampler, MODEL_RATE};
 use crate::call::{Call, Input, Output, PlaybackId};
 use crate::config::TransferMethod;
@@ -99,6 +101,10 @@ struct Session {
     started: Instant,
     playback: Option<Playback>,
     resampler: Option<StreamResampler>,
+    /// Caller audio beyond real time is dropped (from the start message on).
+    pacer: Option<AudioPacer>,
+    /// This call's share of the recogniser pool.
+    asr_caller: CallerId,
     keeper: Option<AudioKeeper>,
     record: CallRecord,
     internal_tx: mpsc::Sender<Internal>,
@@ -120,6 +126,7 @@ struct Session {
 impl Session {
     fn new(transport: Transport, codec: Box<dyn MediaCodec>, shared: Arc<Shared>) -> Self {
         let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
+        let asr_caller = shared.speech.pool.caller();
         Session {
             transport,
             codec,
@@ -132,6 +139,8 @@ impl Session {
             started: Instant::now(),
             playback: None,
             resampler: None,
+            pacer: None,
+            asr_caller,
             keeper: None,
             record: CallRecord { start_unix_ms: unix_ms(SystemTime::now()), ..Default::default() },
             internal_tx,
@@ -171,6 +180,9 @@ impl Session {
             }
         };
         self.fs_events = None;
+        if let Some(dropped_ms) = self.pacer.as_ref().map(AudioPacer::dropped_ms).filter(|&ms| ms > 0) {
+            warn!(dropped_ms, "caller audio dropped in this call for arriving faster than real time");
+        }
         if let Some(call) = self.call.as_mut() {
             if !call.is_finished() {
                 let now = self.started.elapsed().as_millis() as u64;
@@ -327,6 +339,9 @@ impl Session {
             PbxEvent::Start(info) => return self.on_start(info, sink).await,
             PbxEvent::Audio(samples) => {
                 let now = Instant::now();
+                if !self.within_real_time(now, samples.len()) {
+                    return None;
+                }
                 self.last_audio = Some(now);
                 self.fed_until = Some(now);
                 if let Some(k) = self.keeper.as_mut() {
@@ -375,6 +390,22 @@ impl Session {
         None
     }
 
+    /// Whether caller audio arriving now is within real time (plus a
+    /// burst); beyond that it is dropped, and said so once per call.
+    fn within_real_time(&mut self, now: Instant, samples: usize) -> bool {
+        let Some(pacer) = self.pacer.as_mut() else { return true };
+        if pacer.admit(now, samples) {
+            return true;
+        }
+        if pacer.first_drop() {
+            warn!(
+                burst_ms = super::pacer::AUDIO_BURST.as_millis() as u64,
+                "the PBX sends caller audio faster than real time; the excess is dropped"
+            );
+        }
+        false
+    }
+
     async fn on_start(&mut self, info: CallInfo, sink: &mut Sink) -> Option<End> {
         let span = tracing::Span::current();
         span.record("call_id", info.call_id.as_str());
@@ -403,6 +434,7 @@ impl Session {
         if rate != MODEL_RATE {
             self.resampler = Some(StreamResampler::new(rate, MODEL_RATE));
         }
+        self.pacer = Some(AudioPacer::new(rate, Instant::now()));
         if self.shared.cfg.keep_audio_dir.is_some() {
             self.keeper = Some(AudioKeeper::new(rate, self.shared.cfg.max_call_duration.as_secs()));
         }
@@ -602,17 +634,23 @@ impl Session {
                 }
             }
             Output::Recognize { request, utterance, grammar } => {
-                match self.shared.speech.pool.submit(Arc::clone(&utterance.samples), grammar) {
+                match self.shared.speech.pool.submit_for(self.asr_caller, Arc::clone(&utterance.samples), grammar) {
                     Ok(rx) => {
                         let tx = self.internal_tx.clone();
                         tokio::spawn(async move {
                             let result = match rx.await {
                                 Ok(Ok(r)) => Ok(r),
+                                // The call asked again since; it waits for that answer only.
+                                Ok(Err(AsrError::Superseded)) => return debug!(request, "utterance superseded before decoding"),
                                 Ok(Err(e)) => Err(e.to_string()),
                                 Err(_) => Err("recognition worker stopped".to_string()),
                             };
                             let _ = tx.send(Internal::Recognized { request, result }).await;
                         });
+                    }
+                    Err(e @ PoolError::Overloaded(_)) => {
+                        warn!(request, "recogniser too busy for the utterance: {e}");
+                        self.feed(Input::RecognitionRefused { request, reason: e.to_string() });
                     }
                     Err(e) => {
                         warn!(request, "recogniser refused the utterance: {e}");

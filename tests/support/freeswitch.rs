@@ -56,7 +56,13 @@ pub struct FakeEsl {
 
 impl FakeEsl {
     pub async fn start(password: &str) -> FakeEsl {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_at("127.0.0.1:0".parse().unwrap(), password).await
+    }
+
+    /// The event socket on a given loopback address (FreeSWITCH coming up
+    /// where hotline already tries to reach it).
+    pub async fn start_at(addr: std::net::SocketAddr, password: &str) -> FakeEsl {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let (events, _) = broadcast::channel(256);
         let esl = FakeEsl {
             addr: listener.local_addr().unwrap(),

@@ -28,6 +28,8 @@ pub const ACCOUNT_SID: &str = "AC25e16e9a716a4a1786a7c47ff8e6c0a4";
 pub struct TwilioReceived {
     /// µ-law bytes of bot audio received.
     pub media_bytes: usize,
+    /// The same, since the last `clear` (what the bot sent after a barge-in).
+    pub media_bytes_since_clear: usize,
     /// Marks echoed back, with ms since connect.
     pub marks: Vec<(String, u64)>,
     pub clears: usize,
@@ -156,7 +158,11 @@ impl TwilioCall {
                 match v["event"].as_str() {
                     Some("media") => match v["media"]["payload"].as_str().map(|p| base64::engine::general_purpose::STANDARD.decode(p)) {
                         Some(Ok(bytes)) => {
-                            rec.lock().unwrap().media_bytes += bytes.len();
+                            {
+                                let mut r = rec.lock().unwrap();
+                                r.media_bytes += bytes.len();
+                                r.media_bytes_since_clear += bytes.len();
+                            }
                             queue.push_back(Queued::Audio(bytes.len()));
                         }
                         _ => rec.lock().unwrap().errors.push(format!("bad media: {text}")),
@@ -166,7 +172,11 @@ impl TwilioCall {
                         None => rec.lock().unwrap().errors.push(format!("mark without name: {text}")),
                     },
                     Some("clear") => {
-                        rec.lock().unwrap().clears += 1;
+                        {
+                            let mut r = rec.lock().unwrap();
+                            r.clears += 1;
+                            r.media_bytes_since_clear = 0;
+                        }
                         playing_until = Instant::now();
                         for item in std::mem::take(&mut queue) {
                             if let Queued::Mark(name) = item {
@@ -188,17 +198,31 @@ impl TwilioCall {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         for frame in samples.chunks(160) {
             tick.tick().await;
-            self.chunk += 1;
-            // Twilio's media messages are always 20 ms.
-            let mut frame = frame.to_vec();
-            frame.resize(160, 0);
-            let payload = base64::engine::general_purpose::STANDARD.encode(hotline::audio::g711::ulaw_encode_all(&frame));
-            let msg = json!({"event": "media", "streamSid": STREAM_SID, "media": {"track": "inbound",
-                "chunk": self.chunk.to_string(), "timestamp": ((self.chunk - 1) * 20).to_string(), "payload": payload}});
-            if !send(&self.sink, &self.seq, msg).await {
+            if !self.send_frame(frame).await {
                 return;
             }
         }
+    }
+
+    /// A misbehaving peer: the same `media` messages as fast as the socket
+    /// takes them, far faster than real time.
+    pub async fn send_audio_flood(&mut self, samples: &[i16]) {
+        for frame in samples.chunks(160) {
+            if !self.send_frame(frame).await {
+                return;
+            }
+        }
+    }
+
+    async fn send_frame(&mut self, frame: &[i16]) -> bool {
+        self.chunk += 1;
+        // Twilio's media messages are always 20 ms.
+        let mut frame = frame.to_vec();
+        frame.resize(160, 0);
+        let payload = base64::engine::general_purpose::STANDARD.encode(hotline::audio::g711::ulaw_encode_all(&frame));
+        let msg = json!({"event": "media", "streamSid": STREAM_SID, "media": {"track": "inbound",
+            "chunk": self.chunk.to_string(), "timestamp": ((self.chunk - 1) * 20).to_string(), "payload": payload}});
+        send(&self.sink, &self.seq, msg).await
     }
 
     pub async fn send_dtmf(&mut self, digit: char) {

@@ -1,0 +1,156 @@
+//! The server's control connections to a PBX that outlive any one call:
+//! FreeSWITCH's event socket (AMI connects per transfer, so nothing waits
+//! for Asterisk at start-up). Each is kept up in the background — at
+//! start-up as after an outage — and reports whether it is connected, for
+//! a readiness check.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use crate::pbx::esl::{EslClient, EslConfig, EslEvent, EventRouter, EVENT_QUEUE, TRANSPORT_EVENTS};
+
+/// One control connection and whether it is up now.
+#[derive(Debug, Clone)]
+pub struct ControlChannel {
+    /// What it is: `esl` (FreeSWITCH's event socket).
+    pub name: &'static str,
+    /// Where it connects to (`host:port`).
+    pub addr: String,
+    connected: Arc<AtomicBool>,
+}
+
+impl ControlChannel {
+    fn new(name: &'static str, addr: &str) -> Self {
+        ControlChannel { name, addr: addr.to_string(), connected: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Connected and authenticated now.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+
+    fn set_connected(&self, up: bool) {
+        self.connected.store(up, Ordering::SeqCst);
+    }
+}
+
+/// The server's control connections (none when no listener needs one).
+#[derive(Debug, Clone, Default)]
+pub struct ControlChannels(Arc<Vec<ControlChannel>>);
+
+impl ControlChannels {
+    pub fn new(channels: Vec<ControlChannel>) -> Self {
+        ControlChannels(Arc::new(channels))
+    }
+
+    pub fn all(&self) -> &[ControlChannel] {
+        &self.0
+    }
+
+    /// Every control connection is up: the server can serve every transport.
+    pub fn all_connected(&self) -> bool {
+        self.0.iter().all(ControlChannel::connected)
+    }
+}
+
+/// One event-socket connection shared by all FreeSWITCH calls, replaced
+/// by a new one when it drops (FreeSWITCH restarted, network blip) or
+/// made once FreeSWITCH is up if it was not at start-up: the keeper
+/// connects with bounded backoff, authenticates and subscribes. Calls go
+/// on meanwhile; what needs the socket (prompt files, keys, barge-in,
+/// transfers) fails and is logged, and a transfer that fails gets the
+/// apology and the dialplan's fallback.
+pub(crate) struct FsControl {
+    client: Arc<std::sync::RwLock<EslClient>>,
+    pub router: EventRouter,
+    channel: ControlChannel,
+    /// Connects, forwards events and reconnects; stopped with the server.
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FsControl {
+    fn drop(&mut self) {
+        self.keeper.abort();
+    }
+}
+
+/// Reconnect attempts start after this and back off, doubling, up to the max.
+const ESL_RECONNECT_FIRST: Duration = Duration::from_millis(500);
+const ESL_RECONNECT_MAX: Duration = Duration::from_secs(10);
+
+impl FsControl {
+    /// Starts keeping the event socket connected; returns at once. Until
+    /// the first connection, commands fail as on a closed connection.
+    pub fn start(cfg: EslConfig) -> FsControl {
+        // Events of every connection go through one channel, so the router
+        // (and the calls registered with it) outlive a reconnect.
+        let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
+        let client = Arc::new(std::sync::RwLock::new(EslClient::disconnected(&cfg)));
+        let channel = ControlChannel::new("esl", &cfg.addr);
+        let keeper = tokio::spawn(keep_connected(cfg, Arc::clone(&client), channel.clone(), tx));
+        FsControl { client, router: EventRouter::spawn(rx), channel, keeper }
+    }
+
+    /// The current connection (cheap clone).
+    pub fn client(&self) -> EslClient {
+        self.client.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Its connected state, for readiness.
+    pub fn channel(&self) -> ControlChannel {
+        self.channel.clone()
+    }
+}
+
+async fn connect(cfg: &EslConfig) -> Result<(EslClient, tokio::sync::mpsc::Receiver<EslEvent>), String> {
+    let (client, events) = EslClient::connect(cfg).await.map_err(|e| format!("event socket {}: {e}", cfg.addr))?;
+    client.subscribe(TRANSPORT_EVENTS).await.map_err(|e| format!("event socket {}: {e}", cfg.addr))?;
+    Ok((client, events))
+}
+
+/// Connects (retrying with backoff), forwards the connection's events
+/// until it ends, and starts over.
+async fn keep_connected(
+    cfg: EslConfig,
+    client: Arc<std::sync::RwLock<EslClient>>,
+    channel: ControlChannel,
+    tx: tokio::sync::mpsc::Sender<EslEvent>,
+) {
+    let mut ever_connected = false;
+    loop {
+        let mut wait = ESL_RECONNECT_FIRST;
+        let mut events = loop {
+            match connect(&cfg).await {
+                Ok((c, ev)) => {
+                    *client.write().unwrap_or_else(|p| p.into_inner()) = c;
+                    break ev;
+                }
+                Err(e) if !ever_connected && wait == ESL_RECONNECT_FIRST => error!(
+                    "FreeSWITCH transport not ready: {e}; FreeSWITCH calls get no prompts, keys or transfers \
+                     until it is up, other transports are served; retrying"
+                ),
+                Err(e) => warn!(retry_in_ms = wait.as_millis() as u64, "event socket connect failed: {e}"),
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(ESL_RECONNECT_MAX);
+        };
+        channel.set_connected(true);
+        match ever_connected {
+            true => info!(addr = %cfg.addr, "event socket reconnected"),
+            false => info!(addr = %cfg.addr, "FreeSWITCH transport ready: event socket connected"),
+        }
+        ever_connected = true;
+        while let Some(e) = events.recv().await {
+            if tx.send(e).await.is_err() {
+                return;
+            }
+        }
+        channel.set_connected(false);
+        let reason = client.read().unwrap_or_else(|p| p.into_inner()).close_reason();
+        let reason = reason.unwrap_or_else(|| "event stream ended".into());
+        error!(addr = %cfg.addr, %reason, "event socket connection lost; reconnecting");
+        tokio::time::sleep(ESL_RECONNECT_FIRST).await;
+    }
+}
