@@ -41,7 +41,8 @@ use crate::dialplan::{Action, AfterSay, Collect, Dialplan, GlobalIntent, GlobalK
 use crate::intent::{parse_digits, parse_yes_no, Candidate, IntentMatcher};
 
 mod flow;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;

@@ -48,7 +48,7 @@ pub fn read_wav(path: &Path) -> Result<Audio, WavError> {
     parse_wav(&bytes, path.extension().and_then(|e| e.to_str()))
 }
 
-fn parse_wav(bytes: &[u8], extension: Option<&str>) -> Result<Audio, WavError> {
+pub(crate) fn parse_wav(bytes: &[u8], extension: Option<&str>) -> Result<Audio, WavError> {
     if bytes.is_empty() {
         return Err(WavError::Empty);
     }

@@ -65,7 +65,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn parse_head(bytes: &[u8]) -> Result<RequestHead, String> {
+pub(crate) fn parse_head(bytes: &[u8]) -> Result<RequestHead, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "request head is not UTF-8".to_string())?;
     let mut lines = text.split("\r\n");
     let first = lines.next().unwrap_or("");
