@@ -778,7 +778,12 @@ impl Call {
             s if s.listening() => {
                 self.listening_since = now;
                 if matches!(self.voice, Voice::Speaking { heard: true }) {
-                    return; // the speech timer is already running
+                    // The speech timer covers the caller's utterance, unless
+                    // a prompt played meanwhile took the one timer slot.
+                    if !matches!(self.timer, Some(t) if t.kind == TimerKind::Speech) {
+                        self.set_timer(now + SPEECH_TIMEOUT_MS, TimerKind::Speech);
+                    }
+                    return;
                 }
                 let timeout = self.current_menu_def().map_or(0, |m| m.no_input_timeout_ms);
                 self.set_timer(now + timeout, TimerKind::NoInput);

@@ -862,6 +862,25 @@ fn missing_playback_reports_do_not_stall_the_call() {
     assert_eq!(h.call.next_deadline(), Some(guard + 5_000), "no-input timer runs");
 }
 
+/// Found by the call-machine property test: the caller speaks again while
+/// the first utterance is being recognised; it comes back empty, and the
+/// no-match prompt replaces the speech timer. Once that prompt ended the
+/// machine still believed the speech timer ran, and if the audio then
+/// stopped (a stalled stream) no timer ran at all.
+#[test]
+fn speech_that_outlasts_a_reprompt_keeps_a_timer_running() {
+    let mut h = Harness::started();
+    h.played(1_000);
+    h.speak(300);
+    assert!(h.last_request.is_some());
+    h.audio(300, true);
+    let out = h.recognized("", None, 0.0);
+    assert!(out.iter().any(|l| l.contains("no-match main")), "{out:?}");
+    h.played(100);
+    let out = h.tick_to_deadline();
+    assert!(out.iter().any(|l| l.contains("no-input main")), "the stalled caller is prompted again: {out:?}");
+}
+
 // Random input sequences (never a panic, never silence without a timer, a
 // silent caller's call ends): `fuzzing::tests::call_machine_never_leaves_a_caller_stuck`.
 
