@@ -45,7 +45,8 @@ use crate::dialplan::{Action, AfterSay, Collect, Dialplan, GlobalIntent, GlobalK
 use crate::intent::{parse_digits, parse_yes_no, Candidate, IntentMatcher};
 
 mod flow;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
@@ -819,7 +820,12 @@ impl Call {
             s if s.listening() => {
                 self.listening_since = now;
                 if matches!(self.voice, Voice::Speaking { heard: true }) {
-                    return; // the speech timer is already running
+                    // The speech timer covers the caller's utterance, unless
+                    // a prompt played meanwhile took the one timer slot.
+                    if !matches!(self.timer, Some(t) if t.kind == TimerKind::Speech) {
+                        self.set_timer(now + SPEECH_TIMEOUT_MS, TimerKind::Speech);
+                    }
+                    return;
                 }
                 let timeout = self.current_menu_def().map_or(0, |m| m.no_input_timeout_ms);
                 self.set_timer(now + timeout, TimerKind::NoInput);

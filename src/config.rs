@@ -615,11 +615,10 @@ fn call_records(configured: Option<PathBuf>) -> Option<PathBuf> {
 
 pub const DEFAULT_CALL_RECORDS: &str = "calls.jsonl";
 
+/// Columns count characters, as the dialplan's diagnostics do (a byte
+/// column points past the end of a line with accented letters).
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |p| before.len() - p - 1) + 1;
-    (line, col)
+    crate::dialplan::diagnostic::line_col(text, offset)
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod dialplan;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod intent;
 pub mod pbx;
 pub mod prompts;

@@ -48,7 +48,7 @@ pub fn read_wav(path: &Path) -> Result<Audio, WavError> {
     parse_wav(&bytes, path.extension().and_then(|e| e.to_str()))
 }
 
-fn parse_wav(bytes: &[u8], extension: Option<&str>) -> Result<Audio, WavError> {
+pub(crate) fn parse_wav(bytes: &[u8], extension: Option<&str>) -> Result<Audio, WavError> {
     if bytes.is_empty() {
         return Err(WavError::Empty);
     }
@@ -91,7 +91,8 @@ fn parse_wav(bytes: &[u8], extension: Option<&str>) -> Result<Audio, WavError> {
     }
     let declared = reader.len() as usize;
     let channels = spec.channels as usize;
-    let mut interleaved = Vec::with_capacity(declared);
+    // The header's claim is not trusted for memory: a broken one says 4 GiB.
+    let mut interleaved = Vec::with_capacity(declared.min(bytes.len() / 2));
     for s in reader.into_samples::<i16>() {
         match s {
             Ok(v) => interleaved.push(v),
@@ -184,6 +185,31 @@ mod tests {
             let err = parse_wav(&bytes, ext).expect_err(name).to_string();
             assert!(err.contains(want), "{name}: got {err:?}, want {want:?}");
         }
+    }
+
+    /// A header claiming the largest data chunk (4 GiB) in a file of a few
+    /// bytes: reading it must not reserve memory for the claim. Run in a
+    /// child process whose address space is limited to 1 GiB, where such a
+    /// reservation aborts the process.
+    #[test]
+    fn a_header_claiming_gigabytes_reserves_only_what_the_file_holds() {
+        let mut wav = wav_bytes(spec(1, 16, hound::SampleFormat::Int), 4);
+        wav[40..44].copy_from_slice(&(u32::MAX - 1).to_le_bytes());
+        if std::env::var_os("HOTLINE_WAV_LIMITED").is_some() {
+            let err = parse_wav(&wav, Some("wav")).unwrap_err().to_string();
+            assert!(err.contains("truncated"), "{err}");
+            return;
+        }
+        let test = "audio::wav::tests::a_header_claiming_gigabytes_reserves_only_what_the_file_holds";
+        let status = std::process::Command::new("prlimit")
+            .arg(format!("--as={}", 1u64 << 30))
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--test-threads=1", "--quiet"])
+            .env("HOTLINE_WAV_LIMITED", "1")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("prlimit (util-linux) runs");
+        assert!(status.success(), "the limited read failed: {status}");
     }
 
     #[test]

@@ -141,11 +141,23 @@ impl Outcome {
 }
 
 fn load_file(path: &Path, tts_unavailable: Option<&str>) -> Outcome {
-    let bytes = match read_bounded(path) {
-        Ok(b) => b,
-        Err(message) => return Outcome::unreadable(whole_file(path, Severity::Error, &message)),
-    };
-    let source = match std::str::from_utf8(&bytes) {
+    match read_bounded(path) {
+        Ok(bytes) => load_bytes(path, &bytes, tts_unavailable),
+        Err(message) => Outcome::unreadable(whole_file(path, Severity::Error, &message)),
+    }
+}
+
+/// Checks a dialplan's contents as if read from `path` (prompt WAVs are
+/// looked up beside it): the dialplan when it has no errors, and every
+/// diagnostic. The fuzz tests feed it mutated dialplans without files.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn check_bytes(path: &Path, bytes: &[u8]) -> (Option<Dialplan>, Vec<Diagnostic>) {
+    let outcome = load_bytes(path, bytes, None);
+    (outcome.dialplan, outcome.diagnostics)
+}
+
+fn load_bytes(path: &Path, bytes: &[u8], tts_unavailable: Option<&str>) -> Outcome {
+    let source = match std::str::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => {
             let (line, col) = diagnostic::line_col(&String::from_utf8_lossy(&bytes[..e.valid_up_to()]), e.valid_up_to());
@@ -172,7 +184,7 @@ fn load_file(path: &Path, tts_unavailable: Option<&str>) -> Outcome {
         name: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         source: path,
         dir,
-        version: hex(&Sha256::digest(&bytes)),
+        version: hex(&Sha256::digest(bytes)),
         tts_unavailable,
     };
     let dialplan = validate::compile(raw, &cx, &mut rep);

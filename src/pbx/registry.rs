@@ -131,7 +131,6 @@ pub fn codec(transport: Transport, options: &TransportOptions) -> Result<Box<dyn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pbx::WireMessage;
 
     #[test]
     fn names_round_trip_and_unknown_names_list_the_known_ones() {
@@ -144,58 +143,8 @@ mod tests {
         assert!(err.contains("audiosocket") && err.contains("twilio"), "{err}");
     }
 
-    /// Deterministic xorshift, so a failure replays exactly.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
-
-    /// Garbage and mangled valid messages give errors or events, never a
-    /// panic, for every codec.
-    #[test]
-    fn codecs_never_panic_on_garbage() {
-        let valid = [
-            r#"{"uuid":"u-1","sampleRate":8000}"#,
-            r#"{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","customParameters":{"dialplan":"x"}}}"#,
-            r#"{"event":"media","media":{"track":"inbound","chunk":"1","payload":"//8A"}}"#,
-            r#"{"event":"dtmf","dtmf":{"digit":"1"}}"#,
-        ];
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        for transport in [Transport::AudioSocket, Transport::AudioFork, Transport::AudioStream, Transport::Twilio] {
-            let mut c = codec(transport, &TransportOptions::default()).unwrap();
-            for round in 0..3000 {
-                let msg = match rng.next() % 4 {
-                    0 => {
-                        let len = (rng.next() % 700) as usize;
-                        WireMessage::Binary((0..len).map(|_| rng.next() as u8).collect())
-                    }
-                    1 => {
-                        let mut text = valid[(rng.next() % valid.len() as u64) as usize].as_bytes().to_vec();
-                        for _ in 0..(rng.next() % 4) {
-                            let i = (rng.next() as usize) % text.len();
-                            let table = b" {}[]\":,0a\\";
-                            text[i] = table[(rng.next() % table.len() as u64) as usize];
-                        }
-                        WireMessage::Text(String::from_utf8_lossy(&text).into_owned())
-                    }
-                    2 => WireMessage::Text(valid[(rng.next() % valid.len() as u64) as usize].to_string()),
-                    _ if round % 500 == 0 => WireMessage::Close,
-                    _ => WireMessage::Binary(vec![0x10, 0x01, 0x40]),
-                };
-                let _ = c.on_message(msg);
-                if round % 100 == 0 {
-                    let _ = c.audio(&[1, 2, 3]);
-                    let _ = c.mark("m");
-                    let _ = c.flush();
-                }
-            }
-        }
-    }
+    // Garbage and mangled messages for every codec: the property test
+    // `fuzzing::tests::codecs_never_panic_and_yield_bounded_events`.
 
     #[test]
     fn codecs_are_built_with_the_listener_rate() {

@@ -98,7 +98,7 @@ pub async fn read_head(stream: &mut TcpStream, deadline: tokio::time::Instant) -
 }
 
 /// The head and its length, `None` while incomplete.
-fn parse_head(bytes: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
+pub(crate) fn parse_head(bytes: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(bytes) {
