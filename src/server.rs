@@ -19,6 +19,7 @@ pub mod playback;
 pub mod record;
 pub mod registry;
 mod session;
+pub mod targets;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -225,6 +226,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     info!(dialplans = ?registry.names(), refused = report.rejected.len(), "dialplans loaded");
     let registry = Arc::new(registry);
     prepare_recognizer(&deps.speech, &registry, registry.names());
+    warn_of_missing_targets(&cfg, &registry, registry.names());
     let records = match &cfg.call_records {
         Some(p) => Some(record::RecordWriter::open(p).map_err(|e| format!("call record file {}: {e}", p.display()))?),
         None => None,
@@ -290,6 +292,31 @@ fn prepare_recognizer(speech: &Arc<SpeechStack>, registry: &DialplanRegistry, na
     });
 }
 
+/// With AMI configured, asks Asterisk in the background whether every
+/// transfer target of the named dialplans exists, and logs a warning for
+/// each that does not (Asterisk would accept the Redirect and hang the
+/// caller up). Never holds up serving.
+fn warn_of_missing_targets(cfg: &Arc<ServerConfig>, registry: &DialplanRegistry, names: Vec<String>) {
+    let Some(ami) = cfg.ami.clone() else { return };
+    let plans: Vec<_> = names.iter().filter_map(|n| registry.get(n)).collect();
+    if plans.is_empty() {
+        return;
+    }
+    let default_context = cfg.transfer.default_context.clone();
+    tokio::spawn(async move {
+        let refs: Vec<&crate::dialplan::Dialplan> = plans.iter().map(|p| p.as_ref()).collect();
+        match targets::check_dialplans(&ami, &default_context, &refs).await {
+            Ok(report) => {
+                for m in &report.missing {
+                    warn!("{m}");
+                }
+                info!(checked = report.checked, missing = report.missing.len(), "transfer targets checked in Asterisk");
+            }
+            Err(e) => warn!("could not check the transfer targets in Asterisk: {e}"),
+        }
+    });
+}
+
 /// New connections from all listeners; a few at most wait here.
 const ACCEPT_QUEUE: usize = 64;
 
@@ -323,6 +350,7 @@ async fn serve(
     let reload = {
         let registry = Arc::clone(&shared.registry);
         let speech = Arc::clone(&shared.speech);
+        let cfg = Arc::clone(&shared.cfg);
         let every = shared.cfg.reload_interval;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -331,6 +359,7 @@ async fn serve(
                 tick.tick().await;
                 let r = Arc::clone(&registry);
                 if let Ok(report) = tokio::task::spawn_blocking(move || r.scan()).await {
+                    warn_of_missing_targets(&cfg, &registry, report.loaded.clone());
                     prepare_recognizer(&speech, &registry, report.loaded);
                 }
             }
