@@ -497,3 +497,70 @@ async fn raw_ws(addr: std::net::SocketAddr, msgs: &[tokio_tungstenite::tungsteni
     }
     seen
 }
+
+/// Log lines written while it is alive, on this thread (a current-thread
+/// runtime runs every task of the server there).
+struct LogCapture {
+    lines: Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl LogCapture {
+    fn start() -> LogCapture {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || LogWriter(Arc::clone(&sink)))
+            .finish();
+        LogCapture { lines, _guard: tracing::subscriber::set_default(subscriber) }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lines.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the log contains `needle`.
+    async fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        let t0 = Instant::now();
+        while !self.text().contains(needle) {
+            if t0.elapsed() > timeout {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+}
+
+struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn transfer_targets_asterisk_lacks_are_warned_of_at_start_and_after_a_reload() {
+    let log = LogCapture::start();
+    let dialplan = vec![("operators".to_string(), vec!["_X.".to_string()]), ("tech".to_string(), vec!["_X.".to_string()])];
+    let mut h = Harness::start("", Some(FakeAmiConfig { dialplan, ..Default::default() })).await;
+    let missing = "menus.billing.options.pay: transfer target payments,220 does not exist in Asterisk (Did not find context payments)";
+    assert!(log.wait_for(missing, Duration::from_secs(10)).await, "{}", log.text());
+    assert!(log.text().contains("dialplans/hotline.toml: menus.billing"), "names the file: {}", log.text());
+    assert!(!log.text().contains("tech,310 does not"), "{}", log.text());
+
+    // An edit that sends callers to a context Asterisk lacks is warned of
+    // as soon as it is in service; calls are still served meanwhile.
+    std::fs::write(h.dir.path().join("dialplans/hotline.toml"), DIALPLAN.replace("context = \"tech\"", "context = \"tech-support\"")).unwrap();
+    let edited = "menus.support.options.internet: transfer target tech-support,310 does not exist in Asterisk";
+    assert!(log.wait_for(edited, Duration::from_secs(10)).await, "{}", log.text());
+    let call = h.call().await;
+    wait_greeting(&call).await;
+    call.hangup().await;
+}

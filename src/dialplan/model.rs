@@ -189,7 +189,8 @@ impl Dialplan {
 fn push_transfers(uses: &mut Vec<TransferUse>, option: String, action: &Action) {
     match action {
         Action::Transfer(t) => uses.push(TransferUse { option, target: t.clone() }),
-        Action::Collect(c) => push_transfers(uses, format!("{option}.collect"), &c.then),
+        // The `transfer` key sits on the option, beside its `collect`.
+        Action::Collect(c) => push_transfers(uses, option, &c.then),
         Action::Goto(_) | Action::Say { .. } => {}
     }
 }
