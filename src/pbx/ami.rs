@@ -683,11 +683,12 @@ async fn move_caller(session: &mut AmiSession, req: &TransferRequest) -> Result<
     if let Err(e) = session.watch_transfer_events().await {
         tracing::warn!("AMI events for confirming the transfer refused: {e}");
     }
-    match (&req.leg, &channel) {
-        (TransferLeg::Own(own), _) => session.run(&AmiAction::blind_transfer(own, &req.context, &req.exten)).await?,
-        (_, Some(c)) => session.run(&AmiAction::redirect(c, &req.context, &req.exten)).await?,
-        (_, None) => unreachable!("only BlindTransfer has no channel"),
+    let action = match (&req.leg, &channel) {
+        (TransferLeg::Own(own), _) => AmiAction::blind_transfer(own, &req.context, &req.exten),
+        (_, Some(c)) => AmiAction::redirect(c, &req.context, &req.exten),
+        (_, None) => return Err(AmiError::Protocol("no channel to redirect".into())),
     };
+    session.run(&action).await?;
     Ok(channel)
 }
 

@@ -66,6 +66,9 @@ pub struct FakeAmiConfig {
     /// AMI response. About 1 ms on a real Asterisk; longer here so the close
     /// always reaches hotline first.
     pub close_lead: Duration,
+    /// Send the events a transfer causes before its response (Asterisk
+    /// raises them on another thread, so either order can happen).
+    pub events_first: bool,
 }
 
 /// The contexts the tests' dialplans transfer to.
@@ -85,6 +88,7 @@ impl Default for FakeAmiConfig {
             channels: Vec::new(),
             dialplan: default_dialplan(),
             close_lead: Duration::from_millis(100),
+            events_first: false,
         }
     }
 }
@@ -290,12 +294,13 @@ async fn serve(
                 Answer::Success => {
                     let moved = move_caller(&cfg, &block, &pbx).await;
                     let ok = reply(true, if block.action() == "Redirect" { "Redirect successful" } else { "Transfer succeeded" });
-                    w.write_all(ok.as_bytes()).await?;
-                    for (class, event) in moved {
-                        if mask.iter().any(|m| m == "all" || *m == class) {
-                            w.write_all(event.as_bytes()).await?;
-                        }
-                    }
+                    let events: String = moved
+                        .into_iter()
+                        .filter(|(class, _)| mask.iter().any(|m| m == "all" || m == class))
+                        .map(|(_, event)| event)
+                        .collect();
+                    let both = if cfg.events_first { events + &ok } else { ok + &events };
+                    w.write_all(both.as_bytes()).await?;
                     continue;
                 }
                 Answer::Error(m) => reply(false, m),
