@@ -275,7 +275,7 @@ impl Session {
                     self.fill_silence(Instant::now());
                 }
                 _ = sleep_until_opt(self.close_deadline) => {
-                    return End::HangUp("transferred".into());
+                    return End::HangUp(self.closed_cause("the PBX did not close the connection after the transfer".into()));
                 }
                 _ = tokio::time::sleep_until(start_deadline), if waiting_start => {
                     return End::Broken(format!("no start message within {} s", START_TIMEOUT.as_secs()));
@@ -795,7 +795,7 @@ impl Session {
                 Err(e) => Err(e.to_string()),
             };
             let _ = tx.send(Internal::TransferDone { method: method.to_string(), result }).await;
-        });
+        }.instrument(tracing::Span::current()));
     }
 
     /// The no-AMI method: remember the decision for the PBX's dialplan,
