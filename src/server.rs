@@ -33,6 +33,7 @@ pub mod readiness;
 pub mod record;
 pub mod registry;
 mod session;
+pub mod targets;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -304,6 +305,7 @@ fn prepare_dialplans(shared: &Arc<Shared>, names: Vec<String>) {
     if plans.is_empty() {
         return;
     }
+    warn_of_missing_targets(&shared.cfg, &shared.registry, names);
     prepare_recognizer(shared, plans.clone());
     prepare_prompts(shared, plans);
 }
@@ -378,6 +380,31 @@ fn prepare_recognizer(shared: &Arc<Shared>, plans: Vec<Arc<crate::dialplan::Dial
 
 fn is_loopback(listener: &TcpListener) -> bool {
     listener.local_addr().is_ok_and(|a| a.ip().is_loopback())
+}
+
+/// With AMI configured, asks Asterisk in the background whether every
+/// transfer target of the named dialplans exists, and logs a warning for
+/// each that does not (Asterisk would accept the Redirect and hang the
+/// caller up). Never holds up serving.
+fn warn_of_missing_targets(cfg: &Arc<ServerConfig>, registry: &DialplanRegistry, names: Vec<String>) {
+    let Some(ami) = cfg.ami.clone() else { return };
+    let plans: Vec<_> = names.iter().filter_map(|n| registry.get(n)).collect();
+    if plans.is_empty() {
+        return;
+    }
+    let default_context = cfg.transfer.default_context.clone();
+    tokio::spawn(async move {
+        let refs: Vec<&crate::dialplan::Dialplan> = plans.iter().map(|p| p.as_ref()).collect();
+        match targets::check_dialplans(&ami, &default_context, &refs).await {
+            Ok(report) => {
+                for m in &report.missing {
+                    warn!("{m}");
+                }
+                info!(checked = report.checked, missing = report.missing.len(), "transfer targets checked in Asterisk");
+            }
+            Err(e) => warn!("could not check the transfer targets in Asterisk: {e}"),
+        }
+    });
 }
 
 /// New connections from all listeners; a few at most wait here.

@@ -3,8 +3,11 @@ mod support;
 
 use std::time::Duration;
 
-use hotline::pbx::ami::{run_actions, AmiAction, AmiConfig, AmiError, Secret};
-use support::ami::{Answer, FakeAmi, FakeAmiConfig};
+use hotline::pbx::ami::{
+    run_actions, transfer, AmiAction, AmiConfig, AmiError, AmiSession, Landing, Secret, TargetStatus, TransferLeg,
+    TransferRequest,
+};
+use support::ami::{Answer, FakeAmi, FakeAmiConfig, Fate};
 
 fn cfg(ami: &FakeAmi, secret: &str, timeout_ms: u64) -> AmiConfig {
     AmiConfig {
@@ -75,4 +78,49 @@ async fn unreachable_ami_and_header_injection_fail_cleanly() {
     let err = run_actions(&cfg(&ami, "s3cret-ami", 2000), &[AmiAction::redirect("x\r\nAction: Originate", "a", "1")]).await.unwrap_err();
     assert!(matches!(err, AmiError::BadValue { .. }), "{err}");
     assert!(ami.actions().iter().all(|a| a.action() != "Originate"));
+}
+
+#[tokio::test]
+async fn show_dialplan_tells_existing_targets_from_missing_ones() {
+    let dialplan = vec![("agents".to_string(), vec!["_1XX".to_string(), "200".to_string()])];
+    let ami = FakeAmi::start(FakeAmiConfig { dialplan, ..Default::default() }).await;
+    let mut session = AmiSession::connect(&cfg(&ami, "s3cret-ami", 2000)).await.unwrap();
+    assert_eq!(session.show_dialplan("agents", "101").await.unwrap(), TargetStatus::Exists, "a pattern matches");
+    assert_eq!(session.show_dialplan("agents", "200").await.unwrap(), TargetStatus::Exists);
+    assert_eq!(
+        session.show_dialplan("agents", "300").await.unwrap(),
+        TargetStatus::Missing("Did not find extension 300@agents".into())
+    );
+    assert_eq!(session.show_dialplan("sales", "101").await.unwrap(), TargetStatus::Missing("Did not find context sales".into()));
+    session.logoff().await;
+    let show = ami.wait_for("ShowDialPlan", Duration::from_secs(1)).await.unwrap();
+    assert_eq!((show.get("Context"), show.get("Extension")), (Some("agents"), Some("101")));
+}
+
+/// A Redirect of `Local/s@caller-sim-00000003;1` to `context,101`.
+async fn redirect_to(ami: &FakeAmi, context: &str) -> Landing {
+    let req = TransferRequest {
+        leg: TransferLeg::Caller("Local/s@caller-sim-00000003;1".into()),
+        context: context.into(),
+        exten: "101".into(),
+        variables: vec![("HOTLINE_ACCOUNT".into(), "4512".into())],
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    transfer(&cfg(ami, "s3cret-ami", 2000), &req, deadline).await.unwrap().landing
+}
+
+#[tokio::test]
+async fn a_redirect_is_confirmed_by_the_callers_events_in_either_order() {
+    for events_first in [false, true] {
+        let ami = FakeAmi::start(FakeAmiConfig { events_first, ..Default::default() }).await;
+        assert_eq!(redirect_to(&ami, "agents").await, Landing::Arrived, "events first: {events_first}");
+        let names: Vec<String> = ami.actions().iter().map(|a| a.action().to_string()).collect();
+        assert_eq!(names, ["Login", "Setvar", "Events", "Redirect", "Logoff"]);
+        assert_eq!(ami.actions()[2].get("EventMask"), Some("call,dialplan"));
+
+        let ami = FakeAmi::start(FakeAmiConfig { events_first, ..Default::default() }).await;
+        let landing = redirect_to(&ami, "no-such-context").await;
+        assert!(matches!(landing, Landing::HungUp { .. }), "events first: {events_first}: {landing:?}");
+        assert!(matches!(ami.fate("Local/s@caller-sim-00000003;1"), Some(Fate::HungUp(_))));
+    }
 }

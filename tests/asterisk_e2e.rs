@@ -10,7 +10,7 @@ use hotline::config::ServerConfig;
 use hotline::server::{self, RunningServer};
 use serde_json::Value;
 use support::server::{clip, deps, events_of, read_records, wait_record, DIALPLAN};
-use support::ami::{Answer, FakeAmi, FakeAmiConfig};
+use support::ami::{Answer, FakeAmi, FakeAmiConfig, Fate};
 use support::asterisk::{AsteriskCall, AsteriskConfig, Control, Seen};
 
 
@@ -60,7 +60,17 @@ impl Harness {
 
     async fn call(&mut self) -> AsteriskCall {
         let cfg = self.caller();
-        AsteriskCall::connect(cfg).await.unwrap_or_else(|e| panic!("{e:?}"))
+        self.connect(cfg).await
+    }
+
+    /// Connects a call and makes it known to the fake AMI, which, like
+    /// Asterisk, closes its websocket when it moves the caller away.
+    async fn connect(&self, cfg: AsteriskConfig) -> AsteriskCall {
+        let call = AsteriskCall::connect(cfg).await.unwrap_or_else(|e| panic!("{e:?}"));
+        if let Some(ami) = &self.ami {
+            ami.attach(&caller_channel(&call), Some(&call.cfg.channel), call.closer());
+        }
+        call
     }
 
     fn records(&self) -> Vec<Value> {
@@ -71,6 +81,14 @@ impl Harness {
     async fn record(&self, call_id: &str, timeout: Duration) -> Value {
         wait_record(&self.dir.path().join("calls.jsonl"), call_id, timeout).await
     }
+}
+
+/// The caller leg's channel name, as the call's `__CALLER_CHANNEL` names it.
+fn caller_channel(call: &AsteriskCall) -> String {
+    call.cfg.channel_variables.iter().find(|(k, _)| k == "__CALLER_CHANNEL").map_or_else(
+        || format!("Local/s@caller-of-{};1", call.cfg.channel_id),
+        |(_, v)| v.clone(),
+    )
 }
 
 /// The prompt that greets the caller has played to the end.
@@ -139,15 +157,71 @@ async fn saying_zero_redirects_the_caller_leg_through_ami() {
     assert_eq!(redirect.get("Priority"), Some("1"));
     let login = ami.actions().into_iter().find(|a| a.action() == "Login").unwrap();
     assert_eq!(login.get("Secret"), Some(AMI_SECRET));
-    // Asterisk would now hang the WebSocket channel up; the fake AMI does
-    // not, so the server hangs up itself shortly after.
-    assert!(call.wait_command("HANGUP", Duration::from_secs(10)).await.is_some());
+    // As on a real Asterisk, the websocket closes (1000) before the AMI
+    // answer comes; the record still has the transfer and its result.
+    assert!(call.wait_closed(Duration::from_secs(10)).await);
     let rec = h.record(&call.cfg.channel_id, Duration::from_secs(10)).await;
     assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
     assert_eq!(rec["transfer"]["method"], "ami-redirect");
     assert_eq!(rec["transfer"]["extension"], "100");
+    assert_eq!(rec["hangup_cause"], "transferred", "{rec:#}");
+    assert!(!call.commands().iter().any(|(_, c)| c.contains("HANGUP")), "Asterisk had already closed: {:?}", call.commands());
+    let caller = caller_channel(&call);
+    assert_eq!(ami.fate(&caller), Some(Fate::Landed { context: "operators".into(), exten: "100".into() }));
     let log = std::fs::read_to_string(h.dir.path().join("calls.jsonl")).unwrap();
     assert!(!log.contains(AMI_SECRET), "the AMI secret leaked into the call records");
+}
+
+/// Presses 0 (the operator: `operators,100`) once the greeting is over;
+/// returns the call record and what became of the caller.
+async fn transfer_to_the_operator(h: &mut Harness) -> (Value, Option<Fate>) {
+    let call = h.call().await;
+    wait_greeting(&call).await;
+    call.dtmf('0').await;
+    assert!(call.wait_closed(Duration::from_secs(20)).await, "{:?}", call.commands());
+    let rec = h.record(&call.cfg.channel_id, Duration::from_secs(10)).await;
+    let fate = h.ami.as_ref().unwrap().wait_fate(&caller_channel(&call), Duration::from_secs(1)).await;
+    (rec, fate)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_to_a_context_asterisk_lacks_is_recorded_as_hung_up_not_ok() {
+    // Asterisk accepts the Redirect, then hangs the caller up ("sent to
+    // invalid extension but no invalid handler").
+    let dialplan = vec![("hotline-operators".to_string(), vec!["_X.".to_string()])];
+    let mut h = Harness::start("", Some(FakeAmiConfig { dialplan, ..Default::default() })).await;
+    let (rec, fate) = transfer_to_the_operator(&mut h).await;
+    assert!(matches!(fate, Some(Fate::HungUp(_))), "{fate:?}");
+    let result = rec["transfer"]["result"].as_str().unwrap();
+    assert!(result.starts_with("hung up"), "{rec:#}");
+    assert_ne!(rec["hangup_cause"], "transferred", "{rec:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_to_a_missing_extension_that_lands_in_the_invalid_handler_is_not_ok() {
+    let dialplan = vec![("operators".to_string(), vec!["i".to_string(), "200".to_string()])];
+    let mut h = Harness::start("", Some(FakeAmiConfig { dialplan, ..Default::default() })).await;
+    let (rec, fate) = transfer_to_the_operator(&mut h).await;
+    assert_eq!(fate, Some(Fate::Landed { context: "operators".into(), exten: "i".into() }));
+    assert!(rec["transfer"]["result"].as_str().unwrap().contains("operators,i"), "{rec:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_caller_leg_a_blind_transfer_moves_the_peer_and_confirms_it() {
+    let mut h = Harness::start("", Some(FakeAmiConfig::default())).await;
+    let mut cfg = h.caller();
+    let caller = cfg.channel_variables.remove(0).1;
+    let call = AsteriskCall::connect(cfg).await.unwrap();
+    h.ami.as_ref().unwrap().attach(&caller, Some(&call.cfg.channel), call.closer());
+    wait_greeting(&call).await;
+    call.dtmf('0').await;
+    assert!(call.wait_closed(Duration::from_secs(20)).await);
+    let rec = h.record(&call.cfg.channel_id, Duration::from_secs(10)).await;
+    let blind = h.ami.as_ref().unwrap().wait_for("BlindTransfer", Duration::from_secs(1)).await.expect("a BlindTransfer");
+    assert_eq!(blind.get("Channel"), Some(call.cfg.channel.as_str()));
+    assert_eq!(rec["transfer"]["method"], "ami-blind-transfer", "{rec:#}");
+    assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
+    assert_eq!(h.ami.as_ref().unwrap().fate(&caller), Some(Fate::Landed { context: "operators".into(), exten: "100".into() }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,4 +497,71 @@ async fn raw_ws(addr: std::net::SocketAddr, msgs: &[tokio_tungstenite::tungsteni
         }
     }
     seen
+}
+
+/// Log lines written while it is alive, on this thread (a current-thread
+/// runtime runs every task of the server there).
+struct LogCapture {
+    lines: Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl LogCapture {
+    fn start() -> LogCapture {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || LogWriter(Arc::clone(&sink)))
+            .finish();
+        LogCapture { lines, _guard: tracing::subscriber::set_default(subscriber) }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lines.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the log contains `needle`.
+    async fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        let t0 = Instant::now();
+        while !self.text().contains(needle) {
+            if t0.elapsed() > timeout {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+}
+
+struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn transfer_targets_asterisk_lacks_are_warned_of_at_start_and_after_a_reload() {
+    let log = LogCapture::start();
+    let dialplan = vec![("operators".to_string(), vec!["_X.".to_string()]), ("tech".to_string(), vec!["_X.".to_string()])];
+    let mut h = Harness::start("", Some(FakeAmiConfig { dialplan, ..Default::default() })).await;
+    let missing = "menus.billing.options.pay: transfer target payments,220 does not exist in Asterisk (Did not find context payments)";
+    assert!(log.wait_for(missing, Duration::from_secs(10)).await, "{}", log.text());
+    assert!(log.text().contains("dialplans/hotline.toml: menus.billing"), "names the file: {}", log.text());
+    assert!(!log.text().contains("tech,310 does not"), "{}", log.text());
+
+    // An edit that sends callers to a context Asterisk lacks is warned of
+    // as soon as it is in service; calls are still served meanwhile.
+    std::fs::write(h.dir.path().join("dialplans/hotline.toml"), DIALPLAN.replace("context = \"tech\"", "context = \"tech-support\"")).unwrap();
+    let edited = "menus.support.options.internet: transfer target tech-support,310 does not exist in Asterisk";
+    assert!(log.wait_for(edited, Duration::from_secs(10)).await, "{}", log.text());
+    let call = h.call().await;
+    wait_greeting(&call).await;
+    call.hangup().await;
 }

@@ -3,8 +3,12 @@
 //!
 //! After an intended change of the messages, regenerate the snapshots with
 //! `UPDATE_SNAPSHOTS=1 cargo test --test check` and review the diff.
+mod support;
+
 use std::path::Path;
 use std::process::Command;
+
+use support::ami::{FakeAmi, FakeAmiConfig};
 
 const FIXTURES: &str = "tests/fixtures/dialplans";
 
@@ -107,4 +111,51 @@ fn missing_tts_voice_is_a_warning_per_text_prompt() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("warning: `prompt` has only text and will be spoken by text-to-speech, which is unavailable"), "{stdout}");
     assert!(stdout.contains("en_US-joe-medium.onnx is missing"), "{stdout}");
+}
+
+/// `hotline check --asterisk` against a fake AMI whose Asterisk dialplan
+/// has `contexts` (every extension in each): stdout and exit code.
+async fn check_in_asterisk(contexts: &[&str]) -> (String, i32) {
+    let dialplan = contexts.iter().map(|c| (c.to_string(), vec!["_X.".to_string()])).collect();
+    let ami = FakeAmi::start(FakeAmiConfig { dialplan, ..Default::default() }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hotline.toml");
+    std::fs::write(&config, format!("[ami]\nport = {}\nusername = \"hotline\"\n", ami.addr.port())).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["check", "--asterisk", "--config"])
+            .arg(&config)
+            .arg("dialplans/hotline.toml")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("HOTLINE_AMI_SECRET", "s3cret-ami")
+            .output()
+            .expect("run hotline")
+    })
+    .await
+    .unwrap();
+    let shows = ami.actions().iter().filter(|a| a.action() == "ShowDialPlan").count();
+    assert!(shows > 0, "Asterisk was not asked");
+    (String::from_utf8(out.stdout).unwrap(), out.status.code().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_asterisk_names_each_transfer_target_asterisk_lacks() {
+    let (stdout, code) = check_in_asterisk(&["support-queue", "billing-queue"]).await;
+    assert!(
+        stdout.contains(
+            "dialplans/hotline.toml: error: menus.billing.options.pay_bill: transfer target payments,220 does not exist in Asterisk: \
+             Did not find context payments"
+        ),
+        "{stdout}"
+    );
+    for option in ["internet", "phone_line", "other_problem", "report_outage"] {
+        assert!(stdout.contains(&format!("menus.tech_support.options.{option}: transfer target tech-support,")), "{option}: {stdout}");
+    }
+    assert!(!stdout.contains("support-queue,100 does not"), "{stdout}");
+    assert!(stdout.ends_with("asterisk: 8 transfer targets checked, 5 missing\n"), "{stdout}");
+    assert_eq!(code, 1);
+
+    let (stdout, code) = check_in_asterisk(&["support-queue", "billing-queue", "payments", "tech-support"]).await;
+    assert_eq!(stdout, "dialplans/hotline.toml: ok\nasterisk: 8 transfer targets checked, 0 missing\n");
+    assert_eq!(code, 0);
 }

@@ -13,7 +13,7 @@ use hotline::pbx::registry::Transport;
 use hotline::server::{self, RunningServer};
 use serde_json::Value;
 use support::server::{clip, deps, events_of, wait_record, DIALPLAN};
-use support::ami::{FakeAmi, FakeAmiConfig};
+use support::ami::{FakeAmi, FakeAmiConfig, Fate};
 use support::asterisk::{AsteriskCall, AsteriskConfig};
 use support::audiosocket::AudioSocketCaller;
 use support::freeswitch::{FakeEsl, FsMediaClient};
@@ -443,37 +443,64 @@ async fn ask_for_internet_support(caller: &mut AudioSocketCaller) {
     caller.send_dtmf('1').await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audiosocket_transfer_with_ami_finds_the_channel_by_as_id_and_redirects_it() {
-    let (id, id_text) = uuid(5);
-    let (_, other_text) = uuid(6);
-    let ami = FakeAmi::start(FakeAmiConfig {
-        channels: vec![
-            ("PJSIP/1002-00000007".into(), vec![("AS_ID".into(), other_text)]),
-            ("PJSIP/1001-0000002a".into(), vec![("AS_ID".into(), id_text.clone())]),
-        ],
-        ..Default::default()
-    })
-    .await;
+/// An AudioSocket call transferred by AMI: the fake Asterisk lists
+/// `channels` in `Status`, and closes the TCP connection before it answers
+/// the Redirect, as Asterisk does when the caller leaves the application
+/// or the AudioSocket channel is hung up. Returns the Redirect, the call
+/// record and what became of `caller`.
+async fn audiosocket_ami_transfer(n: u8, channels: impl Fn(&str) -> Vec<(String, Vec<(String, String)>)>, caller: &str) -> (support::ami::Recorded, Value, Option<Fate>) {
+    let (id, id_text) = uuid(n);
+    let ami = FakeAmi::start(FakeAmiConfig { channels: channels(&id_text), ..Default::default() }).await;
     let h = Harness::start(&audiosocket_with_ami(&ami)).await;
-    let mut caller = AudioSocketCaller::connect(h.addr(Transport::AudioSocket), id, 8000).await;
-    ask_for_internet_support(&mut caller).await;
+    let mut call = AudioSocketCaller::connect(h.addr(Transport::AudioSocket), id, 8000).await;
+    ami.attach(caller, None, call.closer());
+    ask_for_internet_support(&mut call).await;
     let redirect = ami.wait_for("Redirect", Duration::from_secs(30)).await.expect("an AMI Redirect");
     let status = ami.wait_for("Status", Duration::from_secs(1)).await.expect("an AMI Status before it");
     assert_eq!(status.get("Variables"), Some("AS_ID"));
+    assert!(!call.received().hangup, "with AMI the call is redirected, not hung up");
+    let rec = h.record(&id_text, Duration::from_secs(10)).await;
+    let fate = ami.wait_fate(caller, Duration::from_secs(1)).await;
+    h.stop().await;
+    (redirect, rec, fate)
+}
+
+fn as_id(value: &str) -> Vec<(String, String)> {
+    vec![("AS_ID".to_string(), value.to_string())]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audiosocket_app_transfer_with_ami_is_recorded_though_asterisk_closes_before_answering() {
+    // `AudioSocket()` runs on the caller's own channel, which carries AS_ID.
+    let (_, other) = uuid(6);
+    let channels = |id: &str| {
+        vec![("PJSIP/1002-00000007".to_string(), as_id(&other)), ("PJSIP/1001-0000002a".to_string(), as_id(id))]
+    };
+    let (redirect, rec, fate) = audiosocket_ami_transfer(5, channels, "PJSIP/1001-0000002a").await;
     assert_eq!(redirect.get("Channel"), Some("PJSIP/1001-0000002a"), "the channel whose AS_ID is the call's UUID");
     assert_eq!(redirect.get("Context"), Some("tech"));
     assert_eq!(redirect.get("Exten"), Some("310"));
     assert_eq!(redirect.get("Priority"), Some("1"));
-    let r = caller.received();
-    assert!(!r.hangup, "with AMI the call is redirected, not hung up");
-    // Asterisk closes the AudioSocket connection as the channel leaves the application.
-    caller.hang_up().await;
-    let rec = h.record(&id_text, Duration::from_secs(10)).await;
     assert_eq!(rec["transfer"]["method"], "ami-redirect", "{rec:#}");
     assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
     assert_eq!(rec["hangup_cause"], "transferred", "{rec:#}");
-    h.stop().await;
+    assert_eq!(fate, Some(Fate::Landed { context: "tech".into(), exten: "310".into() }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audiosocket_dial_transfer_redirects_the_caller_not_the_audiosocket_channel_that_inherited_as_id() {
+    // `Set(__AS_ID=...)` then `Dial(AudioSocket/...)`: the AudioSocket
+    // channel inherits AS_ID and Status may list it first.
+    let channels = |id: &str| {
+        vec![
+            ("AudioSocket/127.0.0.1:9093-00000003".to_string(), as_id(id)),
+            ("PJSIP/1001-0000002b".to_string(), as_id(id)),
+        ]
+    };
+    let (redirect, rec, fate) = audiosocket_ami_transfer(9, channels, "PJSIP/1001-0000002b").await;
+    assert_eq!(redirect.get("Channel"), Some("PJSIP/1001-0000002b"), "the caller, not hotline's own AudioSocket leg");
+    assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
+    assert_eq!(fate, Some(Fate::Landed { context: "tech".into(), exten: "310".into() }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,14 @@
 //! line, then one summary line per file, `file: ok` or `file: 2 errors,
 //! 1 warning`. Exit 0 when clean (warnings allowed), 1 on errors, 2 when a
 //! file cannot be read or is not valid TOML.
+//!
+//! `--asterisk` also asks Asterisk over AMI (the `[ami]` section of
+//! `--config`) whether every transfer target of the valid dialplans exists:
+//! one `file: error: option: transfer target ...` line per missing one, then
+//! `asterisk: N transfer targets checked, M missing`. Missing targets exit
+//! 1; no `[ami]` or no answer from Asterisk exits 2.
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::dialplan::{check_paths, CheckOptions, FileReport};
 
@@ -16,6 +22,13 @@ pub struct Args {
     /// Dialplan files, or folders whose `*.toml` files are checked.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// Also ask Asterisk (AMI) whether every transfer target exists.
+    #[arg(long)]
+    pub asterisk: bool,
+    /// Server configuration whose `[ami]` and `transfer.default_context`
+    /// `--asterisk` uses.
+    #[arg(long, default_value = "hotline.toml")]
+    pub config: PathBuf,
 }
 
 pub fn run(args: Args) -> u8 {
@@ -33,7 +46,59 @@ pub fn run(args: Args) -> u8 {
         }
         let _ = writeln!(out, "{}", summary(file));
     }
-    report.exit_code()
+    let code = report.exit_code();
+    if !args.asterisk {
+        return code;
+    }
+    let valid: Vec<&Path> = report.files.iter().filter(|f| f.parsed && f.errors() == 0).map(|f| f.path.as_path()).collect();
+    code.max(check_in_asterisk(&args.config, &valid, &mut out))
+}
+
+/// `--asterisk`: the transfer targets of the valid dialplans, asked of
+/// Asterisk. Returns the exit code of this part.
+fn check_in_asterisk(config: &Path, files: &[&Path], out: &mut impl Write) -> u8 {
+    let cfg = match crate::config::ServerConfig::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(out, "{}: error: {e}", config.display());
+            return 2;
+        }
+    };
+    let Some(ami) = cfg.ami.clone() else {
+        let _ = writeln!(out, "{}: error: --asterisk needs an [ami] section to reach Asterisk", config.display());
+        return 2;
+    };
+    let plans: Vec<_> = files.iter().filter_map(|f| crate::dialplan::load(f).ok()).collect();
+    let refs: Vec<&crate::dialplan::Dialplan> = plans.iter().collect();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(out, "asterisk: error: cannot start the async runtime: {e}");
+            return 2;
+        }
+    };
+    let checked = runtime.block_on(crate::server::targets::check_dialplans(&ami, &cfg.transfer.default_context, &refs));
+    match checked {
+        Ok(report) => {
+            for m in &report.missing {
+                let _ = writeln!(
+                    out,
+                    "{}: error: {}: transfer target {},{} does not exist in Asterisk: {}",
+                    m.file.display(),
+                    m.option,
+                    m.context,
+                    m.extension,
+                    m.reason
+                );
+            }
+            let _ = writeln!(out, "asterisk: {} transfer targets checked, {} missing", report.checked, report.missing.len());
+            u8::from(!report.missing.is_empty())
+        }
+        Err(e) => {
+            let _ = writeln!(out, "asterisk: error: {e}");
+            2
+        }
+    }
 }
 
 fn summary(file: &FileReport) -> String {

@@ -157,3 +157,40 @@ pub struct Messages {
     /// "Goodbye."
     pub goodbye: String,
 }
+
+/// One place in a dialplan that can send a caller to a human: which
+/// option (as the TOML path names it) and where to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferUse {
+    /// `operator`, `menus.main.escalation`, `menus.main.options.pay_bill`, ...
+    pub option: String,
+    pub target: Transfer,
+}
+
+impl Dialplan {
+    /// Every transfer target of the dialplan, where it is named, in file
+    /// order of menus (the operator first). A target named twice is listed
+    /// twice, so a problem can be reported at each place.
+    pub fn transfer_uses(&self) -> Vec<TransferUse> {
+        let mut uses = vec![TransferUse { option: "operator".into(), target: self.operator.clone() }];
+        for (id, menu) in &self.menus {
+            // A menu without its own escalation goes to the operator, listed above.
+            if menu.escalation != Action::Transfer(self.operator.clone()) {
+                push_transfers(&mut uses, format!("menus.{id}.escalation"), &menu.escalation);
+            }
+            for option in &menu.options {
+                push_transfers(&mut uses, format!("menus.{id}.options.{}", option.intent), &option.action);
+            }
+        }
+        uses
+    }
+}
+
+fn push_transfers(uses: &mut Vec<TransferUse>, option: String, action: &Action) {
+    match action {
+        Action::Transfer(t) => uses.push(TransferUse { option, target: t.clone() }),
+        // The `transfer` key sits on the option, beside its `collect`.
+        Action::Collect(c) => push_transfers(uses, option, &c.then),
+        Action::Goto(_) | Action::Say { .. } => {}
+    }
+}

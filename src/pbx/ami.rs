@@ -6,9 +6,15 @@
 //!
 //! Transfers are rare, so every use opens its own short session (connect,
 //! login, actions, logoff) with a timeout on each step: no connection to
-//! keep alive, no event stream to drain, and a restarted Asterisk needs no
-//! reconnect logic. The secret is wrapped in [`Secret`], whose `Debug` and
-//! `Display` never show it, and is never put in an error message.
+//! keep alive, and a restarted Asterisk needs no reconnect logic. Events
+//! are off except right around a transfer: Asterisk accepts a `Redirect` to
+//! a context or extension that does not exist and then hangs the caller up
+//! ("sent to invalid extension but no invalid handler"), so the answer
+//! alone proves nothing; the caller's `Newexten` at the target does
+//! ([`Landing`]). [`AmiSession::show_dialplan`] checks a target before any
+//! caller is sent there. The secret is wrapped in [`Secret`], whose `Debug`
+//! and `Display` never show it, and is never put in an error message.
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
@@ -150,6 +156,15 @@ const MAX_SKIPPED_BLOCKS: usize = 1000;
 /// Most events of one list response (`Status` on a busy PBX lists every
 /// channel); beyond this the answer is refused rather than read forever.
 const MAX_LIST_EVENTS: usize = 20_000;
+/// Events kept while waiting for a response once events are on (they may
+/// arrive before the response they follow from); the oldest go first.
+const MAX_KEPT_EVENTS: usize = 1000;
+/// After Asterisk accepted a transfer, how long to watch for the caller at
+/// the target. A real Asterisk reports it within milliseconds.
+pub const LANDING_WAIT: Duration = Duration::from_secs(2);
+/// The event classes a transfer watches: `Hangup` and `BlindTransfer` are
+/// `call`, `Newexten` is `dialplan` (manager.conf `read = call,dialplan`).
+const TRANSFER_EVENTS: &str = "call,dialplan";
 
 pub struct AmiSession {
     reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
@@ -157,6 +172,10 @@ pub struct AmiSession {
     timeout: Duration,
     next_id: u64,
     prefix: String,
+    /// Set once events are turned on: events read while waiting for a
+    /// response are kept here for [`AmiSession::next_event`].
+    keep_events: bool,
+    events: VecDeque<AmiMessage>,
 }
 
 impl AmiSession {
@@ -176,6 +195,8 @@ impl AmiSession {
             timeout: cfg.timeout,
             next_id: 1,
             prefix: format!("hotline-{}", std::process::id()),
+            keep_events: false,
+            events: VecDeque::new(),
         };
         let banner = session.read_line("banner").await?;
         if !banner.starts_with("Asterisk Call Manager") {
@@ -224,6 +245,7 @@ impl AmiSession {
             if msg.get("Response").is_some() && (matches_id || msg.get("ActionID").is_none()) {
                 return Ok(msg);
             }
+            self.keep(msg);
         }
         Err(AmiError::Protocol(format!("no response to {} among {MAX_SKIPPED_BLOCKS} messages", action.name)))
     }
@@ -250,7 +272,8 @@ impl AmiSession {
         for _ in 0..MAX_LIST_EVENTS + MAX_SKIPPED_BLOCKS {
             let msg = self.read_block(&action.name).await?;
             if msg.get("ActionID") != Some(id.as_str()) {
-                continue; // someone else's event
+                self.keep(msg); // someone else's event
+                continue;
             }
             if msg.get("Event").is_some_and(|e| e.eq_ignore_ascii_case(complete)) {
                 return Ok(items);
@@ -263,10 +286,120 @@ impl AmiSession {
         Err(AmiError::Protocol(format!("{} listed more than {MAX_LIST_EVENTS} items", action.name)))
     }
 
-    /// The channel whose variable `name` has `value`, from `Status`.
+    /// The caller's channel among those whose variable `name` has `value`,
+    /// from `Status` (see [`caller_channel_with_variable`]).
     pub async fn find_channel_by_variable(&mut self, name: &str, value: &str) -> Result<Option<String>, AmiError> {
         let events = self.run_list(&AmiAction::status_with_variables(&[name]), "StatusComplete").await?;
-        Ok(channel_with_variable(&events, name, value))
+        Ok(caller_channel_with_variable(&events, name, value))
+    }
+
+    /// Whether `exten` exists in `context` (a pattern such as `_X.` counts,
+    /// as do included contexts), by `ShowDialPlan` (pbx.c
+    /// `manager_show_dialplan`): `Response: Success`, `EventList: start`,
+    /// one `Event: ListDialplan` per priority, `Event: ShowDialPlanComplete`;
+    /// or `Response: Error` with `Message: Did not find context <c>` /
+    /// `Did not find extension <e>@<c>`. That error can also follow a
+    /// `Success` and some list items (an ignore pattern of the context
+    /// matched), so the list is read until one of the two ends it.
+    pub async fn show_dialplan(&mut self, context: &str, exten: &str) -> Result<TargetStatus, AmiError> {
+        let action = AmiAction {
+            name: "ShowDialPlan".into(),
+            headers: vec![("Context".into(), context.into()), ("Extension".into(), exten.into())],
+        };
+        let first = self.send(&action).await?;
+        if !first.is_success() {
+            return dialplan_error(first.message());
+        }
+        let Some(id) = first.get("ActionID").map(str::to_string) else {
+            return Err(AmiError::Protocol("ShowDialPlan response without an ActionID".into()));
+        };
+        let mut priorities = 0usize;
+        for _ in 0..MAX_LIST_EVENTS + MAX_SKIPPED_BLOCKS {
+            let msg = self.read_block("ShowDialPlan").await?;
+            if msg.get("ActionID") != Some(id.as_str()) {
+                self.keep(msg);
+                continue;
+            }
+            if msg.get("Response").is_some() && !msg.is_success() {
+                return dialplan_error(msg.message());
+            }
+            match msg.get("Event") {
+                Some(e) if e.eq_ignore_ascii_case("ShowDialPlanComplete") => {
+                    return Ok(if priorities > 0 { TargetStatus::Exists } else { TargetStatus::Missing("no priorities listed".into()) });
+                }
+                Some(e) if e.eq_ignore_ascii_case("ListDialplan") && msg.get("Priority").is_some() => priorities += 1,
+                _ => {}
+            }
+        }
+        Err(AmiError::Protocol(format!("ShowDialPlan listed more than {MAX_LIST_EVENTS} items")))
+    }
+
+    /// Turns on the events a transfer watches; from now on events read
+    /// while waiting for responses are kept for [`AmiSession::next_event`].
+    /// Without permission to read them (manager.conf `read`) none come,
+    /// and a landing stays unconfirmed.
+    pub async fn watch_transfer_events(&mut self) -> Result<(), AmiError> {
+        self.keep_events = true;
+        let action = AmiAction { name: "Events".into(), headers: vec![("EventMask".into(), TRANSFER_EVENTS.into())] };
+        self.run(&action).await.map(|_| ())
+    }
+
+    /// The next event, kept or new, or None at `deadline`.
+    pub async fn next_event(&mut self, deadline: tokio::time::Instant) -> Result<Option<AmiMessage>, AmiError> {
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(Some(e));
+            }
+            let Ok(msg) = tokio::time::timeout_at(deadline, self.read_block_untimed()).await else { return Ok(None) };
+            let msg = msg?;
+            if msg.get("Event").is_some() {
+                return Ok(Some(msg));
+            }
+        }
+    }
+
+    /// Watches the events (turned on before the transfer) until `channel`
+    /// shows up in `context`, hangs up, or `deadline` passes.
+    pub async fn wait_landing(
+        &mut self,
+        channel: &str,
+        context: &str,
+        exten: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<Landing, AmiError> {
+        while let Some(event) = self.next_event(deadline).await? {
+            if let Some(landing) = landing_of(&event, channel, context, exten) {
+                return Ok(landing);
+            }
+        }
+        Ok(Landing::Unconfirmed)
+    }
+
+    /// After a `BlindTransfer` of `own_channel`: the channel that was moved
+    /// (its peer, from the `BlindTransfer` event), or None at `deadline`.
+    pub async fn wait_blind_transferee(
+        &mut self,
+        own_channel: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<String>, AmiError> {
+        while let Some(event) = self.next_event(deadline).await? {
+            let is_ours = event.get("Event").is_some_and(|e| e.eq_ignore_ascii_case("BlindTransfer"))
+                && event.get("TransfererChannel") == Some(own_channel);
+            if is_ours {
+                return Ok(event.get("TransfereeChannel").map(str::to_string));
+            }
+        }
+        Ok(None)
+    }
+
+    fn keep(&mut self, msg: AmiMessage) {
+        if !self.keep_events || msg.get("Event").is_none() {
+            return;
+        }
+        if self.events.len() >= MAX_KEPT_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(msg);
     }
 
     /// Polite goodbye; errors are irrelevant at this point.
@@ -276,6 +409,12 @@ impl AmiSession {
     }
 
     async fn read_line(&mut self, what: &str) -> Result<String, AmiError> {
+        tokio::time::timeout(self.timeout, self.read_line_untimed(what))
+            .await
+            .map_err(|_| AmiError::Timeout { what: what.to_string(), ms: self.timeout.as_millis() })?
+    }
+
+    async fn read_line_untimed(&mut self, what: &str) -> Result<String, AmiError> {
         let mut buf = Vec::new();
         let read = async {
             loop {
@@ -300,9 +439,7 @@ impl AmiSession {
             }
             Ok(())
         };
-        tokio::time::timeout(self.timeout, read)
-            .await
-            .map_err(|_| AmiError::Timeout { what: what.to_string(), ms: self.timeout.as_millis() })??;
+        read.await?;
         if buf.last() == Some(&b'\r') {
             buf.pop();
         }
@@ -310,9 +447,16 @@ impl AmiSession {
     }
 
     async fn read_block(&mut self, what: &str) -> Result<AmiMessage, AmiError> {
+        tokio::time::timeout(self.timeout, self.read_block_untimed())
+            .await
+            .map_err(|_| AmiError::Timeout { what: what.to_string(), ms: self.timeout.as_millis() })?
+    }
+
+    /// One block, however long it takes (callers bound the wait).
+    async fn read_block_untimed(&mut self) -> Result<AmiMessage, AmiError> {
         let mut msg = AmiMessage::default();
         loop {
-            let line = self.read_line(what).await?;
+            let line = self.read_line_untimed("a message").await?;
             if line.is_empty() {
                 if msg.headers.is_empty() {
                     continue; // stray blank line between blocks
@@ -349,12 +493,17 @@ pub async fn run_actions(cfg: &AmiConfig, actions: &[AmiAction]) -> Result<Vec<A
     Ok(out)
 }
 
-/// In `Status` events, the `Channel` of the one that has a line
+/// In `Status` events, the caller's channel among those with a line
 /// `Variable: <name>=<value>` (a channel can carry several such lines).
-pub fn channel_with_variable(events: &[AmiMessage], name: &str, value: &str) -> Option<String> {
+/// With `Dial(AudioSocket/...)` and the variable set inheritable
+/// (`__AS_ID`), the AudioSocket channel carries it too, and may come first:
+/// redirecting it would move hotline's own leg, not the caller. So channels
+/// named `AudioSocket/...` never count.
+pub fn caller_channel_with_variable(events: &[AmiMessage], name: &str, value: &str) -> Option<String> {
     events
         .iter()
         .filter(|e| e.get("Event").is_some_and(|n| n.eq_ignore_ascii_case("Status")))
+        .filter(|e| e.get("Channel").is_some_and(|c| !is_audiosocket_channel(c)))
         .find(|e| {
             e.headers.iter().any(|(k, v)| {
                 k.eq_ignore_ascii_case("Variable")
@@ -365,31 +514,199 @@ pub fn channel_with_variable(events: &[AmiMessage], name: &str, value: &str) -> 
         .map(str::to_string)
 }
 
-/// The AMI side of an AudioSocket transfer: in one session, find the
-/// caller's channel by the variable holding the call's UUID, set the
-/// collected variables on it, and `Redirect` it. Returns the channel.
-pub async fn redirect_by_variable(
-    cfg: &AmiConfig,
-    (name, value): (&str, &str),
-    context: &str,
-    exten: &str,
-    variables: &[(String, String)],
-) -> Result<String, AmiError> {
-    let mut session = AmiSession::connect(cfg).await?;
-    let result = async {
-        let channel = session.find_channel_by_variable(name, value).await?.ok_or_else(|| AmiError::ActionFailed {
-            action: "Status".into(),
-            message: format!("no channel has {name}={value} (set it in the dialplan before AudioSocket)"),
-        })?;
-        for (k, v) in variables {
-            session.run(&AmiAction::setvar(&channel, k, v)).await?;
+/// Channels of Asterisk's AudioSocket channel driver are `AudioSocket/<host:port>-<n>`.
+fn is_audiosocket_channel(name: &str) -> bool {
+    name.get(..12).is_some_and(|t| t.eq_ignore_ascii_case("AudioSocket/"))
+}
+
+/// Whether a transfer target exists in the Asterisk dialplan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetStatus {
+    Exists,
+    /// Asterisk's reason, e.g. `Did not find context billing-queue`.
+    Missing(String),
+}
+
+/// `Response: Error` to ShowDialPlan: a missing target is "Did not find ...";
+/// anything else (`Permission denied`) is Asterisk refusing to say.
+fn dialplan_error(message: &str) -> Result<TargetStatus, AmiError> {
+    if message.starts_with("Did not find") {
+        Ok(TargetStatus::Missing(message.to_string()))
+    } else {
+        Err(AmiError::ActionFailed { action: "ShowDialPlan".into(), message: message.to_string() })
+    }
+}
+
+/// Where a transferred caller went, from the AMI events after the transfer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Landing {
+    /// `Newexten` of the caller's channel at the target context and
+    /// extension: it runs the target's dialplan.
+    Arrived,
+    /// `Newexten` in the target context at another extension: `i` (the
+    /// target extension does not exist there, the context's invalid
+    /// handler runs) or `e`.
+    Elsewhere { context: String, exten: String },
+    /// `Hangup` of the caller's channel before it reached the target, e.g.
+    /// "sent to invalid extension but no invalid handler".
+    HungUp { cause: String },
+    /// Nothing about the caller within [`LANDING_WAIT`] (or the AMI user may
+    /// not read `call,dialplan` events).
+    Unconfirmed,
+}
+
+impl Landing {
+    /// The call record's `transfer.result`: `ok` only when the caller was
+    /// seen at the target.
+    pub fn result_text(&self) -> String {
+        match self {
+            Landing::Arrived => "ok".into(),
+            Landing::Elsewhere { context, exten } => {
+                format!("landed elsewhere: the caller went to {context},{exten} instead (the target extension does not exist)")
+            }
+            Landing::HungUp { cause } => format!("hung up: the caller was hung up before reaching the target ({cause})"),
+            Landing::Unconfirmed => format!(
+                "unconfirmed: Asterisk accepted the transfer but did not show the caller at the target within {} ms \
+                 (needs manager.conf read = call,dialplan)",
+                LANDING_WAIT.as_millis()
+            ),
         }
-        session.run(&AmiAction::redirect(&channel, context, exten)).await?;
-        Ok(channel)
+    }
+}
+
+/// What `event` says about `channel` reaching `context`,`exten` (None: nothing).
+pub fn landing_of(event: &AmiMessage, channel: &str, context: &str, exten: &str) -> Option<Landing> {
+    if event.get("Channel") != Some(channel) {
+        return None;
+    }
+    let name = event.get("Event")?;
+    if name.eq_ignore_ascii_case("Newexten") {
+        let (at_context, at_exten) = (event.get("Context")?, event.get("Exten")?);
+        if at_context != context {
+            return None;
+        }
+        return Some(if at_exten == exten {
+            Landing::Arrived
+        } else {
+            Landing::Elsewhere { context: at_context.to_string(), exten: at_exten.to_string() }
+        });
+    }
+    if name.eq_ignore_ascii_case("Hangup") {
+        let cause = match (event.get("Cause"), event.get("Cause-txt")) {
+            (Some(c), Some(t)) => format!("cause {c}: {t}"),
+            (Some(c), None) => format!("cause {c}"),
+            _ => "no cause given".to_string(),
+        };
+        return Some(Landing::HungUp { cause });
+    }
+    None
+}
+
+/// Which channel a transfer moves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferLeg {
+    /// The caller leg running `Dial` (chan_websocket's `CALLER_CHANNEL`): `Redirect`.
+    Caller(String),
+    /// hotline's own channel, when the caller leg is unknown: `BlindTransfer` moves its peer.
+    Own(String),
+    /// The channel carrying this variable with this value (AudioSocket's
+    /// `AS_ID`), found by `Status`, then `Redirect`.
+    ByVariable { name: String, value: String },
+}
+
+/// One transfer over AMI: the leg, the target, and the variables to set
+/// on the moved channel first (names as they go to Asterisk).
+#[derive(Debug, Clone)]
+pub struct TransferRequest {
+    pub leg: TransferLeg,
+    pub context: String,
+    pub exten: String,
+    pub variables: Vec<(String, String)>,
+}
+
+/// A transfer Asterisk accepted, and where the caller went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transferred {
+    /// The channel moved (None when a BlindTransfer never said which).
+    pub channel: Option<String>,
+    pub landing: Landing,
+}
+
+/// Runs one transfer in one session: find the channel where needed, set
+/// the variables, turn events on, move the caller, and watch it arrive.
+/// An error means Asterisk refused or never answered (the caller is still
+/// with us); once it accepted, the result is a [`Transferred`] whatever
+/// became of the caller. The actions must be done by `deadline`; watching
+/// the landing takes up to [`LANDING_WAIT`] more.
+pub async fn transfer(cfg: &AmiConfig, req: &TransferRequest, deadline: tokio::time::Instant) -> Result<Transferred, AmiError> {
+    let timed_out = || AmiError::Timeout { what: "the transfer".into(), ms: cfg.timeout.as_millis() };
+    let mut session = tokio::time::timeout_at(deadline, AmiSession::connect(cfg)).await.map_err(|_| timed_out())??;
+    let result = async {
+        let moved = tokio::time::timeout_at(deadline, move_caller(&mut session, req)).await.map_err(|_| timed_out())??;
+        let watch_until = tokio::time::Instant::now() + LANDING_WAIT;
+        let channel = match (moved, &req.leg) {
+            (Some(c), _) => Some(c),
+            (None, TransferLeg::Own(own)) => session.wait_blind_transferee(own, watch_until).await?,
+            (None, _) => None,
+        };
+        let landing = match &channel {
+            Some(c) => session.wait_landing(c, &req.context, &req.exten, watch_until).await?,
+            None => Landing::Unconfirmed,
+        };
+        Ok(Transferred { channel, landing })
     }
     .await;
-    session.logoff().await;
+    // Logging off is a courtesy; the caller's fate is already known.
+    let _ = tokio::time::timeout(cfg.timeout, session.logoff()).await;
     result
+}
+
+/// The actions of a transfer; returns the channel moved when known
+/// (a BlindTransfer's peer is learnt from its event afterwards).
+async fn move_caller(session: &mut AmiSession, req: &TransferRequest) -> Result<Option<String>, AmiError> {
+    let channel = match &req.leg {
+        TransferLeg::Caller(c) => Some(c.clone()),
+        TransferLeg::Own(_) => None,
+        TransferLeg::ByVariable { name, value } => {
+            Some(session.find_channel_by_variable(name, value).await?.ok_or_else(|| AmiError::ActionFailed {
+                action: "Status".into(),
+                message: format!("no channel has {name}={value} (set it in the dialplan before AudioSocket)"),
+            })?)
+        }
+    };
+    if let Some(c) = &channel {
+        for (k, v) in &req.variables {
+            session.run(&AmiAction::setvar(c, k, v)).await?;
+        }
+    }
+    // Not fatal: without events the transfer still happens, unconfirmed.
+    if let Err(e) = session.watch_transfer_events().await {
+        tracing::warn!("AMI events for confirming the transfer refused: {e}");
+    }
+    let action = match (&req.leg, &channel) {
+        (TransferLeg::Own(own), _) => AmiAction::blind_transfer(own, &req.context, &req.exten),
+        (_, Some(c)) => AmiAction::redirect(c, &req.context, &req.exten),
+        (_, None) => return Err(AmiError::Protocol("no channel to redirect".into())),
+    };
+    session.run(&action).await?;
+    Ok(channel)
+}
+
+/// Checks every target in one session; one answer per target, in order.
+pub async fn check_targets(cfg: &AmiConfig, targets: &[(String, String)]) -> Result<Vec<TargetStatus>, AmiError> {
+    let mut session = AmiSession::connect(cfg).await?;
+    let mut out = Vec::with_capacity(targets.len());
+    for (context, exten) in targets {
+        match session.show_dialplan(context, exten).await {
+            Ok(s) => out.push(s),
+            Err(e) => {
+                session.logoff().await;
+                return Err(e);
+            }
+        }
+    }
+    session.logoff().await;
+    Ok(out)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -415,10 +732,39 @@ mod tests {
             block(&[("Event", "Status"), ("Channel", "PJSIP/200-00000002"), ("Variable", "OTHER=x"), ("Variable", "AS_ID=4040-1")]),
             block(&[("Event", "Status"), ("Channel", "PJSIP/300-00000003"), ("Variable", "AS_ID=4040-12")]),
         ];
-        assert_eq!(channel_with_variable(&events, "AS_ID", "4040-1").as_deref(), Some("PJSIP/200-00000002"));
-        assert_eq!(channel_with_variable(&events, "AS_ID", "4040-12").as_deref(), Some("PJSIP/300-00000003"));
-        assert_eq!(channel_with_variable(&events, "AS_ID", "4040"), None, "whole values only");
-        assert_eq!(channel_with_variable(&events, "OTHER", "4040-1"), None);
+        assert_eq!(caller_channel_with_variable(&events, "AS_ID", "4040-1").as_deref(), Some("PJSIP/200-00000002"));
+        assert_eq!(caller_channel_with_variable(&events, "AS_ID", "4040-12").as_deref(), Some("PJSIP/300-00000003"));
+        assert_eq!(caller_channel_with_variable(&events, "AS_ID", "4040"), None, "whole values only");
+        assert_eq!(caller_channel_with_variable(&events, "OTHER", "4040-1"), None);
+    }
+
+    #[test]
+    fn an_inherited_variable_on_the_audiosocket_channel_does_not_count() {
+        let events = vec![
+            block(&[("Event", "Status"), ("Channel", "AudioSocket/10.0.0.20:9093-00000001"), ("Variable", "AS_ID=u-1")]),
+            block(&[("Event", "Status"), ("Channel", "PJSIP/1001-0000002a"), ("Variable", "AS_ID=u-1")]),
+        ];
+        assert_eq!(caller_channel_with_variable(&events, "AS_ID", "u-1").as_deref(), Some("PJSIP/1001-0000002a"));
+        assert_eq!(caller_channel_with_variable(&events[..1], "AS_ID", "u-1"), None, "only the AudioSocket leg: no caller");
+    }
+
+    #[test]
+    fn landing_is_told_by_newexten_or_hangup_of_that_channel() {
+        let newexten = |ch: &str, ctx: &str, ext: &str| {
+            block(&[("Event", "Newexten"), ("Channel", ch), ("Context", ctx), ("Exten", ext), ("Priority", "1")])
+        };
+        let caller = "Local/s@caller-sim-00000003;1";
+        assert_eq!(landing_of(&newexten(caller, "agents", "101"), caller, "agents", "101"), Some(Landing::Arrived));
+        assert_eq!(
+            landing_of(&newexten(caller, "agents", "i"), caller, "agents", "101"),
+            Some(Landing::Elsewhere { context: "agents".into(), exten: "i".into() })
+        );
+        assert_eq!(landing_of(&newexten("PJSIP/9-1", "agents", "101"), caller, "agents", "101"), None, "another channel");
+        assert_eq!(landing_of(&newexten(caller, "hotline", "s"), caller, "agents", "101"), None, "not yet at the target");
+        let hangup = block(&[("Event", "Hangup"), ("Channel", caller), ("Cause", "16"), ("Cause-txt", "Normal Clearing")]);
+        assert_eq!(landing_of(&hangup, caller, "agents", "101"), Some(Landing::HungUp { cause: "cause 16: Normal Clearing".into() }));
+        assert_eq!(Landing::Arrived.result_text(), "ok");
+        assert!(Landing::Unconfirmed.result_text().starts_with("unconfirmed"));
     }
 
     #[test]

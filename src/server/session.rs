@@ -28,7 +28,7 @@ use crate::audio::{i16_to_f32, StreamResampler, MODEL_RATE};
 use crate::call::{Call, Input, Output, PlaybackId};
 use crate::config::TransferMethod;
 use crate::dialplan::Transfer;
-use crate::pbx::ami::{run_actions, AmiAction};
+use crate::pbx::ami::{TransferLeg, TransferRequest};
 use crate::pbx::asterisk_ws::keys;
 use crate::pbx::esl::{CallEvents, FsEvent};
 use crate::pbx::registry::Transport;
@@ -58,7 +58,10 @@ const INTERNAL_QUEUE: usize = 32;
 enum Internal {
     Rendered { id: PlaybackId, result: Result<Arc<Vec<i16>>, String> },
     Recognized { request: u64, result: Result<Recognition, String> },
-    TransferDone { method: String, result: Result<(), String> },
+    /// Ok: the PBX took the caller, with the call record's result (`ok`
+    /// only when the caller was seen at the target). Err: it refused or
+    /// never answered; the caller is still here.
+    TransferDone { method: String, result: Result<String, String> },
 }
 
 /// How the call ended, for the record and the close handshake.
@@ -164,7 +167,9 @@ impl Session {
         let cause = match end {
             End::PeerClosed(reason) => {
                 link.close().await;
-                reason
+                // Asterisk closes the connection of a redirected caller
+                // before its AMI answer arrives (PROTOCOLS.md §1.9).
+                self.await_transfer_outcome().await.unwrap_or(reason)
             }
             End::HangUp(reason) | End::Broken(reason) => {
                 self.hang_up_on_control_channel().await;
@@ -233,7 +238,7 @@ impl Session {
                         Received::Message(m) => m,
                         Received::Failed(e) => return End::Broken(e),
                         Received::Closed(reason) => {
-                            return End::PeerClosed(if self.transferred { "transferred".into() } else { reason });
+                            return End::PeerClosed(self.closed_cause(reason));
                         }
                     };
                     let events = match self.codec.on_message(wire) {
@@ -282,7 +287,7 @@ impl Session {
                     self.fill_silence(Instant::now());
                 }
                 _ = sleep_until_opt(self.close_deadline) => {
-                    return End::HangUp("transferred".into());
+                    return End::HangUp(self.closed_cause("the PBX did not close the connection after the transfer".into()));
                 }
                 _ = tokio::time::sleep_until(start_deadline), if waiting_start => {
                     return End::Broken(format!("no start message within {} s", START_TIMEOUT.as_secs()));
@@ -383,7 +388,7 @@ impl Session {
             }
             // After a transfer the PBX closing is the transfer taking effect.
             PbxEvent::Hangup { reason } => {
-                return Some(End::PeerClosed(if self.transferred { "transferred".into() } else { reason }))
+                return Some(End::PeerClosed(self.closed_cause(reason)))
             }
             PbxEvent::Ignored(what) => debug!(event = %what, "ignored"),
         }
@@ -522,7 +527,7 @@ impl Session {
                 self.feed(Input::Dtmf(d));
                 None
             }
-            PbxEvent::Hangup { reason } => Some(End::PeerClosed(if self.transferred { "transferred".into() } else { reason })),
+            PbxEvent::Hangup { reason } => Some(End::PeerClosed(self.closed_cause(reason))),
             _ => None,
         }
     }
@@ -553,30 +558,89 @@ impl Session {
                     self.feed(Input::RecognitionFailed { request, reason });
                 }
             },
-            Internal::TransferDone { method, result } => {
-                let target = self.transfer_pending.take();
-                let (extension, context) = target
-                    .map(|t| (t.extension, t.context.unwrap_or_else(|| self.shared.cfg.transfer.default_context.clone())))
-                    .unwrap_or_default();
-                match result {
-                    Ok(()) => {
-                        info!(%extension, %context, %method, "transfer succeeded");
-                        self.record.transfer = Some(TransferRecord { extension, context, method, result: "ok".into() });
-                        self.transferred = true;
-                        // Asterisk hangs up our channel and closes within
-                        // ms; if it does not, hang up ourselves.
-                        self.close_deadline = Some(Instant::now() + CLOSE_WAIT);
-                    }
-                    Err(reason) => {
-                        warn!(%extension, %context, %method, "transfer failed: {reason}");
-                        self.record.transfer = Some(TransferRecord { extension, context, method, result: reason.clone() });
-                        self.feed(Input::TransferFailed { reason });
-                    }
+            Internal::TransferDone { method, result } => match self.record_transfer(method, result) {
+                Ok(()) => {
+                    // Asterisk hangs up our channel and closes within
+                    // ms; if it does not, hang up ourselves.
+                    self.close_deadline = Some(Instant::now() + CLOSE_WAIT);
                 }
-            }
+                Err(reason) => self.feed(Input::TransferFailed { reason }),
+            },
         }
         let _ = sink;
         None
+    }
+
+    /// Writes a transfer's outcome into the record. Ok when the PBX took
+    /// the caller (whatever the landing); Err with the reason otherwise.
+    fn record_transfer(&mut self, method: String, result: Result<String, String>) -> Result<(), String> {
+        let target = self.transfer_pending.take();
+        let (extension, context) = target
+            .map(|t| (t.extension, t.context.unwrap_or_else(|| self.shared.cfg.transfer.default_context.clone())))
+            .unwrap_or_default();
+        let (outcome, text) = match result {
+            Ok(text) => {
+                if text == "ok" {
+                    info!(%extension, %context, %method, "transfer succeeded");
+                } else {
+                    warn!(%extension, %context, %method, "transfer accepted, but the caller was not seen at the target: {text}");
+                }
+                self.transferred = true;
+                (Ok(()), text)
+            }
+            Err(reason) => {
+                warn!(%extension, %context, %method, "transfer failed: {reason}");
+                (Err(reason.clone()), reason)
+            }
+        };
+        self.record.transfer = Some(TransferRecord { extension, context, method, result: text });
+        outcome
+    }
+
+    /// The PBX closed while a transfer was under way: waits (bounded) for
+    /// its outcome so the record says what became of the caller. Returns
+    /// the hangup cause when the caller was transferred.
+    async fn await_transfer_outcome(&mut self) -> Option<String> {
+        self.transfer_pending.as_ref()?;
+        let deadline = tokio::time::Instant::now() + self.transfer_wait();
+        loop {
+            match tokio::time::timeout_at(deadline, self.internal_rx.recv()).await {
+                Ok(Some(Internal::TransferDone { method, result })) => {
+                    let _ = self.record_transfer(method, result);
+                    return self.is_transferred().then(|| "transferred".to_string());
+                }
+                Ok(Some(_)) => continue, // renders and recognitions no longer matter
+                Ok(None) | Err(_) => {
+                    let reason = "no outcome of the transfer before the connection closed".to_string();
+                    let _ = self.record_transfer("unknown".into(), Err(reason));
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The hangup cause when the PBX closed: "transferred" once the caller
+    /// was seen at the transfer target, else the PBX's reason.
+    fn closed_cause(&self, reason: String) -> String {
+        if self.is_transferred() {
+            "transferred".into()
+        } else {
+            reason
+        }
+    }
+
+    /// The caller left us for the transfer target and was seen arriving
+    /// (or the PBX has no way to tell, as with FreeSWITCH and Twilio).
+    fn is_transferred(&self) -> bool {
+        self.transferred && self.record.transfer.as_ref().is_some_and(|t| t.result == "ok")
+    }
+
+    /// Longest a transfer task can take: its actions, watching the caller
+    /// land, and a last AMI step (logoff), plus a margin.
+    fn transfer_wait(&self) -> Duration {
+        let cfg = &self.shared.cfg;
+        let step = cfg.ami.as_ref().map_or(Duration::ZERO, |a| a.timeout);
+        cfg.transfer.timeout + crate::pbx::ami::LANDING_WAIT + step + Duration::from_secs(1)
     }
 
     /// Acts on the machine's outputs (may produce more via feed()).
@@ -737,38 +801,52 @@ impl Session {
                 };
                 let caller = var(keys::INFO_CALLER_CHANNEL);
                 let ws_channel = var(keys::INFO_WEBSOCKET_CHANNEL);
-                let (method, mut actions) = match (&caller, &ws_channel) {
-                    (Some(c), _) => ("ami-redirect", vec![AmiAction::redirect(c, &context, &extension)]),
-                    (None, Some(w)) => ("ami-blind-transfer", vec![AmiAction::blind_transfer(w, &context, &extension)]),
+                let (method, leg) = match (caller, ws_channel) {
+                    (Some(c), _) => ("ami-redirect", TransferLeg::Caller(c)),
+                    (None, Some(w)) => ("ami-blind-transfer", TransferLeg::Own(w)),
                     (None, None) => {
                         self.feed(Input::TransferFailed { reason: "the call has no channel name to transfer".into() });
                         return None;
                     }
                 };
-                if let Some(c) = &caller {
-                    // Collected variables go along on the caller leg
-                    // (HOTLINE_<NAME>), for the agent's screen or the
-                    // Asterisk dialplan.
-                    let sets: Vec<AmiAction> = variables
-                        .iter()
-                        .map(|(k, v)| AmiAction::setvar(c, &format!("HOTLINE_{}", k.to_ascii_uppercase()), v))
-                        .collect();
-                    actions.splice(0..0, sets);
-                }
-                info!(%extension, %context, method, channel = caller.as_deref().or(ws_channel.as_deref()).unwrap_or(""), "transferring");
-                let tx = self.internal_tx.clone();
-                let timeout = cfg.transfer.timeout;
-                tokio::spawn(async move {
-                    let result = match tokio::time::timeout(timeout, run_actions(&ami, &actions)).await {
-                        Ok(Ok(_)) => Ok(()),
-                        Ok(Err(e)) => Err(e.to_string()),
-                        Err(_) => Err(format!("no answer from AMI within {} ms", timeout.as_millis())),
-                    };
-                    let _ = tx.send(Internal::TransferDone { method: method.to_string(), result }).await;
-                });
+                // Collected variables go along on the caller leg
+                // (HOTLINE_<NAME>), for the agent's screen or the Asterisk
+                // dialplan; a BlindTransfer does not know that leg.
+                let variables = match &leg {
+                    TransferLeg::Own(_) => Vec::new(),
+                    _ => hotline_variables(&variables),
+                };
+                let channel = match &leg {
+                    TransferLeg::Caller(c) | TransferLeg::Own(c) => c.clone(),
+                    TransferLeg::ByVariable { .. } => String::new(),
+                };
+                info!(%extension, %context, method, %channel, "transferring");
+                let req = TransferRequest { leg, context, exten: extension, variables };
+                self.spawn_ami_transfer(ami, req, method);
                 None
             }
         }
+    }
+
+    /// Runs an AMI transfer in the background; its outcome comes back as
+    /// [`Internal::TransferDone`].
+    fn spawn_ami_transfer(&self, ami: crate::pbx::ami::AmiConfig, req: TransferRequest, method: &'static str) {
+        let tx = self.internal_tx.clone();
+        let timeout = self.shared.cfg.transfer.timeout;
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let result = match crate::pbx::ami::transfer(&ami, &req, deadline).await {
+                Ok(done) => {
+                    info!(channel = done.channel.as_deref().unwrap_or("?"), landing = ?done.landing, "AMI transfer accepted");
+                    Ok(done.landing.result_text())
+                }
+                Err(crate::pbx::ami::AmiError::Timeout { .. }) => {
+                    Err(format!("no answer from AMI within {} ms", timeout.as_millis()))
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = tx.send(Internal::TransferDone { method: method.to_string(), result }).await;
+        }.instrument(tracing::Span::current()));
     }
 
     /// The no-AMI method: remember the decision for the PBX's dialplan,
@@ -793,9 +871,9 @@ impl Session {
         None
     }
 
-    /// AMI `Status` finds the channel whose `AS_ID` is this call's UUID,
-    /// collected variables go on it (`HOTLINE_<NAME>`), then `Redirect`.
-    /// Asterisk then closes the AudioSocket connection.
+    /// AMI `Status` finds the caller's channel whose `AS_ID` is this call's
+    /// UUID, collected variables go on it (`HOTLINE_<NAME>`), then
+    /// `Redirect`. Asterisk then closes the AudioSocket connection.
     fn transfer_audiosocket_by_ami(
         &mut self,
         ami: crate::pbx::ami::AmiConfig,
@@ -804,26 +882,15 @@ impl Session {
         extension: &str,
         variables: &[(String, String)],
     ) -> Option<End> {
-        let uuid = info.call_id.clone();
-        let (context, extension) = (context.to_string(), extension.to_string());
-        let sets: Vec<(String, String)> =
-            variables.iter().map(|(k, v)| (format!("HOTLINE_{}", k.to_ascii_uppercase()), v.clone())).collect();
-        info!(%extension, %context, uuid = %uuid, "transferring: AMI Status by {}, then Redirect", crate::pbx::audiosocket::CHANNEL_ID_VARIABLE);
-        let timeout = self.shared.cfg.transfer.timeout;
-        let tx = self.internal_tx.clone();
-        tokio::spawn(async move {
-            let lookup = (crate::pbx::audiosocket::CHANNEL_ID_VARIABLE, uuid.as_str());
-            let work = crate::pbx::ami::redirect_by_variable(&ami, lookup, &context, &extension, &sets);
-            let result = match tokio::time::timeout(timeout, work).await {
-                Ok(Ok(channel)) => {
-                    info!(%channel, "AudioSocket caller redirected");
-                    Ok(())
-                }
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer from AMI within {} ms", timeout.as_millis())),
-            };
-            let _ = tx.send(Internal::TransferDone { method: "ami-redirect".into(), result }).await;
-        });
+        let name = crate::pbx::audiosocket::CHANNEL_ID_VARIABLE;
+        info!(%extension, %context, uuid = %info.call_id, "transferring: AMI Status by {name}, then Redirect");
+        let req = TransferRequest {
+            leg: TransferLeg::ByVariable { name: name.to_string(), value: info.call_id.clone() },
+            context: context.to_string(),
+            exten: extension.to_string(),
+            variables: hotline_variables(variables),
+        };
+        self.spawn_ami_transfer(ami, req, "ami-redirect");
         None
     }
 
@@ -836,7 +903,7 @@ impl Session {
         let request = crate::pbx::webhook::TransferRequest::new(&call_sid, extension, context.as_deref(), variables);
         let tx = self.internal_tx.clone();
         tokio::spawn(async move {
-            let result = crate::pbx::webhook::transfer(&webhook, &request).await.map_err(|e| e.to_string());
+            let result = crate::pbx::webhook::transfer(&webhook, &request).await.map(|()| "ok".to_string()).map_err(|e| e.to_string());
             let _ = tx.send(Internal::TransferDone { method: "webhook".into(), result }).await;
         });
         None
@@ -860,7 +927,7 @@ impl Session {
                 esl.uuid_transfer(&uuid, &extension, context.as_deref()).await
             };
             let result = match tokio::time::timeout(timeout, work).await {
-                Ok(r) => r.map_err(|e| e.to_string()),
+                Ok(r) => r.map(|()| "ok".to_string()).map_err(|e| e.to_string()),
                 Err(_) => Err(format!("no answer from the event socket within {} ms", timeout.as_millis())),
             };
             let _ = tx.send(Internal::TransferDone { method: "esl-uuid_transfer".into(), result }).await;
@@ -920,6 +987,11 @@ impl Session {
 
 async fn send(link: &mut Link, m: WireMessage) -> Result<(), String> {
     link.send(m).await
+}
+
+/// Collected variables as they go to Asterisk: `HOTLINE_<NAME>`.
+fn hotline_variables(variables: &[(String, String)]) -> Vec<(String, String)> {
+    variables.iter().map(|(k, v)| (format!("HOTLINE_{}", k.to_ascii_uppercase()), v.clone())).collect()
 }
 
 /// The context a dialplan's transfer names, if any (the PBX's default otherwise).

@@ -470,6 +470,19 @@ impl AsteriskCall {
         let _ = self.out.send(Out::Close(1000)).await;
     }
 
+    /// What Asterisk does to this connection when the caller leaves (hung
+    /// up, or redirected away by AMI): close 1000 (PROTOCOLS.md §1.8). For
+    /// the fake AMI, which moves callers.
+    pub fn closer(&self) -> Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync> {
+        let out = self.out.clone();
+        Arc::new(move || {
+            let out = out.clone();
+            Box::pin(async move {
+                let _ = out.send(Out::Close(1000)).await;
+            })
+        })
+    }
+
     /// The TCP connection just goes away (no close frame).
     pub async fn abort(&mut self) {
         let _ = self.out.send(Out::Abort).await;

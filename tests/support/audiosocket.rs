@@ -27,7 +27,9 @@ pub struct Received {
 }
 
 pub struct AudioSocketCaller {
-    writer: OwnedWriteHalf,
+    /// Shared with [`AudioSocketCaller::closer`], which ends the call from
+    /// Asterisk's side while the test still holds the caller.
+    writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
     received: Arc<Mutex<Received>>,
     pub uuid: [u8; 16],
     pub rate: u32,
@@ -77,7 +79,7 @@ impl AudioSocketCaller {
                 }
             }
         });
-        AudioSocketCaller { writer, received, uuid, rate }
+        AudioSocketCaller { writer: Arc::new(tokio::sync::Mutex::new(writer)), received, uuid, rate }
     }
 
     fn kind(&self) -> u8 {
@@ -98,7 +100,7 @@ impl AudioSocketCaller {
             let mut msg = vec![self.kind()];
             msg.extend_from_slice(&((n * 2) as u16).to_be_bytes());
             msg.extend(padded.iter().flat_map(|s| s.to_le_bytes()));
-            if self.writer.write_all(&msg).await.is_err() {
+            if self.writer.lock().await.write_all(&msg).await.is_err() {
                 return;
             }
         }
@@ -109,12 +111,25 @@ impl AudioSocketCaller {
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
-        let _ = self.writer.write_all(bytes).await;
+        let _ = self.writer.lock().await.write_all(bytes).await;
     }
 
     /// The caller hangs up: Asterisk just closes the connection.
-    pub async fn hang_up(mut self) {
-        let _ = self.writer.shutdown().await;
+    pub async fn hang_up(self) {
+        let _ = self.writer.lock().await.shutdown().await;
+    }
+
+    /// What Asterisk does when the channel leaves the application or the
+    /// AudioSocket channel is hung up (a Redirect of the caller): it closes
+    /// the TCP connection, without a hangup message (PROTOCOLS.md §3).
+    pub fn closer(&self) -> Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync> {
+        let writer = Arc::clone(&self.writer);
+        Arc::new(move || {
+            let writer = Arc::clone(&writer);
+            Box::pin(async move {
+                let _ = writer.lock().await.shutdown().await;
+            })
+        })
     }
 
     pub fn received(&self) -> Received {
