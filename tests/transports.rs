@@ -393,14 +393,11 @@ async fn esl_auth_commands_errors_and_events() {
     let (client, mut events) = EslClient::connect(&EslConfig::new(esl.addr.to_string(), ESL_PASSWORD)).await.unwrap();
     client.subscribe(TRANSPORT_EVENTS).await.unwrap();
     client.uuid_transfer(FS_UUID, "1000", Some("agents")).await.unwrap();
-    let err = client.uuid_transfer("00000000-dead-beef-0000-000000000000", "1000", Some("agents")).await.unwrap_err();
-    match &err {
-        EslError::CommandFailed { command, reply } => {
-            assert_eq!(command, "api uuid_transfer 00000000-dead-beef-0000-000000000000 1000 XML agents");
-            assert_eq!(reply, "-ERR No such channel!");
-        }
-        other => panic!("{other}"),
-    }
+    // A uuid that is no live channel is never transferred.
+    let dead = "00000000-dead-beef-0000-000000000000";
+    let err = client.uuid_transfer(dead, "1000", Some("agents")).await.unwrap_err();
+    assert!(matches!(&err, EslError::NoSuchChannel { uuid } if uuid == dead), "{err}");
+    assert!(!client.uuid_exists(dead).await.unwrap());
     client.uuid_break(FS_UUID, true).await.unwrap();
     client.uuid_broadcast(FS_UUID, "/tmp/x.r8").await.unwrap();
     client.uuid_kill(FS_UUID).await.unwrap();
@@ -413,12 +410,15 @@ async fn esl_auth_commands_errors_and_events() {
     assert_eq!(
         esl.commands(),
         vec![
-            "event plain DTMF PLAYBACK_STOP CHANNEL_HANGUP CUSTOM mod_audio_fork::play_audio mod_audio_fork::kill_audio mod_audio_stream::play".to_string(),
-            format!("api uuid_transfer {FS_UUID} 1000 XML agents"),
-            "api uuid_transfer 00000000-dead-beef-0000-000000000000 1000 XML agents".into(),
-            format!("api uuid_break {FS_UUID} all"),
-            format!("api uuid_broadcast {FS_UUID} /tmp/x.r8 aleg"),
-            format!("api uuid_kill {FS_UUID}"),
+            "event plain BACKGROUND_JOB DTMF PLAYBACK_STOP CHANNEL_HANGUP CUSTOM mod_audio_fork::play_audio mod_audio_fork::kill_audio mod_audio_stream::play".to_string(),
+            format!("bgapi uuid_exists {FS_UUID}"),
+            format!("bgapi uuid_transfer {FS_UUID} 1000 XML agents"),
+            format!("bgapi uuid_exists {dead}"),
+            format!("bgapi uuid_exists {dead}"),
+            format!("bgapi uuid_break {FS_UUID} all"),
+            format!("bgapi uuid_broadcast {FS_UUID} /tmp/x.r8 aleg"),
+            format!("bgapi uuid_exists {FS_UUID}"),
+            format!("bgapi uuid_kill {FS_UUID}"),
             "api no_such_api now".into(),
             format!("bgapi uuid_kill {FS_UUID}"),
         ]
@@ -439,6 +439,28 @@ async fn esl_auth_commands_errors_and_events() {
     let started = Instant::now();
     assert!(matches!(client.uuid_kill(FS_UUID).await, Err(EslError::Closed)));
     assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn an_esl_command_without_a_reply_drops_the_connection_instead_of_shifting_later_replies() {
+    let esl = FakeEsl::start(ESL_PASSWORD).await;
+    esl.add_channel(FS_UUID);
+    let mut cfg = EslConfig::new(esl.addr.to_string(), ESL_PASSWORD);
+    cfg.timeout = Duration::from_millis(300);
+    let (client, mut events) = EslClient::connect(&cfg).await.unwrap();
+    client.subscribe(TRANSPORT_EVENTS).await.unwrap();
+    // FreeSWITCH never answers one command.
+    esl.state.lock().unwrap().no_reply_once = Some("uuid_break".into());
+    assert!(matches!(client.uuid_break(FS_UUID, true).await, Err(EslError::Timeout { .. })));
+    // The connection is dropped: its events end, and the next command fails
+    // at once instead of taking the reply meant for the one before.
+    assert!(tokio::time::timeout(WAIT, events.recv()).await.unwrap().is_none(), "the connection is dropped");
+    assert!(matches!(client.uuid_broadcast(FS_UUID, "/tmp/x.r8").await, Err(EslError::Closed)));
+    // A new connection is in step.
+    let (client, _events) = EslClient::connect(&cfg).await.unwrap();
+    client.subscribe(TRANSPORT_EVENTS).await.unwrap();
+    client.uuid_broadcast(FS_UUID, "/tmp/x.r8").await.unwrap();
+    assert!(client.uuid_exists(FS_UUID).await.unwrap());
 }
 
 #[tokio::test]
@@ -510,7 +532,7 @@ async fn freeswitch_scenario(stream_module: bool) {
     let FsEvent::PlayFile { uuid, file } = ev else { panic!("expected the play event first, got {ev:?}") };
     assert_eq!(uuid, FS_UUID);
     client.uuid_broadcast(FS_UUID, &file).await.unwrap();
-    assert_eq!(esl.commands().last().unwrap(), &format!("api uuid_broadcast {FS_UUID} {file} aleg"));
+    assert_eq!(esl.commands().last().unwrap(), &format!("bgapi uuid_broadcast {FS_UUID} {file} aleg"));
     let bytes = std::fs::read(&file).unwrap();
     assert_eq!(AudioFormat::Slin(rate).decode(&bytes), prompt, "the file holds the prompt bit-exact");
     let suffix = if rate == 8000 { ".tmp.r8" } else { ".tmp.r16" };
@@ -524,7 +546,7 @@ async fn freeswitch_scenario(stream_module: bool) {
     } else {
         fs.wait_for("killAudio", WAIT, |r| r.kill_audio == 1).await;
     }
-    assert!(esl.commands().contains(&format!("api uuid_break {FS_UUID} all")));
+    assert!(esl.commands().contains(&format!("bgapi uuid_break {FS_UUID} all")));
 
     // The caller presses 0 (DTMF arrives over ESL), the dialplan says agent: transfer.
     esl.emit_dtmf(FS_UUID, '0');
@@ -532,8 +554,8 @@ async fn freeswitch_scenario(stream_module: bool) {
     assert_eq!(ev.to_pbx_event(), Some(PbxEvent::Dtmf('0')), "{ev:?}");
     client.uuid_setvar(&info.call_id, "hotline_account", "4711 22").await.unwrap();
     client.uuid_transfer(&info.call_id, "1000", Some("agents")).await.unwrap();
-    assert!(esl.commands().contains(&format!("api uuid_setvar {FS_UUID} hotline_account 4711 22")));
-    esl.wait_for_command(&format!("api uuid_transfer {FS_UUID} 1000 XML agents"), WAIT).await;
+    assert!(esl.commands().contains(&format!("bgapi uuid_setvar {FS_UUID} hotline_account 4711 22")));
+    esl.wait_for_command(&format!("bgapi uuid_transfer {FS_UUID} 1000 XML agents"), WAIT).await;
 
     // Malformed frame from the module, then the stream ends.
     fs.send_raw(Message::Text("x".repeat(70_000).into())).await;
@@ -560,8 +582,10 @@ async fn freeswitch_failed_transfer_is_reported_not_dropped() {
     let esl = FakeEsl::start(ESL_PASSWORD).await;
     // The channel is gone (caller hung up during the prompt).
     let (client, _events) = EslClient::connect(&EslConfig::new(esl.addr.to_string(), ESL_PASSWORD)).await.unwrap();
+    client.subscribe(TRANSPORT_EVENTS).await.unwrap();
     let err = client.uuid_transfer(FS_UUID, "1000", Some("agents")).await.unwrap_err();
-    assert!(err.to_string().contains("uuid_transfer") && err.to_string().contains("No such channel"), "{err}");
+    assert!(err.to_string().contains(FS_UUID) && err.to_string().contains("not a live FreeSWITCH channel"), "{err}");
+    assert!(!esl.commands().iter().any(|c| c.contains("uuid_transfer")), "nothing is sent for a channel that is gone");
     // The connection stays usable for the apology prompt and the fallback.
     client.uuid_break(FS_UUID, false).await.unwrap();
 }

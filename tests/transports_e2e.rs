@@ -252,27 +252,27 @@ async fn freeswitch_scenario(transport: Transport) {
     } else {
         FsMediaClient::connect_stream(addr, FS_UUID, rate, &meta, esl.clone(), dir).await
     };
-    let first = esl.wait_for_command(&format!("api uuid_broadcast {FS_UUID} "), Duration::from_secs(30)).await;
+    let first = esl.wait_for_command(&format!("bgapi uuid_broadcast {FS_UUID} "), Duration::from_secs(30)).await;
     assert!(first.ends_with(" aleg"), "{first}");
     // A key while the greeting plays: barge-in, then the support prompt.
     esl.emit_dtmf(FS_UUID, '2');
-    esl.wait_for_command(&format!("api uuid_break {FS_UUID} all"), Duration::from_secs(5)).await;
+    esl.wait_for_command(&format!("bgapi uuid_break {FS_UUID} all"), Duration::from_secs(5)).await;
     if transport == Transport::AudioFork {
         client.wait_for("killAudio", Duration::from_secs(5), |r| r.kill_audio >= 1).await;
     }
     let until = Instant::now() + Duration::from_secs(30);
-    while esl.commands().iter().filter(|c| c.starts_with("api uuid_broadcast")).count() < 2 {
+    while esl.commands().iter().filter(|c| c.starts_with("bgapi uuid_broadcast")).count() < 2 {
         assert!(Instant::now() < until, "support prompt never broadcast: {:?}", esl.commands());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     esl.emit_dtmf(FS_UUID, '1');
-    let transfer = esl.wait_for_command(&format!("api uuid_transfer {FS_UUID}"), Duration::from_secs(15)).await;
-    assert_eq!(transfer, format!("api uuid_transfer {FS_UUID} 310 XML tech"));
+    let transfer = esl.wait_for_command(&format!("bgapi uuid_transfer {FS_UUID}"), Duration::from_secs(15)).await;
+    assert_eq!(transfer, format!("bgapi uuid_transfer {FS_UUID} 310 XML tech"));
     let rec = h.record(FS_UUID, Duration::from_secs(15)).await;
     let intents: Vec<Value> = events_of(&rec, "intent").iter().map(|e| e["intent"].clone()).collect();
     assert_eq!(intents, vec![Value::from("support"), Value::from("internet")], "{rec:#}");
     assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
-    assert!(!esl.commands().iter().any(|c| c.starts_with("api uuid_kill")), "a transferred call must not be killed");
+    assert!(!esl.commands().iter().any(|c| c.starts_with("bgapi uuid_kill")), "a transferred call must not be killed");
     drop(client);
     h.stop().await;
 }
@@ -307,7 +307,7 @@ fn esl_listener(transport: Transport, esl: &FakeEsl) -> String {
 fn broadcasts(esl: &FakeEsl) -> Vec<(Instant, String)> {
     esl.timed_commands()
         .into_iter()
-        .filter_map(|(t, c)| c.strip_prefix(&format!("api uuid_broadcast {FS_UUID} ")).map(|f| (t, f.trim_end_matches(" aleg").to_string())))
+        .filter_map(|(t, c)| c.strip_prefix(&format!("bgapi uuid_broadcast {FS_UUID} ")).map(|f| (t, f.trim_end_matches(" aleg").to_string())))
         .collect()
 }
 
@@ -402,7 +402,7 @@ async fn event_socket_drop_fails_a_transfer_politely_then_reconnects_and_a_later
     let before = client.received().files.len();
     client.wait_for("the apology prompt", Duration::from_secs(20), |r| r.files.len() > before).await;
     assert!(!client.received().closed, "the call goes on during the outage");
-    assert!(!esl.commands().iter().any(|c| c.starts_with("api uuid_transfer")), "no transfer reached FreeSWITCH");
+    assert!(!esl.commands().iter().any(|c| c.starts_with("bgapi uuid_transfer")), "no transfer reached FreeSWITCH");
 
     // FreeSWITCH is back: hotline reconnects, authenticates, subscribes.
     esl.come_back();
@@ -416,8 +416,8 @@ async fn event_socket_drop_fails_a_transfer_politely_then_reconnects_and_a_later
     esl.emit_dtmf(FS_UUID, '2');
     tokio::time::sleep(Duration::from_millis(500)).await;
     esl.emit_dtmf(FS_UUID, '1');
-    let transfer = esl.wait_for_command(&format!("api uuid_transfer {FS_UUID}"), Duration::from_secs(15)).await;
-    assert_eq!(transfer, format!("api uuid_transfer {FS_UUID} 310 XML tech"));
+    let transfer = esl.wait_for_command(&format!("bgapi uuid_transfer {FS_UUID}"), Duration::from_secs(15)).await;
+    assert_eq!(transfer, format!("bgapi uuid_transfer {FS_UUID} 310 XML tech"));
     let rec = h.record(FS_UUID, Duration::from_secs(15)).await;
     let failed = events_of(&rec, "transfer_failed");
     assert_eq!(failed.len(), 1, "{rec:#}");
@@ -621,5 +621,35 @@ async fn freeswitch_down_at_start_up_leaves_asterisk_served_and_is_connected_whe
     client.stop().await;
     let rec = h.record(FS_UUID, Duration::from_secs(15)).await;
     assert_eq!(events_of(&rec, "intent")[0]["intent"], "support", "{rec:#}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_socket_command_left_unanswered_does_not_break_later_commands() {
+    let esl = FakeEsl::start(ESL_PASSWORD).await;
+    esl.add_channel(FS_UUID);
+    // FreeSWITCH hangs on the greeting's broadcast: no reply ever comes.
+    esl.state.lock().unwrap().no_reply_once = Some("uuid_broadcast".into());
+    let h = Harness::start(&format!("{}timeout_ms = 1000\n", esl_listener(Transport::AudioFork, &esl))).await;
+    let files = tempfile::tempdir().unwrap();
+    let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
+    let client = FsMediaClient::connect_fork(h.addr(Transport::AudioFork), FS_UUID, 16000, &meta, esl.clone(), files.path().to_path_buf()).await;
+    esl.wait_for_command(&format!("bgapi uuid_broadcast {FS_UUID} "), Duration::from_secs(30)).await;
+    // hotline drops that connection and makes a new one.
+    let until = Instant::now() + Duration::from_secs(20);
+    while esl.auths() < 2 || esl.state.lock().unwrap().subscriptions.iter().filter(|s| *s == "DTMF").count() < 2 {
+        assert!(Instant::now() < until, "no new connection: {:?}", esl.commands());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every later command gets its own reply: keys, prompts, the transfer.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    esl.emit_dtmf(FS_UUID, '2');
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    esl.emit_dtmf(FS_UUID, '1');
+    let transfer = esl.wait_for_command(&format!("bgapi uuid_transfer {FS_UUID}"), Duration::from_secs(15)).await;
+    assert_eq!(transfer, format!("bgapi uuid_transfer {FS_UUID} 310 XML tech"));
+    let rec = h.record(FS_UUID, Duration::from_secs(15)).await;
+    assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
+    drop(client);
     h.stop().await;
 }

@@ -362,6 +362,8 @@ impl FakeFreeswitch {
         match (words.first().copied(), words.get(1)) {
             (Some("uuid_broadcast"), Some(uuid)) if words.len() >= 3 => self.broadcast(uuid, words[2]),
             (Some("uuid_break"), Some(uuid)) => self.break_playback(uuid, words.get(2) == Some(&"all")),
+            // mod_commands writes just the word, no "+OK", no newline.
+            (Some("uuid_exists"), uuid) => known(uuid).to_string(),
             (Some("uuid_transfer" | "uuid_kill" | "uuid_setvar"), uuid) => {
                 if known(uuid) {
                     "+OK\n".into()
@@ -397,7 +399,7 @@ impl FakeFreeswitch {
                     continue;
                 }
             };
-            let Some(line) = line else { return };
+            let Some((line, job_header)) = line else { return };
             if !authed {
                 if line.strip_prefix("auth ") == Some(ESL_PASSWORD) {
                     authed = true;
@@ -418,7 +420,8 @@ impl FakeFreeswitch {
                 format!("Content-Type: api/response\nContent-Length: {}\n\n{body}", body.len())
             } else if let Some(cmd) = line.strip_prefix("bgapi ") {
                 job += 1;
-                let job_uuid = format!("a5b7e2e4-7d3b-11ef-9a5c-{job:012x}");
+                // FreeSWITCH takes the job's id from a Job-UUID header, else makes one.
+                let job_uuid = job_header.unwrap_or_else(|| format!("a5b7e2e4-7d3b-11ef-9a5c-{job:012x}"));
                 let (event, reply) = background_job(&job_uuid, cmd, &self.api(cmd));
                 let _ = self.inner.events.send(Arc::new(event));
                 reply
@@ -449,10 +452,12 @@ async fn next_event(events: &mut Option<broadcast::Receiver<Arc<Vec<u8>>>>) -> O
     }
 }
 
-/// One command block: its first line, up to the empty line (header lines
-/// of `sendmsg` are read and not used). `None` at the end of the stream.
-async fn read_command<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<String> {
+/// One command block: its first line and its `Job-UUID` header (bgapi),
+/// up to the empty line (other header lines, of `sendmsg`, are read and
+/// not used). `None` at the end of the stream.
+async fn read_command<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<(String, Option<String>)> {
     let mut first: Option<String> = None;
+    let mut job_uuid = None;
     loop {
         let mut line = Vec::new();
         let n = (&mut *reader).take(MAX_LINE).read_until(b'\n', &mut line).await.ok()?;
@@ -463,8 +468,12 @@ async fn read_command<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<String>
         match (&first, line.is_empty()) {
             (None, true) => continue,
             (None, false) => first = Some(line),
-            (Some(_), true) => return first,
-            (Some(_), false) => {}
+            (Some(_), true) => return first.map(|f| (f, job_uuid)),
+            (Some(_), false) => {
+                if let Some((_, v)) = line.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case("Job-UUID")) {
+                    job_uuid = Some(v.trim().to_string());
+                }
+            }
         }
     }
 }

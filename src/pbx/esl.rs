@@ -12,7 +12,16 @@
 //! `Content-Length: N` header, N bytes of body follow. Replies come in the
 //! order commands were sent, so a FIFO of waiting callers matches them;
 //! events go to a bounded channel.
-use std::collections::VecDeque;
+//!
+//! Staying in step: a blocking `api` command holds FreeSWITCH's listener
+//! until it is done, and a reply that never comes would shift every later
+//! reply onto the wrong command. So call control goes through `bgapi`
+//! with a `Job-UUID` header of ours (FreeSWITCH takes the job's id from
+//! it): the `command/reply` comes at once and the output later in a
+//! `BACKGROUND_JOB` event matched by that id. A command whose reply does
+//! not come in time resets the connection (the server's keeper connects
+//! again), so no later command can get its reply.
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +29,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 /// Environment variable holding the ESL password when the config has none.
 pub const PASSWORD_ENV: &str = "HOTLINE_ESL_PASSWORD";
@@ -28,6 +37,7 @@ pub const PASSWORD_ENV: &str = "HOTLINE_ESL_PASSWORD";
 /// Events the FreeSWITCH transports need: digits, the temp files the
 /// modules announce, the end of playback, and hangups.
 pub const TRANSPORT_EVENTS: &[&str] = &[
+    "BACKGROUND_JOB",
     "DTMF",
     "PLAYBACK_STOP",
     "CHANNEL_HANGUP",
@@ -70,6 +80,8 @@ pub enum EslError {
     InvalidArgument { what: &'static str, value: String },
     #[error("no event socket password: set it in the config file or in {PASSWORD_ENV}")]
     NoPassword,
+    #[error("channel {uuid} is not a live FreeSWITCH channel (uuid_exists: false)")]
+    NoSuchChannel { uuid: String },
 }
 
 /// Where and how to connect. The password is never printed.
@@ -409,13 +421,19 @@ impl Drop for CallEvents {
     }
 }
 
+type Pending = Arc<std::sync::Mutex<VecDeque<oneshot::Sender<EslMessage>>>>;
+/// Callers waiting for the output of a background job, by Job-UUID.
+type Jobs = Arc<std::sync::Mutex<HashMap<String, oneshot::Sender<String>>>>;
+
 struct Writer {
     half: OwnedWriteHalf,
     /// Set by the reader when the connection ends, before it drops the
     /// waiting callers, so no caller waits for a reply that cannot come.
     closed: Arc<std::sync::atomic::AtomicBool>,
     /// Callers waiting for replies, in the order their commands were sent.
-    pending: Arc<std::sync::Mutex<VecDeque<oneshot::Sender<EslMessage>>>>,
+    pending: Pending,
+    /// Tells the reader to drop the connection (a reply did not come).
+    reset: Arc<Notify>,
 }
 
 /// A connected, authenticated event socket. Cheap to clone; commands from
@@ -427,6 +445,8 @@ pub struct EslClient {
     timeout: Duration,
     /// Why the connection ended, once it has (for the reconnect log).
     close_reason: Arc<std::sync::Mutex<Option<String>>>,
+    /// Background jobs of this connection waiting for their output.
+    jobs: Jobs,
 }
 
 impl fmt::Debug for EslClient {
@@ -471,17 +491,21 @@ impl EslClient {
         })??;
         tracing::info!(addr = %addr, "event socket connected");
 
-        let pending = Arc::new(std::sync::Mutex::new(VecDeque::new()));
+        let pending: Pending = Arc::new(std::sync::Mutex::new(VecDeque::new()));
+        let jobs: Jobs = Arc::new(std::sync::Mutex::new(HashMap::new()));
         let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reset = Arc::new(Notify::new());
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let close_reason = Arc::new(std::sync::Mutex::new(None));
-        let ends = LoopEnd { closed: closed.clone(), reason: close_reason.clone() };
-        tokio::spawn(read_loop(reader, pending.clone(), ends, events_tx, addr.clone()));
+        let ends = LoopEnd { closed: closed.clone(), reason: close_reason.clone(), reset: reset.clone() };
+        let waiting = Waiting { replies: pending.clone(), jobs: jobs.clone() };
+        tokio::spawn(read_loop(reader, waiting, ends, events_tx, addr.clone()));
         let client = EslClient {
-            writer: Arc::new(Mutex::new(Some(Writer { half: write_half, closed, pending }))),
+            writer: Arc::new(Mutex::new(Some(Writer { half: write_half, closed, pending, reset }))),
             addr,
             timeout: config.timeout,
             close_reason,
+            jobs,
         };
         Ok((client, events_rx))
     }
@@ -494,6 +518,7 @@ impl EslClient {
             addr: config.addr.clone(),
             timeout: config.timeout,
             close_reason: Arc::new(std::sync::Mutex::new(Some("not connected yet".into()))),
+            jobs: Jobs::default(),
         }
     }
 
@@ -503,11 +528,27 @@ impl EslClient {
     }
 
     /// Sends one command line and waits for its `command/reply` or
-    /// `api/response`.
+    /// `api/response`. No reply in time resets the connection.
     pub async fn command(&self, line: &str) -> Result<EslMessage, EslError> {
-        if line.contains(['\n', '\r']) {
+        self.exchange(line, &[], None).await
+    }
+
+    /// Sends a command block (the line, then `headers`), registering
+    /// `job` first if given, and waits for the reply.
+    async fn exchange(
+        &self,
+        line: &str,
+        headers: &[(&str, &str)],
+        job: Option<(&str, oneshot::Sender<String>)>,
+    ) -> Result<EslMessage, EslError> {
+        if line.contains(['\n', '\r']) || headers.iter().any(|(k, v)| format!("{k}{v}").contains(['\n', '\r'])) {
             return Err(EslError::InvalidArgument { what: "command", value: line.to_string() });
         }
+        let mut block = format!("{line}\n");
+        for (k, v) in headers {
+            block.push_str(&format!("{k}: {v}\n"));
+        }
+        block.push('\n');
         let rx = {
             let mut guard = self.writer.lock().await;
             let writer = guard.as_mut().ok_or(EslError::Closed)?;
@@ -515,12 +556,12 @@ impl EslClient {
                 *guard = None;
                 return Err(EslError::Closed);
             }
-            let (tx, rx) = oneshot::channel();
-            match writer.pending.lock() {
-                Ok(mut p) => p.push_back(tx),
-                Err(_) => return Err(EslError::Closed),
+            if let Some((id, tx)) = job {
+                lock(&self.jobs).insert(id.to_string(), tx);
             }
-            if let Err(e) = writer.half.write_all(format!("{line}\n\n").as_bytes()).await {
+            let (tx, rx) = oneshot::channel();
+            lock(&writer.pending).push_back(tx);
+            if let Err(e) = writer.half.write_all(block.as_bytes()).await {
                 *guard = None;
                 return Err(EslError::Io(e));
             }
@@ -535,7 +576,81 @@ impl EslClient {
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) => Err(EslError::Closed),
-            Err(_) => Err(EslError::Timeout { command: first_word_pair(line), timeout_ms: self.timeout.as_millis() }),
+            Err(_) => {
+                let command = first_word_pair(line);
+                self.reset(&command).await;
+                Err(EslError::Timeout { command, timeout_ms: self.timeout.as_millis() })
+            }
+        }
+    }
+
+    /// A reply did not come: the next reply could be this command's, and
+    /// matching it to the next command would put every later reply out of
+    /// step. The connection is dropped instead; the keeper makes a new one.
+    async fn reset(&self, command: &str) {
+        tracing::error!(
+            addr = %self.addr, command, timeout_ms = self.timeout.as_millis() as u64,
+            "no reply from the event socket; dropping the connection so later replies cannot go to the wrong command"
+        );
+        if let Some(writer) = self.writer.lock().await.take() {
+            writer.reset.notify_one();
+        }
+    }
+
+    /// `bgapi <cmd>` with a Job-UUID of ours: waits for the reply, then for
+    /// the job's `BACKGROUND_JOB` output; `CommandFailed` when it starts
+    /// with `-ERR` / `-USAGE`. FreeSWITCH sends that event only to
+    /// connections subscribed to it ([`TRANSPORT_EVENTS`] has it).
+    pub async fn job(&self, cmd: &str) -> Result<String, EslError> {
+        let id = new_job_uuid();
+        let (tx, rx) = oneshot::channel();
+        let line = format!("bgapi {cmd}");
+        let accepted = self.exchange(&line, &[("Job-UUID", &id)], Some((&id, tx))).await;
+        let forget = || lock(&self.jobs).remove(&id);
+        let text = match accepted {
+            Ok(reply) => reply.header("Reply-Text").unwrap_or("").to_string(),
+            Err(e) => {
+                forget();
+                return Err(e);
+            }
+        };
+        if !text.starts_with("+OK") {
+            forget();
+            return Err(EslError::CommandFailed { command: line, reply: text });
+        }
+        let output = match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(output)) => output,
+            Ok(Err(_)) => return Err(EslError::Closed),
+            Err(_) => {
+                forget();
+                return Err(EslError::Timeout { command: first_word_pair(&line), timeout_ms: self.timeout.as_millis() });
+            }
+        };
+        let trimmed = output.trim_end().to_string();
+        if trimmed.starts_with("-ERR") || trimmed.starts_with("-USAGE") {
+            return Err(EslError::CommandFailed { command: line, reply: trimmed });
+        }
+        Ok(trimmed)
+    }
+
+    /// Whether `uuid` is a live channel (`uuid_exists`, which answers
+    /// `true` or `false`).
+    pub async fn uuid_exists(&self, uuid: &str) -> Result<bool, EslError> {
+        check_arg("channel uuid", uuid)?;
+        match self.job(&format!("uuid_exists {uuid}")).await?.as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(EslError::Protocol(format!("uuid_exists answered {other:?}, not true or false"))),
+        }
+    }
+
+    /// An error unless `uuid` is a live channel: hotline never transfers
+    /// or hangs up a uuid FreeSWITCH does not know (a media connection may
+    /// claim any uuid).
+    async fn require_live(&self, uuid: &str) -> Result<(), EslError> {
+        match self.uuid_exists(uuid).await? {
+            true => Ok(()),
+            false => Err(EslError::NoSuchChannel { uuid: uuid.to_string() }),
         }
     }
 
@@ -592,22 +707,23 @@ impl EslClient {
             }
             None => format!("uuid_transfer {uuid} {extension}"),
         };
+        self.require_live(uuid).await?;
         tracing::info!(uuid, extension, context = context.unwrap_or("default"), "transferring over the event socket");
-        self.api(&cmd).await.map(|_| ())
+        self.job(&cmd).await.map(|_| ())
     }
 
     /// Stops the file playing now; `all` also drops queued ones (barge-in).
     pub async fn uuid_break(&self, uuid: &str, all: bool) -> Result<(), EslError> {
         check_arg("channel uuid", uuid)?;
         let cmd = if all { format!("uuid_break {uuid} all") } else { format!("uuid_break {uuid}") };
-        self.api(&cmd).await.map(|_| ())
+        self.job(&cmd).await.map(|_| ())
     }
 
     /// Plays a file to the caller (A leg); broadcasts queue behind each other.
     pub async fn uuid_broadcast(&self, uuid: &str, path: &str) -> Result<(), EslError> {
         check_arg("channel uuid", uuid)?;
         check_arg("file path", path)?;
-        self.api(&format!("uuid_broadcast {uuid} {path} aleg")).await.map(|_| ())
+        self.job(&format!("uuid_broadcast {uuid} {path} aleg")).await.map(|_| ())
     }
 
     /// Sets a channel variable (collected digits for the agent's screen).
@@ -619,14 +735,43 @@ impl EslClient {
         if value.chars().any(char::is_control) {
             return Err(EslError::InvalidArgument { what: "variable value", value: value.to_string() });
         }
-        self.api(&format!("uuid_setvar {uuid} {name} {value}")).await.map(|_| ())
+        self.job(&format!("uuid_setvar {uuid} {name} {value}")).await.map(|_| ())
     }
 
     /// Hangs the channel up (NORMAL_CLEARING).
     pub async fn uuid_kill(&self, uuid: &str) -> Result<(), EslError> {
         check_arg("channel uuid", uuid)?;
-        self.api(&format!("uuid_kill {uuid}")).await.map(|_| ())
+        self.require_live(uuid).await?;
+        self.job(&format!("uuid_kill {uuid}")).await.map(|_| ())
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A random version-4 style UUID for a background job: unique across the
+/// clients of one FreeSWITCH, whose BACKGROUND_JOB events all of them see.
+fn new_job_uuid() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // RandomState is seeded randomly per process; the counter keeps ids apart within it.
+    let random = |salt: u64| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(n);
+        h.write_u64(salt);
+        h.finish()
+    };
+    let (a, b) = (random(1), random(2));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
 }
 
 /// For timeouts: the command without its arguments' tail (never secrets,
@@ -646,18 +791,30 @@ fn check_arg(what: &'static str, value: &str) -> Result<(), EslError> {
 struct LoopEnd {
     closed: Arc<std::sync::atomic::AtomicBool>,
     reason: Arc<std::sync::Mutex<Option<String>>>,
+    /// The client asks the reader to drop the connection.
+    reset: Arc<Notify>,
+}
+
+/// Who waits for what the reader receives.
+struct Waiting {
+    replies: Pending,
+    jobs: Jobs,
 }
 
 async fn read_loop<R: AsyncBufRead + Unpin>(
     mut reader: R,
-    pending: Arc<std::sync::Mutex<VecDeque<oneshot::Sender<EslMessage>>>>,
+    waiting: Waiting,
     ends: LoopEnd,
     events: mpsc::Sender<EslEvent>,
     addr: String,
 ) {
     let mut dropped: u64 = 0;
     let reason = loop {
-        let msg = match read_message(&mut reader).await {
+        let read = tokio::select! {
+            read = read_message(&mut reader) => read,
+            _ = ends.reset.notified() => break "dropped: a command got no reply in time".to_string(),
+        };
+        let msg = match read {
             Ok(Some(m)) => m,
             Ok(None) => {
                 tracing::warn!(addr = %addr, "event socket closed by FreeSWITCH");
@@ -670,7 +827,7 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
         };
         match msg.content_type() {
             "command/reply" | "api/response" => {
-                let waiter = pending.lock().ok().and_then(|mut p| p.pop_front());
+                let waiter = lock(&waiting.replies).pop_front();
                 match waiter {
                     // A caller that timed out has dropped its receiver.
                     Some(tx) => drop(tx.send(msg)),
@@ -679,6 +836,7 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
             }
             "text/event-plain" => match EslEvent::parse_plain(&msg.body) {
                 Ok(ev) => {
+                    let Some(ev) = job_output(ev, &waiting.jobs) else { continue };
                     if events.try_send(ev).is_err() {
                         dropped += 1;
                         if dropped == 1 || dropped.is_multiple_of(100) {
@@ -700,8 +858,23 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
     }
     // Waiting callers learn the connection is gone (their senders drop).
     ends.closed.store(true, std::sync::atomic::Ordering::SeqCst);
-    if let Ok(mut p) = pending.lock() {
-        p.clear();
+    lock(&waiting.replies).clear();
+    lock(&waiting.jobs).clear();
+}
+
+/// Hands a `BACKGROUND_JOB` event to the caller waiting for that job; any
+/// other event (or a job of another client) is given back.
+fn job_output(ev: EslEvent, jobs: &Jobs) -> Option<EslEvent> {
+    if ev.name() != Some("BACKGROUND_JOB") {
+        return Some(ev);
+    }
+    let waiter = ev.get("Job-UUID").and_then(|id| lock(jobs).remove(id));
+    match waiter {
+        Some(tx) => {
+            let _ = tx.send(ev.body);
+            None
+        }
+        None => Some(ev),
     }
 }
 

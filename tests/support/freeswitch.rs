@@ -39,6 +39,11 @@ pub struct EslState {
     pub timed: Vec<(Instant, String)>,
     /// Successful `auth` commands (one per connection of the server).
     pub auths: usize,
+    /// The next `api`/`bgapi` of this command gets no reply at all (a
+    /// FreeSWITCH that hangs on it).
+    pub no_reply_once: Option<String>,
+    /// Background jobs started, for Job-UUIDs the client did not choose.
+    pub jobs: u64,
 }
 
 /// A fake FreeSWITCH event socket on 127.0.0.1.
@@ -196,7 +201,7 @@ impl FakeEsl {
                     continue;
                 }
             };
-            let Some(line) = block else { return };
+            let Some((line, headers)) = block else { return };
             let reply = |text: &str| format!("Content-Type: command/reply\nReply-Text: {text}\n\n");
             if !authed {
                 match line.strip_prefix("auth ") {
@@ -219,6 +224,9 @@ impl FakeEsl {
                 st.commands.push(line.clone());
                 st.timed.push((Instant::now(), line.clone()));
             }
+            if self.swallowed(&line) {
+                continue;
+            }
             let out = if let Some(names) = line.strip_prefix("event plain ") {
                 self.state.lock().unwrap().subscriptions.extend(names.split_whitespace().map(str::to_string));
                 events_rx = Some(self.events.subscribe());
@@ -227,7 +235,14 @@ impl FakeEsl {
                 let body = self.api(cmd);
                 format!("Content-Type: api/response\nContent-Length: {}\n\n{body}", body.len())
             } else if let Some(cmd) = line.strip_prefix("bgapi ") {
-                let (event, reply) = background_job("a5b7e2e4-7d3b-11ef-9a5c-000000000001", cmd, &self.api(cmd));
+                // FreeSWITCH takes the job's id from a Job-UUID header, else makes one.
+                let job_uuid = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("Job-UUID")).map(|(_, v)| v.clone());
+                let job_uuid = job_uuid.unwrap_or_else(|| {
+                    let mut st = self.state.lock().unwrap();
+                    st.jobs += 1;
+                    format!("a5b7e2e4-7d3b-11ef-9a5c-{:012x}", st.jobs)
+                });
+                let (event, reply) = background_job(&job_uuid, cmd, &self.api(cmd));
                 let _ = self.events.send(event);
                 reply
             } else if line == "exit" {
@@ -243,6 +258,17 @@ impl FakeEsl {
         }
     }
 
+    /// Whether this command is the one to leave unanswered (once).
+    fn swallowed(&self, line: &str) -> bool {
+        let name = line.strip_prefix("api ").or_else(|| line.strip_prefix("bgapi ")).and_then(|c| c.split_whitespace().next());
+        let mut st = self.state.lock().unwrap();
+        if name.is_some() && st.no_reply_once.as_deref() == name {
+            st.no_reply_once = None;
+            return true;
+        }
+        false
+    }
+
     /// Replies of the call-control API commands (mod_commands).
     fn api(&self, cmd: &str) -> String {
         let words: Vec<&str> = cmd.split_whitespace().collect();
@@ -256,6 +282,8 @@ impl FakeEsl {
                 }
             }
             Some("uuid_break") => "+OK\n".into(),
+            // mod_commands writes just the word, no "+OK", no newline.
+            Some("uuid_exists") => known(words.get(1)).to_string(),
             Some("uuid_broadcast") => {
                 if known(words.get(1)) {
                     "+OK Message sent\n".into()
@@ -269,9 +297,11 @@ impl FakeEsl {
     }
 }
 
-/// One command block: the first non-empty line, up to the empty line.
-async fn read_block<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Option<String> {
+/// One command block: the first non-empty line and the header lines
+/// after it (`Job-UUID` of bgapi, sendmsg's), up to the empty line.
+async fn read_block<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Option<(String, Vec<(String, String)>)> {
     let mut first: Option<String> = None;
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).await.ok()? == 0 {
@@ -281,8 +311,12 @@ async fn read_block<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Optio
         match (&first, line.is_empty()) {
             (None, true) => continue,
             (None, false) => first = Some(line),
-            (Some(_), true) => return first,
-            (Some(_), false) => {} // extra header lines (sendmsg); not used
+            (Some(_), true) => return first.map(|f| (f, headers)),
+            (Some(_), false) => {
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.push((k.trim().to_string(), v.trim().to_string()));
+                }
+            }
         }
     }
 }
