@@ -87,6 +87,8 @@ pub struct ServerConfig {
     pub prompt_cache_dir: PathBuf,
     pub recognizer_threads: usize,
     pub recognizer_queue: usize,
+    /// Which Whisper model recognises the callers (`[recognizer] model`).
+    pub recognizer_model: crate::asr::models::WhisperModelName,
     /// How the grammar recogniser weighs and rejects menu options
     /// (`[recognizer] min_evidence, prior_correction`).
     pub grammar: crate::asr::whisper::GrammarOptions,
@@ -176,6 +178,8 @@ struct RawAuth {
 struct RawRecognizer {
     threads: Option<i64>,
     queue: Option<i64>,
+    model: Option<String>,
+    context_ms: Option<i64>,
     min_evidence: Option<f64>,
     prior_correction: Option<f64>,
 }
@@ -248,6 +252,10 @@ impl ServerConfig {
         let transfer_timeout = int("transfer.timeout_ms", raw.transfer.timeout_ms, 3_000, 100, 60_000) as u64;
         let threads = int("recognizer.threads", raw.recognizer.threads, 0, 0, 64) as usize;
         let rqueue = int("recognizer.queue", raw.recognizer.queue, 64, 1, 10_000) as usize;
+        // Audio the encoder sees beyond the utterance; Whisper reads words
+        // better with a few seconds around them, at a cost in CPU.
+        let context_default = crate::asr::whisper::GrammarOptions::default().context_ms();
+        let context_ms = int("recognizer.context_ms", raw.recognizer.context_ms, i64::from(context_default), 0, 25_000) as u32;
         // The silence that ends an utterance is the largest part of the
         // caller's wait; too short and a pause between digits splits them.
         let ep_default = crate::asr::EndpointConfig::default();
@@ -300,7 +308,15 @@ impl ServerConfig {
                 raw.recognizer.prior_correction,
                 grammar_default.max_prior_correction,
             ),
+            padding: crate::asr::whisper::Padding::Utterance { margin_ms: context_ms },
             ..grammar_default
+        };
+        let recognizer_model = match raw.recognizer.model.as_deref().map(str::parse).transpose() {
+            Ok(m) => m.unwrap_or_default(),
+            Err(why) => {
+                err("recognizer.model", why);
+                Default::default()
+            }
         };
 
         // Without an [ami] section the only method that can work is the
@@ -482,6 +498,7 @@ impl ServerConfig {
                 prompt_cache_dir: rel(raw.prompt_cache_dir.unwrap_or_else(|| "cache/prompts".into())),
                 recognizer_threads: threads,
                 recognizer_queue: rqueue,
+                recognizer_model,
                 grammar,
                 endpoint,
             })
@@ -514,6 +531,20 @@ mod tests {
         assert_eq!((c.grammar.min_evidence, c.grammar.max_prior_correction), (4.5, 0.0));
         let e = parse("[recognizer]\nmin_evidence = 30\nprior_correction = -1\n").unwrap_err().to_string();
         assert!(e.contains("recognizer.min_evidence") && e.contains("recognizer.prior_correction"), "{e}");
+    }
+
+    #[test]
+    fn recognizer_model_and_context_are_configurable_and_checked() {
+        use crate::asr::models::WhisperModelName;
+        use crate::asr::whisper::Padding;
+        let d = parse("").unwrap();
+        assert_eq!(d.recognizer_model, WhisperModelName::TinyEn);
+        let c = parse("[recognizer]\nmodel = \"whisper-base\"\ncontext_ms = 4000\n").unwrap();
+        assert_eq!(c.recognizer_model, WhisperModelName::Base);
+        assert_eq!(c.grammar.padding, Padding::Utterance { margin_ms: 4000 });
+        let e = parse("[recognizer]\nmodel = \"whisper-large\"\ncontext_ms = 40000\n").unwrap_err().to_string();
+        assert!(e.contains("recognizer.model") && e.contains("\"whisper-tiny.en\" | \"whisper-base\""), "{e}");
+        assert!(e.contains("recognizer.context_ms"), "{e}");
     }
 
     #[test]

@@ -376,6 +376,9 @@ pub struct CallBenchArgs<'p> {
     pub noise: bool,
     /// The detector's pause before early answers, if not the default.
     pub pause_ms: Option<u64>,
+    /// The Whisper model and the audio its encoder sees beyond the utterance.
+    pub model: crate::asr::models::WhisperModelName,
+    pub context_ms: Option<u32>,
 }
 
 fn fmt_pair((p50, p95): (f64, f64)) -> String {
@@ -398,9 +401,16 @@ fn pct(x: usize, n: usize) -> String {
 /// Markdown table.
 pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     let dialplan = crate::cli::replay::load_dialplan(args.dialplan)?;
-    let mut config = crate::asr::SpeechConfig { threads: 1, ..Default::default() };
+    let mut config = crate::asr::SpeechConfig {
+        threads: 1,
+        models: crate::asr::models::ModelPaths::for_whisper(args.model),
+        ..Default::default()
+    };
     if let Some(ms) = args.pause_ms {
         config.endpoint.pause_ms = ms;
+    }
+    if let Some(ms) = args.context_ms {
+        config.grammar.padding = crate::asr::whisper::Padding::Utterance { margin_ms: ms };
     }
     let speech = crate::asr::SpeechStack::load(&config).map_err(|e| e.to_string())?;
     let matcher: Arc<dyn IntentMatcher> = Arc::new(crate::intent::TextMatcher::default());

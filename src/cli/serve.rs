@@ -78,6 +78,7 @@ pub async fn load_deps(cfg: &ServerConfig) -> Result<ServerDeps, String> {
         queue: cfg.recognizer_queue,
         endpoint: cfg.endpoint.clone(),
         grammar: cfg.grammar.clone(),
+        models: crate::asr::models::ModelPaths::for_whisper(cfg.recognizer_model),
         ..SpeechConfig::default()
     };
     let models = speech_cfg.models.clone();

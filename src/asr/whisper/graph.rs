@@ -112,14 +112,27 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
     for f in graph_fields.iter().filter(|f| f.num == GRAPH_INITIALIZER) {
         inits.push(Initializer::parse(f.body)?);
     }
-    let projection = find_projection(&nodes, &inits, shape)?;
-    let embedding = inits
-        .iter()
-        .find(|i| i.name == nodes[projection.matmul].inputs[0])
-        .ok_or("the projection's embedding matrix is not an initializer")?;
-    let x = nodes[projection.transpose_in].inputs.first().ok_or("the transpose before the projection has no input")?;
-    let y = nodes[projection.transpose_out].outputs.first().ok_or("the transpose after the projection has no output")?;
-    let (new_nodes, weights) = (quantized_projection(x, y), quantized_weight(embedding, shape)?);
+    // A decoder exported with its projection already in 8 bits keeps it;
+    // otherwise rewrite 2 needs the float one.
+    let projection = if has_int8_projection(&nodes, &inits, shape) {
+        None
+    } else {
+        Some(find_projection(&nodes, &inits, shape)?)
+    };
+    let (new_nodes, weights) = match &projection {
+        Some(projection) => {
+            let embedding = inits
+                .iter()
+                .find(|i| i.name == nodes[projection.matmul].inputs[0])
+                .ok_or("the projection's embedding matrix is not an initializer")?;
+            let x = nodes[projection.transpose_in].inputs.first().ok_or("the transpose before the projection has no input")?;
+            let y =
+                nodes[projection.transpose_out].outputs.first().ok_or("the transpose after the projection has no output")?;
+            (quantized_projection(x, y), quantized_weight(embedding, shape)?)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let replaced = |i: usize| projection.as_ref().is_some_and(|p| [p.transpose_in, p.transpose_out].contains(&i));
 
     let cross_shapes = find_cross_shapes(&nodes)?;
 
@@ -132,14 +145,14 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
             GRAPH_NODE => {
                 let i = node_index;
                 node_index += 1;
-                if i == projection.matmul {
+                if projection.as_ref().is_some_and(|p| p.matmul == i) {
                     for n in &new_nodes {
                         put_len(&mut out, GRAPH_NODE, n);
                     }
                 } else if cross_shapes.contains(&i) {
                     let batch_first = map_len_field(f.body, NODE_INPUT, 0, |_| Ok(BATCH_FROM_DATA.as_bytes().to_vec()))?;
                     put_len(&mut out, GRAPH_NODE, &batch_first);
-                } else if i != projection.transpose_in && i != projection.transpose_out {
+                } else if !replaced(i) {
                     out.extend_from_slice(f.raw);
                 }
             }
@@ -196,6 +209,18 @@ fn find_cross_shapes(nodes: &[Node]) -> Result<Vec<usize>, String> {
 fn int64_initializer(name: &str, value: i64) -> Vec<u8> {
     const ONNX_INT64: u64 = 7;
     tensor(name, &[1], ONNX_INT64, &value.to_le_bytes())
+}
+
+/// True when the output projection is already an 8-bit `x · Eᵀ`: a
+/// MatMulInteger with a constant int8 `[n_state, n_vocab]` matrix (as in
+/// decoders that store the token embedding once, in 8 bits).
+fn has_int8_projection(nodes: &[Node], inits: &[Initializer], shape: &DecoderShape) -> bool {
+    let is_int8_embedding = |name: &str| {
+        inits.iter().any(|i| {
+            i.name == name && i.data_type == ONNX_INT8 && i.dims == [shape.n_state as i64, shape.n_vocab as i64]
+        })
+    };
+    nodes.iter().any(|n| n.op == "MatMulInteger" && n.inputs.get(1).is_some_and(|b| is_int8_embedding(b)))
 }
 
 /// Node indices of `Transpose → MatMul(E, ·) → Transpose`.

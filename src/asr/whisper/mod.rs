@@ -66,6 +66,17 @@ pub struct GrammarOptions {
     pub min_evidence: f32,
 }
 
+impl GrammarOptions {
+    /// The audio beyond the utterance the encoder sees (ms); the 30 s
+    /// window counts as its whole length.
+    pub fn context_ms(&self) -> u32 {
+        match self.padding {
+            Padding::Utterance { margin_ms } => margin_ms,
+            Padding::FullWindow => (FULL_FRAMES * HOP / 16) as u32,
+        }
+    }
+}
+
 impl Default for GrammarOptions {
     fn default() -> Self {
         GrammarOptions {

@@ -1,0 +1,76 @@
+//! Whisper base, the multilingual model, in the grammar recogniser: it loads
+//! from the models folder with the fast decoder graph and the English prompt
+//! its metadata describes, transcribes a real recording and scores a menu.
+use std::sync::OnceLock;
+
+use hotline::asr::models::{ModelPaths, WhisperModelName};
+use hotline::asr::whisper::tokens::Tokenizer;
+use hotline::asr::whisper::{GrammarOptions, GrammarWhisper};
+use hotline::asr::{Grammar, GrammarChoice, Recognizer};
+use hotline::audio::{read_wav, MODEL_RATE};
+use hotline::bench::data;
+
+fn base() -> &'static GrammarWhisper {
+    static M: OnceLock<GrammarWhisper> = OnceLock::new();
+    M.get_or_init(|| {
+        GrammarWhisper::load(&ModelPaths::for_whisper(WhisperModelName::Base), GrammarOptions::default())
+            .expect("whisper-base loads (run scripts/setup)")
+    })
+}
+
+#[test]
+fn base_loads_with_the_fast_decoder_graph_and_the_multilingual_prompt() {
+    let m = base().model();
+    // Its decoder already holds the token embedding once, in 8 bits: the
+    // rewrite must keep that projection and still apply the other two.
+    assert!(m.has_growing_cache(), "whisper-base fell back to the exported decoder graph");
+    assert_eq!((m.meta.n_text_layer, m.meta.n_text_state, m.meta.n_vocab), (6, 512, 51865));
+    assert!(m.meta.is_multilingual);
+    // <|startoftranscript|> <|en|> <|transcribe|> <|notimestamps|>
+    assert_eq!(m.prompt, [50258, 50259, 50359, 50363]);
+    assert_eq!(m.meta.prompt("zh").unwrap(), [50258, 50260, 50359, 50363]);
+    let e = m.meta.prompt("xx").unwrap_err();
+    assert!(e.contains("\"xx\""), "{e}");
+}
+
+#[test]
+fn base_transcribes_a_real_recording() {
+    let clip = read_wav(&data::default_testdata().join("whisper_jfk/jfk.wav")).expect("jfk.wav");
+    let samples = clip.to_f32_at(MODEL_RATE);
+    let r = base().recognize(&samples, &Grammar::default()).expect("recognises");
+    let text = data::normalise(&r.text);
+    assert!(text.contains("my fellow americans"), "{:?}", r.text);
+    assert!(text.contains("not what your country can do for you ask what you can do for your country"), "{:?}", r.text);
+}
+
+#[test]
+fn base_scores_a_menu_through_the_phone_band() {
+    let clips = data::speech_commands_phone(&data::default_testdata(), 20).unwrap();
+    let words: Vec<&str> = data::COMMAND_WORDS.iter().chain(data::DIGIT_WORDS.iter()).copied().collect();
+    let grammar = Grammar {
+        choices: words.iter().map(|w| GrammarChoice { label: w.to_string(), phrases: vec![w.to_string()] }).collect(),
+        digits: None,
+    };
+    let mut ok = 0;
+    let mut misses = Vec::new();
+    for c in &clips {
+        let r = base().recognize(&c.samples, &grammar).unwrap();
+        if r.choice.as_deref().map(data::normalise).as_deref() == Some(c.truth.as_str()) {
+            ok += 1;
+        } else {
+            misses.push(format!("{} said {:?}: got {:?} (open {:?})", c.name, c.truth, r.choice, r.text));
+        }
+    }
+    println!("commands: {ok}/{}\n{}", clips.len(), misses.join("\n"));
+    assert!(ok * 100 >= clips.len() * 80, "{ok}/{} commands: {misses:#?}", clips.len());
+}
+
+/// The multilingual table writes its one empty token as `= 50256`.
+#[test]
+fn multilingual_token_table_loads() {
+    let tok = Tokenizer::load(&ModelPaths::for_whisper(WhisperModelName::Base).whisper_tokens).expect("base-tokens.txt");
+    assert_eq!(tok.len(), 50257);
+    assert_eq!(tok.token_bytes(50256), Some(&b""[..]));
+    let ids = tok.encode(" Billing").unwrap();
+    assert_eq!(tok.decode(&ids), " Billing");
+}
