@@ -79,6 +79,7 @@ pub async fn load_deps(cfg: &ServerConfig) -> Result<ServerDeps, String> {
         endpoint: cfg.endpoint.clone(),
         grammar: cfg.grammar.clone(),
         models: crate::asr::models::ModelPaths::for_whisper(cfg.recognizer_model),
+        second_pass: cfg.second_pass.clone(),
         ..SpeechConfig::default()
     };
     let models = speech_cfg.models.clone();
