@@ -258,3 +258,24 @@ fn rejects_out_of_menu_words_in_noise() {
     println!("false accepts: {}/{}\n{}", accepted.len(), clips.len(), accepted.join("\n"));
     assert!(accepted.len() * 100 <= clips.len() * THRESH_FALSE_ACCEPTS, "{}/{}: {accepted:#?}", accepted.len(), clips.len());
 }
+
+/// tiny.en's decoder file holds its 51864 × 384 token embedding in floats
+/// (80 MB). The load-time rewrite stores it once, in 8 bits, for both the
+/// output projection and the token lookup: the float copy is gone from the
+/// graph ONNX Runtime loads (the decoder's equivalence is checked above).
+#[test]
+fn token_embedding_is_kept_once_in_8_bits() {
+    use hotline::asr::whisper::graph::{rewrite_decoder, DecoderShape};
+    let paths = ModelPaths::default_location();
+    let file = std::fs::read(&paths.whisper_decoder).expect("decoder file");
+    let m = model().model();
+    let shape = DecoderShape { n_vocab: m.meta.n_vocab, n_state: m.meta.n_text_state, n_text_ctx: m.meta.n_text_ctx };
+    let rewritten = rewrite_decoder(&file, &shape).expect("rewrite");
+    let float_embedding = m.meta.n_vocab * m.meta.n_text_state * 4;
+    assert!(
+        rewritten.len() + float_embedding / 2 < file.len(),
+        "rewritten graph {} bytes, file {} bytes: the float embedding is still there",
+        rewritten.len(),
+        file.len()
+    );
+}
