@@ -161,6 +161,11 @@ pub struct ServerConfig {
     pub prompt_cache_dir: PathBuf,
     pub recognizer_threads: usize,
     pub recognizer_queue: usize,
+    /// Which Whisper model recognises the callers (`[recognizer] model`).
+    pub recognizer_model: crate::asr::models::WhisperModelName,
+    /// A stronger model for the answers the first is unsure of
+    /// (`[recognizer] second_model, second_context_ms, second_accept`).
+    pub second_pass: Option<crate::asr::SecondPassConfig>,
     /// How the grammar recogniser weighs and rejects menu options
     /// (`[recognizer] min_evidence, prior_correction`).
     pub grammar: crate::asr::whisper::GrammarOptions,
@@ -254,6 +259,11 @@ struct RawAuth {
 struct RawRecognizer {
     threads: Option<i64>,
     queue: Option<i64>,
+    model: Option<String>,
+    context_ms: Option<i64>,
+    second_model: Option<String>,
+    second_context_ms: Option<i64>,
+    second_accept: Option<f64>,
     min_evidence: Option<f64>,
     prior_correction: Option<f64>,
 }
@@ -326,6 +336,13 @@ impl ServerConfig {
         let transfer_timeout = int("transfer.timeout_ms", raw.transfer.timeout_ms, 3_000, 100, 60_000) as u64;
         let threads = int("recognizer.threads", raw.recognizer.threads, 0, 0, 64) as usize;
         let rqueue = int("recognizer.queue", raw.recognizer.queue, 64, 1, 10_000) as usize;
+        // Audio the encoder sees beyond the utterance; Whisper reads words
+        // better with a few seconds around them, at a cost in CPU.
+        let context_default = crate::asr::whisper::GrammarOptions::default().context_ms();
+        let context_ms = int("recognizer.context_ms", raw.recognizer.context_ms, i64::from(context_default), 0, 25_000) as u32;
+        let second_default = i64::from(crate::asr::whisper::SECOND_PASS_CONTEXT_MS);
+        let second_context_ms =
+            int("recognizer.second_context_ms", raw.recognizer.second_context_ms, second_default, 0, 25_000) as u32;
         // The silence that ends an utterance is the largest part of the
         // caller's wait; too short and a pause between digits splits them.
         let ep_default = crate::asr::EndpointConfig::default();
@@ -378,8 +395,40 @@ impl ServerConfig {
                 raw.recognizer.prior_correction,
                 grammar_default.max_prior_correction,
             ),
+            padding: crate::asr::whisper::Padding::Utterance { margin_ms: context_ms },
             ..grammar_default
         };
+        let recognizer_model = match raw.recognizer.model.as_deref().map(str::parse).transpose() {
+            Ok(m) => m.unwrap_or_default(),
+            Err(why) => {
+                err("recognizer.model", why);
+                Default::default()
+            }
+        };
+        let second_model = match raw.recognizer.second_model.as_deref().map(str::parse).transpose() {
+            Ok(m) => m,
+            Err(why) => {
+                err("recognizer.second_model", why);
+                None
+            }
+        };
+        // The dialplans' default `accept`: below it the caller would be asked.
+        let second_accept = match raw.recognizer.second_accept {
+            None => 0.85,
+            Some(v) if (0.0..=1.0).contains(&v) && v > 0.0 => v as f32,
+            Some(v) => {
+                err("recognizer.second_accept", format!("{v} is out of range 0 < x ≤ 1"));
+                0.85
+            }
+        };
+        let second_pass = second_model.map(|m| crate::asr::SecondPassConfig {
+            models: crate::asr::models::ModelPaths::for_whisper(m),
+            grammar: crate::asr::whisper::GrammarOptions {
+                padding: crate::asr::whisper::Padding::Utterance { margin_ms: second_context_ms },
+                ..grammar.clone()
+            },
+            clear: second_accept,
+        });
 
         // Without an [ami] section the only method that can work is the
         // no-AMI one, so it is the default then.
@@ -594,6 +643,8 @@ impl ServerConfig {
                 prompt_cache_dir: rel(raw.prompt_cache_dir.unwrap_or_else(|| "cache/prompts".into())),
                 recognizer_threads: threads,
                 recognizer_queue: rqueue,
+                recognizer_model,
+                second_pass,
                 grammar,
                 endpoint,
             })
@@ -637,6 +688,32 @@ mod tests {
         assert_eq!((c.grammar.min_evidence, c.grammar.max_prior_correction), (4.5, 0.0));
         let e = parse("[recognizer]\nmin_evidence = 30\nprior_correction = -1\n").unwrap_err().to_string();
         assert!(e.contains("recognizer.min_evidence") && e.contains("recognizer.prior_correction"), "{e}");
+    }
+
+    #[test]
+    fn recognizer_model_and_context_are_configurable_and_checked() {
+        use crate::asr::models::WhisperModelName;
+        use crate::asr::whisper::Padding;
+        let d = parse("").unwrap();
+        assert_eq!(d.recognizer_model, WhisperModelName::TinyEn);
+        let c = parse("[recognizer]\nmodel = \"whisper-base\"\ncontext_ms = 4000\n").unwrap();
+        assert_eq!(c.recognizer_model, WhisperModelName::Base);
+        assert_eq!(c.grammar.padding, Padding::Utterance { margin_ms: 4000 });
+        let e = parse("[recognizer]\nmodel = \"whisper-large\"\ncontext_ms = 40000\n").unwrap_err().to_string();
+        assert!(e.contains("recognizer.model") && e.contains("\"whisper-tiny.en\" | \"whisper-base\""), "{e}");
+        assert!(e.contains("recognizer.context_ms"), "{e}");
+    }
+
+    #[test]
+    fn second_pass_is_off_unless_configured_and_checked() {
+        use crate::asr::whisper::Padding;
+        assert!(parse("").unwrap().second_pass.is_none());
+        let c = parse("[recognizer]\nsecond_model = \"whisper-base\"\nsecond_context_ms = 3000\nmin_evidence = 4\n").unwrap();
+        let second = c.second_pass.expect("second pass configured");
+        assert!(second.models.whisper_encoder.ends_with("whisper-base/base-encoder.int8.onnx"));
+        assert_eq!((second.grammar.padding, second.grammar.min_evidence, second.clear), (Padding::Utterance { margin_ms: 3000 }, 4.0, 0.85));
+        let e = parse("[recognizer]\nsecond_model = \"large\"\nsecond_accept = 1.5\n").unwrap_err().to_string();
+        assert!(e.contains("recognizer.second_model") && e.contains("recognizer.second_accept"), "{e}");
     }
 
     #[test]

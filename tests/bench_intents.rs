@@ -162,8 +162,9 @@ fn cli_prints_the_recogniser_table() {
                 .split('|')
                 .map(str::trim)
                 .collect();
-            // "", set, noise, clips, open, no priors, constrained, best, p50, p95, "".
-            assert_eq!(cells.len(), 11, "{cells:?}");
+            // "", set, noise, clips, open, no priors, constrained, best, p50, p95, CPU, "".
+            assert_eq!(cells.len(), 12, "{cells:?}");
+            assert!(cells[10].parse::<u64>().is_ok_and(|ms| ms > 0), "no CPU time in {cells:?}");
             assert!(cells[3].parse::<usize>().is_ok_and(|n| n > 0), "no clips in {cells:?}");
             let accepted = pct(cells[6]).unwrap_or_else(|| panic!("no accuracy in {cells:?}"));
             if set == "out-of-grammar" {
@@ -174,4 +175,22 @@ fn cli_prints_the_recogniser_table() {
             }
         }
     }
+}
+
+/// The model and the encoder's context are chosen on the command line, and
+/// `--clean-only` prints one clean row per phone-band set.
+#[test]
+fn cli_compares_models_and_contexts() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["bench", "intents", "--every", "100", "--model", "whisper-base", "--context-ms", "1000", "--clean-only"])
+        .output()
+        .expect("hotline runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Model: whisper-base") && stdout.contains("encoder context 1000 ms"), "{stdout}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| set")).collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    assert!(rows.iter().all(|r| r.contains("| clean |") && !r.contains("16 kHz")), "{stdout}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_hotline")).args(["bench", "intents", "--model", "tiny"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("\"whisper-tiny.en\" | \"whisper-base\""));
 }

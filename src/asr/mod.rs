@@ -10,13 +10,14 @@ use std::sync::Arc;
 pub mod models;
 pub mod pool;
 pub mod runtime;
+pub mod second_pass;
 pub mod sherpa;
 pub mod silero;
 pub mod stack;
 pub mod whisper;
 
 pub use pool::{PoolError, RecognizerPool};
-pub use stack::{Engine, SpeechConfig, SpeechStack};
+pub use stack::{Engine, SecondPassConfig, SpeechConfig, SpeechStack};
 
 /// What the voice detector reports, in call time (ms since the first sample
 /// it was given).

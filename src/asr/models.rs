@@ -17,6 +17,59 @@ pub fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
 }
 
+/// The Whisper models hotline can run, each a folder of the models folder
+/// (`[recognizer] model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhisperModelName {
+    /// English only, 4 + 4 layers: fastest.
+    #[default]
+    TinyEn,
+    /// Multilingual, 6 + 6 layers: about twice the CPU of tiny.en.
+    Base,
+}
+
+impl WhisperModelName {
+    pub const ALL: [WhisperModelName; 2] = [WhisperModelName::TinyEn, WhisperModelName::Base];
+
+    /// The folder name, also the name in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            WhisperModelName::TinyEn => "whisper-tiny.en",
+            WhisperModelName::Base => "whisper-base",
+        }
+    }
+
+    /// How the files inside the folder start (`tiny.en-encoder.int8.onnx`).
+    fn file_prefix(self) -> &'static str {
+        match self {
+            WhisperModelName::TinyEn => "tiny.en",
+            WhisperModelName::Base => "base",
+        }
+    }
+
+    /// `"whisper-tiny.en" | "whisper-base"`, for error messages.
+    pub fn choices() -> String {
+        Self::ALL.iter().map(|m| format!("{:?}", m.name())).collect::<Vec<_>>().join(" | ")
+    }
+}
+
+impl std::fmt::Display for WhisperModelName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for WhisperModelName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("{s:?} is not one of {}", Self::choices()))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ModelPaths {
     pub whisper_encoder: PathBuf,
@@ -28,13 +81,19 @@ pub struct ModelPaths {
 }
 
 impl ModelPaths {
+    /// The default Whisper model (tiny.en) and the other models in `dir`.
     pub fn in_dir(dir: &Path) -> Self {
-        let w = dir.join("whisper-tiny.en");
+        Self::in_dir_with(dir, WhisperModelName::default())
+    }
+
+    pub fn in_dir_with(dir: &Path, whisper: WhisperModelName) -> Self {
+        let w = dir.join(whisper.name());
+        let prefix = whisper.file_prefix();
         let t = dir.join("vits-piper-en_US-joe-medium");
         ModelPaths {
-            whisper_encoder: w.join("tiny.en-encoder.int8.onnx"),
-            whisper_decoder: w.join("tiny.en-decoder.int8.onnx"),
-            whisper_tokens: w.join("tiny.en-tokens.txt"),
+            whisper_encoder: w.join(format!("{prefix}-encoder.int8.onnx")),
+            whisper_decoder: w.join(format!("{prefix}-decoder.int8.onnx")),
+            whisper_tokens: w.join(format!("{prefix}-tokens.txt")),
             silero_vad: dir.join("silero_vad.onnx"),
             tts_model: t.join("en_US-joe-medium.onnx"),
             tts_tokens: t.join("tokens.txt"),
@@ -43,6 +102,11 @@ impl ModelPaths {
 
     pub fn default_location() -> Self {
         Self::in_dir(&models_dir())
+    }
+
+    /// The models folder, with `whisper` as the recogniser.
+    pub fn for_whisper(whisper: WhisperModelName) -> Self {
+        Self::in_dir_with(&models_dir(), whisper)
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::models::ModelPaths;
+use super::second_pass::SecondPass;
 use super::sherpa::{SherpaWhisper, WhisperOptions};
 use super::silero::{SileroModel, SileroVad};
 use super::whisper::{GrammarOptions, GrammarWhisper};
@@ -22,6 +23,17 @@ pub struct SpeechConfig {
     pub threads: usize,
     /// Utterances that may wait for a thread before calls degrade.
     pub queue: usize,
+    /// A stronger grammar recogniser for the answers the first one is
+    /// unsure of (see [`super::second_pass`]); None = one pass.
+    pub second_pass: Option<SecondPassConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecondPassConfig {
+    pub models: ModelPaths,
+    pub grammar: GrammarOptions,
+    /// Confidence below which it is asked, and which its answer must reach.
+    pub clear: f32,
 }
 
 impl Default for SpeechConfig {
@@ -34,6 +46,7 @@ impl Default for SpeechConfig {
             whisper: WhisperOptions::default(),
             threads: 0,
             queue: 64,
+            second_pass: None,
         }
     }
 }
@@ -59,10 +72,14 @@ impl SpeechStack {
     pub fn load(cfg: &SpeechConfig) -> Result<Self, AsrError> {
         let vad_model = SileroModel::load(&cfg.models.silero_vad)?;
         // One model in memory for all calls: the pool's threads share it.
-        let recognizer: Arc<dyn Recognizer> = match cfg.engine {
+        let mut recognizer: Arc<dyn Recognizer> = match cfg.engine {
             Engine::Grammar => Arc::new(GrammarWhisper::load(&cfg.models, cfg.grammar.clone())?),
             Engine::Sherpa => Arc::new(SherpaWhisper::load(&cfg.models, &cfg.whisper)?),
         };
+        if let Some(second) = &cfg.second_pass {
+            let strong = Arc::new(GrammarWhisper::load(&second.models, second.grammar.clone())?);
+            recognizer = Arc::new(SecondPass::new(recognizer, strong, second.clear));
+        }
         let pool = RecognizerPool::new(Arc::clone(&recognizer), cfg.threads, cfg.queue);
         Ok(SpeechStack { vad_model, recognizer, pool, endpoint: cfg.endpoint.clone() })
     }

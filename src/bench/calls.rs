@@ -376,6 +376,13 @@ pub struct CallBenchArgs<'p> {
     pub noise: bool,
     /// The detector's pause before early answers, if not the default.
     pub pause_ms: Option<u64>,
+    /// The Whisper model and the audio its encoder sees beyond the utterance.
+    pub model: crate::asr::models::WhisperModelName,
+    pub context_ms: Option<u32>,
+    /// A second recogniser for the answers the first is unsure of, and the
+    /// audio its encoder sees beyond the utterance.
+    pub second_model: Option<crate::asr::models::WhisperModelName>,
+    pub second_context_ms: u32,
 }
 
 fn fmt_pair((p50, p95): (f64, f64)) -> String {
@@ -398,11 +405,27 @@ fn pct(x: usize, n: usize) -> String {
 /// Markdown table.
 pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     let dialplan = crate::cli::replay::load_dialplan(args.dialplan)?;
-    let mut config = crate::asr::SpeechConfig { threads: 1, ..Default::default() };
+    let mut config = crate::asr::SpeechConfig {
+        threads: 1,
+        models: crate::asr::models::ModelPaths::for_whisper(args.model),
+        ..Default::default()
+    };
     if let Some(ms) = args.pause_ms {
         config.endpoint.pause_ms = ms;
     }
+    if let Some(ms) = args.context_ms {
+        config.grammar.padding = crate::asr::whisper::Padding::Utterance { margin_ms: ms };
+    }
+    config.second_pass = args.second_model.map(|m| crate::asr::SecondPassConfig {
+        models: crate::asr::models::ModelPaths::for_whisper(m),
+        grammar: crate::asr::whisper::GrammarOptions {
+            padding: crate::asr::whisper::Padding::Utterance { margin_ms: args.second_context_ms },
+            ..config.grammar.clone()
+        },
+        clear: dialplan.thresholds.accept,
+    });
     let speech = crate::asr::SpeechStack::load(&config).map_err(|e| e.to_string())?;
+    let (_, loaded_mb) = super::memory_mb();
     let matcher: Arc<dyn IntentMatcher> = Arc::new(crate::intent::TextMatcher::default());
     let bench = CallBench::new(Arc::new(dialplan), matcher, &speech)?;
     let sets = sets(&bench, args.testdata, args.every)?;
@@ -459,5 +482,11 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
         }
     }
     println!("\nOut-of-menu rows: \"confirmed\" counts confirmation questions asked (the caller would say no); false accepts are actions taken by speech.");
+    let (peak_mb, _) = super::memory_mb();
+    let second = args.second_model.map_or(String::new(), |m| format!(", second pass {m} with {} ms context", args.second_context_ms));
+    println!(
+        "Recogniser: {}{second}. RSS after loading the speech stack {loaded_mb:.0} MB, peak {peak_mb:.0} MB.",
+        args.model
+    );
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::data::{self, Clip};
-use crate::asr::models::ModelPaths;
+use crate::asr::models::{ModelPaths, WhisperModelName};
 use crate::asr::sherpa::clean_transcript;
 use crate::asr::whisper::{GrammarOptions, GrammarWhisper, Padding};
 use crate::asr::{AsrError, Grammar, GrammarChoice};
@@ -20,6 +20,24 @@ pub struct IntentsArgs {
     /// Also measure the encoder on the full 30 s window (slow).
     #[arg(long)]
     pub full_window: bool,
+    /// Whisper model: whisper-tiny.en or whisper-base.
+    #[arg(long, default_value_t = WhisperModelName::default())]
+    pub model: WhisperModelName,
+    /// Audio the encoder sees beyond the utterance (ms), as
+    /// `[recognizer] context_ms` [default: as in a config without it].
+    #[arg(long)]
+    pub context_ms: Option<u32>,
+    /// Only the clean rows with the configured rules (no noise mixed in, no
+    /// "no priors" column): a quicker run for comparing settings.
+    #[arg(long, conflicts_with = "dialplan")]
+    pub clean_only: bool,
+    /// With --dialplan: rescore with this model the answers the first one
+    /// would reject or confirm (as `[recognizer] second_model`).
+    #[arg(long, requires = "dialplan")]
+    pub second_model: Option<WhisperModelName>,
+    /// Audio the second model's encoder sees beyond the utterance (ms).
+    #[arg(long, default_value_t = crate::asr::whisper::SECOND_PASS_CONTEXT_MS)]
+    pub second_context_ms: u32,
     /// Play the clips as whole calls against this dialplan (VAD, recogniser
     /// and call machine) and score the calls' intents, false accepts and
     /// end-of-speech → action time; see dialplans/bench/words.toml.
@@ -54,6 +72,8 @@ struct Tally {
     best_ok: usize,
     open_ok: usize,
     ms: Vec<u64>,
+    /// CPU time of the whole set, all threads (ms).
+    cpu_ms: f64,
 }
 
 impl Tally {
@@ -81,6 +101,9 @@ fn menu(words: &[&str]) -> Grammar {
 
 fn run_set(rec: &GrammarWhisper, set: &TestSet) -> Result<Tally, AsrError> {
     let mut t = Tally::default();
+    // The grammar's one-time preparation (its priors) is not a clip's cost.
+    crate::asr::Recognizer::prepare(rec, &set.grammar)?;
+    let cpu_start = super::cpu_ms();
     for clip in &set.clips {
         let d = rec.recognize_detailed(&clip.samples, &set.grammar)?;
         let choice = d.recognition.choice.as_deref().map(data::normalise);
@@ -100,6 +123,7 @@ fn run_set(rec: &GrammarWhisper, set: &TestSet) -> Result<Tally, AsrError> {
             t.open_ok += (open == clip.truth) as usize;
         }
     }
+    t.cpu_ms = super::cpu_ms() - cpu_start;
     Ok(t)
 }
 
@@ -167,33 +191,45 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
             every: args.every,
             noise: args.noise,
             pause_ms: args.pause_ms,
+            model: args.model,
+            context_ms: args.context_ms,
+            second_model: args.second_model,
+            second_context_ms: args.second_context_ms,
         };
         return super::calls::run(&calls);
     }
-    let mut rec = GrammarWhisper::load(&ModelPaths::default_location(), GrammarOptions::default()).map_err(|e| e.to_string())?;
-    let sets = sets(&testdata, args.every)?;
+    let configured = match args.context_ms {
+        Some(ms) => GrammarOptions { padding: Padding::Utterance { margin_ms: ms }, ..GrammarOptions::default() },
+        None => GrammarOptions::default(),
+    };
+    let mut rec = GrammarWhisper::load(&ModelPaths::for_whisper(args.model), configured.clone()).map_err(|e| e.to_string())?;
+    let mut sets = sets(&testdata, args.every)?;
+    if args.clean_only {
+        sets.retain(|s| !s.wideband);
+    }
     let phone_noise = data::noise_tracks(&testdata)?;
     let wide_noise = data::noise_tracks_wideband(&testdata)?;
     let threads = if rec.model().has_growing_cache() { crate::asr::whisper::model::decoder_threads() } else { 1 };
     println!(
-        "Model: {} (int8), one decoder session shared by all calls ({threads} thread{}), decoder graph {}.",
+        "Model: {} (int8), one decoder session shared by all calls ({threads} thread{}), decoder graph {}; encoder context {} ms beyond the utterance.",
         rec.model().meta.model_type,
         if threads == 1 { "" } else { "s" },
-        if rec.model().has_growing_cache() { "rewritten" } else { "as exported" }
+        if rec.model().has_growing_cache() { "rewritten" } else { "as exported" },
+        configured.context_ms()
     );
     println!(
-        "Utterances: clips padded with {} ms of silence each side (no VAD); Speech Commands through 8 kHz µ-law; noise = testdata/noise (kitchen, exercise bike) mixed at the SNR over the speech part.",
+        "Utterances: clips padded with {} ms of silence each side (no VAD); Speech Commands through 8 kHz µ-law; noise = testdata/noise (kitchen, exercise bike) mixed at the SNR over the speech part.\n",
         data::PAD_MS
     );
-    println!("No other Whisper size is installed, so only tiny.en is measured.\n");
     let full_col = if args.full_window { " constrained, 30 s window |" } else { "" };
     println!(
-        "| set | noise | clips | open decoding | constrained, no priors | constrained, utterance |{full_col} best-scoring answer | p50 ms | p95 ms |"
+        "| set | noise | clips | open decoding | constrained, no priors | constrained, utterance |{full_col} best-scoring answer | p50 ms | p95 ms | CPU ms per clip |"
     );
-    println!("|---|---|---:|---:|---:|---:|{}---:|---:|---:|", if args.full_window { "---:|" } else { "" });
-    let no_priors = GrammarOptions { max_prior_correction: 0.0, ..GrammarOptions::default() };
+    println!("|---|---|---:|---:|---:|---:|{}---:|---:|---:|---:|", if args.full_window { "---:|" } else { "" });
+    let no_priors = GrammarOptions { max_prior_correction: 0.0, ..configured.clone() };
+    let snrs: &[Option<f32>] = if args.clean_only { &[None] } else { &[None, Some(12.0), Some(6.0)] };
     for set in &sets {
-        for snr in [None, Some(12.0f32), Some(6.0)] {
+        for &snr in snrs {
             let noisy;
             let set_here = match snr {
                 None => set,
@@ -209,12 +245,16 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
                     &noisy
                 }
             };
-            rec.set_options(no_priors.clone());
-            let unbiased = run_set(&rec, set_here).map_err(|e| e.to_string())?;
-            rec.set_options(GrammarOptions::default());
+            let unbiased = if args.clean_only {
+                None
+            } else {
+                rec.set_options(no_priors.clone());
+                Some(run_set(&rec, set_here).map_err(|e| e.to_string())?)
+            };
+            rec.set_options(configured.clone());
             let t = run_set(&rec, set_here).map_err(|e| e.to_string())?;
             let full = if args.full_window && snr.is_none() {
-                rec.set_options(GrammarOptions { padding: Padding::FullWindow, ..GrammarOptions::default() });
+                rec.set_options(GrammarOptions { padding: Padding::FullWindow, ..configured.clone() });
                 let f = run_set(&rec, set_here).map_err(|e| e.to_string())?;
                 format!(" {} |", Tally::pct(f.constrained_ok, f.n))
             } else if args.full_window {
@@ -223,20 +263,22 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
                 String::new()
             };
             println!(
-                "| {} | {} | {} | {} | {} | {} |{full} {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |{full} {} | {} | {} | {:.0} |",
                 set.name,
                 snr.map_or("clean".into(), |d| format!("{d} dB")),
                 t.n,
                 Tally::pct(t.open_ok, t.n),
-                Tally::pct(unbiased.constrained_ok, unbiased.n),
+                unbiased.map_or("—".into(), |u| Tally::pct(u.constrained_ok, u.n)),
                 Tally::pct(t.constrained_ok, t.n),
                 if set.out_of_grammar { "—".into() } else { Tally::pct(t.best_ok, t.n) },
                 t.percentile(0.5),
-                t.percentile(0.95)
+                t.percentile(0.95),
+                t.cpu_ms / t.n.max(1) as f64
             );
         }
     }
     println!("\nFor the out-of-grammar rows the percentages are false accepts (lower is better).");
+    println!("\"CPU ms per clip\": CPU time of the set (all threads, without the grammar's one-time preparation) over its clips; unlike p50/p95 it does not grow when other work shares the cores.");
     println!(
         "\"best-scoring answer\": the constrained recogniser's top-ranked answer is right, before the rules that reject unclear answers; no accept/reject rule can score higher."
     );

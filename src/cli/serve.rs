@@ -83,6 +83,8 @@ pub async fn load_deps(cfg: &ServerConfig) -> Result<ServerDeps, String> {
         queue: cfg.recognizer_queue,
         endpoint: cfg.endpoint.clone(),
         grammar: cfg.grammar.clone(),
+        models: crate::asr::models::ModelPaths::for_whisper(cfg.recognizer_model),
+        second_pass: cfg.second_pass.clone(),
         ..SpeechConfig::default()
     };
     let models = speech_cfg.models.clone();

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::asr::models::{ModelPaths, WhisperModelName};
 use crate::asr::{AsrError, Grammar, SpeechConfig, SpeechStack, VadEvent, VoiceDetector};
 use crate::audio::{read_wav, MODEL_RATE};
 
@@ -15,6 +16,9 @@ pub struct Args {
     /// Recognition threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Whisper model: whisper-tiny.en or whisper-base (a folder of the models folder).
+    #[arg(long, default_value_t = WhisperModelName::default())]
+    pub model: WhisperModelName,
     /// Silence (ms) that ends an utterance.
     #[arg(long, default_value_t = 500)]
     pub min_silence_ms: u64,
@@ -58,7 +62,7 @@ pub fn run(args: Args) -> u8 {
             return 2;
         }
     };
-    let mut cfg = SpeechConfig { threads: args.threads, ..Default::default() };
+    let mut cfg = SpeechConfig { threads: args.threads, models: ModelPaths::for_whisper(args.model), ..Default::default() };
     cfg.endpoint.min_silence_ms = args.min_silence_ms;
     // Free transcription of whole sentences is sherpa-onnx's Whisper
     // (beam-free but with its tuned padding, 9-14 % WER on read speech);

@@ -7,7 +7,8 @@ use crate::asr::AsrError;
 /// Digits as words, by value.
 pub const NUMBER_WORDS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 
-/// The decoded `<|startoftranscript|><|notimestamps|>` prompt, shared by all
+/// The decoded prompt (`<|startoftranscript|><|notimestamps|>`, with the
+/// language and task between them for a multilingual model), shared by all
 /// hypotheses of one utterance.
 pub struct Prefix {
     pub cache: KvCache,
@@ -21,12 +22,14 @@ pub struct Prefix {
 
 pub fn prefix(model: &WhisperModel, audio: &AudioFeatures) -> Result<Prefix, AsrError> {
     let m = &model.meta;
-    let (logits, cache) = model.decode(audio, &[m.sot, m.no_timestamps], &model.empty_cache(1), 0)?;
+    let prompt = &model.prompt;
+    let (logits, cache) = model.decode(audio, prompt, &model.empty_cache(1), 0)?;
+    // Whisper reads "nobody speaks" at the start-of-transcript position.
     let sot_row = logits.row(0, 0);
     let no_speech_prob = log_softmax_at(sot_row, &[m.no_speech])[0].exp();
-    let row = logits.row(0, 1);
+    let row = logits.row(0, prompt.len() - 1);
     let lse = log_sum_exp(row);
-    Ok(Prefix { cache, first: row.iter().map(|x| x - lse).collect(), no_speech_prob, len: 2 })
+    Ok(Prefix { cache, first: row.iter().map(|x| x - lse).collect(), no_speech_prob, len: prompt.len() })
 }
 
 /// What Whisper hears without a grammar.
@@ -65,6 +68,10 @@ pub fn open_greedy(
     }
     for s in suppress.iter_mut().skip(text_vocab + 1) {
         *s = true;
+    }
+    // A multilingual table has an empty token: writing it says nothing.
+    for (id, s) in suppress.iter_mut().enumerate().take(text_vocab) {
+        *s |= model.tokenizer.token_bytes(id as u32).is_some_and(<[u8]>::is_empty);
     }
     let blank = model.tokenizer_blank();
     let max_tokens = max_tokens.min(m.n_text_ctx - prefix.len - 1);

@@ -1,7 +1,8 @@
-//! Three rewrites of sherpa-onnx's Whisper decoder graph, made in memory
+//! Four rewrites of sherpa-onnx's Whisper decoder graph, made in memory
 //! when the model loads. The file on disk is untouched (it is still checked
-//! against SHA256SUMS). Apart from the 8-bit output projection (2.) the
-//! arithmetic is the same; only the layout of the work changes:
+//! against SHA256SUMS). Apart from the 8-bit output projection (2.) and
+//! lookup (4.) the arithmetic is the same; only the layout of the work
+//! changes:
 //!
 //! 1. The self-attention cache inputs declare a fixed 448 positions, yet the
 //!    graph only reads `offset + n_tokens` of them. With the length made
@@ -24,6 +25,12 @@
 //!    call for a 2 s utterance, more than the cache holds). With the
 //!    reshape's batch taken from the audio tensor itself (`-1`), one copy
 //!    is fed and MatMul broadcasts it over the rows.
+//!
+//! 4. The token lookup reads the same 8-bit `Eᵀ` (a column per token, times
+//!    its scale), so the float embedding leaves the graph: tiny.en's
+//!    decoder then holds its 51864 × 384 embedding once, in 20 MB instead
+//!    of 80 + 20. A decoder whose projection is already 8-bit (Whisper base
+//!    as shipped) gets rewrites 1 and 3 only.
 //!
 //! Together a 16-hypothesis decoder call drops from ~170 ms to ~22 ms on one
 //! core, which is what makes scoring every phrase of a menu affordable.
@@ -112,14 +119,32 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
     for f in graph_fields.iter().filter(|f| f.num == GRAPH_INITIALIZER) {
         inits.push(Initializer::parse(f.body)?);
     }
-    let projection = find_projection(&nodes, &inits, shape)?;
-    let embedding = inits
-        .iter()
-        .find(|i| i.name == nodes[projection.matmul].inputs[0])
-        .ok_or("the projection's embedding matrix is not an initializer")?;
-    let x = nodes[projection.transpose_in].inputs.first().ok_or("the transpose before the projection has no input")?;
-    let y = nodes[projection.transpose_out].outputs.first().ok_or("the transpose after the projection has no output")?;
-    let (new_nodes, weights) = (quantized_projection(x, y), quantized_weight(embedding, shape)?);
+    // A decoder exported with its projection already in 8 bits keeps it;
+    // otherwise rewrite 2 needs the float one.
+    let projection = if has_int8_projection(&nodes, &inits, shape) {
+        None
+    } else {
+        Some(find_projection(&nodes, &inits, shape)?)
+    };
+    let (new_nodes, weights) = match &projection {
+        Some(projection) => {
+            let embedding = inits
+                .iter()
+                .find(|i| i.name == nodes[projection.matmul].inputs[0])
+                .ok_or("the projection's embedding matrix is not an initializer")?;
+            let x = nodes[projection.transpose_in].inputs.first().ok_or("the transpose before the projection has no input")?;
+            let y =
+                nodes[projection.transpose_out].outputs.first().ok_or("the transpose after the projection has no output")?;
+            (quantized_projection(x, y), quantized_weight(embedding, shape)?)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let replaced = |i: usize| projection.as_ref().is_some_and(|p| [p.transpose_in, p.transpose_out].contains(&i));
+    // 4. With the 8-bit `Eᵀ` in the graph, the token lookups read it too,
+    // and the float embedding (80 MB for tiny.en) is dropped.
+    let embedding_name = projection.as_ref().map(|p| nodes[p.matmul].inputs[0].clone());
+    let lookups = embedding_name.as_deref().map_or_else(Vec::new, |e| shareable_lookups(&nodes, e, projection.as_ref()));
+    let drop_embedding = |name: &str| !lookups.is_empty() && embedding_name.as_deref() == Some(name);
 
     let cross_shapes = find_cross_shapes(&nodes)?;
 
@@ -132,14 +157,18 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
             GRAPH_NODE => {
                 let i = node_index;
                 node_index += 1;
-                if i == projection.matmul {
+                if projection.as_ref().is_some_and(|p| p.matmul == i) {
                     for n in &new_nodes {
                         put_len(&mut out, GRAPH_NODE, n);
                     }
                 } else if cross_shapes.contains(&i) {
                     let batch_first = map_len_field(f.body, NODE_INPUT, 0, |_| Ok(BATCH_FROM_DATA.as_bytes().to_vec()))?;
                     put_len(&mut out, GRAPH_NODE, &batch_first);
-                } else if i != projection.transpose_in && i != projection.transpose_out {
+                } else if lookups.contains(&i) {
+                    for n in quantized_lookup(&nodes[i].inputs[1], &nodes[i].outputs[0], i) {
+                        put_len(&mut out, GRAPH_NODE, &n);
+                    }
+                } else if !replaced(i) {
                     out.extend_from_slice(f.raw);
                 }
             }
@@ -152,6 +181,8 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
                 // Its own name: the exported graph names it after the text batch.
                 put_len(&mut out, GRAPH_INPUT, &rename_dim(f.body, CROSS_BATCH_AXIS, b"n_audio_rows", |_| Ok(()))?);
             }
+            GRAPH_INITIALIZER if drop_embedding(&Initializer::parse(f.body)?.name) => {}
+            GRAPH_INPUT if drop_embedding(&value_info_name(f.body)?) => {}
             _ => out.extend_from_slice(f.raw),
         }
     }
@@ -196,6 +227,81 @@ fn find_cross_shapes(nodes: &[Node]) -> Result<Vec<usize>, String> {
 fn int64_initializer(name: &str, value: i64) -> Vec<u8> {
     const ONNX_INT64: u64 = 7;
     tensor(name, &[1], ONNX_INT64, &value.to_le_bytes())
+}
+
+/// The token lookups `Gather(E, tokens)` (axis 0) that can read the 8-bit
+/// `Eᵀ` instead, when they and the projection are all that read `E`;
+/// empty otherwise (the float matrix then stays).
+fn shareable_lookups(nodes: &[Node], embedding: &str, projection: Option<&Projection>) -> Vec<usize> {
+    let Some(projection) = projection else { return Vec::new() };
+    let users = consumers(nodes, embedding);
+    let lookups: Vec<usize> = users
+        .iter()
+        .copied()
+        .filter(|&k| {
+            let n = &nodes[k];
+            n.op == "Gather" && n.inputs.len() == 2 && n.inputs[0] == embedding && n.axis.unwrap_or(0) == 0 && n.outputs.len() == 1
+        })
+        .collect();
+    if lookups.is_empty() || lookups.len() + 1 != users.len() || !users.contains(&projection.matmul) {
+        return Vec::new();
+    }
+    lookups
+}
+
+/// `Gather(E, tokens)` from the 8-bit `Eᵀ [n_state, n_vocab]`: the columns
+/// of the tokens, moved to `[.., n_state]`, times each token's scale.
+fn quantized_lookup(tokens: &str, y: &str, index: usize) -> Vec<Vec<u8>> {
+    let name = |what: &str| format!("hotline.lookup{index}_{what}");
+    let (columns, rows, floats, scale, scale_col) = (name("q8"), name("rows"), name("floats"), name("scale"), name("scale_col"));
+    let mut gather = node("Gather", &[LOGITS_WEIGHT_Q8, tokens], &[&columns], None);
+    put_len(&mut gather, NODE_ATTRIBUTE, &int_attribute("axis", 1));
+    let mut transpose = node("Transpose", &[&columns], &[&rows], None);
+    // [n_state, batch, n] → [batch, n, n_state]
+    put_len(&mut transpose, NODE_ATTRIBUTE, &ints_attribute("perm", &[1, 2, 0]));
+    vec![
+        gather,
+        transpose,
+        node("Cast", &[&rows], &[&floats], Some(ONNX_FLOAT)),
+        node("Gather", &[LOGITS_SCALE, tokens], &[&scale], None),
+        node("Unsqueeze", &[&scale, BATCH_FROM_DATA], &[&scale_col], None),
+        node("Mul", &[&floats, &scale_col], &[y], None),
+    ]
+}
+
+fn int_attribute(name: &str, value: i64) -> Vec<u8> {
+    let mut a = Vec::new();
+    put_len(&mut a, ATTR_NAME, name.as_bytes());
+    put_tag(&mut a, ATTR_I, WIRE_VARINT);
+    put_varint(&mut a, value as u64);
+    put_tag(&mut a, ATTR_TYPE, WIRE_VARINT);
+    put_varint(&mut a, ATTR_TYPE_INT);
+    a
+}
+
+fn ints_attribute(name: &str, values: &[i64]) -> Vec<u8> {
+    const ATTR_TYPE_INTS: u64 = 7;
+    let mut a = Vec::new();
+    put_len(&mut a, ATTR_NAME, name.as_bytes());
+    for &v in values {
+        put_tag(&mut a, ATTR_INTS, WIRE_VARINT);
+        put_varint(&mut a, v as u64);
+    }
+    put_tag(&mut a, ATTR_TYPE, WIRE_VARINT);
+    put_varint(&mut a, ATTR_TYPE_INTS);
+    a
+}
+
+/// True when the output projection is already an 8-bit `x · Eᵀ`: a
+/// MatMulInteger with a constant int8 `[n_state, n_vocab]` matrix (as in
+/// decoders that store the token embedding once, in 8 bits).
+fn has_int8_projection(nodes: &[Node], inits: &[Initializer], shape: &DecoderShape) -> bool {
+    let is_int8_embedding = |name: &str| {
+        inits.iter().any(|i| {
+            i.name == name && i.data_type == ONNX_INT8 && i.dims == [shape.n_state as i64, shape.n_vocab as i64]
+        })
+    };
+    nodes.iter().any(|n| n.op == "MatMulInteger" && n.inputs.get(1).is_some_and(|b| is_int8_embedding(b)))
 }
 
 /// Node indices of `Transpose → MatMul(E, ·) → Transpose`.
@@ -369,12 +475,14 @@ struct Node {
     outputs: Vec<String>,
     /// The `perm` attribute of a Transpose.
     perm: Option<Vec<i64>>,
+    /// The `axis` attribute (of a Gather).
+    axis: Option<i64>,
 }
 
 impl Node {
     fn parse(body: &[u8]) -> Result<Self, String> {
         let text = |f: &Field| String::from_utf8_lossy(f.body).into_owned();
-        let mut node = Node { op: String::new(), inputs: vec![], outputs: vec![], perm: None };
+        let mut node = Node { op: String::new(), inputs: vec![], outputs: vec![], perm: None, axis: None };
         for f in fields(body)? {
             match f.num {
                 NODE_INPUT => node.inputs.push(text(&f)),
@@ -384,6 +492,9 @@ impl Node {
                     let attr = fields(f.body)?;
                     if attr.iter().any(|a| a.num == ATTR_NAME && a.body == b"perm") {
                         node.perm = Some(ints(&attr, ATTR_INTS)?);
+                    }
+                    if attr.iter().any(|a| a.num == ATTR_NAME && a.body == b"axis") {
+                        node.axis = attr.iter().find(|a| a.num == ATTR_I).map(|a| a.varint as i64);
                     }
                 }
                 _ => {}

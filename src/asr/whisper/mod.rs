@@ -66,10 +66,25 @@ pub struct GrammarOptions {
     pub min_evidence: f32,
 }
 
+impl GrammarOptions {
+    /// The audio beyond the utterance the encoder sees (ms); the 30 s
+    /// window counts as its whole length.
+    pub fn context_ms(&self) -> u32 {
+        match self.padding {
+            Padding::Utterance { margin_ms } => margin_ms,
+            Padding::FullWindow => (FULL_FRAMES * HOP / 16) as u32,
+        }
+    }
+}
+
 impl Default for GrammarOptions {
     fn default() -> Self {
         GrammarOptions {
-            padding: Padding::Utterance { margin_ms: 500 },
+            // 2 s beyond the utterance: over the phone band tiny.en then
+            // accepts 92.7 % of command words instead of 90.3 % (500 ms),
+            // for about a fifth more CPU; 4 s gains half a point more for
+            // half as much again (README, "Context around the utterance").
+            padding: Padding::Utterance { margin_ms: 2000 },
             reject_margin: 4.0,
             no_speech_threshold: 0.6,
             silence_logprob: -4.5,
@@ -79,6 +94,11 @@ impl Default for GrammarOptions {
         }
     }
 }
+
+/// Audio a second-pass recogniser's encoder sees beyond the utterance by
+/// default (ms): Whisper base read one-word commands best with seconds of
+/// context.
+pub const SECOND_PASS_CONTEXT_MS: u32 = 4000;
 
 /// Grammars compiled to token sequences, kept for the menus in use.
 const COMPILED_CACHE: usize = 64;

@@ -36,6 +36,13 @@ pub struct ModelMeta {
     /// Tokens Whisper uses for sound tags and symbols (`[`, `(`, `♪`...).
     pub non_speech_tokens: Vec<u32>,
     pub model_type: String,
+    /// The prompt's start: `<|startoftranscript|>` alone (English-only
+    /// models) or followed by the language and task tokens (multilingual).
+    pub sot_sequence: Vec<u32>,
+    pub is_multilingual: bool,
+    /// Language codes ("en", "zh"…) and their tokens, in the model's order.
+    pub languages: Vec<(String, u32)>,
+    pub transcribe: Option<u32>,
 }
 
 impl ModelMeta {
@@ -45,12 +52,26 @@ impl ModelMeta {
                 AsrError::Model(format!("{}: metadata `{key}` is missing or not a number", source.display()))
             })
         };
-        let non_speech_tokens = map
-            .get("non_speech_tokens")
-            .map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect())
-            .unwrap_or_default();
+        let ids = |key: &str| -> Vec<u32> {
+            map.get(key).map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect()).unwrap_or_default()
+        };
+        let non_speech_tokens = ids("non_speech_tokens");
+        let sot = get("sot")? as u32;
+        let mut sot_sequence = ids("sot_sequence");
+        if sot_sequence.is_empty() {
+            sot_sequence.push(sot);
+        }
+        let codes: Vec<String> = map.get("all_language_codes").map_or(Vec::new(), |v| v.split(',').map(|c| c.trim().to_string()).collect());
+        let language_tokens = ids("all_language_tokens");
+        let is_multilingual = map.get("is_multilingual").is_some_and(|v| v.trim() == "1");
+        if sot_sequence[0] != sot || (is_multilingual && (sot_sequence.len() != 3 || codes.len() != language_tokens.len())) {
+            return Err(AsrError::Model(format!(
+                "{}: metadata `sot_sequence` {sot_sequence:?} or the language list does not fit a Whisper model",
+                source.display()
+            )));
+        }
         Ok(ModelMeta {
-            sot: get("sot")? as u32,
+            sot,
             eot: get("eot")? as u32,
             no_timestamps: get("no_timestamps")? as u32,
             no_speech: get("no_speech")? as u32,
@@ -61,7 +82,30 @@ impl ModelMeta {
             n_audio_ctx: get("n_audio_ctx")?,
             non_speech_tokens,
             model_type: map.get("model_type").cloned().unwrap_or_else(|| "whisper".into()),
+            sot_sequence,
+            is_multilingual,
+            languages: codes.into_iter().zip(language_tokens).collect(),
+            transcribe: map.get("transcribe").and_then(|v| v.trim().parse().ok()),
         })
+    }
+
+    /// The decoder prompt for transcribing `language` without timestamps:
+    /// `<|startoftranscript|> <|notimestamps|>` for an English-only model,
+    /// `<|startoftranscript|> <|xx|> <|transcribe|> <|notimestamps|>` for a
+    /// multilingual one (the ids all come from the metadata).
+    pub fn prompt(&self, language: &str) -> Result<Vec<u32>, String> {
+        if !self.is_multilingual {
+            return if language == "en" {
+                Ok([&self.sot_sequence[..], &[self.no_timestamps]].concat())
+            } else {
+                Err(format!("{} knows English only, not language {language:?}", self.model_type))
+            };
+        }
+        let token = self.languages.iter().find(|(code, _)| code == language).map(|(_, t)| *t).ok_or_else(|| {
+            format!("{} does not know language {language:?}", self.model_type)
+        })?;
+        let transcribe = self.transcribe.unwrap_or(self.sot_sequence[2]);
+        Ok(vec![self.sot, token, transcribe, self.no_timestamps])
     }
 }
 
@@ -107,6 +151,8 @@ pub struct WhisperModel {
     pub meta: ModelMeta,
     pub tokenizer: Tokenizer,
     pub mel: MelFrontend,
+    /// The English decoder prompt (see [`ModelMeta::prompt`]).
+    pub prompt: Vec<u32>,
 }
 
 fn fail(what: &'static str) -> impl Fn(ort::Error) -> AsrError {
@@ -165,7 +211,9 @@ impl WhisperModel {
                 meta.n_vocab
             )));
         }
+        let prompt = meta.prompt("en").map_err(|e| AsrError::Model(format!("{}: {e}", paths.whisper_encoder.display())))?;
         Ok(WhisperModel {
+            prompt,
             encoder: Mutex::new(encoder),
             decoder: Mutex::new(decoder),
             growing_cache,

@@ -37,7 +37,12 @@ impl Tokenizer {
             let bad = |what: &str| format!("line {}: {what}: {line:?}", n + 1);
             let (tok, id) = line.rsplit_once(' ').ok_or_else(|| bad("expected `base64 id`"))?;
             let id: u32 = id.trim().parse().map_err(|_| bad("id is not a number"))?;
-            let bytes = base64::engine::general_purpose::STANDARD.decode(tok).map_err(|_| bad("token is not base64"))?;
+            // The multilingual table writes its one empty token as `=`.
+            let bytes = if tok == "=" {
+                Vec::new()
+            } else {
+                base64::engine::general_purpose::STANDARD.decode(tok).map_err(|_| bad("token is not base64"))?
+            };
             let idx = id as usize;
             if idx > 1_000_000 {
                 return Err(bad("id out of range"));
@@ -46,7 +51,10 @@ impl Tokenizer {
                 id_to_bytes.resize(idx + 1, Vec::new());
             }
             id_to_bytes[idx] = bytes.clone();
-            bytes_to_id.insert(bytes, id);
+            // An empty token is never what a phrase encodes to.
+            if !bytes.is_empty() {
+                bytes_to_id.insert(bytes, id);
+            }
         }
         // Every single byte must be a token, or some text could not be encoded.
         for b in 0..=255u8 {
@@ -198,7 +206,21 @@ pub fn pretokenize(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::pretokenize;
+    use super::{pretokenize, Tokenizer};
+    use base64::Engine;
+
+    #[test]
+    fn an_empty_token_written_as_a_lone_pad_is_accepted() {
+        let mut table: String = (0..=255u8)
+            .map(|b| format!("{} {b}\n", base64::engine::general_purpose::STANDARD.encode([b])))
+            .collect();
+        table.push_str("= 256\n");
+        let tok = Tokenizer::parse(&table).expect("a table with `= 256` loads");
+        assert_eq!(tok.len(), 257);
+        assert_eq!(tok.token_bytes(256), Some(&b""[..]));
+        assert_eq!(tok.encode("ab").unwrap(), [97, 98]);
+        assert!(Tokenizer::parse("== 3\n").err().is_some_and(|e| e.contains("line 1")));
+    }
 
     #[test]
     fn pretokenizes_like_gpt2() {
