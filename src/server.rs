@@ -121,6 +121,8 @@ pub(crate) struct Shared {
     pub decisions: Arc<http::Decisions>,
     /// What `GET /readyz` answers.
     pub readiness: watch::Sender<readiness::Readiness>,
+    /// The PBX control connections and whether each is up (`/readyz`).
+    pub controls: ControlChannels,
     /// The FreeSWITCH event socket, when a listener needs it.
     pub esl: Option<FsControl>,
 }
@@ -286,6 +288,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         records,
         decisions: Arc::new(http::Decisions::default()),
         readiness,
+        controls: controls.clone(),
         esl,
     });
     prepare_dialplans(&shared, registry.names());
@@ -621,7 +624,7 @@ async fn connection(conn: Accepted, shared: Arc<Shared>, active: Arc<AtomicUsize
         match head.path() {
             "/health" => return http::respond(stream, "200 OK", "", "ok\n").await,
             "/readyz" => {
-                let (status, body) = shared.readiness.borrow().http_answer();
+                let (status, body) = shared.readiness.borrow().http_answer(&shared.controls.states());
                 return http::respond(stream, status, "", &body).await;
             }
             _ => {}

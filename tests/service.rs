@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use hotline::config::ServerConfig;
 use hotline::server::{self, PromptSource, ServerDeps};
 use support::asterisk::{AsteriskCall, AsteriskConfig, Seen};
+use support::server::http_get;
 use support::server::{deps, read_records, wait_record, DIALPLAN};
 
 /// The prompt cache the other end-to-end tests warm (their `deps()`).
@@ -225,15 +226,6 @@ phrases = ["billing"]
 transfer = "200"
 "#;
 
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text).await;
-    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, text.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_callers_at_a_cold_server_hear_their_greeting_within_a_second() {

@@ -12,7 +12,7 @@ use hotline::config::ServerConfig;
 use hotline::pbx::registry::Transport;
 use hotline::server::{self, RunningServer};
 use serde_json::Value;
-use support::server::{clip, deps, events_of, wait_record, DIALPLAN};
+use support::server::{clip, deps, events_of, http_get, wait_record, DIALPLAN};
 use support::ami::{FakeAmi, FakeAmiConfig, Fate};
 use support::asterisk::{AsteriskCall, AsteriskConfig};
 use support::audiosocket::AudioSocketCaller;
@@ -590,6 +590,9 @@ async fn freeswitch_down_at_start_up_leaves_asterisk_served_and_is_connected_whe
     assert_eq!(controls.all().len(), 1);
     assert_eq!((controls.all()[0].name, controls.all()[0].addr.as_str()), ("esl", esl_addr.to_string().as_str()));
     assert!(!controls.all_connected(), "FreeSWITCH is not up");
+    let esl_state = |body: &str| -> Value { serde_json::from_str::<Value>(body).unwrap()["control"][0].clone() };
+    let (_, body) = http_get(h.addr(Transport::AsteriskWs), "/readyz").await;
+    assert_eq!(esl_state(&body)["connected"], false, "/readyz shows the event socket down: {body}");
 
     // The Asterisk listener serves calls meanwhile.
     let call = AsteriskCall::connect(AsteriskConfig::new(h.addr(Transport::AsteriskWs), 1)).await.unwrap();
@@ -608,6 +611,8 @@ async fn freeswitch_down_at_start_up_leaves_asterisk_served_and_is_connected_whe
         assert!(Instant::now() < until, "the event socket was never connected");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let (_, body) = http_get(h.addr(Transport::AsteriskWs), "/readyz").await;
+    assert_eq!(esl_state(&body)["connected"], true, "/readyz shows the event socket up: {body}");
     let files = tempfile::tempdir().unwrap();
     let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
     let client = FsMediaClient::connect_fork(h.addr(Transport::AudioFork), FS_UUID, 16000, &meta, esl.clone(), files.path().to_path_buf()).await;

@@ -49,6 +49,14 @@ impl ControlChannels {
         &self.0
     }
 
+    /// Each connection's state, for `GET /readyz`.
+    pub fn states(&self) -> Vec<super::readiness::ControlState> {
+        self.0
+            .iter()
+            .map(|c| super::readiness::ControlState { name: c.name, addr: c.addr.clone(), connected: c.connected() })
+            .collect()
+    }
+
     /// Every control connection is up: the server can serve every transport.
     pub fn all_connected(&self) -> bool {
         self.0.iter().all(ControlChannel::connected)

@@ -25,6 +25,17 @@ pub struct Readiness {
     pub draining: bool,
 }
 
+/// A PBX control connection (FreeSWITCH's event socket) as `/readyz`
+/// shows it: while it is down, that PBX's calls get no prompts, keys or
+/// transfers, but the other transports are served, so it does not make
+/// the whole server unready.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlState {
+    pub name: &'static str,
+    pub addr: String,
+    pub connected: bool,
+}
+
 impl Readiness {
     /// Why the server should not get calls now; `None` when it should.
     pub fn blocker(&self) -> Option<&'static str> {
@@ -45,10 +56,11 @@ impl Readiness {
 
     /// The answer to `GET /readyz`: its status line and a small JSON body,
     /// `{"ready":true,...}` or `{"ready":false,"reason":"...",...}`.
-    pub fn http_answer(&self) -> (&'static str, String) {
+    pub fn http_answer(&self, controls: &[ControlState]) -> (&'static str, String) {
         let reason = self.blocker();
         let status = if reason.is_some() { "503 Service Unavailable" } else { "200 OK" };
-        let body = serde_json::json!({ "ready": reason.is_none(), "reason": reason, "checks": self });
+        let body =
+            serde_json::json!({ "ready": reason.is_none(), "reason": reason, "checks": self, "control": controls });
         (status, format!("{body}\n"))
     }
 }
@@ -60,13 +72,18 @@ mod tests {
     #[test]
     fn ready_only_when_every_step_is_done_and_not_while_draining() {
         let mut r = Readiness { models_loaded: true, dialplans: 1, recognizer_ready: true, ..Readiness::default() };
-        let (status, body) = r.http_answer();
+        let (status, body) = r.http_answer(&[]);
         assert!(status.starts_with("503") && body.contains("rendering prompts"), "{status} {body}");
         r.prompts_rendered = true;
-        let (status, body) = r.http_answer();
+        let (status, body) = r.http_answer(&[]);
         assert_eq!(status, "200 OK");
         assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["ready"], true);
+        let esl = ControlState { name: "esl", addr: "127.0.0.1:8021".into(), connected: false };
+        let (status, body) = r.http_answer(std::slice::from_ref(&esl));
+        assert_eq!(status, "200 OK", "a PBX control connection down leaves the other transports served");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["control"][0]["connected"], false, "{body}");
         r.draining = true;
-        assert!(r.http_answer().0.starts_with("503") && r.http_answer().1.contains("draining"));
+        assert!(r.http_answer(&[]).0.starts_with("503") && r.http_answer(&[]).1.contains("draining"));
     }
 }

@@ -64,3 +64,14 @@ pub async fn wait_record(path: &Path, call_id: &str, timeout: Duration) -> Value
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A plain `GET` (no credentials); the status code and the body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text).await;
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+}
