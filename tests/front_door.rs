@@ -345,7 +345,7 @@ async fn every_route_and_upgrade_of_every_listener_needs_credentials() {
     let twilio = h.addr(Transport::Twilio);
     assert_eq!(status(&exchange(twilio, &upgrade("/media", &good_signature)).await), "101", "Twilio's signature");
     assert_eq!(status(&exchange(h.addr(Transport::AsteriskWs), &upgrade("/media", &good_signature)).await), "401", "no url to sign");
-    assert!(esl.commands().iter().all(|c| !c.starts_with("api uuid_")), "a refused connection reached the event socket: {:?}", esl.commands());
+    assert!(esl.commands().iter().all(|c| !c.starts_with("bgapi uuid_")), "a refused connection reached the event socket: {:?}", esl.commands());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,7 +360,7 @@ async fn each_pbx_authenticates_its_own_way_and_a_call_runs() {
     let meta = format!(r#"{{"uuid":"{fork_uuid}","sampleRate":8000}}"#);
     let addr = h.addr(Transport::AudioFork);
     let fork = FsMediaClient::connect_fork_with_auth(addr, Some((USER, PASSWORD)), fork_uuid, 8000, &meta, esl.clone(), dir.clone()).await;
-    esl.wait_for_command(&format!("api uuid_broadcast {fork_uuid} "), Duration::from_secs(30)).await;
+    esl.wait_for_command(&format!("bgapi uuid_broadcast {fork_uuid} "), Duration::from_secs(30)).await;
 
     // mod_audio_stream: the token in the URL given to uuid_audio_stream.
     let stream_uuid = "a1b2c3d4-0000-4000-8000-0000000f0a02";
@@ -368,7 +368,7 @@ async fn each_pbx_authenticates_its_own_way_and_a_call_runs() {
     let meta = format!(r#"{{"uuid":"{stream_uuid}"}}"#);
     let path = format!("/stream?token={STREAM_TOKEN}");
     let stream = FsMediaClient::connect_stream_to(h.addr(Transport::AudioStream), &path, stream_uuid, 8000, &meta, esl.clone(), dir).await;
-    esl.wait_for_command(&format!("api uuid_broadcast {stream_uuid} "), Duration::from_secs(30)).await;
+    esl.wait_for_command(&format!("bgapi uuid_broadcast {stream_uuid} "), Duration::from_secs(30)).await;
 
     // Twilio: X-Twilio-Signature over the <Stream> url.
     let url = format!("ws://{}/twilio", h.addr(Transport::Twilio));
@@ -393,10 +393,10 @@ async fn freeswitch_audio_messages_up_to_the_documented_mebibyte_are_taken() {
     // What the module sends after a stall: everything it buffered, here
     // 5 s of 16 kHz L16 (160 000 bytes) in one message.
     fork.send_raw(Message::binary(vec![0u8; 160_000])).await;
-    esl.wait_for_command(&format!("api uuid_broadcast {uuid} "), Duration::from_secs(30)).await;
+    esl.wait_for_command(&format!("bgapi uuid_broadcast {uuid} "), Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!fork.received().closed, "the call ended on a large audio message");
-    assert!(!esl.commands().iter().any(|c| c.starts_with("api uuid_kill")), "{:?}", esl.commands());
+    assert!(!esl.commands().iter().any(|c| c.starts_with("bgapi uuid_kill")), "{:?}", esl.commands());
     // Beyond the limit the call ends, with the reason in its record.
     fork.send_raw(Message::binary(vec![0u8; hotline::pbx::audio_fork::MAX_AUDIO_BYTES + 2])).await;
     let rec = h.record(uuid).await;
