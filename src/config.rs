@@ -680,6 +680,21 @@ mod tests {
         ServerConfig::from_toml_str(text, None, &|_| None)
     }
 
+    /// hotline.example.toml says its values are the defaults unless noted;
+    /// the noted ones are the `[ami]` section and the transfer method it
+    /// selects. Everything else must parse to exactly what no file gives.
+    #[test]
+    fn the_example_config_shows_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hotline.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut example = ServerConfig::from_toml_str(&text, Some(&path), &|_| None).unwrap();
+        let defaults = ServerConfig::from_toml_str("", Some(&path), &|_| None).unwrap();
+        assert!(example.ami.is_some() && example.transfer.method == TransferMethod::Ami);
+        example.ami = defaults.ami.clone();
+        example.transfer.method = defaults.transfer.method;
+        assert_eq!(format!("{example:#?}"), format!("{defaults:#?}"));
+    }
+
     #[test]
     fn recognizer_strictness_is_configurable_and_checked() {
         let d = parse("").unwrap();
