@@ -1,4 +1,4 @@
-//! Open transcription with Whisper tiny.en through sherpa-onnx.
+//! Open transcription with Whisper (tiny.en or base) through sherpa-onnx.
 use std::time::Instant;
 
 use sherpa_onnx::{OfflineRecognizer, OfflineRecognizerConfig, OfflineWhisperModelConfig};
@@ -6,7 +6,7 @@ use sherpa_onnx::{OfflineRecognizer, OfflineRecognizerConfig, OfflineWhisperMode
 use super::models::{require, ModelPaths};
 use super::{AsrError, Grammar, Recognition, Recognizer};
 
-/// Whisper tiny.en (int8) decoding freely. Knows no grammar: a grammar's
+/// Whisper (int8) decoding freely. Knows no grammar: a grammar's
 /// choice is left to the intent matcher downstream.
 pub struct SherpaWhisper {
     recognizer: OfflineRecognizer,

@@ -81,9 +81,9 @@ impl Default for GrammarOptions {
     fn default() -> Self {
         GrammarOptions {
             // 2 s beyond the utterance: over the phone band tiny.en then
-            // accepts 92.7 % of command words instead of 90.3 % (500 ms),
+            // accepts 92.2 % of command words instead of 89.8 % (500 ms),
             // for about a fifth more CPU; 4 s gains half a point more for
-            // half as much again (README, "Context around the utterance").
+            // 40 % more again (README, "Context around the utterance").
             padding: Padding::Utterance { margin_ms: 2000 },
             reject_margin: 4.0,
             no_speech_threshold: 0.6,
