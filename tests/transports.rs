@@ -481,9 +481,12 @@ async fn freeswitch_scenario(stream_module: bool) {
     let (client, events) = EslClient::connect(&EslConfig::new(esl.addr.to_string(), ESL_PASSWORD)).await.unwrap();
     client.subscribe(TRANSPORT_EVENTS).await.unwrap();
     let router = EventRouter::spawn(events);
-    let mut events = router.register(FS_UUID);
+    let mut events = router.register(FS_UUID).expect("a first connection registers");
+    // A second connection claiming the same live channel is refused, and
+    // the first one keeps its events.
+    assert!(router.register(FS_UUID).is_none(), "a second claim on a live channel");
     // Another call on the same FreeSWITCH: its digits must not reach ours.
-    let _other = router.register("11111111-2222-4333-8444-555555555555");
+    let _other = router.register("11111111-2222-4333-8444-555555555555").expect("another channel registers");
     esl.emit_dtmf("11111111-2222-4333-8444-555555555555", '9');
 
     let (l, addr) = listener().await;

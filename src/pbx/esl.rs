@@ -390,12 +390,16 @@ impl EventRouter {
     }
 
     /// Events for channel `uuid` from now on, until the returned handle is dropped.
-    pub fn register(&self, uuid: &str) -> CallEvents {
+    /// `None` when a live call already has this uuid: a second media
+    /// connection claiming a channel must not receive its keys or steer it.
+    pub fn register(&self, uuid: &str) -> Option<CallEvents> {
         let (tx, rx) = mpsc::channel(CALL_EVENT_QUEUE);
-        if let Ok(mut r) = self.routes.lock() {
-            r.insert(uuid.to_string(), tx);
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        if routes.get(uuid).is_some_and(|existing| !existing.is_closed()) {
+            return None;
         }
-        CallEvents { rx, uuid: uuid.to_string(), routes: self.routes.clone() }
+        routes.insert(uuid.to_string(), tx);
+        Some(CallEvents { rx, uuid: uuid.to_string(), routes: self.routes.clone() })
     }
 }
 

@@ -458,7 +458,13 @@ impl Session {
             let Some(esl) = self.shared.esl.as_ref() else {
                 return Some(End::Broken("this transport needs the event socket, which is not configured".into()));
             };
-            self.fs_events = Some(esl.router.register(&info.call_id));
+            let Some(events) = esl.router.register(&info.call_id) else {
+                // Another connection serves this channel: refuse this one and
+                // leave the channel alone (no kill, no transfer).
+                warn!(uuid = %info.call_id, "refused: another media connection already serves this channel");
+                return Some(End::Broken("another media connection already serves this channel".into()));
+            };
+            self.fs_events = Some(events);
         }
         let vad = Box::new(self.shared.speech.detector());
         self.call = Some(Call::new(plan, Arc::clone(&self.shared.matcher), vad));
