@@ -1,7 +1,6 @@
 //! End to end: the real server (speech models, TTS prompts, call machine,
 //! dialplan loader) on loopback, called by the Asterisk emulator with real
 //! recorded speech, transfers through a fake AMI.
-mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,9 +8,9 @@ use std::time::{Duration, Instant};
 use hotline::config::ServerConfig;
 use hotline::server::{self, RunningServer};
 use serde_json::Value;
-use support::server::{clip, deps, events_of, read_records, wait_record, DIALPLAN};
-use support::ami::{Answer, FakeAmi, FakeAmiConfig, Fate};
-use support::asterisk::{AsteriskCall, AsteriskConfig, Control, Seen};
+use crate::support::server::{clip, deps, events_of, read_records, wait_record, DIALPLAN};
+use crate::support::ami::{Answer, FakeAmi, FakeAmiConfig, Fate};
+use crate::support::asterisk::{AsteriskCall, AsteriskConfig, Control, Seen};
 
 
 const AMI_SECRET: &str = "s3cret-ami";

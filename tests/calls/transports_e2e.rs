@@ -3,7 +3,6 @@
 //! TCP, Twilio Media Streams with the transfer webhook, FreeSWITCH
 //! mod_audio_fork with the event socket. The PBX side is played by the
 //! emulators in `support/`.
-mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,12 +11,12 @@ use hotline::config::ServerConfig;
 use hotline::pbx::registry::Transport;
 use hotline::server::{self, RunningServer};
 use serde_json::Value;
-use support::server::{clip, deps, events_of, http_get, wait_record, DIALPLAN};
-use support::ami::{FakeAmi, FakeAmiConfig, Fate};
-use support::asterisk::{AsteriskCall, AsteriskConfig};
-use support::audiosocket::AudioSocketCaller;
-use support::freeswitch::{FakeEsl, FsMediaClient};
-use support::twilio::TwilioCall;
+use crate::support::server::{clip, deps, events_of, http_get, wait_record, DIALPLAN};
+use crate::support::ami::{FakeAmi, FakeAmiConfig, Fate};
+use crate::support::asterisk::{AsteriskCall, AsteriskConfig};
+use crate::support::audiosocket::AudioSocketCaller;
+use crate::support::freeswitch::{FakeEsl, FsMediaClient};
+use crate::support::twilio::TwilioCall;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 
@@ -81,7 +80,7 @@ async fn audiosocket_prompt_is_paced_in_real_time_dtmf_reaches_a_menu_and_keepal
     let mut caller = AudioSocketCaller::connect(h.addr(Transport::AudioSocket), id, 8000).await;
     // Until the greeting is rendered only keep-alives (silent frames) come;
     // then it arrives as 20 ms frames at the pace they play.
-    let frame_has_sound = |r: &support::audiosocket::Received, i: usize| r.samples[i * 160..(i + 1) * 160].iter().any(|&s| s != 0);
+    let frame_has_sound = |r: &crate::support::audiosocket::Received, i: usize| r.samples[i * 160..(i + 1) * 160].iter().any(|&s| s != 0);
     let r = caller
         .wait_for("a second of greeting", Duration::from_secs(30), |r| {
             (0..r.audio.len()).position(|i| frame_has_sound(r, i)).is_some_and(|start| r.audio.len() >= start + 60)
@@ -448,7 +447,7 @@ async fn ask_for_internet_support(caller: &mut AudioSocketCaller) {
 /// the Redirect, as Asterisk does when the caller leaves the application
 /// or the AudioSocket channel is hung up. Returns the Redirect, the call
 /// record and what became of `caller`.
-async fn audiosocket_ami_transfer(n: u8, channels: impl Fn(&str) -> Vec<(String, Vec<(String, String)>)>, caller: &str) -> (support::ami::Recorded, Value, Option<Fate>) {
+async fn audiosocket_ami_transfer(n: u8, channels: impl Fn(&str) -> Vec<(String, Vec<(String, String)>)>, caller: &str) -> (crate::support::ami::Recorded, Value, Option<Fate>) {
     let (id, id_text) = uuid(n);
     let ami = FakeAmi::start(FakeAmiConfig { channels: channels(&id_text), ..Default::default() }).await;
     let h = Harness::start(&audiosocket_with_ami(&ami)).await;

@@ -1,5 +1,4 @@
 //! The AMI client against a fake Manager Interface on loopback.
-mod support;
 
 use std::time::Duration;
 
@@ -7,7 +6,7 @@ use hotline::pbx::ami::{
     run_actions, transfer, AmiAction, AmiConfig, AmiError, AmiSession, Landing, Secret, TargetStatus, TransferLeg,
     TransferRequest,
 };
-use support::ami::{Answer, FakeAmi, FakeAmiConfig, Fate};
+use crate::support::ami::{Answer, FakeAmi, FakeAmiConfig, Fate};
 
 fn cfg(ami: &FakeAmi, secret: &str, timeout_ms: u64) -> AmiConfig {
     AmiConfig {

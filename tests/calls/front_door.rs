@@ -3,7 +3,6 @@
 //! allow-list, transfer decisions bound to their call, and the per-transport
 //! message limits. The real server on loopback; the PBXs are the emulators
 //! in `support/`.
-mod support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -11,11 +10,11 @@ use std::time::{Duration, Instant};
 use hotline::config::ServerConfig;
 use hotline::pbx::registry::Transport;
 use hotline::server::{self, RunningServer};
-use support::asterisk::{AsteriskCall, AsteriskConfig};
-use support::audiosocket::AudioSocketCaller;
-use support::freeswitch::{FakeEsl, FsMediaClient};
-use support::server::{deps, events_of, wait_record, DIALPLAN};
-use support::twilio::TwilioCall;
+use crate::support::asterisk::{AsteriskCall, AsteriskConfig};
+use crate::support::audiosocket::AudioSocketCaller;
+use crate::support::freeswitch::{FakeEsl, FsMediaClient};
+use crate::support::server::{deps, events_of, wait_record, DIALPLAN};
+use crate::support::twilio::TwilioCall;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -294,8 +293,8 @@ async fn every_listener() -> (Harness, FakeEsl) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_upgrade_of_every_listener_needs_credentials() {
     let (h, esl) = every_listener().await;
-    let good_signature = format!("X-Twilio-Signature: {}\r\n", support::twilio::signature(TWILIO_AUTH_TOKEN, TWILIO_URL));
-    let wrong_signature = format!("X-Twilio-Signature: {}\r\n", support::twilio::signature("not-the-token", TWILIO_URL));
+    let good_signature = format!("X-Twilio-Signature: {}\r\n", crate::support::twilio::signature(TWILIO_AUTH_TOKEN, TWILIO_URL));
+    let wrong_signature = format!("X-Twilio-Signature: {}\r\n", crate::support::twilio::signature("not-the-token", TWILIO_URL));
     let wrong: Vec<(&str, String)> = vec![
         ("no credentials", String::new()),
         ("wrong password", basic(USER, "wrong")),

@@ -3,12 +3,11 @@
 //!
 //! After an intended change of the messages, regenerate the snapshots with
 //! `UPDATE_SNAPSHOTS=1 cargo test --test check` and review the diff.
-mod support;
 
 use std::path::Path;
 use std::process::Command;
 
-use support::ami::{FakeAmi, FakeAmiConfig};
+use crate::support::ami::{FakeAmi, FakeAmiConfig};
 
 const FIXTURES: &str = "tests/fixtures/dialplans";
 

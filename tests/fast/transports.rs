@@ -4,7 +4,6 @@
 //! from ../shared/testdata through the call scenarios: caller audio in,
 //! prompt out, DTMF, barge-in, transfer (and failed transfer), hangup,
 //! malformed frames.
-mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,9 +24,9 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
-use support::audiosocket::AudioSocketCaller;
-use support::freeswitch::{FakeEsl, FsMediaClient};
-use support::twilio::TwilioCall;
+use crate::support::audiosocket::AudioSocketCaller;
+use crate::support::freeswitch::{FakeEsl, FsMediaClient};
+use crate::support::twilio::TwilioCall;
 
 const WAIT: Duration = Duration::from_secs(5);
 

@@ -3,7 +3,6 @@
 //! their greeting at once. Some tests run `hotline serve` as a child
 //! process (signals, a file size limit); all call it over loopback with the
 //! Asterisk emulator.
-mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -14,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use hotline::config::ServerConfig;
 use hotline::server::{self, PromptSource, ServerDeps};
-use support::asterisk::{AsteriskCall, AsteriskConfig, Seen};
-use support::server::http_get;
-use support::server::{deps, read_records, wait_record, DIALPLAN};
+use crate::support::asterisk::{AsteriskCall, AsteriskConfig, Seen};
+use crate::support::server::http_get;
+use crate::support::server::{deps, read_records, wait_record, DIALPLAN};
 
 /// The prompt cache the other end-to-end tests warm (their `deps()`).
 fn warm_prompt_cache() -> PathBuf {
@@ -186,7 +185,7 @@ async fn sighup_reopens_the_record_file_and_a_call_in_flight_completes() {
     assert!(call.wait_marks(2, Duration::from_secs(30)).await, "the call did not go on after SIGHUP: {:?}", call.commands());
     call.hangup().await;
     let rec = wait_record(&records, &call.cfg.channel_id, Duration::from_secs(10)).await;
-    assert!(support::server::events_of(&rec, "prompt").iter().any(|p| p["menu"] == "billing"), "{rec:#}");
+    assert!(crate::support::server::events_of(&rec, "prompt").iter().any(|p| p["menu"] == "billing"), "{rec:#}");
     assert_eq!(read_records(&dir.path().join("calls.jsonl.1")).len(), 1, "only the call before the rotation");
     assert!(server.is_running());
 }
