@@ -409,7 +409,9 @@ impl Call {
                     self.degrade(now, reason, &mut out);
                 }
             }
-            Input::RecognitionRefused { request, reason } => self.on_recognition_refused(now, request, reason, &mut out),
+            Input::RecognitionRefused { request, reason } => {
+                self.on_recognition_refused(now, request, reason, &mut out)
+            }
             Input::PlaybackFinished(id) => self.on_playback_finished(now, id, &mut out),
             Input::Tick => {}
             Input::TransferFailed { reason } => {
@@ -538,7 +540,8 @@ impl Call {
             State::Collect { digits, .. } => digits.is_empty(),
             _ => false,
         };
-        if self.voice != (Voice::Speaking { heard: true }) || self.degraded || self.pending.is_some() || !answers_early {
+        if self.voice != (Voice::Speaking { heard: true }) || self.degraded || self.pending.is_some() || !answers_early
+        {
             return;
         }
         self.ask_recognition(origin, u, true, out);
@@ -577,12 +580,15 @@ impl Call {
     fn clear_at_once(&self, result: &Recognition) -> bool {
         let accept = self.plan.thresholds.accept;
         match &self.state {
-            State::Menu => result.choice.is_some() && self.intent_of(result, true).is_some_and(|c| c.confidence >= accept),
+            State::Menu => {
+                result.choice.is_some() && self.intent_of(result, true).is_some_and(|c| c.confidence >= accept)
+            }
             State::ConfirmIntent(_) | State::ConfirmValue { .. } => {
                 result.confidence >= accept && matches!(result.choice.as_deref(), Some("yes" | "no"))
             }
             State::Collect { collect, .. } if collect.takes_choice() => {
-                result.confidence >= accept && result.choice.as_ref().is_some_and(|c| collect.choices.iter().any(|v| v.value == *c))
+                result.confidence >= accept
+                    && result.choice.as_ref().is_some_and(|c| collect.choices.iter().any(|v| v.value == *c))
             }
             State::Collect { collect, digits } => {
                 digits.is_empty()
@@ -664,7 +670,9 @@ impl Call {
                 Some(false) => self.no_match_event(now, result.text, out),
                 None => self.speech_global_or_no_match(now, &result, out),
             },
-            State::Collect { collect, .. } if collect.takes_choice() => self.interpret_choice(now, collect, &result, out),
+            State::Collect { collect, .. } if collect.takes_choice() => {
+                self.interpret_choice(now, collect, &result, out)
+            }
             State::Collect { collect, .. } => match self.digits_from(&result, &collect) {
                 Some(value) => self.accept_value(now, collect, value, out),
                 None => self.speech_global_or_no_match(now, &result, out),

@@ -6,8 +6,8 @@
 //! `HOTLINE_AUTH_PASSWORD`, `HOTLINE_AUTH_TOKEN`, `HOTLINE_TWILIO_AUTH_TOKEN`)
 //! so they need not sit in a file; they are held as [`Secret`] and never
 //! logged. Dialplans never carry credentials.
-use std::net::{IpAddr, SocketAddr};
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -299,7 +299,11 @@ impl ServerConfig {
 
     /// Parses and validates. `env` looks up environment variables (a
     /// parameter so tests need not touch the process environment).
-    pub fn from_toml_str(text: &str, path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<ServerConfig, ConfigError> {
+    pub fn from_toml_str(
+        text: &str,
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ServerConfig, ConfigError> {
         let file = path.map_or_else(|| "config".to_string(), |p| p.display().to_string());
         let raw: Raw = toml::from_str(text).map_err(|e| {
             let msg = e.message().to_string();
@@ -339,7 +343,8 @@ impl ServerConfig {
         // Audio the encoder sees beyond the utterance; Whisper reads words
         // better with a few seconds around them, at a cost in CPU.
         let context_default = crate::asr::whisper::GrammarOptions::default().context_ms();
-        let context_ms = int("recognizer.context_ms", raw.recognizer.context_ms, i64::from(context_default), 0, 25_000) as u32;
+        let context_ms =
+            int("recognizer.context_ms", raw.recognizer.context_ms, i64::from(context_default), 0, 25_000) as u32;
         let second_default = i64::from(crate::asr::whisper::SECOND_PASS_CONTEXT_MS);
         let second_context_ms =
             int("recognizer.second_context_ms", raw.recognizer.second_context_ms, second_default, 0, 25_000) as u32;
@@ -348,7 +353,8 @@ impl ServerConfig {
         let ep_default = crate::asr::EndpointConfig::default();
         let ep = &raw.endpointing;
         let ms = |v: u64| v as i64;
-        let min_silence = int("endpointing.min_silence_ms", ep.min_silence_ms, ms(ep_default.min_silence_ms), 100, 5_000);
+        let min_silence =
+            int("endpointing.min_silence_ms", ep.min_silence_ms, ms(ep_default.min_silence_ms), 100, 5_000);
         // 0 turns early answers off; a pause as long as the end silence
         // would never come first.
         let pause = int("endpointing.pause_ms", ep.pause_ms, ms(ep_default.pause_ms), 0, min_silence - 50);
@@ -496,7 +502,9 @@ impl ServerConfig {
             auth = Some(BasicAuth { username, password: Secret::new(password) });
             let token = env(ENV_AUTH_TOKEN).filter(|s| !s.is_empty()).or(a.token);
             if let Some(t) = &token {
-                if t.chars().count() < MIN_TOKEN_CHARS || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
+                if t.chars().count() < MIN_TOKEN_CHARS
+                    || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+                {
                     err(
                         "auth.token",
                         format!("must be at least {MIN_TOKEN_CHARS} characters of A-Z a-z 0-9 - . _ ~ (it goes in a URL unencoded)"),
@@ -504,8 +512,11 @@ impl ServerConfig {
                 }
             }
             auth_token = token.map(Secret::new);
-            twilio_auth_token =
-                env(ENV_TWILIO_AUTH_TOKEN).filter(|s| !s.is_empty()).or(a.twilio_auth_token).filter(|s| !s.is_empty()).map(Secret::new);
+            twilio_auth_token = env(ENV_TWILIO_AUTH_TOKEN)
+                .filter(|s| !s.is_empty())
+                .or(a.twilio_auth_token)
+                .filter(|s| !s.is_empty())
+                .map(Secret::new);
         }
 
         let esl = match raw.esl {
@@ -571,7 +582,9 @@ impl ServerConfig {
                 err(&field("listen"), format!("{addr:?} is not an address like 127.0.0.1:9092"));
                 continue;
             };
-            if (addr == listen && addr.port() != 0) || listeners.iter().any(|x: &Listener| x.listen == addr && addr.port() != 0) {
+            if (addr == listen && addr.port() != 0)
+                || listeners.iter().any(|x: &Listener| x.listen == addr && addr.port() != 0)
+            {
                 err(&field("listen"), format!("{addr} is already used by another listener"));
             }
             let rate = match l.rate {
@@ -588,7 +601,10 @@ impl ServerConfig {
                 }
             };
             if transport.needs_event_socket() && esl.is_none() {
-                err(&field("transport"), format!("{transport} plays prompts over the FreeSWITCH event socket: add an [esl] section"));
+                err(
+                    &field("transport"),
+                    format!("{transport} plays prompts over the FreeSWITCH event socket: add an [esl] section"),
+                );
             }
             let allow = match &l.allow {
                 // AudioSocket has no credentials: only this host unless the
@@ -723,17 +739,23 @@ mod tests {
     fn second_pass_is_off_unless_configured_and_checked() {
         use crate::asr::whisper::Padding;
         assert!(parse("").unwrap().second_pass.is_none());
-        let c = parse("[recognizer]\nsecond_model = \"whisper-base\"\nsecond_context_ms = 3000\nmin_evidence = 4\n").unwrap();
+        let c = parse("[recognizer]\nsecond_model = \"whisper-base\"\nsecond_context_ms = 3000\nmin_evidence = 4\n")
+            .unwrap();
         let second = c.second_pass.expect("second pass configured");
         assert!(second.models.whisper_encoder.ends_with("whisper-base/base-encoder.int8.onnx"));
-        assert_eq!((second.grammar.padding, second.grammar.min_evidence, second.clear), (Padding::Utterance { margin_ms: 3000 }, 4.0, 0.85));
+        assert_eq!(
+            (second.grammar.padding, second.grammar.min_evidence, second.clear),
+            (Padding::Utterance { margin_ms: 3000 }, 4.0, 0.85)
+        );
         let e = parse("[recognizer]\nsecond_model = \"large\"\nsecond_accept = 1.5\n").unwrap_err().to_string();
         assert!(e.contains("recognizer.second_model") && e.contains("recognizer.second_accept"), "{e}");
     }
 
     #[test]
     fn endpointing_is_configurable_and_checked() {
-        let c = parse("[endpointing]\nmin_silence_ms = 350\nthreshold = 0.6\nlistening_threshold = 0.3\npause_ms = 0\n").unwrap();
+        let c =
+            parse("[endpointing]\nmin_silence_ms = 350\nthreshold = 0.6\nlistening_threshold = 0.3\npause_ms = 0\n")
+                .unwrap();
         assert_eq!((c.endpoint.min_silence_ms, c.endpoint.threshold, c.endpoint.pause_ms), (350, 0.6, 0));
         assert_eq!(c.endpoint.listening_threshold, 0.3);
         let e = parse("[endpointing]\nlistening_threshold = 0\n").unwrap_err().to_string();
@@ -760,9 +782,13 @@ mod tests {
 
     #[test]
     fn call_records_are_kept_by_default_and_an_empty_path_turns_them_off() {
-        let with_file = |text: &str| ServerConfig::from_toml_str(text, Some(Path::new("/etc/hotline/hotline.toml")), &|_| None);
+        let with_file =
+            |text: &str| ServerConfig::from_toml_str(text, Some(Path::new("/etc/hotline/hotline.toml")), &|_| None);
         assert_eq!(with_file("").unwrap().call_records.as_deref(), Some(Path::new("/etc/hotline/calls.jsonl")));
-        assert_eq!(with_file("call_records = \"/var/log/c.jsonl\"").unwrap().call_records.as_deref(), Some(Path::new("/var/log/c.jsonl")));
+        assert_eq!(
+            with_file("call_records = \"/var/log/c.jsonl\"").unwrap().call_records.as_deref(),
+            Some(Path::new("/var/log/c.jsonl"))
+        );
         assert_eq!(with_file("call_records = \"\"").unwrap().call_records, None);
     }
 
@@ -782,7 +808,16 @@ mod tests {
         )
         .unwrap_err();
         let all = e.to_string();
-        for field in ["`listen`", "`max_calls`", "`transfer.method`", "`ami.port`", "`ami.username`", "`ami.secret`", "`auth.username`", "`auth.password`"] {
+        for field in [
+            "`listen`",
+            "`max_calls`",
+            "`transfer.method`",
+            "`ami.port`",
+            "`ami.username`",
+            "`ami.secret`",
+            "`auth.username`",
+            "`auth.password`",
+        ] {
             assert!(all.contains(field), "{field} missing in:\n{all}");
         }
     }
@@ -834,7 +869,13 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        for field in ["`listeners[0].transport`", "`listeners[1].listen`", "`listeners[2].rate`", "`listeners[3].transport`", "`webhook.url`"] {
+        for field in [
+            "`listeners[0].transport`",
+            "`listeners[1].listen`",
+            "`listeners[2].rate`",
+            "`listeners[3].transport`",
+            "`webhook.url`",
+        ] {
             assert!(e.contains(field), "{field} missing in:\n{e}");
         }
         assert!(e.contains("[esl]"), "{e}");

@@ -40,4 +40,3 @@ fn main() -> ExitCode {
     };
     ExitCode::from(code)
 }
-

@@ -138,8 +138,14 @@ pub(crate) fn drive(
     keys.sort_by_key(|&(_, t)| t); // stable: equal times keep their order
     let mut keys = keys.into_iter().peekable();
     let frame = frame_samples(MODEL_RATE);
-    let mut driver =
-        Driver { recognizer, prompt_ms, player: Player::default(), events: Vec::new(), timings: Vec::new(), last_recognition: None };
+    let mut driver = Driver {
+        recognizer,
+        prompt_ms,
+        player: Player::default(),
+        events: Vec::new(),
+        timings: Vec::new(),
+        last_recognition: None,
+    };
     driver.deliver(&mut call, 0, Input::Start);
     let mut next_frame_end = FRAME_MS as u64;
     let mut frame_index = 0usize;

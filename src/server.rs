@@ -234,9 +234,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     let (registry, report) = {
         let dir = cfg.dialplan_dir.clone();
         let name = cfg.default_dialplan.clone();
-        tokio::task::spawn_blocking(move || DialplanRegistry::load(&dir, &name))
-            .await
-            .map_err(|e| e.to_string())??
+        tokio::task::spawn_blocking(move || DialplanRegistry::load(&dir, &name)).await.map_err(|e| e.to_string())??
     };
     info!(dialplans = ?registry.names(), refused = report.rejected.len(), "dialplans loaded");
     let registry = Arc::new(registry);
@@ -247,7 +245,8 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     info!(%addr, max_calls = cfg.max_calls, transfer = ?cfg.transfer.method, auth = cfg.auth.is_some(), "listening for Asterisk");
-    let asterisk = Endpoint { transport: Transport::AsteriskWs, options: TransportOptions::default(), public_url: None };
+    let asterisk =
+        Endpoint { transport: Transport::AsteriskWs, options: TransportOptions::default(), public_url: None };
     let anyone = vec![AddrRange::ANY_V4, AddrRange::ANY_V6];
     let mut bound = vec![Bound { listener, allow: anyone, endpoint: Arc::new(asterisk) }];
     let mut addrs = vec![(Transport::AsteriskWs, addr)];
@@ -259,7 +258,11 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         let allow: Vec<String> = l.allow.iter().map(ToString::to_string).collect();
         info!(addr = %a, transport = %l.transport, rate = ?l.rate, ?allow, "listening");
         addrs.push((l.transport, a));
-        let endpoint = Endpoint { transport: l.transport, options: TransportOptions { rate: l.rate }, public_url: l.public_url.clone() };
+        let endpoint = Endpoint {
+            transport: l.transport,
+            options: TransportOptions { rate: l.rate },
+            public_url: l.public_url.clone(),
+        };
         bound.push(Bound { listener, allow: l.allow.clone(), endpoint: Arc::new(endpoint) });
     }
     if cfg.auth.is_none() && bound.iter().any(|b| b.endpoint.transport.is_websocket() && !is_loopback(&b.listener)) {
@@ -517,7 +520,10 @@ async fn serve(
     if drained.is_err() {
         warn!(calls = active.load(Ordering::SeqCst), "grace period over: hanging up the remaining calls");
         let _ = phase_tx.send(Phase::Force);
-        if tokio::time::timeout(Duration::from_secs(10), async { while calls.join_next().await.is_some() {} }).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), async { while calls.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
             error!("calls did not end after hangup; aborting them");
             calls.abort_all();
         }
@@ -534,7 +540,11 @@ impl Drop for CallSlot {
 }
 
 /// Claims a call slot, or says why not.
-fn claim_slot(shared: &Shared, active: &Arc<AtomicUsize>, phase: &watch::Receiver<Phase>) -> Result<CallSlot, &'static str> {
+fn claim_slot(
+    shared: &Shared,
+    active: &Arc<AtomicUsize>,
+    phase: &watch::Receiver<Phase>,
+) -> Result<CallSlot, &'static str> {
     // Claimed before the handshake so a burst cannot overshoot.
     let n = active.fetch_add(1, Ordering::SeqCst) + 1;
     let slot = CallSlot(Arc::clone(active));
@@ -555,7 +565,12 @@ async fn stopping(phase: &mut watch::Receiver<Phase>) {
 
 /// AudioSocket: raw TCP, the codec reads the framing itself. The UUID
 /// message must come first and at once; only then is a call slot taken.
-async fn tcp_connection(conn: Accepted, shared: Arc<Shared>, active: Arc<AtomicUsize>, mut phase: watch::Receiver<Phase>) {
+async fn tcp_connection(
+    conn: Accepted,
+    shared: Arc<Shared>,
+    active: Arc<AtomicUsize>,
+    mut phase: watch::Receiver<Phase>,
+) {
     let Accepted { mut stream, peer, endpoint, handshaking } = conn;
     let transport = endpoint.transport;
     let codec = match crate::pbx::registry::codec(transport, &endpoint.options) {
@@ -691,7 +706,13 @@ async fn connection(conn: Accepted, shared: Arc<Shared>, active: Arc<AtomicUsize
 /// Answers a request without upgrade (already authenticated). The
 /// transfer decisions are for the Asterisk dialplan, so only its listener
 /// has them.
-async fn plain_http(stream: TcpStream, peer: SocketAddr, transport: Transport, head: &http::RequestHead, shared: &Shared) {
+async fn plain_http(
+    stream: TcpStream,
+    peer: SocketAddr,
+    transport: Transport,
+    head: &http::RequestHead,
+    shared: &Shared,
+) {
     let decision_route = matches!(head.path(), "/transfer" | "/decision");
     if head.method != "GET" || !decision_route || transport != Transport::AsteriskWs {
         return http::respond(stream, "404 Not Found", "", "").await;

@@ -3,7 +3,6 @@
 //! word-error scoring.
 use std::path::{Path, PathBuf};
 
-
 /// `$HOTLINE_TESTDATA`, else `../shared/testdata` beside the source tree.
 pub fn testdata_dir() -> PathBuf {
     std::env::var_os("HOTLINE_TESTDATA")
@@ -53,8 +52,26 @@ pub fn mix_noise(speech: &[f32], noise: &[f32], snr_db: f32, seed: u64) -> Vec<f
 }
 
 const UNITS: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 ];
 const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
 

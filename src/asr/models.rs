@@ -63,10 +63,7 @@ impl std::str::FromStr for WhisperModelName {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| format!("{s:?} is not one of {}", Self::choices()))
+        Self::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| format!("{s:?} is not one of {}", Self::choices()))
     }
 }
 
@@ -147,14 +144,16 @@ fn verify_checksum(path: &Path, meta: &std::fs::Metadata) -> Result<(), AsrError
     }) else {
         return Ok(()); // not a file we ship
     };
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let mtime =
+        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
     let stamp = format!("{expected} {} {mtime} {rel}", meta.len());
     let cache = root.join(".verified");
     if std::fs::read_to_string(&cache).unwrap_or_default().lines().any(|l| l == stamp) {
         return Ok(());
     }
     let mut hasher = Sha256::new();
-    let mut file = std::fs::File::open(path).map_err(|e| AsrError::Model(format!("cannot read {}: {e}", path.display())))?;
+    let mut file =
+        std::fs::File::open(path).map_err(|e| AsrError::Model(format!("cannot read {}: {e}", path.display())))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buf).map_err(|e| AsrError::Model(format!("cannot read {}: {e}", path.display())))?;

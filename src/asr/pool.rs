@@ -91,11 +91,7 @@ impl RecognizerPool {
     /// `threads` workers (0 = number of cores) sharing one recogniser, and
     /// room for `queue` waiting utterances.
     pub fn new(recognizer: Arc<dyn Recognizer>, threads: usize, queue: usize) -> Self {
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            threads
-        };
+        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         let shared = Arc::new(Shared { queue: Mutex::new(Queue::default()), ready: Condvar::new() });
         let workers = (0..threads)
             .map(|i| {
@@ -123,11 +119,21 @@ impl RecognizerPool {
     /// Queues one utterance of `caller`. If the call still has one waiting,
     /// this one takes its place in the queue and the older one is answered
     /// with [`AsrError::Superseded`].
-    pub fn submit_for(&self, caller: CallerId, samples: Arc<Vec<f32>>, grammar: Arc<Grammar>) -> Result<Reply, PoolError> {
+    pub fn submit_for(
+        &self,
+        caller: CallerId,
+        samples: Arc<Vec<f32>>,
+        grammar: Arc<Grammar>,
+    ) -> Result<Reply, PoolError> {
         self.enqueue(Some(caller), samples, grammar)
     }
 
-    fn enqueue(&self, caller: Option<CallerId>, samples: Arc<Vec<f32>>, grammar: Arc<Grammar>) -> Result<Reply, PoolError> {
+    fn enqueue(
+        &self,
+        caller: Option<CallerId>,
+        samples: Arc<Vec<f32>>,
+        grammar: Arc<Grammar>,
+    ) -> Result<Reply, PoolError> {
         let (reply, rx) = oneshot::channel();
         let job = Job { caller, samples, grammar, reply };
         let mut q = self.shared.lock();
@@ -172,8 +178,9 @@ fn work(shared: &Shared, recognizer: &dyn Recognizer) {
         };
         // A panic inside the engine must not take the worker (and with it
         // every later call) down.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| recognizer.recognize(&job.samples, &job.grammar)))
-            .unwrap_or_else(|_| Err(AsrError::Failed("recogniser panicked".into())));
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| recognizer.recognize(&job.samples, &job.grammar)))
+                .unwrap_or_else(|_| Err(AsrError::Failed("recogniser panicked".into())));
         shared.lock().done(job.caller);
         let _ = job.reply.send(result);
     }
@@ -237,8 +244,8 @@ mod tests {
         let (flood, calm) = (pool.caller(), pool.caller());
         let running = pool.submit_for(flood, Arc::new(vec![0.0; 1]), g.clone()).unwrap();
         std::thread::sleep(Duration::from_millis(50)); // the worker blocks on it
-        // The flooding call sends utterance after utterance: each replaces
-        // the one it had waiting, so the queue never fills up.
+                                                       // The flooding call sends utterance after utterance: each replaces
+                                                       // the one it had waiting, so the queue never fills up.
         let mut stale = Vec::new();
         for n in 2..10 {
             stale.push(pool.submit_for(flood, Arc::new(vec![0.0; n]), g.clone()).unwrap());

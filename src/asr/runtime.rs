@@ -56,7 +56,11 @@ pub fn session(path: &std::path::Path) -> Result<ort::session::Session, AsrError
 /// Like [`session`], for a graph rewritten in memory from `path`, run by
 /// `threads` intra-op threads: the shared Whisper decoder is the one
 /// session every call's recognition queues for, so it uses every core.
-pub fn session_from_memory(bytes: &[u8], path: &std::path::Path, threads: usize) -> Result<ort::session::Session, AsrError> {
+pub fn session_from_memory(
+    bytes: &[u8],
+    path: &std::path::Path,
+    threads: usize,
+) -> Result<ort::session::Session, AsrError> {
     builder()
         .and_then(|b| {
             if threads <= 1 {

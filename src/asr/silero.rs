@@ -146,7 +146,14 @@ impl SileroVad {
 
         match self.speech.as_mut() {
             None if prob >= threshold => {
-                self.speech = Some(Speech { start: win_start, voiced: window.len() as u64, announced: false, silence_since: None, lull: false, paused: false });
+                self.speech = Some(Speech {
+                    start: win_start,
+                    voiced: window.len() as u64,
+                    announced: false,
+                    silence_since: None,
+                    lull: false,
+                    paused: false,
+                });
             }
             None => {}
             Some(sp) => {
@@ -174,7 +181,8 @@ impl SileroVad {
         let too_long = now - sp.start >= Self::samples(cfg.max_utterance_ms);
         let ended = sp.silence_since.filter(|&s| now - s >= Self::samples(cfg.min_silence_ms));
         if ended.is_none() && !too_long {
-            let (Some(quiet_since), Some(lull_ms), true) = (sp.silence_since, cfg.lull_ms(), sp.voiced >= min_speech) else {
+            let (Some(quiet_since), Some(lull_ms), true) = (sp.silence_since, cfg.lull_ms(), sp.voiced >= min_speech)
+            else {
                 return;
             };
             let quiet = now - quiet_since;

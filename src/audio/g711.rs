@@ -70,11 +70,7 @@ const fn build_table(alaw: bool) -> [i16; 256] {
     let mut table = [0i16; 256];
     let mut i = 0;
     while i < 256 {
-        table[i] = if alaw {
-            alaw_decode_const(i as u8)
-        } else {
-            ulaw_decode_const(i as u8)
-        };
+        table[i] = if alaw { alaw_decode_const(i as u8) } else { ulaw_decode_const(i as u8) };
         i += 1;
     }
     table

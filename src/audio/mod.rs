@@ -30,10 +30,7 @@ pub fn i16_to_f32(samples: &[i16]) -> Vec<f32> {
 }
 
 pub fn f32_to_i16(samples: &[f32]) -> Vec<i16> {
-    samples
-        .iter()
-        .map(|&s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
-        .collect()
+    samples.iter().map(|&s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).collect()
 }
 
 /// Root-mean-square level of a buffer, in dBFS (-inf for digital silence).

@@ -84,9 +84,7 @@ mod tests {
 
     fn tone(freq: f32, rate: u32, secs: f32, amp: f32) -> Vec<f32> {
         let n = (rate as f32 * secs) as usize;
-        (0..n)
-            .map(|i| amp * (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin())
-            .collect()
+        (0..n).map(|i| amp * (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin()).collect()
     }
 
     /// Frequency estimate from zero crossings, away from the edges.

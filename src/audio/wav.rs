@@ -67,7 +67,9 @@ pub(crate) fn parse_wav(bytes: &[u8], extension: Option<&str>) -> Result<Audio, 
         // Reading from memory, an I/O error can only mean the bytes ran out.
         hound::Error::IoError(_) => WavError::Truncated("the file ends inside the header".into()),
         hound::Error::FormatError(m) => WavError::Truncated(format!("broken header: {m}")),
-        hound::Error::Unsupported => WavError::Unsupported("format hound cannot read (compressed or extensible WAV)".into()),
+        hound::Error::Unsupported => {
+            WavError::Unsupported("format hound cannot read (compressed or extensible WAV)".into())
+        }
         other => WavError::Unsupported(other.to_string()),
     })?;
     let spec = reader.spec();
@@ -119,7 +121,8 @@ pub(crate) fn parse_wav(bytes: &[u8], extension: Option<&str>) -> Result<Audio, 
 }
 
 pub fn write_wav(path: &Path, rate: u32, samples: &[i16]) -> Result<(), WavError> {
-    let spec = hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     let mut w = hound::WavWriter::create(path, spec).map_err(hound_io)?;
     for &s in samples {
         w.write_sample(s).map_err(hound_io)?;

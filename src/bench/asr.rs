@@ -87,8 +87,9 @@ fn bench(args: &AsrArgs) -> Result<(), String> {
     let data = args.data.clone().unwrap_or_else(testdata::testdata_dir);
     let (_, rss_before) = super::memory_mb();
     let t_load = Instant::now();
-    let whisper = SherpaWhisper::load(&ModelPaths::default_location(), &WhisperOptions { tail_paddings: 0, num_threads: 1 })
-        .map_err(|e| e.to_string())?;
+    let whisper =
+        SherpaWhisper::load(&ModelPaths::default_location(), &WhisperOptions { tail_paddings: 0, num_threads: 1 })
+            .map_err(|e| e.to_string())?;
     let load_s = t_load.elapsed().as_secs_f64();
     let (_, rss_loaded) = super::memory_mb();
 
@@ -104,7 +105,12 @@ fn bench(args: &AsrArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|c| {
-            let take = c.path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.rsplit('_').next()).and_then(|t| t.parse::<u32>().ok());
+            let take = c
+                .path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.rsplit('_').next())
+                .and_then(|t| t.parse::<u32>().ok());
             matches!(take, Some(0..=4))
         })
         .take(args.digits)
@@ -146,9 +152,8 @@ fn bench(args: &AsrArgs) -> Result<(), String> {
 
     // Latency of a 2 s utterance: a real ~2 s clip, decoded repeatedly.
     let two_s = read(&data.join("pocketsphinx/cards_002.wav"))?;
-    let mut lat: Vec<f64> = (0..20)
-        .map(|_| decode(&whisper, &two_s).map(|(_, t)| t * 1000.0))
-        .collect::<Result<_, _>>()?;
+    let mut lat: Vec<f64> =
+        (0..20).map(|_| decode(&whisper, &two_s).map(|(_, t)| t * 1000.0)).collect::<Result<_, _>>()?;
     lat.sort_by(|a, b| a.total_cmp(b));
     let (peak, _) = super::memory_mb();
 
@@ -165,7 +170,10 @@ fn bench(args: &AsrArgs) -> Result<(), String> {
     println!();
     println!("| figure | value | target |");
     println!("|---|---:|---:|");
-    println!("| real-time factor, sentences at 16 kHz, 1 thread | {:.3} | ≤ 0.15 |", total.decode_s / total.audio_s.max(1e-9));
+    println!(
+        "| real-time factor, sentences at 16 kHz, 1 thread | {:.3} | ≤ 0.15 |",
+        total.decode_s / total.audio_s.max(1e-9)
+    );
     println!("| decode latency, 1.96 s utterance, p50 | {:.0} ms | |", super::percentile(&lat, 0.5));
     println!("| decode latency, 1.96 s utterance, p95 | {:.0} ms | |", super::percentile(&lat, 0.95));
     println!("| model load time | {load_s:.2} s | |");

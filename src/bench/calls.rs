@@ -107,7 +107,11 @@ pub struct CallBench<'a> {
 }
 
 impl<'a> CallBench<'a> {
-    pub fn new(dialplan: Arc<Dialplan>, matcher: Arc<dyn IntentMatcher>, speech: &'a SpeechStack) -> Result<Self, String> {
+    pub fn new(
+        dialplan: Arc<Dialplan>,
+        matcher: Arc<dyn IntentMatcher>,
+        speech: &'a SpeechStack,
+    ) -> Result<Self, String> {
         let start = start_menu(&dialplan)?;
         let greeting_ms = prompt_duration_ms(&start.prompt);
         let collect = start.options.iter().find_map(|o| match (&o.action, o.dtmf) {
@@ -135,7 +139,10 @@ impl<'a> CallBench<'a> {
     pub fn run(&self, clip: &Clip, expected: &Expected, noise: Option<Noise<'_>>) -> Result<CallOutcome, String> {
         let clip_ms = clip.samples.len() as u64 * 1000 / MODEL_RATE as u64;
         if clip_ms > MAX_CLIP_MS {
-            return Err(format!("{}: {clip_ms} ms is longer than the {MAX_CLIP_MS} ms a bench clip may last", clip.name));
+            return Err(format!(
+                "{}: {clip_ms} ms is longer than the {MAX_CLIP_MS} ms a bench clip may last",
+                clip.name
+            ));
         }
         let mut dtmf = Vec::new();
         let mut speech_at = self.greeting_ms + REPLY_GAP_MS;
@@ -264,7 +271,9 @@ fn speech_path(events: &[Event]) -> String {
                 Some(format!("asked {text:?}"))
             }
             Event::Utterance { text, confidence, .. } => Some(format!("heard {text:?} ({confidence:.2})")),
-            Event::Intent { intent, confidence, source: Source::Speech, .. } => Some(format!("intent {intent} ({confidence:.2})")),
+            Event::Intent { intent, confidence, source: Source::Speech, .. } => {
+                Some(format!("intent {intent} ({confidence:.2})"))
+            }
             Event::Collect { value, .. } => Some(format!("collected {value}")),
             Event::NoMatch { .. } => Some("no match".into()),
             _ => None,
@@ -349,8 +358,10 @@ fn sets(bench: &CallBench, testdata: &Path, every: usize) -> Result<Vec<CallSet>
         }
     }
     let tracks = data::noise_tracks(testdata)?;
-    out_of_menu.extend(data::noise_clips(&tracks, (40 / every).max(4), 1500).into_iter().map(|c| (c, Expected::OutOfMenu)));
-    out_of_menu.push((Clip { name: "silence".into(), samples: silence(1000), truth: String::new() }, Expected::OutOfMenu));
+    out_of_menu
+        .extend(data::noise_clips(&tracks, (40 / every).max(4), 1500).into_iter().map(|c| (c, Expected::OutOfMenu)));
+    out_of_menu
+        .push((Clip { name: "silence".into(), samples: silence(1000), truth: String::new() }, Expected::OutOfMenu));
     let mut sets = vec![CallSet { name: "Speech Commands words via µ-law, start menu", clips: words }];
     if bench.has_collect() {
         let digits = data::fsdd_test(testdata, 5)?
@@ -460,7 +471,13 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
                     // On stderr, so the table stays clean: which calls went
                     // wrong and what the recogniser heard in them.
                     let noise = snr.map_or("clean".into(), |d| format!("{d} dB"));
-                    eprintln!("{} ({noise}): {}: {:?}: {}", set.name, clip.name, outcome.verdict, speech_path(&outcome.events));
+                    eprintln!(
+                        "{} ({noise}): {}: {:?}: {}",
+                        set.name,
+                        clip.name,
+                        outcome.verdict,
+                        speech_path(&outcome.events)
+                    );
                 }
                 t.add(&outcome);
             }
@@ -483,7 +500,9 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     }
     println!("\nOut-of-menu rows: \"confirmed\" counts confirmation questions asked (the caller would say no); false accepts are actions taken by speech.");
     let (peak_mb, _) = super::memory_mb();
-    let second = args.second_model.map_or(String::new(), |m| format!(", second pass {m} with {} ms context", args.second_context_ms));
+    let second = args
+        .second_model
+        .map_or(String::new(), |m| format!(", second pass {m} with {} ms context", args.second_context_ms));
     println!(
         "Recogniser: {}{second}. RSS after loading the speech stack {loaded_mb:.0} MB, peak {peak_mb:.0} MB.",
         args.model

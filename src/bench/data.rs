@@ -46,7 +46,11 @@ pub fn fsdd_test(testdata: &Path, takes: usize) -> Result<Vec<Clip>, String> {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| {
             n.ends_with(".wav")
-                && n.trim_end_matches(".wav").rsplit('_').next().and_then(|t| t.parse::<usize>().ok()).is_some_and(|t| t < takes.min(5))
+                && n.trim_end_matches(".wav")
+                    .rsplit('_')
+                    .next()
+                    .and_then(|t| t.parse::<usize>().ok())
+                    .is_some_and(|t| t < takes.min(5))
         })
         .collect();
     names.sort();
@@ -123,7 +127,11 @@ pub fn noise_clips(tracks: &[Vec<f32>], count: usize, ms: usize) -> Vec<Clip> {
             continue;
         }
         let start = (i / tracks.len().max(1) * len * 3) % (track.len() - len + 1);
-        out.push(Clip { name: format!("noise#{i}"), samples: track[start..start + len].to_vec(), truth: String::new() });
+        out.push(Clip {
+            name: format!("noise#{i}"),
+            samples: track[start..start + len].to_vec(),
+            truth: String::new(),
+        });
     }
     out
 }
@@ -165,11 +173,8 @@ fn active_power(x: &[f32]) -> f32 {
 /// The label a transcript (or a chosen digit string) stands for: lower-case
 /// word, numerals turned into digit words, punctuation dropped.
 pub fn normalise(text: &str) -> String {
-    let t: String = text
-        .chars()
-        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
-        .collect::<String>()
-        .to_lowercase();
+    let t: String =
+        text.chars().filter(|c| c.is_alphanumeric() || c.is_whitespace()).collect::<String>().to_lowercase();
     t.split_whitespace()
         .map(|w| match w.parse::<usize>() {
             Ok(d) if d < 10 && w.len() == 1 => DIGIT_WORDS[d].to_string(),

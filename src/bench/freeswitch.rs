@@ -174,7 +174,8 @@ impl FakeFreeswitch {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let temp_dir = std::env::temp_dir().display().to_string();
-        let fs = FakeFreeswitch { addr, inner: Arc::new(Inner { state: Mutex::new(State::default()), events, temp_dir }) };
+        let fs =
+            FakeFreeswitch { addr, inner: Arc::new(Inner { state: Mutex::new(State::default()), events, temp_dir }) };
         let server = fs.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
@@ -250,7 +251,13 @@ impl FakeFreeswitch {
     }
 
     /// The module wrote our audio to a temp file and announces it.
-    fn module_wrote_file(&self, module: Module, uuid: &str, n: u64, data: &serde_json::Map<String, Value>) -> Result<(), String> {
+    fn module_wrote_file(
+        &self,
+        module: Module,
+        uuid: &str,
+        n: u64,
+        data: &serde_json::Map<String, Value>,
+    ) -> Result<(), String> {
         let (audio_key, type_key, event) = match module {
             Module::AudioFork => ("audioContent", "audioContentType", "mod_audio_fork::play_audio"),
             Module::AudioStream => ("audioData", "audioDataType", "mod_audio_stream::play"),
@@ -518,7 +525,8 @@ pub async fn run_call(
         Module::AudioStream => connect_stream(addr).await?,
     };
     let (mut sink, mut stream) = ws.split();
-    let metadata = serde_json::json!({"uuid": uuid, "dialplan": "bench", "caller_id": "1000", "sampleRate": RATE}).to_string();
+    let metadata =
+        serde_json::json!({"uuid": uuid, "dialplan": "bench", "caller_id": "1000", "sampleRate": RATE}).to_string();
     sink.send(Message::text(metadata)).await.map_err(|e| format!("metadata frame: {e}"))?;
 
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -663,7 +671,9 @@ fn on_bot_text(fs: &FakeFreeswitch, module: Module, uuid: &str, text: &str, n: u
     let kind = msg.get("type").and_then(Value::as_str).unwrap_or("");
     let data = msg.get("data").and_then(Value::as_object).cloned().unwrap_or_default();
     match (module, kind) {
-        (Module::AudioFork, "playAudio") | (Module::AudioStream, "streamAudio") => fs.module_wrote_file(module, uuid, n, &data),
+        (Module::AudioFork, "playAudio") | (Module::AudioStream, "streamAudio") => {
+            fs.module_wrote_file(module, uuid, n, &data)
+        }
         (Module::AudioFork, "killAudio") => {
             // The break flag stops the file playing now.
             fs.stop_playing(uuid, None, "break");
@@ -685,7 +695,8 @@ async fn connect_fork(addr: SocketAddr) -> Result<WebSocketStream<TcpStream>, St
     req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("audio.drachtio.org"));
     let sock = TcpStream::connect(addr).await.map_err(|e| format!("connect to {addr}: {e}"))?;
     let _ = sock.set_nodelay(true);
-    let (ws, _) = tokio_tungstenite::client_async(req, sock).await.map_err(|e| format!("mod_audio_fork handshake: {e}"))?;
+    let (ws, _) =
+        tokio_tungstenite::client_async(req, sock).await.map_err(|e| format!("mod_audio_fork handshake: {e}"))?;
     Ok(ws)
 }
 
@@ -734,7 +745,9 @@ pub fn channel_uuid(n: u32) -> String {
 mod tests {
     use super::*;
 
-    async fn esl_session(fs: &FakeFreeswitch) -> (BufReader<tokio::net::tcp::OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf) {
+    async fn esl_session(
+        fs: &FakeFreeswitch,
+    ) -> (BufReader<tokio::net::tcp::OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf) {
         let sock = TcpStream::connect(fs.addr).await.unwrap();
         let (r, mut w) = sock.into_split();
         let mut r = BufReader::new(r);
@@ -798,7 +811,9 @@ mod tests {
         let data = serde_json::json!({"audioContentType": "raw", "sampleRate": 16000, "audioContent": audio});
         fs.module_wrote_file(Module::AudioFork, &uuid, 3, data.as_object().unwrap()).unwrap();
         let file = crate::pbx::audio_fork::play_event_file(&next_event(&mut r).await.body).unwrap();
-        w.write_all(format!("api uuid_broadcast {uuid} {file} aleg\n\napi uuid_break {uuid} all\n\n").as_bytes()).await.unwrap();
+        w.write_all(format!("api uuid_broadcast {uuid} {file} aleg\n\napi uuid_break {uuid} all\n\n").as_bytes())
+            .await
+            .unwrap();
         let t1 = Instant::now();
         loop {
             let ev = next_event(&mut r).await;

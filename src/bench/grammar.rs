@@ -202,7 +202,8 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
         Some(ms) => GrammarOptions { padding: Padding::Utterance { margin_ms: ms }, ..GrammarOptions::default() },
         None => GrammarOptions::default(),
     };
-    let mut rec = GrammarWhisper::load(&ModelPaths::for_whisper(args.model), configured.clone()).map_err(|e| e.to_string())?;
+    let mut rec =
+        GrammarWhisper::load(&ModelPaths::for_whisper(args.model), configured.clone()).map_err(|e| e.to_string())?;
     let mut sets = sets(&testdata, args.every)?;
     if args.clean_only {
         sets.retain(|s| !s.wideband);
@@ -239,7 +240,13 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
                         .clips
                         .iter()
                         .enumerate()
-                        .map(|(i, c)| if c.truth.is_empty() { c.clone() } else { data::add_noise(c, &tracks[i % tracks.len()], db, i) })
+                        .map(|(i, c)| {
+                            if c.truth.is_empty() {
+                                c.clone()
+                            } else {
+                                data::add_noise(c, &tracks[i % tracks.len()], db, i)
+                            }
+                        })
                         .collect();
                     noisy = TestSet { clips, grammar: set.grammar.clone(), ..*set };
                     &noisy

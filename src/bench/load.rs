@@ -27,8 +27,8 @@ mod audiosocket_emulator;
 mod twilio_emulator;
 
 use audiosocket_emulator::{AudioSocketCaller, Received};
-use twilio_emulator::TwilioCall;
 use emulator::{AsteriskCall, AsteriskConfig, Seen};
+use twilio_emulator::TwilioCall;
 
 use super::freeswitch::{channel_uuid, run_call, FakeFreeswitch, Module};
 use crate::config::ServerConfig;
@@ -162,7 +162,8 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
             freeswitch = Some(fs);
         }
     }
-    let cfg = ServerConfig::from_toml_str(&toml, Some(&dir.join("hotline.toml")), &|_| None).map_err(|e| e.to_string())?;
+    let cfg =
+        ServerConfig::from_toml_str(&toml, Some(&dir.join("hotline.toml")), &|_| None).map_err(|e| e.to_string())?;
     let deps = crate::cli::serve::load_deps(&cfg).await?;
     // Render the prompts now so the first level does not measure TTS.
     if let Ok(plan) = crate::dialplan::load(&dir.join("dialplans/bench.toml")) {
@@ -193,8 +194,16 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
     let mut failed = false;
     let mut call_no = 0u32;
     for &level in &levels {
-        let report =
-            run_level(args.transport, addr, level, Duration::from_secs(args.duration), &clips, &mut call_no, freeswitch.as_ref()).await;
+        let report = run_level(
+            args.transport,
+            addr,
+            level,
+            Duration::from_secs(args.duration),
+            &clips,
+            &mut call_no,
+            freeswitch.as_ref(),
+        )
+        .await;
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
         failed |= !report.pass;
         if !failed {
@@ -313,7 +322,12 @@ pub(super) struct CallResult {
 
 /// One emulated chan_websocket call to `addr` (call number `n`) saying
 /// `clip` after each prompt for `duration`, then hanging up.
-pub(super) async fn asterisk_call(addr: std::net::SocketAddr, n: u32, clip: Vec<i16>, duration: Duration) -> Result<CallResult, String> {
+pub(super) async fn asterisk_call(
+    addr: std::net::SocketAddr,
+    n: u32,
+    clip: Vec<i16>,
+    duration: Duration,
+) -> Result<CallResult, String> {
     one_call(AsteriskConfig::new(addr, n), clip, duration).await
 }
 
@@ -336,7 +350,9 @@ async fn one_call(cfg: AsteriskConfig, clip: Vec<i16>, duration: Duration) -> Re
         // own trailing silence.
         let spoke_until = started + Duration::from_millis(speech_end_ms(&clip, 16_000));
         let Some(_) = call
-            .wait_for(Duration::from_secs(10), |s| s.iter().filter(|(_, x)| matches!(x, Seen::Audio(_))).count() > audio_before)
+            .wait_for(Duration::from_secs(10), |s| {
+                s.iter().filter(|(_, x)| matches!(x, Seen::Audio(_))).count() > audio_before
+            })
             .await
         else {
             return Err("no response to speech".into());
@@ -375,7 +391,12 @@ fn as_sound(r: &Received, i: usize) -> bool {
 /// One AudioSocket caller: there are no marks, so a prompt counts as over
 /// when its sound stops; then the word is said and the time to the next
 /// prompt's first frame measured.
-async fn one_audiosocket_call(addr: std::net::SocketAddr, uuid: [u8; 16], clip: Vec<i16>, duration: Duration) -> Result<CallResult, String> {
+async fn one_audiosocket_call(
+    addr: std::net::SocketAddr,
+    uuid: [u8; 16],
+    clip: Vec<i16>,
+    duration: Duration,
+) -> Result<CallResult, String> {
     let t0 = Instant::now();
     let mut call = AudioSocketCaller::connect(addr, uuid, 16_000).await;
     let t_end = Instant::now() + duration;
@@ -389,7 +410,11 @@ async fn one_audiosocket_call(addr: std::net::SocketAddr, uuid: [u8; 16], clip: 
                 return Err("the server ended the call".into());
             }
             let now_ms = t0.elapsed().as_millis() as u64;
-            if (from..r.audio.len()).rev().find(|&i| as_sound(&r, i)).is_some_and(|i| r.audio[i].2 + AS_PROMPT_DONE_MS < now_ms) {
+            if (from..r.audio.len())
+                .rev()
+                .find(|&i| as_sound(&r, i))
+                .is_some_and(|i| r.audio[i].2 + AS_PROMPT_DONE_MS < now_ms)
+            {
                 from = r.audio.len();
                 break;
             }
@@ -402,7 +427,9 @@ async fn one_audiosocket_call(addr: std::net::SocketAddr, uuid: [u8; 16], clip: 
         call.send_audio_paced(&clip).await;
         let spoke_until = started + speech_end_ms(&clip, 16_000);
         let r = call
-            .wait_for("a response to speech", Duration::from_secs(10), |r| (from..r.audio.len()).any(|i| as_sound(r, i)))
+            .wait_for("a response to speech", Duration::from_secs(10), |r| {
+                (from..r.audio.len()).any(|i| as_sound(r, i))
+            })
             .await;
         let first = (from..r.audio.len()).find(|&i| as_sound(&r, i)).map_or(spoke_until, |i| r.audio[i].2);
         latencies.push(first.saturating_sub(spoke_until));

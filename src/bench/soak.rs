@@ -133,7 +133,10 @@ async fn soak(args: SoakArgs) -> Result<SoakReport, String> {
     wait_ready(addr, &mut server.0).await?;
     let ready_after_ms = started.elapsed().as_millis() as u64;
     let start = sample(pid)?;
-    eprintln!("soak: server ready after {ready_after_ms} ms ({start:?}); {} calls for {} min", args.calls, args.minutes);
+    eprintln!(
+        "soak: server ready after {ready_after_ms} ms ({start:?}); {} calls for {} min",
+        args.calls, args.minutes
+    );
 
     let peak = Arc::new(Mutex::new(start));
     let sampler = {
@@ -263,7 +266,8 @@ async fn wait_ready(addr: std::net::SocketAddr, server: &mut Child) -> Result<()
 
 /// Resident memory and open descriptors of process `pid` (Linux /proc).
 fn sample(pid: u32) -> Result<ProcessSample, String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
     let rss_kb = status
         .lines()
         .find(|l| l.starts_with("VmRSS:"))
@@ -278,7 +282,8 @@ fn sample(pid: u32) -> Result<ProcessSample, String> {
 fn count_records(path: &Path) -> Result<usize, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     for (i, line) in text.lines().enumerate() {
-        serde_json::from_str::<serde_json::Value>(line).map_err(|e| format!("{}:{}: not a whole record: {e}", path.display(), i + 1))?;
+        serde_json::from_str::<serde_json::Value>(line)
+            .map_err(|e| format!("{}:{}: not a whole record: {e}", path.display(), i + 1))?;
     }
     Ok(text.lines().count())
 }

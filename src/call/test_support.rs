@@ -243,7 +243,8 @@ impl VoiceDetector for LoudnessVad {
                 self.announced = true;
                 events.push(VadEvent::SpeechStart { at_ms: start * 1000 / RATE });
             }
-            let due = |at: Option<u64>| at.is_some_and(|a| self.silent_samples >= a && self.silent_samples < END_SILENCE);
+            let due =
+                |at: Option<u64>| at.is_some_and(|a| self.silent_samples >= a && self.silent_samples < END_SILENCE);
             if due(self.lull) && !self.lulled && self.announced {
                 self.lulled = true;
                 events.push(VadEvent::Lull(Utterance {
@@ -286,4 +287,3 @@ impl VoiceDetector for LoudnessVad {
         self.buffer.clear();
     }
 }
-

@@ -529,7 +529,10 @@ fn a_service_the_recogniser_is_unsure_of_is_read_back() {
         h.speak(400);
         let t = h.now;
         let out = h.recognized("TV", Some("tv"), 0.6);
-        assert_eq!(out[1..], s(&[&format!("{t} prompt main: I heard TV. Is that right?"), "play 3 I heard TV. Is that right?"]));
+        assert_eq!(
+            out[1..],
+            s(&[&format!("{t} prompt main: I heard TV. Is that right?"), "play 3 I heard TV. Is that right?"])
+        );
         h.played(1_500);
         h.speak(300);
         let t = h.now;
@@ -539,7 +542,14 @@ fn a_service_the_recogniser_is_unsure_of_is_read_back() {
     assert_eq!(out[1], format!("{t} collect service=tv confirmed=true"));
     // A no asks the question again instead.
     let (out, t) = read_back_answered("no");
-    assert_eq!(out[1..], s(&[&format!("{t} no-match main 'no'"), &format!("{t} prompt main: {SERVICE_PROMPT}"), &format!("play 4 {SERVICE_PROMPT}")]));
+    assert_eq!(
+        out[1..],
+        s(&[
+            &format!("{t} no-match main 'no'"),
+            &format!("{t} prompt main: {SERVICE_PROMPT}"),
+            &format!("play 4 {SERVICE_PROMPT}")
+        ])
+    );
 }
 
 #[test]
@@ -584,7 +594,8 @@ fn without_speech_a_service_is_offered_as_keys() {
     h.speak(400);
     let request = h.last_request.unwrap();
     let out = h.send(Input::RecognitionFailed { request, reason: "recogniser crashed".into() });
-    let keys = "For internet, press 1. For TV, press 2. For phone, press 3. For agent, press 0. For repeat, press star.";
+    let keys =
+        "For internet, press 1. For TV, press 2. For phone, press 3. For agent, press 0. For repeat, press star.";
     assert_eq!(out.last().unwrap(), &format!("play 4 {keys}"));
     h.played(4_000);
     let out = h.at(h.now + 500, Input::Dtmf('1'));
@@ -957,7 +968,8 @@ fn prepared_grammars_cover_every_state_a_call_listens_in() {
     for plan in [test_dialplan(), crate::dialplan::load(std::path::Path::new("dialplans/hotline.toml")).unwrap()] {
         let plan = Arc::new(plan);
         let prepared = grammars(&plan);
-        let mut call = Call::new(Arc::clone(&plan), Arc::new(crate::intent::TextMatcher::default()), Box::new(LoudnessVad::new()));
+        let mut call =
+            Call::new(Arc::clone(&plan), Arc::new(crate::intent::TextMatcher::default()), Box::new(LoudnessVad::new()));
         let mut listened = Vec::new();
         for (id, menu) in &plan.menus {
             call.menu = id.clone();

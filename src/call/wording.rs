@@ -101,7 +101,8 @@ pub fn text_prompt(text: &str) -> Prompt {
 /// them when the dialplan goes into service, so no caller waits for them.
 pub fn static_prompts(plan: &Dialplan) -> Vec<Prompt> {
     let m = &plan.messages;
-    let mut out: Vec<Prompt> = [&m.transferring, &m.transfer_failed, &m.goodbye, &m.dtmf_only].map(|t| text_prompt(t)).into();
+    let mut out: Vec<Prompt> =
+        [&m.transferring, &m.transfer_failed, &m.goodbye, &m.dtmf_only].map(|t| text_prompt(t)).into();
     for menu in plan.menus.values() {
         out.extend([&menu.prompt, &menu.no_input_prompt, &menu.no_match_prompt].map(Prompt::clone));
         out.extend(keys_only_menu(menu, &plan.globals));

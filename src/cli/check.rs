@@ -50,7 +50,8 @@ pub fn run(args: Args) -> u8 {
     if !args.asterisk {
         return code;
     }
-    let valid: Vec<&Path> = report.files.iter().filter(|f| f.parsed && f.errors() == 0).map(|f| f.path.as_path()).collect();
+    let valid: Vec<&Path> =
+        report.files.iter().filter(|f| f.parsed && f.errors() == 0).map(|f| f.path.as_path()).collect();
     code.max(check_in_asterisk(&args.config, &valid, &mut out))
 }
 
@@ -91,7 +92,12 @@ fn check_in_asterisk(config: &Path, files: &[&Path], out: &mut impl Write) -> u8
                     m.reason
                 );
             }
-            let _ = writeln!(out, "asterisk: {} transfer targets checked, {} missing", report.checked, report.missing.len());
+            let _ = writeln!(
+                out,
+                "asterisk: {} transfer targets checked, {} missing",
+                report.checked,
+                report.missing.len()
+            );
             u8::from(!report.missing.is_empty())
         }
         Err(e) => {

@@ -2,15 +2,17 @@
 pub mod bench;
 pub mod check;
 pub mod replay;
-pub mod serve;
 pub mod say;
+pub mod serve;
 pub mod transcribe;
 
 /// Logs go to stderr (stdout carries JSON lines); `RUST_LOG` filters.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal, never into a log file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();

@@ -62,7 +62,8 @@ pub fn run(args: Args) -> u8 {
             return 2;
         }
     };
-    let mut cfg = SpeechConfig { threads: args.threads, models: ModelPaths::for_whisper(args.model), ..Default::default() };
+    let mut cfg =
+        SpeechConfig { threads: args.threads, models: ModelPaths::for_whisper(args.model), ..Default::default() };
     cfg.endpoint.min_silence_ms = args.min_silence_ms;
     // Free transcription of whole sentences is sherpa-onnx's Whisper
     // (beam-free but with its tuned padding, 9-14 % WER on read speech);
@@ -147,7 +148,13 @@ fn transcribe_file(
                 decode_ms: rec.decode_ms,
             })
         } else {
-            serde_json::to_string(&Line { file: &name, start_ms: u.start_ms, end_ms: u.end_ms, text: &rec.text, decode_ms: rec.decode_ms })
+            serde_json::to_string(&Line {
+                file: &name,
+                start_ms: u.start_ms,
+                end_ms: u.end_ms,
+                text: &rec.text,
+                decode_ms: rec.decode_ms,
+            })
         };
         if !super::print_line(&json.expect("plain struct serialises")) {
             break;
@@ -181,7 +188,9 @@ mod grammar_spec {
             .map(|p| GrammarChoice { label: p.to_string(), phrases: vec![p.to_string()] })
             .collect();
         if choices.is_empty() {
-            return Err(format!("{spec:?} names no phrase; use `digits`, `digits:N-M`, `a,b,c` or `MENU@dialplan.toml`"));
+            return Err(format!(
+                "{spec:?} names no phrase; use `digits`, `digits:N-M`, `a,b,c` or `MENU@dialplan.toml`"
+            ));
         }
         Ok(Grammar { choices, digits: None })
     }
@@ -241,12 +250,22 @@ mod grammar_spec {
             let step = parse(&format!("main/account_balance@{plan}")).unwrap();
             assert_eq!(step.digits, Some((6, 10)));
             let step = parse(&format!("tech_support/report_outage@{plan}")).unwrap();
-            assert_eq!(step.choices.iter().take(3).map(|c| c.label.as_str()).collect::<Vec<_>>(), ["internet", "tv", "phone"]);
-            assert!(parse(&format!("other@{plan}")).unwrap_err().contains("no menu `other` (menus: billing, main, tech_support)"));
-            assert!(parse(&format!("main/nothing@{plan}")).unwrap_err().contains("menu `main` has no option `nothing`"));
+            assert_eq!(
+                step.choices.iter().take(3).map(|c| c.label.as_str()).collect::<Vec<_>>(),
+                ["internet", "tv", "phone"]
+            );
+            assert!(parse(&format!("other@{plan}"))
+                .unwrap_err()
+                .contains("no menu `other` (menus: billing, main, tech_support)"));
+            assert!(parse(&format!("main/nothing@{plan}"))
+                .unwrap_err()
+                .contains("menu `main` has no option `nothing`"));
             assert!(parse(&format!("main/billing@{plan}")).unwrap_err().contains("has no `collect` step"));
             let broken = parse("main@tests/fixtures/dialplans/broken.toml").unwrap_err();
-            assert!(broken.contains("does not pass `hotline check`") && broken.contains("broken.toml:5:13"), "{broken}");
+            assert!(
+                broken.contains("does not pass `hotline check`") && broken.contains("broken.toml:5:13"),
+                "{broken}"
+            );
         }
     }
 }

@@ -160,7 +160,8 @@ fn load_bytes(path: &Path, bytes: &[u8], tts_unavailable: Option<&str>) -> Outco
     let source = match std::str::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => {
-            let (line, col) = diagnostic::line_col(&String::from_utf8_lossy(&bytes[..e.valid_up_to()]), e.valid_up_to());
+            let (line, col) =
+                diagnostic::line_col(&String::from_utf8_lossy(&bytes[..e.valid_up_to()]), e.valid_up_to());
             return Outcome::unreadable(Diagnostic {
                 file: path.to_path_buf(),
                 line,
@@ -198,7 +199,10 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read the file: {e}"))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("the file is larger than {} MiB; is it really a dialplan?", MAX_FILE_BYTES / (1024 * 1024)));
+        return Err(format!(
+            "the file is larger than {} MiB; is it really a dialplan?",
+            MAX_FILE_BYTES / (1024 * 1024)
+        ));
     }
     Ok(bytes)
 }

@@ -391,7 +391,11 @@ impl<'d> TableReader<'d> {
             None if item.is_array_of_tables() => {
                 // `[[menus.main.options]]` is the other common TOML idiom.
                 let help = format!("name each entry: `[...{key}.NAME]` instead of `[[...{key}]]`");
-                rep.error(&span, format!("`{key}` must be a table of named entries, found array of tables"), Some(help));
+                rep.error(
+                    &span,
+                    format!("`{key}` must be a table of named entries, found array of tables"),
+                    Some(help),
+                );
                 None
             }
             None => {
@@ -415,7 +419,11 @@ impl<'d> TableReader<'d> {
                 )),
                 None => {
                     let span = item.span().unwrap_or(key_span);
-                    rep.error(&span, format!("`{name}` in {} must be a table, found {}", self.what, item.type_name()), None);
+                    rep.error(
+                        &span,
+                        format!("`{name}` in {} must be a table, found {}", self.what, item.type_name()),
+                        None,
+                    );
                 }
             }
         }

@@ -57,7 +57,12 @@ fn shipped_dialplan_compiles_to_the_documented_menus() {
     assert_eq!(d.menus.keys().collect::<Vec<_>>(), ["billing", "main", "tech_support"]);
     for menu in d.menus.values() {
         for o in &menu.options {
-            assert!(!o.phrases.is_empty() && o.dtmf.is_some(), "{}/{} reachable by voice and keypad", menu.id, o.intent);
+            assert!(
+                !o.phrases.is_empty() && o.dtmf.is_some(),
+                "{}/{} reachable by voice and keypad",
+                menu.id,
+                o.intent
+            );
         }
     }
     let main = &d.menus["main"];
@@ -70,15 +75,26 @@ fn shipped_dialplan_compiles_to_the_documented_menus() {
     assert_eq!((c.variable.as_str(), c.min_digits, c.max_digits, c.confirm), ("account_number", 6, 10, true));
     assert_eq!(*c.then, Action::Transfer(Transfer { extension: "210".into(), context: Some("billing-queue".into()) }));
     // Generated reprompts teach the caller what works, in one sentence.
-    assert!(main.no_match_prompt.text.starts_with("Sorry, I didn't understand. Press 1 for billing, 2 for"), "{}", main.no_match_prompt.text);
-    assert!(main.no_match_prompt.text.ends_with("or 0 for agent, or just say what you need."), "{}", main.no_match_prompt.text);
+    assert!(
+        main.no_match_prompt.text.starts_with("Sorry, I didn't understand. Press 1 for billing, 2 for"),
+        "{}",
+        main.no_match_prompt.text
+    );
+    assert!(
+        main.no_match_prompt.text.ends_with("or 0 for agent, or just say what you need."),
+        "{}",
+        main.no_match_prompt.text
+    );
     assert_eq!(d.globals.len(), 5);
     assert_eq!(d.messages.goodbye, "Thank you for calling Northwind Telecom. Goodbye.");
     assert_eq!(d.messages.confirm_digits, "I heard {}. Is that right?");
     let outage = d.menus["tech_support"].options.iter().find(|o| o.intent == "report_outage").unwrap();
     let Action::Collect(c) = &outage.action else { panic!("an outage report asks which service") };
     let values: Vec<(&str, Option<char>)> = c.choices.iter().map(|v| (v.value.as_str(), v.dtmf)).collect();
-    assert_eq!((c.variable.as_str(), values), ("service", vec![("internet", Some('1')), ("tv", Some('2')), ("phone", Some('3'))]));
+    assert_eq!(
+        (c.variable.as_str(), values),
+        ("service", vec![("internet", Some('1')), ("tv", Some('2')), ("phone", Some('3'))])
+    );
 }
 
 #[test]
@@ -87,7 +103,10 @@ fn a_silent_caller_is_asked_twice_by_default_with_a_one_sentence_reprompt() {
     let plan = load(&write(&dir, "t.toml", BASE)).unwrap();
     let main = &plan.menus["main"];
     assert_eq!((main.no_input_timeout_ms, main.max_no_input, main.max_no_match), (5000, 1, 2));
-    assert_eq!(main.no_input_prompt.text, "Sorry, I didn't hear anything. Press 1 for sales or 0 for agent, or just say what you need.");
+    assert_eq!(
+        main.no_input_prompt.text,
+        "Sorry, I didn't hear anything. Press 1 for sales or 0 for agent, or just say what you need."
+    );
 }
 
 #[test]
@@ -130,7 +149,8 @@ fn warnings_alone_do_not_fail_load() {
 #[test]
 fn tts_unavailable_warns_about_text_only_prompts() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dialplans/clean.toml");
-    let report = check_paths(std::slice::from_ref(&path), &CheckOptions { tts_unavailable: Some("no voice model".into()) });
+    let report =
+        check_paths(std::slice::from_ref(&path), &CheckOptions { tts_unavailable: Some("no voice model".into()) });
     let warnings: Vec<String> = report.diagnostics().map(|d| format!("{}:{} {}", d.line, d.col, d.message)).collect();
     // The main prompt has a WAV; the say, the orders prompt, the escalation
     // and the generated reprompts of both menus have only text.
@@ -157,12 +177,16 @@ fn unknown_goto_suggests_the_closest_menu() {
 
 #[test]
 fn unknown_escalation_target() {
-    assert_one(&format!("{BASE}\n[defaults]\nescalation = {{ goto = \"nowhere\" }}\n"), "unknown escalation target: no menu `nowhere`");
+    assert_one(
+        &format!("{BASE}\n[defaults]\nescalation = {{ goto = \"nowhere\" }}\n"),
+        "unknown escalation target: no menu `nowhere`",
+    );
 }
 
 #[test]
 fn duplicate_dtmf_key_in_a_menu() {
-    let text = format!("{BASE}\n[menus.main.options.support]\nphrases = [\"support\"]\ndtmf = \"1\"\ntransfer = \"300\"\n");
+    let text =
+        format!("{BASE}\n[menus.main.options.support]\nphrases = [\"support\"]\ndtmf = \"1\"\ntransfer = \"300\"\n");
     assert_one(&text, "15:8: error: DTMF key `1` of option `support` is already used by option `sales`");
 }
 
@@ -178,7 +202,8 @@ fn dtmf_key_of_a_global_clashes_unless_globals_are_off() {
 
 #[test]
 fn same_phrase_under_two_choices_is_ambiguous() {
-    let text = format!("{BASE}\n[menus.main.options.support]\nphrases = [\"  SALES \"]\ndtmf = \"2\"\ntransfer = \"300\"\n");
+    let text =
+        format!("{BASE}\n[menus.main.options.support]\nphrases = [\"  SALES \"]\ndtmf = \"2\"\ntransfer = \"300\"\n");
     assert_one(&text, "phrase \"  SALES \" of option `support` is also a phrase of option `sales`");
     let global = BASE.replace("[\"sales\"]", "[\"sales\", \"Go Back\"]");
     assert_one(&global, "phrase \"Go Back\" of option `sales` is also a phrase of the global `back` intent");
@@ -232,7 +257,10 @@ fn a_choice_step_takes_one_of_its_values() {
         c.choices.iter().map(|v| (v.value.as_str(), v.phrases.as_slice(), v.dtmf)).collect();
     assert_eq!(
         values,
-        [("fibre_broadband", &["fibre broadband".to_string()][..], Some('1')), ("tv", &["TV".into(), "television".into()][..], Some('2'))]
+        [
+            ("fibre_broadband", &["fibre broadband".to_string()][..], Some('1')),
+            ("tv", &["TV".into(), "television".into()][..], Some('2'))
+        ]
     );
     assert!(!c.confirm, "a clear choice is not read back unless asked for");
     // The generated question lists the values and their keys.
@@ -244,7 +272,10 @@ fn a_choice_step_takes_one_of_its_values() {
 fn choice_step_mistakes() {
     let step = |body: &str| format!("{BASE}\n[menus.main.options.sales.collect]\nvariable = \"product\"\n{body}\n");
     assert_one(&step("choices = {}"), "`choices` is empty");
-    assert_one(&step("max_digits = 4\nchoices = { tv = { dtmf = \"1\" } }"), "`max_digits` does not apply to a `collect` with `choices`");
+    assert_one(
+        &step("max_digits = 4\nchoices = { tv = { dtmf = \"1\" } }"),
+        "`max_digits` does not apply to a `collect` with `choices`",
+    );
     assert_one(
         &step("choices = { tv = { dtmf = \"1\" }, radio = { dtmf = \"1\" } }"),
         "DTMF key `1` of choice `radio` is already used by choice `tv` in the `collect` step of option `sales`",
@@ -309,14 +340,17 @@ fn say_needs_a_message() {
     assert_one(&BASE.replace("transfer = \"200\"", "say = \"\""), "`say` text is empty");
     assert_one(&BASE.replace("transfer = \"200\"", "say = {}"), "`say` needs `text`, `wav` or both");
     let dir = tempfile::tempdir().unwrap();
-    let d = load(&write(&dir, "t.toml", &BASE.replace("transfer = \"200\"", "say = \"Bye.\"\nthen = \"hangup\""))).unwrap();
+    let d =
+        load(&write(&dir, "t.toml", &BASE.replace("transfer = \"200\"", "say = \"Bye.\"\nthen = \"hangup\""))).unwrap();
     let action = &d.menus["main"].options[0].action;
     assert_eq!(*action, Action::Say { message: Prompt { text: "Bye.".into(), wav: None }, then: AfterSay::Hangup });
 }
 
 #[test]
 fn globals_can_be_overridden_and_disabled() {
-    let text = format!("{BASE}\n[globals.goodbye]\nenabled = false\n[globals.repeat]\nphrases = [\"once more\"]\ndtmf = \"\"\n");
+    let text = format!(
+        "{BASE}\n[globals.goodbye]\nenabled = false\n[globals.repeat]\nphrases = [\"once more\"]\ndtmf = \"\"\n"
+    );
     let dir = tempfile::tempdir().unwrap();
     let d = load(&write(&dir, "t.toml", &text)).unwrap();
     assert!(!d.globals.iter().any(|g| g.kind == GlobalKind::Goodbye));

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use super::diagnostic::{did_you_mean, Reporter};
 use super::model::*;
-use super::raw::{At, RawAction, RawCollect, RawDialplan, RawMenu, RawMenuSettings, RawOption, RawPrompt, RawSlotChoice};
+use super::raw::{
+    At, RawAction, RawCollect, RawDialplan, RawMenu, RawMenuSettings, RawOption, RawPrompt, RawSlotChoice,
+};
 
 /// Section names under `[globals]`, also the intent names in timelines.
 pub const GLOBAL_NAMES: [&str; 5] = ["agent", "repeat", "back", "main_menu", "goodbye"];
@@ -109,7 +111,11 @@ pub fn compile(raw: RawDialplan, cx: &Context, rep: &mut Reporter) -> Option<Dia
                     ext.value.clone()
                 }
                 None => {
-                    rep.error(&op.span, "`[operator]` has no `extension`", Some("add `extension = \"100\"` (the operators' extension)".into()));
+                    rep.error(
+                        &op.span,
+                        "`[operator]` has no `extension`",
+                        Some("add `extension = \"100\"` (the operators' extension)".into()),
+                    );
                     String::new()
                 }
             };
@@ -136,7 +142,11 @@ pub fn compile(raw: RawDialplan, cx: &Context, rep: &mut Reporter) -> Option<Dia
     }
     let start = raw.start.clone().unwrap_or(At { value: "main".into(), span: TOP });
     if raw.menus.is_empty() {
-        rep.error(&TOP, "the dialplan has no menus", Some("add a `[menus.main]` section with a `prompt` and `options`".into()));
+        rep.error(
+            &TOP,
+            "the dialplan has no menus",
+            Some("add a `[menus.main]` section with a `prompt` and `options`".into()),
+        );
     } else if !menu_ids.contains(&start.value.as_str()) {
         let message = if raw.start.is_some() {
             format!("start menu `{}` does not exist", start.value)
@@ -223,7 +233,15 @@ fn messages(raw: &RawDialplan, rep: &mut Reporter) -> Messages {
     for (key, text) in &raw.messages {
         let needs_placeholder = matches!(key.value.as_str(), "confirm_intent" | "confirm_digits");
         if needs_placeholder && !text.value.contains("{}") {
-            rep.error(&text.span, format!("`{}` must contain `{{}}`, where the {} are read out", key.value, if key.value == "confirm_intent" { "intent's words" } else { "digits" }), None);
+            rep.error(
+                &text.span,
+                format!(
+                    "`{}` must contain `{{}}`, where the {} are read out",
+                    key.value,
+                    if key.value == "confirm_intent" { "intent's words" } else { "digits" }
+                ),
+                None,
+            );
         }
         if text.value.trim().is_empty() {
             rep.error(&text.span, format!("`{}` is empty", key.value), None);
@@ -289,7 +307,11 @@ fn dtmf_key(d: &At<String>, rep: &mut Reporter) -> Option<char> {
 
 fn phrase_list(phrases: &At<Vec<At<String>>>, rep: &mut Reporter) -> Vec<String> {
     if phrases.value.is_empty() {
-        rep.error(&phrases.span, "`phrases` is empty", Some("list what callers say for this, e.g. [\"billing\", \"pay my bill\"]".into()));
+        rep.error(
+            &phrases.span,
+            "`phrases` is empty",
+            Some("list what callers say for this, e.g. [\"billing\", \"pay my bill\"]".into()),
+        );
     }
     let mut out = Vec::new();
     for p in &phrases.value {
@@ -329,7 +351,8 @@ fn choices_sentence(choices: &[(String, Option<char>)]) -> String {
             Some(if phrase.is_empty() { key } else { format!("{key} for {phrase}") })
         })
         .collect();
-    let spoken: Vec<String> = choices.iter().filter(|(p, k)| k.is_none() && !p.is_empty()).map(|(p, _)| p.clone()).collect();
+    let spoken: Vec<String> =
+        choices.iter().filter(|(p, k)| k.is_none() && !p.is_empty()).map(|(p, _)| p.clone()).collect();
     let mut parts = Vec::new();
     if !keyed.is_empty() {
         parts.push(format!("Press {}, or just say what you need.", or_list(&keyed)));
@@ -400,14 +423,22 @@ impl Validator<'_, '_, '_> {
         let prompt = match &m.prompt {
             Some(p) => self.prompt(p, "prompt"),
             None => {
-                self.rep.error(&m.id.span, format!("menu `{id}` has no `prompt`"), Some("add `prompt = \"...\"` listing the choices".into()));
+                self.rep.error(
+                    &m.id.span,
+                    format!("menu `{id}` has no `prompt`"),
+                    Some("add `prompt = \"...\"` listing the choices".into()),
+                );
                 Prompt::default()
             }
         };
 
         let options: Vec<MenuOption> = m.options.iter().filter_map(|o| self.option(o)).collect();
         if m.options.is_empty() && !m.options_malformed {
-            self.rep.error(&m.id.span, format!("menu `{id}` has no options"), Some(format!("add `[menus.{id}.options.NAME]` sections")));
+            self.rep.error(
+                &m.id.span,
+                format!("menu `{id}` has no options"),
+                Some(format!("add `[menus.{id}.options.NAME]` sections")),
+            );
         }
         self.check_clashes(m, globals_on);
 
@@ -431,7 +462,9 @@ impl Validator<'_, '_, '_> {
             if m.no_input_prompt.is_none() || m.no_match_prompt.is_none() {
                 self.rep.warning(
                     &m.id.span,
-                    format!("the generated reprompts of menu `{id}` need text-to-speech, which is unavailable ({reason})"),
+                    format!(
+                        "the generated reprompts of menu `{id}` need text-to-speech, which is unavailable ({reason})"
+                    ),
                     Some("give `no_input_prompt` and `no_match_prompt` a `wav`".into()),
                 );
             }
@@ -474,9 +507,17 @@ impl Validator<'_, '_, '_> {
             if w.value.trim().is_empty() {
                 self.rep.error(&w.span, format!("`{what}` wav path is empty"), None);
             } else if !path.is_file() {
-                self.rep.error(&w.span, format!("prompt file `{}` not found", path.display()), Some("WAV paths are relative to the dialplan's folder".into()));
+                self.rep.error(
+                    &w.span,
+                    format!("prompt file `{}` not found", path.display()),
+                    Some("WAV paths are relative to the dialplan's folder".into()),
+                );
             } else if let Err(e) = hound::WavReader::open(&path) {
-                self.rep.error(&w.span, format!("prompt file `{}` is not a readable WAV file: {e}", path.display()), None);
+                self.rep.error(
+                    &w.span,
+                    format!("prompt file `{}` is not a readable WAV file: {e}", path.display()),
+                    None,
+                );
             }
             path
         });
@@ -487,7 +528,9 @@ impl Validator<'_, '_, '_> {
             if let Some(reason) = self.cx.tts_unavailable {
                 self.rep.warning(
                     &p.span,
-                    format!("`{what}` has only text and will be spoken by text-to-speech, which is unavailable ({reason})"),
+                    format!(
+                        "`{what}` has only text and will be spoken by text-to-speech, which is unavailable ({reason})"
+                    ),
                     Some("add a `wav` recording of it".into()),
                 );
             }
@@ -500,7 +543,11 @@ impl Validator<'_, '_, '_> {
         let phrases = match &o.phrases {
             Some(p) => phrase_list(p, self.rep),
             None => {
-                self.rep.error(&o.intent.span, format!("option `{}` has no `phrases`", o.intent.value), Some("list what callers say for it, e.g. `phrases = [\"billing\"]`".into()));
+                self.rep.error(
+                    &o.intent.span,
+                    format!("option `{}` has no `phrases`", o.intent.value),
+                    Some("list what callers say for it, e.g. `phrases = [\"billing\"]`".into()),
+                );
                 Vec::new()
             }
         };
@@ -511,12 +558,17 @@ impl Validator<'_, '_, '_> {
 
     /// One of `goto`, `transfer`, `say`, optionally after a `collect`.
     fn action(&mut self, a: &RawAction, collect: Option<&RawCollect>, what: &str) -> Option<Action> {
-        let given: Vec<&str> = [("goto", a.goto.is_some()), ("transfer", a.transfer.is_some()), ("say", a.say.is_some())]
-            .into_iter()
-            .filter_map(|(k, set)| set.then_some(k))
-            .collect();
+        let given: Vec<&str> =
+            [("goto", a.goto.is_some()), ("transfer", a.transfer.is_some()), ("say", a.say.is_some())]
+                .into_iter()
+                .filter_map(|(k, set)| set.then_some(k))
+                .collect();
         if given.len() > 1 {
-            self.rep.error(&a.span, format!("{what} has more than one action: {}", given.join(", ")), Some("keep exactly one of `goto`, `transfer`, `say`".into()));
+            self.rep.error(
+                &a.span,
+                format!("{what} has more than one action: {}", given.join(", ")),
+                Some("keep exactly one of `goto`, `transfer`, `say`".into()),
+            );
             return None;
         }
         if let Some(ctx) = a.context.as_ref().filter(|_| a.transfer.is_none()) {
@@ -565,7 +617,11 @@ impl Validator<'_, '_, '_> {
                 v.value.clone()
             }
             None => {
-                self.rep.error(&c.span, "`collect` has no `variable`", Some("name what is collected, e.g. `variable = \"account_number\"`".into()));
+                self.rep.error(
+                    &c.span,
+                    "`collect` has no `variable`",
+                    Some("name what is collected, e.g. `variable = \"account_number\"`".into()),
+                );
                 return None;
             }
         };
@@ -605,7 +661,9 @@ impl Validator<'_, '_, '_> {
                 if let Some(reason) = self.cx.tts_unavailable {
                     self.rep.warning(
                         &c.span,
-                        format!("the generated prompt of `collect` needs text-to-speech, which is unavailable ({reason})"),
+                        format!(
+                            "the generated prompt of `collect` needs text-to-speech, which is unavailable ({reason})"
+                        ),
                         Some("give `collect` a `prompt` with a `wav`".into()),
                     );
                 }
@@ -639,7 +697,10 @@ impl Validator<'_, '_, '_> {
         if dtmf.is_none() {
             self.rep.warning(
                 &name.span,
-                format!("{what} `{}` has no `dtmf` key: callers who cannot speak to the bot cannot choose it", name.value),
+                format!(
+                    "{what} `{}` has no `dtmf` key: callers who cannot speak to the bot cannot choose it",
+                    name.value
+                ),
                 None,
             );
         }
@@ -809,6 +870,10 @@ fn unreachable_menus(raw: &[RawMenu], menus: &BTreeMap<String, Menu>, start: &st
         }
     }
     for m in raw.iter().filter(|m| !seen.contains(m.id.value.as_str())) {
-        rep.warning(&m.id.span, format!("menu `{}` is unreachable: no `goto` leads to it from `{start}`", m.id.value), None);
+        rep.warning(
+            &m.id.span,
+            format!("menu `{}` is unreachable: no `goto` leads to it from `{start}`", m.id.value),
+            None,
+        );
     }
 }

@@ -31,7 +31,8 @@ const LABELS: &[Option<&str>] = &[
     Some("internet"),
     Some(""),
 ];
-const TEXTS: &[&str] = &["", "billing", "four five one two", "yes", "no", "noise", "go back", "repeat", "bye", "operator"];
+const TEXTS: &[&str] =
+    &["", "billing", "four five one two", "yes", "no", "noise", "go back", "repeat", "bye", "operator"];
 const CONFIDENCES: &[f32] = &[0.0, 0.3, 0.49, 0.5, 0.79, 0.8, 1.0, -1.0, 2.0, f32::NAN, f32::INFINITY];
 const LEVELS: &[f32] = &[0.0, 0.0, 0.3, 0.3, 0.01, 0.1, 1.0];
 
@@ -48,7 +49,11 @@ struct Driver {
 
 impl Driver {
     fn new() -> Driver {
-        let call = Call::new(Arc::new(test_dialplan()), Arc::new(crate::intent::TextMatcher::default()), Box::new(LoudnessVad::new()));
+        let call = Call::new(
+            Arc::new(test_dialplan()),
+            Arc::new(crate::intent::TextMatcher::default()),
+            Box::new(LoudnessVad::new()),
+        );
         Driver { call, now: 0, started: false, last_play: None, last_request: None, transcript: VecDeque::new() }
     }
 
@@ -61,7 +66,9 @@ impl Driver {
 
     fn send(&mut self, input: Input) -> Vec<Output> {
         let what = match &input {
-            Input::Audio(samples) => format!("audio {} samples, peak {}", samples.len(), samples.iter().fold(0f32, |m, s| m.max(s.abs()))),
+            Input::Audio(samples) => {
+                format!("audio {} samples, peak {}", samples.len(), samples.iter().fold(0f32, |m, s| m.max(s.abs())))
+            }
             other => format!("{other:?}"),
         };
         self.started |= matches!(input, Input::Start);
@@ -74,7 +81,9 @@ impl Driver {
                 _ => {}
             }
             let line = match o {
-                Output::Recognize { request, utterance, .. } => format!("  -> recognize {request} ({}..{} ms)", utterance.start_ms, utterance.end_ms),
+                Output::Recognize { request, utterance, .. } => {
+                    format!("  -> recognize {request} ({}..{} ms)", utterance.start_ms, utterance.end_ms)
+                }
                 other => format!("  -> {other:?}"),
             };
             self.note(line);
@@ -97,7 +106,11 @@ impl Driver {
     /// says nothing, all end in something happening.
     fn check_never_silent(&self) {
         if self.started && !self.call.is_finished() {
-            assert!(self.call.next_deadline().is_some(), "silent with no timer running; the call so far:\n{}", self.story());
+            assert!(
+                self.call.next_deadline().is_some(),
+                "silent with no timer running; the call so far:\n{}",
+                self.story()
+            );
         }
     }
 
@@ -127,7 +140,9 @@ impl Driver {
                     decode_ms: 0,
                 },
             },
-            6 => Input::PlaybackFinished(self.last_play.unwrap_or(0).saturating_sub(e.below(2) as u64) + e.below(2) as u64 * 1000),
+            6 => Input::PlaybackFinished(
+                self.last_play.unwrap_or(0).saturating_sub(e.below(2) as u64) + e.below(2) as u64 * 1000,
+            ),
             7 => Input::Tick,
             8 if e.one_in(3) => Input::RecognitionFailed { request, reason: "recogniser overloaded".into() },
             8 => Input::TransferFailed { reason: "busy".into() },

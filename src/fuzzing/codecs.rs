@@ -134,7 +134,10 @@ fn event_size(event: &PbxEvent) -> usize {
         PbxEvent::Start(info) => {
             info.call_id.len()
                 + info.variables.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
-                + [&info.channel, &info.caller_id, &info.dialplan].iter().map(|s| s.as_ref().map_or(0, String::len)).sum::<usize>()
+                + [&info.channel, &info.caller_id, &info.dialplan]
+                    .iter()
+                    .map(|s| s.as_ref().map_or(0, String::len))
+                    .sum::<usize>()
         }
         PbxEvent::MarkReached(s) | PbxEvent::Ignored(s) | PbxEvent::Hangup { reason: s } => s.len(),
         PbxEvent::Dtmf(_) | PbxEvent::Pause | PbxEvent::Resume => 1,
@@ -143,7 +146,8 @@ fn event_size(event: &PbxEvent) -> usize {
 
 /// Random target of the websocket upgrade request, for the query parser.
 fn request_target(e: &mut Entropy) -> String {
-    let seed = "/call?dialplan=sales&caller_id=%2B4930123&caller_chan=Local%2Fs%40caller-sim-00000019%3B1&caller_uid=1.2";
+    let seed =
+        "/call?dialplan=sales&caller_id=%2B4930123&caller_chan=Local%2Fs%40caller-sim-00000019%3B1&caller_uid=1.2";
     match e.below(3) {
         0 => "/".into(),
         1 => seed.into(),
@@ -194,7 +198,10 @@ pub fn fuzz_codecs(data: &[u8]) {
         }
         // Our own words (reasons, names) are short; the rest is payload.
         let ours = 128 * (count + sent);
-        assert!(produced <= received + ours, "{transport}: {produced} bytes of events from {received} in {sent} messages");
+        assert!(
+            produced <= received + ours,
+            "{transport}: {produced} bytes of events from {received} in {sent} messages"
+        );
         if e.one_in(8) {
             check_outgoing(&mut e, codec.as_mut(), transport);
         }
@@ -216,7 +223,11 @@ fn check_outgoing(e: &mut Entropy, codec: &mut dyn MediaCodec, transport: Transp
     // base64 JSON (FreeSWITCH) is the largest encoding: 4/3 per L16 byte;
     // Asterisk pads the last frame, which the start message may make large.
     let padding = crate::pbx::asterisk_ws::MAX_AUDIO_MESSAGE_BYTES;
-    assert!(bytes <= samples.len() * 3 + padding + 8 * 1024, "{transport}: {bytes} bytes out for {} samples", samples.len());
+    assert!(
+        bytes <= samples.len() * 3 + padding + 8 * 1024,
+        "{transport}: {bytes} bytes out for {} samples",
+        samples.len()
+    );
 }
 
 /// The result of decoding a stream: the frames, then the first error or

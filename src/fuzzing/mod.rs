@@ -10,9 +10,9 @@
 //! proptest on every `cargo test`.
 mod call;
 mod codecs;
-mod text;
 #[cfg(test)]
 mod tests;
+mod text;
 
 pub use call::fuzz_call;
 pub use codecs::{fuzz_audiosocket_framer, fuzz_codecs};
@@ -104,8 +104,34 @@ impl<'a> Entropy<'a> {
 /// Bytes a mutation inserts: the delimiters of the formats fuzzed here
 /// (JSON, TOML, HTTP, ESL, percent escapes) and a multi-byte character.
 const TOKENS: &[&[u8]] = &[
-    b" ", b"{", b"}", b"[", b"]", b"\"", b":", b",", b"0", b"a", b"\\", b"=", b"\n", b"\r\n", b"\n\n", b"#", b"'",
-    b".", b"%", b"%2", b"-1", b"1e999", b"\"\"\"", b"[[", b"\xc3\xa9", b"\xff", b"\0", b"99999999999999999999",
+    b" ",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b"\"",
+    b":",
+    b",",
+    b"0",
+    b"a",
+    b"\\",
+    b"=",
+    b"\n",
+    b"\r\n",
+    b"\n\n",
+    b"#",
+    b"'",
+    b".",
+    b"%",
+    b"%2",
+    b"-1",
+    b"1e999",
+    b"\"\"\"",
+    b"[[",
+    b"\xc3\xa9",
+    b"\xff",
+    b"\0",
+    b"99999999999999999999",
 ];
 
 /// `seed` changed by one to four random edits at the byte and line level:

@@ -115,4 +115,3 @@ fn config_error_columns_count_characters() {
     let err = crate::config::ServerConfig::from_toml_str(text, None, &|_| None).unwrap_err();
     assert!(err.0[0].starts_with("config:2:22: "), "{err}");
 }
-

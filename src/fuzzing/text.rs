@@ -37,7 +37,8 @@ fn esl_seeds() -> Vec<Vec<u8>> {
         r#"{"audioContentType":"raw","sampleRate":8000,"file":"/tmp/0f1e2d3c_1.tmp.r8"}"#,
     );
     let stop = event_body("Event-Name: PLAYBACK_STOP\nUnique-ID: 0f1e2d3c\nPlayback-File-Path: /tmp/x.r8\n", "");
-    let hangup = event_body("Event-Name: CHANNEL_HANGUP\nChannel-Call-UUID: 0f1e2d3c\nHangup-Cause: NORMAL_CLEARING\n", "");
+    let hangup =
+        event_body("Event-Name: CHANNEL_HANGUP\nChannel-Call-UUID: 0f1e2d3c\nHangup-Cause: NORMAL_CLEARING\n", "");
     vec![
         esl_message("Content-Type: auth/request\n", ""),
         esl_message("Content-Type: command/reply\nReply-Text: +OK accepted\n", ""),
@@ -262,7 +263,8 @@ pub fn mutate_wav(e: &mut Entropy, seed: &[u8]) -> Vec<u8> {
             0 => {
                 // RIFF size, fmt fields, data size: all within 48 bytes.
                 let at = e.below(48.min(wav.len().saturating_sub(3)).max(1));
-                let value = *e.pick(&[0u32, 1, 2, 0xffff, 0x8000_0000, 0xffff_ffff, 8000, 44_100, 16, 24, 32, 3, 0xfffe]);
+                let value =
+                    *e.pick(&[0u32, 1, 2, 0xffff, 0x8000_0000, 0xffff_ffff, 8000, 44_100, 16, 24, 32, 3, 0xfffe]);
                 let width = if e.one_in(2) { 2 } else { 4 };
                 for (i, b) in value.to_le_bytes()[..width].iter().enumerate() {
                     if let Some(slot) = wav.get_mut(at + i) {
@@ -288,7 +290,11 @@ pub fn fuzz_wav(data: &[u8]) {
         Ok(audio) => {
             let rates = crate::audio::wav::MIN_RATE..=crate::audio::wav::MAX_RATE;
             assert!(rates.contains(&audio.rate), "rate {}", audio.rate);
-            assert!(!audio.samples.is_empty() && audio.samples.len() <= data.len() / 2, "{} samples", audio.samples.len());
+            assert!(
+                !audio.samples.is_empty() && audio.samples.len() <= data.len() / 2,
+                "{} samples",
+                audio.samples.len()
+            );
         }
         Err(err) => assert!(err.to_string().len() > 10, "{err:?}"),
     }

@@ -325,7 +325,11 @@ impl AmiSession {
             }
             match msg.get("Event") {
                 Some(e) if e.eq_ignore_ascii_case("ShowDialPlanComplete") => {
-                    return Ok(if priorities > 0 { TargetStatus::Exists } else { TargetStatus::Missing("no priorities listed".into()) });
+                    return Ok(if priorities > 0 {
+                        TargetStatus::Exists
+                    } else {
+                        TargetStatus::Missing("no priorities listed".into())
+                    });
                 }
                 Some(e) if e.eq_ignore_ascii_case("ListDialplan") && msg.get("Priority").is_some() => priorities += 1,
                 _ => {}
@@ -564,7 +568,9 @@ impl Landing {
             Landing::Elsewhere { context, exten } => {
                 format!("landed elsewhere: the caller went to {context},{exten} instead (the target extension does not exist)")
             }
-            Landing::HungUp { cause } => format!("hung up: the caller was hung up before reaching the target ({cause})"),
+            Landing::HungUp { cause } => {
+                format!("hung up: the caller was hung up before reaching the target ({cause})")
+            }
             Landing::Unconfirmed => format!(
                 "unconfirmed: Asterisk accepted the transfer but did not show the caller at the target within {} ms \
                  (needs manager.conf read = call,dialplan)",
@@ -638,11 +644,16 @@ pub struct Transferred {
 /// with us); once it accepted, the result is a [`Transferred`] whatever
 /// became of the caller. The actions must be done by `deadline`; watching
 /// the landing takes up to [`LANDING_WAIT`] more.
-pub async fn transfer(cfg: &AmiConfig, req: &TransferRequest, deadline: tokio::time::Instant) -> Result<Transferred, AmiError> {
+pub async fn transfer(
+    cfg: &AmiConfig,
+    req: &TransferRequest,
+    deadline: tokio::time::Instant,
+) -> Result<Transferred, AmiError> {
     let timed_out = || AmiError::Timeout { what: "the transfer".into(), ms: cfg.timeout.as_millis() };
     let mut session = tokio::time::timeout_at(deadline, AmiSession::connect(cfg)).await.map_err(|_| timed_out())??;
     let result = async {
-        let moved = tokio::time::timeout_at(deadline, move_caller(&mut session, req)).await.map_err(|_| timed_out())??;
+        let moved =
+            tokio::time::timeout_at(deadline, move_caller(&mut session, req)).await.map_err(|_| timed_out())??;
         let watch_until = tokio::time::Instant::now() + LANDING_WAIT;
         let channel = match (moved, &req.leg) {
             (Some(c), _) => Some(c),
@@ -729,7 +740,12 @@ mod tests {
     fn the_channel_is_found_by_its_variable_line() {
         let events = vec![
             block(&[("Event", "Status"), ("Channel", "PJSIP/100-00000001"), ("Variable", "AS_ID=")]),
-            block(&[("Event", "Status"), ("Channel", "PJSIP/200-00000002"), ("Variable", "OTHER=x"), ("Variable", "AS_ID=4040-1")]),
+            block(&[
+                ("Event", "Status"),
+                ("Channel", "PJSIP/200-00000002"),
+                ("Variable", "OTHER=x"),
+                ("Variable", "AS_ID=4040-1"),
+            ]),
             block(&[("Event", "Status"), ("Channel", "PJSIP/300-00000003"), ("Variable", "AS_ID=4040-12")]),
         ];
         assert_eq!(caller_channel_with_variable(&events, "AS_ID", "4040-1").as_deref(), Some("PJSIP/200-00000002"));
@@ -741,11 +757,19 @@ mod tests {
     #[test]
     fn an_inherited_variable_on_the_audiosocket_channel_does_not_count() {
         let events = vec![
-            block(&[("Event", "Status"), ("Channel", "AudioSocket/10.0.0.20:9093-00000001"), ("Variable", "AS_ID=u-1")]),
+            block(&[
+                ("Event", "Status"),
+                ("Channel", "AudioSocket/10.0.0.20:9093-00000001"),
+                ("Variable", "AS_ID=u-1"),
+            ]),
             block(&[("Event", "Status"), ("Channel", "PJSIP/1001-0000002a"), ("Variable", "AS_ID=u-1")]),
         ];
         assert_eq!(caller_channel_with_variable(&events, "AS_ID", "u-1").as_deref(), Some("PJSIP/1001-0000002a"));
-        assert_eq!(caller_channel_with_variable(&events[..1], "AS_ID", "u-1"), None, "only the AudioSocket leg: no caller");
+        assert_eq!(
+            caller_channel_with_variable(&events[..1], "AS_ID", "u-1"),
+            None,
+            "only the AudioSocket leg: no caller"
+        );
     }
 
     #[test]
@@ -759,10 +783,22 @@ mod tests {
             landing_of(&newexten(caller, "agents", "i"), caller, "agents", "101"),
             Some(Landing::Elsewhere { context: "agents".into(), exten: "i".into() })
         );
-        assert_eq!(landing_of(&newexten("PJSIP/9-1", "agents", "101"), caller, "agents", "101"), None, "another channel");
-        assert_eq!(landing_of(&newexten(caller, "hotline", "s"), caller, "agents", "101"), None, "not yet at the target");
-        let hangup = block(&[("Event", "Hangup"), ("Channel", caller), ("Cause", "16"), ("Cause-txt", "Normal Clearing")]);
-        assert_eq!(landing_of(&hangup, caller, "agents", "101"), Some(Landing::HungUp { cause: "cause 16: Normal Clearing".into() }));
+        assert_eq!(
+            landing_of(&newexten("PJSIP/9-1", "agents", "101"), caller, "agents", "101"),
+            None,
+            "another channel"
+        );
+        assert_eq!(
+            landing_of(&newexten(caller, "hotline", "s"), caller, "agents", "101"),
+            None,
+            "not yet at the target"
+        );
+        let hangup =
+            block(&[("Event", "Hangup"), ("Channel", caller), ("Cause", "16"), ("Cause-txt", "Normal Clearing")]);
+        assert_eq!(
+            landing_of(&hangup, caller, "agents", "101"),
+            Some(Landing::HungUp { cause: "cause 16: Normal Clearing".into() })
+        );
         assert_eq!(Landing::Arrived.result_text(), "ok");
         assert!(Landing::Unconfirmed.result_text().starts_with("unconfirmed"));
     }

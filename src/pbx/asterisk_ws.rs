@@ -135,11 +135,8 @@ impl AsteriskWsCodec {
         if trimmed.is_empty() {
             return Err(ProtocolError("empty text frame".into()));
         }
-        let event = if trimmed.starts_with('{') {
-            ParsedEvent::from_json(trimmed)?
-        } else {
-            ParsedEvent::from_plain(trimmed)?
-        };
+        let event =
+            if trimmed.starts_with('{') { ParsedEvent::from_json(trimmed)? } else { ParsedEvent::from_plain(trimmed)? };
         if event.name == "MEDIA_START" {
             return self.on_media_start(event).map(|info| vec![PbxEvent::Start(info)]);
         }
@@ -194,9 +191,9 @@ impl AsteriskWsCodec {
         })?;
         let frame_bytes = match event.get("optimal_frame_size") {
             None => format.frame_bytes(),
-            Some(s) => s
-                .parse::<usize>()
-                .map_err(|_| ProtocolError(format!("MEDIA_START optimal_frame_size {:?} is not a number", truncate(&s, 32))))?,
+            Some(s) => s.parse::<usize>().map_err(|_| {
+                ProtocolError(format!("MEDIA_START optimal_frame_size {:?} is not a number", truncate(&s, 32)))
+            })?,
         };
         if frame_bytes == 0 || frame_bytes % format.bytes_per_sample() != 0 || frame_bytes > MAX_AUDIO_MESSAGE_BYTES {
             return Err(ProtocolError(format!(
@@ -331,10 +328,7 @@ impl MediaCodec for AsteriskWsCodec {
 /// Mark ids travel back in MEDIA_MARK_PROCESSED as a bare plain-text token,
 /// so they must not contain spaces; keep them short and boring.
 pub fn sanitize_mark_id(id: &str) -> String {
-    id.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .take(MAX_MARK_ID_BYTES)
-        .collect()
+    id.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).take(MAX_MARK_ID_BYTES).collect()
 }
 
 /// Asterisk format names → wire encoding (PROTOCOLS.md §1.2, §1.5).
@@ -445,10 +439,7 @@ impl ParsedEvent {
 
     /// A channel variable by name, also when inherited (`_NAME`, `__NAME`).
     fn variable(&self, name: &str) -> Option<String> {
-        self.channel_variables
-            .iter()
-            .find(|(k, _)| k.trim_start_matches('_') == name)
-            .map(|(_, v)| v.clone())
+        self.channel_variables.iter().find(|(k, _)| k.trim_start_matches('_') == name).map(|(_, v)| v.clone())
     }
 
     fn describe(&self) -> String {
@@ -615,7 +606,11 @@ mod tests {
             (true, r#"{"event":"MEDIA_XOFF","channel_id":"1795450091.35"}"#, PbxEvent::Pause),
             (true, r#"{"event":"MEDIA_XON","channel_id":"1795450091.35"}"#, PbxEvent::Resume),
             (false, "QUEUE_DRAINED", PbxEvent::Ignored("QUEUE_DRAINED".into())),
-            (true, r#"{"event":"QUEUE_DRAINED","channel_id":"1795450055.26"}"#, PbxEvent::Ignored("QUEUE_DRAINED".into())),
+            (
+                true,
+                r#"{"event":"QUEUE_DRAINED","channel_id":"1795450055.26"}"#,
+                PbxEvent::Ignored("QUEUE_DRAINED".into()),
+            ),
             (false, "HANGUP", PbxEvent::Hangup { reason: "HANGUP event from Asterisk".into() }),
         ] {
             let codec = if codec { &mut j } else { &mut p };
@@ -628,7 +623,9 @@ mod tests {
         let mut p = AsteriskWsCodec::new("/");
         started(&mut p, PLAIN_START);
         let status = "STATUS channel_id:1795449997.8 queue_length:0 xon_level:800 xoff_level:900 queue_full:false bulk_media:false media_paused:false";
-        assert!(matches!(p.on_message(text(status)).unwrap()[0], PbxEvent::Ignored(ref s) if s.contains("queue_length:0")));
+        assert!(
+            matches!(p.on_message(text(status)).unwrap()[0], PbxEvent::Ignored(ref s) if s.contains("queue_length:0"))
+        );
         let err = "ERROR channel_id:1795450165.59 error_text:SET_MEDIA_DIRECTION only supports JSON format.\n";
         assert_eq!(
             p.on_message(text(err)).unwrap(),
@@ -637,7 +634,10 @@ mod tests {
         let mut j = AsteriskWsCodec::new("/");
         started(&mut j, JSON_START);
         let err = r#"{"event":"ERROR","channel_id":"1795450154.53","error_text":"Unable to parse JSON command"}"#;
-        assert_eq!(j.on_message(text(err)).unwrap(), vec![PbxEvent::Ignored("ERROR Unable to parse JSON command".into())]);
+        assert_eq!(
+            j.on_message(text(err)).unwrap(),
+            vec![PbxEvent::Ignored("ERROR Unable to parse JSON command".into())]
+        );
     }
 
     #[test]
@@ -689,7 +689,10 @@ mod tests {
     #[test]
     fn caller_audio_is_decoded_in_the_announced_format() {
         let mut c = AsteriskWsCodec::new("/");
-        started(&mut c, "MEDIA_START channel:WebSocket/bot/0x1 channel_id:1.1 format:ulaw optimal_frame_size:160 ptime:20");
+        started(
+            &mut c,
+            "MEDIA_START channel:WebSocket/bot/0x1 channel_id:1.1 format:ulaw optimal_frame_size:160 ptime:20",
+        );
         let samples: Vec<i16> = (0..160).map(|i| ((i as i16) - 80) * 300).collect();
         let wire = crate::audio::g711::ulaw_encode_all(&samples);
         match c.on_message(WireMessage::Binary(wire)).unwrap().as_slice() {
@@ -705,7 +708,10 @@ mod tests {
         started(&mut s, PLAIN_START);
         // A short last frame of a played file (208 bytes) is legal.
         let wire: Vec<u8> = (0..104i16).flat_map(|v| (v * 7).to_le_bytes()).collect();
-        assert_eq!(s.on_message(WireMessage::Binary(wire)).unwrap(), vec![PbxEvent::Audio((0..104).map(|v| v * 7).collect())]);
+        assert_eq!(
+            s.on_message(WireMessage::Binary(wire)).unwrap(),
+            vec![PbxEvent::Audio((0..104).map(|v| v * 7).collect())]
+        );
     }
 
     #[test]
@@ -730,8 +736,13 @@ mod tests {
         let mut u = AsteriskWsCodec::new("/");
         started(&mut u, "MEDIA_START channel_id:1.1 format:ulaw optimal_frame_size:160");
         let msgs = u.audio(&vec![0i16; 8000 * 20]);
-        assert!(msgs.iter().all(|m| matches!(m, WireMessage::Binary(b) if b.len() % 160 == 0 && b.len() <= MAX_AUDIO_MESSAGE_BYTES)));
-        assert_eq!(msgs.iter().map(|m| if let WireMessage::Binary(b) = m { b.len() } else { 0 }).sum::<usize>(), 160_000);
+        assert!(msgs
+            .iter()
+            .all(|m| matches!(m, WireMessage::Binary(b) if b.len() % 160 == 0 && b.len() <= MAX_AUDIO_MESSAGE_BYTES)));
+        assert_eq!(
+            msgs.iter().map(|m| if let WireMessage::Binary(b) = m { b.len() } else { 0 }).sum::<usize>(),
+            160_000
+        );
     }
 
     #[test]
@@ -748,13 +759,16 @@ mod tests {
 
     #[test]
     fn percent_decoding_is_total() {
-        assert_eq!(parse_query("/x?a=%2Fb%3B1&c=d+e&f&g=%zz&h=%4"), vec![
-            ("a".into(), "/b;1".into()),
-            ("c".into(), "d e".into()),
-            ("f".into(), "".into()),
-            ("g".into(), "%zz".into()),
-            ("h".into(), "%4".into()),
-        ]);
+        assert_eq!(
+            parse_query("/x?a=%2Fb%3B1&c=d+e&f&g=%zz&h=%4"),
+            vec![
+                ("a".into(), "/b;1".into()),
+                ("c".into(), "d e".into()),
+                ("f".into(), "".into()),
+                ("g".into(), "%zz".into()),
+                ("h".into(), "%4".into()),
+            ]
+        );
         assert!(parse_query("/").is_empty());
     }
 }

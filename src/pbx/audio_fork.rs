@@ -59,9 +59,8 @@ impl Default for FreeswitchOptions {
 /// `uuid` (alias `callId`/`call_id`) is required: every ESL command needs
 /// the channel's UUID. Other scalar fields go to `CallInfo::variables`.
 pub fn parse_metadata(text: &str, default_rate: u32, module: &str) -> Result<CallInfo, ProtocolError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        ProtocolError(format!("{module} metadata (first text frame) is not valid JSON: {e}"))
-    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ProtocolError(format!("{module} metadata (first text frame) is not valid JSON: {e}")))?;
     let Value::Object(map) = value else {
         return Err(ProtocolError(format!("{module} metadata must be a JSON object, got {}", kind_of(&value))));
     };
@@ -95,7 +94,9 @@ pub fn parse_metadata(text: &str, default_rate: u32, module: &str) -> Result<Cal
     let rate = match map.get("sampleRate").or_else(|| map.get("sample_rate")) {
         None | Some(Value::Null) => default_rate,
         Some(v) => parse_rate(v).ok_or_else(|| {
-            ProtocolError(format!("{module} metadata field \"sampleRate\" must be a multiple of 8000 up to 192000, got {v}"))
+            ProtocolError(format!(
+                "{module} metadata field \"sampleRate\" must be a multiple of 8000 up to 192000, got {v}"
+            ))
         })?,
     };
     let known = ["uuid", "callId", "call_id", "dialplan", "caller_id", "callerId", "sampleRate", "sample_rate"];
@@ -345,11 +346,13 @@ impl MediaCodec for AudioForkCodec {
 /// The body of a `mod_audio_fork::play_audio` / `mod_audio_stream::play`
 /// event: `data` of our message minus the audio, plus the temp `file`.
 pub fn play_event_file(body: &str) -> Result<String, ProtocolError> {
-    let v: Value = serde_json::from_str(body)
-        .map_err(|e| ProtocolError(format!("play event body is not valid JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_str(body).map_err(|e| ProtocolError(format!("play event body is not valid JSON: {e}")))?;
     match v.get("file") {
         Some(Value::String(f)) if !f.is_empty() => Ok(f.clone()),
-        Some(other) => Err(ProtocolError(format!("play event field \"file\" must be a string, got {}", kind_of(other)))),
+        Some(other) => {
+            Err(ProtocolError(format!("play event field \"file\" must be a string, got {}", kind_of(other))))
+        }
         None => Err(ProtocolError("play event body has no \"file\" field".into())),
     }
 }
@@ -399,7 +402,8 @@ mod tests {
         assert_eq!(v["type"], "playAudio");
         assert_eq!(v["data"]["audioContentType"], "raw");
         assert_eq!(v["data"]["sampleRate"], 16000);
-        let raw = base64::engine::general_purpose::STANDARD.decode(v["data"]["audioContent"].as_str().unwrap()).unwrap();
+        let raw =
+            base64::engine::general_purpose::STANDARD.decode(v["data"]["audioContent"].as_str().unwrap()).unwrap();
         assert_eq!(raw, vec![1, 0, 0xfe, 0xff, 3, 0]);
         assert_eq!(c.flush(), vec![WireMessage::Text(r#"{"type":"killAudio"}"#.into())]);
         assert!(c.mark("m").is_empty());

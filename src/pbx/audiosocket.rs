@@ -342,7 +342,9 @@ impl MediaCodec for AudioSocketCodec {
                 }
                 self.ended = true;
                 if let Some(e) = self.deferred.take() {
-                    return Ok(vec![PbxEvent::Hangup { reason: format!("connection closed after a malformed message: {e}") }]);
+                    return Ok(vec![PbxEvent::Hangup {
+                        reason: format!("connection closed after a malformed message: {e}"),
+                    }]);
                 }
                 let reason = match self.decoder.pending() {
                     0 => "connection closed".to_string(),

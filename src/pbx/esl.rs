@@ -178,11 +178,12 @@ pub async fn read_message<R: AsyncBufRead + Unpin>(reader: &mut R) -> Result<Opt
     }
     let mut msg = EslMessage { headers, body: Vec::new() };
     if let Some(len) = msg.header("Content-Length") {
-        let len: usize = len
-            .parse()
-            .map_err(|_| EslError::Protocol(format!("Content-Length {len:?} is not a number")))?;
+        let len: usize =
+            len.parse().map_err(|_| EslError::Protocol(format!("Content-Length {len:?} is not a number")))?;
         if len > MAX_BODY {
-            return Err(EslError::Protocol(format!("Content-Length {len} is larger than the {MAX_BODY} bytes accepted")));
+            return Err(EslError::Protocol(format!(
+                "Content-Length {len} is larger than the {MAX_BODY} bytes accepted"
+            )));
         }
         msg.body = vec![0; len];
         reader.read_exact(&mut msg.body).await.map_err(|e| match e.kind() {
@@ -307,7 +308,9 @@ impl EslEvent {
                     }
                 }
             }
-            ("PLAYBACK_STOP", _) => FsEvent::PlaybackStop { uuid, file: self.get("Playback-File-Path").map(str::to_string) },
+            ("PLAYBACK_STOP", _) => {
+                FsEvent::PlaybackStop { uuid, file: self.get("Playback-File-Path").map(str::to_string) }
+            }
             ("CHANNEL_HANGUP" | "CHANNEL_HANGUP_COMPLETE", _) => {
                 FsEvent::Hangup { uuid, cause: self.get("Hangup-Cause").unwrap_or("UNKNOWN").to_string() }
             }
@@ -319,13 +322,25 @@ impl EslEvent {
 /// The events a FreeSWITCH call cares about.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FsEvent {
-    Dtmf { uuid: String, digit: char },
+    Dtmf {
+        uuid: String,
+        digit: char,
+    },
     /// mod_audio_fork / mod_audio_stream wrote our prompt to this file:
     /// play it with [`EslClient::uuid_broadcast`].
-    PlayFile { uuid: String, file: String },
+    PlayFile {
+        uuid: String,
+        file: String,
+    },
     /// A file stopped playing (finished or broken off).
-    PlaybackStop { uuid: String, file: Option<String> },
-    Hangup { uuid: String, cause: String },
+    PlaybackStop {
+        uuid: String,
+        file: Option<String>,
+    },
+    Hangup {
+        uuid: String,
+        cause: String,
+    },
     Other,
 }
 
@@ -346,7 +361,9 @@ impl FsEvent {
     pub fn to_pbx_event(&self) -> Option<super::PbxEvent> {
         match self {
             FsEvent::Dtmf { digit, .. } => Some(super::PbxEvent::Dtmf(*digit)),
-            FsEvent::Hangup { cause, .. } => Some(super::PbxEvent::Hangup { reason: format!("FreeSWITCH hangup: {cause}") }),
+            FsEvent::Hangup { cause, .. } => {
+                Some(super::PbxEvent::Hangup { reason: format!("FreeSWITCH hangup: {cause}") })
+            }
             _ => None,
         }
     }
@@ -489,10 +506,9 @@ impl EslClient {
             }
             Ok(())
         };
-        tokio::time::timeout(config.timeout, handshake).await.map_err(|_| EslError::Timeout {
-            command: "auth".into(),
-            timeout_ms: config.timeout.as_millis(),
-        })??;
+        tokio::time::timeout(config.timeout, handshake)
+            .await
+            .map_err(|_| EslError::Timeout { command: "auth".into(), timeout_ms: config.timeout.as_millis() })??;
         tracing::info!(addr = %addr, "event socket connected");
 
         let pending: Pending = Arc::new(std::sync::Mutex::new(VecDeque::new()));
@@ -627,7 +643,10 @@ impl EslClient {
             Ok(Err(_)) => return Err(EslError::Closed),
             Err(_) => {
                 forget();
-                return Err(EslError::Timeout { command: first_word_pair(&line), timeout_ms: self.timeout.as_millis() });
+                return Err(EslError::Timeout {
+                    command: first_word_pair(&line),
+                    timeout_ms: self.timeout.as_millis(),
+                });
             }
         };
         let trimmed = output.trim_end().to_string();
@@ -928,7 +947,8 @@ mod tests {
         let ev = EslEvent::parse_plain(body.as_bytes()).unwrap();
         assert_eq!(ev.classify(), FsEvent::PlayFile { uuid: "u1".into(), file: "/tmp/u1_1.tmp.r8".into() });
 
-        let ev = EslEvent::parse_plain(b"Event-Name: CHANNEL_HANGUP\nUnique-ID: u1\nHangup-Cause: NORMAL_CLEARING\n\n").unwrap();
+        let ev = EslEvent::parse_plain(b"Event-Name: CHANNEL_HANGUP\nUnique-ID: u1\nHangup-Cause: NORMAL_CLEARING\n\n")
+            .unwrap();
         assert_eq!(ev.classify(), FsEvent::Hangup { uuid: "u1".into(), cause: "NORMAL_CLEARING".into() });
         assert!(EslEvent::parse_plain(b"Unique-ID: u1\n\n").is_err());
         let ev = EslEvent::parse_plain(b"Event-Name: CUSTOM\nUnique-ID: u1\n\nContent-Length: 2\n\n{}").unwrap();

@@ -78,7 +78,9 @@ pub enum PbxEvent {
     Pause,
     Resume,
     /// The call is over (close frame, stop message, TCP close).
-    Hangup { reason: String },
+    Hangup {
+        reason: String,
+    },
     /// Understood but of no interest to the call (STATUS, connected, ...).
     Ignored(String),
 }
@@ -136,4 +138,3 @@ pub trait MediaCodec: Send {
     /// frames in real time (AudioSocket).
     fn paces_playback(&self) -> bool;
 }
-

@@ -25,8 +25,13 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub const ALL: [Transport; 5] =
-        [Transport::AsteriskWs, Transport::AudioSocket, Transport::AudioFork, Transport::AudioStream, Transport::Twilio];
+    pub const ALL: [Transport; 5] = [
+        Transport::AsteriskWs,
+        Transport::AudioSocket,
+        Transport::AudioFork,
+        Transport::AudioStream,
+        Transport::Twilio,
+    ];
 
     /// Websocket transports; AudioSocket is raw TCP.
     pub fn is_websocket(self) -> bool {

@@ -217,7 +217,9 @@ impl MediaCodec for TwilioCodec {
             .chunks(OUT_CHUNK)
             .map(|chunk| {
                 let payload = base64::engine::general_purpose::STANDARD.encode(chunk);
-                WireMessage::Text(json!({"event": "media", "streamSid": sid, "media": {"payload": payload}}).to_string())
+                WireMessage::Text(
+                    json!({"event": "media", "streamSid": sid, "media": {"payload": payload}}).to_string(),
+                )
             })
             .collect()
     }
@@ -278,10 +280,14 @@ mod tests {
         let media = r#"{"event":"media","sequenceNumber":"3","media":{"track":"inbound","chunk":"1","timestamp":"5","payload":"//8A"},"streamSid":"MZ1"}"#;
         let ev = c.on_message(WireMessage::Text(media.into())).unwrap();
         assert_eq!(ev, vec![PbxEvent::Audio(vec![0, 0, crate::audio::g711::ulaw_decode(0)])]);
-        let dtmf = r#"{"event":"dtmf","streamSid":"MZ1","sequenceNumber":"5","dtmf":{"track":"inbound_track","digit":"1"}}"#;
+        let dtmf =
+            r#"{"event":"dtmf","streamSid":"MZ1","sequenceNumber":"5","dtmf":{"track":"inbound_track","digit":"1"}}"#;
         assert_eq!(c.on_message(WireMessage::Text(dtmf.into())).unwrap(), vec![PbxEvent::Dtmf('1')]);
         let mark = r#"{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"prompt-1"}}"#;
-        assert_eq!(c.on_message(WireMessage::Text(mark.into())).unwrap(), vec![PbxEvent::MarkReached("prompt-1".into())]);
+        assert_eq!(
+            c.on_message(WireMessage::Text(mark.into())).unwrap(),
+            vec![PbxEvent::MarkReached("prompt-1".into())]
+        );
         let stop = r#"{"event":"stop","sequenceNumber":"5","stop":{"accountSid":"AC123","callSid":"CA123"},"streamSid":"MZ1"}"#;
         assert!(matches!(&c.on_message(WireMessage::Text(stop.into())).unwrap()[0], PbxEvent::Hangup { .. }));
         assert!(c.on_message(WireMessage::Close).unwrap().is_empty());
@@ -297,7 +303,8 @@ mod tests {
         let v: Value = serde_json::from_str(first).unwrap();
         assert_eq!(v["event"], "media");
         assert_eq!(v["streamSid"], sid);
-        let payload = base64::engine::general_purpose::STANDARD.decode(v["media"]["payload"].as_str().unwrap()).unwrap();
+        let payload =
+            base64::engine::general_purpose::STANDARD.decode(v["media"]["payload"].as_str().unwrap()).unwrap();
         assert_eq!(payload, vec![0xff; 160]);
         assert_eq!(
             c.mark("p1"),
@@ -320,7 +327,10 @@ mod tests {
             assert!(err.0.contains(expect), "{text}: {err}");
         }
         let started_cases = [
-            (r#"{"event":"media","media":{"chunk":"7","payload":"!!not base64!!"}}"#, "chunk 7: payload is not valid base64"),
+            (
+                r#"{"event":"media","media":{"chunk":"7","payload":"!!not base64!!"}}"#,
+                "chunk 7: payload is not valid base64",
+            ),
             (r#"{"event":"media","media":{}}"#, "no field \"media.payload\""),
             (r#"{"event":"dtmf","dtmf":{"digit":"12"}}"#, "not one of"),
             (r#"{"event":"mark","mark":{}}"#, "mark.name"),

@@ -64,7 +64,8 @@ fn parse_url(url: &str) -> Result<HttpUrl, WebhookError> {
     if authority.contains('@') {
         return Err(bad("credentials in the URL are not supported; use the bearer token"));
     }
-    let port_of = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad("port is not a number from 1 to 65535"));
+    let port_of =
+        |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad("port is not a number from 1 to 65535"));
     // IPv6 literals keep their brackets: "[::1]:9000".
     let (host, port) = if authority.starts_with('[') {
         let end = authority.find(']').ok_or_else(|| bad("unclosed [ in the host"))?;

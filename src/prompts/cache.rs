@@ -66,7 +66,8 @@ impl DiskCache {
         let path = self.path(key);
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp = self.dir.join(format!(".{key}.{}.{n}.tmp", std::process::id()));
-        let written = write_wav(&temp, rate, samples).and_then(|()| std::fs::rename(&temp, &path).map_err(WavError::Io));
+        let written =
+            write_wav(&temp, rate, samples).and_then(|()| std::fs::rename(&temp, &path).map_err(WavError::Io));
         if written.is_err() {
             let _ = std::fs::remove_file(&temp);
         }
@@ -175,7 +176,11 @@ mod tests {
         assert!(cache.load("k", 16000).is_none(), "wrong rate is a miss");
         std::fs::write(&path, b"RIFF").unwrap();
         assert!(cache.load("k", 8000).is_none());
-        let leftovers: Vec<_> = std::fs::read_dir(cache.dir()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(cache.dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
         assert!(leftovers.is_empty());
     }
 }

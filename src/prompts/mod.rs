@@ -168,7 +168,8 @@ impl PromptRenderer {
     /// espeak-ng runs. `hotline check` shows the reason as a warning; calls
     /// then play WAV prompts (and cached renderings) only.
     pub fn tts_status(&self) -> Result<(), String> {
-        let problems: Vec<String> = [self.voice.status(), self.espeak.check()].into_iter().filter_map(Result::err).collect();
+        let problems: Vec<String> =
+            [self.voice.status(), self.espeak.check()].into_iter().filter_map(Result::err).collect();
         if problems.is_empty() {
             Ok(())
         } else {
@@ -180,7 +181,11 @@ impl PromptRenderer {
     /// so the first caller does not wait for synthesis). Each text is
     /// synthesized once for all rates. Returns what failed; a WAV file that
     /// cannot be used is reported even when its text could stand in.
-    pub fn prerender<'a>(&self, prompts: impl IntoIterator<Item = &'a Prompt>, rates: &[u32]) -> Vec<(Prompt, PromptError)> {
+    pub fn prerender<'a>(
+        &self,
+        prompts: impl IntoIterator<Item = &'a Prompt>,
+        rates: &[u32],
+    ) -> Vec<(Prompt, PromptError)> {
         let mut failures = Vec::new();
         if let Some(&bad) = rates.iter().find(|&&r| check_rate(r).is_err()) {
             return prompts.into_iter().map(|p| (p.clone(), PromptError::BadRate(bad))).collect();
@@ -226,7 +231,9 @@ impl PromptRenderer {
             return Ok(hit);
         }
         let audio = read_wav(path).map_err(|e| match e {
-            WavError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => PromptError::WavMissing { path: path.to_path_buf() },
+            WavError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                PromptError::WavMissing { path: path.to_path_buf() }
+            }
             source => PromptError::WavUnreadable { path: path.to_path_buf(), source },
         })?;
         if let Some(channels) = audio.downmixed_from {
@@ -275,7 +282,12 @@ impl PromptRenderer {
     /// Fills the misses of `found` (one per rate of `rates`), synthesizing
     /// the text at most once. Run one at a time per text: a render that
     /// waited for another one finds its result in the cache instead.
-    fn synthesize_missing(&self, text: &str, rates: &[u32], found: &mut [(String, Option<Arc<Vec<i16>>>)]) -> Result<(), PromptError> {
+    fn synthesize_missing(
+        &self,
+        text: &str,
+        rates: &[u32],
+        found: &mut [(String, Option<Arc<Vec<i16>>>)],
+    ) -> Result<(), PromptError> {
         for ((key, hit), &rate) in found.iter_mut().zip(rates) {
             if hit.is_none() {
                 *hit = self.lookup_text(key, rate);
@@ -331,11 +343,16 @@ impl PromptRenderer {
         // is reported as such and not hidden behind a phonemizer error.
         self.voice.status().map_err(|reason| PromptError::TtsUnavailable { text: excerpt(text), reason })?;
         let sentences = self.espeak.sentences(text).map_err(|e| match e {
-            phonemes::PhonemeError::NotRunnable { .. } => PromptError::TtsUnavailable { text: excerpt(text), reason: e.to_string() },
+            phonemes::PhonemeError::NotRunnable { .. } => {
+                PromptError::TtsUnavailable { text: excerpt(text), reason: e.to_string() }
+            }
             other => PromptError::Phonemes { text: excerpt(text), reason: other.to_string() },
         })?;
         let started = std::time::Instant::now();
-        let spoken = self.voice.synthesize(&sentences).map_err(|reason| PromptError::Synthesis { text: excerpt(text), reason })?;
+        let spoken = self
+            .voice
+            .synthesize(&sentences)
+            .map_err(|reason| PromptError::Synthesis { text: excerpt(text), reason })?;
         tracing::debug!(text = %excerpt(text), ms = started.elapsed().as_millis() as u64, "prompt synthesized");
         Ok(spoken)
     }

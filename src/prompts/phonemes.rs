@@ -215,7 +215,9 @@ impl Espeak {
     pub fn check(&self) -> Result<(), String> {
         match self.ipa("one") {
             Ok(ipa) if !ipa.is_empty() => Ok(()),
-            Ok(_) => Err(format!("{} printed no phonemes for \"one\" with voice {}", self.program.display(), self.voice)),
+            Ok(_) => {
+                Err(format!("{} printed no phonemes for \"one\" with voice {}", self.program.display(), self.voice))
+            }
             Err(e) => Err(e.to_string()),
         }
     }
@@ -226,7 +228,10 @@ impl Espeak {
 }
 
 /// `Ok(None)` when the child is still running at the deadline.
-fn wait_with_timeout(child: &mut std::process::Child, timeout: Duration) -> std::io::Result<Option<std::process::ExitStatus>> {
+fn wait_with_timeout(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(1);
     loop {
@@ -259,15 +264,24 @@ mod tests {
             clauses("For billing, say billing or press one."),
             vec![c("For billing", Some(',')), c("say billing or press one", Some('.'))]
         );
-        assert_eq!(clauses("Open at 3:45; closed on 1,234 days"), vec![c("Open at 3:45", Some(';')), c("closed on 1,234 days", None)]);
+        assert_eq!(
+            clauses("Open at 3:45; closed on 1,234 days"),
+            vec![c("Open at 3:45", Some(';')), c("closed on 1,234 days", None)]
+        );
         assert_eq!(clauses("Hello!  How are\nyou?"), vec![c("Hello", Some('!')), c("How are you", Some('?'))]);
     }
 
     #[test]
     fn abbreviations_and_runs_of_marks_do_not_break_sentences() {
         assert_eq!(clauses("We open at 8 a.m. on Monday."), vec![c("We open at 8 a.m. on Monday", Some('.'))]);
-        assert_eq!(clauses("We open at 8 a.m. Please hold."), vec![c("We open at 8 a.m", Some('.')), c("Please hold", Some('.'))]);
-        assert_eq!(clauses("Wait... Really?! Yes , ."), vec![c("Wait", Some('.')), c("Really", Some('?')), c("Yes", Some('.'))]);
+        assert_eq!(
+            clauses("We open at 8 a.m. Please hold."),
+            vec![c("We open at 8 a.m", Some('.')), c("Please hold", Some('.'))]
+        );
+        assert_eq!(
+            clauses("Wait... Really?! Yes , ."),
+            vec![c("Wait", Some('.')), c("Really", Some('?')), c("Yes", Some('.'))]
+        );
         assert_eq!(clauses(" . , "), vec![]);
     }
 

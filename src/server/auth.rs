@@ -37,7 +37,9 @@ pub fn admitted(cfg: &ServerConfig, public_url: Option<&str>, head: &RequestHead
             return true;
         }
     }
-    if let (Some(key), Some(url), Some(signature)) = (cfg.twilio_auth_token.as_ref(), public_url, head.header(TWILIO_SIGNATURE)) {
+    if let (Some(key), Some(url), Some(signature)) =
+        (cfg.twilio_auth_token.as_ref(), public_url, head.header(TWILIO_SIGNATURE))
+    {
         return twilio_signature_valid(key.expose(), url, &[], signature);
     }
     false
@@ -88,7 +90,12 @@ mod tests {
         assert_eq!(twilio_signature("12345", url, &params), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
         assert!(twilio_signature_valid("12345", url, &params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
         assert!(!twilio_signature_valid("12346", url, &params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
-        assert!(!twilio_signature_valid("12345", "https://mycompany.com/myapp.php", &params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+        assert!(!twilio_signature_valid(
+            "12345",
+            "https://mycompany.com/myapp.php",
+            &params,
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
         assert!(!twilio_signature_valid("12345", url, &params, "not base64!"));
     }
 }

@@ -113,7 +113,11 @@ mod tests {
         let mut p = FsPrompts::default();
         // Prompt 1 in three messages, prompt 2 in one.
         p.sent(2);
-        assert_eq!(p.announced("/tmp/u_1.tmp.r16"), Announced::Play, "files announced before the prompt is complete play");
+        assert_eq!(
+            p.announced("/tmp/u_1.tmp.r16"),
+            Announced::Play,
+            "files announced before the prompt is complete play"
+        );
         p.sent(1);
         assert!(!p.prompt_complete(1));
         p.sent(1);

@@ -66,7 +66,9 @@ impl std::fmt::Display for HeadError {
         match self {
             HeadError::TimedOut => write!(f, "no complete request head within {} s", HEAD_TIMEOUT.as_secs()),
             HeadError::Closed => f.write_str("connection closed before a complete request head"),
-            HeadError::TooLarge => write!(f, "request head larger than {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} headers"),
+            HeadError::TooLarge => {
+                write!(f, "request head larger than {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} headers")
+            }
             HeadError::Malformed(why) => write!(f, "malformed request head: {why}"),
         }
     }
@@ -77,7 +79,10 @@ impl std::fmt::Display for HeadError {
 /// websocket frame right behind the head). Reading, not peeking: a read
 /// waits for new bytes and sees the client's close, so a stalled or
 /// vanished client costs neither CPU nor a socket past the deadline.
-pub async fn read_head(stream: &mut TcpStream, deadline: tokio::time::Instant) -> Result<(RequestHead, Vec<u8>), HeadError> {
+pub async fn read_head(
+    stream: &mut TcpStream,
+    deadline: tokio::time::Instant,
+) -> Result<(RequestHead, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -111,7 +116,11 @@ pub(crate) fn parse_head(bytes: &[u8]) -> Result<Option<(RequestHead, usize)>, H
         method: req.method.unwrap_or_default().to_string(),
         target: req.path.unwrap_or_default().to_string(),
         version: req.version.unwrap_or(1),
-        headers: req.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string())).collect(),
+        headers: req
+            .headers
+            .iter()
+            .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string()))
+            .collect(),
     };
     Ok(Some((head, len)))
 }
@@ -253,7 +262,11 @@ mod tests {
         d.put(&["1795449971.3", "1795449971.5"], &token, "agents,101");
         assert_eq!(d.take("1795449971.5", ""), None, "no token");
         assert_eq!(d.take("1795449971.5", "f81d4fae-7dec-11d0-a765-00a0c91e6bf7"), None, "wrong token");
-        assert_eq!(d.take("1795449971.5", token.expose()).as_deref(), Some("agents,101"), "still there for the right one");
+        assert_eq!(
+            d.take("1795449971.5", token.expose()).as_deref(),
+            Some("agents,101"),
+            "still there for the right one"
+        );
         assert_eq!(d.take("1795449971.3", token.expose()), None, "handed out once");
         for i in 0..(MAX_DECISIONS + 10) {
             d.put(&[&i.to_string()], &token, "x,1");
@@ -263,9 +276,10 @@ mod tests {
 
     #[test]
     fn heads_parse_with_crlf_or_bare_lf_and_report_partial_ones() {
-        let (h, len) = parse_head(b"GET /call?dialplan=x HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nrest")
-            .unwrap()
-            .unwrap();
+        let (h, len) =
+            parse_head(b"GET /call?dialplan=x HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nrest")
+                .unwrap()
+                .unwrap();
         assert!(h.is_websocket_upgrade());
         assert_eq!((h.path(), h.query("dialplan").as_deref(), len), ("/call", Some("x"), 74));
         let (h, _) = parse_head(b"GET /health HTTP/1.1\nHost: x\n\n").unwrap().unwrap();

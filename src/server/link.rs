@@ -28,9 +28,18 @@ pub enum Received {
 }
 
 enum Io {
-    Ws { sink: SplitSink<WebSocketStream<TcpStream>, Message>, stream: SplitStream<WebSocketStream<TcpStream>> },
+    Ws {
+        sink: SplitSink<WebSocketStream<TcpStream>, Message>,
+        stream: SplitStream<WebSocketStream<TcpStream>>,
+    },
     /// `first`: bytes already read before the call started (given out first).
-    Tcp { read: OwnedReadHalf, write: OwnedWriteHalf, buf: Vec<u8>, eof: bool, first: Option<Vec<u8>> },
+    Tcp {
+        read: OwnedReadHalf,
+        write: OwnedWriteHalf,
+        buf: Vec<u8>,
+        eof: bool,
+        first: Option<Vec<u8>>,
+    },
 }
 
 pub struct Link {

@@ -54,7 +54,16 @@ pub struct Playback {
 
 impl Playback {
     pub fn new(rate: u32, lead: Duration) -> Self {
-        Playback { rate, lead, items: VecDeque::new(), queued_until: None, marks: Vec::new(), paused: false, grace: MARK_GRACE, sent_ms: 0 }
+        Playback {
+            rate,
+            lead,
+            items: VecDeque::new(),
+            queued_until: None,
+            marks: Vec::new(),
+            paused: false,
+            grace: MARK_GRACE,
+            sent_ms: 0,
+        }
     }
 
     /// For PBXs without marks (AudioSocket, FreeSWITCH): a prompt is over

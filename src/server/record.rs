@@ -98,7 +98,8 @@ impl RecordWriter {
     /// Opens (creates) the file now so a bad path fails at start-up.
     pub fn open(path: &Path) -> std::io::Result<Self> {
         let open = OpenFile::open(path)?;
-        let file = RecordFile { path: path.to_path_buf(), open: Some(open), lost: 0, lost_unreported: 0, last_report: None };
+        let file =
+            RecordFile { path: path.to_path_buf(), open: Some(open), lost: 0, lost_unreported: 0, last_report: None };
         Ok(RecordWriter { file: Arc::new(Mutex::new(file)) })
     }
 
@@ -249,7 +250,8 @@ impl AudioKeeper {
 
     pub fn write(&self, dir: &Path, call_id: &str) -> Result<PathBuf, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let safe: String = call_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+        let safe: String =
+            call_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
         let path = dir.join(format!("{safe}.wav"));
         crate::audio::write_wav(&path, self.rate, &self.samples).map_err(|e| e.to_string())?;
         Ok(path)

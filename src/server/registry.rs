@@ -10,8 +10,8 @@
 //! calls need a dialplan. Calls hold an `Arc<Dialplan>` taken when they
 //! start, so a reload never changes a call in progress.
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -74,7 +74,10 @@ impl DialplanRegistry {
                 Some(d) => (Some(d), None),
                 None => (
                     self.get(&self.default_name),
-                    Some(format!("dialplan {name:?} requested by the dial string does not exist; using {:?}", self.default_name)),
+                    Some(format!(
+                        "dialplan {name:?} requested by the dial string does not exist; using {:?}",
+                        self.default_name
+                    )),
                 ),
             },
             None => (self.get(&self.default_name), None),

@@ -56,12 +56,21 @@ const SILENCE_FILL_FOR: Duration = Duration::from_secs(3);
 const INTERNAL_QUEUE: usize = 32;
 
 enum Internal {
-    Rendered { id: PlaybackId, result: Result<Arc<Vec<i16>>, String> },
-    Recognized { request: u64, result: Result<Recognition, String> },
+    Rendered {
+        id: PlaybackId,
+        result: Result<Arc<Vec<i16>>, String>,
+    },
+    Recognized {
+        request: u64,
+        result: Result<Recognition, String>,
+    },
     /// Ok: the PBX took the caller, with the call record's result (`ok`
     /// only when the caller was seen at the target). Err: it refused or
     /// never answered; the caller is still here.
-    TransferDone { method: String, result: Result<String, String> },
+    TransferDone {
+        method: String,
+        result: Result<String, String>,
+    },
 }
 
 /// How the call ended, for the record and the close handshake.
@@ -227,7 +236,8 @@ impl Session {
                 return end;
             }
             let now = Instant::now();
-            let tick_at = self.call.as_ref().and_then(|c| c.next_deadline()).map(|ms| self.started + Duration::from_millis(ms));
+            let tick_at =
+                self.call.as_ref().and_then(|c| c.next_deadline()).map(|ms| self.started + Duration::from_millis(ms));
             let pump_at = self.playback.as_ref().and_then(|p| p.wake_at(now));
             let waiting_start = self.info.is_none();
             let fill_at = self.silence_fill_at();
@@ -387,9 +397,7 @@ impl Session {
                 }
             }
             // After a transfer the PBX closing is the transfer taking effect.
-            PbxEvent::Hangup { reason } => {
-                return Some(End::PeerClosed(self.closed_cause(reason)))
-            }
+            PbxEvent::Hangup { reason } => return Some(End::PeerClosed(self.closed_cause(reason))),
             PbxEvent::Ignored(what) => debug!(event = %what, "ignored"),
         }
         None
@@ -482,7 +490,10 @@ impl Session {
     /// chan_websocket and Twilio, the event socket's `PLAYBACK_STOP` on
     /// FreeSWITCH. Otherwise (AudioSocket) the server's timing ends a prompt.
     fn has_marks(&self) -> bool {
-        matches!(self.transport, Transport::AsteriskWs | Transport::Twilio | Transport::AudioFork | Transport::AudioStream)
+        matches!(
+            self.transport,
+            Transport::AsteriskWs | Transport::Twilio | Transport::AudioFork | Transport::AudioStream
+        )
     }
 
     /// A FreeSWITCH event of this call (the event socket is shared by all).
@@ -711,7 +722,9 @@ impl Session {
                             let result = match rx.await {
                                 Ok(Ok(r)) => Ok(r),
                                 // The call asked again since; it waits for that answer only.
-                                Ok(Err(AsrError::Superseded)) => return debug!(request, "utterance superseded before decoding"),
+                                Ok(Err(AsrError::Superseded)) => {
+                                    return debug!(request, "utterance superseded before decoding")
+                                }
                                 Ok(Err(e)) => Err(e.to_string()),
                                 Err(_) => Err("recognition worker stopped".to_string()),
                             };
@@ -747,7 +760,12 @@ impl Session {
         None
     }
 
-    async fn start_transfer(&mut self, target: Transfer, variables: Vec<(String, String)>, sink: &mut Sink) -> Option<End> {
+    async fn start_transfer(
+        &mut self,
+        target: Transfer,
+        variables: Vec<(String, String)>,
+        sink: &mut Sink,
+    ) -> Option<End> {
         let cfg = &self.shared.cfg;
         let context = target.context.clone().unwrap_or_else(|| cfg.transfer.default_context.clone());
         let extension = target.extension.clone();
@@ -755,7 +773,9 @@ impl Session {
         let var = |k: &str| info.variables.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         self.transfer_pending = Some(target);
         match self.transport {
-            Transport::Twilio => return self.transfer_by_webhook(&extension, target_context(&self.transfer_pending), &variables),
+            Transport::Twilio => {
+                return self.transfer_by_webhook(&extension, target_context(&self.transfer_pending), &variables)
+            }
             Transport::AudioFork | Transport::AudioStream => {
                 return self.transfer_by_event_socket(&extension, target_context(&self.transfer_pending), &variables)
             }
@@ -776,7 +796,8 @@ impl Session {
                 // call's dialplan can fetch it.
                 let min = crate::config::MIN_TOKEN_CHARS;
                 let Some(token) = var(keys::INFO_DECISION_TOKEN).filter(|t| t.chars().count() >= min) else {
-                    let reason = format!("the dial string has no decision_token of {min}+ characters to bind the decision to");
+                    let reason =
+                        format!("the dial string has no decision_token of {min}+ characters to bind the decision to");
                     self.feed(Input::TransferFailed { reason });
                     return None;
                 };
@@ -900,7 +921,12 @@ impl Session {
         None
     }
 
-    fn transfer_by_webhook(&mut self, extension: &str, context: Option<String>, variables: &[(String, String)]) -> Option<End> {
+    fn transfer_by_webhook(
+        &mut self,
+        extension: &str,
+        context: Option<String>,
+        variables: &[(String, String)],
+    ) -> Option<End> {
         let Some(webhook) = self.shared.cfg.webhook.clone() else {
             self.feed(Input::TransferFailed { reason: "no [webhook] is configured for Twilio transfers".into() });
             return None;
@@ -909,13 +935,21 @@ impl Session {
         let request = crate::pbx::webhook::TransferRequest::new(&call_sid, extension, context.as_deref(), variables);
         let tx = self.internal_tx.clone();
         tokio::spawn(async move {
-            let result = crate::pbx::webhook::transfer(&webhook, &request).await.map(|()| "ok".to_string()).map_err(|e| e.to_string());
+            let result = crate::pbx::webhook::transfer(&webhook, &request)
+                .await
+                .map(|()| "ok".to_string())
+                .map_err(|e| e.to_string());
             let _ = tx.send(Internal::TransferDone { method: "webhook".into(), result }).await;
         });
         None
     }
 
-    fn transfer_by_event_socket(&mut self, extension: &str, context: Option<String>, variables: &[(String, String)]) -> Option<End> {
+    fn transfer_by_event_socket(
+        &mut self,
+        extension: &str,
+        context: Option<String>,
+        variables: &[(String, String)],
+    ) -> Option<End> {
         let Some(esl) = self.shared.esl.as_ref().map(|e| e.client()) else {
             self.feed(Input::TransferFailed { reason: "the event socket is not configured".into() });
             return None;
@@ -955,7 +989,10 @@ impl Session {
                 }
                 Step::Mark(id) => {
                     // No file will report the end of a prompt that sent no audio.
-                    if fs && self.fs_prompts.prompt_complete(id) && self.playback.as_mut().is_some_and(|p| p.mark_reached(id)) {
+                    if fs
+                        && self.fs_prompts.prompt_complete(id)
+                        && self.playback.as_mut().is_some_and(|p| p.mark_reached(id))
+                    {
                         self.feed(Input::PlaybackFinished(id));
                     }
                     self.codec.mark(&format!("p{id}"))

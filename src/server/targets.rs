@@ -47,7 +47,11 @@ pub struct TargetReport {
 /// Asks Asterisk about every transfer target of `plans` (a target without
 /// a context goes to `default_context`), each distinct one once, in one
 /// AMI session.
-pub async fn check_dialplans(ami: &AmiConfig, default_context: &str, plans: &[&Dialplan]) -> Result<TargetReport, AmiError> {
+pub async fn check_dialplans(
+    ami: &AmiConfig,
+    default_context: &str,
+    plans: &[&Dialplan],
+) -> Result<TargetReport, AmiError> {
     let mut uses = Vec::new();
     for plan in plans {
         for u in plan.transfer_uses() {
@@ -65,7 +69,9 @@ pub async fn check_dialplans(ami: &AmiConfig, default_context: &str, plans: &[&D
             let i = distinct.binary_search(&(context.clone(), extension.clone())).ok()?;
             match &answers[i] {
                 TargetStatus::Exists => None,
-                TargetStatus::Missing(reason) => Some(MissingTarget { file, option, context, extension, reason: reason.clone() }),
+                TargetStatus::Missing(reason) => {
+                    Some(MissingTarget { file, option, context, extension, reason: reason.clone() })
+                }
             }
         })
         .collect();

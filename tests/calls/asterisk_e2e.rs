@@ -5,13 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::ami::{Answer, FakeAmi, FakeAmiConfig, Fate};
+use crate::support::asterisk::{AsteriskCall, AsteriskConfig, Control, Seen};
+use crate::support::server::{clip, deps, events_of, read_records, wait_record, DIALPLAN};
 use hotline::config::ServerConfig;
 use hotline::server::{self, RunningServer};
 use serde_json::Value;
-use crate::support::server::{clip, deps, events_of, read_records, wait_record, DIALPLAN};
-use crate::support::ami::{Answer, FakeAmi, FakeAmiConfig, Fate};
-use crate::support::asterisk::{AsteriskCall, AsteriskConfig, Control, Seen};
-
 
 const AMI_SECRET: &str = "s3cret-ami";
 
@@ -42,8 +41,10 @@ impl Harness {
         }
         let path = dir.path().join("hotline.toml");
         std::fs::write(&path, &toml).unwrap();
-        let cfg = ServerConfig::from_toml_str(&toml, Some(&path), &|k| (k == "HOTLINE_AMI_SECRET").then(|| AMI_SECRET.to_string()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let cfg = ServerConfig::from_toml_str(&toml, Some(&path), &|k| {
+            (k == "HOTLINE_AMI_SECRET").then(|| AMI_SECRET.to_string())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
         let server = server::start(cfg, deps()).await.unwrap_or_else(|e| panic!("{e}"));
         Harness { server: Some(server), dir, ami, n: 0 }
     }
@@ -84,10 +85,11 @@ impl Harness {
 
 /// The caller leg's channel name, as the call's `__CALLER_CHANNEL` names it.
 fn caller_channel(call: &AsteriskCall) -> String {
-    call.cfg.channel_variables.iter().find(|(k, _)| k == "__CALLER_CHANNEL").map_or_else(
-        || format!("Local/s@caller-of-{};1", call.cfg.channel_id),
-        |(_, v)| v.clone(),
-    )
+    call.cfg
+        .channel_variables
+        .iter()
+        .find(|(k, _)| k == "__CALLER_CHANNEL")
+        .map_or_else(|| format!("Local/s@caller-of-{};1", call.cfg.channel_id), |(_, v)| v.clone())
 }
 
 /// The prompt that greets the caller has played to the end.
@@ -150,7 +152,11 @@ async fn saying_zero_redirects_the_caller_leg_through_ami() {
     call.say(&clip("speech_commands/zero_837a0f64_nohash_3.wav", 16000)).await;
     let ami = h.ami.as_ref().unwrap();
     let redirect = ami.wait_for("Redirect", Duration::from_secs(30)).await.expect("no AMI Redirect");
-    assert_eq!(redirect.get("Channel"), Some("Local/s@caller-sim-00000001;1"), "the caller leg, not the WebSocket channel");
+    assert_eq!(
+        redirect.get("Channel"),
+        Some("Local/s@caller-sim-00000001;1"),
+        "the caller leg, not the WebSocket channel"
+    );
     assert_eq!(redirect.get("Context"), Some("operators"));
     assert_eq!(redirect.get("Exten"), Some("100"));
     assert_eq!(redirect.get("Priority"), Some("1"));
@@ -164,7 +170,11 @@ async fn saying_zero_redirects_the_caller_leg_through_ami() {
     assert_eq!(rec["transfer"]["method"], "ami-redirect");
     assert_eq!(rec["transfer"]["extension"], "100");
     assert_eq!(rec["hangup_cause"], "transferred", "{rec:#}");
-    assert!(!call.commands().iter().any(|(_, c)| c.contains("HANGUP")), "Asterisk had already closed: {:?}", call.commands());
+    assert!(
+        !call.commands().iter().any(|(_, c)| c.contains("HANGUP")),
+        "Asterisk had already closed: {:?}",
+        call.commands()
+    );
     let caller = caller_channel(&call);
     assert_eq!(ami.fate(&caller), Some(Fate::Landed { context: "operators".into(), exten: "100".into() }));
     let log = std::fs::read_to_string(h.dir.path().join("calls.jsonl")).unwrap();
@@ -216,16 +226,24 @@ async fn without_the_caller_leg_a_blind_transfer_moves_the_peer_and_confirms_it(
     call.dtmf('0').await;
     assert!(call.wait_closed(Duration::from_secs(20)).await);
     let rec = h.record(&call.cfg.channel_id, Duration::from_secs(10)).await;
-    let blind = h.ami.as_ref().unwrap().wait_for("BlindTransfer", Duration::from_secs(1)).await.expect("a BlindTransfer");
+    let blind =
+        h.ami.as_ref().unwrap().wait_for("BlindTransfer", Duration::from_secs(1)).await.expect("a BlindTransfer");
     assert_eq!(blind.get("Channel"), Some(call.cfg.channel.as_str()));
     assert_eq!(rec["transfer"]["method"], "ami-blind-transfer", "{rec:#}");
     assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
-    assert_eq!(h.ami.as_ref().unwrap().fate(&caller), Some(Fate::Landed { context: "operators".into(), exten: "100".into() }));
+    assert_eq!(
+        h.ami.as_ref().unwrap().fate(&caller),
+        Some(Fate::Landed { context: "operators".into(), exten: "100".into() })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_transfer_is_apologised_for_and_the_call_goes_on() {
-    let mut h = Harness::start("", Some(FakeAmiConfig { transfer: Answer::Error("Channel not found".into()), ..Default::default() })).await;
+    let mut h = Harness::start(
+        "",
+        Some(FakeAmiConfig { transfer: Answer::Error("Channel not found".into()), ..Default::default() }),
+    )
+    .await;
     let call = h.call().await;
     wait_greeting(&call).await;
     call.dtmf('0').await;
@@ -448,7 +466,10 @@ async fn limits_auth_and_graceful_shutdown() {
     let t0 = Instant::now();
     let stop = tokio::spawn(server.shutdown());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(AsteriskCall::connect(with_auth(AsteriskConfig::new(addr, 99))).await.is_err(), "accepted a call while stopping");
+    assert!(
+        AsteriskCall::connect(with_auth(AsteriskConfig::new(addr, 99))).await.is_err(),
+        "accepted a call while stopping"
+    );
     assert!(a.wait_command("HANGUP", Duration::from_secs(10)).await.is_some());
     assert!(b.wait_command("HANGUP", Duration::from_secs(10)).await.is_some());
     tokio::time::timeout(Duration::from_secs(15), stop).await.expect("shutdown hung").unwrap();
@@ -509,10 +530,8 @@ impl LogCapture {
     fn start() -> LogCapture {
         let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || LogWriter(Arc::clone(&sink)))
-            .finish();
+        let subscriber =
+            tracing_subscriber::fmt().with_ansi(false).with_writer(move || LogWriter(Arc::clone(&sink))).finish();
         LogCapture { lines, _guard: tracing::subscriber::set_default(subscriber) }
     }
 
@@ -548,7 +567,8 @@ impl std::io::Write for LogWriter {
 #[tokio::test]
 async fn transfer_targets_asterisk_lacks_are_warned_of_at_start_and_after_a_reload() {
     let log = LogCapture::start();
-    let dialplan = vec![("operators".to_string(), vec!["_X.".to_string()]), ("tech".to_string(), vec!["_X.".to_string()])];
+    let dialplan =
+        vec![("operators".to_string(), vec!["_X.".to_string()]), ("tech".to_string(), vec!["_X.".to_string()])];
     let mut h = Harness::start("", Some(FakeAmiConfig { dialplan, ..Default::default() })).await;
     let missing = "menus.billing.options.pay: transfer target payments,220 does not exist in Asterisk (Did not find context payments)";
     assert!(log.wait_for(missing, Duration::from_secs(10)).await, "{}", log.text());
@@ -557,7 +577,11 @@ async fn transfer_targets_asterisk_lacks_are_warned_of_at_start_and_after_a_relo
 
     // An edit that sends callers to a context Asterisk lacks is warned of
     // as soon as it is in service; calls are still served meanwhile.
-    std::fs::write(h.dir.path().join("dialplans/hotline.toml"), DIALPLAN.replace("context = \"tech\"", "context = \"tech-support\"")).unwrap();
+    std::fs::write(
+        h.dir.path().join("dialplans/hotline.toml"),
+        DIALPLAN.replace("context = \"tech\"", "context = \"tech-support\""),
+    )
+    .unwrap();
     let edited = "menus.support.options.internet: transfer target tech-support,310 does not exist in Asterisk";
     assert!(log.wait_for(edited, Duration::from_secs(10)).await, "{}", log.text());
     let call = h.call().await;

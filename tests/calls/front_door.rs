@@ -7,14 +7,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hotline::config::ServerConfig;
-use hotline::pbx::registry::Transport;
-use hotline::server::{self, RunningServer};
 use crate::support::asterisk::{AsteriskCall, AsteriskConfig};
 use crate::support::audiosocket::AudioSocketCaller;
 use crate::support::freeswitch::{FakeEsl, FsMediaClient};
 use crate::support::server::{deps, events_of, wait_record, DIALPLAN};
 use crate::support::twilio::TwilioCall;
+use hotline::config::ServerConfig;
+use hotline::pbx::registry::Transport;
+use hotline::server::{self, RunningServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -64,7 +64,10 @@ impl Harness {
 
 fn basic(user: &str, password: &str) -> String {
     use base64::Engine as _;
-    format!("Authorization: Basic {}\r\n", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+    format!(
+        "Authorization: Basic {}\r\n",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
 }
 
 /// Sends `request` as is and returns the whole answer (the server closes
@@ -167,7 +170,10 @@ async fn unfinished_request_heads_are_closed_on_disconnect_and_at_the_deadline_a
 
     // The ones still open are closed at the deadline.
     for s in &mut conns {
-        assert!(closed_by_server(s, hotline::server::http::HEAD_TIMEOUT + Duration::from_secs(2)).await, "head never timed out");
+        assert!(
+            closed_by_server(s, hotline::server::http::HEAD_TIMEOUT + Duration::from_secs(2)).await,
+            "head never timed out"
+        );
     }
     wait_sockets(addr.port(), |n| n == 0, Duration::from_secs(2), "after the deadline").await;
 
@@ -175,7 +181,9 @@ async fn unfinished_request_heads_are_closed_on_disconnect_and_at_the_deadline_a
     let _stalled = partial_heads(addr, 20).await;
     let t0 = Instant::now();
     let server = h.server.take().unwrap();
-    tokio::time::timeout(Duration::from_secs(3), server.shutdown()).await.expect("shutdown waited for unfinished heads");
+    tokio::time::timeout(Duration::from_secs(3), server.shutdown())
+        .await
+        .expect("shutdown waited for unfinished heads");
     assert!(t0.elapsed() < Duration::from_secs(3));
 }
 
@@ -208,7 +216,9 @@ async fn idle_audiosocket_connections_take_no_call_slot_and_are_closed() {
     let mut id = [0x41u8; 16];
     id[15] = 7;
     let caller = AudioSocketCaller::connect(audiosocket, id, 8000).await;
-    let r = caller.wait_for("audio of a real AudioSocket call", Duration::from_secs(10), |r| !r.audio.is_empty() || r.hangup).await;
+    let r = caller
+        .wait_for("audio of a real AudioSocket call", Duration::from_secs(10), |r| !r.audio.is_empty() || r.hangup)
+        .await;
     assert!(!r.hangup, "the AudioSocket call was refused");
     for s in &mut idle {
         let within = hotline::server::FIRST_MESSAGE_TIMEOUT + Duration::from_secs(1);
@@ -246,12 +256,17 @@ async fn a_transfer_decision_needs_credentials_and_its_calls_token_and_survives_
     call.dtmf('0').await;
     assert!(call.wait_command("HANGUP", Duration::from_secs(20)).await.is_some(), "{:?}", call.commands());
 
-    let fetch = |query: String, auth: String| async move { exchange(addr, &get(&format!("/transfer?{query}"), &auth)).await };
+    let fetch =
+        |query: String, auth: String| async move { exchange(addr, &get(&format!("/transfer?{query}"), &auth)).await };
     let creds = basic(USER, PASSWORD);
     let right = format!("uid=1795449971.3&decision_token={token}");
     assert_eq!(status(&fetch(right.clone(), String::new()).await), "401", "no credentials");
     assert_eq!(status(&fetch(right.clone(), basic(USER, "wrong")).await), "401", "wrong password");
-    for other in ["uid=1795449971.3", "uid=1795449971.3&decision_token=f81d4fae-7dec-11d0-a765-00a0c91e6bf7", "uuid=1795449971.3"] {
+    for other in [
+        "uid=1795449971.3",
+        "uid=1795449971.3&decision_token=f81d4fae-7dec-11d0-a765-00a0c91e6bf7",
+        "uuid=1795449971.3",
+    ] {
         let answer = fetch(other.to_string(), creds.clone()).await;
         assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n"), "{other}: {answer}");
     }
@@ -293,8 +308,10 @@ async fn every_listener() -> (Harness, FakeEsl) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_upgrade_of_every_listener_needs_credentials() {
     let (h, esl) = every_listener().await;
-    let good_signature = format!("X-Twilio-Signature: {}\r\n", crate::support::twilio::signature(TWILIO_AUTH_TOKEN, TWILIO_URL));
-    let wrong_signature = format!("X-Twilio-Signature: {}\r\n", crate::support::twilio::signature("not-the-token", TWILIO_URL));
+    let good_signature =
+        format!("X-Twilio-Signature: {}\r\n", crate::support::twilio::signature(TWILIO_AUTH_TOKEN, TWILIO_URL));
+    let wrong_signature =
+        format!("X-Twilio-Signature: {}\r\n", crate::support::twilio::signature("not-the-token", TWILIO_URL));
     let wrong: Vec<(&str, String)> = vec![
         ("no credentials", String::new()),
         ("wrong password", basic(USER, "wrong")),
@@ -305,7 +322,8 @@ async fn every_route_and_upgrade_of_every_listener_needs_credentials() {
         let sep = if target.contains('?') { '&' } else { '?' };
         format!("{target}{sep}token={token}")
     };
-    let routes = ["/", "/call", "/transfer?uid=1795449971.3", "/decision?uuid=a1b2c3d4-0000-4000-8000-00000000f001", "/x"];
+    let routes =
+        ["/", "/call", "/transfer?uid=1795449971.3", "/decision?uuid=a1b2c3d4-0000-4000-8000-00000000f001", "/x"];
     for transport in [Transport::AsteriskWs, Transport::AudioFork, Transport::AudioStream, Transport::Twilio] {
         let addr = h.addr(transport);
         let good: Vec<(&str, String, String)> = vec![
@@ -314,7 +332,11 @@ async fn every_route_and_upgrade_of_every_listener_needs_credentials() {
         ];
         for route in routes {
             for (what, headers) in &wrong {
-                for request in [get(route, headers), upgrade(route, headers), get(&token_query(route, "stream-token-wrong00"), headers)] {
+                for request in [
+                    get(route, headers),
+                    upgrade(route, headers),
+                    get(&token_query(route, "stream-token-wrong00"), headers),
+                ] {
                     let answer = exchange(addr, &request).await;
                     assert_eq!(status(&answer), "401", "{transport} {route} with {what}: {answer}");
                 }
@@ -322,7 +344,9 @@ async fn every_route_and_upgrade_of_every_listener_needs_credentials() {
             for (what, token, headers) in &good {
                 let target = if token.is_empty() { route.to_string() } else { token_query(route, token) };
                 let answer = exchange(addr, &get(&target, headers)).await;
-                let expected = if transport == Transport::AsteriskWs && (route.starts_with("/transfer") || route.starts_with("/decision")) {
+                let expected = if transport == Transport::AsteriskWs
+                    && (route.starts_with("/transfer") || route.starts_with("/decision"))
+                {
                     "200"
                 } else {
                     "404"
@@ -343,8 +367,16 @@ async fn every_route_and_upgrade_of_every_listener_needs_credentials() {
     }
     let twilio = h.addr(Transport::Twilio);
     assert_eq!(status(&exchange(twilio, &upgrade("/media", &good_signature)).await), "101", "Twilio's signature");
-    assert_eq!(status(&exchange(h.addr(Transport::AsteriskWs), &upgrade("/media", &good_signature)).await), "401", "no url to sign");
-    assert!(esl.commands().iter().all(|c| !c.starts_with("bgapi uuid_")), "a refused connection reached the event socket: {:?}", esl.commands());
+    assert_eq!(
+        status(&exchange(h.addr(Transport::AsteriskWs), &upgrade("/media", &good_signature)).await),
+        "401",
+        "no url to sign"
+    );
+    assert!(
+        esl.commands().iter().all(|c| !c.starts_with("bgapi uuid_")),
+        "a refused connection reached the event socket: {:?}",
+        esl.commands()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,7 +390,16 @@ async fn each_pbx_authenticates_its_own_way_and_a_call_runs() {
     esl.add_channel(fork_uuid);
     let meta = format!(r#"{{"uuid":"{fork_uuid}","sampleRate":8000}}"#);
     let addr = h.addr(Transport::AudioFork);
-    let fork = FsMediaClient::connect_fork_with_auth(addr, Some((USER, PASSWORD)), fork_uuid, 8000, &meta, esl.clone(), dir.clone()).await;
+    let fork = FsMediaClient::connect_fork_with_auth(
+        addr,
+        Some((USER, PASSWORD)),
+        fork_uuid,
+        8000,
+        &meta,
+        esl.clone(),
+        dir.clone(),
+    )
+    .await;
     esl.wait_for_command(&format!("bgapi uuid_broadcast {fork_uuid} "), Duration::from_secs(30)).await;
 
     // mod_audio_stream: the token in the URL given to uuid_audio_stream.
@@ -366,7 +407,16 @@ async fn each_pbx_authenticates_its_own_way_and_a_call_runs() {
     esl.add_channel(stream_uuid);
     let meta = format!(r#"{{"uuid":"{stream_uuid}"}}"#);
     let path = format!("/stream?token={STREAM_TOKEN}");
-    let stream = FsMediaClient::connect_stream_to(h.addr(Transport::AudioStream), &path, stream_uuid, 8000, &meta, esl.clone(), dir).await;
+    let stream = FsMediaClient::connect_stream_to(
+        h.addr(Transport::AudioStream),
+        &path,
+        stream_uuid,
+        8000,
+        &meta,
+        esl.clone(),
+        dir,
+    )
+    .await;
     esl.wait_for_command(&format!("bgapi uuid_broadcast {stream_uuid} "), Duration::from_secs(30)).await;
 
     // Twilio: X-Twilio-Signature over the <Stream> url.
@@ -387,8 +437,16 @@ async fn freeswitch_audio_messages_up_to_the_documented_mebibyte_are_taken() {
     esl.add_channel(uuid);
     let meta = format!(r#"{{"uuid":"{uuid}","sampleRate":16000}}"#);
     let addr = h.addr(Transport::AudioFork);
-    let mut fork =
-        FsMediaClient::connect_fork_with_auth(addr, Some((USER, PASSWORD)), uuid, 16000, &meta, esl.clone(), files.path().into()).await;
+    let mut fork = FsMediaClient::connect_fork_with_auth(
+        addr,
+        Some((USER, PASSWORD)),
+        uuid,
+        16000,
+        &meta,
+        esl.clone(),
+        files.path().into(),
+    )
+    .await;
     // What the module sends after a stall: everything it buffered, here
     // 5 s of 16 kHz L16 (160 000 bytes) in one message.
     fork.send_raw(Message::binary(vec![0u8; 160_000])).await;

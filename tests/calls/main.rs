@@ -5,6 +5,6 @@
 mod support;
 
 mod asterisk_e2e;
-mod transports_e2e;
 mod front_door;
 mod service;
+mod transports_e2e;

@@ -11,11 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hotline::config::ServerConfig;
-use hotline::server::{self, PromptSource, ServerDeps};
 use crate::support::asterisk::{AsteriskCall, AsteriskConfig, Seen};
 use crate::support::server::http_get;
 use crate::support::server::{deps, read_records, wait_record, DIALPLAN};
+use hotline::config::ServerConfig;
+use hotline::server::{self, PromptSource, ServerDeps};
 
 /// The prompt cache the other end-to-end tests warm (their `deps()`).
 fn warm_prompt_cache() -> PathBuf {
@@ -85,7 +85,8 @@ impl ChildServer {
     }
 
     fn signal(&self, name: &str) {
-        let ok = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap().success();
+        let ok =
+            Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap().success();
         assert!(ok, "kill -{name} failed");
     }
 
@@ -182,7 +183,11 @@ async fn sighup_reopens_the_record_file_and_a_call_in_flight_completes() {
     assert!(server.is_running(), "SIGHUP stopped the server:\n{}", server.log());
 
     call.dtmf('1').await;
-    assert!(call.wait_marks(2, Duration::from_secs(30)).await, "the call did not go on after SIGHUP: {:?}", call.commands());
+    assert!(
+        call.wait_marks(2, Duration::from_secs(30)).await,
+        "the call did not go on after SIGHUP: {:?}",
+        call.commands()
+    );
     call.hangup().await;
     let rec = wait_record(&records, &call.cfg.channel_id, Duration::from_secs(10)).await;
     assert!(crate::support::server::events_of(&rec, "prompt").iter().any(|p| p["menu"] == "billing"), "{rec:#}");
@@ -225,14 +230,14 @@ phrases = ["billing"]
 transfer = "200"
 "#;
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_callers_at_a_cold_server_hear_their_greeting_within_a_second() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("dialplans")).unwrap();
     let plan_path = dir.path().join("dialplans/hotline.toml");
     std::fs::write(&plan_path, HERD_DIALPLAN).unwrap();
-    let toml = "listen = \"127.0.0.1:0\"\nmax_calls = 25\nprompt_cache_dir = \"fresh-cache\"\nshutdown_grace_secs = 1\n";
+    let toml =
+        "listen = \"127.0.0.1:0\"\nmax_calls = 25\nprompt_cache_dir = \"fresh-cache\"\nshutdown_grace_secs = 1\n";
     let config = dir.path().join("hotline.toml");
     std::fs::write(&config, toml).unwrap();
     let cfg = ServerConfig::load(&config).unwrap();
@@ -263,13 +268,21 @@ async fn twenty_callers_at_a_cold_server_hear_their_greeting_within_a_second() {
     let static_texts = hotline::call::static_prompts(&plan).len() as u64;
     assert_eq!(renderer.syntheses(), static_texts, "each static prompt synthesized once before ready");
 
-    let calls = futures_util::future::join_all((1..=20).map(|n| AsteriskCall::connect(AsteriskConfig::new(addr, n)))).await;
+    let calls =
+        futures_util::future::join_all((1..=20).map(|n| AsteriskCall::connect(AsteriskConfig::new(addr, n)))).await;
     let calls: Vec<AsteriskCall> = calls.into_iter().map(|c| c.unwrap_or_else(|e| panic!("{e:?}"))).collect();
     for call in &calls {
         let heard = |seen: &[(Duration, Seen)]| seen.iter().find(|(_, s)| matches!(s, Seen::Audio(_))).map(|(t, _)| *t);
-        assert!(call.wait_for(Duration::from_secs(30), |seen| heard(seen).is_some()).await.is_some(), "no prompt audio at all");
+        assert!(
+            call.wait_for(Duration::from_secs(30), |seen| heard(seen).is_some()).await.is_some(),
+            "no prompt audio at all"
+        );
         let first_audio = heard(&call.seen()).unwrap();
-        assert!(first_audio <= Duration::from_secs(1), "caller {} waited {first_audio:?} for the greeting", call.cfg.channel_id);
+        assert!(
+            first_audio <= Duration::from_secs(1),
+            "caller {} waited {first_audio:?} for the greeting",
+            call.cfg.channel_id
+        );
     }
     assert_eq!(renderer.syntheses(), static_texts, "the callers' greetings came from the prerendered cache");
     for call in &calls {

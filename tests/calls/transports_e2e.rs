@@ -7,18 +7,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hotline::config::ServerConfig;
-use hotline::pbx::registry::Transport;
-use hotline::server::{self, RunningServer};
-use serde_json::Value;
-use crate::support::server::{clip, deps, events_of, http_get, wait_record, DIALPLAN};
 use crate::support::ami::{FakeAmi, FakeAmiConfig, Fate};
 use crate::support::asterisk::{AsteriskCall, AsteriskConfig};
 use crate::support::audiosocket::AudioSocketCaller;
 use crate::support::freeswitch::{FakeEsl, FsMediaClient};
+use crate::support::server::{clip, deps, events_of, http_get, wait_record, DIALPLAN};
 use crate::support::twilio::TwilioCall;
+use hotline::config::ServerConfig;
+use hotline::pbx::registry::Transport;
+use hotline::server::{self, RunningServer};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 
 const ESL_PASSWORD: &str = "ClueCon-test";
 const FS_UUID: &str = "a1b2c3d4-0000-4000-8000-00000000f001";
@@ -43,8 +42,10 @@ impl Harness {
         toml.push_str(extra);
         let path = dir.path().join("hotline.toml");
         std::fs::write(&path, &toml).unwrap();
-        let cfg = ServerConfig::from_toml_str(&toml, Some(&path), &|k| (k == "HOTLINE_ESL_PASSWORD").then(|| ESL_PASSWORD.to_string()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let cfg = ServerConfig::from_toml_str(&toml, Some(&path), &|k| {
+            (k == "HOTLINE_ESL_PASSWORD").then(|| ESL_PASSWORD.to_string())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
         let server = server::start(cfg, deps()).await.unwrap_or_else(|e| panic!("{e}"));
         Harness { server: Some(server), dir }
     }
@@ -80,7 +81,8 @@ async fn audiosocket_prompt_is_paced_in_real_time_dtmf_reaches_a_menu_and_keepal
     let mut caller = AudioSocketCaller::connect(h.addr(Transport::AudioSocket), id, 8000).await;
     // Until the greeting is rendered only keep-alives (silent frames) come;
     // then it arrives as 20 ms frames at the pace they play.
-    let frame_has_sound = |r: &crate::support::audiosocket::Received, i: usize| r.samples[i * 160..(i + 1) * 160].iter().any(|&s| s != 0);
+    let frame_has_sound =
+        |r: &crate::support::audiosocket::Received, i: usize| r.samples[i * 160..(i + 1) * 160].iter().any(|&s| s != 0);
     let r = caller
         .wait_for("a second of greeting", Duration::from_secs(30), |r| {
             (0..r.audio.len()).position(|i| frame_has_sound(r, i)).is_some_and(|start| r.audio.len() >= start + 60)
@@ -91,7 +93,10 @@ async fn audiosocket_prompt_is_paced_in_real_time_dtmf_reaches_a_menu_and_keepal
     let (first, last) = (r.audio[start].2, r.audio[start + 59].2);
     let per_frame = (last - first) as f64 / 59.0;
     assert!((17.0..=23.0).contains(&per_frame), "frames every {per_frame:.1} ms, not in real time");
-    assert!(r.audio[..start].windows(2).all(|w| w[1].2 - w[0].2 <= 1100), "keep-alives at least every second while rendering");
+    assert!(
+        r.audio[..start].windows(2).all(|w| w[1].2 - w[0].2 <= 1100),
+        "keep-alives at least every second while rendering"
+    );
 
     caller.send_dtmf('2').await;
     // Support prompt, then silence: keep-alives must keep coming (≤ 1 s apart).
@@ -128,8 +133,17 @@ async fn a_malformed_audiosocket_frame_ends_only_that_call() {
 
     good.send_dtmf('1').await;
     let before = good.received().audio.len();
-    let r = good.wait_for("the other call going on", Duration::from_secs(30), |r| r.audio.len() > before + 15 || r.hangup || r.closed).await;
-    assert!(!r.hangup && !r.closed && r.violation.is_none(), "the other call stopped: hangup {} closed {}", r.hangup, r.closed);
+    let r = good
+        .wait_for("the other call going on", Duration::from_secs(30), |r| {
+            r.audio.len() > before + 15 || r.hangup || r.closed
+        })
+        .await;
+    assert!(
+        !r.hangup && !r.closed && r.violation.is_none(),
+        "the other call stopped: hangup {} closed {}",
+        r.hangup,
+        r.closed
+    );
     good.hang_up().await;
     let rec = h.record(&good_text, Duration::from_secs(10)).await;
     assert_eq!(events_of(&rec, "intent")[0]["intent"], "billing", "{rec:#}");
@@ -178,7 +192,11 @@ async fn webhook_listener() -> (String, Arc<Mutex<Vec<String>>>) {
                 if let Some(end) = text.find("\r\n\r\n") {
                     let len = text[..end]
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     if buf.len() >= end + 4 + len {
                         break text[end + 4..end + 4 + len].to_string();
@@ -299,14 +317,20 @@ goto = "main"
 "#;
 
 fn esl_listener(transport: Transport, esl: &FakeEsl) -> String {
-    format!("\n[[listeners]]\ntransport = \"{transport}\"\nlisten = \"127.0.0.1:0\"\n[esl]\naddress = \"{}\"\n", esl.addr)
+    format!(
+        "\n[[listeners]]\ntransport = \"{transport}\"\nlisten = \"127.0.0.1:0\"\n[esl]\naddress = \"{}\"\n",
+        esl.addr
+    )
 }
 
 /// Broadcasts so far: (time, file).
 fn broadcasts(esl: &FakeEsl) -> Vec<(Instant, String)> {
     esl.timed_commands()
         .into_iter()
-        .filter_map(|(t, c)| c.strip_prefix(&format!("bgapi uuid_broadcast {FS_UUID} ")).map(|f| (t, f.trim_end_matches(" aleg").to_string())))
+        .filter_map(|(t, c)| {
+            c.strip_prefix(&format!("bgapi uuid_broadcast {FS_UUID} "))
+                .map(|f| (t, f.trim_end_matches(" aleg").to_string()))
+        })
         .collect()
 }
 
@@ -335,8 +359,19 @@ async fn freeswitch_prompt_ends_at_playback_stop_and_at_the_estimate_when_no_eve
     let h = Harness::start_with(&esl_listener(Transport::AudioFork, &esl), SHORT_TIMEOUT_DIALPLAN).await;
     let files = tempfile::tempdir().unwrap();
     let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
-    let client = FsMediaClient::connect_fork(h.addr(Transport::AudioFork), FS_UUID, 16000, &meta, esl.clone(), files.path().to_path_buf()).await;
-    assert!(esl.state.lock().unwrap().subscriptions.iter().any(|s| s == "PLAYBACK_STOP"), "PLAYBACK_STOP is subscribed to");
+    let client = FsMediaClient::connect_fork(
+        h.addr(Transport::AudioFork),
+        FS_UUID,
+        16000,
+        &meta,
+        esl.clone(),
+        files.path().to_path_buf(),
+    )
+    .await;
+    assert!(
+        esl.state.lock().unwrap().subscriptions.iter().any(|s| s == "PLAYBACK_STOP"),
+        "PLAYBACK_STOP is subscribed to"
+    );
 
     // The greeting (a short prompt: one file).
     let greeting = wait_broadcasts(&esl, 1, Duration::from_secs(30)).await;
@@ -385,8 +420,15 @@ async fn event_socket_drop_fails_a_transfer_politely_then_reconnects_and_a_later
     let h = Harness::start(&esl_listener(Transport::AudioFork, &esl)).await;
     let files = tempfile::tempdir().unwrap();
     let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
-    let mut client =
-        FsMediaClient::connect_fork(h.addr(Transport::AudioFork), FS_UUID, 16000, &meta, esl.clone(), files.path().to_path_buf()).await;
+    let mut client = FsMediaClient::connect_fork(
+        h.addr(Transport::AudioFork),
+        FS_UUID,
+        16000,
+        &meta,
+        esl.clone(),
+        files.path().to_path_buf(),
+    )
+    .await;
     wait_broadcasts(&esl, 1, Duration::from_secs(30)).await;
     assert_eq!(esl.auths(), 1);
 
@@ -447,7 +489,11 @@ async fn ask_for_internet_support(caller: &mut AudioSocketCaller) {
 /// the Redirect, as Asterisk does when the caller leaves the application
 /// or the AudioSocket channel is hung up. Returns the Redirect, the call
 /// record and what became of `caller`.
-async fn audiosocket_ami_transfer(n: u8, channels: impl Fn(&str) -> Vec<(String, Vec<(String, String)>)>, caller: &str) -> (crate::support::ami::Recorded, Value, Option<Fate>) {
+async fn audiosocket_ami_transfer(
+    n: u8,
+    channels: impl Fn(&str) -> Vec<(String, Vec<(String, String)>)>,
+    caller: &str,
+) -> (crate::support::ami::Recorded, Value, Option<Fate>) {
     let (id, id_text) = uuid(n);
     let ami = FakeAmi::start(FakeAmiConfig { channels: channels(&id_text), ..Default::default() }).await;
     let h = Harness::start(&audiosocket_with_ami(&ami)).await;
@@ -517,14 +563,20 @@ async fn audiosocket_transfer_without_a_matching_channel_apologises_and_keeps_th
     ami.wait_for("Status", Duration::from_secs(30)).await.expect("an AMI Status");
     // The apology and the main menu follow; the call stays up.
     let before = caller.received().audio.len();
-    let r = caller.wait_for("the apology", Duration::from_secs(20), |r| r.audio.len() > before + 50 || r.hangup || r.closed).await;
+    let r = caller
+        .wait_for("the apology", Duration::from_secs(20), |r| r.audio.len() > before + 50 || r.hangup || r.closed)
+        .await;
     assert!(!r.hangup && !r.closed, "the call must not be dropped");
     assert!(ami.wait_for("Redirect", Duration::from_millis(100)).await.is_none(), "nothing to redirect");
     caller.hang_up().await;
     let rec = h.record(&id_text, Duration::from_secs(10)).await;
     let failed = events_of(&rec, "transfer_failed");
     assert_eq!(failed.len(), 1, "{rec:#}");
-    assert!(failed[0]["reason"].as_str().unwrap().contains(&format!("no channel has AS_ID={id_text}")), "{}", failed[0]["reason"]);
+    assert!(
+        failed[0]["reason"].as_str().unwrap().contains(&format!("no channel has AS_ID={id_text}")),
+        "{}",
+        failed[0]["reason"]
+    );
     h.stop().await;
 }
 
@@ -535,7 +587,9 @@ fn looped(rel: &str, secs: usize) -> Vec<i16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_flooding_audio_does_not_take_speech_away_from_another_call() {
-    let h = Harness::start("keep_audio_dir = \"audio\"\n[[listeners]]\ntransport = \"twilio\"\nlisten = \"127.0.0.1:0\"\n").await;
+    let h =
+        Harness::start("keep_audio_dir = \"audio\"\n[[listeners]]\ntransport = \"twilio\"\nlisten = \"127.0.0.1:0\"\n")
+            .await;
     let ws = format!("ws://{}/media", h.addr(Transport::Twilio));
     let mut call = TwilioCall::connect(&ws, "CAGOOD", &[("dialplan", "hotline")]).await;
     call.wait_for("greeting audio", Duration::from_secs(30), |r| r.media_bytes > 0).await;
@@ -614,7 +668,15 @@ async fn freeswitch_down_at_start_up_leaves_asterisk_served_and_is_connected_whe
     assert_eq!(esl_state(&body)["connected"], true, "/readyz shows the event socket up: {body}");
     let files = tempfile::tempdir().unwrap();
     let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
-    let client = FsMediaClient::connect_fork(h.addr(Transport::AudioFork), FS_UUID, 16000, &meta, esl.clone(), files.path().to_path_buf()).await;
+    let client = FsMediaClient::connect_fork(
+        h.addr(Transport::AudioFork),
+        FS_UUID,
+        16000,
+        &meta,
+        esl.clone(),
+        files.path().to_path_buf(),
+    )
+    .await;
     wait_broadcasts(&esl, 1, Duration::from_secs(30)).await;
     esl.emit_dtmf(FS_UUID, '2');
     let until = Instant::now() + Duration::from_secs(30);
@@ -637,7 +699,15 @@ async fn an_event_socket_command_left_unanswered_does_not_break_later_commands()
     let h = Harness::start(&format!("{}timeout_ms = 1000\n", esl_listener(Transport::AudioFork, &esl))).await;
     let files = tempfile::tempdir().unwrap();
     let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
-    let client = FsMediaClient::connect_fork(h.addr(Transport::AudioFork), FS_UUID, 16000, &meta, esl.clone(), files.path().to_path_buf()).await;
+    let client = FsMediaClient::connect_fork(
+        h.addr(Transport::AudioFork),
+        FS_UUID,
+        16000,
+        &meta,
+        esl.clone(),
+        files.path().to_path_buf(),
+    )
+    .await;
     esl.wait_for_command(&format!("bgapi uuid_broadcast {FS_UUID} "), Duration::from_secs(30)).await;
     // hotline drops that connection and makes a new one.
     let until = Instant::now() + Duration::from_secs(20);

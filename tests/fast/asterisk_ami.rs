@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use crate::support::ami::{Answer, FakeAmi, FakeAmiConfig, Fate};
 use hotline::pbx::ami::{
     run_actions, transfer, AmiAction, AmiConfig, AmiError, AmiSession, Landing, Secret, TargetStatus, TransferLeg,
     TransferRequest,
 };
-use crate::support::ami::{Answer, FakeAmi, FakeAmiConfig, Fate};
 
 fn cfg(ami: &FakeAmi, secret: &str, timeout_ms: u64) -> AmiConfig {
     AmiConfig {
@@ -23,7 +23,10 @@ async fn redirect_sends_the_verified_action_after_login() {
     let ami = FakeAmi::start(FakeAmiConfig::default()).await;
     let out = run_actions(
         &cfg(&ami, "s3cret-ami", 2000),
-        &[AmiAction::setvar("Local/s@caller-sim-00000003;1", "HOTLINE_ACCOUNT", "4512"), AmiAction::redirect("Local/s@caller-sim-00000003;1", "agents", "101")],
+        &[
+            AmiAction::setvar("Local/s@caller-sim-00000003;1", "HOTLINE_ACCOUNT", "4512"),
+            AmiAction::redirect("Local/s@caller-sim-00000003;1", "agents", "101"),
+        ],
     )
     .await
     .unwrap();
@@ -45,7 +48,8 @@ async fn redirect_sends_the_verified_action_after_login() {
 #[tokio::test]
 async fn wrong_secret_is_refused_without_showing_it() {
     let ami = FakeAmi::start(FakeAmiConfig::default()).await;
-    let err = run_actions(&cfg(&ami, "wrong-secret-xyz", 2000), &[AmiAction::redirect("c", "x", "1")]).await.unwrap_err();
+    let err =
+        run_actions(&cfg(&ami, "wrong-secret-xyz", 2000), &[AmiAction::redirect("c", "x", "1")]).await.unwrap_err();
     assert!(matches!(err, AmiError::LoginRefused { .. }), "{err}");
     assert!(!err.to_string().contains("wrong-secret-xyz"));
     assert!(ami.transfer_actions().is_empty(), "nothing after a failed login");
@@ -53,13 +57,19 @@ async fn wrong_secret_is_refused_without_showing_it() {
 
 #[tokio::test]
 async fn error_response_and_silence_become_errors() {
-    let ami = FakeAmi::start(FakeAmiConfig { transfer: Answer::Error("Channel not found".into()), ..Default::default() }).await;
-    let err = run_actions(&cfg(&ami, "s3cret-ami", 2000), &[AmiAction::redirect("gone", "agents", "101")]).await.unwrap_err();
+    let ami =
+        FakeAmi::start(FakeAmiConfig { transfer: Answer::Error("Channel not found".into()), ..Default::default() })
+            .await;
+    let err =
+        run_actions(&cfg(&ami, "s3cret-ami", 2000), &[AmiAction::redirect("gone", "agents", "101")]).await.unwrap_err();
     assert_eq!(err.to_string(), "AMI Redirect failed: Channel not found");
 
     let ami = FakeAmi::start(FakeAmiConfig { transfer: Answer::Silent, ..Default::default() }).await;
     let t0 = std::time::Instant::now();
-    let err = run_actions(&cfg(&ami, "s3cret-ami", 300), &[AmiAction::blind_transfer("WebSocket/bot/0x1", "agents", "104")]).await.unwrap_err();
+    let err =
+        run_actions(&cfg(&ami, "s3cret-ami", 300), &[AmiAction::blind_transfer("WebSocket/bot/0x1", "agents", "104")])
+            .await
+            .unwrap_err();
     assert!(matches!(err, AmiError::Timeout { .. }), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(2));
 }
@@ -70,11 +80,19 @@ async fn unreachable_ami_and_header_injection_fail_cleanly() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let c = AmiConfig { host: "127.0.0.1".into(), port, username: "u".into(), secret: Secret::new("p"), timeout: Duration::from_millis(500) };
+    let c = AmiConfig {
+        host: "127.0.0.1".into(),
+        port,
+        username: "u".into(),
+        secret: Secret::new("p"),
+        timeout: Duration::from_millis(500),
+    };
     assert!(matches!(run_actions(&c, &[]).await.unwrap_err(), AmiError::Connect { .. }));
 
     let ami = FakeAmi::start(FakeAmiConfig::default()).await;
-    let err = run_actions(&cfg(&ami, "s3cret-ami", 2000), &[AmiAction::redirect("x\r\nAction: Originate", "a", "1")]).await.unwrap_err();
+    let err = run_actions(&cfg(&ami, "s3cret-ami", 2000), &[AmiAction::redirect("x\r\nAction: Originate", "a", "1")])
+        .await
+        .unwrap_err();
     assert!(matches!(err, AmiError::BadValue { .. }), "{err}");
     assert!(ami.actions().iter().all(|a| a.action() != "Originate"));
 }
@@ -90,7 +108,10 @@ async fn show_dialplan_tells_existing_targets_from_missing_ones() {
         session.show_dialplan("agents", "300").await.unwrap(),
         TargetStatus::Missing("Did not find extension 300@agents".into())
     );
-    assert_eq!(session.show_dialplan("sales", "101").await.unwrap(), TargetStatus::Missing("Did not find context sales".into()));
+    assert_eq!(
+        session.show_dialplan("sales", "101").await.unwrap(),
+        TargetStatus::Missing("Did not find context sales".into())
+    );
     session.logoff().await;
     let show = ami.wait_for("ShowDialPlan", Duration::from_secs(1)).await.unwrap();
     assert_eq!((show.get("Context"), show.get("Extension")), (Some("agents"), Some("101")));

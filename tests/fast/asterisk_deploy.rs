@@ -22,12 +22,29 @@ fn compose() -> Yaml {
 }
 
 fn strings(y: &Yaml) -> Vec<String> {
-    y.as_vec().unwrap_or_else(|| panic!("expected a list, got {y:?}")).iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    y.as_vec()
+        .unwrap_or_else(|| panic!("expected a list, got {y:?}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 const KNOWN_SERVICE_KEYS: &[&str] = &[
-    "image", "build", "restart", "depends_on", "ports", "volumes", "networks", "environment", "command", "expose",
-    "stop_grace_period", "healthcheck", "entrypoint", "user", "working_dir",
+    "image",
+    "build",
+    "restart",
+    "depends_on",
+    "ports",
+    "volumes",
+    "networks",
+    "environment",
+    "command",
+    "expose",
+    "stop_grace_period",
+    "healthcheck",
+    "entrypoint",
+    "user",
+    "working_dir",
 ];
 
 #[test]
@@ -122,7 +139,10 @@ fn asterisk_configs_point_at_hotline_as_it_is_configured() {
     let plan = read("dialplans/hotline.toml");
     for line in plan.lines().filter(|l| l.trim_start().starts_with("context =")) {
         let ctx = line.split('"').nth(1).unwrap();
-        assert!(ext.contains(&format!("[{ctx}]")), "extensions.conf lacks context [{ctx}] used by dialplans/hotline.toml");
+        assert!(
+            ext.contains(&format!("[{ctx}]")),
+            "extensions.conf lacks context [{ctx}] used by dialplans/hotline.toml"
+        );
     }
     assert!(ext.contains(&format!("[{}]", cfg.transfer.default_context)));
 }
@@ -157,7 +177,12 @@ fn compose_accepts_the_file_and_refuses_to_run_without_an_ami_secret() {
         return;
     };
     let ok = compose_config(&cmd, Some("not-a-real-secret"));
-    assert!(ok.status.success(), "{} rejects docker-compose.yml:\n{}", cmd.join(" "), String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{} rejects docker-compose.yml:\n{}",
+        cmd.join(" "),
+        String::from_utf8_lossy(&ok.stderr)
+    );
 
     // Without the secret nothing starts, and the error says what to set.
     let missing = compose_config(&cmd, None);

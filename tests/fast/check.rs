@@ -87,10 +87,7 @@ fn unreadable_file_exits_2_and_names_the_file() {
     let (stdout, code) = check(&["tests/fixtures/dialplans/does-not-exist.toml", "dialplans/hotline.toml"]);
     let mut lines = stdout.lines();
     let first = lines.next().unwrap();
-    assert!(
-        first.starts_with("tests/fixtures/dialplans/does-not-exist.toml: error: cannot read the file"),
-        "{first}"
-    );
+    assert!(first.starts_with("tests/fixtures/dialplans/does-not-exist.toml: error: cannot read the file"), "{first}");
     assert!(stdout.contains("dialplans/hotline.toml: ok"), "other files are still checked: {stdout}");
     assert_eq!(code, 2);
 }
@@ -108,7 +105,10 @@ fn missing_tts_voice_is_a_warning_per_text_prompt() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("warning: `prompt` has only text and will be spoken by text-to-speech, which is unavailable"), "{stdout}");
+    assert!(
+        stdout.contains("warning: `prompt` has only text and will be spoken by text-to-speech, which is unavailable"),
+        "{stdout}"
+    );
     assert!(stdout.contains("en_US-joe-medium.onnx is missing"), "{stdout}");
 }
 
@@ -148,7 +148,10 @@ async fn check_asterisk_names_each_transfer_target_asterisk_lacks() {
         "{stdout}"
     );
     for option in ["internet", "phone_line", "other_problem", "report_outage"] {
-        assert!(stdout.contains(&format!("menus.tech_support.options.{option}: transfer target tech-support,")), "{option}: {stdout}");
+        assert!(
+            stdout.contains(&format!("menus.tech_support.options.{option}: transfer target tech-support,")),
+            "{option}: {stdout}"
+        );
     }
     assert!(!stdout.contains("support-queue,100 does not"), "{stdout}");
     assert!(stdout.ends_with("asterisk: 8 transfer targets checked, 5 missing\n"), "{stdout}");

@@ -81,7 +81,11 @@ struct Collected {
 
 impl Collected {
     fn audio_samples(&self) -> Vec<i16> {
-        self.events.iter().filter_map(|e| if let PbxEvent::Audio(s) = e { Some(s.clone()) } else { None }).flatten().collect()
+        self.events
+            .iter()
+            .filter_map(|e| if let PbxEvent::Audio(s) = e { Some(s.clone()) } else { None })
+            .flatten()
+            .collect()
     }
 
     fn digits(&self) -> String {
@@ -269,7 +273,11 @@ async fn audiosocket_call_audio_dtmf_paced_prompt_and_hangup() {
     }
     let caller = caller.await.unwrap();
     let r = caller.wait_for("the whole prompt", WAIT, |r| r.audio.len() == n_frames).await;
-    assert!(r.audio.iter().all(|(kind, len, _)| *kind == 0x10 && *len == 320), "every frame 20 ms slin: {:?}", &r.audio[..3]);
+    assert!(
+        r.audio.iter().all(|(kind, len, _)| *kind == 0x10 && *len == 320),
+        "every frame 20 ms slin: {:?}",
+        &r.audio[..3]
+    );
     let span = r.audio.last().unwrap().2 - r.audio[0].2;
     let real_time = (n_frames as u64 - 1) * 20;
     assert!(span + 40 >= real_time, "prompt of {real_time} ms arrived in {span} ms: not paced");
@@ -344,7 +352,7 @@ async fn audiosocket_malformed_frames_are_refused_with_named_errors() {
         let mut c = AudioSocketCaller::connect(addr, uuid, 8000).await;
         c.send_raw(&[0x03, 0x00, 0x01, b'7']).await;
         c.send_raw(&[0x42, 0x00, 0x00]).await; // unknown kind
-        // Asterisk keeps streaming the caller's audio.
+                                               // Asterisk keeps streaming the caller's audio.
         c.send_audio_paced(&[0i16; 480]).await;
         c
     });
@@ -370,7 +378,11 @@ async fn audiosocket_malformed_frames_are_refused_with_named_errors() {
     let mut codec = AudioSocketCodec::new(8000).unwrap();
     let mut got = new_collected();
     collect_until(&mut codec, &mut peer, &mut got, "a rate error", |c| !c.errors.is_empty()).await;
-    assert!(got.errors[0].0.contains("16000 Hz") && got.errors[0].0.contains("configured for 8000 Hz"), "{}", got.errors[0]);
+    assert!(
+        got.errors[0].0.contains("16000 Hz") && got.errors[0].0.contains("configured for 8000 Hz"),
+        "{}",
+        got.errors[0]
+    );
     connect.await.unwrap().hang_up().await;
 }
 
@@ -491,7 +503,11 @@ async fn freeswitch_scenario(stream_module: bool) {
     let (l, addr) = listener().await;
     let rate = if stream_module { 8000 } else { 16000 };
     let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","caller_id":"1001","sampleRate":{rate}}}"#);
-    let caller_audio = if stream_module { clip("fsdd/2_nicolas_0.wav", 8000) } else { clip("speech_commands/yes_105a0eea_nohash_0.wav", 16000) };
+    let caller_audio = if stream_module {
+        clip("fsdd/2_nicolas_0.wav", 8000)
+    } else {
+        clip("speech_commands/yes_105a0eea_nohash_0.wav", 16000)
+    };
     let sent = caller_audio.clone();
     let (esl2, dir2) = (esl.clone(), dir.path().to_path_buf());
     let fs = tokio::spawn(async move {
@@ -511,10 +527,14 @@ async fn freeswitch_scenario(stream_module: bool) {
     };
     let mut got = new_collected();
     let expected = padded(caller_audio, rate);
-    collect_until(codec.as_mut(), &mut peer, &mut got, "caller audio", |c| c.audio_samples().len() >= expected.len()).await;
+    collect_until(codec.as_mut(), &mut peer, &mut got, "caller audio", |c| c.audio_samples().len() >= expected.len())
+        .await;
     assert!(got.errors.is_empty(), "{:?}", got.errors);
     let info = got.start();
-    assert_eq!((info.call_id.as_str(), info.dialplan.as_deref(), info.caller_id.as_deref()), (FS_UUID, Some("hotline"), Some("1001")));
+    assert_eq!(
+        (info.call_id.as_str(), info.dialplan.as_deref(), info.caller_id.as_deref()),
+        (FS_UUID, Some("hotline"), Some("1001"))
+    );
     assert_eq!(got.audio_samples(), expected, "caller audio must arrive bit-exact");
     let mut fs = fs.await.unwrap();
     if stream_module {
@@ -598,7 +618,9 @@ async fn freeswitch_metadata_missing_is_a_named_error() {
     let esl = FakeEsl::start(ESL_PASSWORD).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    let fs = tokio::spawn(async move { FsMediaClient::connect_fork(addr, FS_UUID, 8000, r#"{"dialplan":"hotline"}"#, esl, d).await });
+    let fs = tokio::spawn(async move {
+        FsMediaClient::connect_fork(addr, FS_UUID, 8000, r#"{"dialplan":"hotline"}"#, esl, d).await
+    });
     let mut peer = accept_ws(&l, Some(hotline::pbx::audio_fork::SUBPROTOCOL)).await;
     let mut codec = AudioForkCodec::new(FreeswitchOptions::default());
     let mut got = new_collected();
@@ -640,7 +662,8 @@ async fn http_endpoint(status: u16, delay: Duration) -> (SocketAddr, Arc<Mutex<V
                 s.lock().unwrap().push((head, String::from_utf8(body).unwrap()));
                 tokio::time::sleep(delay).await;
                 let text = if status == 200 { "ok" } else { "no agent line configured" };
-                let resp = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+                let resp =
+                    format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
                 let _ = r.get_mut().write_all(resp.as_bytes()).await;
             });
         }
@@ -655,18 +678,27 @@ async fn twilio_call_audio_marks_dtmf_barge_in_webhook_transfer_and_stop() {
     let caller_audio = clip("fsdd/4_george_3.wav", 8000);
     let sent = caller_audio.clone();
     let call = tokio::spawn(async move {
-        let mut c = TwilioCall::connect(&format!("ws://{addr}/twilio"), "CA5f3b0a1e9d", &[("dialplan", "hotline"), ("caller_id", "+15550100")]).await;
+        let mut c = TwilioCall::connect(
+            &format!("ws://{addr}/twilio"),
+            "CA5f3b0a1e9d",
+            &[("dialplan", "hotline"), ("caller_id", "+15550100")],
+        )
+        .await;
         c.send_audio_paced(&sent).await;
         c
     });
     let mut peer = accept_ws(&l, None).await;
     let mut codec = TwilioCodec::new();
     let mut got = new_collected();
-    let expected = hotline::audio::g711::ulaw_decode_all(&hotline::audio::g711::ulaw_encode_all(&padded(caller_audio, 8000)));
+    let expected =
+        hotline::audio::g711::ulaw_decode_all(&hotline::audio::g711::ulaw_encode_all(&padded(caller_audio, 8000)));
     collect_until(&mut codec, &mut peer, &mut got, "caller audio", |c| c.audio_samples().len() >= expected.len()).await;
     assert!(got.errors.is_empty(), "{:?}", got.errors);
     let info = got.start();
-    assert_eq!((info.call_id.as_str(), info.dialplan.as_deref(), info.caller_id.as_deref()), ("CA5f3b0a1e9d", Some("hotline"), Some("+15550100")));
+    assert_eq!(
+        (info.call_id.as_str(), info.dialplan.as_deref(), info.caller_id.as_deref()),
+        ("CA5f3b0a1e9d", Some("hotline"), Some("+15550100"))
+    );
     assert_eq!(got.audio_samples(), expected, "caller audio must be the µ-law of what was sent");
     let mut call = call.await.unwrap();
 
@@ -676,7 +708,10 @@ async fn twilio_call_audio_marks_dtmf_barge_in_webhook_transfer_and_stop() {
     let t = call.elapsed_ms();
     peer.send_all(codec.audio(&prompt)).await;
     peer.send_all(codec.mark("prompt-1")).await;
-    collect_until(&mut codec, &mut peer, &mut got, "mark prompt-1", |c| c.events.contains(&PbxEvent::MarkReached("prompt-1".into()))).await;
+    collect_until(&mut codec, &mut peer, &mut got, "mark prompt-1", |c| {
+        c.events.contains(&PbxEvent::MarkReached("prompt-1".into()))
+    })
+    .await;
     let r = call.received();
     assert_eq!(r.media_bytes, prompt.len(), "one µ-law byte per prompt sample");
     let (_, at) = r.marks[0].clone();
@@ -687,9 +722,13 @@ async fn twilio_call_audio_marks_dtmf_barge_in_webhook_transfer_and_stop() {
     peer.send_all(codec.audio(&vec![500i16; 8000 * 5])).await;
     peer.send_all(codec.mark("prompt-2")).await;
     call.send_audio_paced(&clip("fsdd/1_jackson_0.wav", 8000)[..1600]).await;
-    collect_until(&mut codec, &mut peer, &mut got, "barge-in audio", |c| c.audio_samples().len() > expected.len()).await;
+    collect_until(&mut codec, &mut peer, &mut got, "barge-in audio", |c| c.audio_samples().len() > expected.len())
+        .await;
     peer.send_all(codec.flush()).await;
-    collect_until(&mut codec, &mut peer, &mut got, "mark prompt-2", |c| c.events.contains(&PbxEvent::MarkReached("prompt-2".into()))).await;
+    collect_until(&mut codec, &mut peer, &mut got, "mark prompt-2", |c| {
+        c.events.contains(&PbxEvent::MarkReached("prompt-2".into()))
+    })
+    .await;
     let r = call.received();
     assert_eq!(r.clears, 1);
     assert!(r.marks[1].1 - t < 2000, "clear must cut the 5 s prompt short");
@@ -698,12 +737,16 @@ async fn twilio_call_audio_marks_dtmf_barge_in_webhook_transfer_and_stop() {
     call.send_dtmf('0').await;
     collect_until(&mut codec, &mut peer, &mut got, "DTMF", |c| c.digits() == "0").await;
     let cfg = WebhookConfig::new(&format!("http://{hook_addr}/twilio/transfer")).unwrap();
-    let req = TransferRequest::new(codec.call_sid().unwrap(), "1000", Some("agents"), &[("account".into(), "4711".into())]);
+    let req =
+        TransferRequest::new(codec.call_sid().unwrap(), "1000", Some("agents"), &[("account".into(), "4711".into())]);
     webhook::transfer(&cfg, &req).await.unwrap();
     let (head, body) = hook_seen.lock().unwrap()[0].clone();
     assert!(head.starts_with("POST /twilio/transfer HTTP/1.1\r\n"), "{head}");
     assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
-    assert_eq!(body, r#"{"call_sid":"CA5f3b0a1e9d","extension":"1000","context":"agents","variables":{"account":"4711"}}"#);
+    assert_eq!(
+        body,
+        r#"{"call_sid":"CA5f3b0a1e9d","extension":"1000","context":"agents","variables":{"account":"4711"}}"#
+    );
 
     // Malformed message, then Twilio ends the stream.
     call.send_raw(r#"{"event":"media","streamSid":"MZ","media":{"chunk":"99","payload":"@@@"}}"#).await;

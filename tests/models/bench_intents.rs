@@ -19,7 +19,9 @@ fn bench_dialplan() -> PathBuf {
 
 fn speech() -> &'static SpeechStack {
     static S: OnceLock<SpeechStack> = OnceLock::new();
-    S.get_or_init(|| SpeechStack::load(&SpeechConfig { threads: 1, ..Default::default() }).expect("speech stack (run scripts/setup)"))
+    S.get_or_init(|| {
+        SpeechStack::load(&SpeechConfig { threads: 1, ..Default::default() }).expect("speech stack (run scripts/setup)")
+    })
 }
 
 fn bench() -> CallBench<'static> {
@@ -191,6 +193,7 @@ fn cli_compares_models_and_contexts() {
     let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| set")).collect();
     assert_eq!(rows.len(), 3, "{stdout}");
     assert!(rows.iter().all(|r| r.contains("| clean |") && !r.contains("16 kHz")), "{stdout}");
-    let bad = Command::new(env!("CARGO_BIN_EXE_hotline")).args(["bench", "intents", "--model", "tiny"]).output().unwrap();
+    let bad =
+        Command::new(env!("CARGO_BIN_EXE_hotline")).args(["bench", "intents", "--model", "tiny"]).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("\"whisper-tiny.en\" | \"whisper-base\""));
 }

@@ -38,8 +38,8 @@ fn kind(e: &VadEvent) -> &'static str {
 }
 
 fn detector() -> SileroVad {
-    let model = SileroModel::load(&SpeechConfig::default().models.silero_vad)
-        .expect("silero model (run scripts/setup)");
+    let model =
+        SileroModel::load(&SpeechConfig::default().models.silero_vad).expect("silero model (run scripts/setup)");
     SileroVad::new(model, EndpointConfig::default())
 }
 
@@ -47,10 +47,7 @@ fn detector() -> SileroVad {
 fn a_word_then_silence_gives_lull_pause_and_end_in_order() {
     let cfg = EndpointConfig::default();
     let lull_ms = cfg.lull_ms().expect("early answers are on by default");
-    assert!(
-        lull_ms < cfg.pause_ms,
-        "recognition starts before the pause"
-    );
+    assert!(lull_ms < cfg.pause_ms, "recognition starts before the pause");
     let mut vad = detector();
     let evs = events(&mut vad, &word_then_silence(1_000));
     let names: Vec<&str> = evs.iter().map(|(_, e)| kind(e)).collect();
@@ -75,21 +72,13 @@ fn a_word_then_silence_gives_lull_pause_and_end_in_order() {
         after_end(pause_at),
         after_end(end_at)
     );
-    assert!(
-        (lull_ms..lull_ms + 52).contains(&after_end(lull_at)),
-        "lull {} ms after speech",
-        after_end(lull_at)
-    );
+    assert!((lull_ms..lull_ms + 52).contains(&after_end(lull_at)), "lull {} ms after speech", after_end(lull_at));
     assert!(
         (cfg.pause_ms..cfg.pause_ms + 52).contains(&after_end(pause_at)),
         "pause {} ms after speech",
         after_end(pause_at)
     );
-    assert!(
-        after_end(end_at) >= cfg.min_silence_ms,
-        "end {} ms after speech",
-        after_end(end_at)
-    );
+    assert!(after_end(end_at) >= cfg.min_silence_ms, "end {} ms after speech", after_end(end_at));
     // The lull carries the whole word: the same onset and end as the
     // utterance, so its recognition answers for the whole utterance.
     assert_eq!((lull.start_ms, lull.end_ms), (end.start_ms, end.end_ms));
@@ -105,15 +94,8 @@ fn speech_after_a_lull_resumes_the_utterance_without_a_pause() {
     let mut samples = word_then_silence(gap);
     samples.extend(word_then_silence(1_000).into_iter().skip(8_000));
     let mut vad = detector();
-    let kinds: Vec<&str> = events(&mut vad, &samples)
-        .iter()
-        .map(|(_, e)| kind(e))
-        .collect();
-    assert_eq!(
-        kinds,
-        ["start", "lull", "resume", "lull", "pause", "utterance"],
-        "one utterance holding both words"
-    );
+    let kinds: Vec<&str> = events(&mut vad, &samples).iter().map(|(_, e)| kind(e)).collect();
+    assert_eq!(kinds, ["start", "lull", "resume", "lull", "pause", "utterance"], "one utterance holding both words");
 }
 
 /// Whether the detector finds an utterance in `samples` after the first
@@ -152,7 +134,10 @@ fn the_caller_is_heard_better_when_no_prompt_plays() {
         heard_listening += heard_after_greeting(&noisy.samples, greeting, false) as usize;
         heard_during_prompt += heard_after_greeting(&noisy.samples, greeting, true) as usize;
     }
-    eprintln!("{} words at 6 dB: heard {heard_listening} listening, {heard_during_prompt} during a prompt", words.len());
+    eprintln!(
+        "{} words at 6 dB: heard {heard_listening} listening, {heard_during_prompt} during a prompt",
+        words.len()
+    );
     // Measured: 81 against 76 of 103.
     assert!(heard_listening >= heard_during_prompt + 3, "listening harder found too few more words");
     // The noise tracks alone, at their recorded level, start no speech

@@ -13,7 +13,9 @@ use hotline::bench::data;
 
 fn model() -> &'static GrammarWhisper {
     static M: OnceLock<GrammarWhisper> = OnceLock::new();
-    M.get_or_init(|| GrammarWhisper::load(&ModelPaths::default_location(), GrammarOptions::default()).expect("model loads"))
+    M.get_or_init(|| {
+        GrammarWhisper::load(&ModelPaths::default_location(), GrammarOptions::default()).expect("model loads")
+    })
 }
 
 fn menu(words: &[&str]) -> Grammar {
@@ -129,9 +131,23 @@ fn mel_filters_and_log_mel_match_the_reference() {
 fn tokenizer_round_trips_dialplan_phrases() {
     let tok = Tokenizer::load(&ModelPaths::default_location().whisper_tokens).unwrap();
     let phrases = [
-        " Billing", " billing", " Talk to an agent", " operator", " Main menu", " go back", " Repeat that",
-        " I'd like to pay my bill", " 4512", " 4, 5, 1, 2.", " Yes.", " no", " Goodbye!", " what's the weather",
-        " Café au lait", " résumé status", " 1-800-555-0199",
+        " Billing",
+        " billing",
+        " Talk to an agent",
+        " operator",
+        " Main menu",
+        " go back",
+        " Repeat that",
+        " I'd like to pay my bill",
+        " 4512",
+        " 4, 5, 1, 2.",
+        " Yes.",
+        " no",
+        " Goodbye!",
+        " what's the weather",
+        " Café au lait",
+        " résumé status",
+        " 1-800-555-0199",
     ];
     for p in phrases {
         let ids = tok.encode(p).unwrap();
@@ -221,7 +237,9 @@ fn rejects_what_the_menu_does_not_allow() {
     let grammar = menu(&["billing", "sales", "technical support", "agent"]);
     // A read sentence, a word from another menu, real noise, and silence.
     let sentence = read_wav(&td.join("cmu_arctic/arctic_a0010.wav")).unwrap().to_f32_at(MODEL_RATE);
-    let word = data::phone_band(&read_wav(&td.join("speech_commands/down_0cb74144_nohash_1.wav")).unwrap().to_f32_at(MODEL_RATE));
+    let word = data::phone_band(
+        &read_wav(&td.join("speech_commands/down_0cb74144_nohash_1.wav")).unwrap().to_f32_at(MODEL_RATE),
+    );
     let noise = data::noise_clips(&data::noise_tracks(&td).unwrap(), 2, 1500);
     let mut cases = vec![("sentence", sentence), ("down", word), ("silence", vec![0.0; 16_000])];
     cases.extend(noise.into_iter().map(|c| ("noise", c.samples)));
@@ -256,7 +274,12 @@ fn rejects_out_of_menu_words_in_noise() {
         })
         .collect();
     println!("false accepts: {}/{}\n{}", accepted.len(), clips.len(), accepted.join("\n"));
-    assert!(accepted.len() * 100 <= clips.len() * THRESH_FALSE_ACCEPTS, "{}/{}: {accepted:#?}", accepted.len(), clips.len());
+    assert!(
+        accepted.len() * 100 <= clips.len() * THRESH_FALSE_ACCEPTS,
+        "{}/{}: {accepted:#?}",
+        accepted.len(),
+        clips.len()
+    );
 }
 
 /// tiny.en's decoder file holds its 51864 × 384 token embedding in floats

@@ -20,7 +20,11 @@ fn text(t: &str) -> Prompt {
 
 fn wav_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "wav")).collect();
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
     files.sort();
     files
 }
@@ -41,7 +45,8 @@ fn unloadable_voice(dir: &Path) -> ModelPaths {
 }
 
 fn tone_wav(path: &Path, rate: u32, freq: f32, secs: f32) {
-    let spec = hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for i in 0..(rate as f32 * secs) as usize {
         let v = 0.4 * (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin();
@@ -217,9 +222,13 @@ fn prerender_fills_every_rate_and_reports_what_failed() {
     });
     assert!(both.iter().all(|a| a.len() > 4_000), "{:?}", both.iter().map(|a| a.len()).collect::<Vec<_>>());
     assert_eq!(wav_files(&cache).len(), 4);
-    let names: Vec<String> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(names.iter().all(|n| n.ends_with(".wav") && !n.starts_with('.')), "{names:?}");
-    assert_eq!(*PromptRenderer::new(&models(), cache.clone()).render(&new, 8_000).unwrap(), *offline.render(&new, 8_000).unwrap());
+    assert_eq!(
+        *PromptRenderer::new(&models(), cache.clone()).render(&new, 8_000).unwrap(),
+        *offline.render(&new, 8_000).unwrap()
+    );
 }
 
 #[test]

@@ -30,7 +30,11 @@ impl CallerAudio {
 
     fn silence_until(mut self, secs: f32) -> Self {
         let until = (secs * RATE as f32) as usize;
-        assert!(until >= self.samples.len(), "speech overlaps: {} s already used", self.samples.len() as f32 / RATE as f32);
+        assert!(
+            until >= self.samples.len(),
+            "speech overlaps: {} s already used",
+            self.samples.len() as f32 / RATE as f32
+        );
         self.samples.resize(until, 0);
         self
     }
@@ -41,7 +45,10 @@ impl CallerAudio {
     }
 
     fn tts(mut self, text: &str) -> Self {
-        let audio = self.renderer.render(&Prompt { text: text.into(), wav: None }, RATE).expect("TTS voice (run scripts/setup)");
+        let audio = self
+            .renderer
+            .render(&Prompt { text: text.into(), wav: None }, RATE)
+            .expect("TTS voice (run scripts/setup)");
         self.samples.extend_from_slice(&audio);
         self
     }
@@ -170,7 +177,11 @@ fn caller_paths_through_the_shipped_dialplan() {
 fn replay_is_deterministic_and_expectations_can_fail() {
     let dir = tempfile::tempdir().unwrap();
     let wav: PathBuf = dir.path().join("call.wav");
-    CallerAudio::new().silence(2.0).tts("Technical support.").silence(5.0).save(dir.path(), "call", "expect = [\"transfer:999\"]");
+    CallerAudio::new().silence(2.0).tts("Technical support.").silence(5.0).save(
+        dir.path(),
+        "call",
+        "expect = [\"transfer:999\"]",
+    );
     let run = |expect: bool| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotline"));
         cmd.args(["replay", "--dialplan", "dialplans/hotline.toml"]).arg(&wav).current_dir(env!("CARGO_MANIFEST_DIR"));

@@ -123,15 +123,22 @@ fn bad_files_are_reported_and_the_rest_still_processed() {
     let dir = tempfile::tempdir().unwrap();
     let good = testdata_dir().join("whisper_jfk/jfk.wav");
     let good_bytes = std::fs::read(&good).unwrap();
-    let spec = |bits, fmt| hound::WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: bits, sample_format: fmt };
+    let spec =
+        |bits, fmt| hound::WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: bits, sample_format: fmt };
     let cases = [
         (write(dir.path(), "truncated_header.wav", &good_bytes[..20]), "truncated"),
-        (write(dir.path(), "truncated_data.wav", &good_bytes[..good_bytes.len() / 2]), "truncated WAV: the data chunk declares"),
+        (
+            write(dir.path(), "truncated_data.wav", &good_bytes[..good_bytes.len() / 2]),
+            "truncated WAV: the data chunk declares",
+        ),
         (write(dir.path(), "empty.wav", b""), "empty file"),
         (write(dir.path(), "no_samples.wav", &wav_with(spec(16, hound::SampleFormat::Int), 0)), "0 samples"),
         (write(dir.path(), "deep.wav", &wav_with(spec(24, hound::SampleFormat::Int), 100)), "24-bit PCM"),
         (write(dir.path(), "float.wav", &wav_with(spec(32, hound::SampleFormat::Float), 100)), "32-bit float"),
-        (write(dir.path(), "song.mp3", b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x00"), "not a WAV file (extension .mp3)"),
+        (
+            write(dir.path(), "song.mp3", b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x00"),
+            "not a WAV file (extension .mp3)",
+        ),
         (write(dir.path(), "garbage.wav", &(0..=255u8).cycle().take(5000).collect::<Vec<_>>()), "not a WAV file"),
         (dir.path().join("missing.wav"), "cannot read"),
     ];

@@ -68,7 +68,8 @@ fn base_scores_a_menu_through_the_phone_band() {
 /// The multilingual table writes its one empty token as `= 50256`.
 #[test]
 fn multilingual_token_table_loads() {
-    let tok = Tokenizer::load(&ModelPaths::for_whisper(WhisperModelName::Base).whisper_tokens).expect("base-tokens.txt");
+    let tok =
+        Tokenizer::load(&ModelPaths::for_whisper(WhisperModelName::Base).whisper_tokens).expect("base-tokens.txt");
     assert_eq!(tok.len(), 50257);
     assert_eq!(tok.token_bytes(50256), Some(&b""[..]));
     let ids = tok.encode(" Billing").unwrap();
@@ -87,8 +88,12 @@ fn second_pass_answers_what_the_fast_model_is_unsure_of() {
     use std::sync::Arc;
     const ACCEPT: f32 = 0.85;
     let hard = [
-        "down_cfde27ba_nohash_0", "go_e9901cf0_nohash_1", "off_3efef882_nohash_1", "off_f297e878_nohash_1",
-        "on_af8b2f2c_nohash_0", "on_e9901cf0_nohash_1",
+        "down_cfde27ba_nohash_0",
+        "go_e9901cf0_nohash_1",
+        "off_3efef882_nohash_1",
+        "off_f297e878_nohash_1",
+        "on_af8b2f2c_nohash_0",
+        "on_e9901cf0_nohash_1",
     ];
     let clips: Vec<data::Clip> = data::speech_commands_phone(&data::default_testdata(), 1)
         .unwrap()
@@ -96,8 +101,9 @@ fn second_pass_answers_what_the_fast_model_is_unsure_of() {
         .filter(|c| hard.iter().any(|h| c.name.contains(h)))
         .collect();
     assert_eq!(clips.len(), hard.len());
-    let fast: Arc<dyn Recognizer> =
-        Arc::new(GrammarWhisper::load(&ModelPaths::default_location(), GrammarOptions::default()).expect("tiny.en loads"));
+    let fast: Arc<dyn Recognizer> = Arc::new(
+        GrammarWhisper::load(&ModelPaths::default_location(), GrammarOptions::default()).expect("tiny.en loads"),
+    );
     let strong = GrammarWhisper::load(
         &ModelPaths::for_whisper(WhisperModelName::Base),
         GrammarOptions { padding: Padding::Utterance { margin_ms: 4000 }, ..GrammarOptions::default() },
@@ -114,12 +120,19 @@ fn second_pass_answers_what_the_fast_model_is_unsure_of() {
     for c in &clips {
         let one = fast.recognize(&c.samples, &grammar).unwrap();
         let both = two.recognize(&c.samples, &grammar).unwrap();
-        println!("{}: fast {:?} {:.2}, two passes {:?} {:.2}", c.name, one.choice, one.confidence, both.choice, both.confidence);
+        println!(
+            "{}: fast {:?} {:.2}, two passes {:?} {:.2}",
+            c.name, one.choice, one.confidence, both.choice, both.confidence
+        );
         let same = (&both.choice, both.confidence) == (&one.choice, one.confidence);
         if clear(&one) {
             assert!(same, "{}: a clear fast answer was changed", c.name);
         } else if !same {
-            assert!(clear(&both) && both.choice.as_deref() == Some(c.truth.as_str()), "{}: second pass answered wrongly", c.name);
+            assert!(
+                clear(&both) && both.choice.as_deref() == Some(c.truth.as_str()),
+                "{}: second pass answered wrongly",
+                c.name
+            );
             rescued.push(c.truth.clone());
         }
     }

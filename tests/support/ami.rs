@@ -266,7 +266,8 @@ async fn serve(
         };
         let answer = match block.action() {
             "Login" => {
-                let ok = block.get("Username") == Some(cfg.username.as_str()) && block.get("Secret") == Some(cfg.secret.as_str());
+                let ok = block.get("Username") == Some(cfg.username.as_str())
+                    && block.get("Secret") == Some(cfg.secret.as_str());
                 logged_in = ok;
                 mask = event_mask(block.get("Events").or(Some("on")));
                 // A real Asterisk sends an unsolicited event right after
@@ -279,13 +280,20 @@ async fn serve(
                 s
             }
             "Logoff" => {
-                w.write_all(format!("Response: Goodbye\r\nActionID: {id}\r\nMessage: Thanks for all the fish.\r\n\r\n").as_bytes()).await?;
+                w.write_all(
+                    format!("Response: Goodbye\r\nActionID: {id}\r\nMessage: Thanks for all the fish.\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await?;
                 return Ok(());
             }
             _ if !logged_in => reply(false, "Permission denied"),
             "Events" => {
                 mask = event_mask(block.get("EventMask"));
-                format!("Response: Success\r\nActionID: {id}\r\nEvents: {}\r\n\r\n", if mask.is_empty() { "Off" } else { "On" })
+                format!(
+                    "Response: Success\r\nActionID: {id}\r\nEvents: {}\r\n\r\n",
+                    if mask.is_empty() { "Off" } else { "On" }
+                )
             }
             "Status" => status_list(&cfg, &block, &id),
             "ShowDialPlan" => show_dialplan(&cfg, &block, &id),
@@ -293,7 +301,10 @@ async fn serve(
                 Answer::Success if block.action() == "Setvar" => reply(true, "Variable Set"),
                 Answer::Success => {
                     let moved = move_caller(&cfg, &block, &pbx).await;
-                    let ok = reply(true, if block.action() == "Redirect" { "Redirect successful" } else { "Transfer succeeded" });
+                    let ok = reply(
+                        true,
+                        if block.action() == "Redirect" { "Redirect successful" } else { "Transfer succeeded" },
+                    );
                     let events: String = moved
                         .into_iter()
                         .filter(|(class, _)| mask.iter().any(|m| m == "all" || m == class))
@@ -317,11 +328,13 @@ async fn serve(
 /// (class, text) that tell it.
 async fn move_caller(cfg: &FakeAmiConfig, block: &Recorded, pbx: &Arc<Mutex<Pbx>>) -> Vec<(String, String)> {
     let named = block.get("Channel").unwrap_or("").to_string();
-    let (context, exten) = (block.get("Context").unwrap_or("").to_string(), block.get("Exten").unwrap_or("").to_string());
+    let (context, exten) =
+        (block.get("Context").unwrap_or("").to_string(), block.get("Exten").unwrap_or("").to_string());
     let blind = block.action() == "BlindTransfer";
     let (caller, close) = {
         let p = pbx.lock().unwrap();
-        let leg = p.legs.iter().find(|l| if blind { l.own.as_deref() == Some(named.as_str()) } else { l.caller == named });
+        let leg =
+            p.legs.iter().find(|l| if blind { l.own.as_deref() == Some(named.as_str()) } else { l.caller == named });
         match leg {
             Some(l) => (l.caller.clone(), Some(Arc::clone(&l.close))),
             // Not attached: Redirect moves the channel named; a
@@ -352,10 +365,20 @@ async fn move_caller(cfg: &FakeAmiConfig, block: &Recorded, pbx: &Arc<Mutex<Pbx>
         )),
     };
     events.push(match &fate {
-        Fate::Landed { context, exten } => ("dialplan".to_string(), channel_event("Newexten", &caller, context, exten, &format!(
-            "Extension: {exten}\r\nApplication: Dial\r\nAppData: PJSIP/6100,60\r\n"
-        ))),
-        Fate::HungUp(_) => ("call".to_string(), channel_event("Hangup", &caller, &context, &exten, "Cause: 16\r\nCause-txt: Normal Clearing\r\n")),
+        Fate::Landed { context, exten } => (
+            "dialplan".to_string(),
+            channel_event(
+                "Newexten",
+                &caller,
+                context,
+                exten,
+                &format!("Extension: {exten}\r\nApplication: Dial\r\nAppData: PJSIP/6100,60\r\n"),
+            ),
+        ),
+        Fate::HungUp(_) => (
+            "call".to_string(),
+            channel_event("Hangup", &caller, &context, &exten, "Cause: 16\r\nCause-txt: Normal Clearing\r\n"),
+        ),
     });
     pbx.lock().unwrap().fates.insert(caller, fate);
     events
@@ -417,7 +440,9 @@ fn exten_matches(pattern: &str, exten: &str) -> bool {
                 let end = pat[i..].iter().position(|&x| x == ']').map_or(pat.len(), |p| i + p);
                 let set = &pat[i + 1..end];
                 let hit = set.iter().enumerate().any(|(k, &x)| {
-                    x == exten[j] || (set.get(k + 1) == Some(&'-') && set.get(k + 2).is_some_and(|&hi| (x..=hi).contains(&exten[j])))
+                    x == exten[j]
+                        || (set.get(k + 1) == Some(&'-')
+                            && set.get(k + 2).is_some_and(|&hi| (x..=hi).contains(&exten[j])))
                 });
                 if !hit {
                     return false;
@@ -447,7 +472,9 @@ fn show_dialplan(cfg: &FakeAmiConfig, block: &Recorded, id: &str) -> String {
     }
     let (_, extens) = cfg.dialplan.iter().find(|(c, _)| c == context).unwrap();
     let matching: Vec<&String> = extens.iter().filter(|e| exten_matches(e, exten)).collect();
-    let mut out = format!("Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: DialPlan list will follow\r\n\r\n");
+    let mut out = format!(
+        "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: DialPlan list will follow\r\n\r\n"
+    );
     for e in &matching {
         for (prio, app, data) in [(1, "Dial", "PJSIP/6100,60"), (2, "Hangup", "")] {
             out.push_str(&format!(
@@ -471,7 +498,9 @@ fn show_dialplan(cfg: &FakeAmiConfig, block: &Recorded, id: &str) -> String {
 /// variables as `Variable: NAME=value` lines, then `Event: StatusComplete`.
 fn status_list(cfg: &FakeAmiConfig, block: &Recorded, id: &str) -> String {
     let wanted: Vec<&str> = block.get("Variables").map(|v| v.split(',').map(str::trim).collect()).unwrap_or_default();
-    let mut out = format!("Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Channel status will follow\r\n\r\n");
+    let mut out = format!(
+        "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Channel status will follow\r\n\r\n"
+    );
     for (channel, vars) in &cfg.channels {
         out.push_str(&format!(
             "Event: Status\r\nPrivilege: Call\r\nChannel: {channel}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nContext: hotline\r\nExten: 5000\r\nPriority: 4\r\n"
@@ -483,6 +512,8 @@ fn status_list(cfg: &FakeAmiConfig, block: &Recorded, id: &str) -> String {
         out.push_str(&format!("Application: AudioSocket\r\nActionID: {id}\r\n\r\n"));
     }
     let n = cfg.channels.len();
-    out.push_str(&format!("Event: StatusComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: {n}\r\nItems: {n}\r\n\r\n"));
+    out.push_str(&format!(
+        "Event: StatusComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: {n}\r\nItems: {n}\r\n\r\n"
+    ));
     out
 }

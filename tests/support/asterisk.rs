@@ -542,8 +542,7 @@ impl AsteriskCall {
 
     /// Waits for a command containing `needle`; returns when it arrived.
     pub async fn wait_command(&self, needle: &str, timeout: Duration) -> Option<Duration> {
-        self.wait_for(timeout, |s| s.iter().any(|(_, x)| matches!(x, Seen::Command(c) if c.contains(needle))))
-            .await?;
+        self.wait_for(timeout, |s| s.iter().any(|(_, x)| matches!(x, Seen::Command(c) if c.contains(needle)))).await?;
         self.commands().into_iter().find(|(_, c)| c.contains(needle)).map(|(t, _)| t)
     }
 
@@ -596,10 +595,11 @@ async fn handle_command(
                 v.get("correlation_id").and_then(|c| c.as_str()).unwrap_or("").to_string(),
             ),
             Err(_) => {
-                let ev = cfg.event("ERROR", Some("error_text:Unable to parse JSON command"), &[(
-                    "error_text",
-                    "Unable to parse JSON command",
-                )]);
+                let ev = cfg.event(
+                    "ERROR",
+                    Some("error_text:Unable to parse JSON command"),
+                    &[("error_text", "Unable to parse JSON command")],
+                );
                 let _ = out.send(Out::Text(ev)).await;
                 return;
             }
@@ -642,7 +642,10 @@ async fn read_head(tcp: &mut TcpStream) -> Result<String, HandshakeError> {
             .map_err(|_| HandshakeError("no upgrade response within 5 s".into()))?
             .map_err(|e| HandshakeError(format!("read: {e}")))?;
         if n == 0 {
-            return Err(HandshakeError(format!("connection closed during handshake: {}", String::from_utf8_lossy(&buf))));
+            return Err(HandshakeError(format!(
+                "connection closed during handshake: {}",
+                String::from_utf8_lossy(&buf)
+            )));
         }
         buf.push(byte[0]);
         if buf.len() > 16 * 1024 {

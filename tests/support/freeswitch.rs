@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use hotline::bench::freeswitch::{background_job, plain_event};
 use futures_util::{SinkExt, StreamExt};
+use hotline::bench::freeswitch::{background_job, plain_event};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
@@ -260,7 +260,8 @@ impl FakeEsl {
 
     /// Whether this command is the one to leave unanswered (once).
     fn swallowed(&self, line: &str) -> bool {
-        let name = line.strip_prefix("api ").or_else(|| line.strip_prefix("bgapi ")).and_then(|c| c.split_whitespace().next());
+        let name =
+            line.strip_prefix("api ").or_else(|| line.strip_prefix("bgapi ")).and_then(|c| c.split_whitespace().next());
         let mut st = self.state.lock().unwrap();
         if name.is_some() && st.no_reply_once.as_deref() == name {
             st.no_reply_once = None;
@@ -362,7 +363,14 @@ pub struct FsMediaClient {
 
 impl FsMediaClient {
     /// `uuid_audio_fork <uuid> start ws://addr/path mono <rate> <metadata>`.
-    pub async fn connect_fork(addr: std::net::SocketAddr, uuid: &str, rate: u32, metadata: &str, esl: FakeEsl, dir: PathBuf) -> Self {
+    pub async fn connect_fork(
+        addr: std::net::SocketAddr,
+        uuid: &str,
+        rate: u32,
+        metadata: &str,
+        esl: FakeEsl,
+        dir: PathBuf,
+    ) -> Self {
         Self::connect_fork_with_auth(addr, None, uuid, rate, metadata, esl, dir).await
     }
 
@@ -380,7 +388,8 @@ impl FsMediaClient {
         let mut req = format!("ws://{addr}/fork").into_client_request().unwrap();
         req.headers_mut().insert("Sec-WebSocket-Protocol", "audio.drachtio.org".parse().unwrap());
         if let Some((user, password)) = basic_auth {
-            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+            let value =
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
             req.headers_mut().insert("Authorization", value.parse().unwrap());
         }
         let sock = TcpStream::connect(addr).await.expect("connect to the mod_audio_fork listener");
@@ -395,7 +404,14 @@ impl FsMediaClient {
 
     /// `uuid_audio_stream <uuid> start ws://addr/path mono <rate> <metadata>`,
     /// with libwsc's handshake request written byte for byte.
-    pub async fn connect_stream(addr: std::net::SocketAddr, uuid: &str, rate: u32, metadata: &str, esl: FakeEsl, dir: PathBuf) -> Self {
+    pub async fn connect_stream(
+        addr: std::net::SocketAddr,
+        uuid: &str,
+        rate: u32,
+        metadata: &str,
+        esl: FakeEsl,
+        dir: PathBuf,
+    ) -> Self {
         Self::connect_stream_to(addr, "/stream", uuid, rate, metadata, esl, dir).await
     }
 
@@ -517,7 +533,15 @@ impl FsMediaClient {
 }
 
 /// What the module does with a text frame from the bot.
-fn handle_bot_text(module: Module, uuid: &str, text: &str, n: usize, esl: &FakeEsl, dir: &std::path::Path, rec: &Mutex<FsReceived>) {
+fn handle_bot_text(
+    module: Module,
+    uuid: &str,
+    text: &str,
+    n: usize,
+    esl: &FakeEsl,
+    dir: &std::path::Path,
+    rec: &Mutex<FsReceived>,
+) {
     let error = |e: String| rec.lock().unwrap().errors.push(e);
     let Ok(serde_json::Value::Object(msg)) = serde_json::from_str::<serde_json::Value>(text) else {
         match module {
@@ -537,7 +561,9 @@ fn handle_bot_text(module: Module, uuid: &str, text: &str, n: usize, esl: &FakeE
         if content_type != "raw" || ![8000, 16000, 24000, 32000, 48000, 64000].contains(&rate) {
             return error(format!("unsupported {type_key} {content_type:?} / sampleRate {rate}"));
         }
-        let Some(Ok(audio)) = data.get(audio_key).and_then(|v| v.as_str()).map(|b| base64::engine::general_purpose::STANDARD.decode(b)) else {
+        let Some(Ok(audio)) =
+            data.get(audio_key).and_then(|v| v.as_str()).map(|b| base64::engine::general_purpose::STANDARD.decode(b))
+        else {
             return error(format!("{play_type} without valid base64 {audio_key}"));
         };
         let file = dir.join(format!("{uuid}_{n}.tmp.r{}", rate / 1000));

@@ -7,5 +7,5 @@ pub mod ami;
 pub mod asterisk;
 pub mod audiosocket;
 pub mod freeswitch;
-pub mod twilio;
 pub mod server;
+pub mod twilio;

@@ -29,7 +29,8 @@ pub fn deps() -> ServerDeps {
         let speech = SpeechStack::load(&SpeechConfig { threads: 2, queue: 16, ..SpeechConfig::default() })
             .expect("speech models (run scripts/setup)");
         let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-prompts");
-        let prompts = hotline::prompts::PromptRenderer::new(&hotline::asr::models::ModelPaths::default_location(), cache);
+        let prompts =
+            hotline::prompts::PromptRenderer::new(&hotline::asr::models::ModelPaths::default_location(), cache);
         (Arc::new(speech), Arc::new(prompts))
     });
     ServerDeps {

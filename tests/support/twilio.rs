@@ -77,7 +77,12 @@ impl TwilioCall {
     /// `signing` = (the account's auth token, the `<Stream>` url as Twilio
     /// knows it): base64 of HMAC-SHA1 over that URL (no POST parameters on
     /// a websocket upgrade).
-    pub async fn connect_signed(url: &str, signing: Option<(&str, &str)>, call_sid: &str, params: &[(&str, &str)]) -> TwilioCall {
+    pub async fn connect_signed(
+        url: &str,
+        signing: Option<(&str, &str)>,
+        call_sid: &str,
+        params: &[(&str, &str)],
+    ) -> TwilioCall {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut req = url.into_client_request().unwrap();
         if let Some((auth_token, public_url)) = signing {
@@ -156,7 +161,10 @@ impl TwilioCall {
                     continue;
                 }
                 match v["event"].as_str() {
-                    Some("media") => match v["media"]["payload"].as_str().map(|p| base64::engine::general_purpose::STANDARD.decode(p)) {
+                    Some("media") => match v["media"]["payload"]
+                        .as_str()
+                        .map(|p| base64::engine::general_purpose::STANDARD.decode(p))
+                    {
                         Some(Ok(bytes)) => {
                             {
                                 let mut r = rec.lock().unwrap();
@@ -181,7 +189,12 @@ impl TwilioCall {
                         for item in std::mem::take(&mut queue) {
                             if let Queued::Mark(name) = item {
                                 rec.lock().unwrap().marks.push((name.clone(), t0.elapsed().as_millis() as u64));
-                                send(&psink, &pseq, json!({"event": "mark", "streamSid": STREAM_SID, "mark": {"name": name}})).await;
+                                send(
+                                    &psink,
+                                    &pseq,
+                                    json!({"event": "mark", "streamSid": STREAM_SID, "mark": {"name": name}}),
+                                )
+                                .await;
                             }
                         }
                     }
@@ -249,7 +262,12 @@ impl TwilioCall {
         self.t0.elapsed().as_millis() as u64
     }
 
-    pub async fn wait_for(&self, what: &str, timeout: Duration, done: impl Fn(&TwilioReceived) -> bool) -> TwilioReceived {
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&TwilioReceived) -> bool,
+    ) -> TwilioReceived {
         let until = Instant::now() + timeout;
         loop {
             let r = self.received();

@@ -294,8 +294,7 @@ pub fn digits_beam(
     finished.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut out: Vec<DigitHypothesis> = Vec::new();
     for (beam, lp) in finished {
-        let digits: String =
-            model.tokenizer.decode(&beam.tokens).chars().filter(|c| c.is_ascii_digit()).collect();
+        let digits: String = model.tokenizer.decode(&beam.tokens).chars().filter(|c| c.is_ascii_digit()).collect();
         let digits = loop_unit(&digits, min).to_string();
         // Different spellings of the same digits are one answer.
         if let Some(h) = out.iter_mut().find(|h| h.digits == digits) {

@@ -121,20 +121,22 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
     }
     // A decoder exported with its projection already in 8 bits keeps it;
     // otherwise rewrite 2 needs the float one.
-    let projection = if has_int8_projection(&nodes, &inits, shape) {
-        None
-    } else {
-        Some(find_projection(&nodes, &inits, shape)?)
-    };
+    let projection =
+        if has_int8_projection(&nodes, &inits, shape) { None } else { Some(find_projection(&nodes, &inits, shape)?) };
     let (new_nodes, weights) = match &projection {
         Some(projection) => {
             let embedding = inits
                 .iter()
                 .find(|i| i.name == nodes[projection.matmul].inputs[0])
                 .ok_or("the projection's embedding matrix is not an initializer")?;
-            let x = nodes[projection.transpose_in].inputs.first().ok_or("the transpose before the projection has no input")?;
-            let y =
-                nodes[projection.transpose_out].outputs.first().ok_or("the transpose after the projection has no output")?;
+            let x = nodes[projection.transpose_in]
+                .inputs
+                .first()
+                .ok_or("the transpose before the projection has no input")?;
+            let y = nodes[projection.transpose_out]
+                .outputs
+                .first()
+                .ok_or("the transpose after the projection has no output")?;
             (quantized_projection(x, y), quantized_weight(embedding, shape)?)
         }
         None => (Vec::new(), Vec::new()),
@@ -143,7 +145,8 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
     // 4. With the 8-bit `Eᵀ` in the graph, the token lookups read it too,
     // and the float embedding (80 MB for tiny.en) is dropped.
     let embedding_name = projection.as_ref().map(|p| nodes[p.matmul].inputs[0].clone());
-    let lookups = embedding_name.as_deref().map_or_else(Vec::new, |e| shareable_lookups(&nodes, e, projection.as_ref()));
+    let lookups =
+        embedding_name.as_deref().map_or_else(Vec::new, |e| shareable_lookups(&nodes, e, projection.as_ref()));
     let drop_embedding = |name: &str| !lookups.is_empty() && embedding_name.as_deref() == Some(name);
 
     let cross_shapes = find_cross_shapes(&nodes)?;
@@ -162,7 +165,8 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
                         put_len(&mut out, GRAPH_NODE, n);
                     }
                 } else if cross_shapes.contains(&i) {
-                    let batch_first = map_len_field(f.body, NODE_INPUT, 0, |_| Ok(BATCH_FROM_DATA.as_bytes().to_vec()))?;
+                    let batch_first =
+                        map_len_field(f.body, NODE_INPUT, 0, |_| Ok(BATCH_FROM_DATA.as_bytes().to_vec()))?;
                     put_len(&mut out, GRAPH_NODE, &batch_first);
                 } else if lookups.contains(&i) {
                     for n in quantized_lookup(&nodes[i].inputs[1], &nodes[i].outputs[0], i) {
@@ -187,7 +191,10 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
         }
     }
     if caches_seen != CACHE_INPUTS.len() || cross_seen != CROSS_INPUTS.len() {
-        return Err(format!("expected inputs {CACHE_INPUTS:?} and {CROSS_INPUTS:?}, found {} of them", caches_seen + cross_seen));
+        return Err(format!(
+            "expected inputs {CACHE_INPUTS:?} and {CROSS_INPUTS:?}, found {} of them",
+            caches_seen + cross_seen
+        ));
     }
     for w in &weights {
         put_len(&mut out, GRAPH_INITIALIZER, w);
@@ -203,10 +210,15 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, String> 
 fn find_cross_shapes(nodes: &[Node]) -> Result<Vec<usize>, String> {
     let (producer, consumers) = (|t: &str| producer(nodes, t), |t: &str| consumers(nodes, t));
     let mut concats = Vec::new();
-    for gather in nodes.iter().filter(|n| n.op == "Gather" && n.inputs.first().is_some_and(|i| CROSS_INPUTS.contains(&i.as_str()))) {
+    for gather in nodes
+        .iter()
+        .filter(|n| n.op == "Gather" && n.inputs.first().is_some_and(|i| CROSS_INPUTS.contains(&i.as_str())))
+    {
         let out = gather.outputs.first().ok_or("a Gather of the audio has no output")?;
-        let reshapes: Vec<usize> =
-            consumers(out).into_iter().filter(|&k| nodes[k].op == "Reshape" && nodes[k].inputs.first() == Some(out)).collect();
+        let reshapes: Vec<usize> = consumers(out)
+            .into_iter()
+            .filter(|&k| nodes[k].op == "Reshape" && nodes[k].inputs.first() == Some(out))
+            .collect();
         let [reshape] = reshapes[..] else {
             return Err(format!("expected one Reshape of {out}, found {}", reshapes.len()));
         };
@@ -240,7 +252,11 @@ fn shareable_lookups(nodes: &[Node], embedding: &str, projection: Option<&Projec
         .copied()
         .filter(|&k| {
             let n = &nodes[k];
-            n.op == "Gather" && n.inputs.len() == 2 && n.inputs[0] == embedding && n.axis.unwrap_or(0) == 0 && n.outputs.len() == 1
+            n.op == "Gather"
+                && n.inputs.len() == 2
+                && n.inputs[0] == embedding
+                && n.axis.unwrap_or(0) == 0
+                && n.outputs.len() == 1
         })
         .collect();
     if lookups.is_empty() || lookups.len() + 1 != users.len() || !users.contains(&projection.matmul) {
@@ -253,7 +269,8 @@ fn shareable_lookups(nodes: &[Node], embedding: &str, projection: Option<&Projec
 /// of the tokens, moved to `[.., n_state]`, times each token's scale.
 fn quantized_lookup(tokens: &str, y: &str, index: usize) -> Vec<Vec<u8>> {
     let name = |what: &str| format!("hotline.lookup{index}_{what}");
-    let (columns, rows, floats, scale, scale_col) = (name("q8"), name("rows"), name("floats"), name("scale"), name("scale_col"));
+    let (columns, rows, floats, scale, scale_col) =
+        (name("q8"), name("rows"), name("floats"), name("scale"), name("scale_col"));
     let mut gather = node("Gather", &[LOGITS_WEIGHT_Q8, tokens], &[&columns], None);
     put_len(&mut gather, NODE_ATTRIBUTE, &int_attribute("axis", 1));
     let mut transpose = node("Transpose", &[&columns], &[&rows], None);
@@ -312,9 +329,8 @@ struct Projection {
 }
 
 fn find_projection(nodes: &[Node], inits: &[Initializer], shape: &DecoderShape) -> Result<Projection, String> {
-    let is_embedding = |name: &str| {
-        inits.iter().any(|i| i.name == name && i.dims == [shape.n_vocab as i64, shape.n_state as i64])
-    };
+    let is_embedding =
+        |name: &str| inits.iter().any(|i| i.name == name && i.dims == [shape.n_vocab as i64, shape.n_state as i64]);
     let (producer, consumers) = (|t: &str| producer(nodes, t), |t: &str| consumers(nodes, t));
     let swaps_last_two = |k: usize| nodes[k].op == "Transpose" && nodes[k].perm.as_deref() == Some(&[0, 2, 1]);
     let matches: Vec<usize> = nodes
@@ -330,7 +346,9 @@ fn find_projection(nodes: &[Node], inits: &[Initializer], shape: &DecoderShape) 
     let out_users = consumers(&nodes[matmul].outputs[0]);
     let in_users = consumers(&nodes[matmul].inputs[1]);
     match (&out_users[..], &in_users[..]) {
-        (&[transpose_out], &[only]) if only == matmul && swaps_last_two(transpose_in) && swaps_last_two(transpose_out) => {
+        (&[transpose_out], &[only])
+            if only == matmul && swaps_last_two(transpose_in) && swaps_last_two(transpose_out) =>
+        {
             Ok(Projection { transpose_in, matmul, transpose_out })
         }
         _ => Err("the output projection is not Transpose → MatMul → Transpose".into()),
@@ -400,10 +418,7 @@ fn quantized_weight(embedding: &Initializer, shape: &DecoderShape) -> Result<Vec
         }
         scales.extend_from_slice(&scale.to_le_bytes());
     }
-    Ok(vec![
-        tensor(LOGITS_WEIGHT_Q8, &[d, v], ONNX_INT8, &q),
-        tensor(LOGITS_SCALE, &[v], ONNX_FLOAT, &scales),
-    ])
+    Ok(vec![tensor(LOGITS_WEIGHT_Q8, &[d, v], ONNX_INT8, &q), tensor(LOGITS_SCALE, &[v], ONNX_FLOAT, &scales)])
 }
 
 /// A tensor initializer from raw little-endian data.
@@ -423,7 +438,10 @@ fn tensor(name: &str, dims: &[usize], data_type: u64, raw: &[u8]) -> Vec<u8> {
 
 fn value_info_name(value_info: &[u8]) -> Result<String, String> {
     let f = fields(value_info)?;
-    Ok(f.iter().find(|f| f.num == VALUE_INFO_NAME).map(|f| String::from_utf8_lossy(f.body).into_owned()).unwrap_or_default())
+    Ok(f.iter()
+        .find(|f| f.num == VALUE_INFO_NAME)
+        .map(|f| String::from_utf8_lossy(f.body).into_owned())
+        .unwrap_or_default())
 }
 
 /// The cache input's declaration with its position axis made symbolic.
@@ -522,7 +540,11 @@ impl<'a> Initializer<'a> {
             .or_else(|| f.iter().find(|x| x.num == TENSOR_FLOAT_DATA && x.wire == WIRE_LEN))
             .map(|x| x.body);
         Ok(Initializer {
-            name: f.iter().find(|x| x.num == TENSOR_NAME).map(|x| String::from_utf8_lossy(x.body).into_owned()).unwrap_or_default(),
+            name: f
+                .iter()
+                .find(|x| x.num == TENSOR_NAME)
+                .map(|x| String::from_utf8_lossy(x.body).into_owned())
+                .unwrap_or_default(),
             dims: ints(&f, TENSOR_DIMS)?,
             data_type: f.iter().find(|x| x.num == TENSOR_DATA_TYPE).map_or(0, |x| x.varint),
             floats: if external { None } else { floats },

@@ -150,9 +150,7 @@ fn mel_to_hz(m: f64) -> f64 {
 fn slaney_mel_filters() -> Vec<f32> {
     let fmax = SAMPLE_RATE as f64 / 2.0;
     let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(fmax));
-    let mel_f: Vec<f64> = (0..N_MELS + 2)
-        .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (N_MELS + 1) as f64))
-        .collect();
+    let mel_f: Vec<f64> = (0..N_MELS + 2).map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (N_MELS + 1) as f64)).collect();
     let fft_freqs: Vec<f64> = (0..N_BINS).map(|k| k as f64 * fmax / (N_BINS - 1) as f64).collect();
     let mut w = vec![0f32; N_MELS * N_BINS];
     for m in 0..N_MELS {

@@ -263,7 +263,8 @@ impl GrammarWhisper {
         let open = decode::open_greedy(&self.model, &audio, &prefix, budget, !grammar.is_open())?;
         let open_text = super::sherpa::clean_transcript(&open.text);
         let open_lp = open.first_phrase_logprob(&self.ends);
-        let silent_if = |lp: f32| prefix.no_speech_prob > self.opts.no_speech_threshold && lp < self.opts.silence_logprob;
+        let silent_if =
+            |lp: f32| prefix.no_speech_prob > self.opts.no_speech_threshold && lp < self.opts.silence_logprob;
 
         let mut options: Vec<Answer> = Vec::new();
         let choices = scored_choices(grammar);
@@ -295,9 +296,12 @@ impl GrammarWhisper {
             )?;
             // Digit strings have no prior (over strings of several lengths
             // a prior favours the longest).
-            digits.extend(
-                hyps.into_iter().map(|h| Answer { text: h.digits, logprob: h.logprob, rank: h.logprob, evidence: None }),
-            );
+            digits.extend(hyps.into_iter().map(|h| Answer {
+                text: h.digits,
+                logprob: h.logprob,
+                rank: h.logprob,
+                evidence: None,
+            }));
         }
         let decision = decide(&options, &digits);
         let best = decision.as_ref().map(|d| BestAnswer {
@@ -309,7 +313,9 @@ impl GrammarWhisper {
             None => (None, if silent_if(open_lp) { 0.0 } else { 1.0 - prefix.no_speech_prob }),
             Some(Decision { answer, confidence }) => {
                 let out_of_grammar = answer.logprob < open_lp - self.opts.reject_margin
-                    || answer.evidence.is_some_and(|e| self.opts.max_prior_correction > 0.0 && e < self.opts.min_evidence);
+                    || answer
+                        .evidence
+                        .is_some_and(|e| self.opts.max_prior_correction > 0.0 && e < self.opts.min_evidence);
                 if silent_if(answer.logprob) || out_of_grammar {
                     (None, confidence)
                 } else {
@@ -318,8 +324,7 @@ impl GrammarWhisper {
             }
         };
         let text = if silent_if(open_lp) { String::new() } else { open_text };
-        let recognition =
-            Recognition { text, choice, confidence, decode_ms: t0.elapsed().as_millis() as u64 };
+        let recognition = Recognition { text, choice, confidence, decode_ms: t0.elapsed().as_millis() as u64 };
         Ok(Detailed { recognition, open, best })
     }
 }

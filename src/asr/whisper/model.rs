@@ -61,10 +61,13 @@ impl ModelMeta {
         if sot_sequence.is_empty() {
             sot_sequence.push(sot);
         }
-        let codes: Vec<String> = map.get("all_language_codes").map_or(Vec::new(), |v| v.split(',').map(|c| c.trim().to_string()).collect());
+        let codes: Vec<String> =
+            map.get("all_language_codes").map_or(Vec::new(), |v| v.split(',').map(|c| c.trim().to_string()).collect());
         let language_tokens = ids("all_language_tokens");
         let is_multilingual = map.get("is_multilingual").is_some_and(|v| v.trim() == "1");
-        if sot_sequence[0] != sot || (is_multilingual && (sot_sequence.len() != 3 || codes.len() != language_tokens.len())) {
+        if sot_sequence[0] != sot
+            || (is_multilingual && (sot_sequence.len() != 3 || codes.len() != language_tokens.len()))
+        {
             return Err(AsrError::Model(format!(
                 "{}: metadata `sot_sequence` {sot_sequence:?} or the language list does not fit a Whisper model",
                 source.display()
@@ -101,9 +104,12 @@ impl ModelMeta {
                 Err(format!("{} knows English only, not language {language:?}", self.model_type))
             };
         }
-        let token = self.languages.iter().find(|(code, _)| code == language).map(|(_, t)| *t).ok_or_else(|| {
-            format!("{} does not know language {language:?}", self.model_type)
-        })?;
+        let token = self
+            .languages
+            .iter()
+            .find(|(code, _)| code == language)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| format!("{} does not know language {language:?}", self.model_type))?;
         let transcribe = self.transcribe.unwrap_or(self.sot_sequence[2]);
         Ok(vec![self.sot, token, transcribe, self.no_timestamps])
     }
@@ -211,7 +217,8 @@ impl WhisperModel {
                 meta.n_vocab
             )));
         }
-        let prompt = meta.prompt("en").map_err(|e| AsrError::Model(format!("{}: {e}", paths.whisper_encoder.display())))?;
+        let prompt =
+            meta.prompt("en").map_err(|e| AsrError::Model(format!("{}: {e}", paths.whisper_encoder.display())))?;
         Ok(WhisperModel {
             prompt,
             encoder: Mutex::new(encoder),
@@ -230,7 +237,8 @@ impl WhisperModel {
 
     /// Runs the encoder on a log-mel spectrogram of any length up to 30 s.
     pub fn encode(&self, mel: &LogMel) -> Result<AudioFeatures, AsrError> {
-        let input = Tensor::from_array(([1usize, N_MELS, mel.frames], mel.data.clone())).map_err(fail("encoder input"))?;
+        let input =
+            Tensor::from_array(([1usize, N_MELS, mel.frames], mel.data.clone())).map_err(fail("encoder input"))?;
         let mut session = self.encoder.lock().unwrap_or_else(|p| p.into_inner());
         let out = session.run(ort::inputs!["mel" => input]).map_err(fail("encoder"))?;
         let (shape, k) = out["n_layer_cross_k"].try_extract_tensor::<f32>().map_err(fail("encoder output"))?;
@@ -307,7 +315,10 @@ impl WhisperModel {
         let (k_in, v_in) = if cache.ctx == ctx {
             (&cache.k[..], &cache.v[..])
         } else {
-            grown = (grow(&cache.k, layers * batch, cache.ctx, ctx, state), grow(&cache.v, layers * batch, cache.ctx, ctx, state));
+            grown = (
+                grow(&cache.k, layers * batch, cache.ctx, ctx, state),
+                grow(&cache.v, layers * batch, cache.ctx, ctx, state),
+            );
             (&grown.0[..], &grown.1[..])
         };
         // The rewritten graph broadcasts one copy of the audio over the
@@ -353,7 +364,8 @@ impl WhisperModel {
             ])
             .map_err(fail("decoder"))?;
         let (lshape, logits) = out["logits"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
-        let (kshape, k) = out["out_n_layer_self_k_cache"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
+        let (kshape, k) =
+            out["out_n_layer_self_k_cache"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
         let (_, v) = out["out_n_layer_self_v_cache"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
         let vocab = lshape.get(2).copied().unwrap_or(0) as usize;
         // Token ids index these rows everywhere: the size must be the model's.
@@ -384,7 +396,8 @@ fn load_decoder(path: &Path, meta: &ModelMeta, graph: DecoderGraph) -> Result<(S
     }
     crate::asr::models::require(path)?;
     let bytes = std::fs::read(path).map_err(|e| AsrError::Model(format!("{}: {e}", path.display())))?;
-    let shape = super::graph::DecoderShape { n_vocab: meta.n_vocab, n_state: meta.n_text_state, n_text_ctx: meta.n_text_ctx };
+    let shape =
+        super::graph::DecoderShape { n_vocab: meta.n_vocab, n_state: meta.n_text_state, n_text_ctx: meta.n_text_ctx };
     match super::graph::rewrite_decoder(&bytes, &shape) {
         Ok(rewritten) => {
             drop(bytes);
@@ -455,7 +468,8 @@ fn fast_exp(x: f32) -> f32 {
     let shifted = x * std::f32::consts::LOG2_E + ROUND;
     let n = shifted - ROUND;
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1)
+        * r
         + 5e-1;
     let exp_r = p * r * r + r + 1.0;
     // 2^n: the exponent field n + 127 (ROUND's own bits are 0x4B40_0000).

@@ -16,7 +16,6 @@ pub const MAX_ROWS: usize = 48;
 /// form cannot matter: its score only falls from there.
 pub const PRUNE_NATS: f32 = 4.0;
 
-
 /// The ways Whisper may write `phrase`: capitalised and lower case, and
 /// single digits both as numerals and as words. Final punctuation is not a
 /// form of its own: it is part of how a phrase ends (see `EndTokens`).
@@ -69,7 +68,6 @@ pub struct CompiledChoices {
     forms: Vec<(usize, String, Vec<u32>)>,
     labels: Vec<String>,
 }
-
 
 impl CompiledChoices {
     pub fn new(model: &WhisperModel, choices: &[GrammarChoice]) -> Result<Self, AsrError> {
@@ -170,7 +168,8 @@ impl CompiledChoices {
                     if j < t.len() {
                         s += row[t[j] as usize] - lse;
                     } else {
-                        let norm: Vec<f32> = ends.tokens.iter().chain([&t[0]]).map(|&e| row[e as usize] - lse).collect();
+                        let norm: Vec<f32> =
+                            ends.tokens.iter().chain([&t[0]]).map(|&e| row[e as usize] - lse).collect();
                         s += log_sum_exp(&norm);
                     }
                 }

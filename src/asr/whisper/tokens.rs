@@ -22,8 +22,8 @@ pub struct Tokenizer {
 
 impl Tokenizer {
     pub fn load(path: &Path) -> Result<Self, AsrError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| AsrError::Model(format!("reading {}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| AsrError::Model(format!("reading {}: {e}", path.display())))?;
         Self::parse(&text).map_err(|e| AsrError::Model(format!("{}: {e}", path.display())))
     }
 
@@ -211,9 +211,8 @@ mod tests {
 
     #[test]
     fn an_empty_token_written_as_a_lone_pad_is_accepted() {
-        let mut table: String = (0..=255u8)
-            .map(|b| format!("{} {b}\n", base64::engine::general_purpose::STANDARD.encode([b])))
-            .collect();
+        let mut table: String =
+            (0..=255u8).map(|b| format!("{} {b}\n", base64::engine::general_purpose::STANDARD.encode([b]))).collect();
         table.push_str("= 256\n");
         let tok = Tokenizer::parse(&table).expect("a table with `= 256` loads");
         assert_eq!(tok.len(), 257);
