@@ -135,9 +135,6 @@ pub struct ServerConfig {
     /// Dialplan for calls whose dial string names none.
     pub default_dialplan: String,
     pub max_calls: usize,
-    /// Events (audio frames, DTMF, marks) waiting for one call's task;
-    /// beyond it the connection is read more slowly (back-pressure).
-    pub call_queue: usize,
     /// How far ahead of real time prompt audio may be queued in Asterisk
     /// (its queue holds 18 s before XOFF).
     pub playback_lead: Duration,
@@ -180,7 +177,6 @@ struct Raw {
     dialplan_dir: Option<PathBuf>,
     default_dialplan: Option<String>,
     max_calls: Option<i64>,
-    call_queue: Option<i64>,
     playback_lead_ms: Option<i64>,
     max_call_secs: Option<i64>,
     shutdown_grace_secs: Option<i64>,
@@ -332,7 +328,6 @@ impl ServerConfig {
             }
         };
         let max_calls = int("max_calls", raw.max_calls, 20, 1, 10_000) as usize;
-        let call_queue = int("call_queue", raw.call_queue, 256, 16, 65_536) as usize;
         let playback_lead = int("playback_lead_ms", raw.playback_lead_ms, 4_000, 200, 16_000) as u64;
         let max_call = int("max_call_secs", raw.max_call_secs, 3_600, 10, 86_400) as u64;
         let grace = int("shutdown_grace_secs", raw.shutdown_grace_secs, 30, 0, 3_600) as u64;
@@ -644,7 +639,6 @@ impl ServerConfig {
                 dialplan_dir: rel(raw.dialplan_dir.unwrap_or_else(|| "dialplans".into())),
                 default_dialplan,
                 max_calls,
-                call_queue,
                 playback_lead: Duration::from_millis(playback_lead),
                 max_call_duration: Duration::from_secs(max_call),
                 shutdown_grace: Duration::from_secs(grace),
