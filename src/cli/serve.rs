@@ -45,7 +45,13 @@ pub fn run(args: Args) -> u8 {
             return 1;
         }
     };
-    runtime.block_on(serve(cfg))
+    let code = runtime.block_on(serve(cfg));
+    // Calls and their records are done by now. A recogniser or prompt
+    // warm-up still running on a blocking thread holds nothing worth
+    // waiting for (the prompt cache writes files atomically), and waiting
+    // would make a stop right after start take tens of seconds.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// Loads the speech stack and prompts, serves until SIGTERM / Ctrl-C, then
