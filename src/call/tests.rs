@@ -692,6 +692,19 @@ fn speech_barges_in_only_where_the_menu_allows_it() {
     assert!(out[1].ends_with("intent billing/refunds Speech 1.00"), "{out:?}");
 }
 
+/// What the caller hears at `t` when speech cannot be used: the notice,
+/// then the main menu's question as keys.
+fn keys_instead_of_speech(t: &dyn std::fmt::Display) -> Vec<String> {
+    let keys = "For billing, press 1. For support, press 2. For balance, press 3. For outage, press 5. For hours, press 4. For agent, press 0. For repeat, press star.";
+    s(&[
+        &format!("{t} degraded"),
+        &format!("{t} prompt main: Sorry, speech recognition is not available. Please use your keypad."),
+        "play 2 Sorry, speech recognition is not available. Please use your keypad.",
+        &format!("{t} prompt main: {keys}"),
+        &format!("play 3 {keys}"),
+    ])
+}
+
 #[test]
 fn recogniser_failure_switches_to_keys_and_keys_still_work() {
     let mut h = Harness::started();
@@ -700,17 +713,7 @@ fn recogniser_failure_switches_to_keys_and_keys_still_work() {
     let t = h.now;
     let request = h.last_request.unwrap();
     let out = h.send(Input::RecognitionFailed { request, reason: "pool overloaded".into() });
-    let keys = "For billing, press 1. For support, press 2. For balance, press 3. For outage, press 5. For hours, press 4. For agent, press 0. For repeat, press star.";
-    assert_eq!(
-        out,
-        s(&[
-            &format!("{t} degraded"),
-            &format!("{t} prompt main: Sorry, speech recognition is not available. Please use your keypad."),
-            "play 2 Sorry, speech recognition is not available. Please use your keypad.",
-            &format!("{t} prompt main: {keys}"),
-            &format!("play 3 {keys}"),
-        ])
-    );
+    assert_eq!(out, keys_instead_of_speech(&t));
     assert!(h.call.is_degraded());
     h.played(5_000);
     assert!(h.speak(500).is_empty(), "speech is ignored from now on");
@@ -736,17 +739,7 @@ fn a_failed_voice_detector_switches_the_call_to_keys() {
     h.played(500);
     let out = h.audio(600, false);
     let t = out[0].split(' ').next().unwrap().to_string();
-    let keys = "For billing, press 1. For support, press 2. For balance, press 3. For outage, press 5. For hours, press 4. For agent, press 0. For repeat, press star.";
-    assert_eq!(
-        out,
-        s(&[
-            &format!("{t} degraded"),
-            &format!("{t} prompt main: Sorry, speech recognition is not available. Please use your keypad."),
-            "play 2 Sorry, speech recognition is not available. Please use your keypad.",
-            &format!("{t} prompt main: {keys}"),
-            &format!("play 3 {keys}"),
-        ])
-    );
+    assert_eq!(out, keys_instead_of_speech(&t));
     assert!(h.call.is_degraded());
     h.played(5_000);
     let out = h.at(h.now + 100, Input::Dtmf('1'));
@@ -761,17 +754,7 @@ fn a_busy_recogniser_costs_one_answer_and_speech_comes_back() {
     let t = h.now;
     let request = h.last_request.unwrap();
     let out = h.send(Input::RecognitionRefused { request, reason: "recogniser overloaded".into() });
-    let keys = "For billing, press 1. For support, press 2. For balance, press 3. For outage, press 5. For hours, press 4. For agent, press 0. For repeat, press star.";
-    assert_eq!(
-        out,
-        s(&[
-            &format!("{t} degraded"),
-            &format!("{t} prompt main: Sorry, speech recognition is not available. Please use your keypad."),
-            "play 2 Sorry, speech recognition is not available. Please use your keypad.",
-            &format!("{t} prompt main: {keys}"),
-            &format!("play 3 {keys}"),
-        ])
-    );
+    assert_eq!(out, keys_instead_of_speech(&t));
     assert!(!h.call.is_degraded(), "speech stays on");
     h.played(5_000);
     assert_eq!(h.speak(300), s(&["recognize 2"]), "the next utterance is recognised");
