@@ -447,18 +447,9 @@ async fn event_socket_drop_fails_a_transfer_politely_then_reconnects_and_a_later
 
     // FreeSWITCH is back: hotline reconnects, authenticates, subscribes.
     esl.come_back();
-    let until = Instant::now() + Duration::from_secs(20);
-    while esl.auths() < 2 || esl.state.lock().unwrap().subscriptions.iter().filter(|s| *s == "DTMF").count() < 2 {
-        assert!(Instant::now() < until, "no reconnect: {:?}", esl.commands());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    esl.wait_reconnected(Duration::from_secs(20)).await;
     // Keys flow again and a transfer now succeeds.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    esl.emit_dtmf(FS_UUID, '2');
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    esl.emit_dtmf(FS_UUID, '1');
-    let transfer = esl.wait_for_command(&format!("bgapi uuid_transfer {FS_UUID}"), Duration::from_secs(15)).await;
-    assert_eq!(transfer, format!("bgapi uuid_transfer {FS_UUID} 310 XML tech"));
+    press_support_then_tech(&esl).await;
     let rec = h.record(FS_UUID, Duration::from_secs(15)).await;
     let failed = events_of(&rec, "transfer_failed");
     assert_eq!(failed.len(), 1, "{rec:#}");
@@ -710,20 +701,22 @@ async fn an_event_socket_command_left_unanswered_does_not_break_later_commands()
     .await;
     esl.wait_for_command(&format!("bgapi uuid_broadcast {FS_UUID} "), Duration::from_secs(30)).await;
     // hotline drops that connection and makes a new one.
-    let until = Instant::now() + Duration::from_secs(20);
-    while esl.auths() < 2 || esl.state.lock().unwrap().subscriptions.iter().filter(|s| *s == "DTMF").count() < 2 {
-        assert!(Instant::now() < until, "no new connection: {:?}", esl.commands());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    esl.wait_reconnected(Duration::from_secs(20)).await;
     // Every later command gets its own reply: keys, prompts, the transfer.
+    press_support_then_tech(&esl).await;
+    let rec = h.record(FS_UUID, Duration::from_secs(15)).await;
+    assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
+    drop(client);
+    h.stop().await;
+}
+
+/// The FreeSWITCH caller presses 2 (support), then 1 (tech): hotline must
+/// send FreeSWITCH the transfer to `tech,310`.
+async fn press_support_then_tech(esl: &FakeEsl) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     esl.emit_dtmf(FS_UUID, '2');
     tokio::time::sleep(Duration::from_millis(500)).await;
     esl.emit_dtmf(FS_UUID, '1');
     let transfer = esl.wait_for_command(&format!("bgapi uuid_transfer {FS_UUID}"), Duration::from_secs(15)).await;
     assert_eq!(transfer, format!("bgapi uuid_transfer {FS_UUID} 310 XML tech"));
-    let rec = h.record(FS_UUID, Duration::from_secs(15)).await;
-    assert_eq!(rec["transfer"]["result"], "ok", "{rec:#}");
-    drop(client);
-    h.stop().await;
 }

@@ -107,6 +107,16 @@ impl FakeEsl {
         self.state.lock().unwrap().auths
     }
 
+    /// Waits until hotline has connected a second time: authenticated and
+    /// subscribed again.
+    pub async fn wait_reconnected(&self, timeout: Duration) {
+        let until = Instant::now() + timeout;
+        while self.auths() < 2 || self.state.lock().unwrap().subscriptions.iter().filter(|s| *s == "DTMF").count() < 2 {
+            assert!(Instant::now() < until, "no new event-socket connection: {:?}", self.commands());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Commands with the time each arrived.
     pub fn timed_commands(&self) -> Vec<(Instant, String)> {
         self.state.lock().unwrap().timed.clone()
