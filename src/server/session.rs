@@ -750,8 +750,9 @@ impl Session {
             }
             Output::Event(e) => {
                 if let crate::call::Event::Degraded { reason, .. } = &e {
-                    // Speech is off for the rest of this call: worth an operator's look.
-                    warn!(%reason, "speech switched off for this call; keys only");
+                    // Speech failed for this call (for good, or for one answer: the
+                    // reason says which): worth an operator's look.
+                    warn!(%reason, "speech recognition unavailable; the caller is offered keys");
                 }
                 info!(event = %serde_json::to_string(&e).unwrap_or_default(), "call event");
                 self.record.push_event(e);
