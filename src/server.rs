@@ -101,6 +101,36 @@ pub struct ServerDeps {
     pub matcher: Arc<dyn IntentMatcher>,
 }
 
+impl ServerDeps {
+    /// The process-wide speech stack, prompt renderer and intent matcher, as
+    /// `cfg` asks for them.
+    pub async fn load(cfg: &ServerConfig) -> Result<ServerDeps, String> {
+        let speech_cfg = crate::asr::SpeechConfig {
+            threads: cfg.recognizer_threads,
+            queue: cfg.recognizer_queue,
+            endpoint: cfg.endpoint.clone(),
+            grammar: cfg.grammar.clone(),
+            models: crate::asr::models::ModelPaths::for_whisper(cfg.recognizer_model),
+            second_pass: cfg.second_pass.clone(),
+            ..crate::asr::SpeechConfig::default()
+        };
+        let models = speech_cfg.models.clone();
+        let speech = tokio::task::spawn_blocking(move || crate::asr::SpeechStack::load(&speech_cfg))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("speech models: {e}"))?;
+        let renderer = crate::prompts::PromptRenderer::new(&models, cfg.prompt_cache_dir.clone());
+        if let Err(reason) = renderer.tts_status() {
+            tracing::warn!("text-to-speech unavailable ({reason}); only prompts with WAV files will be heard");
+        }
+        Ok(ServerDeps {
+            speech: Arc::new(speech),
+            prompts: Arc::new(renderer),
+            matcher: Arc::new(crate::intent::TextMatcher::default()),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Running,

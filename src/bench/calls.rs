@@ -415,7 +415,7 @@ fn pct(x: usize, n: usize) -> String {
 /// Loads the speech stack and the dialplan, runs every set and prints the
 /// Markdown table.
 pub fn run(args: &CallBenchArgs) -> Result<(), String> {
-    let dialplan = crate::cli::replay::load_dialplan(args.dialplan)?;
+    let dialplan = crate::dialplan::load_reported(args.dialplan)?;
     let mut config = crate::asr::SpeechConfig {
         threads: 1,
         models: crate::asr::models::ModelPaths::for_whisper(args.model),

@@ -164,7 +164,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
     }
     let cfg =
         ServerConfig::from_toml_str(&toml, Some(&dir.join("hotline.toml")), &|_| None).map_err(|e| e.to_string())?;
-    let deps = crate::cli::serve::load_deps(&cfg).await?;
+    let deps = crate::server::ServerDeps::load(&cfg).await?;
     // Render the prompts now so the first level does not measure TTS.
     if let Ok(plan) = crate::dialplan::load(&dir.join("dialplans/bench.toml")) {
         let prompts = Arc::clone(&deps.prompts);

@@ -42,15 +42,7 @@ pub type DialplanLoader = fn(&Path) -> Result<Dialplan, String>;
 /// `hotline replay`: the dialplan from its TOML file, the text matcher as
 /// the fallback behind the recogniser.
 pub fn run_cli(args: Args) -> u8 {
-    run(args, load_dialplan, Arc::new(crate::intent::TextMatcher::default()))
-}
-
-/// Loads a dialplan; its errors, one per line as `hotline check` prints them.
-pub fn load_dialplan(path: &Path) -> Result<Dialplan, String> {
-    crate::dialplan::load(path).map_err(|diagnostics| {
-        let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
-        format!("{} is not a valid dialplan:\n{}", path.display(), lines.join("\n"))
-    })
+    run(args, crate::dialplan::load_reported, Arc::new(crate::intent::TextMatcher::default()))
 }
 
 /// Exit codes: 0 replayed (and every expectation held), 1 an expectation

@@ -2,9 +2,7 @@
 //! (Asterisk chan_websocket and AudioSocket, FreeSWITCH, Twilio).
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use crate::asr::{SpeechConfig, SpeechStack};
 use crate::config::ServerConfig;
 use crate::server::{self, ServerDeps};
 
@@ -59,7 +57,7 @@ pub fn run(args: Args) -> u8 {
 /// the dialplans ([`server::RunningServer::reload`]); it never stops the server.
 pub async fn serve(cfg: ServerConfig) -> u8 {
     let mut signals = Signals::install();
-    let deps = match load_deps(&cfg).await {
+    let deps = match ServerDeps::load(&cfg).await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!("{e}");
@@ -80,33 +78,6 @@ pub async fn serve(cfg: ServerConfig) -> u8 {
     tracing::info!(calls = server.active_calls(), "stop requested");
     server.shutdown().await;
     0
-}
-
-/// The process-wide speech stack, prompt renderer and intent matcher.
-pub async fn load_deps(cfg: &ServerConfig) -> Result<ServerDeps, String> {
-    let speech_cfg = SpeechConfig {
-        threads: cfg.recognizer_threads,
-        queue: cfg.recognizer_queue,
-        endpoint: cfg.endpoint.clone(),
-        grammar: cfg.grammar.clone(),
-        models: crate::asr::models::ModelPaths::for_whisper(cfg.recognizer_model),
-        second_pass: cfg.second_pass.clone(),
-        ..SpeechConfig::default()
-    };
-    let models = speech_cfg.models.clone();
-    let speech = tokio::task::spawn_blocking(move || SpeechStack::load(&speech_cfg))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("speech models: {e}"))?;
-    let renderer = crate::prompts::PromptRenderer::new(&models, cfg.prompt_cache_dir.clone());
-    if let Err(reason) = renderer.tts_status() {
-        tracing::warn!("text-to-speech unavailable ({reason}); only prompts with WAV files will be heard");
-    }
-    Ok(ServerDeps {
-        speech: Arc::new(speech),
-        prompts: Arc::new(renderer),
-        matcher: Arc::new(crate::intent::TextMatcher::default()),
-    })
 }
 
 #[derive(Debug, PartialEq)]

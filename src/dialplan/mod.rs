@@ -29,6 +29,15 @@ pub fn load(path: &Path) -> Result<Dialplan, Vec<Diagnostic>> {
     }
 }
 
+/// Loads one dialplan for a command that needs it to run (replay, the
+/// benchmarks): its errors, one per line as `hotline check` prints them.
+pub fn load_reported(path: &Path) -> Result<Dialplan, String> {
+    load(path).map_err(|diagnostics| {
+        let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+        format!("{} is not a valid dialplan:\n{}", path.display(), lines.join("\n"))
+    })
+}
+
 /// The dialplan when it has no errors, and every diagnostic (warnings too).
 pub fn load_with_warnings(path: &Path) -> (Option<Dialplan>, Vec<Diagnostic>) {
     let outcome = load_file(path, None);
