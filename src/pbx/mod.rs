@@ -138,3 +138,41 @@ pub trait MediaCodec: Send {
     /// frames in real time (AudioSocket).
     fn paces_playback(&self) -> bool;
 }
+
+/// `%XX` escapes decoded (a malformed one is kept as it is), and `+` as a
+/// space when `plus_is_space` (form-encoded query strings). Bytes that do
+/// not make UTF-8 become U+FFFD: values are names and ids, never binary.
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (escaped, bytes[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            (None, b'+') if plus_is_space => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_escapes_decode_and_broken_ones_stay() {
+        assert_eq!(super::percent_decode("Local%2Fs%40caller%3B1", false), "Local/s@caller;1");
+        assert_eq!(super::percent_decode("a+b%2Bc%zz%4", true), "a b+c%zz%4");
+        assert_eq!(super::percent_decode("a+b", false), "a+b");
+        assert_eq!(super::percent_decode("%e2%82%ac%", false), "\u{20ac}%");
+    }
+}
