@@ -200,7 +200,7 @@ impl AmiSession {
         };
         let banner = session.read_line("banner").await?;
         if !banner.starts_with("Asterisk Call Manager") {
-            return Err(AmiError::Protocol(format!("unexpected banner {:?}", truncate(&banner, 60))));
+            return Err(AmiError::Protocol(format!("unexpected banner {:?}", super::excerpt(&banner, 60))));
         }
         let login = AmiAction {
             name: "Login".into(),
@@ -718,14 +718,6 @@ pub async fn check_targets(cfg: &AmiConfig, targets: &[(String, String)]) -> Res
     }
     session.logoff().await;
     Ok(out)
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]

@@ -171,7 +171,7 @@ impl AsteriskWsCodec {
             other => {
                 // Newer Asterisk versions may add events; a call must not
                 // end because of one. Logged by the server as ignored.
-                PbxEvent::Ignored(format!("unknown event {}", truncate(other, 64)))
+                PbxEvent::Ignored(format!("unknown event {}", super::excerpt(other, 64)))
             }
         };
         Ok(vec![ev])
@@ -186,13 +186,13 @@ impl AsteriskWsCodec {
         let format = format_from_name(&format_name).ok_or_else(|| {
             ProtocolError(format!(
                 "MEDIA_START format {:?} is not supported (use c(slin16), c(slin) or c(ulaw) in the dial string)",
-                truncate(&format_name, 32)
+                super::excerpt(&format_name, 32)
             ))
         })?;
         let frame_bytes = match event.get("optimal_frame_size") {
             None => format.frame_bytes(),
             Some(s) => s.parse::<usize>().map_err(|_| {
-                ProtocolError(format!("MEDIA_START optimal_frame_size {:?} is not a number", truncate(&s, 32)))
+                ProtocolError(format!("MEDIA_START optimal_frame_size {:?} is not a number", super::excerpt(&s, 32)))
             })?,
         };
         if frame_bytes == 0 || frame_bytes % format.bytes_per_sample() != 0 || frame_bytes > MAX_AUDIO_MESSAGE_BYTES {
@@ -360,13 +360,13 @@ struct ParsedEvent {
 impl ParsedEvent {
     fn from_json(text: &str) -> Result<Self, ProtocolError> {
         let value: Value = serde_json::from_str(text)
-            .map_err(|e| ProtocolError(format!("invalid JSON event ({e}): {}", truncate(text, 80))))?;
+            .map_err(|e| ProtocolError(format!("invalid JSON event ({e}): {}", super::excerpt(text, 80))))?;
         let Value::Object(obj) = value else {
-            return Err(ProtocolError(format!("JSON event is not an object: {}", truncate(text, 80))));
+            return Err(ProtocolError(format!("JSON event is not an object: {}", super::excerpt(text, 80))));
         };
         let name = match obj.get("event") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            _ => return Err(ProtocolError(format!("JSON event without \"event\": {}", truncate(text, 80)))),
+            _ => return Err(ProtocolError(format!("JSON event without \"event\": {}", super::excerpt(text, 80)))),
         };
         let mut fields = Vec::new();
         let mut channel_variables = Vec::new();
@@ -393,7 +393,7 @@ impl ParsedEvent {
             None => (text, ""),
         };
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit()) {
-            return Err(ProtocolError(format!("not an Asterisk event: {}", truncate(text, 80))));
+            return Err(ProtocolError(format!("not an Asterisk event: {}", super::excerpt(text, 80))));
         }
         let mut fields: Vec<(String, String)> = Vec::new();
         let mut argument = None;
@@ -453,17 +453,6 @@ fn scalar_to_string(v: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 /// Query parameters of a request target, percent-decoded (`+` is a space).

@@ -166,8 +166,28 @@ pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// At most `max` bytes of `s` (cut at a character boundary, `…` marking
+/// the cut), to quote a peer's bad input in an error without echoing all
+/// of it.
+pub(crate) fn excerpt(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn excerpts_cut_at_a_character_boundary() {
+        assert_eq!(super::excerpt("short", 80), "short");
+        assert_eq!(super::excerpt("héllo", 2), "h…");
+    }
+
     #[test]
     fn percent_escapes_decode_and_broken_ones_stay() {
         assert_eq!(super::percent_decode("Local%2Fs%40caller%3B1", false), "Local/s@caller;1");
