@@ -368,10 +368,12 @@ async fn freeswitch_prompt_ends_at_playback_stop_and_at_the_estimate_when_no_eve
         files.path().to_path_buf(),
     )
     .await;
-    assert!(
-        esl.state.lock().unwrap().subscriptions.iter().any(|s| s == "PLAYBACK_STOP"),
-        "PLAYBACK_STOP is subscribed to"
-    );
+    // The server connects to the event socket in the background.
+    let until = Instant::now() + Duration::from_secs(10);
+    while !esl.state.lock().unwrap().subscriptions.iter().any(|s| s == "PLAYBACK_STOP") {
+        assert!(Instant::now() < until, "PLAYBACK_STOP is subscribed to: {:?}", esl.commands());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The greeting (a short prompt: one file).
     let greeting = wait_broadcasts(&esl, 1, Duration::from_secs(30)).await;
