@@ -28,6 +28,21 @@ struct Harness {
 }
 
 impl Harness {
+    /// A mod_audio_fork call of channel `FS_UUID` at 16 kHz on the default
+    /// dialplan, its prompt files written under `dir`.
+    async fn fork_call(&self, esl: &FakeEsl, dir: &std::path::Path) -> FsMediaClient {
+        let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
+        FsMediaClient::connect_fork(
+            self.addr(Transport::AudioFork),
+            FS_UUID,
+            16000,
+            &meta,
+            esl.clone(),
+            dir.to_path_buf(),
+        )
+        .await
+    }
+
     async fn start(extra: &str) -> Harness {
         Self::start_with(extra, DIALPLAN).await
     }
@@ -358,16 +373,7 @@ async fn freeswitch_prompt_ends_at_playback_stop_and_at_the_estimate_when_no_eve
     esl.add_channel(FS_UUID);
     let h = Harness::start_with(&esl_listener(Transport::AudioFork, &esl), SHORT_TIMEOUT_DIALPLAN).await;
     let files = tempfile::tempdir().unwrap();
-    let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
-    let client = FsMediaClient::connect_fork(
-        h.addr(Transport::AudioFork),
-        FS_UUID,
-        16000,
-        &meta,
-        esl.clone(),
-        files.path().to_path_buf(),
-    )
-    .await;
+    let client = h.fork_call(&esl, files.path()).await;
     // The server connects to the event socket in the background.
     let until = Instant::now() + Duration::from_secs(10);
     while !esl.state.lock().unwrap().subscriptions.iter().any(|s| s == "PLAYBACK_STOP") {
@@ -421,16 +427,7 @@ async fn event_socket_drop_fails_a_transfer_politely_then_reconnects_and_a_later
     esl.add_channel(FS_UUID);
     let h = Harness::start(&esl_listener(Transport::AudioFork, &esl)).await;
     let files = tempfile::tempdir().unwrap();
-    let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
-    let mut client = FsMediaClient::connect_fork(
-        h.addr(Transport::AudioFork),
-        FS_UUID,
-        16000,
-        &meta,
-        esl.clone(),
-        files.path().to_path_buf(),
-    )
-    .await;
+    let mut client = h.fork_call(&esl, files.path()).await;
     wait_broadcasts(&esl, 1, Duration::from_secs(30)).await;
     assert_eq!(esl.auths(), 1);
 
@@ -660,16 +657,7 @@ async fn freeswitch_down_at_start_up_leaves_asterisk_served_and_is_connected_whe
     let (_, body) = http_get(h.addr(Transport::AsteriskWs), "/readyz").await;
     assert_eq!(esl_state(&body)["connected"], true, "/readyz shows the event socket up: {body}");
     let files = tempfile::tempdir().unwrap();
-    let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
-    let client = FsMediaClient::connect_fork(
-        h.addr(Transport::AudioFork),
-        FS_UUID,
-        16000,
-        &meta,
-        esl.clone(),
-        files.path().to_path_buf(),
-    )
-    .await;
+    let client = h.fork_call(&esl, files.path()).await;
     wait_broadcasts(&esl, 1, Duration::from_secs(30)).await;
     esl.emit_dtmf(FS_UUID, '2');
     let until = Instant::now() + Duration::from_secs(30);
@@ -691,16 +679,7 @@ async fn an_event_socket_command_left_unanswered_does_not_break_later_commands()
     esl.state.lock().unwrap().no_reply_once = Some("uuid_broadcast".into());
     let h = Harness::start(&format!("{}timeout_ms = 1000\n", esl_listener(Transport::AudioFork, &esl))).await;
     let files = tempfile::tempdir().unwrap();
-    let meta = format!(r#"{{"uuid":"{FS_UUID}","dialplan":"hotline","sampleRate":16000}}"#);
-    let client = FsMediaClient::connect_fork(
-        h.addr(Transport::AudioFork),
-        FS_UUID,
-        16000,
-        &meta,
-        esl.clone(),
-        files.path().to_path_buf(),
-    )
-    .await;
+    let client = h.fork_call(&esl, files.path()).await;
     esl.wait_for_command(&format!("bgapi uuid_broadcast {FS_UUID} "), Duration::from_secs(30)).await;
     // hotline drops that connection and makes a new one.
     esl.wait_reconnected(Duration::from_secs(20)).await;
