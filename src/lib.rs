@@ -3,12 +3,8 @@
 //! A PBX streams a call's audio in; hotline finds speech, recognises it
 //! offline, maps it to an intent of the admin's dialplan, plays the next
 //! prompt, and transfers the caller to a human when needed.
-// Lets the test emulators the benchmarks reuse name the crate as tests do.
-extern crate self as hotline;
-
 pub mod asr;
 pub mod audio;
-pub mod bench;
 pub mod call;
 pub mod cli;
 pub mod config;
@@ -20,4 +16,3 @@ pub mod pbx;
 pub mod prompts;
 pub mod replay;
 pub mod server;
-pub mod testdata;

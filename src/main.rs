@@ -20,9 +20,8 @@ enum Command {
     Replay(hotline::cli::replay::Args),
     /// Check dialplans: every problem at once, as file:line:col.
     Check(hotline::cli::check::Args),
-    /// Measure accuracy, latency and memory.
-    #[command(subcommand)]
-    Bench(hotline::cli::bench::Bench),
+    /// Measure accuracy, latency and memory (runs `hotline-bench`, built apart).
+    Bench(hotline::cli::bench::Args),
     /// Render a prompt (text or WAV) to a WAV file, as callers will hear it.
     Say(hotline::cli::say::Args),
 }

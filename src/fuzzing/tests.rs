@@ -91,7 +91,10 @@ proptest! {
 
 /// Small real recordings: 8 kHz digits and 16 kHz commands.
 fn real_wavs() -> Vec<Vec<u8>> {
-    let dir = crate::testdata::testdata_dir();
+    // As testkit::testdata::testdata_dir, which unit tests cannot use.
+    let dir = std::env::var_os("HOTLINE_TESTDATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
     ["fsdd/0_jackson_0.wav", "speech_commands/go_b737ee80_nohash_1.wav"]
         .iter()
         .map(|f| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))

@@ -1,8 +1,8 @@
 //! Whole calls in real time against a running server over loopback, with the
-//! PBX emulators of tests/support: every transport, transfers, the front
+//! PBX emulators of crates/testkit: every transport, transfers, the front
 //! door (auth, limits), records and start-up.
-#[path = "../support/mod.rs"]
-mod support;
+// The PBX emulators and shared helpers, as `crate::support::...`.
+use testkit as support;
 
 mod asterisk_e2e;
 mod front_door;

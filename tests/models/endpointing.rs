@@ -4,7 +4,7 @@
 use hotline::asr::silero::{SileroModel, SileroVad};
 use hotline::asr::{EndpointConfig, SpeechConfig, VadEvent, VoiceDetector};
 use hotline::audio::read_wav;
-use hotline::testdata::testdata_dir;
+use testkit::testdata::testdata_dir;
 
 /// A real spoken digit at 16 kHz, then `silence_ms` of digital silence.
 fn word_then_silence(silence_ms: usize) -> Vec<f32> {
@@ -120,8 +120,8 @@ fn the_caller_is_heard_better_when_no_prompt_plays() {
     let cfg = EndpointConfig::default();
     assert!(cfg.listening_threshold < cfg.threshold);
     let data = testdata_dir();
-    let words = hotline::bench::data::speech_commands_phone(&data, 4).expect("speech commands");
-    let tracks = hotline::bench::data::noise_tracks(&data).expect("noise");
+    let words = testkit::recordings::speech_commands_phone(&data, 4).expect("speech commands");
+    let tracks = testkit::recordings::noise_tracks(&data).expect("noise");
     // As in a call: the line's noise runs under a 6 s greeting first.
     let greeting = 6 * 16_000;
     let (mut heard_listening, mut heard_during_prompt) = (0, 0);
@@ -129,8 +129,8 @@ fn the_caller_is_heard_better_when_no_prompt_plays() {
         let mut call = vec![0.0f32; greeting];
         call.extend_from_slice(&clip.samples);
         call.extend(std::iter::repeat_n(0.0, 16_000));
-        let whole = hotline::bench::data::Clip { samples: call, ..clip.clone() };
-        let noisy = hotline::bench::data::add_noise(&whole, &tracks[i % tracks.len()], 6.0, i);
+        let whole = testkit::recordings::Clip { samples: call, ..clip.clone() };
+        let noisy = testkit::recordings::add_noise(&whole, &tracks[i % tracks.len()], 6.0, i);
         heard_listening += heard_after_greeting(&noisy.samples, greeting, false) as usize;
         heard_during_prompt += heard_after_greeting(&noisy.samples, greeting, true) as usize;
     }
@@ -142,7 +142,7 @@ fn the_caller_is_heard_better_when_no_prompt_plays() {
     assert!(heard_listening >= heard_during_prompt + 3, "listening harder found too few more words");
     // The noise tracks alone, at their recorded level, start no speech
     // during a prompt.
-    for (i, noise) in hotline::bench::data::noise_clips(&tracks, 8, 3_000).iter().enumerate() {
+    for (i, noise) in testkit::recordings::noise_clips(&tracks, 8, 3_000).iter().enumerate() {
         assert!(!heard_after_greeting(&noise.samples, noise.samples.len() / 2, true), "noise clip {i} barged in");
     }
 }

@@ -12,7 +12,7 @@ use hotline::asr::models::ModelPaths;
 use hotline::audio::{read_wav, write_wav};
 use hotline::dialplan::Prompt;
 use hotline::prompts::{default_cache_dir, PromptRenderer};
-use hotline::testdata::testdata_dir;
+use testkit::testdata::testdata_dir;
 
 const RATE: u32 = 8000;
 

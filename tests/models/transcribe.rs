@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hotline::audio::{read_wav, write_wav};
-use hotline::testdata::{clips, testdata_dir, word_errors};
+use testkit::testdata::{clips, testdata_dir, word_errors};
 
 #[derive(Debug, serde::Deserialize)]
 struct Line {

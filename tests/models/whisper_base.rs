@@ -8,7 +8,7 @@ use hotline::asr::whisper::tokens::Tokenizer;
 use hotline::asr::whisper::{GrammarOptions, GrammarWhisper};
 use hotline::asr::{Grammar, GrammarChoice, Recognizer};
 use hotline::audio::{read_wav, MODEL_RATE};
-use hotline::bench::data;
+use testkit::recordings as data;
 
 fn base() -> &'static GrammarWhisper {
     static M: OnceLock<GrammarWhisper> = OnceLock::new();

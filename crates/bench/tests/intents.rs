@@ -7,14 +7,14 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use hotline::asr::{EndpointConfig, SpeechConfig, SpeechStack};
-use hotline::bench::calls::{CallBench, Expected, Tally, Verdict};
-use hotline::bench::data::{self, Clip, COMMAND_WORDS};
 use hotline::call::Event;
 use hotline::intent::{IntentMatcher, TextMatcher};
-use hotline::testdata::testdata_dir;
+use hotline_bench::calls::{CallBench, Expected, Tally, Verdict};
+use testkit::recordings::{self as data, Clip, COMMAND_WORDS};
+use testkit::testdata::testdata_dir;
 
 fn bench_dialplan() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans/bench/words.toml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dialplans/bench/words.toml")
 }
 
 fn speech() -> &'static SpeechStack {
@@ -114,14 +114,14 @@ fn out_of_menu_speech_is_scored_as_a_false_accept_when_acted_on() {
 
 #[test]
 fn cli_prints_the_call_table_for_the_shipped_dialplan() {
-    let exe = env!("CARGO_BIN_EXE_hotline");
-    let check = Command::new(exe).arg("check").arg(bench_dialplan()).output().expect("hotline runs");
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    let exe = env!("CARGO_BIN_EXE_hotline-bench");
+    let (plan, diagnostics) = hotline::dialplan::load_with_warnings(&bench_dialplan());
+    assert!(plan.is_some(), "the shipped benchmark dialplan has errors: {diagnostics:?}");
     let out = Command::new(exe)
-        .args(["bench", "intents", "--every", "200", "--dialplan"])
+        .args(["intents", "--every", "200", "--dialplan"])
         .arg(bench_dialplan())
         .output()
-        .expect("hotline runs");
+        .expect("hotline-bench runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("| set | noise | calls | correct at once | confirmed |"), "{stdout}");
@@ -135,9 +135,9 @@ fn cli_prints_the_call_table_for_the_shipped_dialplan() {
         }
     }
     let bad = Command::new(exe)
-        .args(["bench", "intents", "--dialplan", "no/such/dialplan.toml"])
+        .args(["intents", "--dialplan", "no/such/dialplan.toml"])
         .output()
-        .expect("hotline runs");
+        .expect("hotline-bench runs");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no/such/dialplan.toml"));
 }
@@ -148,10 +148,10 @@ fn cli_prints_the_call_table_for_the_shipped_dialplan() {
 /// rejection rule, and the README quotes it as such).
 #[test]
 fn cli_prints_the_recogniser_table() {
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["bench", "intents", "--every", "100"])
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline-bench"))
+        .args(["intents", "--every", "100"])
         .output()
-        .expect("hotline runs");
+        .expect("hotline-bench runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let pct = |cell: &str| -> Option<f64> { cell.trim().strip_suffix(" %")?.parse().ok() };
@@ -183,17 +183,16 @@ fn cli_prints_the_recogniser_table() {
 /// `--clean-only` prints one clean row per phone-band set.
 #[test]
 fn cli_compares_models_and_contexts() {
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["bench", "intents", "--every", "100", "--model", "whisper-base", "--context-ms", "1000", "--clean-only"])
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline-bench"))
+        .args(["intents", "--every", "100", "--model", "whisper-base", "--context-ms", "1000", "--clean-only"])
         .output()
-        .expect("hotline runs");
+        .expect("hotline-bench runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("Model: whisper-base") && stdout.contains("encoder context 1000 ms"), "{stdout}");
     let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| set")).collect();
     assert_eq!(rows.len(), 3, "{stdout}");
     assert!(rows.iter().all(|r| r.contains("| clean |") && !r.contains("16 kHz")), "{stdout}");
-    let bad =
-        Command::new(env!("CARGO_BIN_EXE_hotline")).args(["bench", "intents", "--model", "tiny"]).output().unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_hotline-bench")).args(["intents", "--model", "tiny"]).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("\"whisper-tiny.en\" | \"whisper-base\""));
 }

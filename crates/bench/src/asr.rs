@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::asr::models::ModelPaths;
-use crate::asr::sherpa::{SherpaWhisper, WhisperOptions};
-use crate::asr::{Grammar, Recognizer};
-use crate::audio::{read_wav, MODEL_RATE};
-use crate::testdata::{self, Clip};
+use hotline::asr::models::ModelPaths;
+use hotline::asr::sherpa::{SherpaWhisper, WhisperOptions};
+use hotline::asr::{Grammar, Recognizer};
+use hotline::audio::{read_wav, MODEL_RATE};
+use testkit::testdata::{self, Clip};
 
 #[derive(clap::Args, Debug)]
 pub struct AsrArgs {
@@ -125,7 +125,7 @@ fn bench(args: &AsrArgs) -> Result<(), String> {
             let (h, t) = decode(&whisper, &padded(&x))?;
             native.add(&c.text, &h, secs, t);
             total.add(&c.text, &h, secs, t);
-            let (h, t) = decode(&whisper, &padded(&crate::audio::phone_band(&x)))?;
+            let (h, t) = decode(&whisper, &padded(&hotline::audio::phone_band(&x)))?;
             phone.add(&c.text, &h, secs, t);
         }
         rows.push(native.row(set, "16 kHz"));
@@ -137,7 +137,7 @@ fn bench(args: &AsrArgs) -> Result<(), String> {
         let secs = x.len() as f64 / MODEL_RATE as f64;
         let (h, t) = decode(&whisper, &padded(&x))?;
         native.add(&c.text, &h, secs, t);
-        let (h, t) = decode(&whisper, &padded(&crate::audio::phone_band(&x)))?;
+        let (h, t) = decode(&whisper, &padded(&hotline::audio::phone_band(&x)))?;
         phone.add(&c.text, &h, secs, t);
     }
     rows.push(native.row("speech_commands (one word)", "16 kHz"));

@@ -11,10 +11,10 @@ use serde_json::Value;
 
 /// The end-to-end tests' dialplan: menus answered with words real
 /// recordings exist for ("one", "zero") and with keys.
-pub const DIALPLAN: &str = include_str!("../fixtures/e2e/words.toml");
+pub const DIALPLAN: &str = include_str!("../../../tests/fixtures/e2e/words.toml");
 
 pub fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(rel)
+    crate::testdata::testdata_dir().join(rel)
 }
 
 /// A real recording at `rate`.
@@ -28,7 +28,8 @@ pub fn deps() -> ServerDeps {
     let (speech, prompts) = DEPS.get_or_init(|| {
         let speech = SpeechStack::load(&SpeechConfig { threads: 2, queue: 16, ..SpeechConfig::default() })
             .expect("speech models (run scripts/setup)");
-        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-prompts");
+        // The build tree's scratch folder (CARGO_TARGET_TMPDIR of the tests).
+        let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/e2e-prompts");
         let prompts =
             hotline::prompts::PromptRenderer::new(&hotline::asr::models::ModelPaths::default_location(), cache);
         (Arc::new(speech), Arc::new(prompts))

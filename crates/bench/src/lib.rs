@@ -1,9 +1,8 @@
-//! Benchmarks behind `hotline bench ...`: they print Markdown tables that
-//! go into the README as measured.
+//! Benchmarks behind `hotline bench ...` (the `hotline-bench` binary):
+//! they print Markdown tables that go into the README as measured.
 pub mod asr;
 pub mod calls;
-pub mod data;
-pub mod freeswitch;
+mod freeswitch_caller;
 pub mod grammar;
 pub mod load;
 pub mod soak;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 pub fn testdata_dir() -> PathBuf {
     std::env::var_os("HOTLINE_TESTDATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"))
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +79,7 @@ const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy
 /// numbers compared digit by digit whether written as words or numerals
 /// ("ten of clubs" and "10 of clubs" both become "1 0 of clubs").
 pub fn scoring_words(text: &str) -> Vec<String> {
-    let cleaned = crate::asr::sherpa::clean_transcript(text).to_lowercase();
+    let cleaned = hotline::asr::sherpa::clean_transcript(text).to_lowercase();
     let raw: Vec<String> = cleaned
         .split(|c: char| c.is_whitespace() || c == '-' || c == ',')
         .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_string())
@@ -154,7 +154,7 @@ mod tests {
         let noise: Vec<f32> = (0..5000).map(|i| ((i * 7919 % 200) as f32 / 100.0 - 1.0) * 0.2).collect();
         let mixed = mix_noise(&speech, &noise, 6.0, 3);
         let diff: Vec<f32> = mixed.iter().zip(&speech).map(|(m, s)| m - s).collect();
-        let snr = crate::audio::rms_dbfs(&speech) - crate::audio::rms_dbfs(&diff);
+        let snr = hotline::audio::rms_dbfs(&speech) - hotline::audio::rms_dbfs(&diff);
         assert!((snr - 6.0).abs() < 0.2, "snr {snr}");
     }
 }

@@ -2,7 +2,7 @@
 //! utterances a call would deliver: 16 kHz, telephone band, optional noise.
 use std::path::{Path, PathBuf};
 
-use crate::audio::{read_wav, MODEL_RATE};
+use hotline::audio::{read_wav, MODEL_RATE};
 
 /// Silence added on each side of a tightly trimmed clip, as the VAD's speech
 /// padding would leave it (ms).
@@ -20,8 +20,8 @@ pub struct Clip {
 pub const DIGIT_WORDS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 pub const COMMAND_WORDS: [&str; 10] = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"];
 
-pub use crate::audio::phone_band;
 pub use crate::testdata::testdata_dir as default_testdata;
+pub use hotline::audio::phone_band;
 
 fn pad(samples: Vec<f32>) -> Vec<f32> {
     let n = PAD_MS * MODEL_RATE as usize / 1000;

@@ -4,7 +4,7 @@
 //! Starts the real server on loopback and runs 1, 2, 4, … up to `--calls`
 //! emulated calls at once (the chan_websocket, AudioSocket or Twilio
 //! emulator the tests use, or for `audio_fork` / `audio_stream` the
-//! loopback FreeSWITCH of [`super::freeswitch`]), each saying real recorded words in a loop for `--duration`
+//! loopback FreeSWITCH whose channels play the server's prompts), each saying real recorded words in a loop for `--duration`
 //! seconds. A level passes when no call had a prompt underrun or a dropped
 //! frame and the end-of-speech → first-response-audio p95 is under 800 ms.
 //! Prints one JSON line per level and the largest passing level.
@@ -14,25 +14,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-#[path = "../../tests/support/asterisk.rs"]
-#[allow(clippy::all)]
-mod emulator;
+use testkit::asterisk::{AsteriskCall, AsteriskConfig, Seen};
+use testkit::audiosocket::{AudioSocketCaller, Received};
+use testkit::freeswitch::{FakeEsl, Module};
+use testkit::twilio::TwilioCall;
 
-#[path = "../../tests/support/audiosocket.rs"]
-#[allow(clippy::all)]
-mod audiosocket_emulator;
-
-#[path = "../../tests/support/twilio.rs"]
-#[allow(clippy::all)]
-mod twilio_emulator;
-
-use audiosocket_emulator::{AudioSocketCaller, Received};
-use emulator::{AsteriskCall, AsteriskConfig, Seen};
-use twilio_emulator::TwilioCall;
-
-use super::freeswitch::{channel_uuid, run_call, FakeFreeswitch, Module};
-use crate::config::ServerConfig;
-use crate::pbx::registry::Transport;
+use crate::freeswitch_caller::{channel_uuid, run_call};
+use hotline::config::ServerConfig;
+use hotline::pbx::registry::Transport;
 
 /// Two menus that send the caller back and forth by saying "one": every
 /// turn is a recognition followed by a prompt.
@@ -123,14 +112,14 @@ pub fn run(args: LoadArgs) -> u8 {
 }
 
 async fn bench(args: LoadArgs) -> Result<(), String> {
-    let data = args.data.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    let data = args.data.clone().unwrap_or_else(testkit::testdata::testdata_dir);
     // Twilio is 8 kHz µ-law; the others run at 16 kHz here.
     let rate = if args.transport == Transport::Twilio { 8_000 } else { 16_000 };
     let clips: Vec<Vec<i16>> = CLIPS
         .iter()
         .map(|c| {
-            let a = crate::audio::read_wav(&data.join(c)).map_err(|e| format!("{}: {e}", data.join(c).display()))?;
-            Ok(crate::audio::f32_to_i16(&a.to_f32_at(rate)))
+            let a = hotline::audio::read_wav(&data.join(c)).map_err(|e| format!("{}: {e}", data.join(c).display()))?;
+            Ok(hotline::audio::f32_to_i16(&a.to_f32_at(rate)))
         })
         .collect::<Result<_, String>>()?;
 
@@ -152,21 +141,21 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         }
         Transport::Twilio => toml.push_str("[[listeners]]\ntransport = \"twilio\"\nlisten = \"127.0.0.1:0\"\n"),
         Transport::AudioFork | Transport::AudioStream => {
-            let fs = FakeFreeswitch::start().await?;
+            let fs = FakeEsl::start_playing().await?;
             toml.push_str(&format!(
                 "[[listeners]]\ntransport = \"{}\"\nlisten = \"127.0.0.1:0\"\nrate = 16000\n[esl]\naddress = \"{}\"\npassword = \"{}\"\n",
                 args.transport,
                 fs.addr,
-                super::freeswitch::ESL_PASSWORD
+                testkit::freeswitch::ESL_PASSWORD
             ));
             freeswitch = Some(fs);
         }
     }
     let cfg =
         ServerConfig::from_toml_str(&toml, Some(&dir.join("hotline.toml")), &|_| None).map_err(|e| e.to_string())?;
-    let deps = crate::server::ServerDeps::load(&cfg).await?;
+    let deps = hotline::server::ServerDeps::load(&cfg).await?;
     // Render the prompts now so the first level does not measure TTS.
-    if let Ok(plan) = crate::dialplan::load(&dir.join("dialplans/bench.toml")) {
+    if let Ok(plan) = hotline::dialplan::load(&dir.join("dialplans/bench.toml")) {
         let prompts = Arc::clone(&deps.prompts);
         let list: Vec<_> = plan.menus.values().map(|m| m.prompt.clone()).collect();
         let _ = tokio::task::spawn_blocking(move || {
@@ -176,7 +165,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         })
         .await;
     }
-    let server = crate::server::start(cfg, deps).await?;
+    let server = hotline::server::start(cfg, deps).await?;
     let addr = server.addr_of(args.transport).unwrap_or(server.local_addr());
 
     let mut levels = Vec::new();
@@ -201,7 +190,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
             Duration::from_secs(args.duration),
             &clips,
             &mut call_no,
-            freeswitch.as_ref(),
+            freeswitch.as_ref().map(|fs| (fs, dir.as_path())),
         )
         .await;
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
@@ -226,7 +215,7 @@ async fn run_level(
     duration: Duration,
     clips: &[Vec<i16>],
     call_no: &mut u32,
-    freeswitch: Option<&FakeFreeswitch>,
+    freeswitch: Option<(&FakeEsl, &Path)>,
 ) -> LevelReport {
     let rss_base = rss_mb();
     let peak = Arc::new(std::sync::Mutex::new(rss_base));
@@ -247,11 +236,11 @@ async fn run_level(
     for i in 0..calls {
         *call_no += 1;
         let clip = clips[i % clips.len()].clone();
-        if let (Some(fs), Some(module)) = (freeswitch, Module::of(transport)) {
-            let (fs, uuid) = (fs.clone(), channel_uuid(*call_no));
+        if let (Some((fs, dir)), Some(module)) = (freeswitch, Module::of(transport)) {
+            let (fs, dir, uuid) = (fs.clone(), dir.to_path_buf(), channel_uuid(*call_no));
             let speech_end = Duration::from_millis(speech_end_ms(&clip, 16_000));
             tasks.push(tokio::spawn(async move {
-                let f = run_call(&fs, module, addr, uuid, clip, speech_end, duration).await?;
+                let f = run_call(&fs, &dir, module, addr, uuid, clip, speech_end, duration).await?;
                 Ok(CallResult { latencies_ms: f.latencies_ms, underruns: f.underruns, dropped: f.dropped_frames })
             }));
         } else if transport == Transport::Twilio {
@@ -482,7 +471,8 @@ async fn one_twilio_call(url: String, sid: String, clip: Vec<i16>, duration: Dur
 /// the word, which made latencies look shorter than they were.)
 fn speech_end_ms(samples: &[i16], rate: u32) -> u64 {
     let win = (rate as usize / 100).max(1);
-    let levels: Vec<f32> = samples.chunks(win).map(|w| crate::audio::rms_dbfs(&crate::audio::i16_to_f32(w))).collect();
+    let levels: Vec<f32> =
+        samples.chunks(win).map(|w| hotline::audio::rms_dbfs(&hotline::audio::i16_to_f32(w))).collect();
     let Some(peak) = levels.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i) else { return 0 };
     let quiet = levels[peak] - 20.0;
     (peak..levels.len())

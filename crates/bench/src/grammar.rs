@@ -3,11 +3,11 @@
 //! printed as one Markdown table.
 use std::path::PathBuf;
 
-use super::data::{self, Clip};
-use crate::asr::models::{ModelPaths, WhisperModelName};
-use crate::asr::sherpa::clean_transcript;
-use crate::asr::whisper::{GrammarOptions, GrammarWhisper, Padding};
-use crate::asr::{AsrError, Grammar, GrammarChoice};
+use hotline::asr::models::{ModelPaths, WhisperModelName};
+use hotline::asr::sherpa::clean_transcript;
+use hotline::asr::whisper::{GrammarOptions, GrammarWhisper, Padding};
+use hotline::asr::{AsrError, Grammar, GrammarChoice};
+use testkit::recordings::{self as data, Clip};
 
 #[derive(clap::Args, Debug)]
 pub struct IntentsArgs {
@@ -36,7 +36,7 @@ pub struct IntentsArgs {
     #[arg(long, requires = "dialplan")]
     pub second_model: Option<WhisperModelName>,
     /// Audio the second model's encoder sees beyond the utterance (ms).
-    #[arg(long, default_value_t = crate::asr::whisper::SECOND_PASS_CONTEXT_MS)]
+    #[arg(long, default_value_t = hotline::asr::whisper::SECOND_PASS_CONTEXT_MS)]
     pub second_context_ms: u32,
     /// Play the clips as whole calls against this dialplan (VAD, recogniser
     /// and call machine) and score the calls' intents, false accepts and
@@ -102,7 +102,7 @@ fn menu(words: &[&str]) -> Grammar {
 fn run_set(rec: &GrammarWhisper, set: &TestSet) -> Result<Tally, AsrError> {
     let mut t = Tally::default();
     // The grammar's one-time preparation (its priors) is not a clip's cost.
-    crate::asr::Recognizer::prepare(rec, &set.grammar)?;
+    hotline::asr::Recognizer::prepare(rec, &set.grammar)?;
     let cpu_start = super::cpu_ms();
     for clip in &set.clips {
         let d = rec.recognize_detailed(&clip.samples, &set.grammar)?;
@@ -210,7 +210,7 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
     }
     let phone_noise = data::noise_tracks(&testdata)?;
     let wide_noise = data::noise_tracks_wideband(&testdata)?;
-    let threads = if rec.model().has_growing_cache() { crate::asr::whisper::model::decoder_threads() } else { 1 };
+    let threads = if rec.model().has_growing_cache() { hotline::asr::whisper::model::decoder_threads() } else { 1 };
     println!(
         "Model: {} (int8), one decoder session shared by all calls ({threads} thread{}), decoder graph {}; encoder context {} ms beyond the utterance.",
         rec.model().meta.model_type,

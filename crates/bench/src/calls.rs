@@ -11,14 +11,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::data::{self, Clip, DIGIT_WORDS};
 use super::percentile;
-use crate::asr::SpeechStack;
-use crate::audio::MODEL_RATE;
-use crate::call::{Event, Source};
-use crate::dialplan::{Action, Collect, Dialplan, Menu};
-use crate::intent::IntentMatcher;
-use crate::replay::{prompt_duration_ms, replay_samples_timed, DecisionTiming, ReplayOptions};
+use hotline::asr::SpeechStack;
+use hotline::audio::MODEL_RATE;
+use hotline::call::{Event, Source};
+use hotline::dialplan::{Action, Collect, Dialplan, Menu};
+use hotline::intent::IntentMatcher;
+use hotline::replay::{prompt_duration_ms, replay_samples_timed, DecisionTiming, ReplayOptions};
+use testkit::recordings::{self as data, Clip, DIGIT_WORDS};
 
 /// The caller waits this long after a prompt ends before speaking or
 /// pressing a key (ms).
@@ -388,11 +388,11 @@ pub struct CallBenchArgs<'p> {
     /// The detector's pause before early answers, if not the default.
     pub pause_ms: Option<u64>,
     /// The Whisper model and the audio its encoder sees beyond the utterance.
-    pub model: crate::asr::models::WhisperModelName,
+    pub model: hotline::asr::models::WhisperModelName,
     pub context_ms: Option<u32>,
     /// A second recogniser for the answers the first is unsure of, and the
     /// audio its encoder sees beyond the utterance.
-    pub second_model: Option<crate::asr::models::WhisperModelName>,
+    pub second_model: Option<hotline::asr::models::WhisperModelName>,
     pub second_context_ms: u32,
 }
 
@@ -415,29 +415,29 @@ fn pct(x: usize, n: usize) -> String {
 /// Loads the speech stack and the dialplan, runs every set and prints the
 /// Markdown table.
 pub fn run(args: &CallBenchArgs) -> Result<(), String> {
-    let dialplan = crate::dialplan::load_reported(args.dialplan)?;
-    let mut config = crate::asr::SpeechConfig {
+    let dialplan = hotline::dialplan::load_reported(args.dialplan)?;
+    let mut config = hotline::asr::SpeechConfig {
         threads: 1,
-        models: crate::asr::models::ModelPaths::for_whisper(args.model),
+        models: hotline::asr::models::ModelPaths::for_whisper(args.model),
         ..Default::default()
     };
     if let Some(ms) = args.pause_ms {
         config.endpoint.pause_ms = ms;
     }
     if let Some(ms) = args.context_ms {
-        config.grammar.padding = crate::asr::whisper::Padding::Utterance { margin_ms: ms };
+        config.grammar.padding = hotline::asr::whisper::Padding::Utterance { margin_ms: ms };
     }
-    config.second_pass = args.second_model.map(|m| crate::asr::SecondPassConfig {
-        models: crate::asr::models::ModelPaths::for_whisper(m),
-        grammar: crate::asr::whisper::GrammarOptions {
-            padding: crate::asr::whisper::Padding::Utterance { margin_ms: args.second_context_ms },
+    config.second_pass = args.second_model.map(|m| hotline::asr::SecondPassConfig {
+        models: hotline::asr::models::ModelPaths::for_whisper(m),
+        grammar: hotline::asr::whisper::GrammarOptions {
+            padding: hotline::asr::whisper::Padding::Utterance { margin_ms: args.second_context_ms },
             ..config.grammar.clone()
         },
         clear: dialplan.thresholds.accept,
     });
-    let speech = crate::asr::SpeechStack::load(&config).map_err(|e| e.to_string())?;
+    let speech = hotline::asr::SpeechStack::load(&config).map_err(|e| e.to_string())?;
     let (_, loaded_mb) = super::memory_mb();
-    let matcher: Arc<dyn IntentMatcher> = Arc::new(crate::intent::TextMatcher::default());
+    let matcher: Arc<dyn IntentMatcher> = Arc::new(hotline::intent::TextMatcher::default());
     let bench = CallBench::new(Arc::new(dialplan), matcher, &speech)?;
     let sets = sets(&bench, args.testdata, args.every)?;
     let tracks = data::noise_tracks(args.testdata)?;
@@ -451,7 +451,7 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     );
     println!(
         "Latency per utterance, ms: endpoint wait (silence the VAD waited for, call time); recognition and decision (wall clock), which starts {} ms before a pause is long enough to act on, or at the end of the utterance; end of speech → action = the later of the two. {}\n",
-        crate::asr::PAUSE_HEAD_START_MS,
+        hotline::asr::PAUSE_HEAD_START_MS,
         super::machine()
     );
     println!("| set | noise | calls | correct at once | confirmed | wrong action | false accepts | endpoint wait p50 / p95 | recognition + decision p50 / p95 | end of speech → action p50 / p95 |");

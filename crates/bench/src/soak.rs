@@ -99,12 +99,12 @@ impl Drop for ServerProcess {
 }
 
 async fn soak(args: SoakArgs) -> Result<SoakReport, String> {
-    let data = args.data.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    let data = args.data.clone().unwrap_or_else(testkit::testdata::testdata_dir);
     let clips: Vec<Vec<i16>> = CLIPS
         .iter()
         .map(|c| {
-            let a = crate::audio::read_wav(&data.join(c)).map_err(|e| format!("{}: {e}", data.join(c).display()))?;
-            Ok(crate::audio::f32_to_i16(&a.to_f32_at(16_000)))
+            let a = hotline::audio::read_wav(&data.join(c)).map_err(|e| format!("{}: {e}", data.join(c).display()))?;
+            Ok(hotline::audio::f32_to_i16(&a.to_f32_at(16_000)))
         })
         .collect::<Result<_, String>>()?;
     let dir = tempfile_dir()?;
@@ -118,7 +118,7 @@ async fn soak(args: SoakArgs) -> Result<SoakReport, String> {
         args.calls + 1
     );
     std::fs::write(&config, toml).map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = hotline_beside_us()?;
     let started = Instant::now();
     let child = Command::new(exe)
         .args(["serve", "--config"])
@@ -232,6 +232,17 @@ impl Totals {
             }
         }
     }
+}
+
+/// The `hotline` binary of the same build: the soak serves from it, as a
+/// deployment would.
+fn hotline_beside_us() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| format!("where is hotline-bench: {e}"))?;
+    let hotline = me.with_file_name("hotline");
+    if !hotline.is_file() {
+        return Err(format!("{} not found: build it with `cargo build --release`", hotline.display()));
+    }
+    Ok(hotline)
 }
 
 fn tempfile_dir() -> Result<PathBuf, String> {
