@@ -129,7 +129,7 @@ fn the_caller_is_heard_better_when_no_prompt_plays() {
         let mut call = vec![0.0f32; greeting];
         call.extend_from_slice(&clip.samples);
         call.extend(std::iter::repeat_n(0.0, 16_000));
-        let whole = testkit::recordings::Clip { samples: call, ..clip.clone() };
+        let whole = testkit::recordings::TestUtterance { samples: call, ..clip.clone() };
         let noisy = testkit::recordings::add_noise(&whole, &tracks[i % tracks.len()], 6.0, i);
         heard_listening += heard_after_greeting(&noisy.samples, greeting, false) as usize;
         heard_during_prompt += heard_after_greeting(&noisy.samples, greeting, true) as usize;

@@ -160,7 +160,7 @@ fn tokenizer_round_trips_dialplan_phrases() {
     }
 }
 
-fn accuracy(clips: &[data::Clip], grammar: &Grammar) -> (usize, Vec<String>) {
+fn accuracy(clips: &[data::TestUtterance], grammar: &Grammar) -> (usize, Vec<String>) {
     let mut ok = 0;
     let mut misses = Vec::new();
     for c in clips {
@@ -257,7 +257,7 @@ fn rejects_what_the_menu_does_not_allow() {
 fn rejects_out_of_menu_words_in_noise() {
     let td = data::default_testdata();
     let tracks = data::noise_tracks(&td).unwrap();
-    let mut clips: Vec<data::Clip> = data::speech_commands_phone(&td, 5)
+    let mut clips: Vec<data::TestUtterance> = data::speech_commands_phone(&td, 5)
         .unwrap()
         .into_iter()
         .filter(|c| data::DIGIT_WORDS.contains(&c.truth.as_str()))

@@ -95,7 +95,7 @@ fn second_pass_answers_what_the_fast_model_is_unsure_of() {
         "on_af8b2f2c_nohash_0",
         "on_e9901cf0_nohash_1",
     ];
-    let clips: Vec<data::Clip> = data::speech_commands_phone(&data::default_testdata(), 1)
+    let clips: Vec<data::TestUtterance> = data::speech_commands_phone(&data::default_testdata(), 1)
         .unwrap()
         .into_iter()
         .filter(|c| hard.iter().any(|h| c.name.contains(h)))

@@ -7,7 +7,7 @@ use hotline::asr::models::ModelPaths;
 use hotline::asr::sherpa::{SherpaWhisper, WhisperOptions};
 use hotline::asr::{Grammar, Recognizer};
 use hotline::audio::{read_wav, MODEL_RATE};
-use testkit::testdata::{self, Clip};
+use testkit::testdata::{self, TranscribedRecording};
 
 #[derive(clap::Args, Debug)]
 pub struct AsrArgs {
@@ -68,7 +68,7 @@ fn decode(rec: &dyn Recognizer, samples: &[f32]) -> Result<(String, f64), String
     Ok((r.text, t0.elapsed().as_secs_f64()))
 }
 
-fn every_nth(clips: Vec<Clip>, max: usize) -> Vec<Clip> {
+fn every_nth(clips: Vec<TranscribedRecording>, max: usize) -> Vec<TranscribedRecording> {
     let step = (clips.len() / max.max(1)).max(1);
     clips.into_iter().step_by(step).take(max).collect()
 }
@@ -101,7 +101,7 @@ fn bench(args: &AsrArgs) -> Result<(), String> {
     let mut total = Score::default();
     let sentence_sets = ["cmu_arctic", "pocketsphinx", "whisper_jfk", "sphinx4"];
     let commands = every_nth(testdata::clips(&data, "speech_commands").map_err(|e| e.to_string())?, args.commands);
-    let digits: Vec<Clip> = testdata::clips(&data, "fsdd")
+    let digits: Vec<TranscribedRecording> = testdata::clips(&data, "fsdd")
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|c| {

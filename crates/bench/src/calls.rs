@@ -18,7 +18,7 @@ use hotline::call::{Event, Source};
 use hotline::dialplan::{Action, Collect, Dialplan, Menu};
 use hotline::intent::IntentMatcher;
 use hotline::replay::{prompt_duration_ms, replay_samples_timed, DecisionTiming, ReplayOptions};
-use testkit::recordings::{self as data, Clip, DIGIT_WORDS};
+use testkit::recordings::{self as data, TestUtterance, DIGIT_WORDS};
 
 /// The caller waits this long after a prompt ends before speaking or
 /// pressing a key (ms).
@@ -136,7 +136,12 @@ impl<'a> CallBench<'a> {
     }
 
     /// One call saying `clip`. Errors name the clip.
-    pub fn run(&self, clip: &Clip, expected: &Expected, noise: Option<Noise<'_>>) -> Result<CallOutcome, String> {
+    pub fn run(
+        &self,
+        clip: &TestUtterance,
+        expected: &Expected,
+        noise: Option<Noise<'_>>,
+    ) -> Result<CallOutcome, String> {
         let clip_ms = clip.samples.len() as u64 * 1000 / MODEL_RATE as u64;
         if clip_ms > MAX_CLIP_MS {
             return Err(format!(
@@ -157,7 +162,7 @@ impl<'a> CallBench<'a> {
         call.extend_from_slice(&clip.samples);
         call.extend(silence(TRAILING_MS));
         if let Some(n) = noise {
-            let whole = Clip { name: clip.name.clone(), samples: call, truth: clip.truth.clone() };
+            let whole = TestUtterance { name: clip.name.clone(), samples: call, truth: clip.truth.clone() };
             call = data::add_noise(&whole, n.track, n.snr_db, n.seed).samples;
         }
         let call_ms = call.len() as u64 * 1000 / MODEL_RATE as u64;
@@ -309,7 +314,7 @@ fn latencies(events: &[Event], timings: &[DecisionTiming]) -> Vec<Latency> {
 
 /// Figures of one set of calls.
 #[derive(Debug, Clone, Default)]
-pub struct Tally {
+pub struct CallTally {
     pub calls: usize,
     pub at_once: usize,
     pub confirmed: usize,
@@ -319,7 +324,7 @@ pub struct Tally {
     pub latencies: Vec<Latency>,
 }
 
-impl Tally {
+impl CallTally {
     pub fn add(&mut self, outcome: &CallOutcome) {
         self.calls += 1;
         match outcome.verdict {
@@ -344,7 +349,7 @@ impl Tally {
 /// A set of clips said to the benchmark dialplan.
 struct CallSet {
     name: &'static str,
-    clips: Vec<(Clip, Expected)>,
+    clips: Vec<(TestUtterance, Expected)>,
 }
 
 fn sets(bench: &CallBench, testdata: &Path, every: usize) -> Result<Vec<CallSet>, String> {
@@ -360,8 +365,10 @@ fn sets(bench: &CallBench, testdata: &Path, every: usize) -> Result<Vec<CallSet>
     let tracks = data::noise_tracks(testdata)?;
     out_of_menu
         .extend(data::noise_clips(&tracks, (40 / every).max(4), 1500).into_iter().map(|c| (c, Expected::OutOfMenu)));
-    out_of_menu
-        .push((Clip { name: "silence".into(), samples: silence(1000), truth: String::new() }, Expected::OutOfMenu));
+    out_of_menu.push((
+        TestUtterance { name: "silence".into(), samples: silence(1000), truth: String::new() },
+        Expected::OutOfMenu,
+    ));
     let mut sets = vec![CallSet { name: "Speech Commands words via µ-law, start menu", clips: words }];
     if bench.has_collect() {
         let digits = data::fsdd_test(testdata, 5)?
@@ -459,7 +466,7 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     let snrs: &[Option<f32>] = if args.noise { &[None, Some(12.0), Some(6.0)] } else { &[None] };
     for set in &sets {
         for snr in snrs {
-            let mut t = Tally::default();
+            let mut t = CallTally::default();
             for (i, (clip, expected)) in set.clips.iter().enumerate() {
                 // Noise under noise or silence says nothing new.
                 let noise = snr.filter(|_| !clip.truth.is_empty()).and_then(|snr_db| {

@@ -7,7 +7,7 @@ use hotline::asr::models::{ModelPaths, WhisperModelName};
 use hotline::asr::sherpa::clean_transcript;
 use hotline::asr::whisper::{GrammarOptions, GrammarWhisper, Padding};
 use hotline::asr::{AsrError, Grammar, GrammarChoice};
-use testkit::recordings::{self as data, Clip};
+use testkit::recordings::{self as data, TestUtterance};
 
 #[derive(clap::Args, Debug)]
 pub struct IntentsArgs {
@@ -56,15 +56,16 @@ pub struct IntentsArgs {
 struct TestSet {
     name: &'static str,
     grammar: Grammar,
-    clips: Vec<Clip>,
+    clips: Vec<TestUtterance>,
     /// Clips say nothing the grammar allows: count accepts, not hits.
     out_of_grammar: bool,
     /// Clips at their recorded 16 kHz: noise is mixed in unfiltered too.
     wideband: bool,
 }
 
+/// Counts and timings of one recogniser over one set of clips.
 #[derive(Default)]
-struct Tally {
+struct RecognitionTally {
     n: usize,
     constrained_ok: usize,
     /// The best-scoring answer is right, before the rules that reject an
@@ -76,7 +77,7 @@ struct Tally {
     cpu_ms: f64,
 }
 
-impl Tally {
+impl RecognitionTally {
     fn pct(x: usize, n: usize) -> String {
         if n == 0 {
             "—".into()
@@ -99,8 +100,8 @@ fn menu(words: &[&str]) -> Grammar {
     }
 }
 
-fn run_set(rec: &GrammarWhisper, set: &TestSet) -> Result<Tally, AsrError> {
-    let mut t = Tally::default();
+fn run_set(rec: &GrammarWhisper, set: &TestSet) -> Result<RecognitionTally, AsrError> {
+    let mut t = RecognitionTally::default();
     // The grammar's one-time preparation (its priors) is not a clip's cost.
     hotline::asr::Recognizer::prepare(rec, &set.grammar)?;
     let cpu_start = super::cpu_ms();
@@ -135,10 +136,10 @@ fn sets(testdata: &std::path::Path, every: usize) -> Result<Vec<TestSet>, String
     let tracks = data::noise_tracks(testdata)?;
     // Out of grammar: digit words said to a yes/no/up/down… menu, noise
     // alone, and silence.
-    let mut oog: Vec<Clip> =
+    let mut oog: Vec<TestUtterance> =
         commands.iter().filter(|c| data::DIGIT_WORDS.contains(&c.truth.as_str())).cloned().collect();
     oog.extend(data::noise_clips(&tracks, (40 / every.max(1)).max(4), 1500));
-    oog.push(Clip { name: "silence".into(), samples: vec![0.0; 16_000], truth: String::new() });
+    oog.push(TestUtterance { name: "silence".into(), samples: vec![0.0; 16_000], truth: String::new() });
     Ok(vec![
         TestSet {
             name: "FSDD digits (8 kHz), digits:1",
@@ -263,7 +264,7 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
             let full = if args.full_window && snr.is_none() {
                 rec.set_options(GrammarOptions { padding: Padding::FullWindow, ..configured.clone() });
                 let f = run_set(&rec, set_here).map_err(|e| e.to_string())?;
-                format!(" {} |", Tally::pct(f.constrained_ok, f.n))
+                format!(" {} |", RecognitionTally::pct(f.constrained_ok, f.n))
             } else if args.full_window {
                 " — |".into()
             } else {
@@ -274,10 +275,10 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
                 set.name,
                 snr.map_or("clean".into(), |d| format!("{d} dB")),
                 t.n,
-                Tally::pct(t.open_ok, t.n),
-                unbiased.map_or("—".into(), |u| Tally::pct(u.constrained_ok, u.n)),
-                Tally::pct(t.constrained_ok, t.n),
-                if set.out_of_grammar { "—".into() } else { Tally::pct(t.best_ok, t.n) },
+                RecognitionTally::pct(t.open_ok, t.n),
+                unbiased.map_or("—".into(), |u| RecognitionTally::pct(u.constrained_ok, u.n)),
+                RecognitionTally::pct(t.constrained_ok, t.n),
+                if set.out_of_grammar { "—".into() } else { RecognitionTally::pct(t.best_ok, t.n) },
                 t.percentile(0.5),
                 t.percentile(0.95),
                 t.cpu_ms / t.n.max(1) as f64

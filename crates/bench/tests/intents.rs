@@ -9,8 +9,8 @@ use std::sync::{Arc, OnceLock};
 use hotline::asr::{EndpointConfig, SpeechConfig, SpeechStack};
 use hotline::call::Event;
 use hotline::intent::{IntentMatcher, TextMatcher};
-use hotline_bench::calls::{CallBench, Expected, Tally, Verdict};
-use testkit::recordings::{self as data, Clip, COMMAND_WORDS};
+use hotline_bench::calls::{CallBench, CallTally, Expected, Verdict};
+use testkit::recordings::{self as data, TestUtterance, COMMAND_WORDS};
 use testkit::testdata::testdata_dir;
 
 fn bench_dialplan() -> PathBuf {
@@ -45,7 +45,7 @@ fn real_words_digits_and_noise_as_calls() {
     let endpoint = EndpointConfig::default();
 
     // One real speaker per menu word, each through 8 kHz µ-law.
-    let mut words = Tally::default();
+    let mut words = CallTally::default();
     for (n, word) in COMMAND_WORDS.iter().enumerate() {
         let clip = commands.iter().find(|c| c.truth == *word).expect("a recording of every menu word");
         let intent = bench.intent_for_word(word).expect("every command word is a start-menu option");
@@ -73,7 +73,7 @@ fn real_words_digits_and_noise_as_calls() {
 
     // FSDD digits in the collect step: the digit travels with the transfer.
     let fsdd = data::fsdd_test(&testdata, 1).expect("fsdd");
-    let mut digits = Tally::default();
+    let mut digits = CallTally::default();
     for d in ["3", "5", "8"] {
         let word = data::DIGIT_WORDS[d.parse::<usize>().unwrap()];
         let clip = fsdd.iter().find(|c| c.truth == word).expect("an FSDD recording of the digit");
@@ -89,7 +89,7 @@ fn real_words_digits_and_noise_as_calls() {
     // Silence and real background noise never act or transfer.
     let tracks = data::noise_tracks(&testdata).expect("noise");
     let mut quiet = data::noise_clips(&tracks, 2, 1500);
-    quiet.push(Clip { name: "silence".into(), samples: vec![0.0; 16_000], truth: String::new() });
+    quiet.push(TestUtterance { name: "silence".into(), samples: vec![0.0; 16_000], truth: String::new() });
     for clip in &quiet {
         let outcome = bench.run(clip, &Expected::OutOfMenu, None).expect("call runs");
         assert_eq!(outcome.verdict, Verdict::Rejected, "{}: {:?}", clip.name, outcome.events);
@@ -107,7 +107,7 @@ fn out_of_menu_speech_is_scored_as_a_false_accept_when_acted_on() {
     let outcome = bench.run(yes, &Expected::OutOfMenu, None).expect("call runs");
     assert!(matches!(outcome.verdict, Verdict::FalseAccept | Verdict::Asked), "{:?}", outcome.events);
     // Too long for a bench clip: an error naming the clip, no panic.
-    let long = Clip { name: "long.wav".into(), samples: vec![0.0; 16_000 * 31], truth: "yes".into() };
+    let long = TestUtterance { name: "long.wav".into(), samples: vec![0.0; 16_000 * 31], truth: "yes".into() };
     let err = bench.run(&long, &Expected::Intent("yes".into()), None).unwrap_err();
     assert!(err.contains("long.wav"), "{err}");
 }

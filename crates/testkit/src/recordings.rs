@@ -8,8 +8,9 @@ use hotline::audio::{read_wav, MODEL_RATE};
 /// padding would leave it (ms).
 pub const PAD_MS: usize = 300;
 
+/// A recorded utterance as a call would deliver it, with what was said.
 #[derive(Debug, Clone)]
-pub struct Clip {
+pub struct TestUtterance {
     pub name: String,
     /// 16 kHz samples.
     pub samples: Vec<f32>,
@@ -39,7 +40,7 @@ fn load_16k(path: &Path) -> Result<Vec<f32>, String> {
 /// FSDD's test split (takes 0–4 of every digit and speaker): genuine 8 kHz
 /// recordings, upsampled to 16 kHz and padded with silence.
 /// `per_digit_speaker` limits the takes used (1..=5).
-pub fn fsdd_test(testdata: &Path, takes: usize) -> Result<Vec<Clip>, String> {
+pub fn fsdd_test(testdata: &Path, takes: usize) -> Result<Vec<TestUtterance>, String> {
     let dir = testdata.join("fsdd");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -59,24 +60,24 @@ pub fn fsdd_test(testdata: &Path, takes: usize) -> Result<Vec<Clip>, String> {
         .map(|n| {
             let digit: usize = n[..1].parse().map_err(|_| format!("{n}: name does not start with a digit"))?;
             let samples = pad(load_16k(&dir.join(&n))?);
-            Ok(Clip { name: format!("fsdd/{n}"), samples, truth: DIGIT_WORDS[digit].to_string() })
+            Ok(TestUtterance { name: format!("fsdd/{n}"), samples, truth: DIGIT_WORDS[digit].to_string() })
         })
         .collect()
 }
 
 /// Speech Commands clips (transcripts from `TRANSCRIPTS.tsv`) through the
 /// phone band. `every` keeps every n-th row (1 = all) for quick runs.
-pub fn speech_commands_phone(testdata: &Path, every: usize) -> Result<Vec<Clip>, String> {
+pub fn speech_commands_phone(testdata: &Path, every: usize) -> Result<Vec<TestUtterance>, String> {
     speech_commands(testdata, every, true)
 }
 
 /// The same Speech Commands clips at their recorded 16 kHz, not through the
 /// phone band: shows what the band costs.
-pub fn speech_commands_wideband(testdata: &Path, every: usize) -> Result<Vec<Clip>, String> {
+pub fn speech_commands_wideband(testdata: &Path, every: usize) -> Result<Vec<TestUtterance>, String> {
     speech_commands(testdata, every, false)
 }
 
-fn speech_commands(testdata: &Path, every: usize, phone: bool) -> Result<Vec<Clip>, String> {
+fn speech_commands(testdata: &Path, every: usize, phone: bool) -> Result<Vec<TestUtterance>, String> {
     let dir = testdata.join("speech_commands");
     let tsv = dir.join("TRANSCRIPTS.tsv");
     let text = std::fs::read_to_string(&tsv).map_err(|e| format!("{}: {e}", tsv.display()))?;
@@ -91,7 +92,7 @@ fn speech_commands(testdata: &Path, every: usize, phone: bool) -> Result<Vec<Cli
         };
         let recorded = load_16k(&dir.join(file))?;
         let samples = pad(if phone { phone_band(&recorded) } else { recorded });
-        clips.push(Clip { name: format!("speech_commands/{file}"), samples, truth: word.to_string() });
+        clips.push(TestUtterance { name: format!("speech_commands/{file}"), samples, truth: word.to_string() });
     }
     Ok(clips)
 }
@@ -118,7 +119,7 @@ fn noise(testdata: &Path, phone: bool) -> Result<Vec<Vec<f32>>, String> {
 }
 
 /// `count` noise-only clips of `ms` each, cut from the tracks.
-pub fn noise_clips(tracks: &[Vec<f32>], count: usize, ms: usize) -> Vec<Clip> {
+pub fn noise_clips(tracks: &[Vec<f32>], count: usize, ms: usize) -> Vec<TestUtterance> {
     let len = ms * MODEL_RATE as usize / 1000;
     let mut out = Vec::new();
     for i in 0..count {
@@ -127,7 +128,7 @@ pub fn noise_clips(tracks: &[Vec<f32>], count: usize, ms: usize) -> Vec<Clip> {
             continue;
         }
         let start = (i / tracks.len().max(1) * len * 3) % (track.len() - len + 1);
-        out.push(Clip {
+        out.push(TestUtterance {
             name: format!("noise#{i}"),
             samples: track[start..start + len].to_vec(),
             truth: String::new(),
@@ -145,7 +146,7 @@ fn power(x: &[f32]) -> f32 {
 
 /// Mixes noise into a clip at `snr_db`, measured over the speech part
 /// (samples within 20 dB of the clip's loudest 10 ms).
-pub fn add_noise(clip: &Clip, noise: &[f32], snr_db: f32, seed: usize) -> Clip {
+pub fn add_noise(clip: &TestUtterance, noise: &[f32], snr_db: f32, seed: usize) -> TestUtterance {
     let speech_power = active_power(&clip.samples);
     let n = clip.samples.len();
     if noise.len() < n || speech_power <= 0.0 {
@@ -155,7 +156,7 @@ pub fn add_noise(clip: &Clip, noise: &[f32], snr_db: f32, seed: usize) -> Clip {
     let seg = &noise[start..start + n];
     let gain = (speech_power / power(seg).max(1e-12) / 10f32.powf(snr_db / 10.0)).sqrt();
     let samples = clip.samples.iter().zip(seg).map(|(s, z)| (s + gain * z).clamp(-1.0, 1.0)).collect();
-    Clip { name: format!("{}+{snr_db}dB", clip.name), samples, truth: clip.truth.clone() }
+    TestUtterance { name: format!("{}+{snr_db}dB", clip.name), samples, truth: clip.truth.clone() }
 }
 
 fn active_power(x: &[f32]) -> f32 {

@@ -10,8 +10,9 @@ pub fn testdata_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"))
 }
 
+/// One recording of a source folder and its transcript.
 #[derive(Debug, Clone)]
-pub struct Clip {
+pub struct TranscribedRecording {
     pub path: PathBuf,
     /// Lower-case words as spoken (`oh` for a spoken zero).
     pub text: String,
@@ -20,7 +21,7 @@ pub struct Clip {
 
 /// The clips of one source folder (`fsdd`, `speech_commands`, ...) from its
 /// `TRANSCRIPTS.tsv`.
-pub fn clips(data: &Path, source: &str) -> std::io::Result<Vec<Clip>> {
+pub fn clips(data: &Path, source: &str) -> std::io::Result<Vec<TranscribedRecording>> {
     let dir = data.join(source);
     let tsv = std::fs::read_to_string(dir.join("TRANSCRIPTS.tsv"))?;
     Ok(tsv
@@ -29,7 +30,7 @@ pub fn clips(data: &Path, source: &str) -> std::io::Result<Vec<Clip>> {
         .filter_map(|line| {
             let mut f = line.split('\t');
             let (file, text, speaker) = (f.next()?, f.next()?, f.next()?);
-            Some(Clip { path: dir.join(file), text: text.to_string(), speaker: speaker.to_string() })
+            Some(TranscribedRecording { path: dir.join(file), text: text.to_string(), speaker: speaker.to_string() })
         })
         .collect())
 }
