@@ -42,6 +42,13 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// The latency below which `p` of the sorted samples fall; `None` without
+/// samples.
+pub fn percentile_ms(sorted: &[u64], p: f64) -> Option<u64> {
+    let last = sorted.len().checked_sub(1)?;
+    Some(sorted[((last as f64 * p).round() as usize).min(last)])
+}
+
 /// One line describing the machine, for the README next to the figures.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -54,4 +61,19 @@ pub fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cores} cores ({cpu})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile_ms;
+
+    #[test]
+    fn latency_percentiles_pick_the_nearest_sample() {
+        assert_eq!(percentile_ms(&[], 0.5), None);
+        assert_eq!(percentile_ms(&[7], 0.95), Some(7));
+        let ms: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile_ms(&ms, 0.5), Some(51));
+        assert_eq!(percentile_ms(&ms, 0.95), Some(95));
+        assert_eq!(percentile_ms(&ms, 1.0), Some(100));
+    }
 }

@@ -59,6 +59,29 @@ pub(super) const CLIPS: &[&str] = &[
 
 pub const P95_LIMIT_MS: u64 = 800;
 
+/// [`CLIPS`] at `rate`, from `data` (default: ../shared/testdata).
+pub(crate) fn load_clips(data: Option<&Path>, rate: u32) -> Result<Vec<Vec<i16>>, String> {
+    let data = data.map_or_else(testkit::testdata::testdata_dir, Path::to_path_buf);
+    CLIPS
+        .iter()
+        .map(|c| {
+            let path = data.join(c);
+            let a = hotline::audio::read_wav(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(hotline::audio::f32_to_i16(&a.to_f32_at(rate)))
+        })
+        .collect()
+}
+
+/// A scratch folder `hotline-<what>-<pid>` in the temp dir holding
+/// [`BENCH_DIALPLAN`] as `dialplans/bench.toml`, for a server to serve.
+pub(crate) fn bench_folder(what: &str) -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("hotline-{what}-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("dialplans")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let plan = dir.join("dialplans/bench.toml");
+    std::fs::write(&plan, BENCH_DIALPLAN).map_err(|e| format!("{}: {e}", plan.display()))?;
+    Ok(dir)
+}
+
 #[derive(clap::Args, Debug)]
 pub struct LoadArgs {
     /// Most simultaneous calls to try (levels 1, 2, 4, … up to this).
@@ -112,20 +135,10 @@ pub fn run(args: LoadArgs) -> u8 {
 }
 
 async fn bench(args: LoadArgs) -> Result<(), String> {
-    let data = args.data.clone().unwrap_or_else(testkit::testdata::testdata_dir);
     // Twilio is 8 kHz µ-law; the others run at 16 kHz here.
     let rate = if args.transport == Transport::Twilio { 8_000 } else { 16_000 };
-    let clips: Vec<Vec<i16>> = CLIPS
-        .iter()
-        .map(|c| {
-            let a = hotline::audio::read_wav(&data.join(c)).map_err(|e| format!("{}: {e}", data.join(c).display()))?;
-            Ok(hotline::audio::f32_to_i16(&a.to_f32_at(rate)))
-        })
-        .collect::<Result<_, String>>()?;
-
-    let dir = std::env::temp_dir().join(format!("hotline-bench-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("dialplans")).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("dialplans/bench.toml"), BENCH_DIALPLAN).map_err(|e| e.to_string())?;
+    let clips = load_clips(args.data.as_deref(), rate)?;
+    let dir = bench_folder("bench")?;
     let mut toml = format!(
         "listen = \"127.0.0.1:0\"\ndialplan_dir = \"dialplans\"\ndefault_dialplan = \"bench\"\nmax_calls = {}\n",
         args.calls.max(1) + 1
@@ -280,18 +293,11 @@ async fn run_level(
     sampler.abort();
     let rss_peak = *peak.lock().unwrap_or_else(|e| e.into_inner());
     latencies.sort_unstable();
-    let pct = |p: f64| -> Option<u64> {
-        if latencies.is_empty() {
-            return None;
-        }
-        let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        Some(latencies[idx])
-    };
-    let p95 = pct(0.95);
+    let p95 = crate::percentile_ms(&latencies, 0.95);
     LevelReport {
         calls,
         responses: latencies.len(),
-        p50_ms: pct(0.5),
+        p50_ms: crate::percentile_ms(&latencies, 0.5),
         p95_ms: p95,
         underruns,
         dropped_frames: dropped,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::load::{asterisk_call, BENCH_DIALPLAN, CLIPS};
+use super::load::{asterisk_call, bench_folder, load_clips};
 
 #[derive(clap::Args, Debug)]
 pub struct SoakArgs {
@@ -99,15 +99,8 @@ impl Drop for ServerProcess {
 }
 
 async fn soak(args: SoakArgs) -> Result<SoakReport, String> {
-    let data = args.data.clone().unwrap_or_else(testkit::testdata::testdata_dir);
-    let clips: Vec<Vec<i16>> = CLIPS
-        .iter()
-        .map(|c| {
-            let a = hotline::audio::read_wav(&data.join(c)).map_err(|e| format!("{}: {e}", data.join(c).display()))?;
-            Ok(hotline::audio::f32_to_i16(&a.to_f32_at(16_000)))
-        })
-        .collect::<Result<_, String>>()?;
-    let dir = tempfile_dir()?;
+    let clips = load_clips(args.data.as_deref(), 16_000)?;
+    let dir = bench_folder("soak")?;
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free loopback port: {e}"))?;
@@ -187,7 +180,6 @@ async fn soak(args: SoakArgs) -> Result<SoakReport, String> {
     let totals = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
     let mut latencies = totals.latencies_ms;
     latencies.sort_unstable();
-    let pct = |p: f64| (!latencies.is_empty()).then(|| latencies[((latencies.len() - 1) as f64 * p).round() as usize]);
     Ok(SoakReport {
         minutes: args.minutes,
         concurrent_calls: args.calls,
@@ -196,8 +188,8 @@ async fn soak(args: SoakArgs) -> Result<SoakReport, String> {
         calls_completed: totals.completed,
         calls_failed: totals.failed,
         responses: latencies.len(),
-        p50_ms: pct(0.5),
-        p95_ms: pct(0.95),
+        p50_ms: crate::percentile_ms(&latencies, 0.5),
+        p95_ms: crate::percentile_ms(&latencies, 0.95),
         underruns: totals.underruns,
         dropped_frames: totals.dropped,
         call_records,
@@ -243,13 +235,6 @@ fn hotline_beside_us() -> Result<PathBuf, String> {
         return Err(format!("{} not found: build it with `cargo build --release`", hotline.display()));
     }
     Ok(hotline)
-}
-
-fn tempfile_dir() -> Result<PathBuf, String> {
-    let dir = std::env::temp_dir().join(format!("hotline-soak-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("dialplans")).map_err(|e| format!("{}: {e}", dir.display()))?;
-    std::fs::write(dir.join("dialplans/bench.toml"), BENCH_DIALPLAN).map_err(|e| e.to_string())?;
-    Ok(dir)
 }
 
 /// Polls `GET /readyz` until it says 200 (the voice loaded, prompts rendered).
