@@ -8,12 +8,12 @@
 use std::sync::Arc;
 
 pub mod models;
-pub mod pool;
-pub mod runtime;
+pub(crate) mod pool;
+pub(crate) mod runtime;
 pub mod second_pass;
 pub mod sherpa;
 pub mod silero;
-pub mod stack;
+pub(crate) mod stack;
 pub mod whisper;
 
 pub use pool::{PoolError, RecognizerPool};

@@ -3,8 +3,8 @@
 //! Everything in hotline moves audio in 20 ms frames of signed 16-bit mono
 //! PCM; the speech models want 16 kHz, telephone legs carry 8 kHz.
 pub mod g711;
-pub mod resample;
-pub mod wav;
+pub(crate) mod resample;
+pub(crate) mod wav;
 
 pub use resample::{resample, StreamResampler};
 pub use wav::{read_wav, write_wav, Audio, WavError};

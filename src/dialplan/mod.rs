@@ -1,8 +1,8 @@
 //! Dialplans: TOML files admins write, parsed with spans, validated into the
 //! compiled [`model`] the call machine runs. Every problem is reported at
 //! once with file:line:col (see `docs/dialplan.md`).
-pub mod diagnostic;
-pub mod model;
+pub(crate) mod diagnostic;
+pub(crate) mod model;
 mod raw;
 mod validate;
 

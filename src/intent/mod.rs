@@ -6,12 +6,12 @@
 //! numbers); [`parse_digits`] and [`parse_yes_no`] read digit strings and
 //! confirmations.
 
-pub mod matcher;
+pub(crate) mod matcher;
 #[cfg(test)]
 mod matcher_tests;
-pub mod normalize;
+pub(crate) mod normalize;
 mod numbers;
-pub mod phonetic;
+pub(crate) mod phonetic;
 #[cfg(test)]
 mod recorded_tests;
 mod similarity;
