@@ -18,6 +18,9 @@ RUN python3 -m pip download --no-deps --only-binary=:all: sherpa-onnx-core==2.0.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY .cargo .cargo
 COPY src src
+# The workspace's other crates (tests and benchmarks): cargo reads their
+# manifests even though only the hotline binary is built.
+COPY crates crates
 RUN cargo build --release --locked --bin hotline \
  && mkdir -p /out \
  && cp target/release/hotline /out/ \

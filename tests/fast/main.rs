@@ -9,3 +9,4 @@ mod asterisk_deploy;
 mod bench_command;
 mod check;
 mod transports;
+mod workspace;
