@@ -4,7 +4,7 @@
 //! - [`VoiceDetector`]: per call, fed 16 kHz audio, reports speech start and
 //!   finished utterances (sans-IO: the caller owns the clock).
 //! - [`Recognizer`]: shared by all calls, blocking and CPU-bound; it runs on
-//!   the bounded thread pool in [`pool`], never on async workers.
+//!   the bounded thread pool in `pool`, never on async workers.
 use std::sync::Arc;
 
 pub mod models;

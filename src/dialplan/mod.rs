@@ -1,5 +1,5 @@
 //! Dialplans: TOML files admins write, parsed with spans, validated into the
-//! compiled [`model`] the call machine runs. Every problem is reported at
+//! compiled `model` the call machine runs. Every problem is reported at
 //! once with file:line:col (see `docs/dialplan.md`).
 pub(crate) mod diagnostic;
 pub(crate) mod model;
