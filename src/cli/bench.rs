@@ -31,7 +31,7 @@ pub fn run(args: Args) -> u8 {
     if !bench.is_file() {
         eprintln!(
             "hotline bench: {} not found; the benchmarks are built apart from the server: \
-             `cargo build --release -p hotline-bench` (or `cargo build --workspace`)",
+             `cargo build --release -p hotline-bench` (or `cargo build --release --workspace`)",
             bench.display()
         );
         return NOT_RUN;
