@@ -18,20 +18,20 @@
 //!   method; `GET /health` says `ok` on every websocket listener, without
 //!   credentials (it tells nothing and changes nothing); `GET /readyz`
 //!   says whether calls should be sent here ([`readiness`]), likewise.
-//! - Hot reload of the dialplan folder ([`registry`]); a dialplan going
+//! - Hot reload of the dialplan folder ([`dialplans`]); a dialplan going
 //!   into service gets its grammars readied and its prompts rendered first.
 //! - Shutdown: refuse new calls (503), let calls finish for
 //!   `shutdown_grace`, then hang up the rest, write their records, return.
 pub mod auth;
 mod control;
-mod fs_prompts;
+pub mod dialplans;
+mod freeswitch_prompts;
 pub mod http;
 mod link;
 mod pacer;
 pub mod playback;
 pub mod readiness;
 pub mod record;
-pub mod registry;
 mod session;
 pub mod targets;
 
@@ -52,11 +52,11 @@ use crate::asr::SpeechStack;
 use crate::config::{AddrRange, ServerConfig};
 use crate::dialplan::Prompt;
 use crate::intent::IntentMatcher;
-use crate::pbx::registry::{Transport, TransportOptions};
+use crate::pbx::transport::{Transport, TransportOptions};
 
-use control::FsControl;
+use control::EslControl;
 pub use control::{ControlChannel, ControlChannels};
-pub use registry::DialplanRegistry;
+pub use dialplans::DialplanRegistry;
 
 /// Prompt audio for the calls (the prompt renderer in production).
 pub trait PromptSource: Send + Sync {
@@ -148,13 +148,13 @@ pub(crate) struct Shared {
     pub prompts: Arc<dyn PromptSource>,
     pub matcher: Arc<dyn IntentMatcher>,
     pub records: Option<record::RecordWriter>,
-    pub decisions: Arc<http::Decisions>,
+    pub decisions: Arc<crate::pbx::decision::Decisions>,
     /// What `GET /readyz` answers.
     pub readiness: watch::Sender<readiness::Readiness>,
     /// The PBX control connections and whether each is up (`/readyz`).
     pub controls: ControlChannels,
     /// The FreeSWITCH event socket, when a listener needs it.
-    pub esl: Option<FsControl>,
+    pub esl: Option<EslControl>,
 }
 
 /// A bound listener and what it speaks.
@@ -302,7 +302,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         let esl_cfg = cfg.esl.clone().ok_or("a FreeSWITCH listener needs an [esl] section")?;
         // Not awaited: FreeSWITCH may come up after hotline, as it may go
         // away and come back while hotline runs.
-        Some(FsControl::start(esl_cfg))
+        Some(EslControl::start(esl_cfg))
     } else {
         None
     };
@@ -311,7 +311,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         dialplans: registry.names().len(),
         ..Default::default()
     });
-    let controls = ControlChannels::new(esl.iter().map(FsControl::channel).collect());
+    let controls = ControlChannels::new(esl.iter().map(EslControl::channel).collect());
     let shared = Arc::new(Shared {
         cfg: Arc::clone(&cfg),
         registry: Arc::clone(&registry),
@@ -319,7 +319,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         prompts: deps.prompts,
         matcher: deps.matcher,
         records,
-        decisions: Arc::new(http::Decisions::default()),
+        decisions: Arc::new(crate::pbx::decision::Decisions::default()),
         readiness,
         controls: controls.clone(),
         esl,
@@ -603,7 +603,7 @@ async fn tcp_connection(
 ) {
     let Accepted { mut stream, peer, endpoint, handshaking } = conn;
     let transport = endpoint.transport;
-    let codec = match crate::pbx::registry::codec(transport, &endpoint.options) {
+    let codec = match crate::pbx::transport::codec(transport, &endpoint.options) {
         Ok(c) => c,
         Err(e) => {
             error!(%peer, %transport, "cannot serve the connection: {e}");
@@ -710,7 +710,7 @@ async fn connection(conn: Accepted, shared: Arc<Shared>, active: Arc<AtomicUsize
     let codec: Box<dyn crate::pbx::MediaCodec> = match transport {
         // Its codec reads the dialplan and caller from the request path.
         Transport::AsteriskWs => Box::new(crate::pbx::asterisk_ws::AsteriskWsCodec::new(&head.target)),
-        _ => match crate::pbx::registry::codec(transport, &endpoint.options) {
+        _ => match crate::pbx::transport::codec(transport, &endpoint.options) {
             Ok(c) => c,
             Err(e) => {
                 error!(%peer, %transport, "cannot serve the connection: {e}");
@@ -751,7 +751,7 @@ async fn plain_http(
     // UUID (random, made by the dialplan) is the call's token.
     let uuid = head.query("uuid");
     let key = head.query("uid").or_else(|| uuid.clone()).unwrap_or_default();
-    let token = head.query(http::DECISION_TOKEN).or(uuid).unwrap_or_default();
+    let token = head.query(crate::pbx::decision::DECISION_TOKEN).or(uuid).unwrap_or_default();
     let decision = shared.decisions.take(&key, &token);
     match &decision {
         Some(target) => info!(%peer, uid = %key, %target, "transfer decision fetched by the Asterisk dialplan"),

@@ -36,7 +36,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::pbx::registry::Transport;
+use crate::pbx::transport::Transport;
 
 /// The password the emulated event socket asks for.
 pub const ESL_PASSWORD: &str = "ClueCon-bench";

@@ -32,7 +32,7 @@ use twilio_emulator::TwilioCall;
 
 use super::freeswitch::{channel_uuid, run_call, FakeFreeswitch, Module};
 use crate::config::ServerConfig;
-use crate::pbx::registry::Transport;
+use crate::pbx::transport::Transport;
 
 /// Two menus that send the caller back and forth by saying "one": every
 /// turn is a recognition followed by a prompt.

@@ -10,8 +10,10 @@ pub mod asterisk_ws;
 pub mod audio_fork;
 pub mod audio_stream;
 pub mod audiosocket;
+pub mod decision;
 pub mod esl;
-pub mod registry;
+pub mod transfer;
+pub mod transport;
 pub mod twilio;
 pub mod webhook;
 

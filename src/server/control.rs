@@ -70,7 +70,7 @@ impl ControlChannels {
 /// on meanwhile; what needs the socket (prompt files, keys, barge-in,
 /// transfers) fails and is logged, and a transfer that fails gets the
 /// apology and the dialplan's fallback.
-pub(crate) struct FsControl {
+pub(crate) struct EslControl {
     client: Arc<std::sync::RwLock<EslClient>>,
     pub router: EventRouter,
     channel: ControlChannel,
@@ -78,7 +78,7 @@ pub(crate) struct FsControl {
     keeper: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for FsControl {
+impl Drop for EslControl {
     fn drop(&mut self) {
         self.keeper.abort();
     }
@@ -88,17 +88,17 @@ impl Drop for FsControl {
 const ESL_RECONNECT_FIRST: Duration = Duration::from_millis(500);
 const ESL_RECONNECT_MAX: Duration = Duration::from_secs(10);
 
-impl FsControl {
+impl EslControl {
     /// Starts keeping the event socket connected; returns at once. Until
     /// the first connection, commands fail as on a closed connection.
-    pub fn start(cfg: EslConfig) -> FsControl {
+    pub fn start(cfg: EslConfig) -> EslControl {
         // Events of every connection go through one channel, so the router
         // (and the calls registered with it) outlive a reconnect.
         let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
         let client = Arc::new(std::sync::RwLock::new(EslClient::disconnected(&cfg)));
         let channel = ControlChannel::new("esl", &cfg.addr);
         let keeper = tokio::spawn(keep_connected(cfg, Arc::clone(&client), channel.clone(), tx));
-        FsControl { client, router: EventRouter::spawn(rx), channel, keeper }
+        EslControl { client, router: EventRouter::spawn(rx), channel, keeper }
     }
 
     /// The current connection (cheap clone).

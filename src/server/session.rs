@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn, Instrument};
 
-use super::fs_prompts::{Announced, FsPrompts};
+use super::freeswitch_prompts::{Announced, FreeswitchPrompts};
 use super::link::{Link, Received, WRITE_TIMEOUT};
 use super::pacer::AudioPacer;
 use super::playback::{Playback, Step};
@@ -30,11 +30,9 @@ use crate::config::TransferMethod;
 use crate::dialplan::Transfer;
 use crate::pbx::ami::{TransferLeg, TransferRequest};
 use crate::pbx::asterisk_ws::keys;
-use crate::pbx::esl::{CallEvents, FsEvent};
-use crate::pbx::registry::Transport;
+use crate::pbx::esl::{CallEvents, EslCallEvent};
+use crate::pbx::transport::Transport;
 use crate::pbx::{CallInfo, MediaCodec, PbxEvent, WireMessage};
-
-type Sink = Link;
 
 /// Lead of prompt audio for PBXs that do not pace it (AudioSocket): one
 /// 20 ms frame, so frames go out in real time.
@@ -105,9 +103,9 @@ struct Session {
     /// AudioSocket's silent frame, sent when nothing else went out for a while.
     keepalive: Option<WireMessage>,
     /// FreeSWITCH: this call's event-socket events (DTMF, prompt files).
-    fs_events: Option<CallEvents>,
+    esl_events: Option<CallEvents>,
     /// FreeSWITCH: which broadcast file ends which prompt.
-    fs_prompts: FsPrompts,
+    freeswitch_prompts: FreeswitchPrompts,
     info: Option<CallInfo>,
     call: Option<Call>,
     started: Instant,
@@ -143,8 +141,8 @@ impl Session {
             transport,
             codec,
             keepalive: None,
-            fs_events: None,
-            fs_prompts: FsPrompts::default(),
+            esl_events: None,
+            freeswitch_prompts: FreeswitchPrompts::default(),
             shared,
             info: None,
             call: None,
@@ -193,7 +191,7 @@ impl Session {
                 reason
             }
         };
-        self.fs_events = None;
+        self.esl_events = None;
         if let Some(dropped_ms) = self.pacer.as_ref().map(AudioPacer::dropped_ms).filter(|&ms| ms > 0) {
             warn!(dropped_ms, "caller audio dropped in this call for arriving faster than real time");
         }
@@ -224,15 +222,15 @@ impl Session {
         }
     }
 
-    async fn drive(&mut self, sink: &mut Sink, shutdown: &mut watch::Receiver<Phase>) -> End {
+    async fn drive(&mut self, link: &mut Link, shutdown: &mut watch::Receiver<Phase>) -> End {
         let start_deadline = tokio::time::Instant::now() + START_TIMEOUT;
         let max_end = tokio::time::Instant::now() + self.shared.cfg.max_call_duration;
         loop {
-            if let Some(end) = self.pump(sink).await {
+            if let Some(end) = self.pump(link).await {
                 return end;
             }
             // Pumping may end a prompt (one without audio on FreeSWITCH).
-            if let Some(end) = self.apply(sink).await {
+            if let Some(end) = self.apply(link).await {
                 return end;
             }
             let now = Instant::now();
@@ -241,9 +239,9 @@ impl Session {
             let pump_at = self.playback.as_ref().and_then(|p| p.wake_at(now));
             let waiting_start = self.info.is_none();
             let fill_at = self.silence_fill_at();
-            let keepalive_at = self.keepalive.as_ref().map(|_| sink.last_sent() + KEEPALIVE_EVERY);
+            let keepalive_at = self.keepalive.as_ref().map(|_| link.last_sent() + KEEPALIVE_EVERY);
             tokio::select! {
-                msg = sink.recv() => {
+                msg = link.recv() => {
                     let wire = match msg {
                         Received::Message(m) => m,
                         Received::Failed(e) => return End::Broken(e),
@@ -259,25 +257,25 @@ impl Session {
                         }
                     };
                     for ev in events {
-                        if let Some(end) = self.on_pbx_event(ev, sink).await {
+                        if let Some(end) = self.on_pbx_event(ev, link).await {
                             return end;
                         }
                     }
                 }
-                ev = recv_fs(&mut self.fs_events) => {
-                    if let Some(end) = self.on_fs_event(ev).await {
+                ev = recv_esl(&mut self.esl_events) => {
+                    if let Some(end) = self.on_esl_event(ev).await {
                         return end;
                     }
                 }
                 _ = sleep_until_opt(keepalive_at) => {
                     if let Some(k) = self.keepalive.clone() {
-                        if let Err(e) = send(sink, k).await {
+                        if let Err(e) = send(link, k).await {
                             return End::Broken(e);
                         }
                     }
                 }
                 Some(internal) = self.internal_rx.recv() => {
-                    if let Some(end) = self.on_internal(internal, sink).await {
+                    if let Some(end) = self.on_internal(internal, link).await {
                         return end;
                     }
                 }
@@ -311,7 +309,7 @@ impl Session {
                     }
                 }
             }
-            if let Some(end) = self.apply(sink).await {
+            if let Some(end) = self.apply(link).await {
                 return end;
             }
         }
@@ -349,9 +347,9 @@ impl Session {
         }
     }
 
-    async fn on_pbx_event(&mut self, ev: PbxEvent, sink: &mut Sink) -> Option<End> {
+    async fn on_pbx_event(&mut self, ev: PbxEvent, link: &mut Link) -> Option<End> {
         match ev {
-            PbxEvent::Start(info) => return self.on_start(info, sink).await,
+            PbxEvent::Start(info) => return self.on_start(info, link).await,
             PbxEvent::Audio(samples) => {
                 let now = Instant::now();
                 if !self.within_real_time(now, samples.len()) {
@@ -419,7 +417,7 @@ impl Session {
         false
     }
 
-    async fn on_start(&mut self, info: CallInfo, sink: &mut Sink) -> Option<End> {
+    async fn on_start(&mut self, info: CallInfo, link: &mut Link) -> Option<End> {
         let span = tracing::Span::current();
         span.record("call_id", info.call_id.as_str());
         if let Some(c) = &info.channel {
@@ -472,13 +470,13 @@ impl Session {
                 warn!(uuid = %info.call_id, "refused: another media connection already serves this channel");
                 return Some(End::Broken("another media connection already serves this channel".into()));
             };
-            self.fs_events = Some(events);
+            self.esl_events = Some(events);
         }
         let vad = Box::new(self.shared.speech.detector());
         self.call = Some(Call::new(plan, Arc::clone(&self.shared.matcher), vad));
         self.info = Some(info);
         for m in self.codec.answer() {
-            if let Err(e) = send(sink, m).await {
+            if let Err(e) = send(link, m).await {
                 return Some(End::Broken(e));
             }
         }
@@ -497,15 +495,15 @@ impl Session {
     }
 
     /// A FreeSWITCH event of this call (the event socket is shared by all).
-    async fn on_fs_event(&mut self, ev: Option<FsEvent>) -> Option<End> {
+    async fn on_esl_event(&mut self, ev: Option<EslCallEvent>) -> Option<End> {
         let Some(ev) = ev else {
             warn!("event socket connection lost: no more keys or prompts for this call");
-            self.fs_events = None;
+            self.esl_events = None;
             return Some(End::HangUp("event socket connection lost".into()));
         };
         match ev {
-            FsEvent::PlayFile { uuid, file } => {
-                if self.fs_prompts.announced(&file) == Announced::Stale {
+            EslCallEvent::PlayFile { uuid, file } => {
+                if self.freeswitch_prompts.announced(&file) == Announced::Stale {
                     debug!(%file, "prompt file of a barged-in prompt: not played");
                     return None;
                 }
@@ -516,17 +514,17 @@ impl Session {
                     }
                 });
             }
-            FsEvent::PlaybackStop { file: Some(file), .. } => {
+            EslCallEvent::PlaybackStop { file: Some(file), .. } => {
                 // The last file of a prompt stopped: the prompt is over now
                 // (the no-input timer starts from here, not from our estimate).
-                if let Some(id) = self.fs_prompts.stopped(&file) {
+                if let Some(id) = self.freeswitch_prompts.stopped(&file) {
                     if self.playback.as_mut().is_some_and(|p| p.mark_reached(id)) {
                         debug!(playback = id, %file, "prompt played (PLAYBACK_STOP)");
                         self.feed(Input::PlaybackFinished(id));
                     }
                 }
             }
-            FsEvent::PlaybackStop { file: None, .. } | FsEvent::Other => {}
+            EslCallEvent::PlaybackStop { file: None, .. } | EslCallEvent::Other => {}
             other => {
                 if let Some(pbx) = other.to_pbx_event() {
                     return self.on_control_event(pbx);
@@ -549,7 +547,7 @@ impl Session {
         }
     }
 
-    async fn on_internal(&mut self, msg: Internal, sink: &mut Sink) -> Option<End> {
+    async fn on_internal(&mut self, msg: Internal, link: &mut Link) -> Option<End> {
         match msg {
             Internal::Rendered { id, result } => match result {
                 Ok(samples) => {
@@ -584,7 +582,7 @@ impl Session {
                 Err(reason) => self.feed(Input::TransferFailed { reason }),
             },
         }
-        let _ = sink;
+        let _ = link;
         None
     }
 
@@ -661,11 +659,11 @@ impl Session {
     }
 
     /// Acts on the machine's outputs (may produce more via feed()).
-    async fn apply(&mut self, sink: &mut Sink) -> Option<End> {
+    async fn apply(&mut self, link: &mut Link) -> Option<End> {
         while !self.pending.is_empty() {
             let outs = std::mem::take(&mut self.pending);
             for out in outs {
-                if let Some(end) = self.apply_one(out, sink).await {
+                if let Some(end) = self.apply_one(out, link).await {
                     return Some(end);
                 }
             }
@@ -678,7 +676,7 @@ impl Session {
         None
     }
 
-    async fn apply_one(&mut self, out: Output, sink: &mut Sink) -> Option<End> {
+    async fn apply_one(&mut self, out: Output, link: &mut Link) -> Option<End> {
         match out {
             Output::Play { id, prompt, barge_in: _ } => {
                 let pb = self.playback.as_mut()?;
@@ -695,10 +693,10 @@ impl Session {
             }
             Output::StopPlayback => {
                 let dropped = self.playback.as_mut().map(|p| p.flush()).unwrap_or_default();
-                self.fs_prompts.flush();
+                self.freeswitch_prompts.flush();
                 debug!(?dropped, "barge-in: flushing prompt audio");
                 for m in self.codec.flush() {
-                    if let Err(e) = send(sink, m).await {
+                    if let Err(e) = send(link, m).await {
                         return Some(End::Broken(e));
                     }
                 }
@@ -741,7 +739,7 @@ impl Session {
                     }
                 }
             }
-            Output::Transfer { target, variables } => return self.start_transfer(target, variables, sink).await,
+            Output::Transfer { target, variables } => return self.start_transfer(target, variables, link).await,
             Output::Hangup { reason } => {
                 if self.playback.as_ref().is_none_or(|p| p.is_idle()) {
                     return Some(End::HangUp(reason));
@@ -765,7 +763,7 @@ impl Session {
         &mut self,
         target: Transfer,
         variables: Vec<(String, String)>,
-        sink: &mut Sink,
+        link: &mut Link,
     ) -> Option<End> {
         let cfg = &self.shared.cfg;
         let context = target.context.clone().unwrap_or_else(|| cfg.transfer.default_context.clone());
@@ -787,7 +785,7 @@ impl Session {
                 (TransferMethod::Ami, Some(ami)) => {
                     return self.transfer_audiosocket_by_ami(ami, &info, &context, &extension, &variables)
                 }
-                _ => return self.transfer_by_hangup(&info, &context, &extension, sink),
+                _ => return self.transfer_by_hangup(&info, &context, &extension, link),
             },
             Transport::AsteriskWs => {}
         }
@@ -819,7 +817,7 @@ impl Session {
                     return Some(End::HangUp("transferred (hangup method)".into()));
                 }
                 self.hangup_after_playback = Some("transferred (hangup method)".into());
-                let _ = sink;
+                let _ = link;
                 None
             }
             TransferMethod::Ami => {
@@ -879,7 +877,7 @@ impl Session {
 
     /// The no-AMI method: remember the decision for the PBX's dialplan,
     /// let the "please hold" prompt finish, hang up.
-    fn transfer_by_hangup(&mut self, info: &CallInfo, context: &str, extension: &str, _sink: &mut Sink) -> Option<End> {
+    fn transfer_by_hangup(&mut self, info: &CallInfo, context: &str, extension: &str, _link: &mut Link) -> Option<End> {
         let decision = format!("{context},{extension}");
         // The UUID, random and made by the dialplan, is the call's token.
         let token = crate::pbx::ami::Secret::new(info.call_id.clone());
@@ -977,21 +975,21 @@ impl Session {
     }
 
     /// Sends whatever prompt audio / marks are due.
-    async fn pump(&mut self, sink: &mut Sink) -> Option<End> {
+    async fn pump(&mut self, link: &mut Link) -> Option<End> {
         while let Some(step) = self.playback.as_mut().and_then(|p| p.next(Instant::now())) {
             let fs = self.transport.needs_event_socket();
             let msgs = match step {
                 Step::Audio(samples) => {
                     let msgs = self.codec.audio(&samples);
                     if fs {
-                        self.fs_prompts.sent(msgs.len());
+                        self.freeswitch_prompts.sent(msgs.len());
                     }
                     msgs
                 }
                 Step::Mark(id) => {
                     // No file will report the end of a prompt that sent no audio.
                     if fs
-                        && self.fs_prompts.prompt_complete(id)
+                        && self.freeswitch_prompts.prompt_complete(id)
                         && self.playback.as_mut().is_some_and(|p| p.mark_reached(id))
                     {
                         self.feed(Input::PlaybackFinished(id));
@@ -1000,7 +998,7 @@ impl Session {
                 }
             };
             for m in msgs {
-                if let Err(e) = send(sink, m).await {
+                if let Err(e) = send(link, m).await {
                     return Some(End::Broken(e));
                 }
             }
@@ -1043,7 +1041,7 @@ fn target_context(t: &Option<Transfer>) -> Option<String> {
     t.as_ref().and_then(|t| t.context.clone())
 }
 
-async fn recv_fs(events: &mut Option<CallEvents>) -> Option<FsEvent> {
+async fn recv_esl(events: &mut Option<CallEvents>) -> Option<EslCallEvent> {
     match events {
         Some(e) => e.recv().await,
         None => std::future::pending().await,
