@@ -341,6 +341,14 @@ impl MediaCodec for AudioForkCodec {
     fn paces_playback(&self) -> bool {
         true
     }
+
+    fn reports_playback_end(&self) -> bool {
+        true
+    }
+
+    fn idle_keepalive(&self) -> Option<WireMessage> {
+        None
+    }
 }
 
 /// The body of a `mod_audio_fork::play_audio` / `mod_audio_stream::play`

@@ -26,11 +26,11 @@ use crate::asr::pool::{CallerId, PoolError};
 use crate::asr::{AsrError, Recognition};
 use crate::audio::{i16_to_f32, StreamResampler, MODEL_RATE};
 use crate::call::{Call, Input, Output, PlaybackId};
-use crate::config::TransferMethod;
 use crate::dialplan::Transfer;
-use crate::pbx::ami::{TransferLeg, TransferRequest};
-use crate::pbx::asterisk_ws::keys;
 use crate::pbx::esl::{CallEvents, EslCallEvent};
+use crate::pbx::transfer::{
+    TransferControl, TransferFailed, TransferOrder, TransferOutcome, TransferStart, TransferTools,
+};
 use crate::pbx::transport::Transport;
 use crate::pbx::{CallInfo, MediaCodec, PbxEvent, WireMessage};
 
@@ -67,7 +67,7 @@ enum Internal {
     /// never answered; the caller is still here.
     TransferDone {
         method: String,
-        result: Result<String, String>,
+        result: TransferOutcome,
     },
 }
 
@@ -119,6 +119,8 @@ struct Session {
     record: CallRecord,
     internal_tx: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
+    /// How this call's caller is transferred, chosen when the call starts.
+    transfer: Option<Box<dyn TransferControl>>,
     transfer_pending: Option<Transfer>,
     /// The machine asked to hang up; done once playback is over.
     hangup_after_playback: Option<String>,
@@ -155,6 +157,7 @@ impl Session {
             record: CallRecord { start_unix_ms: unix_ms(SystemTime::now()), ..Default::default() },
             internal_tx,
             internal_rx,
+            transfer: None,
             transfer_pending: None,
             hangup_after_playback: None,
             transferred: false,
@@ -275,7 +278,7 @@ impl Session {
                     }
                 }
                 Some(internal) = self.internal_rx.recv() => {
-                    if let Some(end) = self.on_internal(internal, link).await {
+                    if let Some(end) = self.on_internal(internal) {
                         return end;
                     }
                 }
@@ -285,7 +288,7 @@ impl Session {
                 _ = sleep_until_opt(pump_at) => {
                     let overdue = self.playback.as_mut().map(|p| p.overdue(Instant::now())).unwrap_or_default();
                     for id in overdue {
-                        if self.has_marks() {
+                        if self.codec.reports_playback_end() {
                             warn!(playback = id, "the PBX did not report the end of a prompt; assuming it played");
                         }
                         self.feed(Input::PlaybackFinished(id));
@@ -449,17 +452,12 @@ impl Session {
         if self.shared.cfg.keep_audio_dir.is_some() {
             self.keeper = Some(AudioKeeper::new(rate, self.shared.cfg.max_call_duration.as_secs()));
         }
-        self.playback = Some(match (self.codec.paces_playback(), self.has_marks()) {
+        self.playback = Some(match (self.codec.paces_playback(), self.codec.reports_playback_end()) {
             (true, true) => Playback::new(rate, self.shared.cfg.playback_lead),
             (true, false) => Playback::self_timed(rate, self.shared.cfg.playback_lead),
             (false, _) => Playback::self_timed(rate, PACED_LEAD),
         });
-        if self.transport == Transport::AudioSocket {
-            match crate::pbx::audiosocket::AudioSocketCodec::new(rate) {
-                Ok(c) => self.keepalive = Some(c.keepalive()),
-                Err(e) => return Some(End::Broken(e.to_string())),
-            }
-        }
+        self.keepalive = self.codec.idle_keepalive();
         if self.transport.needs_event_socket() {
             let Some(esl) = self.shared.esl.as_ref() else {
                 return Some(End::Broken("this transport needs the event socket, which is not configured".into()));
@@ -472,6 +470,12 @@ impl Session {
             };
             self.esl_events = Some(events);
         }
+        let tools = TransferTools {
+            cfg: &self.shared.cfg,
+            esl: self.shared.esl.as_ref().map(|e| e.current_client()),
+            decisions: &self.shared.decisions,
+        };
+        self.transfer = Some(crate::pbx::transfer::for_call(self.transport, &info, &tools));
         let vad = Box::new(self.shared.speech.detector());
         self.call = Some(Call::new(plan, Arc::clone(&self.shared.matcher), vad));
         self.info = Some(info);
@@ -482,16 +486,6 @@ impl Session {
         }
         self.feed(Input::Start);
         None
-    }
-
-    /// Whether the PBX reports when our audio has played: marks on
-    /// chan_websocket and Twilio, the event socket's `PLAYBACK_STOP` on
-    /// FreeSWITCH. Otherwise (AudioSocket) the server's timing ends a prompt.
-    fn has_marks(&self) -> bool {
-        matches!(
-            self.transport,
-            Transport::AsteriskWs | Transport::Twilio | Transport::AudioFork | Transport::AudioStream
-        )
     }
 
     /// A FreeSWITCH event of this call (the event socket is shared by all).
@@ -547,7 +541,7 @@ impl Session {
         }
     }
 
-    async fn on_internal(&mut self, msg: Internal, link: &mut Link) -> Option<End> {
+    fn on_internal(&mut self, msg: Internal) -> Option<End> {
         match msg {
             Internal::Rendered { id, result } => match result {
                 Ok(samples) => {
@@ -582,13 +576,12 @@ impl Session {
                 Err(reason) => self.feed(Input::TransferFailed { reason }),
             },
         }
-        let _ = link;
         None
     }
 
     /// Writes a transfer's outcome into the record. Ok when the PBX took
     /// the caller (whatever the landing); Err with the reason otherwise.
-    fn record_transfer(&mut self, method: String, result: Result<String, String>) -> Result<(), String> {
+    fn record_transfer(&mut self, method: String, result: TransferOutcome) -> Result<(), String> {
         let target = self.transfer_pending.take();
         let (extension, context) = target
             .map(|t| (t.extension, t.context.unwrap_or_else(|| self.shared.cfg.transfer.default_context.clone())))
@@ -603,7 +596,7 @@ impl Session {
                 self.transferred = true;
                 (Ok(()), text)
             }
-            Err(reason) => {
+            Err(TransferFailed(reason)) => {
                 warn!(%extension, %context, %method, "transfer failed: {reason}");
                 (Err(reason.clone()), reason)
             }
@@ -627,7 +620,7 @@ impl Session {
                 Ok(Some(_)) => continue, // renders and recognitions no longer matter
                 Ok(None) | Err(_) => {
                     let reason = "no outcome of the transfer before the connection closed".to_string();
-                    let _ = self.record_transfer("unknown".into(), Err(reason));
+                    let _ = self.record_transfer("unknown".into(), Err(TransferFailed(reason)));
                     return None;
                 }
             }
@@ -739,13 +732,8 @@ impl Session {
                     }
                 }
             }
-            Output::Transfer { target, variables } => return self.start_transfer(target, variables, link).await,
-            Output::Hangup { reason } => {
-                if self.playback.as_ref().is_none_or(|p| p.is_idle()) {
-                    return Some(End::HangUp(reason));
-                }
-                self.hangup_after_playback = Some(reason);
-            }
+            Output::Transfer { target, variables } => return self.start_transfer(target, variables),
+            Output::Hangup { reason } => return self.hang_up_after_playback(reason),
             Output::Event(e) => {
                 if let crate::call::Event::Degraded { reason, .. } = &e {
                     // Speech failed for this call (for good, or for one answer: the
@@ -759,218 +747,48 @@ impl Session {
         None
     }
 
-    async fn start_transfer(
-        &mut self,
-        target: Transfer,
-        variables: Vec<(String, String)>,
-        link: &mut Link,
-    ) -> Option<End> {
-        let cfg = &self.shared.cfg;
-        let context = target.context.clone().unwrap_or_else(|| cfg.transfer.default_context.clone());
-        let extension = target.extension.clone();
-        let info = self.info.clone().unwrap_or_default();
-        let var = |k: &str| info.variables.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    /// Asks the call's transfer control to move the caller; a transfer
+    /// under way reports back as [`Internal::TransferDone`].
+    fn start_transfer(&mut self, target: Transfer, variables: Vec<(String, String)>) -> Option<End> {
+        let order = TransferOrder {
+            extension: target.extension.clone(),
+            context: target.context.clone(),
+            default_context: self.shared.cfg.transfer.default_context.clone(),
+            variables,
+        };
         self.transfer_pending = Some(target);
-        match self.transport {
-            Transport::Twilio => {
-                return self.transfer_by_webhook(&extension, target_context(&self.transfer_pending), &variables)
-            }
-            Transport::AudioFork | Transport::AudioStream => {
-                return self.transfer_by_event_socket(&extension, target_context(&self.transfer_pending), &variables)
-            }
-            // AudioSocket carries no channel name: with AMI the channel is
-            // found by the UUID variable and redirected; without, the
-            // Asterisk dialplan after Dial(...,g) fetches the decision.
-            Transport::AudioSocket => match (&cfg.transfer.method, cfg.ami.clone()) {
-                (TransferMethod::Ami, Some(ami)) => {
-                    return self.transfer_audiosocket_by_ami(ami, &info, &context, &extension, &variables)
-                }
-                _ => return self.transfer_by_hangup(&info, &context, &extension, link),
-            },
-            Transport::AsteriskWs => {}
-        }
-        match cfg.transfer.method {
-            TransferMethod::Hangup => {
-                // Bound to the token the dial string gave, so only this
-                // call's dialplan can fetch it.
-                let min = crate::config::MIN_TOKEN_CHARS;
-                let Some(token) = var(keys::INFO_DECISION_TOKEN).filter(|t| t.chars().count() >= min) else {
-                    let reason =
-                        format!("the dial string has no decision_token of {min}+ characters to bind the decision to");
-                    self.feed(Input::TransferFailed { reason });
-                    return None;
+        let Some(control) = self.transfer.as_ref() else {
+            self.feed(Input::TransferFailed { reason: "the call has not started".into() });
+            return None;
+        };
+        match control.start(&order) {
+            TransferStart::Pending { method, outcome } => {
+                let tx = self.internal_tx.clone();
+                let report = async move {
+                    let result = outcome.await;
+                    let _ = tx.send(Internal::TransferDone { method: method.to_string(), result }).await;
                 };
-                let decision = format!("{context},{extension}");
-                let caller_uid = var(keys::INFO_CALLER_UNIQUEID).unwrap_or_default();
-                let token = crate::pbx::ami::Secret::new(token);
-                self.shared.decisions.put(&[caller_uid.as_str(), info.call_id.as_str()], &token, &decision);
-                info!(%extension, %context, "transfer handed to the Asterisk dialplan (hangup method)");
-                self.record.transfer = Some(TransferRecord {
-                    extension,
-                    context,
-                    method: "hangup".into(),
-                    result: "handed to the Asterisk dialplan".into(),
-                });
+                tokio::spawn(report.instrument(tracing::Span::current()));
+            }
+            TransferStart::HandedToDialplan { result } => {
+                let context = order.context_or_default().to_string();
+                let method = "hangup".to_string();
+                self.record.transfer = Some(TransferRecord { extension: order.extension, context, method, result });
                 self.transfer_pending = None;
                 // Let the "please hold" prompt finish before hanging up.
-                if self.playback.as_ref().is_none_or(|p| p.is_idle()) {
-                    return Some(End::HangUp("transferred (hangup method)".into()));
-                }
-                self.hangup_after_playback = Some("transferred (hangup method)".into());
-                let _ = link;
-                None
+                return self.hang_up_after_playback("transferred (hangup method)".into());
             }
-            TransferMethod::Ami => {
-                let Some(ami) = cfg.ami.clone() else {
-                    self.feed(Input::TransferFailed { reason: "AMI is not configured".into() });
-                    return None;
-                };
-                let caller = var(keys::INFO_CALLER_CHANNEL);
-                let ws_channel = var(keys::INFO_WEBSOCKET_CHANNEL);
-                let (method, leg) = match (caller, ws_channel) {
-                    (Some(c), _) => ("ami-redirect", TransferLeg::Caller(c)),
-                    (None, Some(w)) => ("ami-blind-transfer", TransferLeg::Own(w)),
-                    (None, None) => {
-                        self.feed(Input::TransferFailed { reason: "the call has no channel name to transfer".into() });
-                        return None;
-                    }
-                };
-                // Collected variables go along on the caller leg
-                // (HOTLINE_<NAME>), for the agent's screen or the Asterisk
-                // dialplan; a BlindTransfer does not know that leg.
-                let variables = match &leg {
-                    TransferLeg::Own(_) => Vec::new(),
-                    _ => hotline_variables(&variables),
-                };
-                let channel = match &leg {
-                    TransferLeg::Caller(c) | TransferLeg::Own(c) => c.clone(),
-                    TransferLeg::ByVariable { .. } => String::new(),
-                };
-                info!(%extension, %context, method, %channel, "transferring");
-                let req = TransferRequest { leg, context, exten: extension, variables };
-                self.spawn_ami_transfer(ami, req, method);
-                None
-            }
+            TransferStart::Refused(TransferFailed(reason)) => self.feed(Input::TransferFailed { reason }),
         }
+        None
     }
 
-    /// Runs an AMI transfer in the background; its outcome comes back as
-    /// [`Internal::TransferDone`].
-    fn spawn_ami_transfer(&self, ami: crate::pbx::ami::AmiConfig, req: TransferRequest, method: &'static str) {
-        let tx = self.internal_tx.clone();
-        let timeout = self.shared.cfg.transfer.timeout;
-        tokio::spawn(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
-            let result = match crate::pbx::ami::transfer(&ami, &req, deadline).await {
-                Ok(done) => {
-                    info!(channel = done.channel.as_deref().unwrap_or("?"), landing = ?done.landing, "AMI transfer accepted");
-                    Ok(done.landing.result_text())
-                }
-                Err(crate::pbx::ami::AmiError::Timeout { .. }) => {
-                    Err(format!("no answer from AMI within {} ms", timeout.as_millis()))
-                }
-                Err(e) => Err(e.to_string()),
-            };
-            let _ = tx.send(Internal::TransferDone { method: method.to_string(), result }).await;
-        }.instrument(tracing::Span::current()));
-    }
-
-    /// The no-AMI method: remember the decision for the PBX's dialplan,
-    /// let the "please hold" prompt finish, hang up.
-    fn transfer_by_hangup(&mut self, info: &CallInfo, context: &str, extension: &str, _link: &mut Link) -> Option<End> {
-        let decision = format!("{context},{extension}");
-        // The UUID, random and made by the dialplan, is the call's token.
-        let token = crate::pbx::ami::Secret::new(info.call_id.clone());
-        self.shared.decisions.put(&[info.call_id.as_str()], &token, &decision);
-        info!(%extension, %context, "transfer handed to the PBX dialplan (hangup method)");
-        self.record.transfer = Some(TransferRecord {
-            extension: extension.to_string(),
-            context: context.to_string(),
-            method: "hangup".into(),
-            result: "handed to the PBX dialplan".into(),
-        });
-        self.transfer_pending = None;
+    /// Hangs up now, or once the prompt playing is over.
+    fn hang_up_after_playback(&mut self, reason: String) -> Option<End> {
         if self.playback.as_ref().is_none_or(|p| p.is_idle()) {
-            return Some(End::HangUp("transferred (hangup method)".into()));
+            return Some(End::HangUp(reason));
         }
-        self.hangup_after_playback = Some("transferred (hangup method)".into());
-        None
-    }
-
-    /// AMI `Status` finds the caller's channel whose `AS_ID` is this call's
-    /// UUID, collected variables go on it (`HOTLINE_<NAME>`), then
-    /// `Redirect`. Asterisk then closes the AudioSocket connection.
-    fn transfer_audiosocket_by_ami(
-        &mut self,
-        ami: crate::pbx::ami::AmiConfig,
-        info: &CallInfo,
-        context: &str,
-        extension: &str,
-        variables: &[(String, String)],
-    ) -> Option<End> {
-        let name = crate::pbx::audiosocket::CHANNEL_ID_VARIABLE;
-        info!(%extension, %context, uuid = %info.call_id, "transferring: AMI Status by {name}, then Redirect");
-        let req = TransferRequest {
-            leg: TransferLeg::ByVariable { name: name.to_string(), value: info.call_id.clone() },
-            context: context.to_string(),
-            exten: extension.to_string(),
-            variables: hotline_variables(variables),
-        };
-        self.spawn_ami_transfer(ami, req, "ami-redirect");
-        None
-    }
-
-    fn transfer_by_webhook(
-        &mut self,
-        extension: &str,
-        context: Option<String>,
-        variables: &[(String, String)],
-    ) -> Option<End> {
-        let Some(webhook) = self.shared.cfg.webhook.clone() else {
-            self.feed(Input::TransferFailed { reason: "no [webhook] is configured for Twilio transfers".into() });
-            return None;
-        };
-        let call_sid = self.info.as_ref().map(|i| i.call_id.clone()).unwrap_or_default();
-        let request = crate::pbx::webhook::TransferRequest::new(&call_sid, extension, context.as_deref(), variables);
-        let tx = self.internal_tx.clone();
-        tokio::spawn(async move {
-            let result = crate::pbx::webhook::transfer(&webhook, &request)
-                .await
-                .map(|()| "ok".to_string())
-                .map_err(|e| e.to_string());
-            let _ = tx.send(Internal::TransferDone { method: "webhook".into(), result }).await;
-        });
-        None
-    }
-
-    fn transfer_by_event_socket(
-        &mut self,
-        extension: &str,
-        context: Option<String>,
-        variables: &[(String, String)],
-    ) -> Option<End> {
-        let Some(esl) = self.shared.esl.as_ref().map(|e| e.client()) else {
-            self.feed(Input::TransferFailed { reason: "the event socket is not configured".into() });
-            return None;
-        };
-        let uuid = self.info.as_ref().map(|i| i.call_id.clone()).unwrap_or_default();
-        let (extension, variables) = (extension.to_string(), variables.to_vec());
-        let timeout = self.shared.cfg.transfer.timeout;
-        let tx = self.internal_tx.clone();
-        tokio::spawn(async move {
-            let work = async {
-                // Collected variables go along for the agent (hotline_<name>).
-                for (k, v) in &variables {
-                    esl.uuid_setvar(&uuid, &format!("hotline_{}", k.to_ascii_lowercase()), v).await?;
-                }
-                esl.uuid_transfer(&uuid, &extension, context.as_deref()).await
-            };
-            let result = match tokio::time::timeout(timeout, work).await {
-                Ok(r) => r.map(|()| "ok".to_string()).map_err(|e| e.to_string()),
-                Err(_) => Err(format!("no answer from the event socket within {} ms", timeout.as_millis())),
-            };
-            let _ = tx.send(Internal::TransferDone { method: "esl-uuid_transfer".into(), result }).await;
-        });
+        self.hangup_after_playback = Some(reason);
         None
     }
 
@@ -1029,16 +847,6 @@ impl Session {
 
 async fn send(link: &mut Link, m: WireMessage) -> Result<(), String> {
     link.send(m).await
-}
-
-/// Collected variables as they go to Asterisk: `HOTLINE_<NAME>`.
-fn hotline_variables(variables: &[(String, String)]) -> Vec<(String, String)> {
-    variables.iter().map(|(k, v)| (format!("HOTLINE_{}", k.to_ascii_uppercase()), v.clone())).collect()
-}
-
-/// The context a dialplan's transfer names, if any (the PBX's default otherwise).
-fn target_context(t: &Option<Transfer>) -> Option<String> {
-    t.as_ref().and_then(|t| t.context.clone())
 }
 
 async fn recv_esl(events: &mut Option<CallEvents>) -> Option<EslCallEvent> {
