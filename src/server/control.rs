@@ -101,11 +101,6 @@ impl EslControl {
         EslControl { client, router: EventRouter::spawn(rx), channel, keeper }
     }
 
-    /// The current connection (cheap clone).
-    pub fn client(&self) -> EslClient {
-        self.client.get()
-    }
-
     /// The connection as it will be whenever asked (for a call's transfers).
     pub fn current_client(&self) -> &CurrentClient {
         &self.client

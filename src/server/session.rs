@@ -16,21 +16,17 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn, Instrument};
 
-use super::freeswitch_prompts::{Announced, FreeswitchPrompts};
-use super::link::{Link, Received, WRITE_TIMEOUT};
+use super::link::{Link, Received};
 use super::pacer::AudioPacer;
 use super::playback::{Playback, Step};
-use super::record::{unix_ms, AudioKeeper, CallRecord, TransferRecord};
+use super::record::{unix_ms, AudioKeeper, CallRecord};
 use super::{Phase, Shared};
 use crate::asr::pool::{CallerId, PoolError};
 use crate::asr::{AsrError, Recognition};
 use crate::audio::{i16_to_f32, StreamResampler, MODEL_RATE};
 use crate::call::{Call, Input, Output, PlaybackId};
 use crate::dialplan::Transfer;
-use crate::pbx::esl::{CallEvents, EslCallEvent};
-use crate::pbx::transfer::{
-    TransferControl, TransferFailed, TransferOrder, TransferOutcome, TransferStart, TransferTools,
-};
+use crate::pbx::transfer::{TransferControl, TransferOutcome, TransferTools};
 use crate::pbx::transport::Transport;
 use crate::pbx::{CallInfo, MediaCodec, PbxEvent, WireMessage};
 
@@ -52,6 +48,11 @@ const SILENCE_FILL_FOR: Duration = Duration::from_secs(3);
 /// Results of background work for one call (renders, recognitions,
 /// transfers): a handful at a time at most.
 const INTERNAL_QUEUE: usize = 32;
+
+mod freeswitch;
+mod transfer;
+
+use freeswitch::EslCall;
 
 enum Internal {
     Rendered {
@@ -102,10 +103,8 @@ struct Session {
     codec: Box<dyn MediaCodec>,
     /// AudioSocket's silent frame, sent when nothing else went out for a while.
     keepalive: Option<WireMessage>,
-    /// FreeSWITCH: this call's event-socket events (DTMF, prompt files).
-    esl_events: Option<CallEvents>,
-    /// FreeSWITCH: which broadcast file ends which prompt.
-    freeswitch_prompts: FreeswitchPrompts,
+    /// FreeSWITCH: this call's half on the event socket (prompts, keys, hangup).
+    esl: Option<EslCall>,
     info: Option<CallInfo>,
     call: Option<Call>,
     started: Instant,
@@ -143,8 +142,7 @@ impl Session {
             transport,
             codec,
             keepalive: None,
-            esl_events: None,
-            freeswitch_prompts: FreeswitchPrompts::default(),
+            esl: None,
             shared,
             info: None,
             call: None,
@@ -194,7 +192,7 @@ impl Session {
                 reason
             }
         };
-        self.esl_events = None;
+        self.esl = None;
         if let Some(dropped_ms) = self.pacer.as_ref().map(AudioPacer::dropped_ms).filter(|&ms| ms > 0) {
             warn!(dropped_ms, "caller audio dropped in this call for arriving faster than real time");
         }
@@ -209,20 +207,6 @@ impl Session {
             }
         }
         self.finish_record(cause).await;
-    }
-
-    /// FreeSWITCH: closing the media fork leaves the call up, so the
-    /// channel is killed over the event socket.
-    async fn hang_up_on_control_channel(&mut self) {
-        if !self.transport.needs_event_socket() || self.transferred {
-            return;
-        }
-        let (Some(esl), Some(info)) = (self.shared.esl.as_ref(), self.info.as_ref()) else { return };
-        match tokio::time::timeout(WRITE_TIMEOUT, esl.client().uuid_kill(&info.call_id)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!("uuid_kill failed: {e}"),
-            Err(_) => warn!("uuid_kill: no answer from the event socket"),
-        }
     }
 
     async fn drive(&mut self, link: &mut Link, shutdown: &mut watch::Receiver<Phase>) -> End {
@@ -265,7 +249,7 @@ impl Session {
                         }
                     }
                 }
-                ev = recv_esl(&mut self.esl_events) => {
+                ev = freeswitch::next_event(&mut self.esl) => {
                     if let Some(end) = self.on_esl_event(ev).await {
                         return end;
                     }
@@ -468,7 +452,7 @@ impl Session {
                 warn!(uuid = %info.call_id, "refused: another media connection already serves this channel");
                 return Some(End::Broken("another media connection already serves this channel".into()));
             };
-            self.esl_events = Some(events);
+            self.esl = Some(EslCall::new(events, esl.current_client().clone(), &info.call_id));
         }
         let tools = TransferTools {
             cfg: &self.shared.cfg,
@@ -486,59 +470,6 @@ impl Session {
         }
         self.feed(Input::Start);
         None
-    }
-
-    /// A FreeSWITCH event of this call (the event socket is shared by all).
-    async fn on_esl_event(&mut self, ev: Option<EslCallEvent>) -> Option<End> {
-        let Some(ev) = ev else {
-            warn!("event socket connection lost: no more keys or prompts for this call");
-            self.esl_events = None;
-            return Some(End::HangUp("event socket connection lost".into()));
-        };
-        match ev {
-            EslCallEvent::PlayFile { uuid, file } => {
-                if self.freeswitch_prompts.announced(&file) == Announced::Stale {
-                    debug!(%file, "prompt file of a barged-in prompt: not played");
-                    return None;
-                }
-                let esl = self.shared.esl.as_ref()?.client();
-                tokio::spawn(async move {
-                    if let Err(e) = esl.uuid_broadcast(&uuid, &file).await {
-                        warn!(%file, "prompt file not played: {e}");
-                    }
-                });
-            }
-            EslCallEvent::PlaybackStop { file: Some(file), .. } => {
-                // The last file of a prompt stopped: the prompt is over now
-                // (the no-input timer starts from here, not from our estimate).
-                if let Some(id) = self.freeswitch_prompts.stopped(&file) {
-                    if self.playback.as_mut().is_some_and(|p| p.mark_reached(id)) {
-                        debug!(playback = id, %file, "prompt played (PLAYBACK_STOP)");
-                        self.feed(Input::PlaybackFinished(id));
-                    }
-                }
-            }
-            EslCallEvent::PlaybackStop { file: None, .. } | EslCallEvent::Other => {}
-            other => {
-                if let Some(pbx) = other.to_pbx_event() {
-                    return self.on_control_event(pbx);
-                }
-            }
-        }
-        None
-    }
-
-    /// DTMF and hangup from a control channel (no socket writes needed).
-    fn on_control_event(&mut self, ev: PbxEvent) -> Option<End> {
-        match ev {
-            PbxEvent::Dtmf(d) => {
-                debug!(digit = %d, "DTMF (event socket)");
-                self.feed(Input::Dtmf(d));
-                None
-            }
-            PbxEvent::Hangup { reason } => Some(End::PeerClosed(self.closed_cause(reason))),
-            _ => None,
-        }
     }
 
     fn on_internal(&mut self, msg: Internal) -> Option<End> {
@@ -579,78 +510,6 @@ impl Session {
         None
     }
 
-    /// Writes a transfer's outcome into the record. Ok when the PBX took
-    /// the caller (whatever the landing); Err with the reason otherwise.
-    fn record_transfer(&mut self, method: String, result: TransferOutcome) -> Result<(), String> {
-        let target = self.transfer_pending.take();
-        let (extension, context) = target
-            .map(|t| (t.extension, t.context.unwrap_or_else(|| self.shared.cfg.transfer.default_context.clone())))
-            .unwrap_or_default();
-        let (outcome, text) = match result {
-            Ok(text) => {
-                if text == "ok" {
-                    info!(%extension, %context, %method, "transfer succeeded");
-                } else {
-                    warn!(%extension, %context, %method, "transfer accepted, but the caller was not seen at the target: {text}");
-                }
-                self.transferred = true;
-                (Ok(()), text)
-            }
-            Err(TransferFailed(reason)) => {
-                warn!(%extension, %context, %method, "transfer failed: {reason}");
-                (Err(reason.clone()), reason)
-            }
-        };
-        self.record.transfer = Some(TransferRecord { extension, context, method, result: text });
-        outcome
-    }
-
-    /// The PBX closed while a transfer was under way: waits (bounded) for
-    /// its outcome so the record says what became of the caller. Returns
-    /// the hangup cause when the caller was transferred.
-    async fn await_transfer_outcome(&mut self) -> Option<String> {
-        self.transfer_pending.as_ref()?;
-        let deadline = tokio::time::Instant::now() + self.transfer_wait();
-        loop {
-            match tokio::time::timeout_at(deadline, self.internal_rx.recv()).await {
-                Ok(Some(Internal::TransferDone { method, result })) => {
-                    let _ = self.record_transfer(method, result);
-                    return self.is_transferred().then(|| "transferred".to_string());
-                }
-                Ok(Some(_)) => continue, // renders and recognitions no longer matter
-                Ok(None) | Err(_) => {
-                    let reason = "no outcome of the transfer before the connection closed".to_string();
-                    let _ = self.record_transfer("unknown".into(), Err(TransferFailed(reason)));
-                    return None;
-                }
-            }
-        }
-    }
-
-    /// The hangup cause when the PBX closed: "transferred" once the caller
-    /// was seen at the transfer target, else the PBX's reason.
-    fn closed_cause(&self, reason: String) -> String {
-        if self.is_transferred() {
-            "transferred".into()
-        } else {
-            reason
-        }
-    }
-
-    /// The caller left us for the transfer target and was seen arriving
-    /// (or the PBX has no way to tell, as with FreeSWITCH and Twilio).
-    fn is_transferred(&self) -> bool {
-        self.transferred && self.record.transfer.as_ref().is_some_and(|t| t.result == "ok")
-    }
-
-    /// Longest a transfer task can take: its actions, watching the caller
-    /// land, and a last AMI step (logoff), plus a margin.
-    fn transfer_wait(&self) -> Duration {
-        let cfg = &self.shared.cfg;
-        let step = cfg.ami.as_ref().map_or(Duration::ZERO, |a| a.timeout);
-        cfg.transfer.timeout + crate::pbx::ami::LANDING_WAIT + step + Duration::from_secs(1)
-    }
-
     /// Acts on the machine's outputs (may produce more via feed()).
     async fn apply(&mut self, link: &mut Link) -> Option<End> {
         while !self.pending.is_empty() {
@@ -686,23 +545,14 @@ impl Session {
             }
             Output::StopPlayback => {
                 let dropped = self.playback.as_mut().map(|p| p.flush()).unwrap_or_default();
-                self.freeswitch_prompts.flush();
                 debug!(?dropped, "barge-in: flushing prompt audio");
                 for m in self.codec.flush() {
                     if let Err(e) = send(link, m).await {
                         return Some(End::Broken(e));
                     }
                 }
-                if self.transport.needs_event_socket() {
-                    // Broadcasts already queued in FreeSWITCH are dropped too.
-                    if let (Some(esl), Some(info)) = (self.shared.esl.as_ref(), self.info.as_ref()) {
-                        let (client, uuid) = (esl.client(), info.call_id.clone());
-                        tokio::spawn(async move {
-                            if let Err(e) = client.uuid_break(&uuid, true).await {
-                                warn!("uuid_break failed: {e}");
-                            }
-                        });
-                    }
+                if let Some(esl) = self.esl.as_mut() {
+                    esl.flush();
                 }
             }
             Output::Recognize { request, utterance, grammar } => {
@@ -747,67 +597,20 @@ impl Session {
         None
     }
 
-    /// Asks the call's transfer control to move the caller; a transfer
-    /// under way reports back as [`Internal::TransferDone`].
-    fn start_transfer(&mut self, target: Transfer, variables: Vec<(String, String)>) -> Option<End> {
-        let order = TransferOrder {
-            extension: target.extension.clone(),
-            context: target.context.clone(),
-            default_context: self.shared.cfg.transfer.default_context.clone(),
-            variables,
-        };
-        self.transfer_pending = Some(target);
-        let Some(control) = self.transfer.as_ref() else {
-            self.feed(Input::TransferFailed { reason: "the call has not started".into() });
-            return None;
-        };
-        match control.start(&order) {
-            TransferStart::Pending { method, outcome } => {
-                let tx = self.internal_tx.clone();
-                let report = async move {
-                    let result = outcome.await;
-                    let _ = tx.send(Internal::TransferDone { method: method.to_string(), result }).await;
-                };
-                tokio::spawn(report.instrument(tracing::Span::current()));
-            }
-            TransferStart::HandedToDialplan { result } => {
-                let context = order.context_or_default().to_string();
-                let method = "hangup".to_string();
-                self.record.transfer = Some(TransferRecord { extension: order.extension, context, method, result });
-                self.transfer_pending = None;
-                // Let the "please hold" prompt finish before hanging up.
-                return self.hang_up_after_playback("transferred (hangup method)".into());
-            }
-            TransferStart::Refused(TransferFailed(reason)) => self.feed(Input::TransferFailed { reason }),
-        }
-        None
-    }
-
-    /// Hangs up now, or once the prompt playing is over.
-    fn hang_up_after_playback(&mut self, reason: String) -> Option<End> {
-        if self.playback.as_ref().is_none_or(|p| p.is_idle()) {
-            return Some(End::HangUp(reason));
-        }
-        self.hangup_after_playback = Some(reason);
-        None
-    }
-
     /// Sends whatever prompt audio / marks are due.
     async fn pump(&mut self, link: &mut Link) -> Option<End> {
         while let Some(step) = self.playback.as_mut().and_then(|p| p.next(Instant::now())) {
-            let fs = self.transport.needs_event_socket();
             let msgs = match step {
                 Step::Audio(samples) => {
                     let msgs = self.codec.audio(&samples);
-                    if fs {
-                        self.freeswitch_prompts.sent(msgs.len());
+                    if let Some(esl) = self.esl.as_mut() {
+                        esl.prompts.sent(msgs.len());
                     }
                     msgs
                 }
                 Step::Mark(id) => {
                     // No file will report the end of a prompt that sent no audio.
-                    if fs
-                        && self.freeswitch_prompts.prompt_complete(id)
+                    if self.esl.as_mut().is_some_and(|esl| esl.prompts.prompt_complete(id))
                         && self.playback.as_mut().is_some_and(|p| p.mark_reached(id))
                     {
                         self.feed(Input::PlaybackFinished(id));
@@ -847,13 +650,6 @@ impl Session {
 
 async fn send(link: &mut Link, m: WireMessage) -> Result<(), String> {
     link.send(m).await
-}
-
-async fn recv_esl(events: &mut Option<CallEvents>) -> Option<EslCallEvent> {
-    match events {
-        Some(e) => e.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {
