@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::pbx::ami::{AmiConfig, Secret};
 use crate::pbx::esl::EslConfig;
-use crate::pbx::registry::Transport;
+use crate::pbx::transport::Transport;
 use crate::pbx::webhook::WebhookConfig;
 
 pub const ENV_AMI_SECRET: &str = "HOTLINE_AMI_SECRET";
@@ -585,8 +585,8 @@ impl ServerConfig {
             let rate = match l.rate {
                 None => None,
                 Some(r) => {
-                    let options = crate::pbx::registry::TransportOptions { rate: Some(r.clamp(0, 1_000_000) as u32) };
-                    if let Err(e) = crate::pbx::registry::codec(transport, &options) {
+                    let options = crate::pbx::transport::TransportOptions { rate: Some(r.clamp(0, 1_000_000) as u32) };
+                    if let Err(e) = crate::pbx::transport::codec(transport, &options) {
                         err(&field("rate"), e.to_string());
                     }
                     if !(8_000..=48_000).contains(&r) {

@@ -18,20 +18,21 @@
 //!   method; `GET /health` says `ok` on every websocket listener, without
 //!   credentials (it tells nothing and changes nothing); `GET /readyz`
 //!   says whether calls should be sent here ([`readiness`]), likewise.
-//! - Hot reload of the dialplan folder ([`registry`]); a dialplan going
+//! - Hot reload of the dialplan folder ([`dialplans`]); a dialplan going
 //!   into service gets its grammars readied and its prompts rendered first.
 //! - Shutdown: refuse new calls (503), let calls finish for
 //!   `shutdown_grace`, then hang up the rest, write their records, return.
 pub mod auth;
+mod connection;
 mod control;
-mod fs_prompts;
+pub mod dialplans;
+mod freeswitch_prompts;
 pub mod http;
 mod link;
 mod pacer;
 pub mod playback;
 pub mod readiness;
 pub mod record;
-pub mod registry;
 mod session;
 pub mod targets;
 
@@ -40,23 +41,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
 use tracing::{error, info, warn};
 
 use crate::asr::SpeechStack;
 use crate::config::{AddrRange, ServerConfig};
 use crate::dialplan::Prompt;
 use crate::intent::IntentMatcher;
-use crate::pbx::registry::{Transport, TransportOptions};
+use crate::pbx::transport::{Transport, TransportOptions};
 
-use control::FsControl;
+use control::EslControl;
 pub use control::{ControlChannel, ControlChannels};
-pub use registry::DialplanRegistry;
+pub use dialplans::DialplanRegistry;
 
 /// Prompt audio for the calls (the prompt renderer in production).
 pub trait PromptSource: Send + Sync {
@@ -148,13 +146,13 @@ pub(crate) struct Shared {
     pub prompts: Arc<dyn PromptSource>,
     pub matcher: Arc<dyn IntentMatcher>,
     pub records: Option<record::RecordWriter>,
-    pub decisions: Arc<http::Decisions>,
+    pub decisions: Arc<crate::pbx::decision::Decisions>,
     /// What `GET /readyz` answers.
     pub readiness: watch::Sender<readiness::Readiness>,
     /// The PBX control connections and whether each is up (`/readyz`).
     pub controls: ControlChannels,
     /// The FreeSWITCH event socket, when a listener needs it.
-    pub esl: Option<FsControl>,
+    pub esl: Option<EslControl>,
 }
 
 /// A bound listener and what it speaks.
@@ -302,7 +300,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         let esl_cfg = cfg.esl.clone().ok_or("a FreeSWITCH listener needs an [esl] section")?;
         // Not awaited: FreeSWITCH may come up after hotline, as it may go
         // away and come back while hotline runs.
-        Some(FsControl::start(esl_cfg))
+        Some(EslControl::start(esl_cfg))
     } else {
         None
     };
@@ -311,7 +309,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         dialplans: registry.names().len(),
         ..Default::default()
     });
-    let controls = ControlChannels::new(esl.iter().map(FsControl::channel).collect());
+    let controls = ControlChannels::new(esl.iter().map(EslControl::channel).collect());
     let shared = Arc::new(Shared {
         cfg: Arc::clone(&cfg),
         registry: Arc::clone(&registry),
@@ -319,7 +317,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         prompts: deps.prompts,
         matcher: deps.matcher,
         records,
-        decisions: Arc::new(http::Decisions::default()),
+        decisions: Arc::new(crate::pbx::decision::Decisions::default()),
         readiness,
         controls: controls.clone(),
         esl,
@@ -510,9 +508,9 @@ async fn serve(
         let phase = phase_of_calls.clone();
         calls.spawn(async move {
             if conn.endpoint.transport.is_websocket() {
-                connection(conn, shared, active, phase).await
+                connection::connection(conn, shared, active, phase).await
             } else {
-                tcp_connection(conn, shared, active, phase).await
+                connection::tcp_connection(conn, shared, active, phase).await
             }
         });
     };
@@ -559,203 +557,4 @@ async fn serve(
         }
     }
     info!("server stopped");
-}
-
-/// Decrements the call count however the task ends.
-struct CallSlot(Arc<AtomicUsize>);
-impl Drop for CallSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Claims a call slot, or says why not.
-fn claim_slot(
-    shared: &Shared,
-    active: &Arc<AtomicUsize>,
-    phase: &watch::Receiver<Phase>,
-) -> Result<CallSlot, &'static str> {
-    // Claimed before the handshake so a burst cannot overshoot.
-    let n = active.fetch_add(1, Ordering::SeqCst) + 1;
-    let slot = CallSlot(Arc::clone(active));
-    if *phase.borrow() != Phase::Running {
-        return Err("server shutting down");
-    }
-    if n > shared.cfg.max_calls {
-        return Err("max_calls reached");
-    }
-    Ok(slot)
-}
-
-/// Resolves once the server stops taking calls: connections that have not
-/// started one are dropped then, so they cannot hold up a shutdown.
-async fn stopping(phase: &mut watch::Receiver<Phase>) {
-    let _ = phase.wait_for(|p| *p != Phase::Running).await;
-}
-
-/// AudioSocket: raw TCP, the codec reads the framing itself. The UUID
-/// message must come first and at once; only then is a call slot taken.
-async fn tcp_connection(
-    conn: Accepted,
-    shared: Arc<Shared>,
-    active: Arc<AtomicUsize>,
-    mut phase: watch::Receiver<Phase>,
-) {
-    let Accepted { mut stream, peer, endpoint, handshaking } = conn;
-    let transport = endpoint.transport;
-    let codec = match crate::pbx::registry::codec(transport, &endpoint.options) {
-        Ok(c) => c,
-        Err(e) => {
-            error!(%peer, %transport, "cannot serve the connection: {e}");
-            return;
-        }
-    };
-    let mut first = vec![0u8; UUID_MESSAGE_BYTES];
-    let read = tokio::select! {
-        r = tokio::time::timeout(FIRST_MESSAGE_TIMEOUT, tokio::io::AsyncReadExt::read_exact(&mut stream, &mut first)) => r,
-        _ = stopping(&mut phase) => return,
-    };
-    match read {
-        Ok(Ok(_)) => {}
-        Ok(Err(_)) => {
-            warn!(%peer, %transport, "connection closed before the UUID message");
-            return;
-        }
-        Err(_) => {
-            warn!(%peer, %transport, "no UUID message within {} ms; closing", FIRST_MESSAGE_TIMEOUT.as_millis());
-            return;
-        }
-    }
-    let slot = match claim_slot(&shared, &active, &phase) {
-        Ok(s) => s,
-        Err(why) => {
-            // No way to say "busy" in AudioSocket but a hangup message.
-            warn!(%peer, %transport, limit = shared.cfg.max_calls, "refused call: {why}");
-            let hangup = crate::pbx::audiosocket::Frame::new(crate::pbx::audiosocket::KIND_HANGUP, Vec::new()).encode();
-            let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(&hangup)).await;
-            return;
-        }
-    };
-    drop(handshaking);
-    session::run(link::Link::tcp(stream, first), transport, codec, peer.to_string(), shared, phase).await;
-    drop(slot);
-}
-
-/// A websocket listener's connection: the request head within its
-/// deadline, credentials, then either a plain HTTP answer or a call.
-async fn connection(conn: Accepted, shared: Arc<Shared>, active: Arc<AtomicUsize>, mut phase: watch::Receiver<Phase>) {
-    let Accepted { mut stream, peer, endpoint, handshaking } = conn;
-    let transport = endpoint.transport;
-    let deadline = tokio::time::Instant::now() + http::HEAD_TIMEOUT;
-    let read = tokio::select! {
-        r = http::read_head(&mut stream, deadline) => r,
-        _ = stopping(&mut phase) => return,
-    };
-    let (head, rest) = match read {
-        Ok(h) => h,
-        Err(e) => {
-            warn!(%peer, %transport, "connection dropped: {e}");
-            match e {
-                http::HeadError::TooLarge => http::respond(stream, "431 Request Header Fields Too Large", "", "").await,
-                http::HeadError::Malformed(_) => http::respond(stream, "400 Bad Request", "", "").await,
-                http::HeadError::TimedOut | http::HeadError::Closed => {}
-            }
-            return;
-        }
-    };
-    // Probes of load balancers and orchestrators: no credentials, nothing
-    // told but up / ready.
-    if head.method == "GET" && !head.is_websocket_upgrade() {
-        match head.path() {
-            "/health" => return http::respond(stream, "200 OK", "", "ok\n").await,
-            "/readyz" => {
-                let (status, body) = shared.readiness.borrow().http_answer(&shared.controls.states());
-                return http::respond(stream, status, "", &body).await;
-            }
-            _ => {}
-        }
-    }
-    if !auth::admitted(&shared.cfg, endpoint.public_url.as_deref(), &head) {
-        warn!(%peer, %transport, path = head.path(), "refused: missing or wrong credentials");
-        http::respond(stream, "401 Unauthorized", "WWW-Authenticate: Basic realm=\"hotline\"\r\n", "").await;
-        return;
-    }
-    if !head.is_websocket_upgrade() {
-        return plain_http(stream, peer, transport, &head, &shared).await;
-    }
-    let subprotocol = transport.subprotocol();
-    if let (Some(p), Some(want)) = (head.header("Sec-WebSocket-Protocol"), subprotocol) {
-        if !p.split(',').any(|x| x.trim() == want) {
-            warn!(%peer, protocols = p, "refused: subprotocol `{want}` not offered");
-            http::respond(stream, "400 Bad Request", "", &format!("subprotocol {want} required\n")).await;
-            return;
-        }
-    }
-    let answer = match http::upgrade_answer(&head, subprotocol) {
-        Ok(a) => a,
-        Err((status, headers)) => {
-            warn!(%peer, %transport, status, "refused: not a websocket upgrade hotline can answer");
-            http::respond(stream, status, headers, "").await;
-            return;
-        }
-    };
-    let slot = match claim_slot(&shared, &active, &phase) {
-        Ok(s) => s,
-        Err(why) => {
-            warn!(%peer, %transport, limit = shared.cfg.max_calls, "refused call: {why}");
-            http::respond(stream, "503 Service Unavailable", "Retry-After: 5\r\n", "").await;
-            return;
-        }
-    };
-    let codec: Box<dyn crate::pbx::MediaCodec> = match transport {
-        // Its codec reads the dialplan and caller from the request path.
-        Transport::AsteriskWs => Box::new(crate::pbx::asterisk_ws::AsteriskWsCodec::new(&head.target)),
-        _ => match crate::pbx::registry::codec(transport, &endpoint.options) {
-            Ok(c) => c,
-            Err(e) => {
-                error!(%peer, %transport, "cannot serve the connection: {e}");
-                http::respond(stream, "500 Internal Server Error", "", "").await;
-                return;
-            }
-        },
-    };
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(answer.as_bytes())).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return warn!(%peer, "websocket handshake failed: {e}"),
-        Err(_) => return warn!(%peer, "websocket handshake timed out"),
-    }
-    let limit = transport.max_incoming_message();
-    let ws_cfg = WebSocketConfig::default().max_message_size(Some(limit)).max_frame_size(Some(limit));
-    // Bytes the client sent right behind its head are the first frames.
-    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(ws_cfg)).await;
-    drop(handshaking);
-    session::run(link::Link::websocket(ws), transport, codec, peer.to_string(), shared, phase).await;
-    drop(slot);
-}
-
-/// Answers a request without upgrade (already authenticated). The
-/// transfer decisions are for the Asterisk dialplan, so only its listener
-/// has them.
-async fn plain_http(
-    stream: TcpStream,
-    peer: SocketAddr,
-    transport: Transport,
-    head: &http::RequestHead,
-    shared: &Shared,
-) {
-    let decision_route = matches!(head.path(), "/transfer" | "/decision");
-    if head.method != "GET" || !decision_route || transport != Transport::AsteriskWs {
-        return http::respond(stream, "404 Not Found", "", "").await;
-    }
-    // `/decision?uuid=` is the AudioSocket dialplan's spelling; there the
-    // UUID (random, made by the dialplan) is the call's token.
-    let uuid = head.query("uuid");
-    let key = head.query("uid").or_else(|| uuid.clone()).unwrap_or_default();
-    let token = head.query(http::DECISION_TOKEN).or(uuid).unwrap_or_default();
-    let decision = shared.decisions.take(&key, &token);
-    match &decision {
-        Some(target) => info!(%peer, uid = %key, %target, "transfer decision fetched by the Asterisk dialplan"),
-        None => info!(%peer, uid = %key, "no transfer decision for this call and token"),
-    }
-    http::respond(stream, "200 OK", "", decision.as_deref().unwrap_or("")).await;
 }

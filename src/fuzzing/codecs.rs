@@ -3,7 +3,7 @@
 use super::{mutate, Entropy};
 use crate::pbx::asterisk_ws::AsteriskWsCodec;
 use crate::pbx::audiosocket::{Frame, FrameDecoder, MAX_PAYLOAD};
-use crate::pbx::registry::{codec, Transport, TransportOptions};
+use crate::pbx::transport::{codec, Transport, TransportOptions};
 use crate::pbx::{MediaCodec, PbxEvent, WireMessage};
 
 /// Messages one connection gets at most per case: enough to reach every

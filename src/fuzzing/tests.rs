@@ -28,7 +28,7 @@ fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #![proptest_config(config(400))]
 
-    /// Replaces the hand-written garbage loop of `pbx::registry` (4 codecs
+    /// Replaces the hand-written garbage loop of `pbx::transport` (4 codecs
     /// × 3000 messages, no assertion but "no panic"): all five codecs now,
     /// with bounds on what each message yields.
     #[test]

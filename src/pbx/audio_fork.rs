@@ -151,7 +151,7 @@ pub(crate) fn kind_of(v: &Value) -> &'static str {
 /// What both FreeSWITCH modules send us: metadata, then L16 audio. Shared
 /// by [`AudioForkCodec`] and `audio_stream::AudioStreamCodec`.
 #[derive(Debug)]
-pub(crate) struct FsInbound {
+pub(crate) struct FreeswitchInbound {
     module: &'static str,
     options: FreeswitchOptions,
     info: Option<CallInfo>,
@@ -160,9 +160,9 @@ pub(crate) struct FsInbound {
     closed: bool,
 }
 
-impl FsInbound {
+impl FreeswitchInbound {
     pub(crate) fn new(module: &'static str, options: FreeswitchOptions) -> Self {
-        FsInbound { module, options, info: None, carry: None, closed: false }
+        FreeswitchInbound { module, options, info: None, carry: None, closed: false }
     }
 
     pub(crate) fn rate(&self) -> u32 {
@@ -284,12 +284,12 @@ pub(crate) fn base64_pieces(samples: &[i16]) -> Vec<String> {
 /// The codec of one mod_audio_fork connection.
 #[derive(Debug)]
 pub struct AudioForkCodec {
-    inbound: FsInbound,
+    inbound: FreeswitchInbound,
 }
 
 impl AudioForkCodec {
     pub fn new(options: FreeswitchOptions) -> Self {
-        AudioForkCodec { inbound: FsInbound::new("mod_audio_fork", options) }
+        AudioForkCodec { inbound: FreeswitchInbound::new("mod_audio_fork", options) }
     }
 
     /// The `playAudio` JSON messages for prompt audio at the call's rate.
@@ -340,6 +340,14 @@ impl MediaCodec for AudioForkCodec {
     /// FreeSWITCH plays the whole file at its own pace.
     fn paces_playback(&self) -> bool {
         true
+    }
+
+    fn reports_playback_end(&self) -> bool {
+        true
+    }
+
+    fn idle_keepalive(&self) -> Option<WireMessage> {
+        None
     }
 }
 

@@ -13,18 +13,18 @@
 //! libwsc then talks uncompressed.
 use serde_json::json;
 
-use super::audio_fork::{base64_pieces, play_rate, FreeswitchOptions, FsInbound};
+use super::audio_fork::{base64_pieces, play_rate, FreeswitchInbound, FreeswitchOptions};
 use super::{MediaCodec, PbxEvent, ProtocolError, WireMessage};
 
 /// The codec of one mod_audio_stream connection.
 #[derive(Debug)]
 pub struct AudioStreamCodec {
-    inbound: FsInbound,
+    inbound: FreeswitchInbound,
 }
 
 impl AudioStreamCodec {
     pub fn new(options: FreeswitchOptions) -> Self {
-        AudioStreamCodec { inbound: FsInbound::new("mod_audio_stream", options) }
+        AudioStreamCodec { inbound: FreeswitchInbound::new("mod_audio_stream", options) }
     }
 
     /// The `streamAudio` JSON messages for prompt audio at the call's rate.
@@ -69,6 +69,14 @@ impl MediaCodec for AudioStreamCodec {
 
     fn paces_playback(&self) -> bool {
         true
+    }
+
+    fn reports_playback_end(&self) -> bool {
+        true
+    }
+
+    fn idle_keepalive(&self) -> Option<WireMessage> {
+        None
     }
 }
 

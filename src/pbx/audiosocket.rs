@@ -397,6 +397,14 @@ impl MediaCodec for AudioSocketCodec {
     fn paces_playback(&self) -> bool {
         false
     }
+
+    fn reports_playback_end(&self) -> bool {
+        false
+    }
+
+    fn idle_keepalive(&self) -> Option<WireMessage> {
+        Some(self.keepalive())
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@ pub mod asterisk_ws;
 pub mod audio_fork;
 pub mod audio_stream;
 pub mod audiosocket;
+pub mod decision;
 pub mod esl;
-pub mod registry;
+pub mod transfer;
+pub mod transport;
 pub mod twilio;
 pub mod webhook;
 
@@ -137,6 +139,13 @@ pub trait MediaCodec: Send {
     /// chan_websocket, Twilio); false when the server must send 20 ms
     /// frames in real time (AudioSocket).
     fn paces_playback(&self) -> bool;
+    /// True when the PBX reports when our audio has played: marks on
+    /// chan_websocket and Twilio, the event socket's `PLAYBACK_STOP` on
+    /// FreeSWITCH. False (AudioSocket): the server's timing ends a prompt.
+    fn reports_playback_end(&self) -> bool;
+    /// What to send when nothing else went out for a while, for protocols
+    /// whose peer times out on silence (AudioSocket's application form).
+    fn idle_keepalive(&self) -> Option<WireMessage>;
 }
 
 /// `%XX` escapes decoded (a malformed one is kept as it is), and `+` as a

@@ -245,6 +245,14 @@ impl MediaCodec for TwilioCodec {
     fn paces_playback(&self) -> bool {
         true
     }
+
+    fn reports_playback_end(&self) -> bool {
+        true
+    }
+
+    fn idle_keepalive(&self) -> Option<WireMessage> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use super::transfer::{TransferControl, TransferFailed, TransferOrder, TransferStart};
+
 /// Environment variable with a bearer token sent as `Authorization`.
 pub const TOKEN_ENV: &str = "HOTLINE_WEBHOOK_TOKEN";
 
@@ -168,6 +170,30 @@ pub async fn transfer(config: &WebhookConfig, request: &TransferRequest) -> Resu
         }
         Ok(Err(e)) => Err(e),
         Err(_) => Err(WebhookError::Timeout { url, timeout_ms }),
+    }
+}
+
+/// The Twilio transfer of one call (its `callSid`) through the webhook.
+pub struct WebhookTransfer {
+    config: WebhookConfig,
+    call_sid: String,
+}
+
+impl WebhookTransfer {
+    pub fn new(config: WebhookConfig, call_sid: &str) -> Self {
+        WebhookTransfer { config, call_sid: call_sid.to_string() }
+    }
+}
+
+impl TransferControl for WebhookTransfer {
+    fn start(&self, order: &TransferOrder) -> TransferStart {
+        let request =
+            TransferRequest::new(&self.call_sid, &order.extension, order.context.as_deref(), &order.variables);
+        let config = self.config.clone();
+        let outcome = async move {
+            transfer(&config, &request).await.map(|()| "ok".to_string()).map_err(|e| TransferFailed(e.to_string()))
+        };
+        TransferStart::Pending { method: "webhook", outcome: Box::pin(outcome) }
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tracing::{error, info, warn};
 
-use crate::pbx::esl::{EslClient, EslConfig, EslEvent, EventRouter, EVENT_QUEUE, TRANSPORT_EVENTS};
+use crate::pbx::esl::{CurrentClient, EslClient, EslConfig, EslEvent, EventRouter, EVENT_QUEUE, TRANSPORT_EVENTS};
 
 /// One control connection and whether it is up now.
 #[derive(Debug, Clone)]
@@ -70,15 +70,15 @@ impl ControlChannels {
 /// on meanwhile; what needs the socket (prompt files, keys, barge-in,
 /// transfers) fails and is logged, and a transfer that fails gets the
 /// apology and the dialplan's fallback.
-pub(crate) struct FsControl {
-    client: Arc<std::sync::RwLock<EslClient>>,
+pub(crate) struct EslControl {
+    client: CurrentClient,
     pub router: EventRouter,
     channel: ControlChannel,
     /// Connects, forwards events and reconnects; stopped with the server.
     keeper: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for FsControl {
+impl Drop for EslControl {
     fn drop(&mut self) {
         self.keeper.abort();
     }
@@ -88,22 +88,22 @@ impl Drop for FsControl {
 const ESL_RECONNECT_FIRST: Duration = Duration::from_millis(500);
 const ESL_RECONNECT_MAX: Duration = Duration::from_secs(10);
 
-impl FsControl {
+impl EslControl {
     /// Starts keeping the event socket connected; returns at once. Until
     /// the first connection, commands fail as on a closed connection.
-    pub fn start(cfg: EslConfig) -> FsControl {
+    pub fn start(cfg: EslConfig) -> EslControl {
         // Events of every connection go through one channel, so the router
         // (and the calls registered with it) outlive a reconnect.
         let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
-        let client = Arc::new(std::sync::RwLock::new(EslClient::disconnected(&cfg)));
+        let client = CurrentClient::disconnected(&cfg);
         let channel = ControlChannel::new("esl", &cfg.addr);
-        let keeper = tokio::spawn(keep_connected(cfg, Arc::clone(&client), channel.clone(), tx));
-        FsControl { client, router: EventRouter::spawn(rx), channel, keeper }
+        let keeper = tokio::spawn(keep_connected(cfg, client.clone(), channel.clone(), tx));
+        EslControl { client, router: EventRouter::spawn(rx), channel, keeper }
     }
 
-    /// The current connection (cheap clone).
-    pub fn client(&self) -> EslClient {
-        self.client.read().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The connection as it will be whenever asked (for a call's transfers).
+    pub fn current_client(&self) -> &CurrentClient {
+        &self.client
     }
 
     /// Its connected state, for readiness.
@@ -122,7 +122,7 @@ async fn connect(cfg: &EslConfig) -> Result<(EslClient, tokio::sync::mpsc::Recei
 /// until it ends, and starts over.
 async fn keep_connected(
     cfg: EslConfig,
-    client: Arc<std::sync::RwLock<EslClient>>,
+    client: CurrentClient,
     channel: ControlChannel,
     tx: tokio::sync::mpsc::Sender<EslEvent>,
 ) {
@@ -132,7 +132,7 @@ async fn keep_connected(
         let mut events = loop {
             match connect(&cfg).await {
                 Ok((c, ev)) => {
-                    *client.write().unwrap_or_else(|p| p.into_inner()) = c;
+                    client.replace(c);
                     break ev;
                 }
                 Err(e) if !ever_connected && wait == ESL_RECONNECT_FIRST => error!(
@@ -156,7 +156,7 @@ async fn keep_connected(
             }
         }
         channel.set_connected(false);
-        let reason = client.read().unwrap_or_else(|p| p.into_inner()).close_reason();
+        let reason = client.get().close_reason();
         let reason = reason.unwrap_or_else(|| "event stream ended".into());
         error!(addr = %cfg.addr, %reason, "event socket connection lost; reconnecting");
         tokio::time::sleep(ESL_RECONNECT_FIRST).await;

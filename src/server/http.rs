@@ -1,9 +1,8 @@
 //! The HTTP side of the listener: reading a request head within a deadline,
 //! the websocket upgrade answer, basic auth, plain answers, and the
-//! transfer-decision endpoint of the no-AMI transfer method.
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! answers of the no-AMI transfer method's decision endpoint (the decisions
+//! themselves wait in [`crate::pbx::decision`]).
+use std::time::Duration;
 
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
@@ -11,7 +10,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::config::BasicAuth;
-use crate::pbx::ami::Secret;
 
 /// Request heads longer than this are refused (Asterisk's is ~250 bytes).
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -178,66 +176,6 @@ pub async fn respond(mut stream: TcpStream, status: &str, extra_headers: &str, b
     .await;
 }
 
-/// Transfer targets waiting for the Asterisk dialplan to fetch them (no-AMI
-/// method): key = caller leg uniqueid or our channel id. Each is bound to
-/// the call's token (the dial string's `decision_token`; for AudioSocket the
-/// UUID the dialplan made), so only that call's dialplan can fetch it: a
-/// request with another token gets nothing and leaves it in place. Bounded
-/// and short-lived: the dialplan asks right after the call hangs up.
-pub struct Decisions {
-    map: Mutex<HashMap<String, Decision>>,
-}
-
-#[derive(Clone)]
-struct Decision {
-    target: String,
-    token: Secret,
-    at: Instant,
-}
-
-/// The query parameter of the dial string (`v()`) and of the decision
-/// request that carries the call's token.
-pub const DECISION_TOKEN: &str = "decision_token";
-pub const MAX_DECISIONS: usize = 1024;
-pub const DECISION_TTL: Duration = Duration::from_secs(120);
-
-impl Default for Decisions {
-    fn default() -> Self {
-        Decisions { map: Mutex::new(HashMap::new()) }
-    }
-}
-
-impl Decisions {
-    pub fn put(&self, keys: &[&str], token: &Secret, target: &str) {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        m.retain(|_, d| now.duration_since(d.at) < DECISION_TTL);
-        let decision = Decision { target: target.to_string(), token: token.clone(), at: now };
-        for k in keys.iter().filter(|k| !k.is_empty()) {
-            if m.len() >= MAX_DECISIONS {
-                // Oldest out: a dialplan that never asks must not grow this.
-                if let Some(oldest) = m.iter().min_by_key(|(_, d)| d.at).map(|(k, _)| k.clone()) {
-                    m.remove(&oldest);
-                }
-            }
-            m.insert(k.to_string(), decision.clone());
-        }
-    }
-
-    /// The target for `key` if `token` is the call's, once (all keys of
-    /// that decision are removed). A wrong token takes nothing.
-    pub fn take(&self, key: &str, token: &str) -> Option<String> {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let d = m.get(key)?;
-        if !bool::from(d.token.expose().as_bytes().ct_eq(token.as_bytes())) {
-            return None;
-        }
-        let d = m.remove(key)?;
-        m.retain(|_, other| !(other.at == d.at && other.target == d.target && other.token == d.token));
-        (d.at.elapsed() < DECISION_TTL).then_some(d.target)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,25 +191,6 @@ mod tests {
         assert!(!authorized(Some(&auth), Some("Basic !!!")));
         assert!(!authorized(Some(&auth), None));
         assert!(authorized(None, None));
-    }
-
-    #[test]
-    fn decisions_are_taken_once_by_any_key_and_only_with_the_calls_token() {
-        let d = Decisions::default();
-        let token = Secret::new("f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
-        d.put(&["1795449971.3", "1795449971.5"], &token, "agents,101");
-        assert_eq!(d.take("1795449971.5", ""), None, "no token");
-        assert_eq!(d.take("1795449971.5", "f81d4fae-7dec-11d0-a765-00a0c91e6bf7"), None, "wrong token");
-        assert_eq!(
-            d.take("1795449971.5", token.expose()).as_deref(),
-            Some("agents,101"),
-            "still there for the right one"
-        );
-        assert_eq!(d.take("1795449971.3", token.expose()), None, "handed out once");
-        for i in 0..(MAX_DECISIONS + 10) {
-            d.put(&[&i.to_string()], &token, "x,1");
-        }
-        assert!(d.map.lock().unwrap().len() <= MAX_DECISIONS);
     }
 
     #[test]

@@ -16,25 +16,19 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn, Instrument};
 
-use super::fs_prompts::{Announced, FsPrompts};
-use super::link::{Link, Received, WRITE_TIMEOUT};
+use super::link::{Link, Received};
 use super::pacer::AudioPacer;
 use super::playback::{Playback, Step};
-use super::record::{unix_ms, AudioKeeper, CallRecord, TransferRecord};
+use super::record::{unix_ms, AudioKeeper, CallRecord};
 use super::{Phase, Shared};
 use crate::asr::pool::{CallerId, PoolError};
 use crate::asr::{AsrError, Recognition};
 use crate::audio::{i16_to_f32, StreamResampler, MODEL_RATE};
 use crate::call::{Call, Input, Output, PlaybackId};
-use crate::config::TransferMethod;
 use crate::dialplan::Transfer;
-use crate::pbx::ami::{TransferLeg, TransferRequest};
-use crate::pbx::asterisk_ws::keys;
-use crate::pbx::esl::{CallEvents, FsEvent};
-use crate::pbx::registry::Transport;
+use crate::pbx::transfer::{TransferControl, TransferOutcome, TransferTools};
+use crate::pbx::transport::Transport;
 use crate::pbx::{CallInfo, MediaCodec, PbxEvent, WireMessage};
-
-type Sink = Link;
 
 /// Lead of prompt audio for PBXs that do not pace it (AudioSocket): one
 /// 20 ms frame, so frames go out in real time.
@@ -55,6 +49,11 @@ const SILENCE_FILL_FOR: Duration = Duration::from_secs(3);
 /// transfers): a handful at a time at most.
 const INTERNAL_QUEUE: usize = 32;
 
+mod freeswitch;
+mod transfer;
+
+use freeswitch::EslCall;
+
 enum Internal {
     Rendered {
         id: PlaybackId,
@@ -69,7 +68,7 @@ enum Internal {
     /// never answered; the caller is still here.
     TransferDone {
         method: String,
-        result: Result<String, String>,
+        result: TransferOutcome,
     },
 }
 
@@ -104,10 +103,8 @@ struct Session {
     codec: Box<dyn MediaCodec>,
     /// AudioSocket's silent frame, sent when nothing else went out for a while.
     keepalive: Option<WireMessage>,
-    /// FreeSWITCH: this call's event-socket events (DTMF, prompt files).
-    fs_events: Option<CallEvents>,
-    /// FreeSWITCH: which broadcast file ends which prompt.
-    fs_prompts: FsPrompts,
+    /// FreeSWITCH: this call's half on the event socket (prompts, keys, hangup).
+    esl: Option<EslCall>,
     info: Option<CallInfo>,
     call: Option<Call>,
     started: Instant,
@@ -121,6 +118,8 @@ struct Session {
     record: CallRecord,
     internal_tx: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
+    /// How this call's caller is transferred, chosen when the call starts.
+    transfer: Option<Box<dyn TransferControl>>,
     transfer_pending: Option<Transfer>,
     /// The machine asked to hang up; done once playback is over.
     hangup_after_playback: Option<String>,
@@ -143,8 +142,7 @@ impl Session {
             transport,
             codec,
             keepalive: None,
-            fs_events: None,
-            fs_prompts: FsPrompts::default(),
+            esl: None,
             shared,
             info: None,
             call: None,
@@ -157,6 +155,7 @@ impl Session {
             record: CallRecord { start_unix_ms: unix_ms(SystemTime::now()), ..Default::default() },
             internal_tx,
             internal_rx,
+            transfer: None,
             transfer_pending: None,
             hangup_after_playback: None,
             transferred: false,
@@ -193,7 +192,7 @@ impl Session {
                 reason
             }
         };
-        self.fs_events = None;
+        self.esl = None;
         if let Some(dropped_ms) = self.pacer.as_ref().map(AudioPacer::dropped_ms).filter(|&ms| ms > 0) {
             warn!(dropped_ms, "caller audio dropped in this call for arriving faster than real time");
         }
@@ -210,29 +209,15 @@ impl Session {
         self.finish_record(cause).await;
     }
 
-    /// FreeSWITCH: closing the media fork leaves the call up, so the
-    /// channel is killed over the event socket.
-    async fn hang_up_on_control_channel(&mut self) {
-        if !self.transport.needs_event_socket() || self.transferred {
-            return;
-        }
-        let (Some(esl), Some(info)) = (self.shared.esl.as_ref(), self.info.as_ref()) else { return };
-        match tokio::time::timeout(WRITE_TIMEOUT, esl.client().uuid_kill(&info.call_id)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!("uuid_kill failed: {e}"),
-            Err(_) => warn!("uuid_kill: no answer from the event socket"),
-        }
-    }
-
-    async fn drive(&mut self, sink: &mut Sink, shutdown: &mut watch::Receiver<Phase>) -> End {
+    async fn drive(&mut self, link: &mut Link, shutdown: &mut watch::Receiver<Phase>) -> End {
         let start_deadline = tokio::time::Instant::now() + START_TIMEOUT;
         let max_end = tokio::time::Instant::now() + self.shared.cfg.max_call_duration;
         loop {
-            if let Some(end) = self.pump(sink).await {
+            if let Some(end) = self.pump(link).await {
                 return end;
             }
             // Pumping may end a prompt (one without audio on FreeSWITCH).
-            if let Some(end) = self.apply(sink).await {
+            if let Some(end) = self.apply(link).await {
                 return end;
             }
             let now = Instant::now();
@@ -241,9 +226,9 @@ impl Session {
             let pump_at = self.playback.as_ref().and_then(|p| p.wake_at(now));
             let waiting_start = self.info.is_none();
             let fill_at = self.silence_fill_at();
-            let keepalive_at = self.keepalive.as_ref().map(|_| sink.last_sent() + KEEPALIVE_EVERY);
+            let keepalive_at = self.keepalive.as_ref().map(|_| link.last_sent() + KEEPALIVE_EVERY);
             tokio::select! {
-                msg = sink.recv() => {
+                msg = link.recv() => {
                     let wire = match msg {
                         Received::Message(m) => m,
                         Received::Failed(e) => return End::Broken(e),
@@ -259,25 +244,25 @@ impl Session {
                         }
                     };
                     for ev in events {
-                        if let Some(end) = self.on_pbx_event(ev, sink).await {
+                        if let Some(end) = self.on_pbx_event(ev, link).await {
                             return end;
                         }
                     }
                 }
-                ev = recv_fs(&mut self.fs_events) => {
-                    if let Some(end) = self.on_fs_event(ev).await {
+                ev = freeswitch::next_event(&mut self.esl) => {
+                    if let Some(end) = self.on_esl_event(ev).await {
                         return end;
                     }
                 }
                 _ = sleep_until_opt(keepalive_at) => {
                     if let Some(k) = self.keepalive.clone() {
-                        if let Err(e) = send(sink, k).await {
+                        if let Err(e) = send(link, k).await {
                             return End::Broken(e);
                         }
                     }
                 }
                 Some(internal) = self.internal_rx.recv() => {
-                    if let Some(end) = self.on_internal(internal, sink).await {
+                    if let Some(end) = self.on_internal(internal) {
                         return end;
                     }
                 }
@@ -287,7 +272,7 @@ impl Session {
                 _ = sleep_until_opt(pump_at) => {
                     let overdue = self.playback.as_mut().map(|p| p.overdue(Instant::now())).unwrap_or_default();
                     for id in overdue {
-                        if self.has_marks() {
+                        if self.codec.reports_playback_end() {
                             warn!(playback = id, "the PBX did not report the end of a prompt; assuming it played");
                         }
                         self.feed(Input::PlaybackFinished(id));
@@ -311,7 +296,7 @@ impl Session {
                     }
                 }
             }
-            if let Some(end) = self.apply(sink).await {
+            if let Some(end) = self.apply(link).await {
                 return end;
             }
         }
@@ -349,9 +334,9 @@ impl Session {
         }
     }
 
-    async fn on_pbx_event(&mut self, ev: PbxEvent, sink: &mut Sink) -> Option<End> {
+    async fn on_pbx_event(&mut self, ev: PbxEvent, link: &mut Link) -> Option<End> {
         match ev {
-            PbxEvent::Start(info) => return self.on_start(info, sink).await,
+            PbxEvent::Start(info) => return self.on_start(info, link).await,
             PbxEvent::Audio(samples) => {
                 let now = Instant::now();
                 if !self.within_real_time(now, samples.len()) {
@@ -419,7 +404,7 @@ impl Session {
         false
     }
 
-    async fn on_start(&mut self, info: CallInfo, sink: &mut Sink) -> Option<End> {
+    async fn on_start(&mut self, info: CallInfo, link: &mut Link) -> Option<End> {
         let span = tracing::Span::current();
         span.record("call_id", info.call_id.as_str());
         if let Some(c) = &info.channel {
@@ -451,17 +436,12 @@ impl Session {
         if self.shared.cfg.keep_audio_dir.is_some() {
             self.keeper = Some(AudioKeeper::new(rate, self.shared.cfg.max_call_duration.as_secs()));
         }
-        self.playback = Some(match (self.codec.paces_playback(), self.has_marks()) {
+        self.playback = Some(match (self.codec.paces_playback(), self.codec.reports_playback_end()) {
             (true, true) => Playback::new(rate, self.shared.cfg.playback_lead),
             (true, false) => Playback::self_timed(rate, self.shared.cfg.playback_lead),
             (false, _) => Playback::self_timed(rate, PACED_LEAD),
         });
-        if self.transport == Transport::AudioSocket {
-            match crate::pbx::audiosocket::AudioSocketCodec::new(rate) {
-                Ok(c) => self.keepalive = Some(c.keepalive()),
-                Err(e) => return Some(End::Broken(e.to_string())),
-            }
-        }
+        self.keepalive = self.codec.idle_keepalive();
         if self.transport.needs_event_socket() {
             let Some(esl) = self.shared.esl.as_ref() else {
                 return Some(End::Broken("this transport needs the event socket, which is not configured".into()));
@@ -472,13 +452,19 @@ impl Session {
                 warn!(uuid = %info.call_id, "refused: another media connection already serves this channel");
                 return Some(End::Broken("another media connection already serves this channel".into()));
             };
-            self.fs_events = Some(events);
+            self.esl = Some(EslCall::new(events, esl.current_client().clone(), &info.call_id));
         }
+        let tools = TransferTools {
+            cfg: &self.shared.cfg,
+            esl: self.shared.esl.as_ref().map(|e| e.current_client()),
+            decisions: &self.shared.decisions,
+        };
+        self.transfer = Some(crate::pbx::transfer::for_call(self.transport, &info, &tools));
         let vad = Box::new(self.shared.speech.detector());
         self.call = Some(Call::new(plan, Arc::clone(&self.shared.matcher), vad));
         self.info = Some(info);
         for m in self.codec.answer() {
-            if let Err(e) = send(sink, m).await {
+            if let Err(e) = send(link, m).await {
                 return Some(End::Broken(e));
             }
         }
@@ -486,70 +472,7 @@ impl Session {
         None
     }
 
-    /// Whether the PBX reports when our audio has played: marks on
-    /// chan_websocket and Twilio, the event socket's `PLAYBACK_STOP` on
-    /// FreeSWITCH. Otherwise (AudioSocket) the server's timing ends a prompt.
-    fn has_marks(&self) -> bool {
-        matches!(
-            self.transport,
-            Transport::AsteriskWs | Transport::Twilio | Transport::AudioFork | Transport::AudioStream
-        )
-    }
-
-    /// A FreeSWITCH event of this call (the event socket is shared by all).
-    async fn on_fs_event(&mut self, ev: Option<FsEvent>) -> Option<End> {
-        let Some(ev) = ev else {
-            warn!("event socket connection lost: no more keys or prompts for this call");
-            self.fs_events = None;
-            return Some(End::HangUp("event socket connection lost".into()));
-        };
-        match ev {
-            FsEvent::PlayFile { uuid, file } => {
-                if self.fs_prompts.announced(&file) == Announced::Stale {
-                    debug!(%file, "prompt file of a barged-in prompt: not played");
-                    return None;
-                }
-                let esl = self.shared.esl.as_ref()?.client();
-                tokio::spawn(async move {
-                    if let Err(e) = esl.uuid_broadcast(&uuid, &file).await {
-                        warn!(%file, "prompt file not played: {e}");
-                    }
-                });
-            }
-            FsEvent::PlaybackStop { file: Some(file), .. } => {
-                // The last file of a prompt stopped: the prompt is over now
-                // (the no-input timer starts from here, not from our estimate).
-                if let Some(id) = self.fs_prompts.stopped(&file) {
-                    if self.playback.as_mut().is_some_and(|p| p.mark_reached(id)) {
-                        debug!(playback = id, %file, "prompt played (PLAYBACK_STOP)");
-                        self.feed(Input::PlaybackFinished(id));
-                    }
-                }
-            }
-            FsEvent::PlaybackStop { file: None, .. } | FsEvent::Other => {}
-            other => {
-                if let Some(pbx) = other.to_pbx_event() {
-                    return self.on_control_event(pbx);
-                }
-            }
-        }
-        None
-    }
-
-    /// DTMF and hangup from a control channel (no socket writes needed).
-    fn on_control_event(&mut self, ev: PbxEvent) -> Option<End> {
-        match ev {
-            PbxEvent::Dtmf(d) => {
-                debug!(digit = %d, "DTMF (event socket)");
-                self.feed(Input::Dtmf(d));
-                None
-            }
-            PbxEvent::Hangup { reason } => Some(End::PeerClosed(self.closed_cause(reason))),
-            _ => None,
-        }
-    }
-
-    async fn on_internal(&mut self, msg: Internal, sink: &mut Sink) -> Option<End> {
+    fn on_internal(&mut self, msg: Internal) -> Option<End> {
         match msg {
             Internal::Rendered { id, result } => match result {
                 Ok(samples) => {
@@ -584,88 +507,15 @@ impl Session {
                 Err(reason) => self.feed(Input::TransferFailed { reason }),
             },
         }
-        let _ = sink;
         None
     }
 
-    /// Writes a transfer's outcome into the record. Ok when the PBX took
-    /// the caller (whatever the landing); Err with the reason otherwise.
-    fn record_transfer(&mut self, method: String, result: Result<String, String>) -> Result<(), String> {
-        let target = self.transfer_pending.take();
-        let (extension, context) = target
-            .map(|t| (t.extension, t.context.unwrap_or_else(|| self.shared.cfg.transfer.default_context.clone())))
-            .unwrap_or_default();
-        let (outcome, text) = match result {
-            Ok(text) => {
-                if text == "ok" {
-                    info!(%extension, %context, %method, "transfer succeeded");
-                } else {
-                    warn!(%extension, %context, %method, "transfer accepted, but the caller was not seen at the target: {text}");
-                }
-                self.transferred = true;
-                (Ok(()), text)
-            }
-            Err(reason) => {
-                warn!(%extension, %context, %method, "transfer failed: {reason}");
-                (Err(reason.clone()), reason)
-            }
-        };
-        self.record.transfer = Some(TransferRecord { extension, context, method, result: text });
-        outcome
-    }
-
-    /// The PBX closed while a transfer was under way: waits (bounded) for
-    /// its outcome so the record says what became of the caller. Returns
-    /// the hangup cause when the caller was transferred.
-    async fn await_transfer_outcome(&mut self) -> Option<String> {
-        self.transfer_pending.as_ref()?;
-        let deadline = tokio::time::Instant::now() + self.transfer_wait();
-        loop {
-            match tokio::time::timeout_at(deadline, self.internal_rx.recv()).await {
-                Ok(Some(Internal::TransferDone { method, result })) => {
-                    let _ = self.record_transfer(method, result);
-                    return self.is_transferred().then(|| "transferred".to_string());
-                }
-                Ok(Some(_)) => continue, // renders and recognitions no longer matter
-                Ok(None) | Err(_) => {
-                    let reason = "no outcome of the transfer before the connection closed".to_string();
-                    let _ = self.record_transfer("unknown".into(), Err(reason));
-                    return None;
-                }
-            }
-        }
-    }
-
-    /// The hangup cause when the PBX closed: "transferred" once the caller
-    /// was seen at the transfer target, else the PBX's reason.
-    fn closed_cause(&self, reason: String) -> String {
-        if self.is_transferred() {
-            "transferred".into()
-        } else {
-            reason
-        }
-    }
-
-    /// The caller left us for the transfer target and was seen arriving
-    /// (or the PBX has no way to tell, as with FreeSWITCH and Twilio).
-    fn is_transferred(&self) -> bool {
-        self.transferred && self.record.transfer.as_ref().is_some_and(|t| t.result == "ok")
-    }
-
-    /// Longest a transfer task can take: its actions, watching the caller
-    /// land, and a last AMI step (logoff), plus a margin.
-    fn transfer_wait(&self) -> Duration {
-        let cfg = &self.shared.cfg;
-        let step = cfg.ami.as_ref().map_or(Duration::ZERO, |a| a.timeout);
-        cfg.transfer.timeout + crate::pbx::ami::LANDING_WAIT + step + Duration::from_secs(1)
-    }
-
     /// Acts on the machine's outputs (may produce more via feed()).
-    async fn apply(&mut self, sink: &mut Sink) -> Option<End> {
+    async fn apply(&mut self, link: &mut Link) -> Option<End> {
         while !self.pending.is_empty() {
             let outs = std::mem::take(&mut self.pending);
             for out in outs {
-                if let Some(end) = self.apply_one(out, sink).await {
+                if let Some(end) = self.apply_one(out, link).await {
                     return Some(end);
                 }
             }
@@ -678,7 +528,7 @@ impl Session {
         None
     }
 
-    async fn apply_one(&mut self, out: Output, sink: &mut Sink) -> Option<End> {
+    async fn apply_one(&mut self, out: Output, link: &mut Link) -> Option<End> {
         match out {
             Output::Play { id, prompt, barge_in: _ } => {
                 let pb = self.playback.as_mut()?;
@@ -695,23 +545,14 @@ impl Session {
             }
             Output::StopPlayback => {
                 let dropped = self.playback.as_mut().map(|p| p.flush()).unwrap_or_default();
-                self.fs_prompts.flush();
                 debug!(?dropped, "barge-in: flushing prompt audio");
                 for m in self.codec.flush() {
-                    if let Err(e) = send(sink, m).await {
+                    if let Err(e) = send(link, m).await {
                         return Some(End::Broken(e));
                     }
                 }
-                if self.transport.needs_event_socket() {
-                    // Broadcasts already queued in FreeSWITCH are dropped too.
-                    if let (Some(esl), Some(info)) = (self.shared.esl.as_ref(), self.info.as_ref()) {
-                        let (client, uuid) = (esl.client(), info.call_id.clone());
-                        tokio::spawn(async move {
-                            if let Err(e) = client.uuid_break(&uuid, true).await {
-                                warn!("uuid_break failed: {e}");
-                            }
-                        });
-                    }
+                if let Some(esl) = self.esl.as_mut() {
+                    esl.flush();
                 }
             }
             Output::Recognize { request, utterance, grammar } => {
@@ -741,13 +582,8 @@ impl Session {
                     }
                 }
             }
-            Output::Transfer { target, variables } => return self.start_transfer(target, variables, sink).await,
-            Output::Hangup { reason } => {
-                if self.playback.as_ref().is_none_or(|p| p.is_idle()) {
-                    return Some(End::HangUp(reason));
-                }
-                self.hangup_after_playback = Some(reason);
-            }
+            Output::Transfer { target, variables } => return self.start_transfer(target, variables),
+            Output::Hangup { reason } => return self.hang_up_after_playback(reason),
             Output::Event(e) => {
                 if let crate::call::Event::Degraded { reason, .. } = &e {
                     // Speech failed for this call (for good, or for one answer: the
@@ -761,237 +597,20 @@ impl Session {
         None
     }
 
-    async fn start_transfer(
-        &mut self,
-        target: Transfer,
-        variables: Vec<(String, String)>,
-        sink: &mut Sink,
-    ) -> Option<End> {
-        let cfg = &self.shared.cfg;
-        let context = target.context.clone().unwrap_or_else(|| cfg.transfer.default_context.clone());
-        let extension = target.extension.clone();
-        let info = self.info.clone().unwrap_or_default();
-        let var = |k: &str| info.variables.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        self.transfer_pending = Some(target);
-        match self.transport {
-            Transport::Twilio => {
-                return self.transfer_by_webhook(&extension, target_context(&self.transfer_pending), &variables)
-            }
-            Transport::AudioFork | Transport::AudioStream => {
-                return self.transfer_by_event_socket(&extension, target_context(&self.transfer_pending), &variables)
-            }
-            // AudioSocket carries no channel name: with AMI the channel is
-            // found by the UUID variable and redirected; without, the
-            // Asterisk dialplan after Dial(...,g) fetches the decision.
-            Transport::AudioSocket => match (&cfg.transfer.method, cfg.ami.clone()) {
-                (TransferMethod::Ami, Some(ami)) => {
-                    return self.transfer_audiosocket_by_ami(ami, &info, &context, &extension, &variables)
-                }
-                _ => return self.transfer_by_hangup(&info, &context, &extension, sink),
-            },
-            Transport::AsteriskWs => {}
-        }
-        match cfg.transfer.method {
-            TransferMethod::Hangup => {
-                // Bound to the token the dial string gave, so only this
-                // call's dialplan can fetch it.
-                let min = crate::config::MIN_TOKEN_CHARS;
-                let Some(token) = var(keys::INFO_DECISION_TOKEN).filter(|t| t.chars().count() >= min) else {
-                    let reason =
-                        format!("the dial string has no decision_token of {min}+ characters to bind the decision to");
-                    self.feed(Input::TransferFailed { reason });
-                    return None;
-                };
-                let decision = format!("{context},{extension}");
-                let caller_uid = var(keys::INFO_CALLER_UNIQUEID).unwrap_or_default();
-                let token = crate::pbx::ami::Secret::new(token);
-                self.shared.decisions.put(&[caller_uid.as_str(), info.call_id.as_str()], &token, &decision);
-                info!(%extension, %context, "transfer handed to the Asterisk dialplan (hangup method)");
-                self.record.transfer = Some(TransferRecord {
-                    extension,
-                    context,
-                    method: "hangup".into(),
-                    result: "handed to the Asterisk dialplan".into(),
-                });
-                self.transfer_pending = None;
-                // Let the "please hold" prompt finish before hanging up.
-                if self.playback.as_ref().is_none_or(|p| p.is_idle()) {
-                    return Some(End::HangUp("transferred (hangup method)".into()));
-                }
-                self.hangup_after_playback = Some("transferred (hangup method)".into());
-                let _ = sink;
-                None
-            }
-            TransferMethod::Ami => {
-                let Some(ami) = cfg.ami.clone() else {
-                    self.feed(Input::TransferFailed { reason: "AMI is not configured".into() });
-                    return None;
-                };
-                let caller = var(keys::INFO_CALLER_CHANNEL);
-                let ws_channel = var(keys::INFO_WEBSOCKET_CHANNEL);
-                let (method, leg) = match (caller, ws_channel) {
-                    (Some(c), _) => ("ami-redirect", TransferLeg::Caller(c)),
-                    (None, Some(w)) => ("ami-blind-transfer", TransferLeg::Own(w)),
-                    (None, None) => {
-                        self.feed(Input::TransferFailed { reason: "the call has no channel name to transfer".into() });
-                        return None;
-                    }
-                };
-                // Collected variables go along on the caller leg
-                // (HOTLINE_<NAME>), for the agent's screen or the Asterisk
-                // dialplan; a BlindTransfer does not know that leg.
-                let variables = match &leg {
-                    TransferLeg::Own(_) => Vec::new(),
-                    _ => hotline_variables(&variables),
-                };
-                let channel = match &leg {
-                    TransferLeg::Caller(c) | TransferLeg::Own(c) => c.clone(),
-                    TransferLeg::ByVariable { .. } => String::new(),
-                };
-                info!(%extension, %context, method, %channel, "transferring");
-                let req = TransferRequest { leg, context, exten: extension, variables };
-                self.spawn_ami_transfer(ami, req, method);
-                None
-            }
-        }
-    }
-
-    /// Runs an AMI transfer in the background; its outcome comes back as
-    /// [`Internal::TransferDone`].
-    fn spawn_ami_transfer(&self, ami: crate::pbx::ami::AmiConfig, req: TransferRequest, method: &'static str) {
-        let tx = self.internal_tx.clone();
-        let timeout = self.shared.cfg.transfer.timeout;
-        tokio::spawn(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
-            let result = match crate::pbx::ami::transfer(&ami, &req, deadline).await {
-                Ok(done) => {
-                    info!(channel = done.channel.as_deref().unwrap_or("?"), landing = ?done.landing, "AMI transfer accepted");
-                    Ok(done.landing.result_text())
-                }
-                Err(crate::pbx::ami::AmiError::Timeout { .. }) => {
-                    Err(format!("no answer from AMI within {} ms", timeout.as_millis()))
-                }
-                Err(e) => Err(e.to_string()),
-            };
-            let _ = tx.send(Internal::TransferDone { method: method.to_string(), result }).await;
-        }.instrument(tracing::Span::current()));
-    }
-
-    /// The no-AMI method: remember the decision for the PBX's dialplan,
-    /// let the "please hold" prompt finish, hang up.
-    fn transfer_by_hangup(&mut self, info: &CallInfo, context: &str, extension: &str, _sink: &mut Sink) -> Option<End> {
-        let decision = format!("{context},{extension}");
-        // The UUID, random and made by the dialplan, is the call's token.
-        let token = crate::pbx::ami::Secret::new(info.call_id.clone());
-        self.shared.decisions.put(&[info.call_id.as_str()], &token, &decision);
-        info!(%extension, %context, "transfer handed to the PBX dialplan (hangup method)");
-        self.record.transfer = Some(TransferRecord {
-            extension: extension.to_string(),
-            context: context.to_string(),
-            method: "hangup".into(),
-            result: "handed to the PBX dialplan".into(),
-        });
-        self.transfer_pending = None;
-        if self.playback.as_ref().is_none_or(|p| p.is_idle()) {
-            return Some(End::HangUp("transferred (hangup method)".into()));
-        }
-        self.hangup_after_playback = Some("transferred (hangup method)".into());
-        None
-    }
-
-    /// AMI `Status` finds the caller's channel whose `AS_ID` is this call's
-    /// UUID, collected variables go on it (`HOTLINE_<NAME>`), then
-    /// `Redirect`. Asterisk then closes the AudioSocket connection.
-    fn transfer_audiosocket_by_ami(
-        &mut self,
-        ami: crate::pbx::ami::AmiConfig,
-        info: &CallInfo,
-        context: &str,
-        extension: &str,
-        variables: &[(String, String)],
-    ) -> Option<End> {
-        let name = crate::pbx::audiosocket::CHANNEL_ID_VARIABLE;
-        info!(%extension, %context, uuid = %info.call_id, "transferring: AMI Status by {name}, then Redirect");
-        let req = TransferRequest {
-            leg: TransferLeg::ByVariable { name: name.to_string(), value: info.call_id.clone() },
-            context: context.to_string(),
-            exten: extension.to_string(),
-            variables: hotline_variables(variables),
-        };
-        self.spawn_ami_transfer(ami, req, "ami-redirect");
-        None
-    }
-
-    fn transfer_by_webhook(
-        &mut self,
-        extension: &str,
-        context: Option<String>,
-        variables: &[(String, String)],
-    ) -> Option<End> {
-        let Some(webhook) = self.shared.cfg.webhook.clone() else {
-            self.feed(Input::TransferFailed { reason: "no [webhook] is configured for Twilio transfers".into() });
-            return None;
-        };
-        let call_sid = self.info.as_ref().map(|i| i.call_id.clone()).unwrap_or_default();
-        let request = crate::pbx::webhook::TransferRequest::new(&call_sid, extension, context.as_deref(), variables);
-        let tx = self.internal_tx.clone();
-        tokio::spawn(async move {
-            let result = crate::pbx::webhook::transfer(&webhook, &request)
-                .await
-                .map(|()| "ok".to_string())
-                .map_err(|e| e.to_string());
-            let _ = tx.send(Internal::TransferDone { method: "webhook".into(), result }).await;
-        });
-        None
-    }
-
-    fn transfer_by_event_socket(
-        &mut self,
-        extension: &str,
-        context: Option<String>,
-        variables: &[(String, String)],
-    ) -> Option<End> {
-        let Some(esl) = self.shared.esl.as_ref().map(|e| e.client()) else {
-            self.feed(Input::TransferFailed { reason: "the event socket is not configured".into() });
-            return None;
-        };
-        let uuid = self.info.as_ref().map(|i| i.call_id.clone()).unwrap_or_default();
-        let (extension, variables) = (extension.to_string(), variables.to_vec());
-        let timeout = self.shared.cfg.transfer.timeout;
-        let tx = self.internal_tx.clone();
-        tokio::spawn(async move {
-            let work = async {
-                // Collected variables go along for the agent (hotline_<name>).
-                for (k, v) in &variables {
-                    esl.uuid_setvar(&uuid, &format!("hotline_{}", k.to_ascii_lowercase()), v).await?;
-                }
-                esl.uuid_transfer(&uuid, &extension, context.as_deref()).await
-            };
-            let result = match tokio::time::timeout(timeout, work).await {
-                Ok(r) => r.map(|()| "ok".to_string()).map_err(|e| e.to_string()),
-                Err(_) => Err(format!("no answer from the event socket within {} ms", timeout.as_millis())),
-            };
-            let _ = tx.send(Internal::TransferDone { method: "esl-uuid_transfer".into(), result }).await;
-        });
-        None
-    }
-
     /// Sends whatever prompt audio / marks are due.
-    async fn pump(&mut self, sink: &mut Sink) -> Option<End> {
+    async fn pump(&mut self, link: &mut Link) -> Option<End> {
         while let Some(step) = self.playback.as_mut().and_then(|p| p.next(Instant::now())) {
-            let fs = self.transport.needs_event_socket();
             let msgs = match step {
                 Step::Audio(samples) => {
                     let msgs = self.codec.audio(&samples);
-                    if fs {
-                        self.fs_prompts.sent(msgs.len());
+                    if let Some(esl) = self.esl.as_mut() {
+                        esl.prompts.sent(msgs.len());
                     }
                     msgs
                 }
                 Step::Mark(id) => {
                     // No file will report the end of a prompt that sent no audio.
-                    if fs
-                        && self.fs_prompts.prompt_complete(id)
+                    if self.esl.as_mut().is_some_and(|esl| esl.prompts.prompt_complete(id))
                         && self.playback.as_mut().is_some_and(|p| p.mark_reached(id))
                     {
                         self.feed(Input::PlaybackFinished(id));
@@ -1000,7 +619,7 @@ impl Session {
                 }
             };
             for m in msgs {
-                if let Err(e) = send(sink, m).await {
+                if let Err(e) = send(link, m).await {
                     return Some(End::Broken(e));
                 }
             }
@@ -1031,23 +650,6 @@ impl Session {
 
 async fn send(link: &mut Link, m: WireMessage) -> Result<(), String> {
     link.send(m).await
-}
-
-/// Collected variables as they go to Asterisk: `HOTLINE_<NAME>`.
-fn hotline_variables(variables: &[(String, String)]) -> Vec<(String, String)> {
-    variables.iter().map(|(k, v)| (format!("HOTLINE_{}", k.to_ascii_uppercase()), v.clone())).collect()
-}
-
-/// The context a dialplan's transfer names, if any (the PBX's default otherwise).
-fn target_context(t: &Option<Transfer>) -> Option<String> {
-    t.as_ref().and_then(|t| t.context.clone())
-}
-
-async fn recv_fs(events: &mut Option<CallEvents>) -> Option<FsEvent> {
-    match events {
-        Some(e) => e.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {

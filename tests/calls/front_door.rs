@@ -13,7 +13,7 @@ use crate::support::freeswitch::{FakeEsl, FsMediaClient};
 use crate::support::server::{deps, events_of, wait_record, DIALPLAN};
 use crate::support::twilio::TwilioCall;
 use hotline::config::ServerConfig;
-use hotline::pbx::registry::Transport;
+use hotline::pbx::transport::Transport;
 use hotline::server::{self, RunningServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

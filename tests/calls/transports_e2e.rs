@@ -14,7 +14,7 @@ use crate::support::freeswitch::{FakeEsl, FsMediaClient};
 use crate::support::server::{clip, deps, events_of, http_get, wait_record, DIALPLAN};
 use crate::support::twilio::TwilioCall;
 use hotline::config::ServerConfig;
-use hotline::pbx::registry::Transport;
+use hotline::pbx::transport::Transport;
 use hotline::server::{self, RunningServer};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

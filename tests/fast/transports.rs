@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use hotline::pbx::audio_fork::{AudioForkCodec, FreeswitchOptions};
 use hotline::pbx::audio_stream::AudioStreamCodec;
 use hotline::pbx::audiosocket::{self, AudioSocketCodec};
-use hotline::pbx::esl::{EslClient, EslConfig, EslError, EventRouter, FsEvent, TRANSPORT_EVENTS};
+use hotline::pbx::esl::{EslCallEvent, EslClient, EslConfig, EslError, EventRouter, TRANSPORT_EVENTS};
 use hotline::pbx::twilio::TwilioCodec;
 use hotline::pbx::webhook::{self, TransferRequest, WebhookConfig, WebhookError};
 use hotline::pbx::{AudioFormat, MediaCodec, PbxEvent, ProtocolError, WireMessage};
@@ -441,7 +441,7 @@ async fn esl_auth_commands_errors_and_events() {
     assert_eq!(ev.body, "+OK\n");
     esl.emit_dtmf(FS_UUID, '#');
     let ev = tokio::time::timeout(WAIT, events.recv()).await.unwrap().unwrap();
-    assert_eq!(ev.classify(), FsEvent::Dtmf { uuid: FS_UUID.into(), digit: '#' });
+    assert_eq!(ev.classify(), EslCallEvent::Dtmf { uuid: FS_UUID.into(), digit: '#' });
 
     // FreeSWITCH goes away: commands fail at once as closed, not after a timeout.
     let reply = client.command("exit").await.unwrap();
@@ -551,7 +551,7 @@ async fn freeswitch_scenario(stream_module: bool) {
     let prompt = if rate == 8000 { prompt_8k() } else { clip("speech_commands/no_0cb74144_nohash_0.wav", 16000) };
     peer.send_all(codec.audio(&prompt)).await;
     let ev = tokio::time::timeout(WAIT, events.recv()).await.expect("play event").unwrap();
-    let FsEvent::PlayFile { uuid, file } = ev else { panic!("expected the play event first, got {ev:?}") };
+    let EslCallEvent::PlayFile { uuid, file } = ev else { panic!("expected the play event first, got {ev:?}") };
     assert_eq!(uuid, FS_UUID);
     client.uuid_broadcast(FS_UUID, &file).await.unwrap();
     assert_eq!(esl.commands().last().unwrap(), &format!("bgapi uuid_broadcast {FS_UUID} {file} aleg"));

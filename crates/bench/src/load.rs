@@ -21,7 +21,7 @@ use testkit::twilio::TwilioCall;
 
 use crate::freeswitch_caller::{channel_uuid, run_call};
 use hotline::config::ServerConfig;
-use hotline::pbx::registry::Transport;
+use hotline::pbx::transport::Transport;
 
 /// Two menus that send the caller back and forth by saying "one": every
 /// turn is a recognition followed by a prompt.

@@ -19,7 +19,7 @@ use crate::call::PlaybackId;
 const MAX_TRACKED: usize = 64;
 
 #[derive(Debug, Default)]
-pub struct FsPrompts {
+pub struct FreeswitchPrompts {
     /// Prompt messages sent on the media socket.
     sent: u64,
     /// Play events (temp files) announced by the module.
@@ -44,7 +44,7 @@ pub enum Announced {
     Stale,
 }
 
-impl FsPrompts {
+impl FreeswitchPrompts {
     /// `n` messages of prompt audio went out.
     pub fn sent(&mut self, n: usize) {
         self.sent += n as u64;
@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn the_last_file_of_each_prompt_ends_it() {
-        let mut p = FsPrompts::default();
+        let mut p = FreeswitchPrompts::default();
         // Prompt 1 in three messages, prompt 2 in one.
         p.sent(2);
         assert_eq!(
@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_prompt_without_audio_is_over_at_once() {
-        let mut p = FsPrompts::default();
+        let mut p = FreeswitchPrompts::default();
         assert!(p.prompt_complete(1));
         p.sent(1);
         assert!(!p.prompt_complete(2));
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn files_of_flushed_prompts_are_not_played_and_end_nothing() {
-        let mut p = FsPrompts::default();
+        let mut p = FreeswitchPrompts::default();
         p.sent(2);
         assert!(!p.prompt_complete(1));
         assert_eq!(p.announced("/tmp/u_1.tmp.r16"), Announced::Play);
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn tracking_is_bounded() {
-        let mut p = FsPrompts::default();
+        let mut p = FreeswitchPrompts::default();
         for id in 0..(MAX_TRACKED as u64 * 3) {
             p.sent(1);
             p.prompt_complete(id as PlaybackId);
