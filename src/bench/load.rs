@@ -130,7 +130,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         .iter()
         .map(|c| {
             let a = crate::audio::read_wav(&data.join(c)).map_err(|e| format!("{}: {e}", data.join(c).display()))?;
-            Ok(crate::audio::f32_to_i16(&a.to_f32_at(rate)))
+            Ok(crate::audio::f32_to_i16(&a.to_f32_at(rate).map_err(|e| format!("{}: {e}", data.join(c).display()))?))
         })
         .collect::<Result<_, String>>()?;
 

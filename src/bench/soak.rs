@@ -104,7 +104,7 @@ async fn soak(args: SoakArgs) -> Result<SoakReport, String> {
         .iter()
         .map(|c| {
             let a = crate::audio::read_wav(&data.join(c)).map_err(|e| format!("{}: {e}", data.join(c).display()))?;
-            Ok(crate::audio::f32_to_i16(&a.to_f32_at(16_000)))
+            Ok(crate::audio::f32_to_i16(&a.to_f32_at(16_000).map_err(|e| format!("{}: {e}", data.join(c).display()))?))
         })
         .collect::<Result<_, String>>()?;
     let dir = tempfile_dir()?;
