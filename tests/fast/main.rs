@@ -7,4 +7,5 @@ mod support;
 mod asterisk_ami;
 mod asterisk_deploy;
 mod check;
+mod cli;
 mod transports;
