@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::asr::{Recognizer, SpeechStack};
-use crate::audio::{frame_samples, read_wav, Audio, FRAME_MS, MODEL_RATE};
+use crate::audio::{frame_samples, read_wav, Audio, ResampleError, FRAME_MS, MODEL_RATE};
 use crate::call::{Call, Event, Input, Output, PlaybackId};
 use crate::dialplan::{Dialplan, Prompt};
 use crate::intent::IntentMatcher;
@@ -58,9 +58,9 @@ pub fn replay_call(
     dtmf: &[(char, u64)],
     prompt_ms: &dyn Fn(&Prompt) -> u64,
     opts: &ReplayOptions,
-) -> Vec<Event> {
-    let samples = audio.to_f32_at(MODEL_RATE);
-    replay_samples_timed(dialplan, matcher, speech, &samples, dtmf, prompt_ms, opts).0
+) -> Result<Vec<Event>, ResampleError> {
+    let samples = audio.to_f32_at(MODEL_RATE)?;
+    Ok(replay_samples_timed(dialplan, matcher, speech, &samples, dtmf, prompt_ms, opts).0)
 }
 
 /// Wall-clock cost of one recognised utterance in a replay: from the
@@ -303,7 +303,8 @@ pub fn replay_dir(
                 &expectation.dtmf,
                 prompt_ms,
                 opts,
-            );
+            )
+            .map_err(|e| format!("{}: {e}", wav.display()))?;
             check_expectations(&events, &expectation)
         });
         match result {

@@ -6,7 +6,7 @@ pub mod g711;
 pub(crate) mod resample;
 pub(crate) mod wav;
 
-pub use resample::{resample, StreamResampler};
+pub use resample::{resample, ResampleError, StreamResampler};
 pub use wav::{read_wav, write_wav, Audio, WavError};
 
 /// The unit of audio everywhere in hotline.
@@ -45,7 +45,9 @@ pub fn rms_dbfs(samples: &[f32]) -> f32 {
 /// What a phone line does to 16 kHz speech: down to 8 kHz, G.711 µ-law,
 /// back up to 16 kHz for the models.
 pub fn phone_band(samples_16k: &[f32]) -> Vec<f32> {
-    let narrow = resample(samples_16k, 16_000, 8_000);
+    // Both rates are fixed telephone rates, which rubato always accepts.
+    const RATES_OK: &str = "8 and 16 kHz are valid resampling rates";
+    let narrow = resample(samples_16k, 16_000, 8_000).expect(RATES_OK);
     let coded = g711::ulaw_decode_all(&g711::ulaw_encode_all(&f32_to_i16(&narrow)));
-    resample(&i16_to_f32(&coded), 8_000, 16_000)
+    resample(&i16_to_f32(&coded), 8_000, 16_000).expect(RATES_OK)
 }

@@ -1,22 +1,41 @@
 //! Sample-rate conversion with rubato (FFT-based, anti-aliased).
 use rubato::{FftFixedIn, FftFixedInOut, Resampler};
 
+use super::wav::{MAX_RATE, MIN_RATE};
+
+/// Why a buffer could not be resampled.
+#[derive(Debug, thiserror::Error)]
+pub enum ResampleError {
+    /// Checked here rather than trusted: rubato divides by zero on a 0 Hz
+    /// rate and allocates an FFT the size of the rate for coprime ones.
+    #[error("cannot resample from {from} Hz to {to} Hz: hotline resamples between {MIN_RATE} and {MAX_RATE} Hz")]
+    Rate { from: u32, to: u32 },
+    #[error("cannot resample from {from} Hz to {to} Hz: {source}")]
+    Setup { from: u32, to: u32, source: rubato::ResamplerConstructionError },
+    #[error("resampling from {from} Hz to {to} Hz failed: {source}")]
+    Process { from: u32, to: u32, source: rubato::ResampleError },
+}
+
 /// Resamples a whole buffer, compensating the resampler's delay so the
 /// output lines up with the input in time.
-pub fn resample(samples: &[f32], from: u32, to: u32) -> Vec<f32> {
+pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, ResampleError> {
+    if ![from, to].iter().all(|rate| (MIN_RATE..=MAX_RATE).contains(rate)) {
+        return Err(ResampleError::Rate { from, to });
+    }
     if from == to || samples.is_empty() {
-        return samples.to_vec();
+        return Ok(samples.to_vec());
     }
     const CHUNK: usize = 1024;
     let mut r = FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1)
-        .expect("sample rates are validated by the callers (8-48 kHz)");
+        .map_err(|source| ResampleError::Setup { from, to, source })?;
+    let failed = |source| ResampleError::Process { from, to, source };
     let delay = r.output_delay();
     let expected = (samples.len() as u64 * to as u64 / from as u64) as usize;
     let mut out = Vec::with_capacity(expected + delay + CHUNK * 2);
     let mut pos = 0;
     while pos + CHUNK <= samples.len() {
-        let block = r.process(&[&samples[pos..pos + CHUNK]], None).unwrap_or_default();
-        out.extend_from_slice(&block[0]);
+        let block = r.process(&[&samples[pos..pos + CHUNK]], None).map_err(failed)?;
+        out.extend(block.into_iter().next().into_iter().flatten());
         pos += CHUNK;
     }
     // Push the remainder, then zeros until the delayed tail has come out.
@@ -24,19 +43,19 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Vec<f32> {
     // rubato rejects an empty partial chunk (when the length is a multiple
     // of CHUNK); there is nothing to push then.
     if !tail.is_empty() {
-        let block = r.process_partial(Some(&[tail]), None).unwrap_or_default();
-        out.extend(block.first().into_iter().flatten());
+        let block = r.process_partial(Some(&[tail]), None).map_err(failed)?;
+        out.extend(block.into_iter().next().into_iter().flatten());
     }
     while out.len() < expected + delay {
-        let block = r.process_partial::<&[f32]>(None, None).unwrap_or_default();
-        if block[0].is_empty() {
-            break;
+        let block = r.process_partial::<&[f32]>(None, None).map_err(failed)?;
+        match block.into_iter().next() {
+            Some(channel) if !channel.is_empty() => out.extend(channel),
+            _ => break,
         }
-        out.extend_from_slice(&block[0]);
     }
     out.drain(..delay.min(out.len()));
     out.truncate(expected);
-    out
+    Ok(out)
 }
 
 /// Converts a live stream frame by frame (20 ms in, 20 ms out).
@@ -69,8 +88,10 @@ impl StreamResampler {
         let mut out = Vec::new();
         while self.pending.len() >= self.chunk_in {
             let block: Vec<f32> = self.pending.drain(..self.chunk_in).collect();
+            // A frame rubato rejects is dropped: the call hears a 20 ms gap
+            // rather than ending.
             if let Ok(res) = r.process(&[&block], None) {
-                out.extend_from_slice(&res[0]);
+                out.extend(res.into_iter().next().into_iter().flatten());
             }
         }
         out
@@ -97,9 +118,9 @@ mod tests {
     #[test]
     fn tone_keeps_frequency_and_level_through_resampling() {
         let x = tone(1000.0, 16_000, 1.0, 0.5);
-        let down = resample(&x, 16_000, 8_000);
+        let down = resample(&x, 16_000, 8_000).unwrap();
         assert_eq!(down.len(), 8_000);
-        let up = resample(&down, 8_000, 16_000);
+        let up = resample(&down, 8_000, 16_000).unwrap();
         assert_eq!(up.len(), 16_000);
         for (sig, rate) in [(&down, 8_000), (&up, 16_000)] {
             let f = frequency(sig, rate);
@@ -128,7 +149,16 @@ mod tests {
     #[test]
     fn length_that_is_a_multiple_of_the_chunk_resamples() {
         let x: Vec<f32> = (0..2048).map(|i| 0.5 * (i as f32 * 0.1).sin()).collect();
-        assert_eq!(resample(&x, 22_050, 16_000).len(), 2048 * 16_000 / 22_050);
+        assert_eq!(resample(&x, 22_050, 16_000).unwrap().len(), 2048 * 16_000 / 22_050);
+    }
+
+    #[test]
+    fn unusable_rate_is_an_error_naming_it_not_a_panic() {
+        let x = tone(1000.0, 16_000, 0.1, 0.5);
+        for (from, to) in [(0, 16_000), (16_000, 0), (16_000, 1_000_003), (7_999, 8_000)] {
+            let err = resample(&x, from, to).expect_err("rate outside 8-48 kHz");
+            assert!(err.to_string().contains(&format!("from {from} Hz to {to} Hz")), "{err}");
+        }
     }
 
     #[test]

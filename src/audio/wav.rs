@@ -16,7 +16,7 @@ impl Audio {
     }
 
     /// The samples at `rate`, as floats in [-1, 1).
-    pub fn to_f32_at(&self, rate: u32) -> Vec<f32> {
+    pub fn to_f32_at(&self, rate: u32) -> Result<Vec<f32>, super::ResampleError> {
         super::resample(&super::i16_to_f32(&self.samples), self.rate, rate)
     }
 }

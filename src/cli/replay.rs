@@ -87,7 +87,8 @@ fn replay(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> 
         keys.extend(e.dtmf.iter().copied());
     }
     let speech = load_speech()?;
-    let events = replay_call(dialplan, matcher, &speech, &audio, &keys, &prompt_duration_ms, &opts);
+    let events = replay_call(dialplan, matcher, &speech, &audio, &keys, &prompt_duration_ms, &opts)
+        .map_err(|e| format!("{}: {e}", args.input.display()))?;
     super::print_line(timeline_json(&events).trim_end());
     if !matches!(events.last(), Some(Event::Transfer { .. } | Event::Hangup { .. })) {
         eprintln!("hotline: note: the call had not ended after {} s of call time", args.max_seconds);

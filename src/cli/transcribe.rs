@@ -100,6 +100,8 @@ enum FileError {
     Wav(#[from] crate::audio::WavError),
     #[error(transparent)]
     Asr(#[from] AsrError),
+    #[error(transparent)]
+    Resample(#[from] crate::audio::ResampleError),
 }
 
 fn transcribe_file(
@@ -112,7 +114,7 @@ fn transcribe_file(
     if let Some(ch) = audio.downmixed_from {
         eprintln!("hotline: {}: {ch} channels averaged to mono", file.display());
     }
-    let samples = audio.to_f32_at(MODEL_RATE);
+    let samples = audio.to_f32_at(MODEL_RATE)?;
     let mut vad = stack.detector();
     let mut events = vad.accept(&samples);
     events.extend(vad.flush());

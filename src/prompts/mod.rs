@@ -62,6 +62,8 @@ pub enum PromptError {
     TooLong { text: String, chars: usize },
     #[error("prompts render at {MIN_RATE}-{MAX_RATE} Hz, not {0} Hz")]
     BadRate(u32),
+    #[error("prompt audio: {0}")]
+    Resample(#[from] crate::audio::ResampleError),
     #[error("{wav}; speaking its text instead failed too: {text}")]
     WavAndText { wav: Box<PromptError>, text: Box<PromptError> },
 }
@@ -242,7 +244,7 @@ impl PromptRenderer {
         let samples = if audio.rate == rate {
             audio.samples
         } else {
-            f32_to_i16(&resample(&i16_to_f32(&audio.samples), audio.rate, rate))
+            f32_to_i16(&resample(&i16_to_f32(&audio.samples), audio.rate, rate)?)
         };
         let samples = Arc::new(samples);
         if let Some(key) = key {
@@ -300,7 +302,7 @@ impl PromptRenderer {
         self.syntheses.fetch_add(1, Ordering::Relaxed);
         for ((key, hit), &rate) in found.iter_mut().zip(rates) {
             if hit.is_none() {
-                let samples = Arc::new(f32_to_i16(&resample(&spoken.samples, spoken.rate, rate)));
+                let samples = Arc::new(f32_to_i16(&resample(&spoken.samples, spoken.rate, rate)?));
                 if let Err(e) = self.disk.store(key, rate, &samples) {
                     // Still playable from memory; the next start renders again.
                     tracing::warn!(dir = %self.disk.dir().display(), error = %e, "cannot write the prompt cache");
@@ -322,7 +324,11 @@ impl PromptRenderer {
             if self.disk.path(&key).exists() {
                 continue;
             }
-            let samples = f32_to_i16(&resample(&spoken.samples, spoken.rate, rate));
+            let samples = match resample(&spoken.samples, spoken.rate, rate) {
+                Ok(samples) => f32_to_i16(&samples),
+                // Only a cache warm-up: the rate renders on demand if a leg asks.
+                Err(e) => return tracing::warn!(error = %e, "cannot prepare the prompt at another rate"),
+            };
             if let Err(e) = self.disk.store(&key, rate, &samples) {
                 tracing::warn!(dir = %self.disk.dir().display(), error = %e, "cannot write the prompt cache");
             }

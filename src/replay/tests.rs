@@ -22,7 +22,7 @@ fn testdata(rel: &str) -> PathBuf {
 }
 
 fn clip16k(rel: &str) -> Vec<f32> {
-    read_wav(&testdata(rel)).expect("test clip").to_f32_at(16_000)
+    read_wav(&testdata(rel)).expect("test clip").to_f32_at(16_000).unwrap()
 }
 
 fn silence(ms: u64) -> Vec<f32> {
@@ -32,7 +32,7 @@ fn silence(ms: u64) -> Vec<f32> {
 /// A caller leg at telephone rate (8 kHz) from 16 kHz pieces.
 fn telephone(parts: &[Vec<f32>]) -> Audio {
     let wide: Vec<f32> = parts.concat();
-    Audio { rate: 8_000, samples: f32_to_i16(&resample(&wide, 16_000, 8_000)), downmixed_from: None }
+    Audio { rate: 8_000, samples: f32_to_i16(&resample(&wide, 16_000, 8_000).unwrap()), downmixed_from: None }
 }
 
 /// Where speech begins in a clip: the first of five 10 ms windows in a row
@@ -62,7 +62,8 @@ fn speech_during_a_barge_in_prompt_stops_it_at_the_onset() {
         &[],
         &|_| 6_000,
         &ReplayOptions { max_ms: 12_000 },
-    );
+    )
+    .unwrap();
     let barge_in = events
         .iter()
         .find_map(|e| match e {
@@ -104,6 +105,7 @@ fn key_driven_calls_replay_identically_and_fast() {
             &prompt_duration_ms,
             &ReplayOptions::default(),
         )
+        .unwrap()
     };
     speech(); // load the models before timing
     let first = run();
@@ -136,7 +138,8 @@ fn silence_plays_out_to_the_operator() {
         &[],
         &prompt_duration_ms,
         &ReplayOptions::default(),
-    );
+    )
+    .unwrap();
     let expected = Expectation::parse(
         "expect = [\"prompt:main\", \"no_input\", \"no_input\", \"no_input\", \"transfer:1000\"]",
         false,
@@ -148,7 +151,7 @@ fn silence_plays_out_to_the_operator() {
 #[test]
 fn a_directory_of_calls_is_replayed_against_its_expectations() {
     let dir = tempfile::tempdir().unwrap();
-    let quiet = f32_to_i16(&resample(&silence(2_000), 16_000, 8_000));
+    let quiet = f32_to_i16(&resample(&silence(2_000), 16_000, 8_000).unwrap());
     for name in ["balance", "wrong", "no_expectation"] {
         write_wav(&dir.path().join(format!("{name}.wav")), 8_000, &quiet).unwrap();
     }
@@ -195,7 +198,8 @@ fn a_spoken_yes_confirms_the_account_number() {
         &keys,
         &prompt_duration_ms,
         &ReplayOptions::default(),
-    );
+    )
+    .unwrap();
     let expected =
         Expectation::parse("expect = [\"intent:balance\", \"collect:account=4512\", \"transfer:3000\"]", false)
             .unwrap();

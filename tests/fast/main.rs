@@ -8,5 +8,6 @@ mod asterisk_ami;
 mod asterisk_deploy;
 mod bench_command;
 mod check;
+mod cli;
 mod transports;
 mod workspace;

@@ -40,7 +40,7 @@ fn clip(rel: &str, rate: u32) -> Vec<i16> {
     if audio.rate == rate {
         audio.samples
     } else {
-        hotline::audio::f32_to_i16(&audio.to_f32_at(rate))
+        hotline::audio::f32_to_i16(&audio.to_f32_at(rate).unwrap())
     }
 }
 

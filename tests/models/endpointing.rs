@@ -10,7 +10,7 @@ use testkit::testdata::testdata_dir;
 fn word_then_silence(silence_ms: usize) -> Vec<f32> {
     let audio = read_wav(&testdata_dir().join("fsdd/3_jackson_0.wav")).expect("fsdd clip");
     let mut samples = vec![0.0f32; 8_000]; // 0.5 s before the word
-    samples.extend(audio.to_f32_at(16_000));
+    samples.extend(audio.to_f32_at(16_000).unwrap());
     samples.extend(std::iter::repeat_n(0.0, silence_ms * 16));
     samples
 }

@@ -38,7 +38,7 @@ fn rewritten_decoder_matches_the_exported_graph() {
     let fast = model().model();
     assert!(fast.has_growing_cache(), "the shipped decoder graph should be rewritten");
     let clip = read_wav(&data::default_testdata().join("fsdd/4_george_0.wav")).expect("clip");
-    let samples = clip.to_f32_at(MODEL_RATE);
+    let samples = clip.to_f32_at(MODEL_RATE).unwrap();
     // The utterance plus 500 ms, the margin these tolerances were set on
     // (with more silence after " Four" the two graphs' near-tie between
     // "." and the end of text, both an end of phrase, can fall either way).
@@ -107,7 +107,7 @@ fn mel_filters_and_log_mel_match_the_reference() {
         assert!((got - want).abs() < 1e-6, "filter[{m}][{k}] = {got}, reference {want}");
     }
     let path = data::default_testdata().join("speech_commands/down_0cb74144_nohash_1.wav");
-    let samples = read_wav(&path).unwrap().to_f32_at(MODEL_RATE);
+    let samples = read_wav(&path).unwrap().to_f32_at(MODEL_RATE).unwrap();
     let lm = mel.log_mel(&samples, samples.len());
     assert_eq!(lm.frames, 100, "1 s at a 10 ms hop");
     for (m, t, want) in [
@@ -209,7 +209,7 @@ fn reads_a_spoken_digit_string() {
         let mut samples = vec![0.0f32; 4800];
         for (j, d) in number.chars().enumerate() {
             let clip = read_wav(&td.join(format!("fsdd/{d}_{speaker}_{}.wav", (k + j) % 5))).unwrap();
-            samples.extend(clip.to_f32_at(MODEL_RATE));
+            samples.extend(clip.to_f32_at(MODEL_RATE).unwrap());
             samples.extend(std::iter::repeat_n(0.0, 2400));
         }
         let r = model().recognize(&data::phone_band(&samples), &Grammar { choices: Vec::new(), digits: Some((1, 12)) });
@@ -236,9 +236,9 @@ fn rejects_what_the_menu_does_not_allow() {
     let td = data::default_testdata();
     let grammar = menu(&["billing", "sales", "technical support", "agent"]);
     // A read sentence, a word from another menu, real noise, and silence.
-    let sentence = read_wav(&td.join("cmu_arctic/arctic_a0010.wav")).unwrap().to_f32_at(MODEL_RATE);
+    let sentence = read_wav(&td.join("cmu_arctic/arctic_a0010.wav")).unwrap().to_f32_at(MODEL_RATE).unwrap();
     let word = data::phone_band(
-        &read_wav(&td.join("speech_commands/down_0cb74144_nohash_1.wav")).unwrap().to_f32_at(MODEL_RATE),
+        &read_wav(&td.join("speech_commands/down_0cb74144_nohash_1.wav")).unwrap().to_f32_at(MODEL_RATE).unwrap(),
     );
     let noise = data::noise_clips(&data::noise_tracks(&td).unwrap(), 2, 1500);
     let mut cases = vec![("sentence", sentence), ("down", word), ("silence", vec![0.0; 16_000])];

@@ -55,7 +55,7 @@ impl CallerAudio {
 
     fn clip(mut self, relative: &str) -> Self {
         let a = read_wav(&testdata_dir().join(relative)).expect(relative);
-        let x = a.to_f32_at(RATE);
+        let x = a.to_f32_at(RATE).unwrap();
         self.samples.extend(hotline::audio::f32_to_i16(&x));
         self
     }

@@ -36,7 +36,7 @@ fn base_loads_with_the_fast_decoder_graph_and_the_multilingual_prompt() {
 #[test]
 fn base_transcribes_a_real_recording() {
     let clip = read_wav(&data::default_testdata().join("whisper_jfk/jfk.wav")).expect("jfk.wav");
-    let samples = clip.to_f32_at(MODEL_RATE);
+    let samples = clip.to_f32_at(MODEL_RATE).unwrap();
     let r = base().recognize(&samples, &Grammar::default()).expect("recognises");
     let text = data::normalise(&r.text);
     assert!(text.contains("my fellow americans"), "{:?}", r.text);

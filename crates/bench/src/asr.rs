@@ -94,7 +94,10 @@ fn bench(args: &AsrArgs) -> Result<(), String> {
     let (_, rss_loaded) = super::memory_mb();
 
     let read = |p: &Path| -> Result<Vec<f32>, String> {
-        read_wav(p).map(|a| a.to_f32_at(MODEL_RATE)).map_err(|e| format!("{}: {e}", p.display()))
+        read_wav(p)
+            .map_err(|e| e.to_string())
+            .and_then(|a| a.to_f32_at(MODEL_RATE).map_err(|e| e.to_string()))
+            .map_err(|e| format!("{}: {e}", p.display()))
     };
 
     let mut rows = Vec::new();

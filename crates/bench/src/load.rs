@@ -67,7 +67,7 @@ pub(crate) fn load_clips(data: Option<&Path>, rate: u32) -> Result<Vec<Vec<i16>>
         .map(|c| {
             let path = data.join(c);
             let a = hotline::audio::read_wav(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(hotline::audio::f32_to_i16(&a.to_f32_at(rate)))
+            Ok(hotline::audio::f32_to_i16(&a.to_f32_at(rate).map_err(|e| format!("{}: {e}", path.display()))?))
         })
         .collect()
 }

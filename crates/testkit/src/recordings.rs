@@ -34,7 +34,7 @@ fn pad(samples: Vec<f32>) -> Vec<f32> {
 
 fn load_16k(path: &Path) -> Result<Vec<f32>, String> {
     let audio = read_wav(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(audio.to_f32_at(MODEL_RATE))
+    audio.to_f32_at(MODEL_RATE).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// FSDD's test split (takes 0–4 of every digit and speaker): genuine 8 kHz

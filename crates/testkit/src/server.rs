@@ -20,7 +20,7 @@ pub fn testdata(rel: &str) -> PathBuf {
 /// A real recording at `rate`.
 pub fn clip(rel: &str, rate: u32) -> Vec<i16> {
     let audio = hotline::audio::read_wav(&testdata(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    hotline::audio::f32_to_i16(&audio.to_f32_at(rate))
+    hotline::audio::f32_to_i16(&audio.to_f32_at(rate).unwrap())
 }
 
 pub fn deps() -> ServerDeps {
