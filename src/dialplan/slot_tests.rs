@@ -83,8 +83,9 @@ fn slot_definition_mistakes() {
 
 #[test]
 fn phrases_two_options_share_once_fillers_are_dropped_are_a_warning() {
-    let text =
-        format!("{BASE}\n[menus.main.options.support]\nphrases = [\"sales please\"]\ndtmf = \"2\"\ntransfer = \"300\"\n");
+    let text = format!(
+        "{BASE}\n[menus.main.options.support]\nphrases = [\"sales please\"]\ndtmf = \"2\"\ntransfer = \"300\"\n"
+    );
     assert_one(
         &text,
         "warning: phrase \"sales please\" of option `support` cannot be told apart from \"sales\" of option `sales`",
