@@ -45,6 +45,7 @@ use crate::dialplan::{Action, AfterSay, Collect, Dialplan, GlobalIntent, GlobalK
 use crate::intent::{parse_digits, parse_yes_no, Candidate, IntentMatcher};
 
 mod flow;
+mod slots;
 #[cfg(any(test, feature = "fuzzing"))]
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod test_support;
@@ -135,18 +136,71 @@ pub enum Output {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    Prompt { t_ms: u64, menu: String, text: String },
-    Utterance { t_ms: u64, start_ms: u64, end_ms: u64, text: String, confidence: f32 },
-    Intent { t_ms: u64, menu: String, intent: String, confidence: f32, source: Source },
-    NoMatch { t_ms: u64, menu: String, text: String },
-    NoInput { t_ms: u64, menu: String },
-    Dtmf { t_ms: u64, digit: char },
-    Collect { t_ms: u64, variable: String, value: String, confirmed: bool },
-    BargeIn { t_ms: u64 },
-    Degraded { t_ms: u64, reason: String },
-    Transfer { t_ms: u64, extension: String, context: Option<String> },
-    TransferFailed { t_ms: u64, reason: String },
-    Hangup { t_ms: u64, reason: String },
+    Prompt {
+        t_ms: u64,
+        menu: String,
+        text: String,
+    },
+    Utterance {
+        t_ms: u64,
+        start_ms: u64,
+        end_ms: u64,
+        text: String,
+        confidence: f32,
+    },
+    Intent {
+        t_ms: u64,
+        menu: String,
+        intent: String,
+        confidence: f32,
+        source: Source,
+    },
+    NoMatch {
+        t_ms: u64,
+        menu: String,
+        text: String,
+    },
+    NoInput {
+        t_ms: u64,
+        menu: String,
+    },
+    Dtmf {
+        t_ms: u64,
+        digit: char,
+    },
+    Collect {
+        t_ms: u64,
+        variable: String,
+        value: String,
+        confirmed: bool,
+    },
+    /// A slot of the chosen option was filled (from the sentence that
+    /// chose it, an answer, or a correction at the read-back).
+    Slot {
+        t_ms: u64,
+        slot: String,
+        value: String,
+    },
+    BargeIn {
+        t_ms: u64,
+    },
+    Degraded {
+        t_ms: u64,
+        reason: String,
+    },
+    Transfer {
+        t_ms: u64,
+        extension: String,
+        context: Option<String>,
+    },
+    TransferFailed {
+        t_ms: u64,
+        reason: String,
+    },
+    Hangup {
+        t_ms: u64,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -178,6 +232,9 @@ pub const MAX_ESCALATIONS: u32 = 3;
 /// the rest of the call: a caller asked again and again to use the keypad
 /// is better off told once.
 pub const MAX_REFUSALS: u32 = 3;
+/// The variable the chosen menu option travels under with a transfer
+/// (`HOTLINE_OPTION` on Asterisk), beside collected values and slots.
+pub const OPTION_VARIABLE: &str = "option";
 /// Menus remembered for `back`.
 const HISTORY_LIMIT: usize = 16;
 /// Prompts queued at the PBX at once; more means something is looping.
@@ -217,6 +274,8 @@ enum State {
         collect: Collect,
         digits: String,
     },
+    /// "A large latte, right?": the request in `Call::filling` read back.
+    ConfirmRequest,
     /// "I heard 4 5 1 2. Is that right?" / "I heard internet. …"
     ConfirmValue {
         collect: Collect,
@@ -236,7 +295,14 @@ enum State {
 impl State {
     /// States in which the caller is expected to answer.
     fn listening(&self) -> bool {
-        matches!(self, State::Menu | State::ConfirmIntent(_) | State::Collect { .. } | State::ConfirmValue { .. })
+        matches!(
+            self,
+            State::Menu
+                | State::ConfirmIntent(_)
+                | State::ConfirmRequest
+                | State::Collect { .. }
+                | State::ConfirmValue { .. }
+        )
     }
 }
 
@@ -315,6 +381,11 @@ pub struct Call {
     /// Utterances the recogniser refused in a row (see `MAX_REFUSALS`).
     refusals: u32,
     variables: Vec<(String, String)>,
+    /// The option with slots being filled in, if any.
+    filling: Option<slots::Request>,
+    /// The words of the utterance that chose the current option (empty
+    /// for a key), for its slots.
+    heard: String,
     last_now: u64,
     /// Call time of the first audio sample, to put detector times on the
     /// call clock.
@@ -346,6 +417,8 @@ impl Call {
             degraded: false,
             refusals: 0,
             variables: Vec::new(),
+            filling: None,
+            heard: String::new(),
             last_now: 0,
             audio_origin: None,
         }
@@ -535,7 +608,7 @@ impl Call {
     /// recognition.
     fn on_lull(&mut self, origin: u64, u: Utterance, out: &mut Vec<Output>) {
         let answers_early = match &self.state {
-            State::Menu | State::ConfirmIntent(_) | State::ConfirmValue { .. } => true,
+            State::Menu | State::ConfirmIntent(_) | State::ConfirmRequest | State::ConfirmValue { .. } => true,
             // Spoken digits, not a mix with keys already pressed.
             State::Collect { digits, .. } => digits.is_empty(),
             _ => false,
@@ -583,7 +656,7 @@ impl Call {
             State::Menu => {
                 result.choice.is_some() && self.intent_of(result, true).is_some_and(|c| c.confidence >= accept)
             }
-            State::ConfirmIntent(_) | State::ConfirmValue { .. } => {
+            State::ConfirmIntent(_) | State::ConfirmRequest | State::ConfirmValue { .. } => {
                 result.confidence >= accept && matches!(result.choice.as_deref(), Some("yes" | "no"))
             }
             State::Collect { collect, .. } if collect.takes_choice() => {
@@ -670,6 +743,7 @@ impl Call {
                 Some(false) => self.no_match_event(now, result.text, out),
                 None => self.speech_global_or_no_match(now, &result, out),
             },
+            State::ConfirmRequest => self.answer_read_back(now, &result, out),
             State::Collect { collect, .. } if collect.takes_choice() => {
                 self.interpret_choice(now, collect, &result, out)
             }
@@ -723,12 +797,20 @@ impl Call {
         self.last_result_empty = false;
         match self.state.clone() {
             State::Menu => match self.choice_by_key(key) {
-                Some(chosen) => self.act(now, chosen, Source::Dtmf, out),
+                Some(chosen) => {
+                    self.heard.clear();
+                    self.act(now, chosen, Source::Dtmf, out)
+                }
                 None => self.no_match_event(now, format!("key {key}"), out),
             },
             State::ConfirmIntent(chosen) => match key {
                 '1' => self.act(now, chosen, Source::Dtmf, out),
                 _ => self.no_match_event(now, format!("key {key}"), out),
+            },
+            State::ConfirmRequest => match key {
+                '1' => self.request_confirmed(now, out),
+                '2' => self.no_match_event(now, format!("key {key}"), out),
+                _ => self.key_global_or_no_match(now, key, out),
             },
             State::Collect { collect, .. } if collect.takes_choice() => {
                 match collect.choices.iter().find(|c| c.dtmf == Some(key)).map(|c| c.value.clone()) {
