@@ -2,6 +2,7 @@
 //! compiled [`model`] the call machine runs. Every problem is reported at
 //! once with file:line:col (see `docs/dialplan.md`).
 mod clashes;
+mod collect;
 pub mod diagnostic;
 pub mod model;
 mod raw;
