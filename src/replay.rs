@@ -12,8 +12,12 @@
 //! `ReplayOptions::max_ms`, so no-input handling plays out to the end.
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::asr::models::ModelPaths;
+use crate::prompts::{default_cache_dir, PromptRenderer};
 
 use crate::asr::{Recognizer, SpeechStack};
 use crate::audio::{frame_samples, read_wav, Audio, ResampleError, FRAME_MS, MODEL_RATE};
@@ -39,14 +43,55 @@ impl Default for ReplayOptions {
     }
 }
 
-/// How long a prompt plays: its WAV's length when the file can be read,
-/// else an estimate for the text read by a TTS voice (about 14 characters
-/// a second).
+/// How long a prompt plays without rendering it: its WAV's length when
+/// the file can be read, else an estimate for the text read by a TTS voice
+/// (about 14 characters a second; [`PromptTimer`] measures instead).
 pub fn prompt_duration_ms(prompt: &Prompt) -> u64 {
     if let Some(audio) = prompt.wav.as_deref().and_then(|p| read_wav(p).ok()) {
         return audio.duration_ms();
     }
     300 + 70 * prompt.text.chars().count() as u64
+}
+
+/// Times prompts by the audio a call would play: the WAV, or the text as
+/// the TTS voice renders it (deterministic, and cached on disk, so the
+/// first replay renders and later ones read). Where the voice cannot run,
+/// the estimate of [`prompt_duration_ms`] stands in, and the reason is
+/// said once.
+pub struct PromptTimer {
+    renderer: Option<PromptRenderer>,
+    fallback_noted: AtomicBool,
+}
+
+impl PromptTimer {
+    /// Renders with the models in their usual place and the usual cache;
+    /// `None` renderer when text-to-speech is unavailable (reason on stderr).
+    pub fn from_environment() -> PromptTimer {
+        let renderer = PromptRenderer::new(&ModelPaths::default_location(), default_cache_dir());
+        let renderer = match renderer.tts_status() {
+            Ok(()) => Some(renderer),
+            Err(reason) => {
+                eprintln!(
+                    "hotline: note: text prompts are timed by an estimate: text-to-speech is unavailable ({reason})"
+                );
+                None
+            }
+        };
+        PromptTimer { renderer, fallback_noted: AtomicBool::new(false) }
+    }
+
+    pub fn duration_ms(&self, prompt: &Prompt) -> u64 {
+        let Some(renderer) = &self.renderer else { return prompt_duration_ms(prompt) };
+        match renderer.duration_ms(prompt) {
+            Ok(ms) => ms,
+            Err(e) => {
+                if !self.fallback_noted.swap(true, Ordering::Relaxed) {
+                    eprintln!("hotline: note: a prompt could not be rendered ({e}); timing it by an estimate");
+                }
+                prompt_duration_ms(prompt)
+            }
+        }
+    }
 }
 
 /// Replays one call; returns its timeline.

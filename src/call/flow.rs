@@ -25,6 +25,7 @@ impl Call {
             self.menu = id.to_string();
         }
         self.state = State::Menu;
+        self.filling = None;
         self.reset_counters();
         self.play_menu_prompt(now, menu, &menu.prompt, out);
     }
@@ -80,10 +81,34 @@ impl Call {
             confidence: chosen.confidence,
             source,
         }));
-        match chosen.target {
-            Target::Action(action) => self.run_action(now, action, out),
-            Target::Global(kind) => self.run_global(now, kind, out),
+        let Target::Action(action) = chosen.target else {
+            let Target::Global(kind) = chosen.target else { return };
+            return self.run_global(now, kind, out);
+        };
+        // The receiving side learns what the caller chose, not only the
+        // values collected for it.
+        self.set_variable(OPTION_VARIABLE, chosen.intent.clone());
+        let option =
+            self.current_menu_def().and_then(|m| m.options.iter().find(|o| o.intent == chosen.intent)).cloned();
+        match option.filter(|o| !o.slots.is_empty()) {
+            Some(option) => {
+                let heard = if source == Source::Speech { std::mem::take(&mut self.heard) } else { String::new() };
+                let unsure = chosen.confidence < self.plan.thresholds.accept;
+                self.start_request(now, &option, &heard, unsure, out)
+            }
+            None => self.run_action(now, action, out),
         }
+    }
+
+    /// Sets a variable that travels with a transfer, replacing its value.
+    pub(super) fn set_variable(&mut self, name: &str, value: String) {
+        self.variables.retain(|(n, _)| n != name);
+        self.variables.push((name.to_string(), value));
+    }
+
+    /// The caller said yes (or pressed 1) to the read-back of a request.
+    pub(super) fn request_confirmed(&mut self, now: u64, out: &mut Vec<Output>) {
+        self.finish_request(now, true, out);
     }
 
     pub(super) fn run_action(&mut self, now: u64, action: Action, out: &mut Vec<Output>) {
@@ -104,6 +129,7 @@ impl Call {
 
     pub(super) fn transfer(&mut self, now: u64, target: Transfer, out: &mut Vec<Output>) {
         self.state = State::Transferring(target);
+        self.filling = None;
         self.pending = None;
         let announcement = wording::text_prompt(&self.plan.messages.transferring);
         self.play(now, announcement, false, out);
@@ -146,6 +172,7 @@ impl Call {
                 let q = wording::confirm_intent_prompt(&plan.messages, &chosen.intent, self.degraded);
                 self.play(now, q, barge_in, out);
             }
+            State::ConfirmRequest => self.play_read_back(now, out),
             State::Collect { collect, .. } => {
                 self.state = State::Collect { digits: String::new(), collect: collect.clone() };
                 self.play_collect_prompt(now, &collect, out);
@@ -202,8 +229,9 @@ impl Call {
             return self.escalate(now, out);
         }
         match self.state.clone() {
-            State::Menu | State::ConfirmIntent(_) => {
+            State::Menu | State::ConfirmIntent(_) | State::ConfirmRequest => {
                 self.state = State::Menu;
+                self.filling = None;
                 self.play_menu_prompt(now, &menu, &menu.no_match_prompt, out);
             }
             State::Collect { collect, .. } | State::ConfirmValue { collect, .. } => {
@@ -216,6 +244,7 @@ impl Call {
 
     pub(super) fn escalate(&mut self, now: u64, out: &mut Vec<Output>) {
         self.escalations += 1;
+        self.filling = None;
         let escalation = self.plan.menus.get(&self.menu).map(|m| m.escalation.clone());
         match escalation {
             Some(action) if !self.degraded && self.escalations <= MAX_ESCALATIONS => {

@@ -17,7 +17,13 @@ fn words(list: &[&str]) -> Vec<String> {
 }
 
 fn option(intent: &str, phrases: &[&str], key: char, action: Action) -> MenuOption {
-    MenuOption { intent: intent.into(), phrases: words(phrases), dtmf: Some(key), action }
+    MenuOption {
+        intent: intent.into(),
+        phrases: words(phrases),
+        dtmf: Some(key),
+        action,
+        slots: OptionSlots::default(),
+    }
 }
 
 fn slot_choice(value: &str, phrases: &[&str], dtmf: Option<char>) -> SlotChoice {
@@ -137,6 +143,7 @@ pub fn test_dialplan() -> Dialplan {
             transferring: "Please hold while I transfer you.".into(),
             transfer_failed: "Sorry, the transfer failed.".into(),
             goodbye: "Goodbye.".into(),
+            confirm_request: "{}, right?".into(),
         },
     }
 }

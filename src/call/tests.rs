@@ -39,6 +39,7 @@ fn line(o: &Output) -> String {
             Event::Collect { t_ms, variable, value, confirmed } => {
                 format!("{t_ms} collect {variable}={value} confirmed={confirmed}")
             }
+            Event::Slot { t_ms, slot, value } => format!("{t_ms} slot {slot}={value}"),
             Event::BargeIn { t_ms } => format!("{t_ms} barge-in"),
             Event::Degraded { t_ms, .. } => format!("{t_ms} degraded"),
             Event::Transfer { t_ms, extension, context } => format!("{t_ms} transferred {extension} {context:?}"),
@@ -60,7 +61,11 @@ impl Harness {
     }
 
     fn with_vad(vad: LoudnessVad) -> Harness {
-        let call = Call::new(Arc::new(test_dialplan()), Arc::new(crate::intent::TextMatcher::default()), Box::new(vad));
+        Harness::with_plan(test_dialplan(), vad)
+    }
+
+    fn with_plan(plan: Dialplan, vad: LoudnessVad) -> Harness {
+        let call = Call::new(Arc::new(plan), Arc::new(crate::intent::TextMatcher::default()), Box::new(vad));
         Harness { call, now: 0, last_play: None, last_request: None, last_grammar: None, transfers: Vec::new() }
     }
 
@@ -190,7 +195,11 @@ fn agent_from_a_sub_menu_by_voice() {
     );
     assert!(!h.call.is_finished(), "the caller hears the announcement first");
     let out = h.played(2_000);
-    assert_eq!(out, s(&[&format!("{} transferred 1000 Some(\"agents\")", t + 2_000), "transfer 1000 []"]));
+    // The option chosen on the way travels too: the agent sees "billing".
+    assert_eq!(
+        out,
+        s(&[&format!("{} transferred 1000 Some(\"agents\")", t + 2_000), "transfer 1000 [option=billing]"])
+    );
     assert!(h.call.is_finished());
     assert_eq!(h.call.next_deadline(), None);
 }
@@ -453,8 +462,9 @@ fn account_number_by_keys_with_pound_and_read_back() {
         ])
     );
     h.played(1_500);
-    assert_eq!(h.transfers, [(super::test_support::transfer("3000"), vec![("account".into(), "4512".into())])]);
-    assert_eq!(h.call.variables(), [("account".to_string(), "4512".to_string())]);
+    let variables = vec![("option".to_string(), "balance".to_string()), ("account".into(), "4512".into())];
+    assert_eq!(h.transfers, [(super::test_support::transfer("3000"), variables.clone())]);
+    assert_eq!(h.call.variables(), variables);
 }
 
 #[test]
@@ -517,7 +527,7 @@ fn a_service_said_clearly_is_taken_and_travels_with_the_transfer() {
     );
     h.played(1_500);
     assert_eq!(h.transfers[0].0.extension, "4000");
-    assert_eq!(h.transfers[0].1, [("service".to_string(), "tv".to_string())]);
+    assert_eq!(h.transfers[0].1, [("option".to_string(), "outage".to_string()), ("service".into(), "tv".into())]);
 }
 
 #[test]
@@ -975,3 +985,6 @@ fn prepared_grammars_cover_every_state_a_call_listens_in() {
         assert!(prepared.iter().all(|g| listened.contains(g)), "{}: prepares grammars no call uses", plan.name);
     }
 }
+
+#[path = "slot_tests.rs"]
+mod slot_tests;

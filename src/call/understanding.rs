@@ -33,6 +33,11 @@ impl Call {
         Some(Chosen { intent: intent.to_string(), target, confidence })
     }
 
+    /// The current menu's option `intent` asks for slots.
+    pub(super) fn takes_slots(&self, intent: &str) -> bool {
+        self.current_menu_def().is_some_and(|m| m.options.iter().any(|o| o.intent == intent && !o.slots.is_empty()))
+    }
+
     pub(super) fn choice_by_key(&self, key: char) -> Option<Chosen> {
         let option = self
             .current_menu_def()
@@ -73,8 +78,14 @@ impl Call {
 
     pub(super) fn interpret_menu_speech(&mut self, now: u64, result: &Recognition, out: &mut Vec<Output>) {
         let thresholds = self.plan.thresholds;
+        self.heard = result.text.clone();
         match self.intent_of(result, true) {
             Some(chosen) if chosen.confidence >= thresholds.accept => self.act(now, chosen, Source::Speech, out),
+            // An option with slots is read back as a whole request instead
+            // ("A large latte, right?"), once its slots are filled.
+            Some(chosen) if chosen.confidence >= thresholds.confirm && self.takes_slots(&chosen.intent) => {
+                self.act(now, chosen, Source::Speech, out)
+            }
             Some(chosen) if chosen.confidence >= thresholds.confirm => {
                 let question = wording::confirm_intent_prompt(&self.plan.messages, &chosen.intent, false);
                 self.state = State::ConfirmIntent(chosen);
@@ -180,14 +191,16 @@ impl Call {
     }
 
     pub(super) fn store(&mut self, now: u64, collect: Collect, value: String, confirmed: bool, out: &mut Vec<Output>) {
+        if self.slot_answered(now, &collect.variable, &value, out) {
+            return;
+        }
         out.push(Output::Event(Event::Collect {
             t_ms: now,
             variable: collect.variable.clone(),
             value: value.clone(),
             confirmed,
         }));
-        self.variables.retain(|(name, _)| *name != collect.variable);
-        self.variables.push((collect.variable, value));
+        self.set_variable(&collect.variable, value);
         self.reset_counters();
         self.state = State::Menu;
         self.run_action(now, *collect.then, out);

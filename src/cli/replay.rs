@@ -10,8 +10,7 @@ use crate::call::Event;
 use crate::dialplan::Dialplan;
 use crate::intent::IntentMatcher;
 use crate::replay::{
-    check_expectations, parse_dtmf, prompt_duration_ms, replay_call, replay_dir, timeline_json, Expectation,
-    ReplayOptions,
+    check_expectations, parse_dtmf, replay_call, replay_dir, timeline_json, Expectation, PromptTimer, ReplayOptions,
 };
 
 #[derive(clap::Args, Debug)]
@@ -70,7 +69,9 @@ fn replay(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> 
         }
         let speech = load_speech()?;
         let mut stdout = std::io::stdout().lock();
-        let summary = replay_dir(&args.input, dialplan, matcher, &speech, &prompt_duration_ms, &opts, &mut stdout)
+        let timer = PromptTimer::from_environment();
+        let prompt_ms = |p: &crate::dialplan::Prompt| timer.duration_ms(p);
+        let summary = replay_dir(&args.input, dialplan, matcher, &speech, &prompt_ms, &opts, &mut stdout)
             .map_err(|e| format!("{}: {e}", args.input.display()))?;
         if summary.passed + summary.failed == 0 {
             return Err(format!("{}: no NAME.wav with a NAME.expect.toml next to it", args.input.display()));
@@ -87,7 +88,9 @@ fn replay(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> 
         keys.extend(e.dtmf.iter().copied());
     }
     let speech = load_speech()?;
-    let events = replay_call(dialplan, matcher, &speech, &audio, &keys, &prompt_duration_ms, &opts)
+    let timer = PromptTimer::from_environment();
+    let prompt_ms = |p: &crate::dialplan::Prompt| timer.duration_ms(p);
+    let events = replay_call(dialplan, matcher, &speech, &audio, &keys, &prompt_ms, &opts)
         .map_err(|e| format!("{}: {e}", args.input.display()))?;
     super::print_line(timeline_json(&events).trim_end());
     if !matches!(events.last(), Some(Event::Transfer { .. } | Event::Hangup { .. })) {

@@ -1,9 +1,13 @@
 //! Dialplans: TOML files admins write, parsed with spans, validated into the
 //! compiled `model` the call machine runs. Every problem is reported at
 //! once with file:line:col (see `docs/dialplan.md`).
+mod clashes;
+mod collect;
 pub(crate) mod diagnostic;
 pub(crate) mod model;
 mod raw;
+mod reprompt;
+pub mod slots;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -66,6 +66,58 @@ pub struct MenuOption {
     pub phrases: Vec<String>,
     pub dtmf: Option<char>,
     pub action: Action,
+    /// Details the caller gives with the choice (size, quantity, ...).
+    pub slots: OptionSlots,
+}
+
+/// The slots an option takes, and whether the whole request is read back
+/// before the action ("A large latte, right?").
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OptionSlots {
+    /// In the order the caller is asked for the missing ones.
+    pub uses: Vec<SlotUse>,
+    /// Read the request back once all required slots are filled.
+    pub confirm: bool,
+    /// What the read-back says, with `{slot}` / `{option}` placeholders;
+    /// `None`: the filled values' phrases, then the option's name.
+    pub read_back: Option<String>,
+}
+
+impl OptionSlots {
+    pub fn is_empty(&self) -> bool {
+        self.uses.is_empty()
+    }
+}
+
+/// One slot of an option: required ones are asked for when the caller did
+/// not say them; optional ones are only taken from what the caller said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotUse {
+    pub slot: Slot,
+    pub required: bool,
+}
+
+/// A detail declared once under `[slots.NAME]` and reused by options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slot {
+    /// Also the name of the variable its value travels under.
+    pub name: String,
+    pub kind: SlotKind,
+    /// The question that asks for it; `{option}` and `{slot}` placeholders
+    /// are filled in the call.
+    pub prompt: Prompt,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlotKind {
+    /// One of these values (keys 1-9 in the order written).
+    Choice(Vec<SlotChoice>),
+    /// A digit string, e.g. a PIN or an order number.
+    Digits { min: usize, max: usize },
+    /// A quantity ("two", "12"), stored as digits.
+    Number,
+    /// `yes` or `no`.
+    YesNo,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -156,6 +208,8 @@ pub struct Messages {
     pub transfer_failed: String,
     /// "Goodbye."
     pub goodbye: String,
+    /// "{}, right?": the read-back of an option with its slots.
+    pub confirm_request: String,
 }
 
 /// One place in a dialplan that can send a caller to a human: which

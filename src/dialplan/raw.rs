@@ -26,7 +26,30 @@ pub struct RawDialplan {
     pub defaults: RawMenuSettings,
     pub globals: Vec<RawGlobal>,
     pub messages: Vec<(At<String>, At<String>)>,
+    pub slots: Vec<RawSlot>,
     pub menus: Vec<RawMenu>,
+}
+
+/// A named list of phrases: `small = ["small", "twelve ounce"]`.
+pub type PhraseList = (At<String>, At<Vec<At<String>>>);
+
+/// `[slots.NAME]`: a detail options can ask for.
+#[derive(Debug)]
+pub struct RawSlot {
+    pub name: At<String>,
+    pub kind: Option<At<String>>,
+    /// `[slots.NAME.values]`: value name -> phrases, in the order written.
+    pub values: Option<At<Vec<PhraseList>>>,
+    pub prompt: Option<RawPrompt>,
+    pub min_digits: Option<At<i64>>,
+    pub max_digits: Option<At<i64>>,
+}
+
+/// `slots` and `optional_slots` of a menu or an option.
+#[derive(Debug, Default)]
+pub struct RawSlotRefs {
+    pub required: Option<At<Vec<At<String>>>>,
+    pub optional: Option<At<Vec<At<String>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +86,8 @@ pub struct RawMenu {
     pub no_match_prompt: Option<RawPrompt>,
     pub settings: RawMenuSettings,
     pub options: Vec<RawOption>,
+    /// Slots every option of the menu takes.
+    pub slots: RawSlotRefs,
     /// `options` exists but is not a table (already reported).
     pub options_malformed: bool,
 }
@@ -82,6 +107,9 @@ pub struct RawOption {
     pub dtmf: Option<At<String>>,
     pub collect: Option<RawCollect>,
     pub action: RawAction,
+    pub slots: RawSlotRefs,
+    pub confirm: Option<At<bool>>,
+    pub read_back: Option<At<String>>,
 }
 
 /// The action keys shared by options and `escalation`.
@@ -175,6 +203,23 @@ pub fn parse(source: &str, rep: &mut Reporter) -> Result<RawDialplan, (Range<usi
         }
         t.finish(rep);
     }
+    if let Some(mut slots) = root.table(rep, "slots") {
+        for (name, mut t) in slots.entries(rep) {
+            raw.slots.push(RawSlot {
+                kind: t.string(rep, "kind"),
+                values: t.table(rep, "values").map(|mut v| {
+                    let span = v.span.clone();
+                    At { value: v.phrase_lists(rep), span }
+                }),
+                prompt: t.prompt(rep, "prompt"),
+                min_digits: t.integer(rep, "min_digits"),
+                max_digits: t.integer(rep, "max_digits"),
+                name,
+            });
+            t.finish(rep);
+        }
+        slots.finish(rep);
+    }
     if let Some(mut menus) = root.table(rep, "menus") {
         for (id, mut m) in menus.entries(rep) {
             let mut menu = RawMenu {
@@ -183,6 +228,7 @@ pub fn parse(source: &str, rep: &mut Reporter) -> Result<RawDialplan, (Range<usi
                 no_match_prompt: m.prompt(rep, "no_match_prompt"),
                 settings: menu_settings(&mut m, rep),
                 options: Vec::new(),
+                slots: slot_refs(&mut m, rep),
                 options_malformed: m.table.get("options").is_some_and(|i| !i.is_table_like()),
                 id,
             };
@@ -221,8 +267,11 @@ pub fn parse(source: &str, rep: &mut Reporter) -> Result<RawDialplan, (Range<usi
                         collect
                     });
                     let action = action(&mut o, rep, intent.span.clone());
+                    let slots = slot_refs(&mut o, rep);
+                    let confirm = o.bool(rep, "confirm");
+                    let read_back = o.string(rep, "read_back");
                     o.finish(rep);
-                    menu.options.push(RawOption { intent, phrases, dtmf, collect, action });
+                    menu.options.push(RawOption { intent, phrases, dtmf, collect, action, slots, confirm, read_back });
                 }
                 options.finish(rep);
             }
@@ -249,6 +298,10 @@ fn menu_settings(t: &mut TableReader, rep: &mut Reporter) -> RawMenuSettings {
             a
         }),
     }
+}
+
+fn slot_refs(t: &mut TableReader, rep: &mut Reporter) -> RawSlotRefs {
+    RawSlotRefs { required: t.string_list(rep, "slots"), optional: t.string_list(rep, "optional_slots") }
 }
 
 fn action(t: &mut TableReader, rep: &mut Reporter, span: Range<usize>) -> RawAction {
@@ -358,6 +411,58 @@ impl<'d> TableReader<'d> {
             self.wrong_type(rep, key, "a list of strings", item, &span);
             return None;
         };
+        Some(strings_of(array, key, span, rep))
+    }
+
+    /// A table whose keys are names chosen by the admin, each a list of
+    /// phrases: `small = ["small", "twelve ounce"]`.
+    fn phrase_lists(&mut self, rep: &mut Reporter) -> Vec<PhraseList> {
+        self.open = true;
+        let mut out = Vec::new();
+        for (name, item) in self.table.iter() {
+            let key_span = self.key_span(name);
+            let span = item.span().unwrap_or_else(|| key_span.clone());
+            let name = At { value: name.to_string(), span: key_span };
+            match item.as_array() {
+                Some(array) => out.push((name, strings_of(array, "phrases", span, rep))),
+                None => rep.error(
+                    &span,
+                    format!(
+                        "value `{}` in {} must be a list of phrases, found {}",
+                        name.value,
+                        self.what,
+                        item.type_name()
+                    ),
+                    Some(format!("e.g. `{} = [\"{}\", \"another way to say it\"]`", name.value, name.value)),
+                ),
+            }
+        }
+        out
+    }
+}
+
+/// What a table the admin wrote as something else should look like, for
+/// the tables whose shape is easy to get wrong (`choices = ["a", "b"]`).
+fn expected_table_shape(key: &str) -> Option<String> {
+    let example = match key {
+        "choices" => {
+            "one table per value under the `collect`: `[menus.main.options.outage.collect.choices.internet]` \
+             then `phrases = [\"internet\", \"broadband\"]` and `dtmf = \"1\"`"
+        }
+        "values" => "`[slots.size.values]` then one line per value: `small = [\"small\", \"twelve ounce\"]`",
+        "options" => {
+            "one table per option: `[menus.main.options.billing]` then `phrases = [\"billing\"]`, `dtmf = \"1\"`"
+        }
+        "slots" => "one table per slot: `[slots.size.values]` then `small = [\"small\"]`",
+        "menus" => "one table per menu: `[menus.main]` then `prompt = \"...\"`",
+        _ => return None,
+    };
+    Some(format!("expected {example}"))
+}
+
+/// The strings of a TOML array; anything else in it is reported.
+fn strings_of(array: &toml_edit::Array, key: &str, span: Range<usize>, rep: &mut Reporter) -> At<Vec<At<String>>> {
+    {
         let mut values = Vec::new();
         for v in array.iter() {
             let vspan = v.span().unwrap_or_else(|| span.clone());
@@ -366,9 +471,11 @@ impl<'d> TableReader<'d> {
                 other => rep.error(&vspan, format!("`{key}` must list strings, found {}", other.type_name()), None),
             }
         }
-        Some(At { value: values, span })
+        At { value: values, span }
     }
+}
 
+impl<'d> TableReader<'d> {
     fn prompt(&mut self, rep: &mut Reporter, key: &'static str) -> Option<RawPrompt> {
         let (item, span) = self.get(key)?;
         if let Some(s) = item.as_str() {
@@ -399,7 +506,8 @@ impl<'d> TableReader<'d> {
                 None
             }
             None => {
-                self.wrong_type(rep, key, "a table", item, &span);
+                let message = format!("`{key}` must be a table, found {}", item.type_name());
+                rep.error(&span, message, expected_table_shape(key));
                 None
             }
         }

@@ -9,7 +9,7 @@ fn shipped() -> PathBuf {
 }
 
 /// A minimal valid dialplan; tests append or replace parts of it.
-const BASE: &str = r#"
+pub(super) const BASE: &str = r#"
 [operator]
 extension = "100"
 
@@ -22,7 +22,7 @@ dtmf = "1"
 transfer = "200"
 "#;
 
-fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+pub(super) fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
     path
@@ -42,7 +42,7 @@ fn problems(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn assert_one(text: &str, expected: &str) {
+pub(super) fn assert_one(text: &str, expected: &str) {
     let found = problems(text);
     assert!(found.iter().any(|p| p.contains(expected)), "expected a problem containing {expected:?}, got {found:#?}");
 }
@@ -81,7 +81,7 @@ fn shipped_dialplan_compiles_to_the_documented_menus() {
         main.no_match_prompt.text
     );
     assert!(
-        main.no_match_prompt.text.ends_with("or 0 for agent, or just say what you need."),
+        main.no_match_prompt.text.ends_with("For anything else, just say what you need, or say agent."),
         "{}",
         main.no_match_prompt.text
     );
@@ -397,3 +397,6 @@ fn options_written_as_an_array_of_tables_get_a_hint() {
     let empty = "[operator]\nextension = \"1\"\n[menus.main]\nprompt = \"x\"\n[menus.main.options]\n";
     assert_one(empty, "3:8: error: menu `main` has no options");
 }
+
+#[path = "slot_tests.rs"]
+mod slot_tests;

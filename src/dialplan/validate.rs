@@ -3,21 +3,21 @@
 //!
 //! Validation never stops at the first problem: each check reports and moves
 //! on, and the compiled dialplan is only handed out when no error was found.
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Range;
 use std::path::Path;
 
 use super::diagnostic::{did_you_mean, Reporter};
 use super::model::*;
-use super::raw::{
-    At, RawAction, RawCollect, RawDialplan, RawMenu, RawMenuSettings, RawOption, RawPrompt, RawSlotChoice,
-};
+use super::raw::{At, RawAction, RawCollect, RawDialplan, RawMenu, RawMenuSettings, RawOption, RawPrompt, RawSlotRefs};
+pub(super) use super::reprompt::choices_sentence;
+use super::slots::expand_phrases;
 
 /// Section names under `[globals]`, also the intent names in timelines.
 pub const GLOBAL_NAMES: [&str; 5] = ["agent", "repeat", "back", "main_menu", "goodbye"];
 /// Keys of `[messages]`, named like the fields of [`Messages`].
-pub const MESSAGE_NAMES: [&str; 6] =
-    ["confirm_intent", "confirm_digits", "dtmf_only", "transferring", "transfer_failed", "goodbye"];
+pub const MESSAGE_NAMES: [&str; 7] =
+    ["confirm_intent", "confirm_digits", "dtmf_only", "transferring", "transfer_failed", "goodbye", "confirm_request"];
 
 pub const DEFAULT_ACCEPT: f32 = 0.85;
 pub const DEFAULT_CONFIRM: f32 = 0.45;
@@ -33,9 +33,9 @@ pub const DEFAULT_NO_MATCH_RETRIES: u32 = 2;
 /// Limits that keep a caller from waiting forever in one menu.
 const TIMEOUT_RANGE_S: (f64, f64) = (1.0, 60.0);
 const MAX_RETRIES: i64 = 10;
-const MAX_DIGITS: i64 = 32;
-const DEFAULT_MIN_DIGITS: usize = 1;
-const DEFAULT_MAX_DIGITS: usize = 16;
+pub(super) const MAX_DIGITS: i64 = 32;
+pub(super) const DEFAULT_MIN_DIGITS: usize = 1;
+pub(super) const DEFAULT_MAX_DIGITS: usize = 16;
 /// `then` words of `say` that are not menu ids.
 const THEN_RETURN: &str = "return";
 const THEN_HANGUP: &str = "hangup";
@@ -84,6 +84,7 @@ pub fn default_messages() -> Messages {
         transferring: "Please hold while I transfer you.".into(),
         transfer_failed: "Sorry, the transfer failed.".into(),
         goodbye: "Thank you for calling. Goodbye.".into(),
+        confirm_request: "{}, right?".into(),
     }
 }
 
@@ -158,7 +159,10 @@ pub fn compile(raw: RawDialplan, cx: &Context, rep: &mut Reporter) -> Option<Dia
         rep.error(&start.span, message, help);
     }
 
-    let mut v = Validator { cx, rep, menu_ids: &menu_ids, globals: &globals };
+    let slot_names: Vec<String> = raw.slots.iter().map(|s| s.name.value.clone()).collect();
+    let slots = Validator { cx, rep, menu_ids: &menu_ids, globals: &globals, slots: &[], slot_names: &slot_names }
+        .compile_slots(&raw.slots);
+    let mut v = Validator { cx, rep, menu_ids: &menu_ids, globals: &globals, slots: &slots, slot_names: &slot_names };
     let defaults = v.settings(&raw.defaults);
     let mut menus = BTreeMap::new();
     for m in &raw.menus {
@@ -231,17 +235,14 @@ fn globals(raw: &RawDialplan, rep: &mut Reporter) -> Vec<GlobalIntent> {
 fn messages(raw: &RawDialplan, rep: &mut Reporter) -> Messages {
     let mut m = default_messages();
     for (key, text) in &raw.messages {
-        let needs_placeholder = matches!(key.value.as_str(), "confirm_intent" | "confirm_digits");
-        if needs_placeholder && !text.value.contains("{}") {
-            rep.error(
-                &text.span,
-                format!(
-                    "`{}` must contain `{{}}`, where the {} are read out",
-                    key.value,
-                    if key.value == "confirm_intent" { "intent's words" } else { "digits" }
-                ),
-                None,
-            );
+        let read_out = match key.value.as_str() {
+            "confirm_intent" => Some("intent's words"),
+            "confirm_digits" => Some("digits"),
+            "confirm_request" => Some("option and its slots"),
+            _ => None,
+        };
+        if let Some(what) = read_out.filter(|_| !text.value.contains("{}")) {
+            rep.error(&text.span, format!("`{}` must contain `{{}}`, where the {what} are read out", key.value), None);
         }
         if text.value.trim().is_empty() {
             rep.error(&text.span, format!("`{}` is empty", key.value), None);
@@ -252,6 +253,7 @@ fn messages(raw: &RawDialplan, rep: &mut Reporter) -> Messages {
             "dtmf_only" => &mut m.dtmf_only,
             "transferring" => &mut m.transferring,
             "transfer_failed" => &mut m.transfer_failed,
+            "confirm_request" => &mut m.confirm_request,
             _ => &mut m.goodbye,
         };
         *slot = text.value.clone();
@@ -285,7 +287,7 @@ fn context(ctx: Option<&At<String>>, rep: &mut Reporter) -> Option<String> {
 }
 
 /// Menu ids, intent and variable names: letters, digits, `_`, `-`.
-fn check_name(name: &At<String>, what: &str, rep: &mut Reporter) {
+pub(super) fn check_name(name: &At<String>, what: &str, rep: &mut Reporter) {
     let ok = !name.value.is_empty()
         && name.value.len() <= 64
         && name.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -294,7 +296,7 @@ fn check_name(name: &At<String>, what: &str, rep: &mut Reporter) {
     }
 }
 
-fn dtmf_key(d: &At<String>, rep: &mut Reporter) -> Option<char> {
+pub(super) fn dtmf_key(d: &At<String>, rep: &mut Reporter) -> Option<char> {
     let mut chars = d.value.chars();
     match (chars.next(), chars.next()) {
         (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => Some(c),
@@ -305,7 +307,7 @@ fn dtmf_key(d: &At<String>, rep: &mut Reporter) -> Option<char> {
     }
 }
 
-fn phrase_list(phrases: &At<Vec<At<String>>>, rep: &mut Reporter) -> Vec<String> {
+pub(super) fn phrase_list(phrases: &At<Vec<At<String>>>, rep: &mut Reporter) -> Vec<String> {
     if phrases.value.is_empty() {
         rep.error(
             &phrases.span,
@@ -326,59 +328,19 @@ fn phrase_list(phrases: &At<Vec<At<String>>>, rep: &mut Reporter) -> Vec<String>
 }
 
 /// How two phrases are compared for ambiguity: case and spacing ignored.
-fn normalise(phrase: &str) -> String {
+pub(super) fn normalise(phrase: &str) -> String {
     phrase.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn key_name(c: char) -> String {
-    match c {
-        '*' => "star".into(),
-        '#' => "pound".into(),
-        c => c.to_string(),
-    }
-}
-
-/// "Press 1 for billing, 2 for opening hours, or 0 for agent, or just say
-/// what you need." One short sentence naming every choice with its key (a
-/// reprompt that reads out a sentence per choice outlasts the caller's
-/// patience); the names are the first phrases, so saying them works.
-/// Choices without a key follow: "You can also say help."
-fn choices_sentence(choices: &[(String, Option<char>)]) -> String {
-    let keyed: Vec<String> = choices
-        .iter()
-        .filter_map(|(phrase, key)| {
-            let key = key_name((*key)?);
-            Some(if phrase.is_empty() { key } else { format!("{key} for {phrase}") })
-        })
-        .collect();
-    let spoken: Vec<String> =
-        choices.iter().filter(|(p, k)| k.is_none() && !p.is_empty()).map(|(p, _)| p.clone()).collect();
-    let mut parts = Vec::new();
-    if !keyed.is_empty() {
-        parts.push(format!("Press {}, or just say what you need.", or_list(&keyed)));
-    }
-    if !spoken.is_empty() {
-        let lead = if keyed.is_empty() { "Say" } else { "You can also say" };
-        parts.push(format!("{lead} {}.", or_list(&spoken)));
-    }
-    parts.join(" ")
-}
-
-/// "a", "a or b", "a, b, or c".
-fn or_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [a, b] => format!("{a} or {b}"),
-        [rest @ .., last] => format!("{}, or {last}", rest.join(", ")),
-    }
-}
-
-struct Validator<'a, 'r, 's> {
-    cx: &'a Context<'a>,
-    rep: &'r mut Reporter<'s>,
-    menu_ids: &'a [&'a str],
-    globals: &'a [GlobalIntent],
+pub(super) struct Validator<'a, 'r, 's> {
+    pub(super) cx: &'a Context<'a>,
+    pub(super) rep: &'r mut Reporter<'s>,
+    pub(super) menu_ids: &'a [&'a str],
+    pub(super) globals: &'a [GlobalIntent],
+    /// The slots compiled so far (all of them once menus are checked).
+    pub(super) slots: &'a [Slot],
+    /// Every `[slots.NAME]` written, valid or not.
+    pub(super) slot_names: &'a [String],
 }
 
 impl Validator<'_, '_, '_> {
@@ -432,7 +394,7 @@ impl Validator<'_, '_, '_> {
             }
         };
 
-        let options: Vec<MenuOption> = m.options.iter().filter_map(|o| self.option(o)).collect();
+        let options: Vec<MenuOption> = m.options.iter().filter_map(|o| self.option(o, &m.slots)).collect();
         if m.options.is_empty() && !m.options_malformed {
             self.rep.error(
                 &m.id.span,
@@ -443,12 +405,13 @@ impl Validator<'_, '_, '_> {
         self.check_clashes(m, globals_on);
 
         let active_globals: Vec<&GlobalIntent> = if globals_on { self.globals.iter().collect() } else { Vec::new() };
-        let mut choices: Vec<(String, Option<char>)> =
+        let choices: Vec<(String, Option<char>)> =
             options.iter().map(|o| (o.phrases.first().cloned().unwrap_or_default(), o.dtmf)).collect();
-        if let Some(agent) = active_globals.iter().find(|g| g.kind == GlobalKind::Operator) {
-            choices.push((agent.phrases.first().cloned().unwrap_or_default(), agent.dtmf));
-        }
-        let list = choices_sentence(&choices);
+        let agent = active_globals
+            .iter()
+            .find(|g| g.kind == GlobalKind::Operator)
+            .map(|agent| (agent.phrases.first().cloned().unwrap_or_default(), agent.dtmf));
+        let list = choices_sentence(&choices, agent.as_ref());
         let generated = |lead: &str| Prompt { text: format!("{lead} {list}"), wav: None };
         let no_input_prompt = match &m.no_input_prompt {
             Some(p) => self.prompt(p, "no_input_prompt"),
@@ -495,12 +458,14 @@ impl Validator<'_, '_, '_> {
         }
     }
 
-    fn prompt(&mut self, p: &RawPrompt, what: &str) -> Prompt {
+    pub(super) fn prompt(&mut self, p: &RawPrompt, what: &str) -> Prompt {
         let text = p.text.as_ref().map(|t| t.value.trim().to_string()).unwrap_or_default();
         if let Some(t) = &p.text {
             if text.is_empty() {
                 self.rep.error(&t.span, format!("`{what}` text is empty"), None);
             }
+            let menu_prompt = matches!(what, "prompt" | "no_input_prompt" | "no_match_prompt");
+            self.check_references(t, !menu_prompt);
         }
         let wav = p.wav.as_ref().map(|w| {
             let path = self.cx.dir.join(&w.value);
@@ -538,7 +503,7 @@ impl Validator<'_, '_, '_> {
         Prompt { text, wav }
     }
 
-    fn option(&mut self, o: &RawOption) -> Option<MenuOption> {
+    fn option(&mut self, o: &RawOption, menu_slots: &RawSlotRefs) -> Option<MenuOption> {
         check_name(&o.intent, "intent name", self.rep);
         let phrases = match &o.phrases {
             Some(p) => phrase_list(p, self.rep),
@@ -552,8 +517,10 @@ impl Validator<'_, '_, '_> {
             }
         };
         let dtmf = self.key_of(&o.intent, o.dtmf.as_ref(), "option");
+        let slots = self.option_slots(o, menu_slots);
+        let phrases = expand_phrases(&phrases, &slots.uses);
         let action = self.action(&o.action, o.collect.as_ref(), "option")?;
-        Some(MenuOption { intent: o.intent.value.clone(), phrases, dtmf, action })
+        Some(MenuOption { intent: o.intent.value.clone(), phrases, dtmf, action, slots })
     }
 
     /// One of `goto`, `transfer`, `say`, optionally after a `collect`.
@@ -610,124 +577,6 @@ impl Validator<'_, '_, '_> {
         }
     }
 
-    fn collect(&mut self, c: &RawCollect) -> Option<Collect> {
-        let variable = match &c.variable {
-            Some(v) => {
-                check_name(v, "variable name", self.rep);
-                v.value.clone()
-            }
-            None => {
-                self.rep.error(
-                    &c.span,
-                    "`collect` has no `variable`",
-                    Some("name what is collected, e.g. `variable = \"account_number\"`".into()),
-                );
-                return None;
-            }
-        };
-        let bound = |this: &mut Self, v: &Option<At<i64>>, name: &str, default: usize| match v {
-            Some(At { value, span }) if !(1..=MAX_DIGITS).contains(value) => {
-                this.rep.error(span, format!("`{name}` must be 1 to {MAX_DIGITS}, found {value}"), None);
-                None
-            }
-            Some(At { value, .. }) => Some(*value as usize),
-            None => Some(default),
-        };
-        let min_digits = bound(self, &c.min_digits, "min_digits", DEFAULT_MIN_DIGITS);
-        let max_digits = bound(self, &c.max_digits, "max_digits", DEFAULT_MAX_DIGITS.max(min_digits.unwrap_or(0)));
-        let (min_digits, max_digits) = (min_digits?, max_digits?);
-        let choices = match &c.choices {
-            Some(list) => {
-                for (given, name) in [(&c.min_digits, "min_digits"), (&c.max_digits, "max_digits")] {
-                    if let Some(v) = given {
-                        self.rep.error(
-                            &v.span,
-                            format!("`{name}` does not apply to a `collect` with `choices`"),
-                            Some("a step takes digits or one of its choices: remove one of them".into()),
-                        );
-                    }
-                }
-                self.slot_choices(list)
-            }
-            None => Vec::new(),
-        };
-        if choices.is_empty() && min_digits > max_digits {
-            let span = c.min_digits.as_ref().map_or(c.span.clone(), |m| m.span.clone());
-            self.rep.error(&span, format!("`min_digits` ({min_digits}) is above `max_digits` ({max_digits})"), None);
-        }
-        let prompt = match &c.prompt {
-            Some(p) => self.prompt(p, "collect prompt"),
-            None => {
-                if let Some(reason) = self.cx.tts_unavailable {
-                    self.rep.warning(
-                        &c.span,
-                        format!(
-                            "the generated prompt of `collect` needs text-to-speech, which is unavailable ({reason})"
-                        ),
-                        Some("give `collect` a `prompt` with a `wav`".into()),
-                    );
-                }
-                let what = variable.replace(['_', '-'], " ");
-                let text = if choices.is_empty() {
-                    format!("Please say or key in your {what}.")
-                } else {
-                    let list: Vec<(String, Option<char>)> =
-                        choices.iter().map(|c| (c.phrases.first().cloned().unwrap_or_default(), c.dtmf)).collect();
-                    format!("Which {what}? {}", choices_sentence(&list))
-                };
-                Prompt { text, wav: None }
-            }
-        };
-        Some(Collect {
-            variable,
-            prompt,
-            min_digits,
-            max_digits,
-            // A choice is read back only when the recogniser is unsure of
-            // it, unless the admin asks for it always; digits always are.
-            confirm: c.confirm.as_ref().map_or(choices.is_empty(), |b| b.value),
-            choices,
-            then: Box::new(Action::Goto(String::new())),
-        })
-    }
-
-    /// The key of an option or a choice; a missing one is worth a warning,
-    /// as callers who cannot speak could not choose it.
-    fn key_of(&mut self, name: &At<String>, dtmf: Option<&At<String>>, what: &str) -> Option<char> {
-        if dtmf.is_none() {
-            self.rep.warning(
-                &name.span,
-                format!(
-                    "{what} `{}` has no `dtmf` key: callers who cannot speak to the bot cannot choose it",
-                    name.value
-                ),
-                None,
-            );
-        }
-        dtmf.and_then(|d| dtmf_key(d, self.rep))
-    }
-
-    /// The values of a choice step. Clashes between them, and with the
-    /// global intents, are reported with the menu's (`check_clashes`).
-    fn slot_choices(&mut self, list: &At<Vec<RawSlotChoice>>) -> Vec<SlotChoice> {
-        if list.value.is_empty() {
-            let help = "add one `[...collect.choices.NAME]` table per value, with its `phrases` and `dtmf`";
-            self.rep.error(&list.span, "`choices` is empty", Some(help.into()));
-        }
-        let mut out = Vec::new();
-        for c in &list.value {
-            check_name(&c.value, "choice name", self.rep);
-            let phrases = match &c.phrases {
-                Some(p) => phrase_list(p, self.rep),
-                // The name itself: `internet`, `cable_tv` -> "cable tv".
-                None => vec![c.value.value.replace(['_', '-'], " ")],
-            };
-            let dtmf = self.key_of(&c.value, c.dtmf.as_ref(), "choice");
-            out.push(SlotChoice { value: c.value.value.clone(), phrases, dtmf });
-        }
-        out
-    }
-
     fn menu_ref(&mut self, target: &At<String>, key: &str) -> Option<String> {
         if self.menu_ids.contains(&target.value.as_str()) {
             return Some(target.value.clone());
@@ -747,93 +596,6 @@ impl Validator<'_, '_, '_> {
         };
         self.rep.error(&target.span, format!("unknown {what}: no menu `{}`", target.value), help);
         None
-    }
-
-    /// Two choices of one menu must not share a DTMF key or a phrase:
-    /// the caller's input would be ambiguous.
-    /// Keys and phrases must each lead to one thing: in a menu, its
-    /// options and the active globals; in a choice step, its values and
-    /// the globals (which stay active while a step listens).
-    fn check_clashes(&mut self, m: &RawMenu, globals_on: bool) {
-        let menu = &m.id.value;
-        let mut claims = Claims::default();
-        if globals_on {
-            for g in self.globals {
-                claims.add_global(g);
-            }
-        }
-        let globals = claims.clone();
-        for o in &m.options {
-            let owner = format!("option `{}`", o.intent.value);
-            claims.claim(self.rep, o.dtmf.as_ref(), o.phrases.as_ref(), &owner, &format!("menu `{menu}`"), menu);
-            let Some(choices) = o.collect.as_ref().and_then(|c| c.choices.as_ref()) else { continue };
-            let mut step = globals.clone();
-            let place = format!("the `collect` step of option `{}`", o.intent.value);
-            for c in &choices.value {
-                let owner = format!("choice `{}`", c.value.value);
-                step.claim(self.rep, c.dtmf.as_ref(), c.phrases.as_ref(), &owner, &place, menu);
-            }
-        }
-    }
-}
-
-/// Who uses each key and each phrase so far, in one menu or one step.
-#[derive(Clone, Default)]
-struct Claims {
-    keys: HashMap<char, String>,
-    phrases: HashMap<String, String>,
-}
-
-impl Claims {
-    fn add_global(&mut self, g: &GlobalIntent) {
-        if let Some(k) = g.dtmf {
-            self.keys.insert(k, format!("the global `{}` intent", g.intent));
-        }
-        for p in &g.phrases {
-            self.phrases.insert(normalise(p), format!("the global `{}` intent", g.intent));
-        }
-    }
-
-    /// Reports `owner`'s key and phrases where something in `place` (of
-    /// menu `menu`) has them already, and claims the rest.
-    fn claim(
-        &mut self,
-        rep: &mut Reporter,
-        dtmf: Option<&At<String>>,
-        phrases: Option<&At<Vec<At<String>>>>,
-        owner: &str,
-        place: &str,
-        menu: &str,
-    ) {
-        if let Some(d) = dtmf {
-            if let Some(k) = d.value.chars().next().filter(|_| d.value.chars().count() == 1) {
-                if let Some(prev) = self.keys.get(&k) {
-                    let help = prev
-                        .starts_with("the global")
-                        .then(|| format!("pick a free key, or set `globals = false` in `[menus.{menu}]`"));
-                    rep.error(&d.span, format!("DTMF key `{k}` of {owner} is already used by {prev} in {place}"), help);
-                } else {
-                    self.keys.insert(k, owner.to_string());
-                }
-            }
-        }
-        let mut own = BTreeSet::new();
-        for p in phrases.iter().flat_map(|p| &p.value) {
-            let n = normalise(&p.value);
-            if n.is_empty() || !own.insert(n.clone()) {
-                continue;
-            }
-            match self.phrases.get(&n) {
-                Some(prev) => rep.error(
-                    &p.span,
-                    format!("phrase \"{}\" of {owner} is also a phrase of {prev} in {place}", p.value),
-                    Some("the caller's words would be ambiguous; keep the phrase in one place".into()),
-                ),
-                None => {
-                    self.phrases.insert(n, owner.to_string());
-                }
-            }
-        }
     }
 }
 

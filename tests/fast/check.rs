@@ -64,7 +64,7 @@ fn shipped_hotline_dialplan_is_clean() {
     assert_eq!(stdout, "dialplans/hotline.toml: ok\n");
     assert_eq!(code, 0);
     let (stdout, code) = check(&["dialplans"]);
-    assert_eq!(stdout, "dialplans/hotline.toml: ok\n", "a folder checks every *.toml in it");
+    assert_eq!(stdout, "dialplans/coffee.toml: ok\ndialplans/hotline.toml: ok\n", "a folder checks every *.toml in it");
     assert_eq!(code, 0);
 }
 

@@ -4,5 +4,6 @@ mod endpointing;
 mod grammar;
 mod prompts;
 mod replay_paths;
+mod slots_replay;
 mod transcribe;
 mod whisper_base;

@@ -199,3 +199,32 @@ fn replay_is_deterministic_and_expectations_can_fail() {
     assert_eq!(failed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("transfer:999"));
 }
+
+/// Replayed prompts last as long as their rendered audio, not an estimate
+/// per character, so a silent caller's no-input comes exactly the menu's
+/// timeout after the real end of the greeting.
+#[test]
+fn replay_times_prompts_by_their_rendered_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let greeting = "Thank you for calling. Say sales, or press 1. To talk to a person, say agent.";
+    let plan = dir.path().join("timed.toml");
+    let text = format!(
+        "[operator]\nextension = \"100\"\n[menus.main]\nprompt = \"{greeting}\"\nno_input_timeout = 5\n\
+         [menus.main.options.sales]\nphrases = [\"sales\"]\ndtmf = \"1\"\ntransfer = \"200\"\n"
+    );
+    std::fs::write(&plan, text).unwrap();
+    let wav = dir.path().join("silent.wav");
+    write_wav(&wav, RATE, &vec![0i16; RATE as usize]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["replay", "--max-seconds", "20", "--dialplan"])
+        .arg(&plan)
+        .arg(&wav)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run hotline");
+    let timeline = String::from_utf8_lossy(&out.stdout);
+    let renderer = PromptRenderer::new(&ModelPaths::default_location(), default_cache_dir());
+    let spoken_ms = renderer.duration_ms(&Prompt { text: greeting.into(), wav: None }).expect("TTS voice");
+    let no_input = format!(r#"{{"type":"no_input","t_ms":{},"#, spoken_ms + 5_000);
+    assert!(timeline.contains(&no_input), "expected {no_input} (greeting renders to {spoken_ms} ms):\n{timeline}");
+}

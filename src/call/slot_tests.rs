@@ -1,0 +1,121 @@
+//! Options with slots: one sentence fills the option and its details, the
+//! call asks only for what is missing, reads back once, takes a correction.
+use super::*;
+
+const ORDERS: &str = r#"
+[operator]
+extension = "100"
+
+[slots.size.values]
+small = ["small", "twelve ounce"]
+medium = ["medium"]
+large = ["large"]
+
+[slots.quantity]
+kind = "number"
+
+[menus.main]
+prompt = "What would you like?"
+
+[menus.main.options.latte]
+phrases = ["latte", "a {size} latte"]
+dtmf = "1"
+slots = ["size"]
+optional_slots = ["quantity"]
+transfer = "200"
+
+[menus.main.options.iced_latte]
+phrases = ["iced latte"]
+dtmf = "2"
+slots = ["size"]
+confirm = true
+transfer = "300"
+"#;
+
+fn orders() -> Harness {
+    let (plan, diagnostics) = crate::dialplan::check_bytes(std::path::Path::new("orders.toml"), ORDERS.as_bytes());
+    let plan = plan.unwrap_or_else(|| panic!("{diagnostics:?}"));
+    let mut h = Harness::with_plan(plan, LoudnessVad::new());
+    h.send(Input::Start);
+    h.played(1_000);
+    h
+}
+
+/// The caller says `text`; the recogniser picks `choice`.
+fn say(h: &mut Harness, text: &str, choice: Option<&str>, confidence: f32) -> Vec<String> {
+    h.speak(1_000);
+    h.recognized(text, choice, confidence)
+}
+
+#[test]
+fn one_sentence_fills_the_option_and_its_slots_and_the_values_travel() {
+    let mut h = orders();
+    let out = say(&mut h, "Hi, can I get two large lattes, please?", Some("latte"), 0.95);
+    assert!(out.contains(&format!("{} slot size=large", h.now)), "{out:#?}");
+    assert!(out.contains(&format!("{} slot quantity=2", h.now)), "{out:#?}");
+    assert!(out.iter().any(|l| l.ends_with(HOLD)), "no question asked, straight to the transfer: {out:#?}");
+    h.played(2_000);
+    let vars = &h.transfers[0].1;
+    assert_eq!(
+        vars,
+        &[
+            ("option".to_string(), "latte".to_string()),
+            ("size".into(), "large".into()),
+            ("quantity".into(), "2".into())
+        ]
+    );
+}
+
+#[test]
+fn a_missing_slot_is_asked_for_and_can_be_keyed() {
+    let mut h = orders();
+    let out = say(&mut h, "a latte please", Some("latte"), 0.95);
+    let question = "Which size? Press 1 for small, 2 for medium, or 3 for large, or just say what you need.";
+    assert!(out.iter().any(|l| l.ends_with(question)), "{out:#?}");
+    h.played(1_000);
+    let out = h.send(Input::Dtmf('2'));
+    assert!(out.iter().any(|l| l.ends_with("slot size=medium")), "{out:#?}");
+    h.played(2_000);
+    assert_eq!(h.transfers[0].1[1], ("size".to_string(), "medium".to_string()));
+}
+
+#[test]
+fn the_most_specific_phrase_wins_and_the_request_is_read_back_once_and_corrected() {
+    let mut h = orders();
+    // "iced latte" contains "latte": the longer phrase is the option, and
+    // "twelve ounce" is one value, not "twelve" as a quantity.
+    let out = say(&mut h, "a twelve ounce iced latte", Some("iced_latte"), 0.95);
+    assert!(out.iter().any(|l| l.ends_with("slot size=small")), "{out:#?}");
+    assert!(out.iter().any(|l| l.ends_with("Small iced latte, right?")), "{out:#?}");
+    h.played(1_000);
+    let out = say(&mut h, "no, medium", None, 0.9);
+    assert!(out.iter().any(|l| l.ends_with("slot size=medium")), "{out:#?}");
+    assert!(out.iter().any(|l| l.ends_with("Medium iced latte, right?")), "{out:#?}");
+    h.played(1_000);
+    let out = say(&mut h, "yes", Some("yes"), 0.95);
+    assert!(out.iter().any(|l| l.ends_with("collect size=medium confirmed=true")), "{out:#?}");
+    h.played(2_000);
+    assert_eq!(h.transfers[0].0.extension, "300");
+}
+
+#[test]
+fn a_middling_choice_is_confirmed_as_a_whole_request_not_asked_twice() {
+    let mut h = orders();
+    let out = say(&mut h, "large latte", Some("latte"), 0.6);
+    assert!(!out.iter().any(|l| l.contains("Did you mean")), "{out:#?}");
+    assert!(out.iter().any(|l| l.ends_with("Large latte, right?")), "{out:#?}");
+}
+
+#[test]
+fn corrections_are_bounded_then_the_caller_is_escalated() {
+    let mut h = orders();
+    say(&mut h, "a small iced latte", Some("iced_latte"), 0.95);
+    let mut last = Vec::new();
+    for size in ["medium", "large", "small"] {
+        h.played(1_000);
+        last = say(&mut h, &format!("no, {size}"), None, 0.9);
+    }
+    assert!(last.iter().any(|l| l.ends_with(HOLD)), "the third correction goes to a person: {last:#?}");
+    h.played(2_000);
+    assert_eq!(h.transfers[0].0.extension, "100");
+}
