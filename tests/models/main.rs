@@ -5,5 +5,6 @@ mod endpointing;
 mod grammar;
 mod prompts;
 mod replay_paths;
+mod sentences;
 mod transcribe;
 mod whisper_base;
