@@ -65,15 +65,8 @@ impl Call {
     /// The intent in `result` (the recogniser's own choice, else the text
     /// matched against the candidates), with its confidence.
     pub(super) fn intent_of(&self, result: &Recognition, menu_options: bool) -> Option<Chosen> {
-        if let Some(label) = result.choice.as_deref() {
-            return self.resolve(label, result.confidence, menu_options);
-        }
-        let candidates = self.candidates(menu_options);
-        if candidates.is_empty() {
-            return None;
-        }
-        let best = self.matcher.match_intent(&result.text, &candidates).best?;
-        self.resolve(&best.intent, best.confidence.clamp(0.0, 1.0), menu_options)
+        let best = crate::intent::understand(result, &self.candidates(menu_options), self.matcher.as_ref())?;
+        self.resolve(&best.intent, best.confidence, menu_options)
     }
 
     pub(super) fn interpret_menu_speech(&mut self, now: u64, result: &Recognition, out: &mut Vec<Output>) {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::asr::models::{ModelPaths, WhisperModelName};
-use crate::asr::{AsrError, Grammar, SpeechConfig, SpeechStack, VadEvent, VoiceDetector};
+use crate::asr::{AsrError, Grammar, Recognition, SpeechConfig, SpeechStack, VadEvent, VoiceDetector};
 use crate::audio::{read_wav, MODEL_RATE};
+use crate::intent::{parse_digits, Candidate, TextMatcher};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -36,7 +37,8 @@ struct GrammarLine<'a> {
     file: &'a str,
     start_ms: u64,
     end_ms: u64,
-    /// The chosen phrase's label or the digits; empty when rejected.
+    /// The chosen option's label or the digits, decided as a call decides
+    /// (see `as_a_call_decides`); empty when nothing fits.
     text: &'a str,
     confidence: f32,
     open_text: &'a str,
@@ -140,12 +142,13 @@ fn transcribe_file(
             Err(_) => stack.recognizer.recognize(&u.samples, grammar),
         }?;
         let json = if with_grammar {
+            let (chosen, confidence) = as_a_call_decides(&rec, grammar);
             serde_json::to_string(&GrammarLine {
                 file: &name,
                 start_ms: u.start_ms,
                 end_ms: u.end_ms,
-                text: rec.choice.as_deref().unwrap_or(""),
-                confidence: rec.confidence,
+                text: &chosen,
+                confidence,
                 open_text: &rec.text,
                 decode_ms: rec.decode_ms,
             })
@@ -163,6 +166,24 @@ fn transcribe_file(
         }
     }
     Ok(())
+}
+
+/// The answer a call would take from `rec`: the recogniser's choice, else
+/// the text matcher's pick among the grammar's phrases (the same function
+/// the call machine uses), else digits read from the transcript when the
+/// grammar asks for digits. Empty when nothing fits.
+fn as_a_call_decides(rec: &Recognition, grammar: &Grammar) -> (String, f32) {
+    let candidates: Vec<Candidate> =
+        grammar.choices.iter().map(|c| Candidate { intent: c.label.clone(), phrases: c.phrases.clone() }).collect();
+    if let Some(s) = crate::intent::understand(rec, &candidates, &TextMatcher::default()) {
+        return (s.intent, s.confidence);
+    }
+    let digits =
+        grammar.digits.and_then(|(min, max)| parse_digits(&rec.text).filter(|d| (min..=max).contains(&d.len())));
+    match digits {
+        Some(d) => (d, rec.confidence),
+        None => (String::new(), rec.confidence),
+    }
 }
 
 /// The `--grammar` argument.
@@ -269,5 +290,31 @@ mod grammar_spec {
                 "{broken}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{as_a_call_decides, grammar_spec};
+    use crate::asr::Recognition;
+
+    fn heard(text: &str, choice: Option<&str>) -> Recognition {
+        Recognition { text: text.into(), choice: choice.map(str::to_string), confidence: 0.3, decode_ms: 0 }
+    }
+
+    /// When the recogniser rejects an utterance, a call still reads its
+    /// transcript with the text matcher: so does `transcribe --grammar`.
+    #[test]
+    fn a_rejected_utterance_falls_back_to_the_text_matcher_as_in_a_call() {
+        let menu = grammar_spec::parse("main@dialplans/hotline.toml").unwrap();
+        let (chosen, confidence) = as_a_call_decides(&heard("I have a question about billing please", None), &menu);
+        assert_eq!(chosen, "billing");
+        assert!(confidence > 0.5, "{confidence}");
+        // Words of no option: at best a guess below any dialplan's `confirm`.
+        assert!(as_a_call_decides(&heard("what's the weather like", None), &menu).1 < 0.35);
+        assert_eq!(as_a_call_decides(&heard("anything", Some("billing")), &menu), ("billing".into(), 0.3));
+        let digits = grammar_spec::parse("digits:4").unwrap();
+        assert_eq!(as_a_call_decides(&heard("one two three four", None), &digits).0, "1234");
+        assert_eq!(as_a_call_decides(&heard("one two", None), &digits).0, "");
     }
 }

@@ -43,3 +43,22 @@ pub struct MatchResult {
 pub trait IntentMatcher: Send + Sync {
     fn match_intent(&self, text: &str, candidates: &[Candidate]) -> MatchResult;
 }
+
+/// What an utterance chose among `candidates`: the recogniser's own choice
+/// when it made one (with its confidence), else the best match of its open
+/// transcript by `matcher`. Calls and `hotline transcribe --grammar` both
+/// decide with this, so an admin sees what a caller would get.
+pub fn understand(
+    result: &crate::asr::Recognition,
+    candidates: &[Candidate],
+    matcher: &dyn IntentMatcher,
+) -> Option<Scored> {
+    if let Some(label) = result.choice.as_deref() {
+        return Some(Scored { intent: label.to_string(), confidence: result.confidence });
+    }
+    if candidates.is_empty() {
+        return None;
+    }
+    let best = matcher.match_intent(&result.text, candidates).best?;
+    Some(Scored { confidence: best.confidence.clamp(0.0, 1.0), ..best })
+}

@@ -4,6 +4,7 @@ mod endpointing;
 mod grammar;
 mod prompts;
 mod replay_paths;
+mod sentences;
 mod slots_replay;
 mod transcribe;
 mod whisper_base;

@@ -385,6 +385,29 @@ fn sets(bench: &CallBench, testdata: &Path, every: usize) -> Result<Vec<CallSet>
     Ok(sets)
 }
 
+/// Real read sentences said to the start menu: a sentence whose transcript
+/// contains an option's phrase (word for word) expects that option, the
+/// others are out of menu.
+fn sentence_sets(bench: &CallBench, testdata: &Path) -> Result<Vec<CallSet>, String> {
+    let start = start_menu(&bench.dialplan)?;
+    let (mut named, mut other) = (Vec::new(), Vec::new());
+    for clip in data::sentences_phone(testdata)? {
+        let said = format!(" {} ", data::normalise(&clip.truth));
+        let option = start
+            .options
+            .iter()
+            .find(|o| o.phrases.iter().any(|p| said.contains(&format!(" {} ", data::normalise(p)))));
+        match option {
+            Some(o) => named.push((clip, Expected::Intent(o.intent.clone()))),
+            None => other.push((clip, Expected::OutOfMenu)),
+        }
+    }
+    Ok(vec![
+        CallSet { name: "real sentences naming an option", clips: named },
+        CallSet { name: "real sentences naming none", clips: other },
+    ])
+}
+
 /// Options of the call benchmark (from `hotline bench intents`).
 pub struct CallBenchArgs<'p> {
     pub dialplan: &'p Path,
@@ -392,6 +415,8 @@ pub struct CallBenchArgs<'p> {
     pub every: usize,
     /// Also run every call with noise at 12 and 6 dB SNR.
     pub noise: bool,
+    /// Callers say real sentences (see [`sentence_sets`]).
+    pub sentences: bool,
     /// The detector's pause before early answers, if not the default.
     pub pause_ms: Option<u64>,
     /// The Whisper model and the audio its encoder sees beyond the utterance.
@@ -446,7 +471,8 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     let (_, loaded_mb) = super::memory_mb();
     let matcher: Arc<dyn IntentMatcher> = Arc::new(hotline::intent::TextMatcher::default());
     let bench = CallBench::new(Arc::new(dialplan), matcher, &speech)?;
-    let sets = sets(&bench, args.testdata, args.every)?;
+    let sets =
+        if args.sentences { sentence_sets(&bench, args.testdata)? } else { sets(&bench, args.testdata, args.every)? };
     let tracks = data::noise_tracks(args.testdata)?;
     println!(
         "Dialplan: {}; every call through Silero VAD, the grammar recogniser and the call machine (virtual clock); early answers after a {} ms pause.",

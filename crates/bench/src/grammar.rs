@@ -43,6 +43,11 @@ pub struct IntentsArgs {
     /// end-of-speech → action time; see dialplans/bench/words.toml.
     #[arg(long)]
     pub dialplan: Option<PathBuf>,
+    /// With --dialplan: the callers say real recorded sentences instead of
+    /// words; a sentence containing an option's phrase expects that option
+    /// (see dialplans/bench/sentences.toml).
+    #[arg(long, requires = "dialplan")]
+    pub sentences: bool,
     /// With --dialplan: also run every call with noise at 12 and 6 dB SNR.
     #[arg(long, requires = "dialplan")]
     pub noise: bool,
@@ -191,6 +196,7 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
             testdata: &testdata,
             every: args.every,
             noise: args.noise,
+            sentences: args.sentences,
             pause_ms: args.pause_ms,
             model: args.model,
             context_ms: args.context_ms,

@@ -97,6 +97,29 @@ fn speech_commands(testdata: &Path, every: usize, phone: bool) -> Result<Vec<Tes
     Ok(clips)
 }
 
+/// Folders of real read sentences (`TRANSCRIPTS.tsv` in each).
+pub const SENTENCE_SOURCES: [&str; 3] = ["cmu_arctic", "pocketsphinx", "whisper_jfk"];
+
+/// Every real sentence recording through the phone band, sorted by path;
+/// `truth` is its transcript.
+pub fn sentences_phone(testdata: &Path) -> Result<Vec<Clip>, String> {
+    let mut clips = Vec::new();
+    for source in SENTENCE_SOURCES {
+        let found = crate::testdata::clips(testdata, source)
+            .map_err(|e| format!("{}: {e}", testdata.join(source).display()))?;
+        for c in found {
+            let samples = pad(phone_band(&load_16k(&c.path)?));
+            clips.push(Clip {
+                name: format!("{source}/{}", c.path.file_name().unwrap_or_default().to_string_lossy()),
+                samples,
+                truth: c.text,
+            });
+        }
+    }
+    clips.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(clips)
+}
+
 /// The noise recordings through the phone band, 16 kHz, whole.
 pub fn noise_tracks(testdata: &Path) -> Result<Vec<Vec<f32>>, String> {
     noise(testdata, true)

@@ -10,12 +10,14 @@
 //!
 //! - [`mel`]: log-mel frontend; [`tokens`]: BPE table and encoder;
 //! - [`model`]: the two ONNX graphs; [`decode`]: prefix, greedy, digit beam;
-//! - [`score`]: phrase scoring.
+//! - [`score`]: phrase scoring; [`sentence`]: a phrase inside a longer
+//!   utterance, scored in place in the whole sentence.
 pub mod decode;
 pub mod graph;
 pub mod mel;
 pub mod model;
 pub mod score;
+pub mod sentence;
 pub mod tokens;
 
 use std::collections::VecDeque;
@@ -64,6 +66,9 @@ pub struct GrammarOptions {
     /// likely than a quiet line does, or the answer is rejected: noise and
     /// out-of-menu words raise no option by much.
     pub min_evidence: f32,
+    /// When no phrase fits the utterance as a whole, look for one inside
+    /// the sentence the caller said (see [`sentence`]); None = off.
+    pub sentences: Option<sentence::SentenceOptions>,
 }
 
 impl GrammarOptions {
@@ -91,6 +96,9 @@ impl Default for GrammarOptions {
             beam_width: 4,
             max_prior_correction: 4.0,
             min_evidence: 3.0,
+            // As far below the transcript as heard as the one-word path's
+            // `reject_margin`: an option there is an even bet.
+            sentences: Some(sentence::SentenceOptions { none_margin: 4.0 }),
         }
     }
 }
@@ -309,23 +317,60 @@ impl GrammarWhisper {
             logprob: d.answer.logprob,
             evidence: d.answer.evidence,
         });
+        let mut sentence_answer = None;
         let (choice, confidence) = match decision {
             None => (None, if silent_if(open_lp) { 0.0 } else { 1.0 - prefix.no_speech_prob }),
             Some(Decision { answer, confidence }) => {
-                let out_of_grammar = answer.logprob < open_lp - self.opts.reject_margin
+                let longer_than_phrase = answer.logprob < open_lp - self.opts.reject_margin;
+                let out_of_grammar = longer_than_phrase
                     || answer
                         .evidence
                         .is_some_and(|e| self.opts.max_prior_correction > 0.0 && e < self.opts.min_evidence);
-                if silent_if(answer.logprob) || out_of_grammar {
+                if silent_if(answer.logprob) {
+                    (None, confidence)
+                } else if longer_than_phrase && !options.is_empty() && !silent_if(open_lp) {
+                    // The caller said more than a phrase: look for one inside.
+                    sentence_answer = self.find_in_sentence(&audio, &prefix, &open, &choices)?;
+                    match &sentence_answer {
+                        Some(s) => (Some(s.label.clone()), s.confidence),
+                        None => (None, confidence),
+                    }
+                } else if out_of_grammar {
                     (None, confidence)
                 } else {
                     (Some(answer.text.clone()), confidence)
                 }
             }
         };
+        let best = sentence_answer.map(|s| BestAnswer { text: s.label, logprob: s.logprob, evidence: None }).or(best);
         let text = if silent_if(open_lp) { String::new() } else { open_text };
         let recognition = Recognition { text, choice, confidence, decode_ms: t0.elapsed().as_millis() as u64 };
         Ok(Detailed { recognition, open, best })
+    }
+}
+
+impl GrammarWhisper {
+    /// The option named inside the whole sentence, when sentences are on.
+    /// The open transcript may have stopped at the end of the first
+    /// sentence; the sentence path reads on, since a caller's "Hi. A mocha,
+    /// please." names the option in the second.
+    fn find_in_sentence(
+        &self,
+        audio: &model::AudioFeatures,
+        prefix: &decode::Prefix,
+        open: &OpenResult,
+        choices: &[super::GrammarChoice],
+    ) -> Result<Option<sentence::SentenceAnswer>, AsrError> {
+        let Some(opts) = self.opts.sentences else { return Ok(None) };
+        let stopped_early = open.token_logprobs.len() == open.tokens.len();
+        let whole;
+        let open = if stopped_early {
+            whole = decode::open_greedy(&self.model, audio, prefix, MAX_OPEN_TOKENS, false)?;
+            &whole
+        } else {
+            open
+        };
+        sentence::find_in_sentence(&self.model, audio, prefix, &self.ends, open, choices, opts)
     }
 }
 

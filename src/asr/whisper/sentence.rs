@@ -1,0 +1,323 @@
+//! Menu phrases inside whole sentences, judged by the audio.
+//!
+//! Callers say "hi, can I get a mocha please", not "mocha". Scoring the
+//! phrase alone as the whole utterance then loses to the open transcript by
+//! far, and the text of the transcript may hold a mishearing ("mocker").
+//! So each option's phrase is put in place of the span of the open
+//! transcript it aligns with best, and Whisper scores the whole sentence:
+//! "can I get a mocha please" against "can I get a mocker please" is
+//! decided by the audio, with the words around it as context.
+//!
+//! The answer's confidence is a posterior over the options and "none of
+//! these": the transcript as heard stands for "none", handicapped by
+//! [`SentenceOptions::none_margin`] nats because in a menu callers mostly
+//! name an option. An option whose sentence scores as well as the open
+//! transcript so gets about 0.98; one `none_margin` below it 0.5, the point
+//! where the one-word path rejects too (its `reject_margin`).
+use strsim::normalized_levenshtein;
+
+use super::decode::{EndTokens, OpenResult, Prefix};
+use super::model::{log_sum_exp, AudioFeatures, WhisperModel};
+use crate::asr::{AsrError, GrammarChoice};
+use crate::intent::phonetic::phonetic_key;
+
+/// Sentences teacher-forced for one utterance, at most (one decoder call
+/// per [`ROWS_PER_CALL`]).
+const MAX_SENTENCES: usize = 32;
+const ROWS_PER_CALL: usize = 16;
+/// A span of the transcript is a candidate place for a phrase only when its
+/// spelling or its sound is at least this similar (0..1): "mocker" for
+/// "mocha" is 0.5 by spelling, the same by sound. Lower lets the audio judge
+/// more far-fetched places, at the cost of decoder rows.
+const MIN_ALIGNMENT: f64 = 0.5;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SentenceOptions {
+    /// Nats by which the transcript as heard is handicapped when it stands
+    /// for "none of the options".
+    pub none_margin: f32,
+}
+
+/// The option a sentence names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentenceAnswer {
+    pub label: String,
+    /// log P(sentence with the option's phrase | audio).
+    pub logprob: f32,
+    /// Posterior of the option against the others and "none of these".
+    pub confidence: f32,
+    /// The sentence as scored, with the phrase in place.
+    pub sentence: String,
+}
+
+/// One hypothesis: the open transcript with one phrase put in.
+#[derive(Debug, Clone, PartialEq)]
+struct Hypothesis {
+    option: usize,
+    /// Words of the phrase (for the most-specific rule).
+    phrase_words: usize,
+    text: String,
+    alignment: f64,
+}
+
+/// Finds which option `open` (the transcript of the whole utterance) names,
+/// scoring each option's phrase in place inside the sentence. None when
+/// the transcript is a single word (the one-word path decides those), when
+/// no phrase aligns with any part of it, or when no option reaches half the
+/// posterior.
+pub fn find_in_sentence(
+    model: &WhisperModel,
+    audio: &AudioFeatures,
+    prefix: &Prefix,
+    ends: &EndTokens,
+    open: &OpenResult,
+    choices: &[GrammarChoice],
+    opts: SentenceOptions,
+) -> Result<Option<SentenceAnswer>, AsrError> {
+    let heard = model.tokenizer.decode(&open.tokens);
+    let words: Vec<&str> = heard.split_whitespace().collect();
+    if words.len() < 2 {
+        return Ok(None);
+    }
+    let mut hypotheses = hypotheses(&words, choices);
+    if hypotheses.is_empty() {
+        return Ok(None);
+    }
+    hypotheses.sort_by(|a, b| b.alignment.total_cmp(&a.alignment));
+    hypotheses.truncate(MAX_SENTENCES - 1);
+    let mut rows: Vec<Vec<u32>> = vec![open.tokens.clone()];
+    let limit = model.meta.n_text_ctx - prefix.len - 1;
+    for h in &hypotheses {
+        let mut tokens = model.tokenizer.encode(&format!(" {}", h.text))?;
+        tokens.truncate(limit);
+        rows.push(tokens);
+    }
+    let scores = score_rows(model, audio, prefix, ends, &rows)?;
+    let as_heard = scores[0];
+    let mut per_option: Vec<Option<(f32, &Hypothesis)>> = vec![None; choices.len()];
+    for (h, &s) in hypotheses.iter().zip(&scores[1..]) {
+        let slot = &mut per_option[h.option];
+        if slot.is_none_or(|(best, _)| s > best) {
+            *slot = Some((s, h));
+        }
+    }
+    drop_less_specific(&mut per_option, choices);
+    let mut all: Vec<f32> = per_option.iter().flatten().map(|(s, _)| *s).collect();
+    all.push(as_heard - opts.none_margin);
+    let total = log_sum_exp(&all);
+    let Some((i, (logprob, h))) =
+        per_option.iter().enumerate().filter_map(|(i, o)| Some((i, (*o)?))).max_by(|a, b| a.1 .0.total_cmp(&b.1 .0))
+    else {
+        return Ok(None);
+    };
+    let confidence = (logprob - total).exp();
+    Ok((confidence >= 0.5).then(|| SentenceAnswer {
+        label: choices[i].label.clone(),
+        logprob,
+        confidence,
+        sentence: h.text.clone(),
+    }))
+}
+
+/// For every phrase of every option, the transcript with the phrase put in
+/// place of its best-aligned span (of one word fewer to one word more than
+/// the phrase has).
+fn hypotheses(words: &[&str], choices: &[GrammarChoice]) -> Vec<Hypothesis> {
+    let mut out: Vec<Hypothesis> = Vec::new();
+    for (option, choice) in choices.iter().enumerate() {
+        for phrase in &choice.phrases {
+            let phrase_words: Vec<String> = phrase.split_whitespace().map(bare).filter(|w| !w.is_empty()).collect();
+            let Some((start, len, alignment)) = best_span(words, &phrase_words) else { continue };
+            let text = substitute(words, start, len, &phrase_words);
+            if !out.iter().any(|h| h.text == text && h.option == option) {
+                out.push(Hypothesis { option, phrase_words: phrase_words.len(), text, alignment });
+            }
+        }
+    }
+    out
+}
+
+/// The span of `words` most like `phrase`: (start, length, similarity).
+fn best_span(words: &[&str], phrase: &[String]) -> Option<(usize, usize, f64)> {
+    let n = phrase.len();
+    if n == 0 {
+        return None;
+    }
+    let target = phrase.join(" ");
+    let mut best: Option<(usize, usize, f64)> = None;
+    for len in n.saturating_sub(1).max(1)..=n + 1 {
+        for start in 0..=words.len().saturating_sub(len) {
+            if start + len > words.len() {
+                break;
+            }
+            let span: Vec<String> = words[start..start + len].iter().map(|w| bare(w)).collect();
+            let sim = similarity(&span.join(" "), &target);
+            // Equal similarity: the span as long as the phrase.
+            let better = best.is_none_or(|(_, l, s)| sim > s || (sim == s && len == n && l != n));
+            if sim >= MIN_ALIGNMENT && better {
+                best = Some((start, len, sim));
+            }
+        }
+    }
+    best
+}
+
+/// How alike two word sequences are in spelling or in sound (0..1).
+fn similarity(a: &str, b: &str) -> f64 {
+    let key = |s: &str| s.split_whitespace().map(phonetic_key).collect::<Vec<_>>().join(" ");
+    let (ka, kb) = (key(a), key(b));
+    // Sound keys are short ("LT" for latte, "KT" for get): one letter off
+    // in them is a bigger step than in spelling, so they count for less.
+    let by_sound = if ka.is_empty() || kb.is_empty() { 0.0 } else { 0.9 * normalized_levenshtein(&ka, &kb) };
+    normalized_levenshtein(a, b).max(by_sound)
+}
+
+/// A word without surrounding punctuation, in lower case.
+fn bare(word: &str) -> String {
+    word.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase()
+}
+
+/// `words` with `words[start..start + len]` replaced by the phrase, keeping
+/// the span's capital and the punctuation around it, as Whisper would
+/// write the sentence.
+fn substitute(words: &[&str], start: usize, len: usize, phrase: &[String]) -> String {
+    let first = words[start];
+    let last = words[start + len - 1];
+    let lead: String = first.chars().take_while(|c| !c.is_alphanumeric()).collect();
+    let trail: String = {
+        let rev: String = last.chars().rev().take_while(|c| !c.is_alphanumeric()).collect();
+        rev.chars().rev().collect()
+    };
+    let mut put = phrase.join(" ");
+    if first.trim_start_matches(|c: char| !c.is_alphanumeric()).starts_with(char::is_uppercase) {
+        let mut c = put.chars();
+        put = c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default();
+    }
+    let mut out: Vec<String> = words[..start].iter().map(|w| w.to_string()).collect();
+    out.push(format!("{lead}{put}{trail}"));
+    out.extend(words[start + len..].iter().map(|w| w.to_string()));
+    out.join(" ")
+}
+
+/// Overlapping phrases: the most specific one wins. When an option's
+/// phrase contains another option's words ("house coffee" and "coffee")
+/// and its sentence scores no worse, the shorter option is out: the audio
+/// cannot prefer "coffee" in "a house coffee", both sentences are the same.
+fn drop_less_specific(per_option: &mut [Option<(f32, &Hypothesis)>], choices: &[GrammarChoice]) {
+    const SAME_NATS: f32 = 0.5;
+    let snapshot: Vec<Option<(f32, Hypothesis)>> = per_option.iter().map(|o| o.map(|(s, h)| (s, h.clone()))).collect();
+    for (short, slot) in per_option.iter_mut().enumerate() {
+        let Some((s_short, h_short)) = *slot else { continue };
+        let dominated = snapshot.iter().enumerate().any(|(long, o)| {
+            o.as_ref().is_some_and(|(s_long, h_long)| {
+                long != short
+                    && h_long.phrase_words > h_short.phrase_words
+                    && *s_long >= s_short - SAME_NATS
+                    && contains_phrase(&choices[long], &choices[short])
+            })
+        });
+        if dominated {
+            *slot = None;
+        }
+    }
+}
+
+/// True when some phrase of `long` holds some phrase of `short` word for word.
+fn contains_phrase(long: &GrammarChoice, short: &GrammarChoice) -> bool {
+    let words = |p: &str| p.split_whitespace().map(bare).collect::<Vec<_>>();
+    long.phrases.iter().any(|l| {
+        let l = words(l);
+        short.phrases.iter().any(|s| {
+            let s = words(s);
+            !s.is_empty() && s.len() < l.len() && l.windows(s.len()).any(|w| w == s.as_slice())
+        })
+    })
+}
+
+/// log P(row's tokens, then an end | audio) for each row, teacher-forced
+/// after the shared prompt, [`ROWS_PER_CALL`] rows per decoder call.
+fn score_rows(
+    model: &WhisperModel,
+    audio: &AudioFeatures,
+    prefix: &Prefix,
+    ends: &EndTokens,
+    rows: &[Vec<u32>],
+) -> Result<Vec<f32>, AsrError> {
+    let eot = model.meta.eot;
+    let mut out = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_CALL) {
+        let width = chunk.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut input = Vec::with_capacity(chunk.len() * width);
+        for t in chunk {
+            input.extend_from_slice(t);
+            input.extend(std::iter::repeat_n(eot, width - t.len()));
+        }
+        let cache = model.select_rows(&prefix.cache, &vec![0; chunk.len()]);
+        let (logits, _) = model.decode(audio, &input, &cache, prefix.len)?;
+        for (b, t) in chunk.iter().enumerate() {
+            let Some(&first) = t.first() else {
+                out.push(f32::NEG_INFINITY);
+                continue;
+            };
+            let mut s = prefix.first[first as usize];
+            for j in 1..=t.len() {
+                let row = logits.row(b, j - 1);
+                let lse = log_sum_exp(row);
+                if j < t.len() {
+                    s += row[t[j] as usize] - lse;
+                } else {
+                    let end: Vec<f32> = ends.final_tokens.iter().map(|&e| row[e as usize] - lse).collect();
+                    s += log_sum_exp(&end);
+                }
+            }
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choice(label: &str, phrases: &[&str]) -> GrammarChoice {
+        GrammarChoice { label: label.into(), phrases: phrases.iter().map(|p| p.to_string()).collect() }
+    }
+
+    #[test]
+    fn a_phrase_replaces_the_span_it_sounds_like() {
+        let words: Vec<&str> = "Can I get a mocker, please?".split_whitespace().collect();
+        let hs = hypotheses(&words, &[choice("mocha", &["mocha"]), choice("latte", &["latte"])]);
+        assert_eq!(hs.len(), 1, "{hs:?}");
+        assert_eq!(hs[0].text, "Can I get a mocha, please?");
+        let words: Vec<&str> = "Americana please.".split_whitespace().collect();
+        let hs = hypotheses(&words, &[choice("americano", &["americano"])]);
+        assert_eq!(hs[0].text, "Americano please.");
+    }
+
+    #[test]
+    fn a_two_word_phrase_may_take_the_place_of_one_or_three_words() {
+        let words: Vec<&str> = "I'd like a housecoffee.".split_whitespace().collect();
+        let hs = hypotheses(&words, &[choice("house_coffee", &["house coffee"])]);
+        assert_eq!(hs[0].text, "I'd like a house coffee.");
+    }
+
+    #[test]
+    fn the_most_specific_phrase_wins_a_tie() {
+        let choices = [choice("coffee", &["coffee"]), choice("house_coffee", &["house coffee"])];
+        let words: Vec<&str> = "a house coffee please".split_whitespace().collect();
+        let hs = hypotheses(&words, &choices);
+        let mut per_option: Vec<Option<(f32, &Hypothesis)>> = vec![None; 2];
+        for h in &hs {
+            per_option[h.option] = Some((-3.0, h));
+        }
+        drop_less_specific(&mut per_option, &choices);
+        assert!(per_option[0].is_none() && per_option[1].is_some(), "{per_option:?}");
+        // When the audio clearly prefers the shorter phrase, it stays.
+        let mut per_option: Vec<Option<(f32, &Hypothesis)>> = vec![None; 2];
+        per_option[0] = Some((-3.0, &hs[0]));
+        per_option[1] = Some((-9.0, &hs[1]));
+        drop_less_specific(&mut per_option, &choices);
+        assert!(per_option[0].is_some());
+    }
+}
