@@ -2,7 +2,7 @@
 //! caller says it, and a sentence naming no option is not taken for one.
 use std::process::Command;
 
-use hotline::testdata::testdata_dir;
+use testkit::testdata::testdata_dir;
 
 /// The options of `dialplans/bench/sentences.toml`'s menu: words of real
 /// recorded sentences.

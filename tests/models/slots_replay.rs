@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use hotline::audio::{f32_to_i16, read_wav, write_wav};
-use hotline::testdata::testdata_dir;
+use testkit::testdata::testdata_dir;
 
 const RATE: u32 = 8000;
 
@@ -42,7 +42,7 @@ fn a_real_sentence_fills_the_option_and_its_slots() {
     // The caller waits a second, says the sentence, then waits on the line.
     let speech = read_wav(&testdata_dir().join("pocketsphinx/goforward.wav")).expect("testdata");
     let mut samples = vec![0i16; RATE as usize];
-    samples.extend(f32_to_i16(&speech.to_f32_at(RATE)));
+    samples.extend(f32_to_i16(&speech.to_f32_at(RATE).unwrap()));
     samples.extend(vec![0i16; 3 * RATE as usize]);
     let wav = dir.path().join("call.wav");
     write_wav(&wav, RATE, &samples).unwrap();

@@ -102,14 +102,14 @@ pub const SENTENCE_SOURCES: [&str; 3] = ["cmu_arctic", "pocketsphinx", "whisper_
 
 /// Every real sentence recording through the phone band, sorted by path;
 /// `truth` is its transcript.
-pub fn sentences_phone(testdata: &Path) -> Result<Vec<Clip>, String> {
+pub fn sentences_phone(testdata: &Path) -> Result<Vec<TestUtterance>, String> {
     let mut clips = Vec::new();
     for source in SENTENCE_SOURCES {
         let found = crate::testdata::clips(testdata, source)
             .map_err(|e| format!("{}: {e}", testdata.join(source).display()))?;
         for c in found {
             let samples = pad(phone_band(&load_16k(&c.path)?));
-            clips.push(Clip {
+            clips.push(TestUtterance {
                 name: format!("{source}/{}", c.path.file_name().unwrap_or_default().to_string_lossy()),
                 samples,
                 truth: c.text,
