@@ -56,7 +56,8 @@ mod tests;
 mod timers;
 mod understanding;
 
-pub use understanding::{grammar_at, grammars};
+pub use slots::extract as slot_values;
+pub use understanding::{grammar_at, grammars, option_slots};
 mod wording;
 pub use wording::static_prompts;
 

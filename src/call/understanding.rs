@@ -251,6 +251,13 @@ pub fn grammar_at(plan: &Dialplan, menu: &str, option: Option<&str>) -> Result<G
     }
 }
 
+/// The slots each option of `menu` takes, by option name: what a sentence
+/// choosing that option may also fill (see [`super::slot_values`]).
+pub fn option_slots(plan: &Dialplan, menu: &str) -> std::collections::HashMap<String, Vec<crate::dialplan::SlotUse>> {
+    let Some(m) = plan.menus.get(menu) else { return Default::default() };
+    m.options.iter().filter(|o| !o.slots.is_empty()).map(|o| (o.intent.clone(), o.slots.uses.clone())).collect()
+}
+
 fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
     let options = menu.options.iter().map(|o| GrammarChoice { label: o.intent.clone(), phrases: o.phrases.clone() });
     Grammar { choices: options.chain(global_choices(plan, Some(menu))).collect(), digits: None }

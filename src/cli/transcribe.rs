@@ -1,4 +1,5 @@
 //! `hotline transcribe FILE...`: one JSON line per utterance.
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use serde::Serialize;
 use crate::asr::models::{ModelPaths, WhisperModelName};
 use crate::asr::{AsrError, Grammar, Recognition, SpeechConfig, SpeechStack, VadEvent, VoiceDetector};
 use crate::audio::{read_wav, MODEL_RATE};
+use crate::dialplan::SlotUse;
 use crate::intent::{parse_digits, Candidate, TextMatcher};
 
 #[derive(clap::Args, Debug)]
@@ -42,6 +44,10 @@ struct GrammarLine<'a> {
     text: &'a str,
     confidence: f32,
     open_text: &'a str,
+    /// Slot values the sentence names for the chosen option (`MENU@file`
+    /// grammars whose options take slots), found as a call finds them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    slots: BTreeMap<String, String>,
     decode_ms: u64,
 }
 
@@ -57,13 +63,14 @@ struct Line<'a> {
 /// Exit codes: 0 all files transcribed, 2 some file could not be read (the
 /// others are still transcribed), 1 the speech stack could not start.
 pub fn run(args: Args) -> u8 {
-    let grammar = match args.grammar.as_deref().map(grammar_spec::parse).transpose() {
-        Ok(g) => Arc::new(g.unwrap_or_default()),
+    let spec = match args.grammar.as_deref().map(grammar_spec::parse).transpose() {
+        Ok(spec) => spec.unwrap_or_default(),
         Err(e) => {
             eprintln!("hotline: --grammar: {e}");
             return 2;
         }
     };
+    let (grammar, slots) = (Arc::new(spec.grammar), spec.slots);
     let mut cfg =
         SpeechConfig { threads: args.threads, models: ModelPaths::for_whisper(args.model), ..Default::default() };
     cfg.endpoint.min_silence_ms = args.min_silence_ms;
@@ -88,7 +95,7 @@ pub fn run(args: Args) -> u8 {
     }
     let mut code = 0;
     for file in &args.files {
-        if let Err(e) = transcribe_file(&stack, file, &grammar, args.grammar.is_some()) {
+        if let Err(e) = transcribe_file(&stack, file, &grammar, &slots, args.grammar.is_some()) {
             eprintln!("hotline: {}: {e}", file.display());
             code = 2;
         }
@@ -110,6 +117,7 @@ fn transcribe_file(
     stack: &SpeechStack,
     file: &std::path::Path,
     grammar: &Arc<Grammar>,
+    slots: &HashMap<String, Vec<SlotUse>>,
     with_grammar: bool,
 ) -> Result<(), FileError> {
     let audio = read_wav(file)?;
@@ -143,6 +151,8 @@ fn transcribe_file(
         }?;
         let json = if with_grammar {
             let (chosen, confidence) = as_a_call_decides(&rec, grammar);
+            let uses = slots.get(&chosen).map_or(&[][..], Vec::as_slice);
+            let slots = crate::call::slot_values(&rec.text, uses).into_iter().collect();
             serde_json::to_string(&GrammarLine {
                 file: &name,
                 start_ms: u.start_ms,
@@ -150,6 +160,7 @@ fn transcribe_file(
                 text: &chosen,
                 confidence,
                 open_text: &rec.text,
+                slots,
                 decode_ms: rec.decode_ms,
             })
         } else {
@@ -188,21 +199,36 @@ fn as_a_call_decides(rec: &Recognition, grammar: &Grammar) -> (String, f32) {
 
 /// The `--grammar` argument.
 mod grammar_spec {
+    use std::collections::HashMap;
     use std::path::Path;
+
+    use crate::dialplan::SlotUse;
 
     use crate::asr::whisper::MAX_DIGITS;
     use crate::asr::{Grammar, GrammarChoice};
 
-    pub fn parse(spec: &str) -> Result<Grammar, String> {
+    /// A parsed `--grammar`: what to listen for and, for a dialplan menu,
+    /// the slots each of its options takes.
+    #[derive(Default)]
+    pub struct Spec {
+        pub grammar: Grammar,
+        pub slots: HashMap<String, Vec<SlotUse>>,
+    }
+
+    pub fn parse(spec: &str) -> Result<Spec, String> {
+        match spec.split_once('@') {
+            Some((menu, file)) => menu_from_dialplan(menu.trim(), Path::new(file.trim())),
+            None => grammar(spec).map(|grammar| Spec { grammar, slots: HashMap::new() }),
+        }
+    }
+
+    fn grammar(spec: &str) -> Result<Grammar, String> {
         let spec = spec.trim();
         if spec == "digits" {
             return Ok(Grammar { choices: Vec::new(), digits: Some((1, MAX_DIGITS)) });
         }
         if let Some(range) = spec.strip_prefix("digits:") {
             return digits(range).map(|d| Grammar { choices: Vec::new(), digits: Some(d) });
-        }
-        if let Some((menu, file)) = spec.split_once('@') {
-            return menu_from_dialplan(menu.trim(), Path::new(file.trim()));
         }
         let choices: Vec<GrammarChoice> = spec
             .split(',')
@@ -235,7 +261,7 @@ mod grammar_spec {
     /// `MENU@FILE` or `MENU/OPTION@FILE`: the grammar a call listens with in
     /// that menu, or in that option's `collect` step, of a dialplan that
     /// passes `hotline check`.
-    fn menu_from_dialplan(at: &str, file: &Path) -> Result<Grammar, String> {
+    fn menu_from_dialplan(at: &str, file: &Path) -> Result<Spec, String> {
         let plan = crate::dialplan::load(file).map_err(|diags| {
             let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
             format!("{} does not pass `hotline check`:\n{}", file.display(), errors.join("\n"))
@@ -244,12 +270,19 @@ mod grammar_spec {
             Some((menu, option)) => (menu.trim(), Some(option.trim())),
             None => (at, None),
         };
-        crate::call::grammar_at(&plan, menu, option).map_err(|e| format!("{}: {e}", file.display()))
+        let grammar = crate::call::grammar_at(&plan, menu, option).map_err(|e| format!("{}: {e}", file.display()))?;
+        // A collect step's answer is a value itself; a menu's options may take slots.
+        let slots = if option.is_none() { crate::call::option_slots(&plan, menu) } else { HashMap::new() };
+        Ok(Spec { grammar, slots })
     }
 
     #[cfg(test)]
     mod tests {
-        use super::parse;
+        use crate::asr::Grammar;
+
+        fn parse(spec: &str) -> Result<Grammar, String> {
+            super::parse(spec).map(|s| s.grammar)
+        }
 
         #[test]
         fn parses_grammar_specs() {
@@ -306,14 +339,14 @@ mod tests {
     /// transcript with the text matcher: so does `transcribe --grammar`.
     #[test]
     fn a_rejected_utterance_falls_back_to_the_text_matcher_as_in_a_call() {
-        let menu = grammar_spec::parse("main@dialplans/hotline.toml").unwrap();
+        let menu = grammar_spec::parse("main@dialplans/hotline.toml").unwrap().grammar;
         let (chosen, confidence) = as_a_call_decides(&heard("I have a question about billing please", None), &menu);
         assert_eq!(chosen, "billing");
         assert!(confidence > 0.5, "{confidence}");
         // Words of no option: at best a guess below any dialplan's `confirm`.
         assert!(as_a_call_decides(&heard("what's the weather like", None), &menu).1 < 0.35);
         assert_eq!(as_a_call_decides(&heard("anything", Some("billing")), &menu), ("billing".into(), 0.3));
-        let digits = grammar_spec::parse("digits:4").unwrap();
+        let digits = grammar_spec::parse("digits:4").unwrap().grammar;
         assert_eq!(as_a_call_decides(&heard("one two three four", None), &digits).0, "1234");
         assert_eq!(as_a_call_decides(&heard("one two", None), &digits).0, "");
     }

@@ -70,3 +70,25 @@ fn a_real_sentence_fills_the_option_and_its_slots() {
     // Nothing was asked: both slots came from the one sentence.
     assert!(!timeline.contains("Which direction"), "{timeline}");
 }
+
+/// `hotline transcribe --grammar MENU@file` reports what a call would take
+/// from the same sentence: the option and the slot values it names.
+#[test]
+fn transcribe_with_a_menu_grammar_reports_the_slots_a_call_would_fill() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("robot.toml");
+    std::fs::write(&plan, DIALPLAN).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("transcribe")
+        .arg("--grammar")
+        .arg(format!("main@{}", plan.display()))
+        .arg(testdata_dir().join("pocketsphinx/goforward.wav"))
+        .output()
+        .expect("run hotline");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line: serde_json::Value = serde_json::from_str(stdout.lines().next().expect("one utterance")).unwrap();
+    assert_eq!(line["text"], "go", "{line}");
+    assert_eq!(line["slots"]["direction"], "forward", "{line}");
+    assert_eq!(line["slots"]["distance"], "10", "{line}");
+}
