@@ -39,6 +39,14 @@
 //! a handful of fields, and everything else is copied through byte for byte.
 //! When the graph does not have the expected shape (another exporter), the
 //! caller falls back to the original graph.
+//!
+//! The file is longer than the house limit because it is one algorithm:
+//! the four rewrites are made in one pass over the graph's fields, which
+//! decides for each node, input and initializer which rewrite replaces it
+//! (if any), and they depend on each other (the lookup reads the
+//! projection's 8-bit matrix, so rewrite 4 happens only with 2). The
+//! protobuf helpers at the end serve only this pass: a handful of field
+//! numbers, read and written, with no other user.
 
 /// Names of the transposed embedding matrix the rewrite adds, in 8 bits,
 /// and of its scale per vocabulary entry.
