@@ -61,7 +61,8 @@ fn check_in_asterisk(config: &Path, files: &[&Path], out: &mut impl Write) -> u8
     let cfg = match crate::config::ServerConfig::load(config) {
         Ok(c) => c,
         Err(e) => {
-            let _ = writeln!(out, "{}: error: {e}", config.display());
+            // Every problem of the file, each already naming it and its place.
+            let _ = writeln!(out, "{e}");
             return 2;
         }
     };

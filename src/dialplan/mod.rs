@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use model::*;
+/// A value and its place in the source, shared with the server config's reader.
+pub(crate) use raw::At;
 
 use diagnostic::Reporter;
 

@@ -116,5 +116,5 @@ fn real_wavs_read_as_they_are() {
 fn config_error_columns_count_characters() {
     let text = "[esl]\naddress = \"éééééééééé\u{1}\"\n";
     let err = crate::config::ServerConfig::from_toml_str(text, None, &|_| None).unwrap_err();
-    assert!(err.0[0].starts_with("config:2:22: "), "{err}");
+    assert!(err.0[0].to_string().starts_with("config:2:22: "), "{err}");
 }

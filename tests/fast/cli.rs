@@ -1,5 +1,5 @@
-//! The `hotline` binary as an admin meets it when something is wrong: one
-//! message on stderr naming the file and position, the documented exit code,
+//! The `hotline` binary as an admin meets it when something is wrong: each
+//! problem once on stderr, naming the file and position, the documented exit code,
 //! and plain text (no colour codes) when stderr is a file or a pipe.
 
 use std::path::Path;
@@ -33,4 +33,27 @@ fn a_startup_failure_is_logged_without_colour_codes_when_stderr_is_a_pipe() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("ERROR") && stderr.contains(&missing.display().to_string()), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "colour codes in a piped log: {stderr:?}");
+}
+
+#[test]
+fn every_mistake_of_a_server_config_is_printed_at_once_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hotline.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\nmax_calls = 0\n[recognizer]\nthreds = 2\n[transfer]\nmethod = \"pigeon\"\n",
+    )
+    .unwrap();
+    let out = serve_with_config(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let file = config.display();
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "{file}:2:13: `max_calls`: 0 is out of range 1..=10000\n\
+             {file}:4:1: unknown field `threds` in [recognizer]\n  = help: did you mean `threads`?\n\
+             {file}:6:10: `transfer.method`: \"pigeon\" is not one of \"ami\", \"hangup\""
+        )
+    );
 }
