@@ -378,7 +378,9 @@ impl<'d> Section<'d> {
             if self.known.contains(&key) {
                 continue;
             }
+            // `[ami]` names a section; `listeners[2]` one of several.
             let place = match self.prefix.strip_suffix('.') {
+                Some(entry) if entry.ends_with(']') => format!(" in {entry}"),
                 Some(section) => format!(" in [{section}]"),
                 None => String::new(),
             };

@@ -224,6 +224,7 @@ fn listener_auth_keys_are_checked_and_named() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("twilio"), "unknown key named: {e}");
+    assert!(e.contains(":16:1: unknown field `twilio` in listeners[2]"), "the entry is named: {e}");
     let e = ServerConfig::from_toml_str(
         "[auth]\nusername = \"pbx\"\npassword = \"pw\"\ntoken = \"short\"\ntwilio_auth_token = \"t\"\n\
          [[listeners]]\ntransport = \"audiosocket\"\nlisten = \"127.0.0.1:9092\"\nallow = [\"10.0.0.0/33\"]\n\
