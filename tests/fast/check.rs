@@ -161,3 +161,22 @@ async fn check_asterisk_names_each_transfer_target_asterisk_lacks() {
     assert_eq!(stdout, "dialplans/hotline.toml: ok\nasterisk: 8 transfer targets checked, 0 missing\n");
     assert_eq!(code, 0);
 }
+
+/// `--asterisk` reads the server config before asking Asterisk: a config
+/// with mistakes is refused with every one of them, as `serve` prints them.
+#[test]
+fn check_asterisk_lists_every_mistake_of_the_config_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hotline.toml");
+    std::fs::write(&config, "[ami]\nprot = 5038\nusername = \"hotline\"\ntimeout_ms = 5\n").unwrap();
+    let config = config.display().to_string();
+    let (stdout, code) = check(&["--asterisk", "--config", &config, "dialplans/hotline.toml"]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{config}:2:1: unknown field `prot` in [ami]\n  = help: did you mean `port`?\n\
+             {config}:4:14: `ami.timeout_ms`: 5 is out of range 100..=60000\n"
+        )),
+        "{stdout}"
+    );
+}
