@@ -22,19 +22,19 @@
 //!   into service gets its grammars readied and its prompts rendered first.
 //! - Shutdown: refuse new calls (503), let calls finish for
 //!   `shutdown_grace`, then hang up the rest, write their records, return.
-pub mod auth;
+mod auth;
 mod connection;
 mod control;
-pub mod dialplans;
+mod dialplans;
 mod freeswitch_prompts;
 pub mod http;
 mod link;
 mod pacer;
-pub mod playback;
-pub mod readiness;
-pub mod record;
+mod playback;
+mod readiness;
+mod record;
 mod session;
-pub mod targets;
+pub(crate) mod targets;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,15 +51,34 @@ use crate::config::{AddrRange, ServerConfig};
 use crate::dialplan::Prompt;
 use crate::intent::IntentMatcher;
 use crate::pbx::transport::{Transport, TransportOptions};
+use crate::prompts::PromptError;
 
 use control::EslControl;
 pub use control::{ControlChannel, ControlChannels};
-pub use dialplans::DialplanRegistry;
+pub use dialplans::{DialplanLoadError, DialplanRegistry, ReloadReport};
+pub use readiness::{ControlState, Readiness};
+
+/// Why the server could not start (before any call was accepted).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("speech models: {0}")]
+    SpeechModels(#[source] crate::asr::AsrError),
+    #[error(transparent)]
+    Dialplans(#[from] dialplans::DialplanLoadError),
+    #[error("call record file {}: {source}", .path.display())]
+    RecordFile { path: std::path::PathBuf, source: std::io::Error },
+    #[error("cannot listen on {addr}{}: {source}", .transport.map(|t| format!(" for {t}")).unwrap_or_default())]
+    Listen { addr: SocketAddr, transport: Option<Transport>, source: std::io::Error },
+    #[error("a FreeSWITCH listener needs an [esl] section")]
+    NoEventSocket,
+    #[error("{what} stopped before it finished: {source}")]
+    TaskFailed { what: &'static str, source: tokio::task::JoinError },
+}
 
 /// Prompt audio for the calls (the prompt renderer in production).
 pub trait PromptSource: Send + Sync {
     /// Blocking; mono PCM at `rate`.
-    fn render(&self, prompt: &Prompt, rate: u32) -> Result<Arc<Vec<i16>>, String>;
+    fn render(&self, prompt: &Prompt, rate: u32) -> Result<Arc<Vec<i16>>, PromptError>;
 
     /// Readies the prompts of a dialplan going into service, so no caller
     /// waits for them: everything rendering needs is loaded and each
@@ -69,7 +88,7 @@ pub trait PromptSource: Send + Sync {
         let mut failures = Vec::new();
         for p in prompts {
             if let Some(Err(e)) = rates.iter().map(|&r| self.render(p, r)).find(Result::is_err) {
-                failures.push(e);
+                failures.push(e.to_string());
             }
         }
         failures
@@ -77,8 +96,8 @@ pub trait PromptSource: Send + Sync {
 }
 
 impl PromptSource for crate::prompts::PromptRenderer {
-    fn render(&self, prompt: &Prompt, rate: u32) -> Result<Arc<Vec<i16>>, String> {
-        crate::prompts::PromptRenderer::render(self, prompt, rate).map_err(|e| e.to_string())
+    fn render(&self, prompt: &Prompt, rate: u32) -> Result<Arc<Vec<i16>>, PromptError> {
+        crate::prompts::PromptRenderer::render(self, prompt, rate)
     }
 
     fn prepare(&self, prompts: &[Prompt], rates: &[u32]) -> Vec<String> {
@@ -102,7 +121,7 @@ pub struct ServerDeps {
 impl ServerDeps {
     /// The process-wide speech stack, prompt renderer and intent matcher, as
     /// `cfg` asks for them.
-    pub async fn load(cfg: &ServerConfig) -> Result<ServerDeps, String> {
+    pub async fn load(cfg: &ServerConfig) -> Result<ServerDeps, StartError> {
         let speech_cfg = crate::asr::SpeechConfig {
             threads: cfg.recognizer_threads,
             queue: cfg.recognizer_queue,
@@ -115,8 +134,8 @@ impl ServerDeps {
         let models = speech_cfg.models.clone();
         let speech = tokio::task::spawn_blocking(move || crate::asr::SpeechStack::load(&speech_cfg))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("speech models: {e}"))?;
+            .map_err(|source| StartError::TaskFailed { what: "loading the speech models", source })?
+            .map_err(StartError::SpeechModels)?;
         let renderer = crate::prompts::PromptRenderer::new(&models, cfg.prompt_cache_dir.clone());
         if let Err(reason) = renderer.tts_status() {
             tracing::warn!("text-to-speech unavailable ({reason}); only prompts with WAV files will be heard");
@@ -257,21 +276,28 @@ impl RunningServer {
 /// Binds, loads the dialplans and starts serving. Errors (address in use,
 /// no valid default dialplan, unwritable record file) come back before any
 /// call is accepted.
-pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer, String> {
+pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer, StartError> {
     let cfg = Arc::new(cfg);
     let (registry, report) = {
         let dir = cfg.dialplan_dir.clone();
         let name = cfg.default_dialplan.clone();
-        tokio::task::spawn_blocking(move || DialplanRegistry::load(&dir, &name)).await.map_err(|e| e.to_string())??
+        tokio::task::spawn_blocking(move || DialplanRegistry::load(&dir, &name))
+            .await
+            .map_err(|source| StartError::TaskFailed { what: "loading the dialplans", source })??
     };
     info!(dialplans = ?registry.names(), refused = report.rejected.len(), "dialplans loaded");
     let registry = Arc::new(registry);
     let records = match &cfg.call_records {
-        Some(p) => Some(record::RecordWriter::open(p).map_err(|e| format!("call record file {}: {e}", p.display()))?),
+        Some(p) => {
+            Some(record::RecordWriter::open(p).map_err(|source| StartError::RecordFile { path: p.clone(), source })?)
+        }
         None => None,
     };
-    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listen_error = |addr: SocketAddr, transport: Option<Transport>| {
+        move |source: std::io::Error| StartError::Listen { addr, transport, source }
+    };
+    let listener = TcpListener::bind(cfg.listen).await.map_err(listen_error(cfg.listen, None))?;
+    let addr = listener.local_addr().map_err(listen_error(cfg.listen, None))?;
     info!(%addr, max_calls = cfg.max_calls, transfer = ?cfg.transfer.method, auth = cfg.auth.is_some(), "listening for Asterisk");
     let asterisk =
         Endpoint { transport: Transport::AsteriskWs, options: TransportOptions::default(), public_url: None };
@@ -279,10 +305,8 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     let mut bound = vec![Bound { listener, allow: anyone, endpoint: Arc::new(asterisk) }];
     let mut addrs = vec![(Transport::AsteriskWs, addr)];
     for l in &cfg.listeners {
-        let listener = TcpListener::bind(l.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {} for {}: {e}", l.listen, l.transport))?;
-        let a = listener.local_addr().map_err(|e| e.to_string())?;
+        let listener = TcpListener::bind(l.listen).await.map_err(listen_error(l.listen, Some(l.transport)))?;
+        let a = listener.local_addr().map_err(listen_error(l.listen, Some(l.transport)))?;
         let allow: Vec<String> = l.allow.iter().map(ToString::to_string).collect();
         info!(addr = %a, transport = %l.transport, rate = ?l.rate, ?allow, "listening");
         addrs.push((l.transport, a));
@@ -297,7 +321,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         warn!("websocket listeners on a non-loopback address without [auth]: anyone who reaches them can start calls");
     }
     let esl = if cfg.listeners.iter().any(|l| l.transport.needs_event_socket()) {
-        let esl_cfg = cfg.esl.clone().ok_or("a FreeSWITCH listener needs an [esl] section")?;
+        let esl_cfg = cfg.esl.clone().ok_or(StartError::NoEventSocket)?;
         // Not awaited: FreeSWITCH may come up after hotline, as it may go
         // away and come back while hotline runs.
         Some(EslControl::start(esl_cfg))

@@ -104,13 +104,9 @@ impl AsteriskWsCodec {
         AsteriskWsCodec { query: parse_query(request_target), control: ControlFormat::PlainText, started: None }
     }
 
+    #[cfg(test)]
     pub fn control_format(&self) -> ControlFormat {
         self.control
-    }
-
-    /// The query parameters of the upgrade request, decoded.
-    pub fn query(&self) -> &[(String, String)] {
-        &self.query
     }
 
     fn command(&self, name: &str, correlation_id: Option<&str>) -> WireMessage {

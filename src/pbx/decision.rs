@@ -82,7 +82,7 @@ pub struct HangupTransfer {
     /// Keys the PBX's dialplan may ask by (empty ones are skipped).
     keys: Vec<String>,
     /// The call's token, or why the call has none.
-    token: Result<Secret, String>,
+    token: Result<Secret, NoDecisionToken>,
     /// Who fetches the decision, for the log and the record.
     fetched_by: &'static str,
 }
@@ -94,10 +94,10 @@ impl HangupTransfer {
     pub fn by_decision_token(decisions: Arc<Decisions>, info: &CallInfo) -> Self {
         let var = |k: &str| info.variables.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let min = crate::config::MIN_TOKEN_CHARS;
-        let token =
-            var(keys::INFO_DECISION_TOKEN).filter(|t| t.chars().count() >= min).map(Secret::new).ok_or_else(|| {
-                format!("the dial string has no decision_token of {min}+ characters to bind the decision to")
-            });
+        let token = var(keys::INFO_DECISION_TOKEN)
+            .filter(|t| t.chars().count() >= min)
+            .map(Secret::new)
+            .ok_or(NoDecisionToken { min_chars: min });
         let keys = vec![var(keys::INFO_CALLER_UNIQUEID).unwrap_or_default(), info.call_id.clone()];
         HangupTransfer { decisions, keys, token, fetched_by: "the Asterisk dialplan" }
     }
@@ -110,11 +110,19 @@ impl HangupTransfer {
     }
 }
 
+/// A chan_websocket call whose dial string gave no usable token: its
+/// transfer decision could not be bound to it, so none is made.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the dial string has no decision_token of {min_chars}+ characters to bind the decision to")]
+pub struct NoDecisionToken {
+    min_chars: usize,
+}
+
 impl TransferControl for HangupTransfer {
     fn start(&self, order: &TransferOrder) -> TransferStart {
         let token = match &self.token {
             Ok(t) => t,
-            Err(reason) => return TransferStart::Refused(TransferFailed(reason.clone())),
+            Err(missing) => return TransferStart::Refused(TransferFailed(missing.to_string())),
         };
         let (extension, context) = (&order.extension, order.context_or_default());
         let keys: Vec<&str> = self.keys.iter().map(String::as_str).collect();

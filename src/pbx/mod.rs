@@ -6,13 +6,13 @@
 //! Transfer control (AMI for Asterisk, ESL for FreeSWITCH, a webhook for
 //! Twilio) lives beside them in its own module.
 pub mod ami;
-pub mod asterisk_ws;
+pub(crate) mod asterisk_ws;
 pub mod audio_fork;
 pub mod audio_stream;
 pub mod audiosocket;
-pub mod decision;
+pub(crate) mod decision;
 pub mod esl;
-pub mod transfer;
+pub(crate) mod transfer;
 pub mod transport;
 pub mod twilio;
 pub mod webhook;

@@ -3,13 +3,16 @@
 //! for Asterisk at start-up). Each is kept up in the background — at
 //! start-up as after an outage — and reports whether it is connected, for
 //! a readiness check.
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{watch, Notify};
+
 use tracing::{error, info, warn};
 
-use crate::pbx::esl::{CurrentClient, EslClient, EslConfig, EslEvent, EventRouter, EVENT_QUEUE, TRANSPORT_EVENTS};
+use crate::pbx::esl::{
+    CurrentClient, EslClient, EslConfig, EslError, EslEvent, EventRouter, EVENT_QUEUE, TRANSPORT_EVENTS,
+};
 
 /// One control connection and whether it is up now.
 #[derive(Debug, Clone)]
@@ -18,21 +21,44 @@ pub struct ControlChannel {
     pub name: &'static str,
     /// Where it connects to (`host:port`).
     pub addr: String,
-    connected: Arc<AtomicBool>,
+    /// Connected, authenticated and subscribed; a watch so a call can wait
+    /// for it instead of polling.
+    connected: Arc<watch::Sender<bool>>,
+    /// A call that needs the connection arrived while it was down: try
+    /// again now instead of at the end of the backoff (the PBX sending a
+    /// call is a sign it is up).
+    retry_now: Arc<Notify>,
 }
 
 impl ControlChannel {
     fn new(name: &'static str, addr: &str) -> Self {
-        ControlChannel { name, addr: addr.to_string(), connected: Arc::new(AtomicBool::new(false)) }
+        ControlChannel {
+            name,
+            addr: addr.to_string(),
+            connected: Arc::new(watch::Sender::new(false)),
+            retry_now: Arc::new(Notify::new()),
+        }
     }
 
     /// Connected and authenticated now.
     pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::SeqCst)
+        *self.connected.borrow()
     }
 
     fn set_connected(&self, up: bool) {
-        self.connected.store(up, Ordering::SeqCst);
+        self.connected.send_replace(up);
+    }
+
+    /// Waits up to `wait` for the connection to be up, asking for a
+    /// reconnect attempt at once; whether it is up.
+    pub(crate) async fn wait_connected(&self, wait: Duration) -> bool {
+        if self.connected() {
+            return true;
+        }
+        self.retry_now.notify_one();
+        let mut rx = self.connected.subscribe();
+        let up = tokio::time::timeout(wait, rx.wait_for(|up| *up)).await;
+        matches!(up, Ok(Ok(_)))
     }
 }
 
@@ -84,7 +110,9 @@ impl Drop for EslControl {
     }
 }
 
-/// Reconnect attempts start after this and back off, doubling, up to the max.
+/// Reconnect attempts start after this and back off, doubling, up to the
+/// max. Attempts asked for by a waiting call are this far apart at least,
+/// so a burst of calls against a broken event socket is not a connect storm.
 const ESL_RECONNECT_FIRST: Duration = Duration::from_millis(500);
 const ESL_RECONNECT_MAX: Duration = Duration::from_secs(10);
 
@@ -112,9 +140,19 @@ impl EslControl {
     }
 }
 
-async fn connect(cfg: &EslConfig) -> Result<(EslClient, tokio::sync::mpsc::Receiver<EslEvent>), String> {
-    let (client, events) = EslClient::connect(cfg).await.map_err(|e| format!("event socket {}: {e}", cfg.addr))?;
-    client.subscribe(TRANSPORT_EVENTS).await.map_err(|e| format!("event socket {}: {e}", cfg.addr))?;
+/// A connection attempt to the event socket that failed, and where to.
+#[derive(Debug, thiserror::Error)]
+#[error("event socket {addr}: {source}")]
+struct EslConnectError {
+    addr: String,
+    #[source]
+    source: EslError,
+}
+
+async fn connect(cfg: &EslConfig) -> Result<(EslClient, tokio::sync::mpsc::Receiver<EslEvent>), EslConnectError> {
+    let failed = |source| EslConnectError { addr: cfg.addr.clone(), source };
+    let (client, events) = EslClient::connect(cfg).await.map_err(failed)?;
+    client.subscribe(TRANSPORT_EVENTS).await.map_err(failed)?;
     Ok((client, events))
 }
 
@@ -141,8 +179,14 @@ async fn keep_connected(
                 ),
                 Err(e) => warn!(retry_in_ms = wait.as_millis() as u64, "event socket connect failed: {e}"),
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(ESL_RECONNECT_MAX);
+            let attempted = tokio::time::Instant::now();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => wait = (wait * 2).min(ESL_RECONNECT_MAX),
+                _ = channel.retry_now.notified() => {
+                    tokio::time::sleep_until(attempted + ESL_RECONNECT_FIRST).await;
+                    wait = ESL_RECONNECT_FIRST;
+                }
+            }
         };
         channel.set_connected(true);
         match ever_connected {

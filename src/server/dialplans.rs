@@ -40,10 +40,25 @@ pub struct ReloadReport {
     pub rejected: Vec<(PathBuf, String)>,
 }
 
+/// The folder has no valid default dialplan: a server that cannot answer
+/// a call must not start.
+#[derive(Debug, thiserror::Error)]
+#[error("default dialplan {name:?} is not a valid dialplan in {}{}", .dir.display(), rejections(.rejected))]
+pub struct DialplanLoadError {
+    pub name: String,
+    pub dir: PathBuf,
+    /// Each refused file and why, one line each in the message.
+    pub rejected: Vec<(PathBuf, String)>,
+}
+
+fn rejections(rejected: &[(PathBuf, String)]) -> String {
+    rejected.iter().map(|(file, err)| format!("\n{}: {err}", file.display())).collect()
+}
+
 impl DialplanRegistry {
     /// Loads the folder. Fails when the default dialplan is not among the
     /// valid ones: a server that cannot answer a call must not start.
-    pub fn load(dir: &Path, default_name: &str) -> Result<(Self, ReloadReport), String> {
+    pub fn load(dir: &Path, default_name: &str) -> Result<(Self, ReloadReport), DialplanLoadError> {
         let reg = DialplanRegistry {
             dir: dir.to_path_buf(),
             default_name: default_name.to_string(),
@@ -53,11 +68,11 @@ impl DialplanRegistry {
         };
         let report = reg.scan();
         if reg.get(default_name).is_none() {
-            let mut msg = format!("default dialplan {default_name:?} is not a valid dialplan in {}", dir.display());
-            for (file, err) in &report.rejected {
-                msg.push_str(&format!("\n{}: {err}", file.display()));
-            }
-            return Err(msg);
+            return Err(DialplanLoadError {
+                name: default_name.to_string(),
+                dir: dir.to_path_buf(),
+                rejected: report.rejected,
+            });
         }
         Ok((reg, report))
     }

@@ -20,6 +20,22 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// and reassembled by the codec's bounded decoder).
 const TCP_READ: usize = 8 * 1024;
 
+/// Why a message could not be written to the call's connection.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("websocket write failed: {0}")]
+    Websocket(#[source] tokio_tungstenite::tungstenite::Error),
+    #[error("TCP write failed: {0}")]
+    Tcp(#[source] std::io::Error),
+    #[error("TCP shutdown failed: {0}")]
+    TcpShutdown(#[source] std::io::Error),
+    /// A codec bug: AudioSocket is a binary stream.
+    #[error("a text message cannot go on a binary stream")]
+    TextOnBinaryStream,
+    #[error("peer did not read for {} s", WRITE_TIMEOUT.as_secs())]
+    PeerNotReading,
+}
+
 pub enum Received {
     Message(WireMessage),
     /// The peer closed the connection (for websockets: a close frame).
@@ -105,7 +121,7 @@ impl Link {
         }
     }
 
-    pub async fn send(&mut self, m: WireMessage) -> Result<(), String> {
+    pub async fn send(&mut self, m: WireMessage) -> Result<(), SendError> {
         self.last_sent = Instant::now();
         let write = async {
             match (&mut self.io, m) {
@@ -115,20 +131,16 @@ impl Link {
                         WireMessage::Binary(b) => Message::binary(b),
                         WireMessage::Close => Message::Close(None),
                     };
-                    sink.send(msg).await.map_err(|e| format!("websocket write failed: {e}"))
+                    sink.send(msg).await.map_err(SendError::Websocket)
                 }
-                (Io::Tcp { write, .. }, WireMessage::Binary(b)) => {
-                    write.write_all(&b).await.map_err(|e| format!("TCP write failed: {e}"))
-                }
-                (Io::Tcp { write, .. }, WireMessage::Close) => {
-                    write.shutdown().await.map_err(|e| format!("TCP shutdown failed: {e}"))
-                }
-                (Io::Tcp { .. }, WireMessage::Text(_)) => Err("a text message cannot go on a binary stream".into()),
+                (Io::Tcp { write, .. }, WireMessage::Binary(b)) => write.write_all(&b).await.map_err(SendError::Tcp),
+                (Io::Tcp { write, .. }, WireMessage::Close) => write.shutdown().await.map_err(SendError::TcpShutdown),
+                (Io::Tcp { .. }, WireMessage::Text(_)) => Err(SendError::TextOnBinaryStream),
             }
         };
         match tokio::time::timeout(WRITE_TIMEOUT, write).await {
             Ok(r) => r,
-            Err(_) => Err(format!("peer did not read for {} s", WRITE_TIMEOUT.as_secs())),
+            Err(_) => Err(SendError::PeerNotReading),
         }
     }
 

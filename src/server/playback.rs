@@ -112,6 +112,7 @@ impl Playback {
         self.items.is_empty() && self.marks.is_empty()
     }
 
+    #[cfg(test)]
     pub fn is_playing(&self) -> bool {
         !self.is_idle()
     }

@@ -26,9 +26,10 @@ pub struct Readiness {
 }
 
 /// A PBX control connection (FreeSWITCH's event socket) as `/readyz`
-/// shows it: while it is down, that PBX's calls get no prompts, keys or
-/// transfers, but the other transports are served, so it does not make
-/// the whole server unready.
+/// shows it. There is one only when a listener needs it, and while it is
+/// down that listener's calls cannot be greeted (prompts go over it), so
+/// the server answers "not ready" and a balancer sends calls elsewhere;
+/// the other listeners keep serving the calls they are sent.
 #[derive(Debug, Clone, Serialize)]
 pub struct ControlState {
     pub name: &'static str,
@@ -57,12 +58,22 @@ impl Readiness {
     /// The answer to `GET /readyz`: its status line and a small JSON body,
     /// `{"ready":true,...}` or `{"ready":false,"reason":"...",...}`.
     pub fn http_answer(&self, controls: &[ControlState]) -> (&'static str, String) {
-        let reason = self.blocker();
+        let reason = self.blocker().map(str::to_string).or_else(|| control_down(controls));
         let status = if reason.is_some() { "503 Service Unavailable" } else { "200 OK" };
         let body =
             serde_json::json!({ "ready": reason.is_none(), "reason": reason, "checks": self, "control": controls });
         (status, format!("{body}\n"))
     }
+}
+
+/// Why the calls of a listener cannot be served: its control connection is down.
+fn control_down(controls: &[ControlState]) -> Option<String> {
+    let down = controls.iter().find(|c| !c.connected)?;
+    let what = match down.name {
+        "esl" => "the FreeSWITCH event socket",
+        other => other,
+    };
+    Some(format!("{what} ({} at {}) is not connected: FreeSWITCH calls cannot be greeted", down.name, down.addr))
 }
 
 #[cfg(test)]
@@ -80,9 +91,12 @@ mod tests {
         assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["ready"], true);
         let esl = ControlState { name: "esl", addr: "127.0.0.1:8021".into(), connected: false };
         let (status, body) = r.http_answer(std::slice::from_ref(&esl));
-        assert_eq!(status, "200 OK", "a PBX control connection down leaves the other transports served");
+        assert!(status.starts_with("503"), "a listener's event socket down: its calls cannot be greeted");
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["control"][0]["connected"], false, "{body}");
+        assert!(body["reason"].as_str().unwrap().contains("event socket (esl at 127.0.0.1:8021)"), "{body}");
+        let up = ControlState { connected: true, ..esl };
+        assert_eq!(r.http_answer(std::slice::from_ref(&up)).0, "200 OK", "event socket up: ready");
         r.draining = true;
         assert!(r.http_answer(&[]).0.starts_with("503") && r.http_answer(&[]).1.contains("draining"));
     }

@@ -135,11 +135,6 @@ impl RecordWriter {
         }
     }
 
-    /// Records lost (not written) since the server started.
-    pub fn lost(&self) -> u64 {
-        self.lock().lost
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, RecordFile> {
         self.file.lock().unwrap_or_else(|p| p.into_inner())
     }

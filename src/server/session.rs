@@ -5,7 +5,9 @@
 //! no-AMI decision endpoint for Asterisk, the event socket for FreeSWITCH,
 //! the webhook for Twilio.
 //!
-//! The task owns the socket, the codec, the machine and the playback pump.
+//! [`start`] turns the connection into a call when the PBX's start message
+//! arrives; from then on a [`Session`] drives its [`ActiveCall`]. The task
+//! owns the socket, the codec, the machine and the playback pump.
 //! Recognition runs on the recogniser pool and prompt rendering on the
 //! blocking pool; their results come back on a small bounded channel, so
 //! this task never blocks and keeps reading the socket (Asterisk closes a
@@ -16,27 +18,22 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn, Instrument};
 
-use super::link::{Link, Received};
-use super::pacer::AudioPacer;
-use super::playback::{Playback, Step};
+use super::link::{Link, Received, SendError};
+use super::playback::Step;
 use super::record::{unix_ms, AudioKeeper, CallRecord};
 use super::{Phase, Shared};
 use crate::asr::pool::{CallerId, PoolError};
 use crate::asr::{AsrError, Recognition};
-use crate::audio::{i16_to_f32, StreamResampler, MODEL_RATE};
-use crate::call::{Call, Input, Output, PlaybackId};
+use crate::audio::{i16_to_f32, MODEL_RATE};
+use crate::call::{Input, Output, PlaybackId};
 use crate::dialplan::Transfer;
-use crate::pbx::transfer::{TransferControl, TransferOutcome, TransferTools};
+use crate::pbx::transfer::{TransferFailed, TransferOutcome};
 use crate::pbx::transport::Transport;
-use crate::pbx::{CallInfo, MediaCodec, PbxEvent, WireMessage};
+use crate::pbx::{MediaCodec, PbxEvent, WireMessage};
+use crate::prompts::PromptError;
 
-/// Lead of prompt audio for PBXs that do not pace it (AudioSocket): one
-/// 20 ms frame, so frames go out in real time.
-const PACED_LEAD: Duration = Duration::from_millis(20);
 /// AudioSocket's application form times out after 2 s without a frame.
 const KEEPALIVE_EVERY: Duration = Duration::from_millis(crate::pbx::audiosocket::KEEPALIVE_INTERVAL_MS);
-/// MEDIA_START must come right after the upgrade (it does, within ms).
-const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// After HANGUP / a transfer, how long to wait for Asterisk's close.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Asterisk sends no frames while the caller is silent (PROTOCOLS.md §1.7),
@@ -50,18 +47,33 @@ const SILENCE_FILL_FOR: Duration = Duration::from_secs(3);
 const INTERNAL_QUEUE: usize = 32;
 
 mod freeswitch;
+mod start;
 mod transfer;
 
-use freeswitch::EslCall;
+use start::{hang_up_link, ActiveCall, Opening};
+
+/// Why work done off the call's task (a prompt render, a recognition)
+/// gave nothing.
+#[derive(Debug, thiserror::Error)]
+enum WorkFailed {
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error("the prompt renderer crashed: {0}")]
+    RendererCrashed(#[source] tokio::task::JoinError),
+    #[error(transparent)]
+    Recognition(#[from] AsrError),
+    #[error("recognition worker stopped")]
+    RecognizerStopped,
+}
 
 enum Internal {
     Rendered {
         id: PlaybackId,
-        result: Result<Arc<Vec<i16>>, String>,
+        result: Result<Arc<Vec<i16>>, WorkFailed>,
     },
     Recognized {
         request: u64,
-        result: Result<Recognition, String>,
+        result: Result<Recognition, WorkFailed>,
     },
     /// Ok: the PBX took the caller, with the call record's result (`ok`
     /// only when the caller was seen at the target). Err: it refused or
@@ -85,41 +97,37 @@ enum End {
 
 /// Drives one call on `link` with a fresh `codec` of `transport`.
 pub async fn run(
-    link: Link,
+    mut link: Link,
     transport: Transport,
     codec: Box<dyn MediaCodec>,
     peer: String,
     shared: Arc<Shared>,
-    shutdown: watch::Receiver<Phase>,
+    mut shutdown: watch::Receiver<Phase>,
 ) {
     let span = tracing::info_span!("call", %transport, peer = %peer, call_id = tracing::field::Empty, channel = tracing::field::Empty);
-    let session = Session::new(transport, codec, shared);
-    session.run(link, shutdown).instrument(span).await;
+    let call = async move {
+        match Opening::new(transport, codec, shared).start(&mut link, &mut shutdown).await {
+            Ok((session, rest)) => session.run(link, shutdown, rest).await,
+            Err((opening, end)) => opening.close(link, end).await,
+        }
+    };
+    call.instrument(span).await;
 }
 
+/// A started call, driven in real time: its [`ActiveCall`] and the
+/// bookkeeping of what is under way (machine outputs not yet acted on, a
+/// transfer, a hangup waiting for the prompt to end, silence to feed).
 struct Session {
     shared: Arc<Shared>,
-    transport: Transport,
     codec: Box<dyn MediaCodec>,
-    /// AudioSocket's silent frame, sent when nothing else went out for a while.
-    keepalive: Option<WireMessage>,
-    /// FreeSWITCH: this call's half on the event socket (prompts, keys, hangup).
-    esl: Option<EslCall>,
-    info: Option<CallInfo>,
-    call: Option<Call>,
+    /// When the connection came in: the machine's clock counts from here.
     started: Instant,
-    playback: Option<Playback>,
-    resampler: Option<StreamResampler>,
-    /// Caller audio beyond real time is dropped (from the start message on).
-    pacer: Option<AudioPacer>,
+    record: CallRecord,
+    call: ActiveCall,
     /// This call's share of the recogniser pool.
     asr_caller: CallerId,
-    keeper: Option<AudioKeeper>,
-    record: CallRecord,
     internal_tx: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
-    /// How this call's caller is transferred, chosen when the call starts.
-    transfer: Option<Box<dyn TransferControl>>,
     transfer_pending: Option<Transfer>,
     /// The machine asked to hang up; done once playback is over.
     hangup_after_playback: Option<String>,
@@ -135,43 +143,14 @@ struct Session {
 }
 
 impl Session {
-    fn new(transport: Transport, codec: Box<dyn MediaCodec>, shared: Arc<Shared>) -> Self {
-        let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
-        let asr_caller = shared.speech.pool.caller();
-        Session {
-            transport,
-            codec,
-            keepalive: None,
-            esl: None,
-            shared,
-            info: None,
-            call: None,
-            started: Instant::now(),
-            playback: None,
-            resampler: None,
-            pacer: None,
-            asr_caller,
-            keeper: None,
-            record: CallRecord { start_unix_ms: unix_ms(SystemTime::now()), ..Default::default() },
-            internal_tx,
-            internal_rx,
-            transfer: None,
-            transfer_pending: None,
-            hangup_after_playback: None,
-            transferred: false,
-            pending: Vec::new(),
-            close_deadline: None,
-            last_audio: None,
-            fed_until: None,
-        }
-    }
-
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
 
-    async fn run(mut self, mut link: Link, mut shutdown: watch::Receiver<Phase>) {
-        let end = self.drive(&mut link, &mut shutdown).await;
+    /// Runs the call to its end (`rest`: events that came with the start
+    /// message), then closes the connection and writes the record.
+    async fn run(mut self, mut link: Link, mut shutdown: watch::Receiver<Phase>, rest: Vec<PbxEvent>) {
+        let end = self.drive(&mut link, &mut shutdown, rest).await;
         let cause = match end {
             End::PeerClosed(reason) => {
                 link.close().await;
@@ -181,37 +160,35 @@ impl Session {
             }
             End::HangUp(reason) | End::Broken(reason) => {
                 self.hang_up_on_control_channel().await;
-                for m in self.codec.hangup() {
-                    if send(&mut link, m).await.is_err() {
-                        break;
-                    }
-                }
-                // Asterisk answers HANGUP with close 1000; read until then.
-                link.wait_close(CLOSE_WAIT).await;
-                link.close().await;
+                hang_up_link(&mut *self.codec, &mut link).await;
                 reason
             }
         };
-        self.esl = None;
-        if let Some(dropped_ms) = self.pacer.as_ref().map(AudioPacer::dropped_ms).filter(|&ms| ms > 0) {
+        self.call.esl = None;
+        let dropped_ms = self.call.pacer.dropped_ms();
+        if dropped_ms > 0 {
             warn!(dropped_ms, "caller audio dropped in this call for arriving faster than real time");
         }
-        if let Some(call) = self.call.as_mut() {
-            if !call.is_finished() {
-                let now = self.started.elapsed().as_millis() as u64;
-                for out in call.handle(now, Input::Hangup) {
-                    if let Output::Event(e) = out {
-                        self.record.push_event(e);
-                    }
+        if !self.call.machine.is_finished() {
+            let now = self.now_ms();
+            for out in self.call.machine.handle(now, Input::Hangup) {
+                if let Output::Event(e) = out {
+                    self.record.push_event(e);
                 }
             }
         }
-        self.finish_record(cause).await;
+        let keeper = self.call.keeper.take();
+        write_record(&self.shared, &mut self.record, self.started, keeper, cause).await;
     }
 
-    async fn drive(&mut self, link: &mut Link, shutdown: &mut watch::Receiver<Phase>) -> End {
-        let start_deadline = tokio::time::Instant::now() + START_TIMEOUT;
-        let max_end = tokio::time::Instant::now() + self.shared.cfg.max_call_duration;
+    async fn drive(&mut self, link: &mut Link, shutdown: &mut watch::Receiver<Phase>, rest: Vec<PbxEvent>) -> End {
+        // The call's whole length counts, from the connection on.
+        let max_end = tokio::time::Instant::from_std(self.started) + self.shared.cfg.max_call_duration;
+        for ev in rest {
+            if let Some(end) = self.on_pbx_event(ev) {
+                return end;
+            }
+        }
         loop {
             if let Some(end) = self.pump(link).await {
                 return end;
@@ -221,12 +198,10 @@ impl Session {
                 return end;
             }
             let now = Instant::now();
-            let tick_at =
-                self.call.as_ref().and_then(|c| c.next_deadline()).map(|ms| self.started + Duration::from_millis(ms));
-            let pump_at = self.playback.as_ref().and_then(|p| p.wake_at(now));
-            let waiting_start = self.info.is_none();
+            let tick_at = self.call.machine.next_deadline().map(|ms| self.started + Duration::from_millis(ms));
+            let pump_at = self.call.playback.wake_at(now);
             let fill_at = self.silence_fill_at();
-            let keepalive_at = self.keepalive.as_ref().map(|_| link.last_sent() + KEEPALIVE_EVERY);
+            let keepalive_at = self.call.keepalive.as_ref().map(|_| link.last_sent() + KEEPALIVE_EVERY);
             tokio::select! {
                 msg = link.recv() => {
                     let wire = match msg {
@@ -244,20 +219,20 @@ impl Session {
                         }
                     };
                     for ev in events {
-                        if let Some(end) = self.on_pbx_event(ev, link).await {
+                        if let Some(end) = self.on_pbx_event(ev) {
                             return end;
                         }
                     }
                 }
-                ev = freeswitch::next_event(&mut self.esl) => {
+                ev = freeswitch::next_event(&mut self.call.esl) => {
                     if let Some(end) = self.on_esl_event(ev).await {
                         return end;
                     }
                 }
                 _ = sleep_until_opt(keepalive_at) => {
-                    if let Some(k) = self.keepalive.clone() {
+                    if let Some(k) = self.call.keepalive.clone() {
                         if let Err(e) = send(link, k).await {
-                            return End::Broken(e);
+                            return End::Broken(e.to_string());
                         }
                     }
                 }
@@ -270,7 +245,7 @@ impl Session {
                     self.feed(Input::Tick);
                 }
                 _ = sleep_until_opt(pump_at) => {
-                    let overdue = self.playback.as_mut().map(|p| p.overdue(Instant::now())).unwrap_or_default();
+                    let overdue = self.call.playback.overdue(Instant::now());
                     for id in overdue {
                         if self.codec.reports_playback_end() {
                             warn!(playback = id, "the PBX did not report the end of a prompt; assuming it played");
@@ -283,9 +258,6 @@ impl Session {
                 }
                 _ = sleep_until_opt(self.close_deadline) => {
                     return End::HangUp(self.closed_cause("the PBX did not close the connection after the transfer".into()));
-                }
-                _ = tokio::time::sleep_until(start_deadline), if waiting_start => {
-                    return End::Broken(format!("no start message within {} s", START_TIMEOUT.as_secs()));
                 }
                 _ = tokio::time::sleep_until(max_end) => {
                     return End::HangUp("maximum call duration reached".into());
@@ -328,15 +300,15 @@ impl Session {
     /// Feeds the machine; its outputs are acted on by [`Session::apply`].
     fn feed(&mut self, input: Input) {
         let now = self.now_ms();
-        if let Some(call) = self.call.as_mut() {
-            let outs = call.handle(now, input);
-            self.pending.extend(outs);
-        }
+        let outs = self.call.machine.handle(now, input);
+        self.pending.extend(outs);
     }
 
-    async fn on_pbx_event(&mut self, ev: PbxEvent, link: &mut Link) -> Option<End> {
+    fn on_pbx_event(&mut self, ev: PbxEvent) -> Option<End> {
         match ev {
-            PbxEvent::Start(info) => return self.on_start(info, link).await,
+            PbxEvent::Start(info) => {
+                warn!(call_id = %info.call_id, "a second start message in the same call: ignored");
+            }
             PbxEvent::Audio(samples) => {
                 let now = Instant::now();
                 if !self.within_real_time(now, samples.len()) {
@@ -344,11 +316,11 @@ impl Session {
                 }
                 self.last_audio = Some(now);
                 self.fed_until = Some(now);
-                if let Some(k) = self.keeper.as_mut() {
+                if let Some(k) = self.call.keeper.as_mut() {
                     k.push(&samples);
                 }
                 let f = i16_to_f32(&samples);
-                let f = match self.resampler.as_mut() {
+                let f = match self.call.resampler.as_mut() {
                     Some(r) => r.push(&f),
                     None => f,
                 };
@@ -363,7 +335,7 @@ impl Session {
             PbxEvent::MarkReached(id) => {
                 let parsed = id.strip_prefix('p').and_then(|n| n.parse::<PlaybackId>().ok());
                 match parsed {
-                    Some(pid) if self.playback.as_mut().is_some_and(|p| p.mark_reached(pid)) => {
+                    Some(pid) if self.call.playback.mark_reached(pid) => {
                         self.feed(Input::PlaybackFinished(pid));
                     }
                     _ => debug!(mark = %id, "mark of a flushed or unknown prompt"),
@@ -371,15 +343,11 @@ impl Session {
             }
             PbxEvent::Pause => {
                 debug!("MEDIA_XOFF");
-                if let Some(p) = self.playback.as_mut() {
-                    p.set_paused(true);
-                }
+                self.call.playback.set_paused(true);
             }
             PbxEvent::Resume => {
                 debug!("MEDIA_XON");
-                if let Some(p) = self.playback.as_mut() {
-                    p.set_paused(false);
-                }
+                self.call.playback.set_paused(false);
             }
             // After a transfer the PBX closing is the transfer taking effect.
             PbxEvent::Hangup { reason } => return Some(End::PeerClosed(self.closed_cause(reason))),
@@ -391,7 +359,7 @@ impl Session {
     /// Whether caller audio arriving now is within real time (plus a
     /// burst); beyond that it is dropped, and said so once per call.
     fn within_real_time(&mut self, now: Instant, samples: usize) -> bool {
-        let Some(pacer) = self.pacer.as_mut() else { return true };
+        let pacer = &mut self.call.pacer;
         if pacer.admit(now, samples) {
             return true;
         }
@@ -404,87 +372,15 @@ impl Session {
         false
     }
 
-    async fn on_start(&mut self, info: CallInfo, link: &mut Link) -> Option<End> {
-        let span = tracing::Span::current();
-        span.record("call_id", info.call_id.as_str());
-        if let Some(c) = &info.channel {
-            span.record("channel", c.as_str());
-        }
-        let (plan, note) = self.shared.registry.select(info.dialplan.as_deref());
-        if let Some(note) = note {
-            warn!("{note}");
-        }
-        let Some(plan) = plan else {
-            return Some(End::HangUp("no dialplan in service".into()));
-        };
-        let format = info.format.unwrap_or(crate::pbx::AudioFormat::Slin(MODEL_RATE));
-        let rate = format.rate();
-        info!(
-            dialplan = %plan.name, version = %plan.version, format = ?format,
-            caller_id = info.caller_id.as_deref().unwrap_or(""), "call started"
-        );
-        self.record.call_id = info.call_id.clone();
-        self.record.channel = info.channel.clone();
-        self.record.caller_id = info.caller_id.clone();
-        self.record.dialplan = Some(plan.name.clone());
-        self.record.dialplan_version = Some(plan.version.clone());
-        self.record.audio_format = Some(format!("{format:?}"));
-        if rate != MODEL_RATE {
-            self.resampler = Some(StreamResampler::new(rate, MODEL_RATE));
-        }
-        self.pacer = Some(AudioPacer::new(rate, Instant::now()));
-        if self.shared.cfg.keep_audio_dir.is_some() {
-            self.keeper = Some(AudioKeeper::new(rate, self.shared.cfg.max_call_duration.as_secs()));
-        }
-        self.playback = Some(match (self.codec.paces_playback(), self.codec.reports_playback_end()) {
-            (true, true) => Playback::new(rate, self.shared.cfg.playback_lead),
-            (true, false) => Playback::self_timed(rate, self.shared.cfg.playback_lead),
-            (false, _) => Playback::self_timed(rate, PACED_LEAD),
-        });
-        self.keepalive = self.codec.idle_keepalive();
-        if self.transport.needs_event_socket() {
-            let Some(esl) = self.shared.esl.as_ref() else {
-                return Some(End::Broken("this transport needs the event socket, which is not configured".into()));
-            };
-            let Some(events) = esl.router.register(&info.call_id) else {
-                // Another connection serves this channel: refuse this one and
-                // leave the channel alone (no kill, no transfer).
-                warn!(uuid = %info.call_id, "refused: another media connection already serves this channel");
-                return Some(End::Broken("another media connection already serves this channel".into()));
-            };
-            self.esl = Some(EslCall::new(events, esl.current_client().clone(), &info.call_id));
-        }
-        let tools = TransferTools {
-            cfg: &self.shared.cfg,
-            esl: self.shared.esl.as_ref().map(|e| e.current_client()),
-            decisions: &self.shared.decisions,
-        };
-        self.transfer = Some(crate::pbx::transfer::for_call(self.transport, &info, &tools));
-        let vad = Box::new(self.shared.speech.detector());
-        self.call = Some(Call::new(plan, Arc::clone(&self.shared.matcher), vad));
-        self.info = Some(info);
-        for m in self.codec.answer() {
-            if let Err(e) = send(link, m).await {
-                return Some(End::Broken(e));
-            }
-        }
-        self.feed(Input::Start);
-        None
-    }
-
     fn on_internal(&mut self, msg: Internal) -> Option<End> {
         match msg {
             Internal::Rendered { id, result } => match result {
                 Ok(samples) => {
-                    if let Some(p) = self.playback.as_mut() {
-                        p.rendered(id, samples);
-                    }
+                    self.call.playback.rendered(id, samples);
                 }
                 Err(e) => {
                     error!(playback = id, "prompt could not be rendered: {e}");
-                    if let Some(p) = self.playback.as_mut() {
-                        p.remove(id);
-                    }
+                    self.call.playback.remove(id);
                     self.feed(Input::PlaybackFinished(id));
                 }
             },
@@ -495,7 +391,7 @@ impl Session {
                 }
                 Err(reason) => {
                     warn!(request, "recognition failed: {reason}");
-                    self.feed(Input::RecognitionFailed { request, reason });
+                    self.feed(Input::RecognitionFailed { request, reason: reason.to_string() });
                 }
             },
             Internal::TransferDone { method, result } => match self.record_transfer(method, result) {
@@ -504,7 +400,7 @@ impl Session {
                     // ms; if it does not, hang up ourselves.
                     self.close_deadline = Some(Instant::now() + CLOSE_WAIT);
                 }
-                Err(reason) => self.feed(Input::TransferFailed { reason }),
+                Err(TransferFailed(reason)) => self.feed(Input::TransferFailed { reason }),
             },
         }
         None
@@ -521,7 +417,7 @@ impl Session {
             }
         }
         if let Some(reason) = self.hangup_after_playback.clone() {
-            if self.playback.as_ref().is_none_or(|p| p.is_idle()) {
+            if self.call.playback.is_idle() {
                 return Some(End::HangUp(reason));
             }
         }
@@ -531,27 +427,27 @@ impl Session {
     async fn apply_one(&mut self, out: Output, link: &mut Link) -> Option<End> {
         match out {
             Output::Play { id, prompt, barge_in: _ } => {
-                let pb = self.playback.as_mut()?;
-                pb.enqueue(id);
-                let rate = self.info.as_ref().and_then(|i| i.format).map_or(MODEL_RATE, |f| f.rate());
+                self.call.playback.enqueue(id);
+                let rate = self.call.rate();
                 let prompts = Arc::clone(&self.shared.prompts);
                 let tx = self.internal_tx.clone();
                 tokio::spawn(async move {
-                    let result = tokio::task::spawn_blocking(move || prompts.render(&prompt, rate))
-                        .await
-                        .unwrap_or_else(|e| Err(format!("renderer crashed: {e}")));
+                    let result = match tokio::task::spawn_blocking(move || prompts.render(&prompt, rate)).await {
+                        Ok(rendered) => rendered.map_err(WorkFailed::Prompt),
+                        Err(crash) => Err(WorkFailed::RendererCrashed(crash)),
+                    };
                     let _ = tx.send(Internal::Rendered { id, result }).await;
                 });
             }
             Output::StopPlayback => {
-                let dropped = self.playback.as_mut().map(|p| p.flush()).unwrap_or_default();
+                let dropped = self.call.playback.flush();
                 debug!(?dropped, "barge-in: flushing prompt audio");
                 for m in self.codec.flush() {
                     if let Err(e) = send(link, m).await {
-                        return Some(End::Broken(e));
+                        return Some(End::Broken(e.to_string()));
                     }
                 }
-                if let Some(esl) = self.esl.as_mut() {
+                if let Some(esl) = self.call.esl.as_mut() {
                     esl.flush();
                 }
             }
@@ -566,8 +462,8 @@ impl Session {
                                 Ok(Err(AsrError::Superseded)) => {
                                     return debug!(request, "utterance superseded before decoding")
                                 }
-                                Ok(Err(e)) => Err(e.to_string()),
-                                Err(_) => Err("recognition worker stopped".to_string()),
+                                Ok(Err(e)) => Err(WorkFailed::Recognition(e)),
+                                Err(_) => Err(WorkFailed::RecognizerStopped),
                             };
                             let _ = tx.send(Internal::Recognized { request, result }).await;
                         });
@@ -599,19 +495,19 @@ impl Session {
 
     /// Sends whatever prompt audio / marks are due.
     async fn pump(&mut self, link: &mut Link) -> Option<End> {
-        while let Some(step) = self.playback.as_mut().and_then(|p| p.next(Instant::now())) {
+        while let Some(step) = self.call.playback.next(Instant::now()) {
             let msgs = match step {
                 Step::Audio(samples) => {
                     let msgs = self.codec.audio(&samples);
-                    if let Some(esl) = self.esl.as_mut() {
+                    if let Some(esl) = self.call.esl.as_mut() {
                         esl.prompts.sent(msgs.len());
                     }
                     msgs
                 }
                 Step::Mark(id) => {
                     // No file will report the end of a prompt that sent no audio.
-                    if self.esl.as_mut().is_some_and(|esl| esl.prompts.prompt_complete(id))
-                        && self.playback.as_mut().is_some_and(|p| p.mark_reached(id))
+                    if self.call.esl.as_mut().is_some_and(|esl| esl.prompts.prompt_complete(id))
+                        && self.call.playback.mark_reached(id)
                     {
                         self.feed(Input::PlaybackFinished(id));
                     }
@@ -620,35 +516,42 @@ impl Session {
             };
             for m in msgs {
                 if let Err(e) = send(link, m).await {
-                    return Some(End::Broken(e));
+                    return Some(End::Broken(e.to_string()));
                 }
             }
         }
         None
     }
+}
 
-    async fn finish_record(&mut self, cause: String) {
-        let end = SystemTime::now();
-        self.record.end_unix_ms = unix_ms(end);
-        self.record.duration_ms = self.started.elapsed().as_millis() as u64;
-        self.record.hangup_cause = cause.clone();
-        if let (Some(k), Some(dir)) = (self.keeper.take(), self.shared.cfg.keep_audio_dir.clone()) {
-            let id = if self.record.call_id.is_empty() { "unknown".to_string() } else { self.record.call_id.clone() };
-            match tokio::task::spawn_blocking(move || k.write(&dir, &id)).await {
-                Ok(Ok(path)) => self.record.audio_file = Some(path),
-                Ok(Err(e)) => warn!("caller audio not kept: {e}"),
-                Err(e) => warn!("caller audio not kept: {e}"),
-            }
+/// Writes the call record (and the kept caller audio) of a call that ended
+/// with `cause`.
+async fn write_record(
+    shared: &Shared,
+    record: &mut CallRecord,
+    started: Instant,
+    keeper: Option<AudioKeeper>,
+    cause: String,
+) {
+    record.end_unix_ms = unix_ms(SystemTime::now());
+    record.duration_ms = started.elapsed().as_millis() as u64;
+    record.hangup_cause = cause.clone();
+    if let (Some(k), Some(dir)) = (keeper, shared.cfg.keep_audio_dir.clone()) {
+        let id = if record.call_id.is_empty() { "unknown".to_string() } else { record.call_id.clone() };
+        match tokio::task::spawn_blocking(move || k.write(&dir, &id)).await {
+            Ok(Ok(path)) => record.audio_file = Some(path),
+            Ok(Err(e)) => warn!("caller audio not kept: {e}"),
+            Err(e) => warn!("caller audio not kept: {e}"),
         }
-        info!(cause = %cause, duration_ms = self.record.duration_ms, "call ended");
-        if let Some(w) = self.shared.records.clone() {
-            let rec = std::mem::take(&mut self.record);
-            let _ = tokio::task::spawn_blocking(move || w.write(&rec)).await;
-        }
+    }
+    info!(cause = %cause, duration_ms = record.duration_ms, "call ended");
+    if let Some(w) = shared.records.clone() {
+        let rec = std::mem::take(record);
+        let _ = tokio::task::spawn_blocking(move || w.write(&rec)).await;
     }
 }
 
-async fn send(link: &mut Link, m: WireMessage) -> Result<(), String> {
+async fn send(link: &mut Link, m: WireMessage) -> Result<(), SendError> {
     link.send(m).await
 }
 

@@ -166,7 +166,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
     }
     let cfg =
         ServerConfig::from_toml_str(&toml, Some(&dir.join("hotline.toml")), &|_| None).map_err(|e| e.to_string())?;
-    let deps = hotline::server::ServerDeps::load(&cfg).await?;
+    let deps = hotline::server::ServerDeps::load(&cfg).await.map_err(|e| e.to_string())?;
     // Render the prompts now so the first level does not measure TTS.
     if let Ok(plan) = hotline::dialplan::load(&dir.join("dialplans/bench.toml")) {
         let prompts = Arc::clone(&deps.prompts);
@@ -178,7 +178,7 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         })
         .await;
     }
-    let server = hotline::server::start(cfg, deps).await?;
+    let server = hotline::server::start(cfg, deps).await.map_err(|e| e.to_string())?;
     let addr = server.addr_of(args.transport).unwrap_or(server.local_addr());
 
     let mut levels = Vec::new();

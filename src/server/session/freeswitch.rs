@@ -50,7 +50,7 @@ impl Session {
         if self.transferred {
             return;
         }
-        let Some(esl) = self.esl.as_ref() else { return };
+        let Some(esl) = self.call.esl.as_ref() else { return };
         match tokio::time::timeout(WRITE_TIMEOUT, esl.client.get().uuid_kill(&esl.uuid)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!("uuid_kill failed: {e}"),
@@ -62,14 +62,14 @@ impl Session {
     pub(super) async fn on_esl_event(&mut self, ev: Option<EslCallEvent>) -> Option<End> {
         let Some(ev) = ev else {
             warn!("event socket connection lost: no more keys or prompts for this call");
-            if let Some(esl) = self.esl.as_mut() {
+            if let Some(esl) = self.call.esl.as_mut() {
                 esl.events = None;
             }
             return Some(End::HangUp("event socket connection lost".into()));
         };
         match ev {
             EslCallEvent::PlayFile { uuid, file } => {
-                let esl = self.esl.as_mut()?;
+                let esl = self.call.esl.as_mut()?;
                 if esl.prompts.announced(&file) == Announced::Stale {
                     debug!(%file, "prompt file of a barged-in prompt: not played");
                     return None;
@@ -84,8 +84,8 @@ impl Session {
             EslCallEvent::PlaybackStop { file: Some(file), .. } => {
                 // The last file of a prompt stopped: the prompt is over now
                 // (the no-input timer starts from here, not from our estimate).
-                if let Some(id) = self.esl.as_mut().and_then(|esl| esl.prompts.stopped(&file)) {
-                    if self.playback.as_mut().is_some_and(|p| p.mark_reached(id)) {
+                if let Some(id) = self.call.esl.as_mut().and_then(|esl| esl.prompts.stopped(&file)) {
+                    if self.call.playback.mark_reached(id) {
                         debug!(playback = id, %file, "prompt played (PLAYBACK_STOP)");
                         self.feed(Input::PlaybackFinished(id));
                     }

@@ -23,11 +23,7 @@ impl Session {
             variables,
         };
         self.transfer_pending = Some(target);
-        let Some(control) = self.transfer.as_ref() else {
-            self.feed(Input::TransferFailed { reason: "the call has not started".into() });
-            return None;
-        };
-        match control.start(&order) {
+        match self.call.transfer.start(&order) {
             TransferStart::Pending { method, outcome } => {
                 let tx = self.internal_tx.clone();
                 let report = async move {
@@ -51,7 +47,7 @@ impl Session {
 
     /// Hangs up now, or once the prompt playing is over.
     pub(super) fn hang_up_after_playback(&mut self, reason: String) -> Option<End> {
-        if self.playback.as_ref().is_none_or(|p| p.is_idle()) {
+        if self.call.playback.is_idle() {
             return Some(End::HangUp(reason));
         }
         self.hangup_after_playback = Some(reason);
@@ -60,7 +56,7 @@ impl Session {
 
     /// Writes a transfer's outcome into the record. Ok when the PBX took
     /// the caller (whatever the landing); Err with the reason otherwise.
-    pub(super) fn record_transfer(&mut self, method: String, result: TransferOutcome) -> Result<(), String> {
+    pub(super) fn record_transfer(&mut self, method: String, result: TransferOutcome) -> Result<(), TransferFailed> {
         let target = self.transfer_pending.take();
         let (extension, context) = target
             .map(|t| (t.extension, t.context.unwrap_or_else(|| self.shared.cfg.transfer.default_context.clone())))
@@ -77,7 +73,7 @@ impl Session {
             }
             Err(TransferFailed(reason)) => {
                 warn!(%extension, %context, %method, "transfer failed: {reason}");
-                (Err(reason.clone()), reason)
+                (Err(TransferFailed(reason.clone())), reason)
             }
         };
         self.record.transfer = Some(TransferRecord { extension, context, method, result: text });
