@@ -399,14 +399,21 @@ impl ServerConfig {
             padding: crate::asr::whisper::Padding::Utterance { margin_ms: context_ms },
             ..grammar_default
         };
-        let recognizer_model = match raw.recognizer.model.as_deref().map(str::parse::<crate::asr::models::WhisperModelName>).transpose() {
-            Ok(m) => m.unwrap_or_default(),
-            Err(why) => {
-                err("recognizer.model", why.to_string());
-                Default::default()
-            }
-        };
-        let second_model = match raw.recognizer.second_model.as_deref().map(str::parse::<crate::asr::models::WhisperModelName>).transpose() {
+        let recognizer_model =
+            match raw.recognizer.model.as_deref().map(str::parse::<crate::asr::models::WhisperModelName>).transpose() {
+                Ok(m) => m.unwrap_or_default(),
+                Err(why) => {
+                    err("recognizer.model", why.to_string());
+                    Default::default()
+                }
+            };
+        let second_model = match raw
+            .recognizer
+            .second_model
+            .as_deref()
+            .map(str::parse::<crate::asr::models::WhisperModelName>)
+            .transpose()
+        {
             Ok(m) => m,
             Err(why) => {
                 err("recognizer.second_model", why.to_string());

@@ -12,8 +12,8 @@
 //! outermost message is printed.
 use std::fmt::Display;
 
-use super::{bench::BenchError, replay::ReplayError, say::SayError, serve::ServeError};
 use super::transcribe::TranscribeError;
+use super::{bench::BenchError, replay::ReplayError, say::SayError, serve::ServeError};
 
 /// Exit code of an error in the input (file, argument, config).
 pub const BAD_INPUT: u8 = 2;

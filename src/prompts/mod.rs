@@ -54,7 +54,7 @@ pub enum PromptError {
     TtsUnavailable {
         text: String,
         #[source]
-        reason: TtsError,
+        reason: Box<TtsError>,
     },
     #[error("prompt {text:?}: espeak-ng could not phonemize it: {source}")]
     Phonemes { text: String, source: PhonemeError },
@@ -80,7 +80,7 @@ pub enum TtsError {
     #[error(transparent)]
     Espeak(#[from] PhonemeError),
     #[error("{voice}; {espeak}")]
-    Both { voice: VoiceError, espeak: PhonemeError },
+    Both { voice: VoiceError, espeak: Box<PhonemeError> },
 }
 
 /// Turns dialplan prompts into PCM at the rates the call legs need.
@@ -189,7 +189,7 @@ impl PromptRenderer {
             (Ok(()), Ok(())) => Ok(()),
             (Err(voice), Ok(())) => Err(voice.into()),
             (Ok(()), Err(espeak)) => Err(espeak.into()),
-            (Err(voice), Err(espeak)) => Err(TtsError::Both { voice, espeak }),
+            (Err(voice), Err(espeak)) => Err(TtsError::Both { voice, espeak: Box::new(espeak) }),
         }
     }
 
@@ -282,7 +282,8 @@ impl PromptRenderer {
         if chars > MAX_TEXT_CHARS {
             return Err(PromptError::TooLong { text: excerpt(&text), chars });
         }
-        let unavailable = |e: VoiceError| PromptError::TtsUnavailable { text: excerpt(&text), reason: e.into() };
+        let unavailable =
+            |e: VoiceError| PromptError::TtsUnavailable { text: excerpt(&text), reason: Box::new(e.into()) };
         let mut found: Vec<(String, Option<Arc<Vec<i16>>>)> = Vec::with_capacity(rates.len());
         for &rate in rates {
             let key = self.text_key(&text, rate).map_err(unavailable)?;
@@ -361,9 +362,13 @@ impl PromptRenderer {
     fn synthesize(&self, text: &str) -> Result<voice::Synthesized, PromptError> {
         // Check the voice files before running espeak-ng, so a missing voice
         // is reported as such and not hidden behind a phonemizer error.
-        self.voice.status().map_err(|e| PromptError::TtsUnavailable { text: excerpt(text), reason: e.into() })?;
+        self.voice
+            .status()
+            .map_err(|e| PromptError::TtsUnavailable { text: excerpt(text), reason: Box::new(e.into()) })?;
         let sentences = self.espeak.sentences(text).map_err(|e| match e {
-            PhonemeError::NotRunnable { .. } => PromptError::TtsUnavailable { text: excerpt(text), reason: e.into() },
+            PhonemeError::NotRunnable { .. } => {
+                PromptError::TtsUnavailable { text: excerpt(text), reason: Box::new(e.into()) }
+            }
             source => PromptError::Phonemes { text: excerpt(text), source },
         })?;
         let started = std::time::Instant::now();

@@ -144,9 +144,8 @@ impl PiperVoice {
             ..Default::default()
         };
         // The text argument is ignored when phonemes are given.
-        let audio = tts
-            .generate_with_config("", &generation, None::<fn(&[f32], f32) -> bool>)
-            .ok_or(VoiceError::NoAudio)?;
+        let audio =
+            tts.generate_with_config("", &generation, None::<fn(&[f32], f32) -> bool>).ok_or(VoiceError::NoAudio)?;
         let rate = u32::try_from(audio.sample_rate()).unwrap_or(0);
         if audio.samples().is_empty() || rate == 0 {
             return Err(VoiceError::EmptyAudio { samples: audio.samples().len(), rate });

@@ -132,9 +132,11 @@ impl Expectation {
             .iter()
             .enumerate()
             .map(|(index, s)| {
-                parse_step(s)
-                    .map(|step| (s.clone(), step))
-                    .map_err(|source| ExpectationError::Step { index, text: s.clone(), source })
+                parse_step(s).map(|step| (s.clone(), step)).map_err(|source| ExpectationError::Step {
+                    index,
+                    text: s.clone(),
+                    source,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let dtmf = file

@@ -192,8 +192,9 @@ fn rewrite_graph(graph: &[u8], shape: &DecoderShape) -> Result<Vec<u8>, GraphErr
                         put_len(&mut out, GRAPH_NODE, n);
                     }
                 } else if cross_shapes.contains(&i) {
-                    let batch_first =
-                        map_len_field::<GraphError>(f.body, NODE_INPUT, 0, |_| Ok(BATCH_FROM_DATA.as_bytes().to_vec()))?;
+                    let batch_first = map_len_field::<GraphError>(f.body, NODE_INPUT, 0, |_| {
+                        Ok(BATCH_FROM_DATA.as_bytes().to_vec())
+                    })?;
                     put_len(&mut out, GRAPH_NODE, &batch_first);
                 } else if lookups.contains(&i) {
                     for n in quantized_lookup(&nodes[i].inputs[1], &nodes[i].outputs[0], i) {
@@ -246,7 +247,8 @@ fn find_cross_shapes(nodes: &[Node]) -> Result<Vec<usize>, GraphError> {
         let [reshape] = reshapes[..] else {
             return Err(GraphError::AudioReshapes { tensor: out.clone(), found: reshapes.len() });
         };
-        let target = nodes[reshape].inputs.get(1).ok_or(GraphError::Unexpected("a Reshape of the audio has no shape input"))?;
+        let target =
+            nodes[reshape].inputs.get(1).ok_or(GraphError::Unexpected("a Reshape of the audio has no shape input"))?;
         let concat = producer(target).ok_or(GraphError::Unexpected("the audio's reshape target has no producer"))?;
         if nodes[concat].op != "Concat" || nodes[concat].inputs.len() != 4 || consumers(target) != [reshape] {
             return Err(GraphError::AudioReshapeTarget(target.clone()));
@@ -366,7 +368,8 @@ fn find_projection(nodes: &[Node], inits: &[Initializer], shape: &DecoderShape) 
     let [matmul] = matches[..] else {
         return Err(GraphError::Projections(matches.len()));
     };
-    let transpose_in = producer(&nodes[matmul].inputs[1]).ok_or(GraphError::Unexpected("the projection's input has no producer"))?;
+    let transpose_in =
+        producer(&nodes[matmul].inputs[1]).ok_or(GraphError::Unexpected("the projection's input has no producer"))?;
     let out_users = consumers(&nodes[matmul].outputs[0]);
     let in_users = consumers(&nodes[matmul].inputs[1]);
     match (&out_users[..], &in_users[..]) {

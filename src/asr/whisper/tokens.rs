@@ -263,10 +263,7 @@ mod tests {
             "{err:?}"
         );
         let shown = err.to_string();
-        assert!(
-            shown.starts_with(&format!("{}:258: the id is not a number: ", path.display())),
-            "{shown}"
-        );
+        assert!(shown.starts_with(&format!("{}:258: the id is not a number: ", path.display())), "{shown}");
         assert!(shown.contains("not-an-id"), "{shown}");
 
         // A table missing a byte is named too, and a file that is not there.
