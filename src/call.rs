@@ -57,7 +57,7 @@ mod timers;
 mod understanding;
 
 pub use slots::extract as slot_values;
-pub use understanding::{grammar_at, grammars, option_slots};
+pub use understanding::{grammar_at, grammars, option_slots, NoSuchPlace};
 mod wording;
 pub use wording::static_prompts;
 

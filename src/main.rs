@@ -2,6 +2,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use hotline::cli::CliError;
 
 #[derive(Parser)]
 #[command(name = "hotline", version, about = "Offline voice front end for phone hotlines")]
@@ -29,13 +30,16 @@ enum Command {
 fn main() -> ExitCode {
     hotline::cli::init_logging();
     let cli = Cli::parse();
-    let code = match cli.command {
-        Command::Serve(args) => hotline::cli::serve::run(args),
-        Command::Transcribe(args) => hotline::cli::transcribe::run(args),
-        Command::Replay(args) => hotline::cli::replay::run_cli(args),
-        Command::Check(args) => hotline::cli::check::run(args),
-        Command::Bench(b) => hotline::cli::bench::run(b),
-        Command::Say(args) => hotline::cli::say::run(args),
+    // Ok: the command ran, and the code is its verdict (e.g. `check` found
+    // errors), which it has printed as its output. Err: it could not run;
+    // the reason is printed here, once.
+    let outcome: Result<u8, CliError> = match cli.command {
+        Command::Serve(args) => hotline::cli::serve::run(args).map_err(CliError::from),
+        Command::Transcribe(args) => hotline::cli::transcribe::run(args).map_err(CliError::from),
+        Command::Replay(args) => hotline::cli::replay::run_cli(args).map_err(CliError::from),
+        Command::Check(args) => Ok(hotline::cli::check::run(args)),
+        Command::Bench(b) => hotline::cli::bench::run(b).map_err(CliError::from),
+        Command::Say(args) => hotline::cli::say::run(args).map_err(CliError::from),
     };
-    ExitCode::from(code)
+    ExitCode::from(outcome.unwrap_or_else(|e| hotline::cli::report(&e)))
 }

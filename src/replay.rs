@@ -29,7 +29,10 @@ mod expect;
 #[cfg(test)]
 mod tests;
 
-pub use expect::{check_expectations, parse_dtmf, Expectation, Step};
+pub use expect::{
+    check_expectations, parse_dtmf, DtmfError, ExpectFileError, Expectation, ExpectationError, PathMismatch, Step,
+    StepError,
+};
 
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
@@ -308,6 +311,19 @@ pub struct DirSummary {
     pub skipped: usize,
 }
 
+/// Why one call of a folder replay failed: its files, or the path it took.
+#[derive(Debug, thiserror::Error)]
+enum CallFailure {
+    #[error(transparent)]
+    Expectation(#[from] ExpectFileError),
+    #[error("{}: {source}", .path.display())]
+    Audio { path: PathBuf, source: crate::audio::WavError },
+    #[error("{}: {source}", .path.display())]
+    Resample { path: PathBuf, source: ResampleError },
+    #[error(transparent)]
+    Path(#[from] PathMismatch),
+}
+
 /// The expectation file of `call.wav`: `call.expect.toml` or
 /// `call.expect.json`.
 pub fn expectation_path(wav: &Path) -> Option<PathBuf> {
@@ -338,8 +354,8 @@ pub fn replay_dir(
             continue;
         };
         let name = wav.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let result = Expectation::load(&expect_path).and_then(|expectation| {
-            let audio = read_wav(&wav).map_err(|e| format!("{}: {e}", wav.display()))?;
+        let result = Expectation::load(&expect_path).map_err(CallFailure::from).and_then(|expectation| {
+            let audio = read_wav(&wav).map_err(|source| CallFailure::Audio { path: wav.clone(), source })?;
             let events = replay_call(
                 Arc::clone(&dialplan),
                 Arc::clone(&matcher),
@@ -349,8 +365,8 @@ pub fn replay_dir(
                 prompt_ms,
                 opts,
             )
-            .map_err(|e| format!("{}: {e}", wav.display()))?;
-            check_expectations(&events, &expectation)
+            .map_err(|source| CallFailure::Resample { path: wav.clone(), source })?;
+            Ok(check_expectations(&events, &expectation)?)
         });
         match result {
             Ok(()) => {

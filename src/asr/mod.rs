@@ -17,6 +17,7 @@ pub(crate) mod stack;
 pub mod whisper;
 
 pub use pool::{PoolError, RecognizerPool};
+pub use runtime::RuntimeError;
 pub use stack::{Engine, SecondPassConfig, SpeechConfig, SpeechStack};
 
 /// What the voice detector reports, in call time (ms since the first sample
@@ -169,6 +170,10 @@ pub enum AsrError {
     Model(String),
     #[error("recognition failed: {0}")]
     Failed(String),
+    #[error("model: {0}")]
+    Tokens(#[from] whisper::tokens::TokenTableError),
+    #[error("model: {0}")]
+    Runtime(#[from] runtime::RuntimeError),
     /// The utterance waited in the pool's queue until a newer one of the
     /// same call took its place; nobody waits for its answer any more.
     #[error("superseded by a newer utterance of the same call")]

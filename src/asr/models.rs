@@ -59,11 +59,18 @@ impl std::fmt::Display for WhisperModelName {
     }
 }
 
-impl std::str::FromStr for WhisperModelName {
-    type Err = String;
+/// A model name hotline does not know; says which ones it does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} is not one of {}", WhisperModelName::choices())]
+pub struct ModelNameError {
+    pub name: String,
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| format!("{s:?} is not one of {}", Self::choices()))
+impl std::str::FromStr for WhisperModelName {
+    type Err = ModelNameError;
+
+    fn from_str(s: &str) -> Result<Self, ModelNameError> {
+        Self::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| ModelNameError { name: s.to_string() })
     }
 }
 

@@ -4,7 +4,7 @@
 //! Silero VAD and Whisper scoring) loads the very same library at run time,
 //! so both share one runtime and one set of threads.
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::AsrError;
 
@@ -30,18 +30,29 @@ fn candidates() -> Vec<PathBuf> {
     c
 }
 
+/// Why ONNX Runtime is not available. Kept for the life of the process
+/// (the runtime is set up once), so causes are shared, not owned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{LIB} not found next to the binary or in .native/; run scripts/setup or set ORT_DYLIB_PATH")]
+    NotFound,
+    #[error("loading {}: {source}", .path.display())]
+    Load { path: PathBuf, source: Arc<ort::LoadDynamicError> },
+    #[error("starting ONNX Runtime: {0}")]
+    Start(#[source] Arc<ort::Error>),
+}
+
 /// The process-wide `ort` environment, created on first use.
-pub fn environment() -> Result<&'static ort::environment::Environment, AsrError> {
-    static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+pub fn environment() -> Result<&'static ort::environment::Environment, RuntimeError> {
+    static ENV: OnceLock<Result<ort::environment::Environment, RuntimeError>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let path = candidates().into_iter().find(|p| p.exists()).ok_or_else(|| {
-            format!("{LIB} not found next to the binary or in .native/; run scripts/setup or set ORT_DYLIB_PATH")
-        })?;
-        let builder = ort::init_from(&path).map_err(|e| format!("loading {}: {e}", path.display()))?;
-        builder.with_name("hotline").build().map_err(|e| format!("starting ONNX Runtime: {e}"))
+        let path = candidates().into_iter().find(|p| p.exists()).ok_or(RuntimeError::NotFound)?;
+        let builder =
+            ort::init_from(&path).map_err(|e| RuntimeError::Load { path: path.clone(), source: Arc::new(e) })?;
+        builder.with_name("hotline").build().map_err(|e| RuntimeError::Start(Arc::new(e)))
     })
     .as_ref()
-    .map_err(|e| AsrError::Model(e.clone()))
+    .map_err(Clone::clone)
 }
 
 /// A session with one intra-op thread: parallelism comes from running

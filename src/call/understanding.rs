@@ -235,20 +235,32 @@ fn global_choices<'a>(plan: &'a Dialplan, menu: Option<&Menu>) -> impl Iterator<
 /// The grammar a call listens with in `menu`, or in the `collect` step of
 /// that menu's option `option`: what `hotline transcribe --grammar` uses, so
 /// admins hear a menu exactly as callers' words are recognised in it.
-pub fn grammar_at(plan: &Dialplan, menu: &str, option: Option<&str>) -> Result<Grammar, String> {
-    let names = |v: Vec<&str>| v.join(", ");
+pub fn grammar_at(plan: &Dialplan, menu: &str, option: Option<&str>) -> Result<Grammar, NoSuchPlace> {
     let Some(m) = plan.menus.get(menu) else {
-        return Err(format!("no menu `{menu}` (menus: {})", names(plan.menus.keys().map(String::as_str).collect())));
+        let menus = plan.menus.keys().cloned().collect();
+        return Err(NoSuchPlace::Menu { menu: menu.to_string(), menus });
     };
     let Some(option) = option else { return Ok(menu_grammar(plan, m)) };
     let Some(o) = m.options.iter().find(|o| o.intent == option) else {
-        let options = names(m.options.iter().map(|o| o.intent.as_str()).collect());
-        return Err(format!("menu `{menu}` has no option `{option}` (options: {options})"));
+        let options = m.options.iter().map(|o| o.intent.clone()).collect();
+        return Err(NoSuchPlace::Option { menu: menu.to_string(), option: option.to_string(), options });
     };
     match &o.action {
         Action::Collect(c) => Ok(collect_grammar(plan, Some(m), c)),
-        _ => Err(format!("option `{option}` of menu `{menu}` has no `collect` step")),
+        _ => Err(NoSuchPlace::NoCollect { menu: menu.to_string(), option: option.to_string() }),
     }
+}
+
+/// A menu or option [`grammar_at`] was asked for that the dialplan does
+/// not have; names the ones it does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoSuchPlace {
+    #[error("no menu `{menu}` (menus: {})", .menus.join(", "))]
+    Menu { menu: String, menus: Vec<String> },
+    #[error("menu `{menu}` has no option `{option}` (options: {})", .options.join(", "))]
+    Option { menu: String, option: String, options: Vec<String> },
+    #[error("option `{option}` of menu `{menu}` has no `collect` step")]
+    NoCollect { menu: String, option: String },
 }
 
 /// The slots each option of `menu` takes, by option name: what a sentence

@@ -38,7 +38,8 @@ pub fn run(args: Args) -> u8 {
         &crate::asr::models::ModelPaths::default_location(),
         crate::prompts::default_cache_dir(),
     );
-    let report = check_paths(&args.paths, &CheckOptions { tts_unavailable: renderer.tts_status().err() });
+    let report =
+        check_paths(&args.paths, &CheckOptions { tts_unavailable: renderer.tts_status().err().map(|e| e.to_string()) });
     let mut out = std::io::stdout().lock();
     for file in &report.files {
         for d in &file.diagnostics {

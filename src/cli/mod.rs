@@ -1,10 +1,13 @@
 //! Command-line front ends; `main.rs` only parses and dispatches.
 pub mod bench;
 pub mod check;
+mod error;
 pub mod replay;
 pub mod say;
 pub mod serve;
 pub mod transcribe;
+
+pub use error::{report, CliError};
 
 /// Logs go to stderr (stdout carries JSON lines); `RUST_LOG` filters.
 pub fn init_logging() {

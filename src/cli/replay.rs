@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::asr::{SpeechConfig, SpeechStack};
-use crate::audio::read_wav;
+use crate::asr::{AsrError, SpeechConfig, SpeechStack};
+use crate::audio::{read_wav, ResampleError, WavError};
 use crate::call::Event;
-use crate::dialplan::Dialplan;
+use crate::dialplan::{Dialplan, InvalidDialplan};
 use crate::intent::IntentMatcher;
 use crate::replay::{
-    check_expectations, parse_dtmf, replay_call, replay_dir, timeline_json, Expectation, PromptTimer, ReplayOptions,
+    check_expectations, parse_dtmf, replay_call, replay_dir, timeline_json, DtmfError, ExpectFileError, Expectation,
+    PromptTimer, ReplayOptions,
 };
 
 #[derive(clap::Args, Debug)]
@@ -36,53 +37,71 @@ pub struct Args {
 }
 
 /// Reads and validates a dialplan file.
-pub type DialplanLoader = fn(&Path) -> Result<Dialplan, String>;
+pub type DialplanLoader = fn(&Path) -> Result<Dialplan, InvalidDialplan>;
+
+/// Why `hotline replay` could not replay (exit 2): an input it was given,
+/// or the speech models.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Dialplan(#[from] InvalidDialplan),
+    #[error(
+        "{}: a folder takes its keys and expectations from each call's .expect.toml, not --dtmf/--expect",
+        .0.display()
+    )]
+    FolderWithKeys(PathBuf),
+    #[error("{}: {source}", .path.display())]
+    Folder { path: PathBuf, source: std::io::Error },
+    #[error("{}: no NAME.wav with a NAME.expect.toml next to it", .0.display())]
+    EmptyFolder(PathBuf),
+    #[error("{}: {source}", .path.display())]
+    Audio { path: PathBuf, source: WavError },
+    #[error("{}: {source}", .path.display())]
+    Resample { path: PathBuf, source: ResampleError },
+    #[error(transparent)]
+    Expectation(#[from] ExpectFileError),
+    #[error("--dtmf {spec:?}: {source}")]
+    Dtmf { spec: String, source: DtmfError },
+    #[error(transparent)]
+    Speech(AsrError),
+}
 
 /// `hotline replay`: the dialplan from its TOML file, the text matcher as
 /// the fallback behind the recogniser.
-pub fn run_cli(args: Args) -> u8 {
+pub fn run_cli(args: Args) -> Result<u8, ReplayError> {
     run(args, crate::dialplan::load_reported, Arc::new(crate::intent::TextMatcher::default()))
 }
 
 /// Exit codes: 0 replayed (and every expectation held), 1 an expectation
-/// failed, 2 an input could not be used or the speech stack did not load.
-pub fn run(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> u8 {
-    match replay(args, load, matcher) {
-        Ok(true) => 0,
-        Ok(false) => 1,
-        Err(message) => {
-            eprintln!("hotline: {message}");
-            2
-        }
-    }
+/// failed (said on stderr as `FAIL ...`); errors (an input could not be
+/// used or the speech stack did not load) exit 2.
+pub fn run(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> Result<u8, ReplayError> {
+    replay(args, load, matcher).map(|held| if held { 0 } else { 1 })
 }
 
-fn replay(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> Result<bool, String> {
+fn replay(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> Result<bool, ReplayError> {
     let dialplan = Arc::new(load(&args.dialplan)?);
     let opts = ReplayOptions { max_ms: args.max_seconds.saturating_mul(1000) };
     if args.input.is_dir() {
         if !args.dtmf.is_empty() || args.expect.is_some() {
-            return Err(format!(
-                "{}: a folder takes its keys and expectations from each call's .expect.toml, not --dtmf/--expect",
-                args.input.display()
-            ));
+            return Err(ReplayError::FolderWithKeys(args.input));
         }
         let speech = load_speech()?;
         let mut stdout = std::io::stdout().lock();
         let timer = PromptTimer::from_environment();
         let prompt_ms = |p: &crate::dialplan::Prompt| timer.duration_ms(p);
         let summary = replay_dir(&args.input, dialplan, matcher, &speech, &prompt_ms, &opts, &mut stdout)
-            .map_err(|e| format!("{}: {e}", args.input.display()))?;
+            .map_err(|source| ReplayError::Folder { path: args.input.clone(), source })?;
         if summary.passed + summary.failed == 0 {
-            return Err(format!("{}: no NAME.wav with a NAME.expect.toml next to it", args.input.display()));
+            return Err(ReplayError::EmptyFolder(args.input));
         }
         return Ok(summary.failed == 0);
     }
-    let audio = read_wav(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let audio = read_wav(&args.input).map_err(|source| ReplayError::Audio { path: args.input.clone(), source })?;
     let expectation = args.expect.as_deref().map(Expectation::load).transpose()?;
     let mut keys = Vec::with_capacity(args.dtmf.len());
     for spec in &args.dtmf {
-        keys.push(parse_dtmf(spec).map_err(|e| format!("--dtmf {spec:?}: {e}"))?);
+        keys.push(parse_dtmf(spec).map_err(|source| ReplayError::Dtmf { spec: spec.clone(), source })?);
     }
     if let Some(e) = &expectation {
         keys.extend(e.dtmf.iter().copied());
@@ -91,7 +110,7 @@ fn replay(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> 
     let timer = PromptTimer::from_environment();
     let prompt_ms = |p: &crate::dialplan::Prompt| timer.duration_ms(p);
     let events = replay_call(dialplan, matcher, &speech, &audio, &keys, &prompt_ms, &opts)
-        .map_err(|e| format!("{}: {e}", args.input.display()))?;
+        .map_err(|source| ReplayError::Resample { path: args.input.clone(), source })?;
     super::print_line(timeline_json(&events).trim_end());
     if !matches!(events.last(), Some(Event::Transfer { .. } | Event::Hangup { .. })) {
         eprintln!("hotline: note: the call had not ended after {} s of call time", args.max_seconds);
@@ -102,16 +121,16 @@ fn replay(args: Args, load: DialplanLoader, matcher: Arc<dyn IntentMatcher>) -> 
             eprintln!("ok: {} steps matched", expectation.steps.len());
             Ok(true)
         }
-        Err(message) => {
-            eprintln!("FAIL {}: {message}", args.input.display());
+        Err(mismatch) => {
+            eprintln!("FAIL {}: {mismatch}", args.input.display());
             Ok(false)
         }
     }
 }
 
-fn load_speech() -> Result<SpeechStack, String> {
+fn load_speech() -> Result<SpeechStack, ReplayError> {
     // Replay decodes on its own thread; the pool only needs to exist.
-    SpeechStack::load(&SpeechConfig { threads: 1, ..Default::default() }).map_err(|e| e.to_string())
+    SpeechStack::load(&SpeechConfig { threads: 1, ..Default::default() }).map_err(ReplayError::Speech)
 }
 
 #[cfg(test)]
@@ -119,11 +138,16 @@ mod tests {
     use super::*;
     use crate::call::test_support::test_dialplan;
 
-    fn load_test_dialplan(path: &Path) -> Result<Dialplan, String> {
+    fn load_test_dialplan(path: &Path) -> Result<Dialplan, InvalidDialplan> {
         if path.ends_with("missing.toml") {
-            return Err(format!("{}: cannot read", path.display()));
+            return Err(InvalidDialplan { path: path.to_path_buf(), diagnostics: Vec::new() });
         }
         Ok(test_dialplan())
+    }
+
+    /// The code `main` exits with for this outcome.
+    fn exit_code(outcome: Result<u8, ReplayError>) -> u8 {
+        outcome.unwrap_or_else(|e| crate::cli::CliError::from(e).exit_code())
     }
 
     fn args(input: &Path, dtmf: &[&str], expect: Option<PathBuf>) -> Args {
@@ -146,12 +170,12 @@ mod tests {
         let bad = dir.path().join("bad.expect.toml");
         std::fs::write(&bad, "expect = [\"transfer:2100\"]\n").unwrap();
         let m = || -> Arc<dyn IntentMatcher> { Arc::new(crate::intent::TextMatcher::default()) };
-        assert_eq!(run(args(&wav, &["2@0.5"], Some(good)), load_test_dialplan, m()), 0);
-        assert_eq!(run(args(&wav, &["2@0.5"], Some(bad)), load_test_dialplan, m()), 1);
-        assert_eq!(run(args(&wav, &["22@0.5"], None), load_test_dialplan, m()), 2);
-        assert_eq!(run(args(&dir.path().join("nope.wav"), &[], None), load_test_dialplan, m()), 2);
+        assert_eq!(exit_code(run(args(&wav, &["2@0.5"], Some(good)), load_test_dialplan, m())), 0);
+        assert_eq!(exit_code(run(args(&wav, &["2@0.5"], Some(bad)), load_test_dialplan, m())), 1);
+        assert_eq!(exit_code(run(args(&wav, &["22@0.5"], None), load_test_dialplan, m())), 2);
+        assert_eq!(exit_code(run(args(&dir.path().join("nope.wav"), &[], None), load_test_dialplan, m())), 2);
         let mut missing = args(&wav, &[], None);
         missing.dialplan = PathBuf::from("missing.toml");
-        assert_eq!(run(missing, load_test_dialplan, m()), 2);
+        assert_eq!(exit_code(run(missing, load_test_dialplan, m())), 2);
     }
 }

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use crate::asr::models::ModelPaths;
-use crate::audio::{samples_to_ms, write_wav};
+use crate::audio::{samples_to_ms, write_wav, WavError};
 use crate::dialplan::Prompt;
-use crate::prompts::{default_cache_dir, PromptRenderer};
+use crate::prompts::{default_cache_dir, PromptError, PromptRenderer};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -27,27 +27,38 @@ pub struct Args {
     pub cache: Option<PathBuf>,
 }
 
+/// Why `hotline say` wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SayError {
+    /// Exit 1.
+    #[error(transparent)]
+    Render(#[from] PromptError),
+    /// Exit 2.
+    #[error("{}: {source}", .path.display())]
+    Write { path: PathBuf, source: WavError },
+}
+
+impl SayError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SayError::Render(_) => super::error::FAILED,
+            SayError::Write { .. } => super::error::BAD_INPUT,
+        }
+    }
+}
+
 /// Exit codes: 0 written, 1 the prompt could not be rendered, 2 the output
 /// file could not be written.
-pub fn run(args: Args) -> u8 {
+pub fn run(args: Args) -> Result<u8, SayError> {
     let renderer = PromptRenderer::new(&ModelPaths::default_location(), args.cache.unwrap_or_else(default_cache_dir));
     let prompt = Prompt { text: args.text, wav: args.wav };
-    let samples = match renderer.render(&prompt, args.rate) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("hotline: {e}");
-            return 1;
-        }
-    };
-    if let Err(e) = write_wav(&args.out, args.rate, &samples) {
-        eprintln!("hotline: {}: {e}", args.out.display());
-        return 2;
-    }
+    let samples = renderer.render(&prompt, args.rate)?;
+    write_wav(&args.out, args.rate, &samples).map_err(|source| SayError::Write { path: args.out.clone(), source })?;
     eprintln!(
         "hotline: wrote {} ({:.2} s at {} Hz)",
         args.out.display(),
         samples_to_ms(samples.len(), args.rate) as f64 / 1000.0,
         args.rate
     );
-    0
+    Ok(0)
 }

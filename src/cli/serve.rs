@@ -19,15 +19,35 @@ pub struct Args {
     pub listen: Option<SocketAddr>,
 }
 
-pub fn run(args: Args) -> u8 {
+/// Why `hotline serve` did not serve. The causes come from the config and
+/// server modules, kept whole as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The config file is wrong: exit 2.
+    #[error("{0}")]
+    Config(#[source] BoxedError),
+    /// The server could not start (models, dialplans, listeners): exit 1.
+    #[error("{0}")]
+    Start(#[source] BoxedError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+type BoxedError = Box<dyn std::error::Error + Send + Sync>;
+
+impl ServeError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ServeError::Config(_) => super::error::BAD_INPUT,
+            ServeError::Start(_) | ServeError::Runtime(_) => super::error::FAILED,
+        }
+    }
+}
+
+/// Serves until stopped (`Ok(0)`), or says why it could not.
+pub fn run(args: Args) -> Result<u8, ServeError> {
     let mut cfg = match &args.config {
-        Some(path) => match ServerConfig::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("{e}");
-                return 2;
-            }
-        },
+        Some(path) => ServerConfig::load(path).map_err(|e| ServeError::Config(e.into()))?,
         None => ServerConfig::defaults(),
     };
     if let Some(d) = args.dialplan {
@@ -36,48 +56,30 @@ pub fn run(args: Args) -> u8 {
     if let Some(l) = args.listen {
         cfg.listen = l;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
-    let code = runtime.block_on(serve(cfg));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
+    let served = runtime.block_on(serve(cfg));
     // Calls and their records are done by now. A recogniser or prompt
     // warm-up still running on a blocking thread holds nothing worth
     // waiting for (the prompt cache writes files atomically), and waiting
     // would make a stop right after start take tens of seconds.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    code
+    served.map(|()| 0)
 }
 
 /// Loads the speech stack and prompts, serves until SIGTERM / Ctrl-C, then
 /// shuts down gracefully. SIGHUP reopens the call record file and rescans
 /// the dialplans ([`server::RunningServer::reload`]); it never stops the server.
-pub async fn serve(cfg: ServerConfig) -> u8 {
+pub async fn serve(cfg: ServerConfig) -> Result<(), ServeError> {
     let mut signals = Signals::install();
-    let deps = match ServerDeps::load(&cfg).await {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!("{e}");
-            return 1;
-        }
-    };
-    let server = match server::start(cfg, deps).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("{e}");
-            return 1;
-        }
-    };
+    let deps = ServerDeps::load(&cfg).await.map_err(|e| ServeError::Start(e.into()))?;
+    let server = server::start(cfg, deps).await.map_err(|e| ServeError::Start(e.into()))?;
     while signals.next().await == Signal::Reload {
         tracing::info!("SIGHUP: reopening the call record file and rescanning the dialplans");
         server.reload().await;
     }
     tracing::info!(calls = server.active_calls(), "stop requested");
     server.shutdown().await;
-    0
+    Ok(())
 }
 
 #[derive(Debug, PartialEq)]

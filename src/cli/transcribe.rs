@@ -60,16 +60,36 @@ struct Line<'a> {
     decode_ms: u64,
 }
 
-/// Exit codes: 0 all files transcribed, 2 some file could not be read (the
-/// others are still transcribed), 1 the speech stack could not start.
-pub fn run(args: Args) -> u8 {
-    let spec = match args.grammar.as_deref().map(grammar_spec::parse).transpose() {
-        Ok(spec) => spec.unwrap_or_default(),
-        Err(e) => {
-            eprintln!("hotline: --grammar: {e}");
-            return 2;
+pub use grammar_spec::GrammarSpecError;
+
+/// Why `hotline transcribe` transcribed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum TranscribeError {
+    /// Exit 2.
+    #[error("--grammar: {0}")]
+    Grammar(#[from] GrammarSpecError),
+    /// The speech models did not load: exit 1.
+    #[error(transparent)]
+    Models(AsrError),
+    /// The recogniser could not ready the grammar: exit 1.
+    #[error("--grammar: {0}")]
+    Prepare(AsrError),
+}
+
+impl TranscribeError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            TranscribeError::Grammar(_) => super::error::BAD_INPUT,
+            TranscribeError::Models(_) | TranscribeError::Prepare(_) => super::error::FAILED,
         }
-    };
+    }
+}
+
+/// Exit codes: 0 all files transcribed, 2 some file could not be read (each
+/// said on stderr; the others are still transcribed), and the codes of
+/// [`TranscribeError`].
+pub fn run(args: Args) -> Result<u8, TranscribeError> {
+    let spec = args.grammar.as_deref().map(grammar_spec::parse).transpose()?.unwrap_or_default();
     let (grammar, slots) = (Arc::new(spec.grammar), spec.slots);
     let mut cfg =
         SpeechConfig { threads: args.threads, models: ModelPaths::for_whisper(args.model), ..Default::default() };
@@ -80,27 +100,28 @@ pub fn run(args: Args) -> u8 {
     if args.grammar.is_none() {
         cfg.engine = crate::asr::Engine::Sherpa;
     }
-    let stack = match SpeechStack::load(&cfg) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("hotline: {e}");
-            return 1;
-        }
-    };
+    let stack = SpeechStack::load(&cfg).map_err(TranscribeError::Models)?;
     // As the server does when a dialplan goes into service: the grammar's
     // one-time preparation must not count in the first file's decode_ms.
-    if let Err(e) = stack.recognizer.prepare(&grammar) {
-        eprintln!("hotline: --grammar: {e}");
-        return 1;
-    }
+    stack.recognizer.prepare(&grammar).map_err(TranscribeError::Prepare)?;
     let mut code = 0;
     for file in &args.files {
-        if let Err(e) = transcribe_file(&stack, file, &grammar, &slots, args.grammar.is_some()) {
-            eprintln!("hotline: {}: {e}", file.display());
-            code = 2;
+        if let Err(source) = transcribe_file(&stack, file, &grammar, &slots, args.grammar.is_some()) {
+            // Said now, as the others go on: the one line this file gets.
+            let failure = FileFailure { path: file.clone(), source };
+            super::error::print_error(&failure, super::error::BAD_INPUT);
+            code = super::error::BAD_INPUT;
         }
     }
-    code
+    Ok(code)
+}
+
+/// One file that could not be transcribed.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", .path.display())]
+struct FileFailure {
+    path: PathBuf,
+    source: FileError,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,12 +221,35 @@ fn as_a_call_decides(rec: &Recognition, grammar: &Grammar) -> (String, f32) {
 /// The `--grammar` argument.
 mod grammar_spec {
     use std::collections::HashMap;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use crate::dialplan::SlotUse;
 
     use crate::asr::whisper::MAX_DIGITS;
     use crate::asr::{Grammar, GrammarChoice};
+    use crate::call::NoSuchPlace;
+    use crate::dialplan::Diagnostic;
+
+    /// A `--grammar` that names nothing to listen for.
+    #[derive(Debug, thiserror::Error)]
+    pub enum GrammarSpecError {
+        #[error("{spec:?} names no phrase; use `digits`, `digits:N-M`, `a,b,c` or `MENU@dialplan.toml`")]
+        NoPhrase { spec: String },
+        #[error("digits:{range}: {part:?} is not a number")]
+        NotANumber { range: String, part: String },
+        #[error("digits:{range}: need 1 <= N <= M <= {MAX_DIGITS}")]
+        BadRange { range: String },
+        #[error("{} does not pass `hotline check`:\n{}", .path.display(), errors_per_line(.diagnostics))]
+        InvalidDialplan { path: PathBuf, diagnostics: Vec<Diagnostic> },
+        #[error("{}: {source}", .path.display())]
+        NoSuchPlace { path: PathBuf, source: NoSuchPlace },
+    }
+
+    /// The errors among `diagnostics` (warnings do not stop a grammar), one a line.
+    fn errors_per_line(diagnostics: &[Diagnostic]) -> String {
+        let errors: Vec<String> = diagnostics.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
+        errors.join("\n")
+    }
 
     /// A parsed `--grammar`: what to listen for and, for a dialplan menu,
     /// the slots each of its options takes.
@@ -215,14 +259,14 @@ mod grammar_spec {
         pub slots: HashMap<String, Vec<SlotUse>>,
     }
 
-    pub fn parse(spec: &str) -> Result<Spec, String> {
+    pub fn parse(spec: &str) -> Result<Spec, GrammarSpecError> {
         match spec.split_once('@') {
             Some((menu, file)) => menu_from_dialplan(menu.trim(), Path::new(file.trim())),
             None => grammar(spec).map(|grammar| Spec { grammar, slots: HashMap::new() }),
         }
     }
 
-    fn grammar(spec: &str) -> Result<Grammar, String> {
+    fn grammar(spec: &str) -> Result<Grammar, GrammarSpecError> {
         let spec = spec.trim();
         if spec == "digits" {
             return Ok(Grammar { choices: Vec::new(), digits: Some((1, MAX_DIGITS)) });
@@ -237,23 +281,23 @@ mod grammar_spec {
             .map(|p| GrammarChoice { label: p.to_string(), phrases: vec![p.to_string()] })
             .collect();
         if choices.is_empty() {
-            return Err(format!(
-                "{spec:?} names no phrase; use `digits`, `digits:N-M`, `a,b,c` or `MENU@dialplan.toml`"
-            ));
+            return Err(GrammarSpecError::NoPhrase { spec: spec.to_string() });
         }
         Ok(Grammar { choices, digits: None })
     }
 
-    fn digits(range: &str) -> Result<(usize, usize), String> {
-        let num = |s: &str| -> Result<usize, String> {
-            s.trim().parse::<usize>().map_err(|_| format!("digits:{range}: {s:?} is not a number"))
+    fn digits(range: &str) -> Result<(usize, usize), GrammarSpecError> {
+        let num = |s: &str| -> Result<usize, GrammarSpecError> {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| GrammarSpecError::NotANumber { range: range.to_string(), part: s.to_string() })
         };
         let (min, max) = match range.split_once('-') {
             Some((a, b)) => (num(a)?, num(b)?),
             None => (num(range)?, num(range)?),
         };
         if min == 0 || min > max || max > MAX_DIGITS {
-            return Err(format!("digits:{range}: need 1 <= N <= M <= {MAX_DIGITS}"));
+            return Err(GrammarSpecError::BadRange { range: range.to_string() });
         }
         Ok((min, max))
     }
@@ -261,16 +305,15 @@ mod grammar_spec {
     /// `MENU@FILE` or `MENU/OPTION@FILE`: the grammar a call listens with in
     /// that menu, or in that option's `collect` step, of a dialplan that
     /// passes `hotline check`.
-    fn menu_from_dialplan(at: &str, file: &Path) -> Result<Spec, String> {
-        let plan = crate::dialplan::load(file).map_err(|diags| {
-            let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
-            format!("{} does not pass `hotline check`:\n{}", file.display(), errors.join("\n"))
-        })?;
+    fn menu_from_dialplan(at: &str, file: &Path) -> Result<Spec, GrammarSpecError> {
+        let plan = crate::dialplan::load(file)
+            .map_err(|diagnostics| GrammarSpecError::InvalidDialplan { path: file.to_path_buf(), diagnostics })?;
         let (menu, option) = match at.split_once('/') {
             Some((menu, option)) => (menu.trim(), Some(option.trim())),
             None => (at, None),
         };
-        let grammar = crate::call::grammar_at(&plan, menu, option).map_err(|e| format!("{}: {e}", file.display()))?;
+        let grammar = crate::call::grammar_at(&plan, menu, option)
+            .map_err(|source| GrammarSpecError::NoSuchPlace { path: file.to_path_buf(), source })?;
         // A collect step's answer is a value itself; a menu's options may take slots.
         let slots = if option.is_none() { crate::call::option_slots(&plan, menu) } else { HashMap::new() };
         Ok(Spec { grammar, slots })
@@ -278,10 +321,15 @@ mod grammar_spec {
 
     #[cfg(test)]
     mod tests {
+        use super::GrammarSpecError;
         use crate::asr::Grammar;
 
-        fn parse(spec: &str) -> Result<Grammar, String> {
+        fn parse(spec: &str) -> Result<Grammar, GrammarSpecError> {
             super::parse(spec).map(|s| s.grammar)
+        }
+
+        fn error(spec: &str) -> String {
+            parse(spec).err().map(|e| e.to_string()).unwrap_or_default()
         }
 
         #[test]
@@ -310,14 +358,10 @@ mod grammar_spec {
                 step.choices.iter().take(3).map(|c| c.label.as_str()).collect::<Vec<_>>(),
                 ["internet", "tv", "phone"]
             );
-            assert!(parse(&format!("other@{plan}"))
-                .unwrap_err()
-                .contains("no menu `other` (menus: billing, main, tech_support)"));
-            assert!(parse(&format!("main/nothing@{plan}"))
-                .unwrap_err()
-                .contains("menu `main` has no option `nothing`"));
-            assert!(parse(&format!("main/billing@{plan}")).unwrap_err().contains("has no `collect` step"));
-            let broken = parse("main@tests/fixtures/dialplans/broken.toml").unwrap_err();
+            assert!(error(&format!("other@{plan}")).contains("no menu `other` (menus: billing, main, tech_support)"));
+            assert!(error(&format!("main/nothing@{plan}")).contains("menu `main` has no option `nothing`"));
+            assert!(error(&format!("main/billing@{plan}")).contains("has no `collect` step"));
+            let broken = error("main@tests/fixtures/dialplans/broken.toml");
             assert!(
                 broken.contains("does not pass `hotline check`") && broken.contains("broken.toml:5:13"),
                 "{broken}"

@@ -75,5 +75,5 @@ pub(super) fn validate(raw: &RawRecognizer, problems: &mut Problems) -> Recogniz
 /// A model folder name, `None` when absent or (reported) unknown.
 fn model_name(problems: &mut Problems, field: &str, value: &Option<At<String>>) -> Option<WhisperModelName> {
     let v = value.as_ref()?;
-    v.value.parse().map_err(|why: String| problems.field(&v.span, field, why)).ok()
+    v.value.parse::<WhisperModelName>().map_err(|why| problems.field(&v.span, field, why.to_string())).ok()
 }

@@ -35,13 +35,23 @@ pub fn load(path: &Path) -> Result<Dialplan, Vec<Diagnostic>> {
     }
 }
 
+/// A dialplan a command needs that cannot be used: shown with every
+/// diagnostic, one per line, as `hotline check` prints them.
+#[derive(Debug, thiserror::Error)]
+#[error("{} is not a valid dialplan:\n{}", .path.display(), one_per_line(.diagnostics))]
+pub struct InvalidDialplan {
+    pub path: PathBuf,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn one_per_line(diagnostics: &[Diagnostic]) -> String {
+    diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+}
+
 /// Loads one dialplan for a command that needs it to run (replay, the
-/// benchmarks): its errors, one per line as `hotline check` prints them.
-pub fn load_reported(path: &Path) -> Result<Dialplan, String> {
-    load(path).map_err(|diagnostics| {
-        let lines: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
-        format!("{} is not a valid dialplan:\n{}", path.display(), lines.join("\n"))
-    })
+/// benchmarks); warnings alone do not fail.
+pub fn load_reported(path: &Path) -> Result<Dialplan, InvalidDialplan> {
+    load(path).map_err(|diagnostics| InvalidDialplan { path: path.to_path_buf(), diagnostics })
 }
 
 /// The dialplan when it has no errors, and every diagnostic (warnings too).
@@ -158,7 +168,7 @@ impl Outcome {
 fn load_file(path: &Path, tts_unavailable: Option<&str>) -> Outcome {
     match read_bounded(path) {
         Ok(bytes) => load_bytes(path, &bytes, tts_unavailable),
-        Err(message) => Outcome::unreadable(whole_file(path, Severity::Error, &message)),
+        Err(e) => Outcome::unreadable(whole_file(path, Severity::Error, &e.to_string())),
     }
 }
 
@@ -208,16 +218,22 @@ fn load_bytes(path: &Path, bytes: &[u8], tts_unavailable: Option<&str>) -> Outco
     Outcome { dialplan, parsed: true, diagnostics: rep.into_sorted() }
 }
 
-fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+/// Why a dialplan file's bytes could not be had (shown after its name).
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("cannot read the file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the file is larger than {} MiB; is it really a dialplan?", MAX_FILE_BYTES / (1024 * 1024))]
+    TooLarge,
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read the file: {e}"))?;
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "the file is larger than {} MiB; is it really a dialplan?",
-            MAX_FILE_BYTES / (1024 * 1024)
-        ));
+        return Err(ReadError::TooLarge);
     }
     Ok(bytes)
 }

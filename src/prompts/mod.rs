@@ -28,8 +28,8 @@ pub mod phonemes;
 pub mod voice;
 
 use cache::{content_hash, DiskCache, MemoryCache};
-use phonemes::{Espeak, MAX_TEXT_CHARS};
-use voice::{PiperVoice, SynthesisParams};
+use phonemes::{Espeak, PhonemeError, MAX_TEXT_CHARS};
+use voice::{PiperVoice, SynthesisParams, VoiceError};
 
 /// Bump when phonemization or rendering changes in a way that alters the
 /// sound of an unchanged text, so stale cache files are not used.
@@ -51,11 +51,15 @@ pub enum PromptError {
     #[error("prompt WAV {}: {source}", .path.display())]
     WavUnreadable { path: PathBuf, source: WavError },
     #[error("prompt {text:?}: text-to-speech is unavailable: {reason}")]
-    TtsUnavailable { text: String, reason: String },
-    #[error("prompt {text:?}: espeak-ng could not phonemize it: {reason}")]
-    Phonemes { text: String, reason: String },
-    #[error("prompt {text:?}: the voice failed: {reason}")]
-    Synthesis { text: String, reason: String },
+    TtsUnavailable {
+        text: String,
+        #[source]
+        reason: Box<TtsError>,
+    },
+    #[error("prompt {text:?}: espeak-ng could not phonemize it: {source}")]
+    Phonemes { text: String, source: PhonemeError },
+    #[error("prompt {text:?}: the voice failed: {source}")]
+    Synthesis { text: String, source: VoiceError },
     #[error("prompt has neither text nor a WAV file")]
     EmptyText,
     #[error("prompt {text:?}: {chars} characters, more than the {MAX_TEXT_CHARS} a prompt may have")]
@@ -66,6 +70,17 @@ pub enum PromptError {
     Resample(#[from] crate::audio::ResampleError),
     #[error("{wav}; speaking its text instead failed too: {text}")]
     WavAndText { wav: Box<PromptError>, text: Box<PromptError> },
+}
+
+/// Why text prompts cannot be spoken: the voice, espeak-ng, or both.
+#[derive(Debug, thiserror::Error)]
+pub enum TtsError {
+    #[error(transparent)]
+    Voice(#[from] VoiceError),
+    #[error(transparent)]
+    Espeak(#[from] PhonemeError),
+    #[error("{voice}; {espeak}")]
+    Both { voice: VoiceError, espeak: Box<PhonemeError> },
 }
 
 /// Turns dialplan prompts into PCM at the rates the call legs need.
@@ -109,7 +124,7 @@ impl PromptRenderer {
     /// Loads the TTS voice now (seconds), so that no caller waits for it
     /// later; a prompt spoken from a warm cache does not need it, but the
     /// read-back of what a caller said does.
-    pub fn load_voice(&self) -> Result<(), String> {
+    pub fn load_voice(&self) -> Result<(), VoiceError> {
         self.voice.ensure_loaded()
     }
 
@@ -169,13 +184,12 @@ impl PromptRenderer {
     /// Whether text prompts can be spoken: the voice files are in place and
     /// espeak-ng runs. `hotline check` shows the reason as a warning; calls
     /// then play WAV prompts (and cached renderings) only.
-    pub fn tts_status(&self) -> Result<(), String> {
-        let problems: Vec<String> =
-            [self.voice.status(), self.espeak.check()].into_iter().filter_map(Result::err).collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
+    pub fn tts_status(&self) -> Result<(), TtsError> {
+        match (self.voice.status(), self.espeak.check()) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(voice), Ok(())) => Err(voice.into()),
+            (Ok(()), Err(espeak)) => Err(espeak.into()),
+            (Err(voice), Err(espeak)) => Err(TtsError::Both { voice, espeak: Box::new(espeak) }),
         }
     }
 
@@ -268,7 +282,8 @@ impl PromptRenderer {
         if chars > MAX_TEXT_CHARS {
             return Err(PromptError::TooLong { text: excerpt(&text), chars });
         }
-        let unavailable = |reason: String| PromptError::TtsUnavailable { text: excerpt(&text), reason };
+        let unavailable =
+            |e: VoiceError| PromptError::TtsUnavailable { text: excerpt(&text), reason: Box::new(e.into()) };
         let mut found: Vec<(String, Option<Arc<Vec<i16>>>)> = Vec::with_capacity(rates.len());
         for &rate in rates {
             let key = self.text_key(&text, rate).map_err(unavailable)?;
@@ -347,24 +362,26 @@ impl PromptRenderer {
     fn synthesize(&self, text: &str) -> Result<voice::Synthesized, PromptError> {
         // Check the voice files before running espeak-ng, so a missing voice
         // is reported as such and not hidden behind a phonemizer error.
-        self.voice.status().map_err(|reason| PromptError::TtsUnavailable { text: excerpt(text), reason })?;
+        self.voice
+            .status()
+            .map_err(|e| PromptError::TtsUnavailable { text: excerpt(text), reason: Box::new(e.into()) })?;
         let sentences = self.espeak.sentences(text).map_err(|e| match e {
-            phonemes::PhonemeError::NotRunnable { .. } => {
-                PromptError::TtsUnavailable { text: excerpt(text), reason: e.to_string() }
+            PhonemeError::NotRunnable { .. } => {
+                PromptError::TtsUnavailable { text: excerpt(text), reason: Box::new(e.into()) }
             }
-            other => PromptError::Phonemes { text: excerpt(text), reason: other.to_string() },
+            source => PromptError::Phonemes { text: excerpt(text), source },
         })?;
         let started = std::time::Instant::now();
         let spoken = self
             .voice
             .synthesize(&sentences)
-            .map_err(|reason| PromptError::Synthesis { text: excerpt(text), reason })?;
+            .map_err(|source| PromptError::Synthesis { text: excerpt(text), source })?;
         tracing::debug!(text = %excerpt(text), ms = started.elapsed().as_millis() as u64, "prompt synthesized");
         Ok(spoken)
     }
 
     /// Everything that shapes the sound of `text` at `rate`.
-    fn text_key(&self, text: &str, rate: u32) -> Result<String, String> {
+    fn text_key(&self, text: &str, rate: u32) -> Result<String, VoiceError> {
         let voice = self.voice.fingerprint()?;
         let p = self.voice.params();
         let params = format!(

@@ -125,6 +125,8 @@ pub enum PhonemeError {
     TimedOut { program: String, clause: String },
     #[error("{program} printed no phonemes for the whole text")]
     NothingToSay { program: String },
+    #[error("{program} printed no phonemes for \"one\" with voice {voice}")]
+    NoPhonemes { program: String, voice: String },
 }
 
 /// The espeak-ng program and the voice whose phoneme set the Piper voice
@@ -212,14 +214,14 @@ impl Espeak {
     }
 
     /// Whether espeak-ng runs and knows the voice; the reason otherwise.
-    pub fn check(&self) -> Result<(), String> {
-        match self.ipa("one") {
-            Ok(ipa) if !ipa.is_empty() => Ok(()),
-            Ok(_) => {
-                Err(format!("{} printed no phonemes for \"one\" with voice {}", self.program.display(), self.voice))
-            }
-            Err(e) => Err(e.to_string()),
+    pub fn check(&self) -> Result<(), PhonemeError> {
+        if self.ipa("one")?.is_empty() {
+            return Err(PhonemeError::NoPhonemes {
+                program: self.program.display().to_string(),
+                voice: self.voice.clone(),
+            });
         }
+        Ok(())
     }
 
     pub fn program(&self) -> &Path {
@@ -313,7 +315,7 @@ mod tests {
     #[test]
     fn missing_program_or_voice_gives_a_reason() {
         let e = Espeak { program: PathBuf::from("/nonexistent/espeak-ng"), ..Default::default() };
-        let err = e.check().unwrap_err();
+        let err = e.check().unwrap_err().to_string();
         assert!(err.contains("/nonexistent/espeak-ng") && err.contains("espeak-ng"), "{err}");
         if espeak_available() {
             let e = Espeak { voice: "zz-nosuch".into(), ..Default::default() };

@@ -157,14 +157,14 @@ fn unusable_wav_is_an_error_naming_the_file() {
 fn unavailable_tts_reports_why_and_text_prompts_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let r = PromptRenderer::new(&ModelPaths::in_dir(&dir.path().join("no-models")), dir.path().join("cache"));
-    let reason = r.tts_status().unwrap_err();
+    let reason = r.tts_status().unwrap_err().to_string();
     assert!(reason.contains("en_US-joe-medium.onnx") && reason.contains("missing"), "{reason}");
     let err = r.render(&text("For sales, press two."), 8_000).unwrap_err();
     assert!(matches!(err, PromptError::TtsUnavailable { .. }), "{err}");
     assert!(err.to_string().contains("For sales, press two."), "{err}");
 
     let no_espeak = PromptRenderer::new(&models(), dir.path().join("cache")).with_espeak("/nonexistent/espeak-ng");
-    let reason = no_espeak.tts_status().unwrap_err();
+    let reason = no_espeak.tts_status().unwrap_err().to_string();
     assert!(reason.contains("/nonexistent/espeak-ng") && reason.contains("espeak-ng"), "{reason}");
     let err = no_espeak.render(&text("For sales, press two."), 8_000).unwrap_err();
     assert!(matches!(err, PromptError::TtsUnavailable { .. }), "{err}");
@@ -172,7 +172,7 @@ fn unavailable_tts_reports_why_and_text_prompts_fail_cleanly() {
     // A zero-filled model is refused before sherpa-onnx sees it.
     let fake = tempfile::tempdir().unwrap();
     let broken = PromptRenderer::new(&unloadable_voice(fake.path()), dir.path().join("cache"));
-    let reason = broken.tts_status().unwrap_err();
+    let reason = broken.tts_status().unwrap_err().to_string();
     assert!(reason.contains("not an ONNX model"), "{reason}");
 
     assert!(matches!(no_espeak.render(&text("  "), 8_000), Err(PromptError::EmptyText)));

@@ -159,6 +159,21 @@ fn bad_files_are_reported_and_the_rest_still_processed() {
     assert!(jfk.len() >= 2, "the good file was transcribed: {:?}", out.lines);
 }
 
+/// A file that cannot be read is said once, on one line that starts with
+/// its name (as a compiler names a file), however many files follow it.
+#[test]
+fn an_unreadable_file_is_named_once_at_the_start_of_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = testdata_dir().join("whisper_jfk/jfk.wav");
+    let cut = write(dir.path(), "cut.wav", &std::fs::read(&good).unwrap()[..20]);
+    let out = transcribe(&[cut.clone(), good]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let named: Vec<&str> = out.stderr.lines().filter(|l| l.contains(&cut.display().to_string())).collect();
+    assert_eq!(named.len(), 1, "{}", out.stderr);
+    assert!(named[0].starts_with(&format!("{}: ", cut.display())), "{}", out.stderr);
+    assert!(named[0].contains("truncated"), "{}", out.stderr);
+}
+
 /// A missing model is one clear message naming the file, not a crash
 /// inside ONNX Runtime.
 #[test]

@@ -29,7 +29,7 @@ fn base_loads_with_the_fast_decoder_graph_and_the_multilingual_prompt() {
     // <|startoftranscript|> <|en|> <|transcribe|> <|notimestamps|>
     assert_eq!(m.prompt, [50258, 50259, 50359, 50363]);
     assert_eq!(m.meta.prompt("zh").unwrap(), [50258, 50260, 50359, 50363]);
-    let e = m.meta.prompt("xx").unwrap_err();
+    let e = m.meta.prompt("xx").unwrap_err().to_string();
     assert!(e.contains("\"xx\""), "{e}");
 }
 

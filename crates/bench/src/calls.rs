@@ -447,7 +447,7 @@ fn pct(x: usize, n: usize) -> String {
 /// Loads the speech stack and the dialplan, runs every set and prints the
 /// Markdown table.
 pub fn run(args: &CallBenchArgs) -> Result<(), String> {
-    let dialplan = hotline::dialplan::load_reported(args.dialplan)?;
+    let dialplan = hotline::dialplan::load_reported(args.dialplan).map_err(|e| e.to_string())?;
     let mut config = hotline::asr::SpeechConfig {
         threads: 1,
         models: hotline::asr::models::ModelPaths::for_whisper(args.model),

@@ -16,6 +16,7 @@ pub mod decode;
 pub mod graph;
 pub mod mel;
 pub mod model;
+mod protobuf;
 pub mod score;
 pub mod sentence;
 pub mod tokens;

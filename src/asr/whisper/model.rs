@@ -96,12 +96,13 @@ impl ModelMeta {
     /// `<|startoftranscript|> <|notimestamps|>` for an English-only model,
     /// `<|startoftranscript|> <|xx|> <|transcribe|> <|notimestamps|>` for a
     /// multilingual one (the ids all come from the metadata).
-    pub fn prompt(&self, language: &str) -> Result<Vec<u32>, String> {
+    pub fn prompt(&self, language: &str) -> Result<Vec<u32>, LanguageError> {
+        let (model, language_name) = (self.model_type.clone(), language.to_string());
         if !self.is_multilingual {
             return if language == "en" {
                 Ok([&self.sot_sequence[..], &[self.no_timestamps]].concat())
             } else {
-                Err(format!("{} knows English only, not language {language:?}", self.model_type))
+                Err(LanguageError::EnglishOnly { model, language: language_name })
             };
         }
         let token = self
@@ -109,10 +110,19 @@ impl ModelMeta {
             .iter()
             .find(|(code, _)| code == language)
             .map(|(_, t)| *t)
-            .ok_or_else(|| format!("{} does not know language {language:?}", self.model_type))?;
+            .ok_or(LanguageError::Unknown { model, language: language_name })?;
         let transcribe = self.transcribe.unwrap_or(self.sot_sequence[2]);
         Ok(vec![self.sot, token, transcribe, self.no_timestamps])
     }
+}
+
+/// A language the model's metadata does not list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LanguageError {
+    #[error("{model} knows English only, not language {language:?}")]
+    EnglishOnly { model: String, language: String },
+    #[error("{model} does not know language {language:?}")]
+    Unknown { model: String, language: String },
 }
 
 /// The encoder's output for one utterance: cross-attention keys and values,

@@ -5,7 +5,7 @@
 //! built merge by merge), so encoding repeatedly merges the adjacent pair whose
 //! concatenation has the lowest id, as tiktoken does.
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 
@@ -20,32 +20,68 @@ pub struct Tokenizer {
     bytes_to_id: HashMap<Vec<u8>, u32>,
 }
 
+/// A token table that cannot be used; names the file and, for a bad
+/// line, its number.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenTableError {
+    #[error("cannot read the token table {}: {source}", .path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}:{line}: {problem}: {text:?}", .path.display())]
+    BadLine { path: PathBuf, line: usize, problem: LineProblem, text: String },
+    #[error("{}: byte {byte:#04x} has no token; not a byte-level BPE table", .path.display())]
+    MissingByte { path: PathBuf, byte: u8 },
+}
+
+/// What is wrong with one line of a token table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LineProblem {
+    #[error("expected `base64 id`")]
+    NotAPair,
+    #[error("the id is not a number")]
+    IdNotANumber,
+    #[error("the token is not base64")]
+    NotBase64,
+    #[error("the id is larger than {MAX_ID}")]
+    IdOutOfRange,
+}
+
+/// Whisper's vocabularies have about 52 000 tokens; a larger id is a
+/// corrupt table, and would make the id-indexed table huge.
+const MAX_ID: usize = 1_000_000;
+
 impl Tokenizer {
-    pub fn load(path: &Path) -> Result<Self, AsrError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| AsrError::Model(format!("reading {}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| AsrError::Model(format!("{}: {e}", path.display())))
+    pub fn load(path: &Path) -> Result<Self, TokenTableError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| TokenTableError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// Parses the table's text; `path` is the file it came from, named in
+    /// errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, TokenTableError> {
         let mut id_to_bytes: Vec<Vec<u8>> = Vec::new();
         let mut bytes_to_id = HashMap::new();
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let bad = |what: &str| format!("line {}: {what}: {line:?}", n + 1);
-            let (tok, id) = line.rsplit_once(' ').ok_or_else(|| bad("expected `base64 id`"))?;
-            let id: u32 = id.trim().parse().map_err(|_| bad("id is not a number"))?;
+            let bad = |problem| TokenTableError::BadLine {
+                path: path.to_path_buf(),
+                line: n + 1,
+                problem,
+                text: line.chars().take(80).collect(),
+            };
+            let (tok, id) = line.rsplit_once(' ').ok_or_else(|| bad(LineProblem::NotAPair))?;
+            let id: u32 = id.trim().parse().map_err(|_| bad(LineProblem::IdNotANumber))?;
             // The multilingual table writes its one empty token as `=`.
             let bytes = if tok == "=" {
                 Vec::new()
             } else {
-                base64::engine::general_purpose::STANDARD.decode(tok).map_err(|_| bad("token is not base64"))?
+                base64::engine::general_purpose::STANDARD.decode(tok).map_err(|_| bad(LineProblem::NotBase64))?
             };
             let idx = id as usize;
-            if idx > 1_000_000 {
-                return Err(bad("id out of range"));
+            if idx > MAX_ID {
+                return Err(bad(LineProblem::IdOutOfRange));
             }
             if id_to_bytes.len() <= idx {
                 id_to_bytes.resize(idx + 1, Vec::new());
@@ -57,10 +93,8 @@ impl Tokenizer {
             }
         }
         // Every single byte must be a token, or some text could not be encoded.
-        for b in 0..=255u8 {
-            if !bytes_to_id.contains_key(&vec![b]) {
-                return Err(format!("byte {b:#04x} has no token; not a byte-level BPE table"));
-            }
+        if let Some(byte) = (0..=255u8).find(|&b| !bytes_to_id.contains_key(&vec![b])) {
+            return Err(TokenTableError::MissingByte { path: path.to_path_buf(), byte });
         }
         Ok(Tokenizer { id_to_bytes, bytes_to_id })
     }
@@ -206,19 +240,51 @@ pub fn pretokenize(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{pretokenize, Tokenizer};
+    use super::{pretokenize, LineProblem, TokenTableError, Tokenizer};
     use base64::Engine;
+    use std::path::Path;
+
+    fn byte_table() -> String {
+        (0..=255u8).map(|b| format!("{} {b}\n", base64::engine::general_purpose::STANDARD.encode([b]))).collect()
+    }
+
+    /// An admin who finds a damaged model install is told which file and
+    /// which line, as a compiler would, and not just "model error".
+    #[test]
+    fn a_malformed_line_of_a_token_file_is_named_by_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.en-tokens.txt");
+        let mut table = byte_table();
+        table.push_str("IGhlbGxv 256\nIHdvcmxk not-an-id\n");
+        std::fs::write(&path, table).unwrap();
+        let err = Tokenizer::load(&path).err().expect("a table with a bad id is refused");
+        assert!(
+            matches!(err, TokenTableError::BadLine { line: 258, problem: LineProblem::IdNotANumber, .. }),
+            "{err:?}"
+        );
+        let shown = err.to_string();
+        assert!(shown.starts_with(&format!("{}:258: the id is not a number: ", path.display())), "{shown}");
+        assert!(shown.contains("not-an-id"), "{shown}");
+
+        // A table missing a byte is named too, and a file that is not there.
+        std::fs::write(&path, "YQ== 97\n").unwrap();
+        let err = Tokenizer::load(&path).err().unwrap().to_string();
+        assert!(err.starts_with(&format!("{}: byte 0x00 has no token", path.display())), "{err}");
+        let missing = dir.path().join("missing.txt");
+        let err = Tokenizer::load(&missing).err().unwrap().to_string();
+        assert!(err.contains("missing.txt") && err.starts_with("cannot read the token table"), "{err}");
+    }
 
     #[test]
     fn an_empty_token_written_as_a_lone_pad_is_accepted() {
-        let mut table: String =
-            (0..=255u8).map(|b| format!("{} {b}\n", base64::engine::general_purpose::STANDARD.encode([b]))).collect();
+        let mut table = byte_table();
         table.push_str("= 256\n");
-        let tok = Tokenizer::parse(&table).expect("a table with `= 256` loads");
+        let tok = Tokenizer::parse(&table, Path::new("tokens.txt")).expect("a table with `= 256` loads");
         assert_eq!(tok.len(), 257);
         assert_eq!(tok.token_bytes(256), Some(&b""[..]));
         assert_eq!(tok.encode("ab").unwrap(), [97, 98]);
-        assert!(Tokenizer::parse("== 3\n").err().is_some_and(|e| e.contains("line 1")));
+        let err = Tokenizer::parse("== 3\n", Path::new("tokens.txt")).err().map(|e| e.to_string());
+        assert!(err.as_deref().is_some_and(|e| e.starts_with("tokens.txt:1: ")), "{err:?}");
     }
 
     #[test]
