@@ -21,6 +21,7 @@ pub struct At<T> {
 #[derive(Debug, Default)]
 pub struct RawDialplan {
     pub start: Option<At<String>>,
+    pub language: Option<At<String>>,
     pub operator: Option<RawTransfer>,
     pub thresholds: RawThresholds,
     pub defaults: RawMenuSettings,
@@ -164,7 +165,8 @@ pub fn parse(source: &str, rep: &mut Reporter) -> Result<RawDialplan, (Range<usi
     })?;
     let root_table = doc.as_table();
     let mut root = TableReader::new(root_table, 0..0, "the top level");
-    let mut raw = RawDialplan { start: root.string(rep, "start"), ..Default::default() };
+    let mut raw =
+        RawDialplan { start: root.string(rep, "start"), language: root.string(rep, "language"), ..Default::default() };
     if let Some(mut t) = root.table(rep, "operator") {
         raw.operator = Some(RawTransfer {
             span: t.span.clone(),
