@@ -262,7 +262,11 @@ pub fn option_slots(plan: &Dialplan, menu: &str) -> std::collections::HashMap<St
 
 fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
     let options = menu.options.iter().map(|o| GrammarChoice { label: o.intent.clone(), phrases: o.phrases.clone() });
-    Grammar { choices: options.chain(global_choices(plan, Some(menu))).collect(), digits: None, language: plan.language }
+    Grammar {
+        choices: options.chain(global_choices(plan, Some(menu))).collect(),
+        digits: None,
+        language: plan.language,
+    }
 }
 
 fn collect_grammar(plan: &Dialplan, menu: Option<&Menu>, collect: &Collect) -> Grammar {

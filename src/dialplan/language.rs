@@ -91,7 +91,8 @@ mod tests {
         let grammar = crate::call::grammar_at(&plan, "main", None).unwrap();
         assert_eq!(grammar.language.code(), "zh", "the menu's grammar carries the language to the recogniser");
         let uses = &plan.menus["main"].options.iter().find(|o| o.intent == "top_up").unwrap().slots.uses;
-        for (sentence, amount) in [("我想充值五十元", "50"), ("充值一百块", "100"), ("充值两百", "200")] {
+        for (sentence, amount) in [("我想充值五十元", "50"), ("充值一百块", "100"), ("充值两百", "200")]
+        {
             assert_eq!(
                 crate::call::slot_values(sentence, uses),
                 [("amount".to_string(), amount.to_string())],

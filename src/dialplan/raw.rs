@@ -165,8 +165,7 @@ pub fn parse(source: &str, rep: &mut Reporter) -> Result<RawDialplan, (Range<usi
     })?;
     let root_table = doc.as_table();
     let mut root = TableReader::new(root_table, 0..0, "the top level");
-    let mut raw =
-        RawDialplan { start: root.string(rep, "start"), language: root.string(rep, "language"), ..Default::default() };
+    let mut raw = RawDialplan { start: root.string(rep, "start"), ..Default::default() };
     if let Some(mut t) = root.table(rep, "operator") {
         raw.operator = Some(RawTransfer {
             span: t.span.clone(),
@@ -175,6 +174,7 @@ pub fn parse(source: &str, rep: &mut Reporter) -> Result<RawDialplan, (Range<usi
         });
         t.finish(rep);
     }
+    raw.language = root.string(rep, "language");
     if let Some(mut t) = root.table(rep, "thresholds") {
         raw.thresholds = RawThresholds { accept: t.float(rep, "accept"), confirm: t.float(rep, "confirm") };
         t.finish(rep);

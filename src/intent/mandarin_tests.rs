@@ -55,7 +55,8 @@ fn mandarin_digits_and_numbers_are_read_as_callers_say_them() {
 fn mandarin_phrase_is_found_inside_a_sentence_without_spaces() {
     let menu = billing_menu();
     let matcher = TextMatcher::default();
-    for (text, intent) in [("我想查一下账单", "billing"), ("转人工", "agent"), ("我家网络故障了", "support")] {
+    for (text, intent) in [("我想查一下账单", "billing"), ("转人工", "agent"), ("我家网络故障了", "support")]
+    {
         let best = matcher.match_intent(text, &menu).best.unwrap_or_else(|| panic!("{text:?}: no match"));
         assert_eq!(best.intent, intent, "{text:?}");
         // The dialplan default `accept`: found word for word, acted on.

@@ -16,9 +16,9 @@ pub(crate) mod normalize;
 mod numbers;
 mod numbers_zh;
 pub(crate) mod phonetic;
-pub mod script;
 #[cfg(test)]
 mod recorded_tests;
+pub mod script;
 mod similarity;
 mod yes_no;
 

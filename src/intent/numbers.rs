@@ -66,7 +66,10 @@ fn is_oh(token: &str) -> bool {
 
 fn starts_number(token: &str) -> bool {
     numbers_zh::starts_number(token)
-        || is_digit_string(token) || unit_value(token).is_some() || teen_value(token).is_some() || tens_value(token).is_some()
+        || is_digit_string(token)
+        || unit_value(token).is_some()
+        || teen_value(token).is_some()
+        || tens_value(token).is_some()
 }
 
 /// Reads "twenty", "twenty five", "fifteen", "seven" at `tokens[i..]`:

@@ -103,7 +103,21 @@ fn read_quantity(tokens: &[String], i: usize) -> Option<(String, usize)> {
 pub(crate) fn is_digit_carrier(token: &str) -> bool {
     matches!(
         token,
-        "我" | "的" | "号" | "码" | "是" | "按" | "拨" | "分" | "机" | "账" | "户" | "卡" | "电" | "话" | "密" | "就"
+        "我" | "的"
+            | "号"
+            | "码"
+            | "是"
+            | "按"
+            | "拨"
+            | "分"
+            | "机"
+            | "账"
+            | "户"
+            | "卡"
+            | "电"
+            | "话"
+            | "密"
+            | "就"
     )
 }
 

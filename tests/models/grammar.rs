@@ -213,7 +213,8 @@ fn reads_a_spoken_digit_string() {
             samples.extend(clip.to_f32_at(MODEL_RATE).unwrap());
             samples.extend(std::iter::repeat_n(0.0, 2400));
         }
-        let r = model().recognize(&data::phone_band(&samples), &Grammar { digits: Some((1, 12)), ..Default::default() });
+        let r =
+            model().recognize(&data::phone_band(&samples), &Grammar { digits: Some((1, 12)), ..Default::default() });
         let r = r.unwrap();
         if r.choice.as_deref() == Some(*number) {
             ok += 1;
