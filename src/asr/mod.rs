@@ -7,6 +7,7 @@
 //!   the bounded thread pool in `pool`, never on async workers.
 use std::sync::Arc;
 
+pub mod language;
 pub mod models;
 pub(crate) mod pool;
 pub(crate) mod runtime;
@@ -16,6 +17,7 @@ pub mod silero;
 pub(crate) mod stack;
 pub mod whisper;
 
+pub use language::Language;
 pub use pool::{PoolError, RecognizerPool};
 pub use runtime::RuntimeError;
 pub use stack::{Engine, SecondPassConfig, SpeechConfig, SpeechStack};
@@ -136,6 +138,9 @@ pub struct Grammar {
     pub choices: Vec<GrammarChoice>,
     /// A digit string of this many digits is expected (collect actions).
     pub digits: Option<(usize, usize)>,
+    /// The language the caller speaks (the dialplan's): the recogniser
+    /// decodes in it, so one recogniser serves dialplans of several.
+    pub language: Language,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -162,6 +167,12 @@ pub struct Recognition {
     pub confidence: f32,
     /// Time spent decoding.
     pub decode_ms: u64,
+    /// The decoder prompt the words were decoded after, by token name
+    /// (`<|startoftranscript|><|zh|><|transcribe|><|notimestamps|>`): which
+    /// language the recogniser listened for. Empty when the engine does not
+    /// say.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub prompt: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +185,8 @@ pub enum AsrError {
     Tokens(#[from] whisper::tokens::TokenTableError),
     #[error("model: {0}")]
     Runtime(#[from] runtime::RuntimeError),
+    #[error("model: {0}")]
+    Language(#[from] whisper::model::LanguageError),
     /// The utterance waited in the pool's queue until a newer one of the
     /// same call took its place; nobody waits for its answer any more.
     #[error("superseded by a newer utterance of the same call")]

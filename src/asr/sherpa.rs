@@ -58,7 +58,15 @@ impl SherpaWhisper {
 }
 
 impl Recognizer for SherpaWhisper {
-    fn recognize(&self, samples: &[f32], _grammar: &Grammar) -> Result<Recognition, AsrError> {
+    fn recognize(&self, samples: &[f32], grammar: &Grammar) -> Result<Recognition, AsrError> {
+        // Its language is fixed when it loads; decoding another language's
+        // speech as English would only produce wrong words.
+        if !grammar.language.is_english() {
+            return Err(AsrError::Failed(format!(
+                "the sherpa-onnx engine decodes English only, not language {:?}",
+                grammar.language.code()
+            )));
+        }
         let t0 = Instant::now();
         let stream = self.recognizer.create_stream();
         stream.accept_waveform(16_000, samples);
@@ -69,6 +77,7 @@ impl Recognizer for SherpaWhisper {
             choice: None,
             confidence: 1.0,
             decode_ms: t0.elapsed().as_millis() as u64,
+            prompt: String::new(),
         })
     }
 }

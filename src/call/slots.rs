@@ -154,7 +154,7 @@ impl Call {
         let text = request.map_or_else(|| slot.prompt.text.clone(), |r| render(&slot.prompt.text, r));
         let (choices, min_digits, max_digits) = match &slot.kind {
             SlotKind::Choice(values) => (values.clone(), 1, 1),
-            SlotKind::YesNo => (yes_no_values(), 1, 1),
+            SlotKind::YesNo => (yes_no_values(self.plan.language), 1, 1),
             SlotKind::Digits { min, max } => (Vec::new(), *min, *max),
             SlotKind::Number => (Vec::new(), 1, NUMBER_DIGITS),
         };
@@ -171,8 +171,8 @@ impl Call {
     }
 }
 
-fn yes_no_values() -> Vec<crate::dialplan::SlotChoice> {
-    wording::yes_no_choices()
+fn yes_no_values(language: crate::asr::Language) -> Vec<crate::dialplan::SlotChoice> {
+    wording::yes_no_choices(language)
         .into_iter()
         .zip(['1', '2'])
         .map(|(c, key)| crate::dialplan::SlotChoice { value: c.label, phrases: c.phrases, dtmf: Some(key) })

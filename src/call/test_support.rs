@@ -126,6 +126,7 @@ pub fn test_dialplan() -> Dialplan {
         source: PathBuf::from("test.toml"),
         version: "test".into(),
         start_menu: "main".into(),
+        language: crate::asr::Language::default(),
         operator: Transfer { extension: OPERATOR.into(), context: Some("agents".into()) },
         thresholds: Thresholds { accept: 0.8, confirm: 0.5 },
         menus: BTreeMap::from([("main".into(), main), ("billing".into(), billing)]),

@@ -133,7 +133,8 @@ impl Harness {
 
     fn recognized(&mut self, text: &str, choice: Option<&str>, confidence: f32) -> Vec<String> {
         let request = self.last_request.expect("a recognition was requested");
-        let result = Recognition { text: text.into(), choice: choice.map(String::from), confidence, decode_ms: 0 };
+        let result =
+            Recognition { text: text.into(), choice: choice.map(String::from), confidence, ..Default::default() };
         self.send(Input::Recognized { request, result })
     }
 
@@ -857,7 +858,13 @@ fn stale_results_are_ignored() {
     h.speak(300);
     let first = h.last_request.unwrap();
     h.speak(300);
-    let stale = Recognition { text: "support".into(), choice: Some("support".into()), confidence: 0.99, decode_ms: 5 };
+    let stale = Recognition {
+        text: "support".into(),
+        choice: Some("support".into()),
+        confidence: 0.99,
+        decode_ms: 5,
+        ..Default::default()
+    };
     assert!(h.send(Input::Recognized { request: first, result: stale }).is_empty());
     let out = h.recognized("billing", Some("billing"), 0.99);
     assert!(out[1].ends_with("intent main/billing Speech 0.99"), "{out:?}");

@@ -13,12 +13,14 @@ impl Call {
     }
 
     pub(super) fn grammar(&self) -> Grammar {
-        match (&self.state, self.current_menu_def()) {
+        let grammar = match (&self.state, self.current_menu_def()) {
             (State::Menu, Some(menu)) => menu_grammar(&self.plan, menu),
-            (State::Menu, None) => Grammar { choices: Vec::new(), digits: None },
+            (State::Menu, None) => Grammar::default(),
             (State::Collect { collect, .. }, menu) => collect_grammar(&self.plan, menu, collect),
-            _ => yes_no_grammar(),
-        }
+            _ => yes_no_grammar(self.plan.language),
+        };
+        // Every utterance of the call is decoded in the dialplan's language.
+        Grammar { language: self.plan.language, ..grammar }
     }
 
     /// Resolves an intent label to what it does in the current menu.
@@ -204,7 +206,7 @@ impl Call {
 /// each `collect` step, and yes/no. The server readies the recogniser for
 /// them when a dialplan goes into service, so no caller waits for that.
 pub fn grammars(plan: &Dialplan) -> Vec<Grammar> {
-    let mut out = vec![yes_no_grammar()];
+    let mut out = vec![yes_no_grammar(plan.language)];
     for menu in plan.menus.values() {
         out.push(menu_grammar(plan, menu));
         let mut actions: Vec<&Action> = menu.options.iter().map(|o| &o.action).chain([&menu.escalation]).collect();
@@ -272,15 +274,19 @@ pub fn option_slots(plan: &Dialplan, menu: &str) -> std::collections::HashMap<St
 
 fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
     let options = menu.options.iter().map(|o| GrammarChoice { label: o.intent.clone(), phrases: o.phrases.clone() });
-    Grammar { choices: options.chain(global_choices(plan, Some(menu))).collect(), digits: None }
+    Grammar {
+        choices: options.chain(global_choices(plan, Some(menu))).collect(),
+        digits: None,
+        language: plan.language,
+    }
 }
 
 fn collect_grammar(plan: &Dialplan, menu: Option<&Menu>, collect: &Collect) -> Grammar {
     let values = collect.choices.iter().map(|c| GrammarChoice { label: c.value.clone(), phrases: c.phrases.clone() });
     let digits = (!collect.takes_choice()).then_some((collect.min_digits, collect.max_digits));
-    Grammar { choices: values.chain(global_choices(plan, menu)).collect(), digits }
+    Grammar { choices: values.chain(global_choices(plan, menu)).collect(), digits, language: plan.language }
 }
 
-fn yes_no_grammar() -> Grammar {
-    Grammar { choices: wording::yes_no_choices(), digits: None }
+fn yes_no_grammar(language: crate::asr::Language) -> Grammar {
+    Grammar { choices: wording::yes_no_choices(language), language, ..Default::default() }
 }

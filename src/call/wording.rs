@@ -129,11 +129,17 @@ pub fn static_prompts(plan: &Dialplan) -> Vec<Prompt> {
 }
 
 /// The grammar of a yes/no question.
-pub fn yes_no_choices() -> Vec<GrammarChoice> {
+pub fn yes_no_choices(language: crate::asr::Language) -> Vec<GrammarChoice> {
     let choice = |label: &str, phrases: &[&str]| GrammarChoice {
         label: label.into(),
         phrases: phrases.iter().map(|p| p.to_string()).collect(),
     };
+    if language.code() == "zh" {
+        return vec![
+            choice("yes", &["是", "是的", "对", "对的", "没错"]),
+            choice("no", &["不", "不是", "不对", "不要"]),
+        ];
+    }
     vec![
         choice("yes", &["yes", "yeah", "yep", "correct", "that's right"]),
         choice("no", &["no", "nope", "wrong", "that's wrong"]),

@@ -7,6 +7,10 @@
 //! 1 warning`. Exit 0 when clean (warnings allowed), 1 on errors, 2 when a
 //! file cannot be read or is not valid TOML.
 //!
+//! A dialplan's `language` is judged against the recogniser the server
+//! runs: `[recognizer] model` of `--config` when that file exists, else the
+//! default model (tiny.en, English only).
+//!
 //! `--asterisk` also asks Asterisk over AMI (the `[ami]` section of
 //! `--config`) whether every transfer target of the valid dialplans exists:
 //! one `file: error: option: transfer target ...` line per missing one, then
@@ -25,8 +29,9 @@ pub struct Args {
     /// Also ask Asterisk (AMI) whether every transfer target exists.
     #[arg(long)]
     pub asterisk: bool,
-    /// Server configuration whose `[ami]` and `transfer.default_context`
-    /// `--asterisk` uses.
+    /// Server configuration: its `[recognizer] model` decides which
+    /// dialplan languages can be heard (when the file exists); `--asterisk`
+    /// uses its `[ami]` and `transfer.default_context`.
     #[arg(long, default_value = "hotline.toml")]
     pub config: PathBuf,
 }
@@ -38,9 +43,22 @@ pub fn run(args: Args) -> u8 {
         &crate::asr::models::ModelPaths::default_location(),
         crate::prompts::default_cache_dir(),
     );
-    let report =
-        check_paths(&args.paths, &CheckOptions { tts_unavailable: renderer.tts_status().err().map(|e| e.to_string()) });
     let mut out = std::io::stdout().lock();
+    let recognizer_model = match recognizer_model(&args.config) {
+        Ok(m) => m,
+        Err(e) => {
+            // Every problem of the file, each already naming it and its place.
+            let _ = writeln!(out, "{e}");
+            return 2;
+        }
+    };
+    let report = check_paths(
+        &args.paths,
+        &CheckOptions {
+            tts_unavailable: renderer.tts_status().err().map(|e| e.to_string()),
+            recognizer_model: Some(recognizer_model),
+        },
+    );
     for file in &report.files {
         for d in &file.diagnostics {
             let _ = writeln!(out, "{d}");
@@ -54,6 +72,15 @@ pub fn run(args: Args) -> u8 {
     let valid: Vec<&Path> =
         report.files.iter().filter(|f| f.parsed && f.errors() == 0).map(|f| f.path.as_path()).collect();
     code.max(check_in_asterisk(&args.config, &valid, &mut out))
+}
+
+/// The recogniser the server would run: the config's when it exists, else
+/// the default.
+fn recognizer_model(config: &Path) -> Result<crate::asr::models::WhisperModelName, crate::config::ConfigError> {
+    if !config.exists() {
+        return Ok(Default::default());
+    }
+    crate::config::ServerConfig::load(config).map(|c| c.recognizer_model)
 }
 
 /// `--asterisk`: the transfer targets of the valid dialplans, asked of

@@ -44,6 +44,10 @@ struct GrammarLine<'a> {
     text: &'a str,
     confidence: f32,
     open_text: &'a str,
+    /// The decoder prompt by token name: the language the recogniser
+    /// listened for (`<|zh|>` for a dialplan with `language = "zh"`).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    prompt: &'a str,
     /// Slot values the sentence names for the chosen option (`MENU@file`
     /// grammars whose options take slots), found as a call finds them.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -181,6 +185,7 @@ fn transcribe_file(
                 text: &chosen,
                 confidence,
                 open_text: &rec.text,
+                prompt: &rec.prompt,
                 slots,
                 decode_ms: rec.decode_ms,
             })
@@ -269,10 +274,10 @@ mod grammar_spec {
     fn grammar(spec: &str) -> Result<Grammar, GrammarSpecError> {
         let spec = spec.trim();
         if spec == "digits" {
-            return Ok(Grammar { choices: Vec::new(), digits: Some((1, MAX_DIGITS)) });
+            return Ok(Grammar { digits: Some((1, MAX_DIGITS)), ..Default::default() });
         }
         if let Some(range) = spec.strip_prefix("digits:") {
-            return digits(range).map(|d| Grammar { choices: Vec::new(), digits: Some(d) });
+            return digits(range).map(|d| Grammar { digits: Some(d), ..Default::default() });
         }
         let choices: Vec<GrammarChoice> = spec
             .split(',')
@@ -283,7 +288,7 @@ mod grammar_spec {
         if choices.is_empty() {
             return Err(GrammarSpecError::NoPhrase { spec: spec.to_string() });
         }
-        Ok(Grammar { choices, digits: None })
+        Ok(Grammar { choices, ..Default::default() })
     }
 
     fn digits(range: &str) -> Result<(usize, usize), GrammarSpecError> {
@@ -376,7 +381,7 @@ mod tests {
     use crate::asr::Recognition;
 
     fn heard(text: &str, choice: Option<&str>) -> Recognition {
-        Recognition { text: text.into(), choice: choice.map(str::to_string), confidence: 0.3, decode_ms: 0 }
+        Recognition { text: text.into(), choice: choice.map(str::to_string), confidence: 0.3, ..Default::default() }
     }
 
     /// When the recogniser rejects an utterance, a call still reads its

@@ -4,6 +4,7 @@
 mod clashes;
 mod collect;
 pub(crate) mod diagnostic;
+mod language;
 pub(crate) mod model;
 mod raw;
 mod reprompt;
@@ -19,6 +20,7 @@ pub use model::*;
 /// A value and its place in the source, shared with the server config's reader.
 pub(crate) use raw::At;
 
+use crate::asr::models::WhisperModelName;
 use diagnostic::Reporter;
 
 /// Dialplans larger than this are refused: a hand-written dialplan is a few
@@ -28,7 +30,7 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 /// Loads one dialplan. `Err` when it has any error; warnings alone do not
 /// fail (use [`load_with_warnings`] to see them).
 pub fn load(path: &Path) -> Result<Dialplan, Vec<Diagnostic>> {
-    let outcome = load_file(path, None);
+    let outcome = load_file(path, None, None);
     match outcome.dialplan {
         Some(d) => Ok(d),
         None => Err(outcome.diagnostics),
@@ -56,7 +58,7 @@ pub fn load_reported(path: &Path) -> Result<Dialplan, InvalidDialplan> {
 
 /// The dialplan when it has no errors, and every diagnostic (warnings too).
 pub fn load_with_warnings(path: &Path) -> (Option<Dialplan>, Vec<Diagnostic>) {
-    let outcome = load_file(path, None);
+    let outcome = load_file(path, None, None);
     (outcome.dialplan, outcome.diagnostics)
 }
 
@@ -68,7 +70,7 @@ pub fn load_dir(dir: &Path) -> (Vec<Dialplan>, Vec<Diagnostic>) {
     match toml_files(dir) {
         Ok(files) => {
             for file in files {
-                let outcome = load_file(&file, None);
+                let outcome = load_file(&file, None, None);
                 dialplans.extend(outcome.dialplan);
                 diagnostics.extend(outcome.diagnostics);
             }
@@ -83,6 +85,9 @@ pub struct CheckOptions {
     /// Some(reason) when text-to-speech cannot run: prompts that have only
     /// text get a warning, so the admin knows calls will need WAV prompts.
     pub tts_unavailable: Option<String>,
+    /// The recogniser the dialplans will run on (`[recognizer] model`):
+    /// a `language` it cannot hear is an error. None: not checked.
+    pub recognizer_model: Option<crate::asr::models::WhisperModelName>,
 }
 
 /// What `hotline check` found in each file.
@@ -131,6 +136,7 @@ impl CheckReport {
 pub fn check_paths(paths: &[PathBuf], opts: &CheckOptions) -> CheckReport {
     let mut report = CheckReport::default();
     let tts = opts.tts_unavailable.as_deref();
+    let model = opts.recognizer_model;
     for path in paths {
         if path.is_dir() {
             match toml_files(path) {
@@ -139,11 +145,11 @@ pub fn check_paths(paths: &[PathBuf], opts: &CheckOptions) -> CheckReport {
                     parsed: false,
                     diagnostics: vec![whole_file(path, Severity::Error, "no dialplans (*.toml) in this folder")],
                 }),
-                Ok(files) => report.files.extend(files.iter().map(|f| load_file(f, tts).into_report(f))),
+                Ok(files) => report.files.extend(files.iter().map(|f| load_file(f, tts, model).into_report(f))),
                 Err(d) => report.files.push(FileReport { path: path.clone(), parsed: false, diagnostics: vec![d] }),
             }
         } else {
-            report.files.push(load_file(path, tts).into_report(path));
+            report.files.push(load_file(path, tts, model).into_report(path));
         }
     }
     report
@@ -165,9 +171,9 @@ impl Outcome {
     }
 }
 
-fn load_file(path: &Path, tts_unavailable: Option<&str>) -> Outcome {
+fn load_file(path: &Path, tts_unavailable: Option<&str>, model: Option<WhisperModelName>) -> Outcome {
     match read_bounded(path) {
-        Ok(bytes) => load_bytes(path, &bytes, tts_unavailable),
+        Ok(bytes) => load_bytes(path, &bytes, tts_unavailable, model),
         Err(e) => Outcome::unreadable(whole_file(path, Severity::Error, &e.to_string())),
     }
 }
@@ -177,11 +183,16 @@ fn load_file(path: &Path, tts_unavailable: Option<&str>) -> Outcome {
 /// diagnostic. The fuzz tests feed it mutated dialplans without files.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn check_bytes(path: &Path, bytes: &[u8]) -> (Option<Dialplan>, Vec<Diagnostic>) {
-    let outcome = load_bytes(path, bytes, None);
+    let outcome = load_bytes(path, bytes, None, None);
     (outcome.dialplan, outcome.diagnostics)
 }
 
-fn load_bytes(path: &Path, bytes: &[u8], tts_unavailable: Option<&str>) -> Outcome {
+fn load_bytes(
+    path: &Path,
+    bytes: &[u8],
+    tts_unavailable: Option<&str>,
+    recognizer_model: Option<WhisperModelName>,
+) -> Outcome {
     let source = match std::str::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => {
@@ -212,6 +223,7 @@ fn load_bytes(path: &Path, bytes: &[u8], tts_unavailable: Option<&str>) -> Outco
         dir,
         version: hex(&Sha256::digest(bytes)),
         tts_unavailable,
+        recognizer_model,
     };
     let dialplan = validate::compile(raw, &cx, &mut rep);
     let dialplan = if rep.has_errors() { None } else { dialplan };

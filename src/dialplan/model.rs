@@ -14,6 +14,9 @@ pub struct Dialplan {
     /// Content hash of the source, recorded with every call.
     pub version: String,
     pub start_menu: String,
+    /// The language callers speak (`language`, English by default): the
+    /// recogniser decodes every utterance of the call in it.
+    pub language: crate::asr::Language,
     /// Where callers go when they ask for a human or retries run out.
     pub operator: Transfer,
     pub thresholds: Thresholds,

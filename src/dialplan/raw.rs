@@ -21,6 +21,7 @@ pub struct At<T> {
 #[derive(Debug, Default)]
 pub struct RawDialplan {
     pub start: Option<At<String>>,
+    pub language: Option<At<String>>,
     pub operator: Option<RawTransfer>,
     pub thresholds: RawThresholds,
     pub defaults: RawMenuSettings,
@@ -173,6 +174,7 @@ pub fn parse(source: &str, rep: &mut Reporter) -> Result<RawDialplan, (Range<usi
         });
         t.finish(rep);
     }
+    raw.language = root.string(rep, "language");
     if let Some(mut t) = root.table(rep, "thresholds") {
         raw.thresholds = RawThresholds { accept: t.float(rep, "accept"), confirm: t.float(rep, "confirm") };
         t.finish(rep);

@@ -149,8 +149,10 @@ fn warnings_alone_do_not_fail_load() {
 #[test]
 fn tts_unavailable_warns_about_text_only_prompts() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dialplans/clean.toml");
-    let report =
-        check_paths(std::slice::from_ref(&path), &CheckOptions { tts_unavailable: Some("no voice model".into()) });
+    let report = check_paths(
+        std::slice::from_ref(&path),
+        &CheckOptions { tts_unavailable: Some("no voice model".into()), ..Default::default() },
+    );
     let warnings: Vec<String> = report.diagnostics().map(|d| format!("{}:{} {}", d.line, d.col, d.message)).collect();
     // The main prompt has a WAV; the say, the orders prompt, the escalation
     // and the generated reprompts of both menus have only text.

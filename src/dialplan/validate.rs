@@ -63,6 +63,9 @@ pub struct Context<'a> {
     pub version: String,
     /// Some(reason): text-only prompts get a warning that TTS is unavailable.
     pub tts_unavailable: Option<&'a str>,
+    /// The server's recogniser, when known: a language it cannot hear is
+    /// an error.
+    pub recognizer_model: Option<crate::asr::models::WhisperModelName>,
 }
 
 /// The start of the file, for problems that have no place of their own.
@@ -120,6 +123,7 @@ pub fn compile(raw: RawDialplan, cx: &Context, rep: &mut Reporter) -> Option<Dia
         source: cx.source.to_path_buf(),
         version: cx.version.clone(),
         start_menu: start.value,
+        language: super::language::language(raw.language.as_ref(), cx.recognizer_model, rep),
         operator,
         thresholds,
         menus,

@@ -137,7 +137,7 @@ impl Driver {
                     text: e.pick(TEXTS).to_string(),
                     choice: e.pick(LABELS).map(String::from),
                     confidence: *e.pick(CONFIDENCES),
-                    decode_ms: 0,
+                    ..Default::default()
                 },
             },
             6 => Input::PlaybackFinished(

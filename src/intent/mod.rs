@@ -4,16 +4,21 @@
 //! matcher; the call machine only sees [`MatchResult`]. [`TextMatcher`] is
 //! the word-level matcher (normalisation, fuzzy and phonetic similarity,
 //! numbers); [`parse_digits`] and [`parse_yes_no`] read digit strings and
-//! confirmations.
+//! confirmations. Text without spaces (Mandarin) is read one character per
+//! word (see [`script`]).
 
+#[cfg(test)]
+mod mandarin_tests;
 pub(crate) mod matcher;
 #[cfg(test)]
 mod matcher_tests;
 pub(crate) mod normalize;
 mod numbers;
+mod numbers_zh;
 pub(crate) mod phonetic;
 #[cfg(test)]
 mod recorded_tests;
+pub mod script;
 mod similarity;
 mod yes_no;
 

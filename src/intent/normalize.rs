@@ -5,7 +5,10 @@
 //! person". Both go through [`normalize`], so a phrase and what a caller
 //! said meet in one form: lowercase words, no punctuation, no sound tags,
 //! no fillers or politeness, one token per digit, no echoed repeats.
+//! Text without spaces between words (Mandarin) is one token per character
+//! (see `script`), so everything after works on it unchanged.
 use super::numbers::words_to_digits;
+use super::script::is_unspaced;
 
 pub use super::numbers::parse_digits;
 pub use super::yes_no::parse_yes_no;
@@ -26,13 +29,16 @@ const MAX_TAG_CHARS: usize = 40;
 /// digits it means zero (see `numbers`), elsewhere [`normalize`] drops it.
 const FILLER_WORDS: &[&str] = &[
     "um", "umm", "uh", "uhh", "uhm", "er", "erm", "ah", "ahh", "hmm", "hm", "mm", "mmm", "eh", "please", "pls",
-    "thanks", "kindly",
+    "thanks", "kindly", "嗯", "呃", "啊", "哦", "请", "吧", "呢", "吗",
 ];
 
 /// Lead-ins that wrap a request ("I'd like to …", "can you …", "talk to …").
 /// Longest first so "i'd like to" wins over "i'd like".
 const FILLER_PHRASES: &[&[&str]] = &[
     &["i", "am", "calling", "about"],
+    // Mandarin, one token per character: "我想要" (I'd like), "帮我" (help
+    // me), "麻烦" (would you mind), "一下" (softens a verb: "查一下").
+    &["我", "想", "要"],
     &["i", "would", "like", "to"],
     &["put", "me", "through", "to"],
     &["i'm", "calling", "about"],
@@ -49,6 +55,13 @@ const FILLER_PHRASES: &[&[&str]] = &[
     &["thank", "you"],
     &["i'd", "like"],
     &["i", "wanna"],
+    &["我", "想"],
+    &["我", "要"],
+    &["帮", "我"],
+    &["麻", "烦"],
+    &["谢", "谢"],
+    &["你", "好"],
+    &["一", "下"],
     &["can", "i"],
     &["could", "i"],
     &["may", "i"],
@@ -72,14 +85,20 @@ pub(crate) fn is_filler(token: &str) -> bool {
 /// Lowercase words of `text`: punctuation becomes a space (apostrophes
 /// inside words stay: "i'd", "what's"), sound tags in brackets such as
 /// "[Music]" or "(laughs)" are dropped, and digits grouped with "," or "."
-/// ("4,512") join. At most [`MAX_TOKENS`] words.
+/// ("4,512") join. A character of a script without spaces (Chinese) is a
+/// word of its own; full-width digits ("１２") are plain ones. At most
+/// [`MAX_TOKENS`] words.
 pub(crate) fn clean_tokens(text: &str) -> Vec<String> {
     let chars: Vec<char> = without_sound_tags(text);
     let mut cleaned = String::with_capacity(chars.len());
     for (i, &c) in chars.iter().enumerate() {
         let prev = if i > 0 { chars[i - 1] } else { ' ' };
         let next = chars.get(i + 1).copied().unwrap_or(' ');
-        if c.is_alphanumeric() {
+        if is_unspaced(c) {
+            cleaned.push(' ');
+            cleaned.push(c);
+            cleaned.push(' ');
+        } else if c.is_alphanumeric() {
             cleaned.extend(c.to_lowercase());
         } else if c == '\'' && prev.is_alphanumeric() && next.is_alphanumeric() {
             cleaned.push('\'');
@@ -96,8 +115,7 @@ pub(crate) fn clean_tokens(text: &str) -> Vec<String> {
 /// "[BLANK_AUDIO]"); curly apostrophes become straight ones. Brackets that
 /// hold digits are kept ("(555) 123-4567" is a phone number).
 fn without_sound_tags(text: &str) -> Vec<char> {
-    let chars: Vec<char> =
-        text.chars().take(MAX_CHARS).map(|c| if c == '\u{2019}' || c == '\u{2018}' { '\'' } else { c }).collect();
+    let chars: Vec<char> = text.chars().take(MAX_CHARS).map(plain_char).collect();
     let mut out = Vec::with_capacity(chars.len());
     let mut i = 0;
     while i < chars.len() {
@@ -126,6 +144,20 @@ fn without_sound_tags(text: &str) -> Vec<char> {
         i += 1;
     }
     out
+}
+
+/// Curly apostrophes as straight ones, full-width digits and Chinese
+/// punctuation as their plain forms ("４５１２", "，", "。").
+fn plain_char(c: char) -> char {
+    match c {
+        '\u{2019}' | '\u{2018}' => '\'',
+        '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
+        '，' | '、' => ',',
+        '。' => '.',
+        '？' => '?',
+        '！' => '!',
+        _ => c,
+    }
 }
 
 /// Removes lead-in phrases and filler words.

@@ -6,6 +6,7 @@
 //! these become one token per digit so the matcher and the digit collector
 //! see a single form.
 use super::normalize::{clean_tokens, is_filler};
+use super::numbers_zh;
 
 fn unit_value(word: &str) -> Option<u64> {
     Some(match word {
@@ -64,7 +65,11 @@ fn is_oh(token: &str) -> bool {
 }
 
 fn starts_number(token: &str) -> bool {
-    is_digit_string(token) || unit_value(token).is_some() || teen_value(token).is_some() || tens_value(token).is_some()
+    numbers_zh::starts_number(token)
+        || is_digit_string(token)
+        || unit_value(token).is_some()
+        || teen_value(token).is_some()
+        || tens_value(token).is_some()
 }
 
 /// Reads "twenty", "twenty five", "fifteen", "seven" at `tokens[i..]`:
@@ -149,6 +154,11 @@ pub(crate) fn words_to_digits(tokens: &[String]) -> Vec<String> {
         if let Some(digits) = numeral(token) {
             push_digits(&mut out, digits);
             i += 1;
+            continue;
+        }
+        if let Some((digits, used)) = numbers_zh::read(tokens, i) {
+            push_digits(&mut out, &digits);
+            i += used;
             continue;
         }
         if let Some((value, used)) = read_number_words(tokens, i) {
@@ -249,7 +259,7 @@ pub fn parse_digits(text: &str) -> Option<String> {
         } else if let Some(digit) = homophone_digit(token) {
             digits.push(digit);
             homophones += 1;
-        } else if !is_digit_carrier(token) {
+        } else if !is_digit_carrier(token) && !numbers_zh::is_digit_carrier(token) {
             return None;
         }
     }

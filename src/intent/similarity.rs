@@ -133,6 +133,16 @@ fn is_function_word(word: &str) -> bool {
             | "so"
             | "well"
             | "like"
+            // Mandarin, one character each: of, (aspect), is, I, you, at,
+            // have, (measure word).
+            | "的"
+            | "了"
+            | "是"
+            | "我"
+            | "你"
+            | "在"
+            | "有"
+            | "个"
     )
 }
 

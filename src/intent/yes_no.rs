@@ -22,6 +22,10 @@ fn answer_word(token: &str) -> Option<(bool, Grade)> {
         | "indeed" | "true" | "good" | "perfect" => (true, InContext),
         "no" | "nope" | "nah" | "negative" => (false, Clear),
         "wrong" | "incorrect" | "false" | "now" | "know" | "nay" => (false, InContext),
+        // Mandarin, one character each (see `script`): right, is, good, fine;
+        // not. Each is an answer only on its own: "是" is also "is".
+        "对" | "是" | "好" | "行" => (true, InContext),
+        "不" => (false, InContext),
         _ => return None,
     })
 }
@@ -38,6 +42,16 @@ const ANSWER_PHRASES: &[(&[&str], bool)] = &[
     (&["not", "really"], false),
     (&["not", "at", "all"], false),
     (&["no", "way"], false),
+    // Mandarin: yes (it is), right, no mistake, can do; it is not, not
+    // right, don't want, there isn't.
+    (&["是", "的"], true),
+    (&["对", "的"], true),
+    (&["没", "错"], true),
+    (&["可", "以"], true),
+    (&["不", "是"], false),
+    (&["不", "对"], false),
+    (&["不", "要"], false),
+    (&["没", "有"], false),
 ];
 
 /// "not", "isn't": flip the answer word that follows within two words.

@@ -180,3 +180,49 @@ fn check_asterisk_lists_every_mistake_of_the_config_and_exits_2() {
         "{stdout}"
     );
 }
+
+/// `hotline check` in a temporary folder with `dialplan` as `plan.toml`
+/// and, when given, `config` as `hotline.toml`: stdout, exit code.
+fn check_language(dialplan: &str, config: Option<&str>) -> (String, i32) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plan.toml"), dialplan).unwrap();
+    let mut args = vec!["check", "plan.toml"];
+    if let Some(config) = config {
+        std::fs::write(dir.path().join("hotline.toml"), config).unwrap();
+        args.extend(["--config", "hotline.toml"]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline")).args(&args).current_dir(dir.path()).output().unwrap();
+    (String::from_utf8(out.stdout).unwrap(), out.status.code().unwrap())
+}
+
+const SMALL_PLAN: &str = "[operator]\nextension = \"100\"\n\n[menus.main]\nprompt = \"Say billing.\"\n\n\
+    [menus.main.options.billing]\nphrases = [\"账单\"]\ndtmf = \"1\"\ntransfer = \"200\"\n";
+
+#[test]
+fn unknown_language_code_is_an_error_with_the_code_meant() {
+    let (stdout, code) = check_language(&format!("language = \"cn\"\n{SMALL_PLAN}"), None);
+    assert_eq!(
+        stdout,
+        "plan.toml:1:12: error: unknown language `cn`\n  = help: did you mean `zh`?\nplan.toml: 1 error\n"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn mandarin_needs_the_multilingual_model() {
+    let plan = format!("language = \"zh\"\n{SMALL_PLAN}");
+    // No configuration: the server's default model, tiny.en, English only.
+    let (stdout, code) = check_language(&plan, None);
+    assert_eq!(
+        stdout,
+        "plan.toml:1:12: error: language `zh` needs a multilingual recogniser, but `[recognizer] model` is \
+         `whisper-tiny.en`, which hears English only\n  = help: set `[recognizer] model = \"whisper-base\"` in the \
+         server configuration\nplan.toml: 1 error\n"
+    );
+    assert_eq!(code, 1);
+    let (stdout, code) = check_language(&plan, Some("[recognizer]\nmodel = \"whisper-base\"\n"));
+    assert_eq!((stdout.as_str(), code), ("plan.toml: ok\n", 0));
+    // English needs nothing: the shipped dialplans stay clean without a config.
+    let (stdout, code) = check_language(&format!("language = \"en\"\n{SMALL_PLAN}"), None);
+    assert_eq!((stdout.as_str(), code), ("plan.toml: ok\n", 0));
+}

@@ -22,6 +22,7 @@ fn menu(words: &[&str]) -> Grammar {
     Grammar {
         choices: words.iter().map(|w| GrammarChoice { label: w.to_string(), phrases: vec![w.to_string()] }).collect(),
         digits: None,
+        ..Default::default()
     }
 }
 
@@ -48,7 +49,7 @@ fn rewritten_decoder_matches_the_exported_graph() {
     let mut last = Vec::new();
     for m in [&original, fast] {
         let audio = m.encode(&mel).expect("encode");
-        let prefix = decode::prefix(m, &audio).expect("prefix");
+        let prefix = decode::prefix(m, &audio, &m.prompt).expect("prefix");
         // Three hypotheses of two tokens each after the shared prefix.
         let rows = m.select_rows(&prefix.cache, &[0, 0, 0]);
         let t = |s: &str| m.tokenizer.encode(s).expect("tokens");
@@ -180,7 +181,7 @@ fn accuracy(clips: &[data::TestUtterance], grammar: &Grammar) -> (usize, Vec<Str
 fn reads_isolated_digits_at_8_khz() {
     let clips = data::fsdd_test(&data::default_testdata(), 1).unwrap();
     assert_eq!(clips.len(), 40);
-    let (ok, misses) = accuracy(&clips, &Grammar { choices: Vec::new(), digits: Some((1, 1)) });
+    let (ok, misses) = accuracy(&clips, &Grammar { digits: Some((1, 1)), ..Default::default() });
     println!("FSDD digits: {ok}/{}\n{}", clips.len(), misses.join("\n"));
     assert!(ok * 100 >= clips.len() * THRESH_DIGITS, "{ok}/{} digits: {misses:#?}", clips.len());
 }
@@ -212,7 +213,8 @@ fn reads_a_spoken_digit_string() {
             samples.extend(clip.to_f32_at(MODEL_RATE).unwrap());
             samples.extend(std::iter::repeat_n(0.0, 2400));
         }
-        let r = model().recognize(&data::phone_band(&samples), &Grammar { choices: Vec::new(), digits: Some((1, 12)) });
+        let r =
+            model().recognize(&data::phone_band(&samples), &Grammar { digits: Some((1, 12)), ..Default::default() });
         let r = r.unwrap();
         if r.choice.as_deref() == Some(*number) {
             ok += 1;

@@ -2,6 +2,7 @@
 //! accuracy, prompts, transcription and replayed calls (no live server).
 mod endpointing;
 mod grammar;
+mod language;
 mod prompts;
 mod replay_paths;
 mod sentences;

@@ -50,6 +50,7 @@ fn base_scores_a_menu_through_the_phone_band() {
     let grammar = Grammar {
         choices: words.iter().map(|w| GrammarChoice { label: w.to_string(), phrases: vec![w.to_string()] }).collect(),
         digits: None,
+        ..Default::default()
     };
     let mut ok = 0;
     let mut misses = Vec::new();
@@ -114,6 +115,7 @@ fn second_pass_answers_what_the_fast_model_is_unsure_of() {
     let grammar = Grammar {
         choices: words.iter().map(|w| GrammarChoice { label: w.to_string(), phrases: vec![w.to_string()] }).collect(),
         digits: None,
+        ..Default::default()
     };
     let clear = |r: &hotline::asr::Recognition| r.choice.is_some() && r.confidence >= ACCEPT;
     let mut rescued = Vec::new();

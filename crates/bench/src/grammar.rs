@@ -102,6 +102,7 @@ fn menu(words: &[&str]) -> Grammar {
     Grammar {
         choices: words.iter().map(|w| GrammarChoice { label: w.to_string(), phrases: vec![w.to_string()] }).collect(),
         digits: None,
+        ..Default::default()
     }
 }
 
@@ -148,7 +149,7 @@ fn sets(testdata: &std::path::Path, every: usize) -> Result<Vec<TestSet>, String
     Ok(vec![
         TestSet {
             name: "FSDD digits (8 kHz), digits:1",
-            grammar: Grammar { choices: Vec::new(), digits: Some((1, 1)) },
+            grammar: Grammar { digits: Some((1, 1)), ..Default::default() },
             clips: fsdd,
             out_of_grammar: false,
             wideband: false,

@@ -7,6 +7,11 @@ use crate::asr::AsrError;
 /// Digits as words, by value.
 pub const NUMBER_WORDS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 
+/// Mandarin digits as said on the phone, by value: 幺 for one and 两 for
+/// two besides 一 and 二.
+pub const MANDARIN_DIGITS: [&[&str]; 10] =
+    [&["零"], &["一", "幺"], &["二", "两"], &["三"], &["四"], &["五"], &["六"], &["七"], &["八"], &["九"]];
+
 /// The decoded prompt (`<|startoftranscript|><|notimestamps|>`, with the
 /// language and task between them for a multilingual model), shared by all
 /// hypotheses of one utterance.
@@ -18,18 +23,29 @@ pub struct Prefix {
     pub no_speech_prob: f32,
     /// Tokens the prefix occupies in the cache.
     pub len: usize,
+    /// The prompt decoded: start of transcript, language, task.
+    pub prompt: Vec<u32>,
 }
 
-pub fn prefix(model: &WhisperModel, audio: &AudioFeatures) -> Result<Prefix, AsrError> {
+/// Decodes `prompt` (see [`WhisperModel::prompt_for`]) over `audio`.
+pub fn prefix(model: &WhisperModel, audio: &AudioFeatures, prompt: &[u32]) -> Result<Prefix, AsrError> {
     let m = &model.meta;
-    let prompt = &model.prompt;
+    if prompt.is_empty() {
+        return Err(AsrError::Failed("whisper decoder: empty prompt".into()));
+    }
     let (logits, cache) = model.decode(audio, prompt, &model.empty_cache(1), 0)?;
     // Whisper reads "nobody speaks" at the start-of-transcript position.
     let sot_row = logits.row(0, 0);
     let no_speech_prob = log_softmax_at(sot_row, &[m.no_speech])[0].exp();
     let row = logits.row(0, prompt.len() - 1);
     let lse = log_sum_exp(row);
-    Ok(Prefix { cache, first: row.iter().map(|x| x - lse).collect(), no_speech_prob, len: prompt.len() })
+    Ok(Prefix {
+        cache,
+        first: row.iter().map(|x| x - lse).collect(),
+        no_speech_prob,
+        len: prompt.len(),
+        prompt: prompt.to_vec(),
+    })
 }
 
 /// What Whisper hears without a grammar.

@@ -30,7 +30,7 @@ use self::mel::{LogMel, FULL_FRAMES, HOP};
 use self::model::{log_sum_exp, WhisperModel};
 use self::score::CompiledChoices;
 use super::models::ModelPaths;
-use super::{AsrError, Grammar, Recognition, Recognizer};
+use super::{AsrError, Grammar, Language, Recognition, Recognizer};
 
 /// How much audio the encoder sees.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,8 +121,11 @@ pub struct GrammarWhisper {
     opts: GrammarOptions,
     digit_vocab: DigitVocab,
     ends: EndTokens,
-    compiled: Mutex<VecDeque<(Vec<super::GrammarChoice>, Arc<Compiled>)>>,
+    /// Keyed by language too: the priors are measured after its prompt.
+    compiled: Mutex<VecDeque<(CompiledKey, Arc<Compiled>)>>,
 }
+
+type CompiledKey = (Vec<super::GrammarChoice>, Language);
 
 /// A grammar ready to score: its forms, and each option's prior.
 struct Compiled {
@@ -166,6 +169,9 @@ pub struct Detailed {
     pub open: OpenResult,
     /// Best grammar answer before rejection.
     pub best: Option<BestAnswer>,
+    /// The decoder prompt the utterance was decoded after (start of
+    /// transcript, the language, the task); see [`model::ModelMeta::prompt_text`].
+    pub prompt: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,11 +192,11 @@ impl GrammarWhisper {
     }
 
     /// Each option's prior: its mean log-probability over the quiet lines.
-    fn priors(&self, choices: &CompiledChoices, n_options: usize) -> Result<Vec<f32>, AsrError> {
+    fn priors(&self, choices: &CompiledChoices, n_options: usize, prompt: &[u32]) -> Result<Vec<f32>, AsrError> {
         let mut sum = vec![0.0f32; n_options];
         for amplitude in PRIOR_NOISE_AMPLITUDES {
             let audio = self.model.encode(&self.features(&quiet_line(amplitude)))?;
-            let prefix = decode::prefix(&self.model, &audio)?;
+            let prefix = decode::prefix(&self.model, &audio, prompt)?;
             for (acc, s) in sum.iter_mut().zip(choices.score_prior(&self.model, &audio, &prefix, &self.ends)?) {
                 *acc += s.logprob / PRIOR_NOISE_AMPLITUDES.len() as f32;
             }
@@ -227,10 +233,11 @@ impl GrammarWhisper {
         self.model.mel.log_mel(samples, total.min(full))
     }
 
-    fn compiled(&self, grammar: &[super::GrammarChoice]) -> Result<Arc<Compiled>, AsrError> {
+    fn compiled(&self, grammar: &[super::GrammarChoice], language: Language) -> Result<Arc<Compiled>, AsrError> {
+        let is_key = |(choices, lang): &CompiledKey| choices == grammar && *lang == language;
         let lookup = || {
             let cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
-            cache.iter().find(|(k, _)| k == grammar).map(|(_, c)| Arc::clone(c))
+            cache.iter().find(|(k, _)| is_key(k)).map(|(_, c)| Arc::clone(c))
         };
         if let Some(c) = lookup() {
             return Ok(c);
@@ -239,19 +246,19 @@ impl GrammarWhisper {
         // other calls' menus should not wait for them.
         let choices = CompiledChoices::new(&self.model, grammar)?;
         let priors = if self.opts.max_prior_correction > 0.0 {
-            self.priors(&choices, grammar.len())?
+            self.priors(&choices, grammar.len(), &self.model.prompt_for(language)?)?
         } else {
             vec![0.0; grammar.len()]
         };
         let c = Arc::new(Compiled { choices, priors });
         let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, c)) = cache.iter().find(|(k, _)| k == grammar) {
+        if let Some((_, c)) = cache.iter().find(|(k, _)| is_key(k)) {
             return Ok(Arc::clone(c));
         }
         if cache.len() >= COMPILED_CACHE {
             cache.pop_front();
         }
-        cache.push_back((grammar.to_vec(), Arc::clone(&c)));
+        cache.push_back(((grammar.to_vec(), language), Arc::clone(&c)));
         Ok(c)
     }
 
@@ -261,12 +268,16 @@ impl GrammarWhisper {
 
     pub fn recognize_detailed(&self, samples: &[f32], grammar: &Grammar) -> Result<Detailed, AsrError> {
         let t0 = Instant::now();
+        // Before anything else: a language the model cannot decode fails
+        // every utterance alike, silent ones included.
+        let prompt = self.model.prompt_for(grammar.language)?;
         if samples.is_empty() {
-            return Ok(Detailed { recognition: Recognition::default(), open: OpenResult::default(), best: None });
+            let recognition = Recognition { prompt: self.model.meta.prompt_text(&prompt), ..Default::default() };
+            return Ok(Detailed { recognition, open: OpenResult::default(), best: None, prompt });
         }
         let mel = self.features(samples);
         let audio = self.model.encode(&mel)?;
-        let prefix = decode::prefix(&self.model, &audio)?;
+        let prefix = decode::prefix(&self.model, &audio, &prompt)?;
         // Open decoding is for the call record: a few tokens per second.
         let budget = (8 + samples.len() * 6 / mel::SAMPLE_RATE).min(MAX_OPEN_TOKENS);
         let open = decode::open_greedy(&self.model, &audio, &prefix, budget, !grammar.is_open())?;
@@ -278,7 +289,7 @@ impl GrammarWhisper {
         let mut options: Vec<Answer> = Vec::new();
         let choices = scored_choices(grammar);
         if !choices.is_empty() {
-            let compiled = self.compiled(&choices)?;
+            let compiled = self.compiled(&choices, grammar.language)?;
             let scores = compiled.choices.score(&self.model, &audio, &prefix, &self.ends)?;
             let top_prior = compiled.priors.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             for (s, &prior) in scores.into_iter().zip(&compiled.priors) {
@@ -345,8 +356,14 @@ impl GrammarWhisper {
         };
         let best = sentence_answer.map(|s| BestAnswer { text: s.label, logprob: s.logprob, evidence: None }).or(best);
         let text = if silent_if(open_lp) { String::new() } else { open_text };
-        let recognition = Recognition { text, choice, confidence, decode_ms: t0.elapsed().as_millis() as u64 };
-        Ok(Detailed { recognition, open, best })
+        let recognition = Recognition {
+            text,
+            choice,
+            confidence,
+            decode_ms: t0.elapsed().as_millis() as u64,
+            prompt: self.model.meta.prompt_text(&prompt),
+        };
+        Ok(Detailed { recognition, open, best, prompt })
     }
 }
 
@@ -382,14 +399,20 @@ fn is_single_digit(grammar: &Grammar) -> bool {
 }
 
 /// The options Whisper scores for `grammar`: its choices, and the ten
-/// digits when it asks for one.
+/// digits when it asks for one (in Mandarin: its digit words and the
+/// numeral, which Whisper writes too).
 fn scored_choices(grammar: &Grammar) -> std::borrow::Cow<'_, [super::GrammarChoice]> {
     let mut choices = std::borrow::Cow::Borrowed(grammar.choices.as_slice());
     if is_single_digit(grammar) {
         for (d, word) in decode::NUMBER_WORDS.iter().enumerate() {
             let label = d.to_string();
+            let phrases = if grammar.language.code() == "zh" {
+                decode::MANDARIN_DIGITS[d].iter().map(|w| w.to_string()).chain([label.clone()]).collect()
+            } else {
+                vec![word.to_string()]
+            };
             if !choices.iter().any(|c| c.label == label) {
-                choices.to_mut().push(super::GrammarChoice { label, phrases: vec![word.to_string()] });
+                choices.to_mut().push(super::GrammarChoice { label, phrases });
             }
         }
     }
@@ -439,7 +462,7 @@ impl Recognizer for GrammarWhisper {
     fn prepare(&self, grammar: &Grammar) -> Result<(), AsrError> {
         let choices = scored_choices(grammar);
         if !choices.is_empty() {
-            self.compiled(&choices)?;
+            self.compiled(&choices, grammar.language)?;
         }
         Ok(())
     }

@@ -19,7 +19,7 @@ use ort::value::{Tensor, TensorRef};
 use super::mel::{LogMel, MelFrontend, N_MELS};
 use super::tokens::Tokenizer;
 use crate::asr::models::ModelPaths;
-use crate::asr::AsrError;
+use crate::asr::{AsrError, Language};
 
 /// Model facts from the ONNX metadata.
 #[derive(Debug, Clone)]
@@ -123,6 +123,30 @@ pub enum LanguageError {
     EnglishOnly { model: String, language: String },
     #[error("{model} does not know language {language:?}")]
     Unknown { model: String, language: String },
+}
+
+impl ModelMeta {
+    /// The prompt's tokens by name (`<|startoftranscript|><|zh|>…`), so a
+    /// log or a test can see which language an utterance was decoded in.
+    pub fn prompt_text(&self, prompt: &[u32]) -> String {
+        prompt
+            .iter()
+            .map(|&t| {
+                let name = if t == self.sot {
+                    "startoftranscript"
+                } else if t == self.no_timestamps {
+                    "notimestamps"
+                } else if Some(t) == self.transcribe {
+                    "transcribe"
+                } else if let Some((code, _)) = self.languages.iter().find(|(_, id)| *id == t) {
+                    code
+                } else {
+                    return format!("<|{t}|>");
+                };
+                format!("<|{name}|>")
+            })
+            .collect()
+    }
 }
 
 /// The encoder's output for one utterance: cross-attention keys and values,
@@ -238,6 +262,17 @@ impl WhisperModel {
             tokenizer,
             mel: MelFrontend::new(),
         })
+    }
+
+    /// The decoder prompt for an utterance in `language`, its language
+    /// token taken from the model's language list. An English-only model
+    /// asked for another language fails: it would transcribe the caller's
+    /// words as English nonsense.
+    pub fn prompt_for(&self, language: Language) -> Result<Vec<u32>, AsrError> {
+        if language.is_english() {
+            return Ok(self.prompt.clone());
+        }
+        Ok(self.meta.prompt(language.code())?)
     }
 
     /// The lone-space token Whisper must not start a transcript with.

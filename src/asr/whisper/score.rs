@@ -32,10 +32,14 @@ pub fn surface_forms(phrase: &str) -> Vec<String> {
     } else if lower.len() == 1 && lower.chars().all(|c| c.is_ascii_digit()) {
         words.push(NUMBER_WORDS[(lower.as_bytes()[0] - b'0') as usize].to_string());
     }
+    // Mandarin is written without the space an English transcript starts
+    // with; both are tried, as either may open the text.
+    let unspaced = crate::intent::script::has_unspaced(&base);
     let mut forms = Vec::new();
     for w in words {
         let cap = capitalise(&w);
-        for f in [format!(" {cap}"), format!(" {}", w.to_lowercase())] {
+        let bare = unspaced.then(|| w.clone());
+        for f in [format!(" {cap}"), format!(" {}", w.to_lowercase())].into_iter().chain(bare) {
             if !forms.contains(&f) {
                 forms.push(f);
             }

@@ -14,12 +14,16 @@
 //! name an option. An option whose sentence scores as well as the open
 //! transcript so gets about 0.98; one `none_margin` below it 0.5, the point
 //! where the one-word path rejects too (its `reject_margin`).
+//!
+//! Words are [`units`]: in text without spaces (Mandarin) each character
+//! is one, so a phrase is aligned with a run of characters.
 use strsim::normalized_levenshtein;
 
 use super::decode::{EndTokens, OpenResult, Prefix};
 use super::model::{log_sum_exp, AudioFeatures, WhisperModel};
 use crate::asr::{AsrError, GrammarChoice};
 use crate::intent::phonetic::phonetic_key;
+use crate::intent::script::{join_units, units};
 
 /// Sentences teacher-forced for one utterance, at most (one decoder call
 /// per [`ROWS_PER_CALL`]).
@@ -75,7 +79,10 @@ pub fn find_in_sentence(
     opts: SentenceOptions,
 ) -> Result<Option<SentenceAnswer>, AsrError> {
     let heard = model.tokenizer.decode(&open.tokens);
-    let words: Vec<&str> = heard.split_whitespace().collect();
+    let words: Vec<&str> = units(&heard);
+    // Whisper starts an English transcript with a space, a Mandarin one
+    // without: the sentences are written as the transcript was.
+    let lead = if heard.starts_with(' ') { " " } else { "" };
     if words.len() < 2 {
         return Ok(None);
     }
@@ -88,7 +95,7 @@ pub fn find_in_sentence(
     let mut rows: Vec<Vec<u32>> = vec![open.tokens.clone()];
     let limit = model.meta.n_text_ctx - prefix.len - 1;
     for h in &hypotheses {
-        let mut tokens = model.tokenizer.encode(&format!(" {}", h.text))?;
+        let mut tokens = model.tokenizer.encode(&format!("{lead}{}", h.text))?;
         tokens.truncate(limit);
         rows.push(tokens);
     }
@@ -126,7 +133,7 @@ fn hypotheses(words: &[&str], choices: &[GrammarChoice]) -> Vec<Hypothesis> {
     let mut out: Vec<Hypothesis> = Vec::new();
     for (option, choice) in choices.iter().enumerate() {
         for phrase in &choice.phrases {
-            let phrase_words: Vec<String> = phrase.split_whitespace().map(bare).filter(|w| !w.is_empty()).collect();
+            let phrase_words: Vec<String> = units(phrase).into_iter().map(bare).filter(|w| !w.is_empty()).collect();
             let Some((start, len, alignment)) = best_span(words, &phrase_words) else { continue };
             let text = substitute(words, start, len, &phrase_words);
             if !out.iter().any(|h| h.text == text && h.option == option) {
@@ -143,7 +150,7 @@ fn best_span(words: &[&str], phrase: &[String]) -> Option<(usize, usize, f64)> {
     if n == 0 {
         return None;
     }
-    let target = phrase.join(" ");
+    let target = join_units(phrase);
     let mut best: Option<(usize, usize, f64)> = None;
     for len in n.saturating_sub(1).max(1)..=n + 1 {
         for start in 0..=words.len().saturating_sub(len) {
@@ -151,7 +158,7 @@ fn best_span(words: &[&str], phrase: &[String]) -> Option<(usize, usize, f64)> {
                 break;
             }
             let span: Vec<String> = words[start..start + len].iter().map(|w| bare(w)).collect();
-            let sim = similarity(&span.join(" "), &target);
+            let sim = similarity(&join_units(&span), &target);
             // Equal similarity: the span as long as the phrase.
             let better = best.is_none_or(|(_, l, s)| sim > s || (sim == s && len == n && l != n));
             if sim >= MIN_ALIGNMENT && better {
@@ -188,7 +195,7 @@ fn substitute(words: &[&str], start: usize, len: usize, phrase: &[String]) -> St
         let rev: String = last.chars().rev().take_while(|c| !c.is_alphanumeric()).collect();
         rev.chars().rev().collect()
     };
-    let mut put = phrase.join(" ");
+    let mut put = join_units(phrase);
     if first.trim_start_matches(|c: char| !c.is_alphanumeric()).starts_with(char::is_uppercase) {
         let mut c = put.chars();
         put = c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default();
@@ -196,7 +203,7 @@ fn substitute(words: &[&str], start: usize, len: usize, phrase: &[String]) -> St
     let mut out: Vec<String> = words[..start].iter().map(|w| w.to_string()).collect();
     out.push(format!("{lead}{put}{trail}"));
     out.extend(words[start + len..].iter().map(|w| w.to_string()));
-    out.join(" ")
+    join_units(&out)
 }
 
 /// Overlapping phrases: the most specific one wins. When an option's
@@ -224,7 +231,7 @@ fn drop_less_specific(per_option: &mut [Option<(f32, &Hypothesis)>], choices: &[
 
 /// True when some phrase of `long` holds some phrase of `short` word for word.
 fn contains_phrase(long: &GrammarChoice, short: &GrammarChoice) -> bool {
-    let words = |p: &str| p.split_whitespace().map(bare).collect::<Vec<_>>();
+    let words = |p: &str| units(p).into_iter().map(bare).collect::<Vec<_>>();
     long.phrases.iter().any(|l| {
         let l = words(l);
         short.phrases.iter().any(|s| {
@@ -300,6 +307,15 @@ mod tests {
         let words: Vec<&str> = "I'd like a housecoffee.".split_whitespace().collect();
         let hs = hypotheses(&words, &[choice("house_coffee", &["house coffee"])]);
         assert_eq!(hs[0].text, "I'd like a house coffee.");
+    }
+
+    #[test]
+    fn a_mandarin_phrase_replaces_the_characters_it_resembles() {
+        // No spaces: the span is a run of characters, the slip one of them.
+        let words = units("我想查一下帐单。");
+        let hs = hypotheses(&words, &[choice("billing", &["账单"]), choice("support", &["技术支持"])]);
+        assert_eq!(hs.len(), 1, "{hs:?}");
+        assert_eq!(hs[0].text, "我想查一下账单。");
     }
 
     #[test]

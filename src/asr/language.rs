@@ -1,0 +1,80 @@
+//! The language callers speak, by the code Whisper knows it by.
+//!
+//! A dialplan names its language (`language = "zh"`); the recogniser puts
+//! that language's token into the decoder prompt of every utterance of the
+//! call. The token ids come from the model's own language list (its ONNX
+//! metadata), never from here: this module only knows the codes, so that
+//! `hotline check` can judge a dialplan without loading a model.
+
+/// The languages of Whisper's multilingual models, in the models' order
+/// (their metadata `all_language_codes`). ISO 639-1 codes, except Hawaiian
+/// (`haw`, ISO 639-2), which has none.
+pub const WHISPER_LANGUAGES: [&str; 99] = [
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi", "fi",
+    "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la", "mi", "ml",
+    "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs",
+    "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am",
+    "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln",
+    "ha", "ba", "jw", "su",
+];
+
+/// A language Whisper knows; English unless a dialplan says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Language(&'static str);
+
+/// A code that is not one of [`WHISPER_LANGUAGES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown language code {code:?}: Whisper knows ISO 639-1 codes such as \"en\", \"zh\", \"de\"")]
+pub struct UnknownLanguage {
+    pub code: String,
+}
+
+impl Language {
+    pub const ENGLISH: Language = Language("en");
+
+    /// The language of an ISO 639-1 code ("zh"); case and surrounding
+    /// spaces are forgiven, as admins write "ZH" too.
+    pub fn from_code(code: &str) -> Result<Language, UnknownLanguage> {
+        let wanted = code.trim().to_ascii_lowercase();
+        WHISPER_LANGUAGES
+            .iter()
+            .find(|c| **c == wanted)
+            .map(|c| Language(c))
+            .ok_or_else(|| UnknownLanguage { code: code.to_string() })
+    }
+
+    pub fn code(self) -> &'static str {
+        self.0
+    }
+
+    pub fn is_english(self) -> bool {
+        self == Language::ENGLISH
+    }
+}
+
+impl Default for Language {
+    fn default() -> Self {
+        Language::ENGLISH
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_whispers_and_nothing_else() {
+        assert_eq!(Language::from_code("zh").map(Language::code), Ok("zh"));
+        assert_eq!(Language::from_code(" ZH ").map(Language::code), Ok("zh"));
+        assert_eq!(Language::default(), Language::ENGLISH);
+        for bad in ["", "cn", "zh-CN", "english", "xx"] {
+            assert!(Language::from_code(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Scripts written without spaces between words (Chinese, Japanese kana).
+//!
+//! The matcher, the number reader and the phrase finder all work on words.
+//! In Mandarin there are none to split on: "我想查一下账单" is one run of
+//! characters. Each such character is taken as a word of its own, so that
+//! a phrase ("账单") is found inside a sentence as a run of characters, and
+//! a slip costs one character, as a slip of one word does in English. Text
+//! in spaced scripts is split on whitespace as before, unchanged.
+
+/// A character of a script that puts no spaces between words: CJK
+/// ideographs (Han) and Japanese kana.
+pub fn is_unspaced(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF     // hiragana, katakana
+        | 0x3400..=0x4DBF   // CJK extension A
+        | 0x4E00..=0x9FFF   // CJK unified ideographs
+        | 0xF900..=0xFAFF   // CJK compatibility ideographs
+        | 0x20000..=0x2FA1F // CJK extensions B and later
+    ) || c == '〇'
+}
+
+/// Whether `text` holds any character of an unspaced script.
+pub fn has_unspaced(text: &str) -> bool {
+    text.chars().any(is_unspaced)
+}
+
+/// The words of `text`: whitespace-separated words, with every unspaced
+/// character a word of its own. Punctuation stays attached to the word
+/// before it ("单。"), or to the first word when it leads.
+pub fn units(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for word in text.split_whitespace() {
+        let mut start = 0;
+        // Whether the current unit already holds a letter or digit.
+        let mut has_content = false;
+        for (i, c) in word.char_indices() {
+            let starts_new = if is_unspaced(c) {
+                has_content
+            } else if c.is_alphanumeric() {
+                has_content && word[start..i].chars().rev().find(|c| c.is_alphanumeric()).is_some_and(is_unspaced)
+            } else {
+                false
+            };
+            if starts_new {
+                out.push(&word[start..i]);
+                start = i;
+            }
+            if c.is_alphanumeric() || is_unspaced(c) {
+                has_content = true;
+            }
+        }
+        out.push(&word[start..]);
+    }
+    out
+}
+
+/// Words joined back into text: with a space between two words of spaced
+/// scripts, none where either side is an unspaced character.
+pub fn join_units<S: AsRef<str>>(units: &[S]) -> String {
+    let mut out = String::new();
+    let mut prev_unspaced = false;
+    for (i, unit) in units.iter().enumerate() {
+        let unit = unit.as_ref();
+        let first_unspaced = unit.chars().find(|c| c.is_alphanumeric()).is_some_and(is_unspaced);
+        if i > 0 && !(prev_unspaced || first_unspaced) {
+            out.push(' ');
+        }
+        out.push_str(unit);
+        prev_unspaced = unit.chars().rev().find(|c| c.is_alphanumeric()).is_some_and(is_unspaced);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unspaced_text_splits_into_characters_and_joins_back() {
+        assert_eq!(units("我想查一下账单。"), ["我", "想", "查", "一", "下", "账", "单。"]);
+        assert_eq!(units("Can I get a mocha, please?"), ["Can", "I", "get", "a", "mocha,", "please?"]);
+        assert_eq!(units("我要iPhone 15"), ["我", "要", "iPhone", "15"]);
+        assert_eq!(join_units(&units("我想查一下账单。")), "我想查一下账单。");
+        assert_eq!(join_units(&units("a house coffee please")), "a house coffee please");
+        assert_eq!(join_units(&["我", "要", "iPhone", "15"]), "我要iPhone 15");
+        assert!(has_unspaced("账单") && !has_unspaced("billing, 4512"));
+    }
+}
