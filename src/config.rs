@@ -150,9 +150,13 @@ pub struct ServerConfig {
     /// `[auth] twilio_auth_token`: the Twilio account's auth token, to
     /// check the `X-Twilio-Signature` of Twilio's stream requests.
     pub twilio_auth_token: Option<Secret>,
-    /// One JSON line per finished call; `calls.jsonl` unless the config
+    /// Where call records are stored: SQLite (`calls.db`, the default), or
+    /// JSON lines when the path ends in `.jsonl`; `None` when the config
     /// says `call_records = ""` (no records).
     pub call_records: Option<PathBuf>,
+    /// `records_keep_days`: calls older than this are deleted from the
+    /// SQLite store (hourly); `None` keeps every record.
+    pub records_keep_days: Option<u32>,
     /// Keep each call's caller audio as a WAV here (off when None).
     pub keep_audio_dir: Option<PathBuf>,
     pub prompt_cache_dir: PathBuf,
@@ -182,6 +186,7 @@ struct Raw {
     shutdown_grace_secs: Option<i64>,
     reload_interval_ms: Option<i64>,
     call_records: Option<PathBuf>,
+    records_keep_days: Option<i64>,
     keep_audio_dir: Option<PathBuf>,
     prompt_cache_dir: Option<PathBuf>,
     #[serde(default)]
@@ -335,6 +340,7 @@ impl ServerConfig {
         let transfer_timeout = int("transfer.timeout_ms", raw.transfer.timeout_ms, 3_000, 100, 60_000) as u64;
         let threads = int("recognizer.threads", raw.recognizer.threads, 0, 0, 64) as usize;
         let rqueue = int("recognizer.queue", raw.recognizer.queue, 64, 1, 10_000) as usize;
+        let records_keep_days = raw.records_keep_days.map(|d| int("records_keep_days", Some(d), 0, 1, 36_500) as u32);
         // Audio the encoder sees beyond the utterance; Whisper reads words
         // better with a few seconds around them, at a cost in CPU.
         let context_default = crate::asr::whisper::GrammarOptions::default().context_ms();
@@ -649,6 +655,7 @@ impl ServerConfig {
                 auth_token,
                 twilio_auth_token,
                 call_records: call_records(raw.call_records).map(rel),
+                records_keep_days,
                 keep_audio_dir: raw.keep_audio_dir.map(rel),
                 prompt_cache_dir: rel(raw.prompt_cache_dir.unwrap_or_else(|| "cache/prompts".into())),
                 recognizer_threads: threads,
@@ -664,7 +671,7 @@ impl ServerConfig {
     }
 }
 
-/// Where call records go: `calls.jsonl` by default (a production server
+/// Where call records go: `calls.db` by default (a production server
 /// keeps them), nowhere when the key is set to the empty string.
 fn call_records(configured: Option<PathBuf>) -> Option<PathBuf> {
     match configured {
@@ -674,7 +681,7 @@ fn call_records(configured: Option<PathBuf>) -> Option<PathBuf> {
     }
 }
 
-pub const DEFAULT_CALL_RECORDS: &str = "calls.jsonl";
+pub const DEFAULT_CALL_RECORDS: &str = "calls.db";
 
 /// Columns count characters, as the dialplan's diagnostics do (a byte
 /// column points past the end of a line with accented letters).
@@ -769,7 +776,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8088");
         assert_eq!(c.transfer.method, TransferMethod::Hangup, "no [ami]: the no-AMI method");
         assert!(c.auth.is_none() && c.keep_audio_dir.is_none());
-        assert_eq!(c.call_records.as_deref(), Some(Path::new("calls.jsonl")), "call records are kept by default");
+        assert_eq!(c.call_records.as_deref(), Some(Path::new("calls.db")), "call records are kept by default");
         let e = parse("[transfer]\nmethod = \"ami\"").unwrap_err().to_string();
         assert!(e.contains("`transfer.method`") && e.contains("[ami]"), "{e}");
     }
@@ -778,12 +785,16 @@ mod tests {
     fn call_records_are_kept_by_default_and_an_empty_path_turns_them_off() {
         let with_file =
             |text: &str| ServerConfig::from_toml_str(text, Some(Path::new("/etc/hotline/hotline.toml")), &|_| None);
-        assert_eq!(with_file("").unwrap().call_records.as_deref(), Some(Path::new("/etc/hotline/calls.jsonl")));
+        assert_eq!(with_file("").unwrap().call_records.as_deref(), Some(Path::new("/etc/hotline/calls.db")));
         assert_eq!(
             with_file("call_records = \"/var/log/c.jsonl\"").unwrap().call_records.as_deref(),
             Some(Path::new("/var/log/c.jsonl"))
         );
         assert_eq!(with_file("call_records = \"\"").unwrap().call_records, None);
+        assert_eq!(with_file("").unwrap().records_keep_days, None, "every record is kept by default");
+        assert_eq!(with_file("records_keep_days = 90").unwrap().records_keep_days, Some(90));
+        let e = with_file("records_keep_days = 0").unwrap_err().to_string();
+        assert!(e.contains("records_keep_days") && e.contains("1..="), "{e}");
     }
 
     #[test]

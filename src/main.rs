@@ -24,6 +24,8 @@ enum Command {
     Bench(hotline::cli::bench::Args),
     /// Render a prompt (text or WAV) to a WAV file, as callers will hear it.
     Say(hotline::cli::say::Args),
+    /// Call records: `records export --format jsonl [--since DATE]`.
+    Records(hotline::cli::records::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Check(args) => hotline::cli::check::run(args),
         Command::Bench(b) => hotline::cli::bench::run(b),
         Command::Say(args) => hotline::cli::say::run(args),
+        Command::Records(args) => hotline::cli::records::run(args),
     };
     ExitCode::from(code)
 }

@@ -1,6 +1,7 @@
 //! Command-line front ends; `main.rs` only parses and dispatches.
 pub mod bench;
 pub mod check;
+pub mod records;
 pub mod replay;
 pub mod say;
 pub mod serve;

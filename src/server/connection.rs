@@ -36,9 +36,11 @@ fn claim_slot(
     let n = active.fetch_add(1, Ordering::SeqCst) + 1;
     let slot = CallSlot(Arc::clone(active));
     if *phase.borrow() != Phase::Running {
+        crate::metrics::connection_refused("draining");
         return Err("server shutting down");
     }
     if n > shared.cfg.max_calls {
+        crate::metrics::connection_refused("max_calls");
         return Err("max_calls reached");
     }
     Ok(slot)
@@ -129,7 +131,7 @@ pub(super) async fn connection(
     // told but up / ready.
     if head.method == "GET" && !head.is_websocket_upgrade() {
         match head.path() {
-            "/health" => return http::respond(stream, "200 OK", "", "ok\n").await,
+            "/health" | "/healthz" => return http::respond(stream, "200 OK", "", "ok\n").await,
             "/readyz" => {
                 let (status, body) = shared.readiness.borrow().http_answer(&shared.controls.states());
                 return http::respond(stream, status, "", &body).await;
@@ -139,6 +141,7 @@ pub(super) async fn connection(
     }
     if !auth::admitted(&shared.cfg, endpoint.public_url.as_deref(), &head) {
         warn!(%peer, %transport, path = head.path(), "refused: missing or wrong credentials");
+        crate::metrics::connection_refused("auth");
         http::respond(stream, "401 Unauthorized", "WWW-Authenticate: Basic realm=\"hotline\"\r\n", "").await;
         return;
     }
@@ -205,6 +208,9 @@ async fn plain_http(
     head: &http::RequestHead,
     shared: &Shared,
 ) {
+    if head.method == "GET" && head.path() == "/metrics" {
+        return metrics(stream, shared).await;
+    }
     let decision_route = matches!(head.path(), "/transfer" | "/decision");
     if head.method != "GET" || !decision_route || transport != Transport::AsteriskWs {
         return http::respond(stream, "404 Not Found", "", "").await;
@@ -220,4 +226,14 @@ async fn plain_http(
         None => info!(%peer, uid = %key, "no transfer decision for this call and token"),
     }
     http::respond(stream, "200 OK", "", decision.as_deref().unwrap_or("")).await;
+}
+
+/// `GET /metrics`: the Prometheus exposition text. Gauges of shared state
+/// (the recogniser's queue) are read at the scrape.
+async fn metrics(stream: TcpStream, shared: &Shared) {
+    crate::metrics::recognizer_queue(shared.speech.pool.queued());
+    match crate::metrics::render() {
+        Some(text) => http::respond_typed(stream, "200 OK", crate::metrics::CONTENT_TYPE, &text).await,
+        None => http::respond(stream, "503 Service Unavailable", "", "no metrics recorder\n").await,
+    }
 }

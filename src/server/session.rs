@@ -19,7 +19,7 @@ use tracing::{debug, error, info, warn, Instrument};
 use super::link::{Link, Received};
 use super::pacer::AudioPacer;
 use super::playback::{Playback, Step};
-use super::record::{unix_ms, AudioKeeper, CallRecord};
+use super::observer::{CallObserver, Ending};
 use super::{Phase, Shared};
 use crate::asr::pool::{CallerId, PoolError};
 use crate::asr::{AsrError, Recognition};
@@ -29,6 +29,7 @@ use crate::dialplan::Transfer;
 use crate::pbx::transfer::{TransferControl, TransferOutcome, TransferTools};
 use crate::pbx::transport::Transport;
 use crate::pbx::{CallInfo, MediaCodec, PbxEvent, WireMessage};
+use crate::records::{unix_ms, AudioKeeper, CallRecord};
 
 /// Lead of prompt audio for PBXs that do not pace it (AudioSocket): one
 /// 20 ms frame, so frames go out in real time.
@@ -116,6 +117,8 @@ struct Session {
     asr_caller: CallerId,
     keeper: Option<AudioKeeper>,
     record: CallRecord,
+    /// Metrics from the same events as the record.
+    observer: CallObserver,
     internal_tx: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
     /// How this call's caller is transferred, chosen when the call starts.
@@ -153,6 +156,7 @@ impl Session {
             asr_caller,
             keeper: None,
             record: CallRecord { start_unix_ms: unix_ms(SystemTime::now()), ..Default::default() },
+            observer: CallObserver::new(transport),
             internal_tx,
             internal_rx,
             transfer: None,
@@ -172,6 +176,12 @@ impl Session {
 
     async fn run(mut self, mut link: Link, mut shutdown: watch::Receiver<Phase>) {
         let end = self.drive(&mut link, &mut shutdown).await;
+        let machine_done = self.call.as_ref().is_some_and(Call::is_finished);
+        let ending = match end {
+            End::PeerClosed(_) => Ending::PeerClosed,
+            _ if machine_done => Ending::Machine,
+            _ => Ending::Cut,
+        };
         let cause = match end {
             End::PeerClosed(reason) => {
                 link.close().await;
@@ -201,12 +211,13 @@ impl Session {
                 let now = self.started.elapsed().as_millis() as u64;
                 for out in call.handle(now, Input::Hangup) {
                     if let Output::Event(e) = out {
+                        self.observer.event(&e);
                         self.record.push_event(e);
                     }
                 }
             }
         }
-        self.finish_record(cause).await;
+        self.finish_record(cause, ending).await;
     }
 
     async fn drive(&mut self, link: &mut Link, shutdown: &mut watch::Receiver<Phase>) -> End {
@@ -417,6 +428,7 @@ impl Session {
         let Some(plan) = plan else {
             return Some(End::HangUp("no dialplan in service".into()));
         };
+        self.observer.started(&plan);
         let format = info.format.unwrap_or(crate::pbx::AudioFormat::Slin(MODEL_RATE));
         let rate = format.rate();
         info!(
@@ -490,6 +502,7 @@ impl Session {
             },
             Internal::Recognized { request, result } => match result {
                 Ok(r) => {
+                    self.observer.recognized(r.decode_ms);
                     debug!(request, text = %r.text, choice = ?r.choice, confidence = r.confidence, decode_ms = r.decode_ms, "recognised");
                     self.feed(Input::Recognized { request, result: r });
                 }
@@ -591,6 +604,7 @@ impl Session {
                     warn!(%reason, "speech recognition unavailable; the caller is offered keys");
                 }
                 info!(event = %serde_json::to_string(&e).unwrap_or_default(), "call event");
+                self.observer.event(&e);
                 self.record.push_event(e);
             }
         }
@@ -627,7 +641,7 @@ impl Session {
         None
     }
 
-    async fn finish_record(&mut self, cause: String) {
+    async fn finish_record(&mut self, cause: String, ending: Ending) {
         let end = SystemTime::now();
         self.record.end_unix_ms = unix_ms(end);
         self.record.duration_ms = self.started.elapsed().as_millis() as u64;
@@ -640,10 +654,11 @@ impl Session {
                 Err(e) => warn!("caller audio not kept: {e}"),
             }
         }
-        info!(cause = %cause, duration_ms = self.record.duration_ms, "call ended");
-        if let Some(w) = self.shared.records.clone() {
-            let rec = std::mem::take(&mut self.record);
-            let _ = tokio::task::spawn_blocking(move || w.write(&rec)).await;
+        self.observer.finish(&mut self.record, ending);
+        info!(cause = %cause, duration_ms = self.record.duration_ms, outcome = self.record.outcome.as_deref().unwrap_or(""), "call ended");
+        if let Some(w) = &self.shared.records {
+            // Queued for the writer's thread: a slow disk never holds a call.
+            w.write(std::mem::take(&mut self.record));
         }
     }
 }

@@ -6,5 +6,6 @@ use testkit as support;
 
 mod asterisk_e2e;
 mod front_door;
+mod operations;
 mod service;
 mod transports_e2e;
