@@ -226,12 +226,11 @@ fn event_rows(events: &[Event]) -> Result<Vec<EventRow>, serde_json::Error> {
     let mut rows: Vec<EventRow> = Vec::with_capacity(events.len());
     let mut last_utterance: Option<(usize, u64)> = None;
     for e in events {
-        let data = serde_json::to_value(e)?;
-        let mut row = EventRow {
-            kind: data["type"].as_str().unwrap_or_default().to_string(),
-            data: data.to_string(),
-            ..EventRow::default()
-        };
+        // Stored as serialised, so an export gives back the very line a
+        // .jsonl store writes (a `Value` would reorder keys and widen f32s).
+        let data = serde_json::to_string(e)?;
+        let kind = serde_json::from_str::<serde_json::Value>(&data)?["type"].as_str().unwrap_or_default().to_string();
+        let mut row = EventRow { kind, data, ..EventRow::default() };
         match e {
             Event::Prompt { t_ms, menu, text } => {
                 (row.t_ms, row.menu, row.text) = (*t_ms, Some(menu.clone()), Some(text.clone()));
