@@ -87,7 +87,10 @@ fn describe() {
     describe_counter!(PROMPT_CACHE_HITS, "Text prompts found rendered in the prompt cache");
     describe_counter!(PROMPT_CACHE_MISSES, "Text prompts that had to be synthesized");
     describe_counter!(DIALPLAN_RELOADS, "Dialplan files read, by result (accepted, refused)");
-    describe_counter!(CONNECTIONS_REFUSED, "Connections refused, by reason (max_calls, draining, auth, not_allowed, handshakes)");
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections refused, by reason (max_calls, draining, auth, not_allowed, handshakes)"
+    );
     describe_counter!(RECORDS_WRITTEN, "Call records stored");
     describe_counter!(RECORDS_LOST, "Call records lost, by reason (store_failed, queue_full)");
 }

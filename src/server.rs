@@ -266,6 +266,10 @@ impl RunningServer {
 /// no valid default dialplan, unwritable record file) come back before any
 /// call is accepted.
 pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer, String> {
+    // First, so the dialplans' first load is counted too.
+    if crate::metrics::install().is_none() {
+        warn!("another metrics recorder is installed: GET /metrics will answer 503");
+    }
     let cfg = Arc::new(cfg);
     let (registry, report) = {
         let dir = cfg.dialplan_dir.clone();
@@ -274,9 +278,6 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     };
     info!(dialplans = ?registry.names(), refused = report.rejected.len(), "dialplans loaded");
     let registry = Arc::new(registry);
-    if crate::metrics::install().is_none() {
-        warn!("another metrics recorder is installed: GET /metrics will answer 503");
-    }
     // A store that cannot be opened is logged by the writer and tried
     // again per record: calls are served without their records rather
     // than not at all.

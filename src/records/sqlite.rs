@@ -261,7 +261,9 @@ fn event_rows(events: &[Event]) -> Result<Vec<EventRow>, serde_json::Error> {
             Event::NoInput { t_ms, menu } => (row.t_ms, row.menu) = (*t_ms, Some(menu.clone())),
             Event::Dtmf { t_ms, digit } => (row.t_ms, row.text) = (*t_ms, Some(digit.to_string())),
             Event::Collect { t_ms, .. } | Event::Slot { t_ms, .. } | Event::BargeIn { t_ms } => row.t_ms = *t_ms,
-            Event::Degraded { t_ms, reason } | Event::TransferFailed { t_ms, reason } | Event::Hangup { t_ms, reason } => {
+            Event::Degraded { t_ms, reason }
+            | Event::TransferFailed { t_ms, reason }
+            | Event::Hangup { t_ms, reason } => {
                 (row.t_ms, row.reason) = (*t_ms, Some(reason.clone()));
             }
             Event::Transfer { t_ms, extension, context } => {

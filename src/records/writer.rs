@@ -68,7 +68,9 @@ impl RecordWriter {
         let store = match open_store(path) {
             Ok(s) => Some(s),
             Err(e) => {
-                tracing::error!("call records cannot be written: {e}; calls are served, and each record lost is counted");
+                tracing::error!(
+                    "call records cannot be written: {e}; calls are served, and each record lost is counted"
+                );
                 None
             }
         };

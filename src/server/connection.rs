@@ -18,6 +18,9 @@ use super::{
 };
 use crate::pbx::transport::Transport;
 
+/// While draining, a connection must send its head this fast (probes do).
+const DRAINING_HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Decrements the call count however the task ends.
 struct CallSlot(Arc<AtomicUsize>);
 impl Drop for CallSlot {
@@ -110,10 +113,23 @@ pub(super) async fn connection(
 ) {
     let Accepted { mut stream, peer, endpoint, handshaking } = conn;
     let transport = endpoint.transport;
-    let deadline = tokio::time::Instant::now() + http::HEAD_TIMEOUT;
-    let read = tokio::select! {
-        r = http::read_head(&mut stream, deadline) => r,
-        _ = stopping(&mut phase) => return,
+    // Connections from before a shutdown that have not sent their head are
+    // dropped when it starts, so they cannot hold it up. Those that come
+    // while draining are read, briefly: load balancers must hear `/readyz`
+    // say 503, and new calls get a 503 too.
+    let draining = *phase.borrow() != Phase::Running;
+    let read = if draining {
+        let deadline = tokio::time::Instant::now() + DRAINING_HEAD_TIMEOUT;
+        tokio::select! {
+            r = http::read_head(&mut stream, deadline) => r,
+            _ = phase.wait_for(|p| *p == Phase::Force) => return,
+        }
+    } else {
+        let deadline = tokio::time::Instant::now() + http::HEAD_TIMEOUT;
+        tokio::select! {
+            r = http::read_head(&mut stream, deadline) => r,
+            _ = stopping(&mut phase) => return,
+        }
     };
     let (head, rest) = match read {
         Ok(h) => h,

@@ -31,7 +31,9 @@ enum Decision {
     None,
     /// An intent was acted on; `operator` when it was the caller asking
     /// for a human (the dialplan's operator global).
-    Intent { operator: bool },
+    Intent {
+        operator: bool,
+    },
     /// A no-match, no-input or loss of speech: what escalations follow.
     Failure,
 }
@@ -254,11 +256,19 @@ mod tests {
             pair("transferred", Some("asked"))
         );
         assert_eq!(
-            ended(vec![intent("main", "billing"), intent("billing", "refunds"), transfer(3)], Some("handed to the dialplan"), Ending::Machine),
+            ended(
+                vec![intent("main", "billing"), intent("billing", "refunds"), transfer(3)],
+                Some("handed to the dialplan"),
+                Ending::Machine
+            ),
             pair("transferred", Some("dialplan"))
         );
         assert_eq!(
-            ended(vec![intent("main", "agent"), transfer(3)], Some("hung up: the caller was hung up"), Ending::PeerClosed),
+            ended(
+                vec![intent("main", "agent"), transfer(3)],
+                Some("hung up: the caller was hung up"),
+                Ending::PeerClosed
+            ),
             pair("transfer_failed", None)
         );
     }

@@ -17,9 +17,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn, Instrument};
 
 use super::link::{Link, Received};
+use super::observer::{CallObserver, Ending};
 use super::pacer::AudioPacer;
 use super::playback::{Playback, Step};
-use super::observer::{CallObserver, Ending};
 use super::{Phase, Shared};
 use crate::asr::pool::{CallerId, PoolError};
 use crate::asr::{AsrError, Recognition};

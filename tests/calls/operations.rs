@@ -125,7 +125,8 @@ fn stored_calls(db: &Path) -> Vec<StoredCall> {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    let mut events = conn.prepare("SELECT seq, type, menu, intent, source FROM events WHERE call = ?1 ORDER BY seq").unwrap();
+    let mut events =
+        conn.prepare("SELECT seq, type, menu, intent, source FROM events WHERE call = ?1 ORDER BY seq").unwrap();
     rows.into_iter()
         .map(|(id, mut call)| {
             let evs: Vec<(i64, String, Option<String>, Option<String>, Option<String>)> = events
@@ -156,6 +157,8 @@ async fn wait_stored(db: &Path, n: usize) -> Vec<StoredCall> {
 fn caller(addr: SocketAddr, n: u32) -> AsteriskConfig {
     let mut cfg = AsteriskConfig::new(addr, n);
     cfg.auth = Some((USER.into(), PASSWORD.into()));
+    // The no-AMI transfer method hands the target to the call's own token.
+    cfg.path = format!("/?caller_uid={}&decision_token=f81d4fae-7dec-11d0-a765-00a0c91e6b{n:02}", cfg.channel_id);
     cfg
 }
 
@@ -222,11 +225,7 @@ async fn metrics_and_sqlite_records_match_what_the_emulated_calls_did() {
         ("transferred", Some("dialplan"), Some("220")),
         "{keys:?}"
     );
-    assert_eq!(
-        types(keys),
-        ["prompt", "dtmf", "intent", "prompt", "dtmf", "intent", "prompt", "transfer"],
-        "{keys:?}"
-    );
+    assert_eq!(types(keys), ["prompt", "dtmf", "intent", "prompt", "dtmf", "intent", "prompt", "transfer"], "{keys:?}");
     assert_eq!(intents(keys), [("main", "billing", "dtmf"), ("billing", "pay", "dtmf")]);
     assert_eq!(
         (voice.outcome.as_str(), voice.transfer_reason.as_deref(), voice.transfer_extension.as_deref()),
@@ -325,7 +324,8 @@ async fn readyz_says_503_after_sigterm_while_a_call_is_still_running() {
         if status == 503 {
             break body;
         }
-        assert_eq!(status, 200, "{body}");
+        // 0: a probe that connected just as the drain began is dropped.
+        assert!(status == 200 || status == 0, "{status} {body}");
         assert!(t0.elapsed() < Duration::from_secs(5), "still ready 5 s after SIGTERM: {body}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -358,12 +358,15 @@ async fn a_read_only_record_database_keeps_calls_working_and_counts_the_losses()
     let mut server = ChildServer::start(&config, &setup);
     server.wait_ready().await;
     let addr = server.addr;
+    let mut calls = Vec::new();
     for n in 1..=2 {
         let call = AsteriskCall::connect(AsteriskConfig::new(addr, n)).await.unwrap();
         wait_marks(&call, 1, "greeting").await;
         call.dtmf('1').await;
         wait_marks(&call, 2, "billing prompt").await;
         call.hangup().await;
+        // Kept until the end: dropping the emulator resets the connection.
+        calls.push(call);
     }
     let t0 = Instant::now();
     let text = loop {
@@ -378,8 +381,9 @@ async fn a_read_only_record_database_keeps_calls_working_and_counts_the_losses()
     let m = parse_metrics(&text);
     assert_eq!(value(&m, "hotline_call_records_lost_total", &[("reason", "store_failed")]), 2.0, "{text}");
     assert_eq!(value(&m, "hotline_call_records_written_total", &[]), 0.0, "{text}");
-    assert_eq!(value(&m, "hotline_calls_finished_total", &[("outcome", "caller_hung_up")]), 2.0, "{text}");
     let log = server.log();
+    let ended: Vec<&str> = log.lines().filter(|l| l.contains("call ended")).collect();
+    assert_eq!(value(&m, "hotline_calls_finished_total", &[("outcome", "caller_hung_up")]), 2.0, "{text}\n{ended:?}");
     let lost: Vec<&str> = log.lines().filter(|l| l.contains("call record lost")).collect();
     assert_eq!(lost.len(), 1, "logged at most once a minute:\n{log}");
     assert!(lost[0].contains("calls.db") && lost[0].contains("lost_total=1"), "{}", lost[0]);

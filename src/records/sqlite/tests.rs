@@ -27,9 +27,21 @@ fn record(call_id: &str, start_unix_ms: u64) -> CallRecord {
     for e in [
         Event::Prompt { t_ms: 0, menu: "main".into(), text: "Welcome. Say billing.".into() },
         Event::Utterance { t_ms: 2_300, start_ms: 1_500, end_ms: 2_100, text: " Billing.".into(), confidence: 0.93 },
-        Event::Intent { t_ms: 2_310, menu: "main".into(), intent: "billing".into(), confidence: 0.93, source: Source::Speech },
+        Event::Intent {
+            t_ms: 2_310,
+            menu: "main".into(),
+            intent: "billing".into(),
+            confidence: 0.93,
+            source: Source::Speech,
+        },
         Event::Dtmf { t_ms: 4_000, digit: '1' },
-        Event::Intent { t_ms: 4_000, menu: "billing".into(), intent: "refunds".into(), confidence: 1.0, source: Source::Dtmf },
+        Event::Intent {
+            t_ms: 4_000,
+            menu: "billing".into(),
+            intent: "refunds".into(),
+            confidence: 1.0,
+            source: Source::Dtmf,
+        },
         Event::Transfer { t_ms: 6_000, extension: "2000".into(), context: None },
     ] {
         r.push_event(e);
@@ -74,7 +86,8 @@ fn each_call_is_one_row_and_its_events_rows_in_order() {
     let mut q = conn
         .prepare("SELECT seq, type, menu, text, intent, source, latency_ms, target FROM events ORDER BY seq")
         .unwrap();
-    type Row = (i64, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>, Option<String>);
+    type Row =
+        (i64, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>, Option<String>);
     let rows: Vec<Row> = q
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
         .unwrap()
@@ -122,8 +135,13 @@ fn pruning_deletes_old_calls_with_their_events() {
     store.write(&record("new", 5_000)).unwrap();
     assert_eq!(store.prune(2_000).unwrap(), 1);
     let conn = Connection::open(&path).unwrap();
-    let ids: Vec<String> =
-        conn.prepare("SELECT call_id FROM calls").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let ids: Vec<String> = conn
+        .prepare("SELECT call_id FROM calls")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(ids, ["new"]);
     let events: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
     assert_eq!(events, 6, "the old call's events went with it");
