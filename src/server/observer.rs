@@ -83,10 +83,8 @@ impl CallObserver {
         let Some(plan) = self.plan.clone() else { return };
         let dialplan = plan.name.as_str();
         match e {
-            Event::Prompt { menu, text, .. } => {
-                if is_confirmation(&plan.messages.confirm_intent, text) {
-                    m::confirmation(dialplan, menu);
-                }
+            Event::Prompt { menu, text, .. } if is_confirmation(&plan.messages.confirm_intent, text) => {
+                m::confirmation(dialplan, menu);
             }
             Event::Utterance { end_ms, .. } => {
                 m::utterance(dialplan);

@@ -90,14 +90,17 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
         .sum()
 }
 
-/// One stored call: its row and its events (type, menu, intent, source), in order.
+/// An event row: type, menu, intent, source.
+type EventRow = (String, Option<String>, Option<String>, Option<String>);
+
+/// One stored call: its row and its events, in order.
 #[derive(Debug)]
 struct StoredCall {
     call_id: String,
     outcome: String,
     transfer_reason: Option<String>,
     transfer_extension: Option<String>,
-    events: Vec<(String, Option<String>, Option<String>, Option<String>)>,
+    events: Vec<EventRow>,
 }
 
 fn stored_calls(db: &Path) -> Vec<StoredCall> {
@@ -129,14 +132,14 @@ fn stored_calls(db: &Path) -> Vec<StoredCall> {
         conn.prepare("SELECT seq, type, menu, intent, source FROM events WHERE call = ?1 ORDER BY seq").unwrap();
     rows.into_iter()
         .map(|(id, mut call)| {
-            let evs: Vec<(i64, String, Option<String>, Option<String>, Option<String>)> = events
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            let evs: Vec<(i64, EventRow)> = events
+                .query_map([id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))))
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
             let seqs: Vec<i64> = evs.iter().map(|e| e.0).collect();
             assert_eq!(seqs, (0..evs.len() as i64).collect::<Vec<_>>(), "events numbered in order: {}", call.call_id);
-            call.events = evs.into_iter().map(|(_, t, m, i, s)| (t, m, i, s)).collect();
+            call.events = evs.into_iter().map(|(_, row)| row).collect();
             call
         })
         .collect()
