@@ -12,7 +12,9 @@ pub mod dialplan;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod intent;
+pub mod metrics;
 pub mod pbx;
 pub mod prompts;
+pub mod records;
 pub mod replay;
 pub mod server;

@@ -25,6 +25,8 @@ enum Command {
     Bench(hotline::cli::bench::Args),
     /// Render a prompt (text or WAV) to a WAV file, as callers will hear it.
     Say(hotline::cli::say::Args),
+    /// Call records: `records export --format jsonl [--since DATE]`.
+    Records(hotline::cli::records::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Check(args) => Ok(hotline::cli::check::run(args)),
         Command::Bench(b) => hotline::cli::bench::run(b).map_err(CliError::from),
         Command::Say(args) => hotline::cli::say::run(args).map_err(CliError::from),
+        Command::Records(args) => hotline::cli::records::run(args).map_err(CliError::from),
     };
     ExitCode::from(outcome.unwrap_or_else(|e| hotline::cli::report(&e)))
 }

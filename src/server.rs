@@ -16,12 +16,15 @@
 //! - `GET /transfer?uid=...&token=...` (no upgrade, chan_websocket listener)
 //!   answers the Asterisk dialplan's `CURL()` for the no-AMI transfer
 //!   method; `GET /health` says `ok` on every websocket listener, without
-//!   credentials (it tells nothing and changes nothing); `GET /readyz`
-//!   says whether calls should be sent here ([`readiness`]), likewise.
+//!   credentials (it tells nothing and changes nothing), nor do `GET
+//!   /healthz` (the same, for Kubernetes) and `GET /readyz`, which says
+//!   whether calls should be sent here ([`readiness`]). `GET /metrics`
+//!   ([`crate::metrics`]) needs credentials like every other route.
 //! - Hot reload of the dialplan folder ([`dialplans`]); a dialplan going
 //!   into service gets its grammars readied and its prompts rendered first.
 //! - Shutdown: refuse new calls (503), let calls finish for
-//!   `shutdown_grace`, then hang up the rest, write their records, return.
+//!   `shutdown_grace`, then hang up the rest, store their records
+//!   ([`crate::records`]), return.
 mod auth;
 mod connection;
 mod control;
@@ -29,10 +32,10 @@ mod dialplans;
 mod freeswitch_prompts;
 pub mod http;
 mod link;
+mod observer;
 mod pacer;
 mod playback;
 mod readiness;
-mod record;
 mod session;
 pub(crate) mod targets;
 
@@ -65,7 +68,7 @@ pub enum StartError {
     SpeechModels(#[source] crate::asr::AsrError),
     #[error(transparent)]
     Dialplans(#[from] dialplans::DialplanLoadError),
-    #[error("call record file {}: {source}", .path.display())]
+    #[error("call records {}: cannot start the writer: {source}", .path.display())]
     RecordFile { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot listen on {addr}{}: {source}", .transport.map(|t| format!(" for {t}")).unwrap_or_default())]
     Listen { addr: SocketAddr, transport: Option<Transport>, source: std::io::Error },
@@ -164,7 +167,8 @@ pub(crate) struct Shared {
     pub speech: Arc<SpeechStack>,
     pub prompts: Arc<dyn PromptSource>,
     pub matcher: Arc<dyn IntentMatcher>,
-    pub records: Option<record::RecordWriter>,
+    /// Call records, written on their own thread.
+    pub records: Option<crate::records::RecordWriter>,
     pub decisions: Arc<crate::pbx::decision::Decisions>,
     /// What `GET /readyz` answers.
     pub readiness: watch::Sender<readiness::Readiness>,
@@ -270,6 +274,10 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.phase.send(Phase::Draining);
         let _ = self.task.await;
+        // The last calls' records are queued; store them before returning.
+        if let Some(records) = self.shared.records.clone() {
+            let _ = tokio::task::spawn_blocking(move || records.flush()).await;
+        }
     }
 }
 
@@ -277,6 +285,10 @@ impl RunningServer {
 /// no valid default dialplan, unwritable record file) come back before any
 /// call is accepted.
 pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer, StartError> {
+    // First, so the dialplans' first load is counted too.
+    if crate::metrics::install().is_none() {
+        warn!("another metrics recorder is installed: GET /metrics will answer 503");
+    }
     let cfg = Arc::new(cfg);
     let (registry, report) = {
         let dir = cfg.dialplan_dir.clone();
@@ -287,10 +299,14 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     };
     info!(dialplans = ?registry.names(), refused = report.rejected.len(), "dialplans loaded");
     let registry = Arc::new(registry);
+    // A store that cannot be opened is logged by the writer and tried
+    // again per record: calls are served without their records rather
+    // than not at all.
     let records = match &cfg.call_records {
-        Some(p) => {
-            Some(record::RecordWriter::open(p).map_err(|source| StartError::RecordFile { path: p.clone(), source })?)
-        }
+        Some(p) => Some(
+            crate::records::RecordWriter::start(p, cfg.records_keep_days)
+                .map_err(|source| StartError::RecordFile { path: p.clone(), source })?,
+        ),
         None => None,
     };
     let listen_error = |addr: SocketAddr, transport: Option<Transport>| {
@@ -478,10 +494,12 @@ async fn accept_loop(b: Bound, tx: tokio::sync::mpsc::Sender<Accepted>) {
             Ok((stream, peer)) => {
                 if !b.allow.iter().any(|r| r.contains(peer.ip())) {
                     warn!(%peer, %transport, "refused: source address not in the listener's allow list");
+                    crate::metrics::connection_refused("not_allowed");
                     continue;
                 }
                 let Ok(permit) = Arc::clone(&handshaking).try_acquire_owned() else {
                     warn!(%peer, %transport, limit = MAX_HANDSHAKING, "refused: too many connections have not started a call");
+                    crate::metrics::connection_refused("handshakes");
                     continue;
                 };
                 let _ = stream.set_nodelay(true);

@@ -107,6 +107,11 @@ impl RecognizerPool {
     }
 
     /// A new identity for one call's utterances.
+    /// Utterances waiting for a recognition thread now.
+    pub fn queued(&self) -> usize {
+        self.shared.lock().waiting.len()
+    }
+
     pub fn caller(&self) -> CallerId {
         CallerId(self.next_caller.fetch_add(1, Ordering::Relaxed))
     }
@@ -146,7 +151,10 @@ impl RecognizerPool {
                 let old = std::mem::replace(&mut q.waiting[pos], job);
                 let _ = old.reply.send(Err(AsrError::Superseded));
             }
-            None if q.waiting.len() >= self.capacity => return Err(PoolError::Overloaded(self.capacity)),
+            None if q.waiting.len() >= self.capacity => {
+                crate::metrics::recognizer_overloaded();
+                return Err(PoolError::Overloaded(self.capacity));
+            }
             None => q.waiting.push_back(job),
         }
         drop(q);

@@ -13,7 +13,7 @@
 use std::fmt::Display;
 
 use super::transcribe::TranscribeError;
-use super::{bench::BenchError, replay::ReplayError, say::SayError, serve::ServeError};
+use super::{bench::BenchError, records::RecordsError, replay::ReplayError, say::SayError, serve::ServeError};
 
 /// Exit code of an error in the input (file, argument, config).
 pub const BAD_INPUT: u8 = 2;
@@ -33,6 +33,8 @@ pub enum CliError {
     Say(#[from] SayError),
     #[error(transparent)]
     Bench(#[from] BenchError),
+    #[error(transparent)]
+    Records(#[from] RecordsError),
 }
 
 impl CliError {
@@ -44,6 +46,7 @@ impl CliError {
             CliError::Replay(_) => BAD_INPUT,
             CliError::Say(e) => e.exit_code(),
             CliError::Bench(_) => BAD_INPUT,
+            CliError::Records(e) => e.exit_code(),
         }
     }
 }

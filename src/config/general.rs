@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::problems::Problems;
 use super::raw::RawGeneral;
 
-pub const DEFAULT_CALL_RECORDS: &str = "calls.jsonl";
+pub const DEFAULT_CALL_RECORDS: &str = "calls.db";
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8088);
 
 /// The top-level keys, checked; relative paths already joined to `base`.
@@ -21,6 +21,7 @@ pub(super) struct General {
     pub shutdown_grace: Duration,
     pub reload_interval: Duration,
     pub call_records: Option<PathBuf>,
+    pub records_keep_days: Option<u32>,
     pub keep_audio_dir: Option<PathBuf>,
     pub prompt_cache_dir: PathBuf,
 }
@@ -47,6 +48,11 @@ pub(super) fn validate(raw: &RawGeneral, base: &Path, problems: &mut Problems) -
     let max_call = problems.int_in("max_call_secs", &raw.max_call_secs, 3_600, 10..=86_400) as u64;
     let grace = problems.int_in("shutdown_grace_secs", &raw.shutdown_grace_secs, 30, 0..=3_600) as u64;
     let reload = problems.int_in("reload_interval_ms", &raw.reload_interval_ms, 1_000, 50..=60_000) as u64;
+    // No key: every record is kept.
+    let records_keep_days = raw
+        .records_keep_days
+        .as_ref()
+        .map(|_| problems.int_in("records_keep_days", &raw.records_keep_days, 0, 1..=36_500) as u32);
     General {
         listen,
         dialplan_dir: path_or(&raw.dialplan_dir, "dialplans"),
@@ -57,12 +63,13 @@ pub(super) fn validate(raw: &RawGeneral, base: &Path, problems: &mut Problems) -
         shutdown_grace: Duration::from_secs(grace),
         reload_interval: Duration::from_millis(reload),
         call_records: call_records(raw.call_records.as_ref().map(|c| PathBuf::from(&c.value))).map(rel),
+        records_keep_days,
         keep_audio_dir: raw.keep_audio_dir.as_ref().map(|k| rel(PathBuf::from(&k.value))),
         prompt_cache_dir: path_or(&raw.prompt_cache_dir, "cache/prompts"),
     }
 }
 
-/// Where call records go: `calls.jsonl` by default (a production server
+/// Where call records go: `calls.db` by default (a production server
 /// keeps them), nowhere when the key is set to the empty string.
 fn call_records(configured: Option<PathBuf>) -> Option<PathBuf> {
     match configured {

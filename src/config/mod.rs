@@ -114,9 +114,13 @@ pub struct ServerConfig {
     /// `[auth] twilio_auth_token`: the Twilio account's auth token, to
     /// check the `X-Twilio-Signature` of Twilio's stream requests.
     pub twilio_auth_token: Option<Secret>,
-    /// One JSON line per finished call; `calls.jsonl` unless the config
+    /// Where call records are stored: SQLite (`calls.db`, the default), or
+    /// JSON lines when the path ends in `.jsonl`; `None` when the config
     /// says `call_records = ""` (no records).
     pub call_records: Option<PathBuf>,
+    /// `records_keep_days`: calls older than this are deleted from the
+    /// SQLite store (hourly); `None` keeps every record.
+    pub records_keep_days: Option<u32>,
     /// Keep each call's caller audio as a WAV here (off when None).
     pub keep_audio_dir: Option<PathBuf>,
     pub prompt_cache_dir: PathBuf,
@@ -212,6 +216,7 @@ impl ServerConfig {
             auth_token: auth.token,
             twilio_auth_token: auth.twilio_auth_token,
             call_records: general.call_records,
+            records_keep_days: general.records_keep_days,
             keep_audio_dir: general.keep_audio_dir,
             prompt_cache_dir: general.prompt_cache_dir,
             recognizer_threads: recognizer.threads,

@@ -44,6 +44,7 @@ pub struct RawGeneral {
     pub shutdown_grace_secs: Int,
     pub reload_interval_ms: Int,
     pub call_records: Text,
+    pub records_keep_days: Int,
     pub keep_audio_dir: Text,
     pub prompt_cache_dir: Text,
 }
@@ -150,6 +151,7 @@ pub fn parse(source: &str, problems: &mut Problems) -> Option<RawConfig> {
         shutdown_grace_secs: root.int(problems, "shutdown_grace_secs"),
         reload_interval_ms: root.int(problems, "reload_interval_ms"),
         call_records: root.text(problems, "call_records"),
+        records_keep_days: root.int(problems, "records_keep_days"),
         keep_audio_dir: root.text(problems, "keep_audio_dir"),
         prompt_cache_dir: root.text(problems, "prompt_cache_dir"),
     };

@@ -288,6 +288,7 @@ impl PromptRenderer {
         for &rate in rates {
             let key = self.text_key(&text, rate).map_err(unavailable)?;
             let hit = self.lookup_text(&key, rate);
+            crate::metrics::prompt_cache(hit.is_some());
             found.push((key, hit));
         }
         if found.iter().any(|(_, hit)| hit.is_none()) {

@@ -18,6 +18,9 @@ use super::{
 };
 use crate::pbx::transport::Transport;
 
+/// While draining, a connection must send its head this fast (probes do).
+const DRAINING_HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Decrements the call count however the task ends.
 struct CallSlot(Arc<AtomicUsize>);
 impl Drop for CallSlot {
@@ -36,9 +39,11 @@ fn claim_slot(
     let n = active.fetch_add(1, Ordering::SeqCst) + 1;
     let slot = CallSlot(Arc::clone(active));
     if *phase.borrow() != Phase::Running {
+        crate::metrics::connection_refused("draining");
         return Err("server shutting down");
     }
     if n > shared.cfg.max_calls {
+        crate::metrics::connection_refused("max_calls");
         return Err("max_calls reached");
     }
     Ok(slot)
@@ -108,10 +113,23 @@ pub(super) async fn connection(
 ) {
     let Accepted { mut stream, peer, endpoint, handshaking } = conn;
     let transport = endpoint.transport;
-    let deadline = tokio::time::Instant::now() + http::HEAD_TIMEOUT;
-    let read = tokio::select! {
-        r = http::read_head(&mut stream, deadline) => r,
-        _ = stopping(&mut phase) => return,
+    // Connections from before a shutdown that have not sent their head are
+    // dropped when it starts, so they cannot hold it up. Those that come
+    // while draining are read, briefly: load balancers must hear `/readyz`
+    // say 503, and new calls get a 503 too.
+    let draining = *phase.borrow() != Phase::Running;
+    let read = if draining {
+        let deadline = tokio::time::Instant::now() + DRAINING_HEAD_TIMEOUT;
+        tokio::select! {
+            r = http::read_head(&mut stream, deadline) => r,
+            _ = phase.wait_for(|p| *p == Phase::Force) => return,
+        }
+    } else {
+        let deadline = tokio::time::Instant::now() + http::HEAD_TIMEOUT;
+        tokio::select! {
+            r = http::read_head(&mut stream, deadline) => r,
+            _ = stopping(&mut phase) => return,
+        }
     };
     let (head, rest) = match read {
         Ok(h) => h,
@@ -129,7 +147,7 @@ pub(super) async fn connection(
     // told but up / ready.
     if head.method == "GET" && !head.is_websocket_upgrade() {
         match head.path() {
-            "/health" => return http::respond(stream, "200 OK", "", "ok\n").await,
+            "/health" | "/healthz" => return http::respond(stream, "200 OK", "", "ok\n").await,
             "/readyz" => {
                 let (status, body) = shared.readiness.borrow().http_answer(&shared.controls.states());
                 return http::respond(stream, status, "", &body).await;
@@ -139,6 +157,7 @@ pub(super) async fn connection(
     }
     if !auth::admitted(&shared.cfg, endpoint.public_url.as_deref(), &head) {
         warn!(%peer, %transport, path = head.path(), "refused: missing or wrong credentials");
+        crate::metrics::connection_refused("auth");
         http::respond(stream, "401 Unauthorized", "WWW-Authenticate: Basic realm=\"hotline\"\r\n", "").await;
         return;
     }
@@ -205,6 +224,9 @@ async fn plain_http(
     head: &http::RequestHead,
     shared: &Shared,
 ) {
+    if head.method == "GET" && head.path() == "/metrics" {
+        return metrics(stream, shared).await;
+    }
     let decision_route = matches!(head.path(), "/transfer" | "/decision");
     if head.method != "GET" || !decision_route || transport != Transport::AsteriskWs {
         return http::respond(stream, "404 Not Found", "", "").await;
@@ -220,4 +242,14 @@ async fn plain_http(
         None => info!(%peer, uid = %key, "no transfer decision for this call and token"),
     }
     http::respond(stream, "200 OK", "", decision.as_deref().unwrap_or("")).await;
+}
+
+/// `GET /metrics`: the Prometheus exposition text. Gauges of shared state
+/// (the recogniser's queue) are read at the scrape.
+async fn metrics(stream: TcpStream, shared: &Shared) {
+    crate::metrics::recognizer_queue(shared.speech.pool.queued());
+    match crate::metrics::render() {
+        Some(text) => http::respond_typed(stream, "200 OK", crate::metrics::CONTENT_TYPE, &text).await,
+        None => http::respond(stream, "503 Service Unavailable", "", "no metrics recorder\n").await,
+    }
 }

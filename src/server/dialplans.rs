@@ -132,6 +132,7 @@ impl DialplanRegistry {
                 Ok(plan) => {
                     let name = plan.name.clone();
                     let unchanged = self.get(&name).is_some_and(|old| old.version == plan.version);
+                    crate::metrics::dialplan_reload(true);
                     if !unchanged {
                         tracing::info!(dialplan = %name, version = %plan.version, file = %path.display(), "dialplan in service");
                         self.plans.write().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), Arc::new(plan));
@@ -147,6 +148,7 @@ impl DialplanRegistry {
                         .map(|d| format!("version {} stays in service", d.version))
                         .unwrap_or_else(|| "not in service".to_string());
                     tracing::error!(file = %path.display(), "dialplan edit refused ({keeps}):\n{text}");
+                    crate::metrics::dialplan_reload(false);
                     report.rejected.push((path, text));
                 }
             }

@@ -161,12 +161,21 @@ pub fn authorized(auth: Option<&BasicAuth>, header: Option<&str>) -> bool {
 }
 
 /// Writes a complete small HTTP answer and closes.
-pub async fn respond(mut stream: TcpStream, status: &str, extra_headers: &str, body: &str) {
+pub async fn respond(stream: TcpStream, status: &str, extra_headers: &str, body: &str) {
+    respond_with(stream, status, "text/plain", extra_headers, body).await
+}
+
+/// [`respond`] with a body of another type (`/metrics`).
+pub async fn respond_typed(stream: TcpStream, status: &str, content_type: &str, body: &str) {
+    respond_with(stream, status, content_type, "", body).await
+}
+
+async fn respond_with(mut stream: TcpStream, status: &str, content_type: &str, extra_headers: &str, body: &str) {
     // Consume whatever request bytes are there so the close is clean.
     let mut sink = [0u8; 1024];
     let _ = tokio::time::timeout(Duration::from_millis(20), stream.read(&mut sink)).await;
     let msg = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n{body}",
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(2), async {

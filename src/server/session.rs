@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn, Instrument};
 
 use super::link::{Link, Received, SendError};
+use super::observer::{CallObserver, Ending};
 use super::playback::Step;
-use super::record::{unix_ms, AudioKeeper, CallRecord};
 use super::{Phase, Shared};
 use crate::asr::pool::{CallerId, PoolError};
 use crate::asr::{AsrError, Recognition};
@@ -31,6 +31,7 @@ use crate::pbx::transfer::{TransferFailed, TransferOutcome};
 use crate::pbx::transport::Transport;
 use crate::pbx::{MediaCodec, PbxEvent, WireMessage};
 use crate::prompts::PromptError;
+use crate::records::{unix_ms, AudioKeeper, CallRecord};
 
 /// AudioSocket's application form times out after 2 s without a frame.
 const KEEPALIVE_EVERY: Duration = Duration::from_millis(crate::pbx::audiosocket::KEEPALIVE_INTERVAL_MS);
@@ -123,6 +124,8 @@ struct Session {
     /// When the connection came in: the machine's clock counts from here.
     started: Instant,
     record: CallRecord,
+    /// Metrics from the same events as the record.
+    observer: CallObserver,
     call: ActiveCall,
     /// This call's share of the recogniser pool.
     asr_caller: CallerId,
@@ -151,6 +154,11 @@ impl Session {
     /// message), then closes the connection and writes the record.
     async fn run(mut self, mut link: Link, mut shutdown: watch::Receiver<Phase>, rest: Vec<PbxEvent>) {
         let end = self.drive(&mut link, &mut shutdown, rest).await;
+        let ending = match end {
+            End::PeerClosed(_) => Ending::PeerClosed,
+            _ if self.call.machine.is_finished() => Ending::Machine,
+            _ => Ending::Cut,
+        };
         let cause = match end {
             End::PeerClosed(reason) => {
                 link.close().await;
@@ -173,12 +181,14 @@ impl Session {
             let now = self.now_ms();
             for out in self.call.machine.handle(now, Input::Hangup) {
                 if let Output::Event(e) = out {
+                    self.observer.event(&e);
                     self.record.push_event(e);
                 }
             }
         }
         let keeper = self.call.keeper.take();
-        write_record(&self.shared, &mut self.record, self.started, keeper, cause).await;
+        let ended = Ended { cause, keeper, observer: &mut self.observer, ending };
+        write_record(&self.shared, &mut self.record, self.started, ended).await;
     }
 
     async fn drive(&mut self, link: &mut Link, shutdown: &mut watch::Receiver<Phase>, rest: Vec<PbxEvent>) -> End {
@@ -386,6 +396,7 @@ impl Session {
             },
             Internal::Recognized { request, result } => match result {
                 Ok(r) => {
+                    self.observer.recognized(r.decode_ms);
                     debug!(request, text = %r.text, choice = ?r.choice, confidence = r.confidence, decode_ms = r.decode_ms, "recognised");
                     self.feed(Input::Recognized { request, result: r });
                 }
@@ -487,6 +498,7 @@ impl Session {
                     warn!(%reason, "speech recognition unavailable; the caller is offered keys");
                 }
                 info!(event = %serde_json::to_string(&e).unwrap_or_default(), "call event");
+                self.observer.event(&e);
                 self.record.push_event(e);
             }
         }
@@ -524,15 +536,19 @@ impl Session {
     }
 }
 
-/// Writes the call record (and the kept caller audio) of a call that ended
-/// with `cause`.
-async fn write_record(
-    shared: &Shared,
-    record: &mut CallRecord,
-    started: Instant,
-    keeper: Option<AudioKeeper>,
+/// How a call ended, for its record and its metrics.
+struct Ended<'a> {
     cause: String,
-) {
+    /// The caller's audio, when the config keeps it.
+    keeper: Option<AudioKeeper>,
+    observer: &'a mut CallObserver,
+    ending: Ending,
+}
+
+/// Stores the call record (and the kept caller audio) of a call that
+/// ended.
+async fn write_record(shared: &Shared, record: &mut CallRecord, started: Instant, ended: Ended<'_>) {
+    let Ended { cause, keeper, observer, ending } = ended;
     record.end_unix_ms = unix_ms(SystemTime::now());
     record.duration_ms = started.elapsed().as_millis() as u64;
     record.hangup_cause = cause.clone();
@@ -544,10 +560,11 @@ async fn write_record(
             Err(e) => warn!("caller audio not kept: {e}"),
         }
     }
-    info!(cause = %cause, duration_ms = record.duration_ms, "call ended");
-    if let Some(w) = shared.records.clone() {
-        let rec = std::mem::take(record);
-        let _ = tokio::task::spawn_blocking(move || w.write(&rec)).await;
+    observer.finish(record, ending);
+    info!(cause = %cause, duration_ms = record.duration_ms, outcome = record.outcome.as_deref().unwrap_or(""), "call ended");
+    if let Some(w) = &shared.records {
+        // Queued for the writer's thread: a slow disk never holds a call.
+        w.write(std::mem::take(record));
     }
 }
 

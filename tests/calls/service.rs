@@ -18,13 +18,16 @@ use hotline::config::ServerConfig;
 use hotline::server::{self, PromptSource, ServerDeps};
 
 /// The prompt cache the other end-to-end tests warm (their `deps()`).
-fn warm_prompt_cache() -> PathBuf {
+pub(crate) fn warm_prompt_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-prompts")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// The JSON-lines store these tests are about (the default is SQLite).
+const JSONL_RECORDS: &str = "call_records = \"calls.jsonl\"\n";
 
 /// A folder with the test dialplan and a config naming it.
 fn server_folder(extra: &str) -> (tempfile::TempDir, PathBuf) {
@@ -42,16 +45,16 @@ fn server_folder(extra: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// `hotline serve` as a child process, its log collected.
-struct ChildServer {
+pub(crate) struct ChildServer {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     log: Arc<Mutex<String>>,
 }
 
 impl ChildServer {
     /// Starts the server with `config`; `shell_setup` runs in the shell
     /// that then becomes the server (limits, signal dispositions).
-    fn start(config: &Path, shell_setup: &str) -> ChildServer {
+    pub(crate) fn start(config: &Path, shell_setup: &str) -> ChildServer {
         let cfg = ServerConfig::load(config).unwrap();
         let script = format!("{shell_setup}\nexec \"$0\" serve --config \"$1\"");
         let mut child = Command::new("sh")
@@ -76,21 +79,21 @@ impl ChildServer {
         ChildServer { child, addr: cfg.listen, log }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
-    fn is_running(&mut self) -> bool {
+    pub(crate) fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let ok =
             Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap().success();
         assert!(ok, "kill -{name} failed");
     }
 
-    async fn wait_log(&mut self, needle: &str, timeout: Duration) {
+    pub(crate) async fn wait_log(&mut self, needle: &str, timeout: Duration) {
         let t0 = Instant::now();
         while !self.log().contains(needle) {
             assert!(self.is_running(), "server exited; log:\n{}", self.log());
@@ -99,8 +102,20 @@ impl ChildServer {
         }
     }
 
-    async fn wait_ready(&mut self) {
+    pub(crate) async fn wait_ready(&mut self) {
         self.wait_log("hotline::server: ready", Duration::from_secs(120)).await;
+    }
+
+    /// Waits for the process to exit; its status, or `None` at the timeout.
+    pub(crate) async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let t0 = Instant::now();
+        while t0.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
     }
 }
 
@@ -139,7 +154,7 @@ async fn short_call(addr: SocketAddr, n: u32, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_after_a_full_disk_are_whole_lines_and_the_loss_is_logged() {
-    let (dir, config) = server_folder("");
+    let (dir, config) = server_folder(JSONL_RECORDS);
     let block = ulimit_block_bytes(dir.path());
     // 4 KiB of records: a short call's record fits (twice), one with a
     // 6000-character caller id does not.
@@ -167,7 +182,7 @@ async fn records_after_a_full_disk_are_whole_lines_and_the_loss_is_logged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reopens_the_record_file_and_a_call_in_flight_completes() {
-    let (dir, config) = server_folder("");
+    let (dir, config) = server_folder(JSONL_RECORDS);
     let mut server = ChildServer::start(&config, "");
     server.wait_ready().await;
     let records = dir.path().join("calls.jsonl");
@@ -197,7 +212,7 @@ async fn sighup_reopens_the_record_file_and_a_call_in_flight_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_record_file_is_replaced_at_the_configured_path() {
-    let (dir, config) = server_folder("");
+    let (dir, config) = server_folder(JSONL_RECORDS);
     let cfg = ServerConfig::load(&config).unwrap();
     let running = server::start(cfg, deps()).await.unwrap_or_else(|e| panic!("{e}"));
     let records = dir.path().join("calls.jsonl");

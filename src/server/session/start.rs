@@ -14,17 +14,18 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::freeswitch::EslCall;
-use super::{send, write_record, End, Session, CLOSE_WAIT, INTERNAL_QUEUE};
+use super::{send, write_record, End, Ended, Session, CLOSE_WAIT, INTERNAL_QUEUE};
 use crate::audio::{StreamResampler, MODEL_RATE};
 use crate::call::{Call, Input};
 use crate::pbx::transfer::{TransferControl, TransferTools};
 use crate::pbx::transport::Transport;
 use crate::pbx::{CallInfo, MediaCodec, PbxEvent, WireMessage};
+use crate::records::{unix_ms, AudioKeeper, CallRecord};
 use crate::server::control::ControlChannel;
 use crate::server::link::{Link, Received};
+use crate::server::observer::{CallObserver, Ending};
 use crate::server::pacer::AudioPacer;
 use crate::server::playback::Playback;
-use crate::server::record::{unix_ms, AudioKeeper, CallRecord};
 use crate::server::{Phase, Shared};
 
 /// MEDIA_START must come right after the upgrade (it does, within ms).
@@ -46,6 +47,8 @@ pub(super) struct Opening {
     pub transport: Transport,
     pub codec: Box<dyn MediaCodec>,
     pub record: CallRecord,
+    /// Metrics from the same events as the record.
+    pub observer: CallObserver,
     pub started: Instant,
 }
 
@@ -81,7 +84,7 @@ impl ActiveCall {
 impl Opening {
     pub fn new(transport: Transport, codec: Box<dyn MediaCodec>, shared: Arc<Shared>) -> Self {
         let record = CallRecord { start_unix_ms: unix_ms(SystemTime::now()), ..Default::default() };
-        Opening { shared, transport, codec, record, started: Instant::now() }
+        Opening { shared, transport, codec, record, observer: CallObserver::new(transport), started: Instant::now() }
     }
 
     /// Waits for the start message and starts the call: the session, and
@@ -102,17 +105,20 @@ impl Opening {
 
     /// Ends a connection that never became a call, and writes its record.
     pub async fn close(mut self: Box<Self>, mut link: Link, end: End) {
-        let cause = match end {
+        // No call ran, so no machine finished it: the peer left, or the
+        // connection was cut.
+        let (cause, ending) = match end {
             End::PeerClosed(reason) => {
                 link.close().await;
-                reason
+                (reason, Ending::PeerClosed)
             }
             End::HangUp(reason) | End::Broken(reason) => {
                 hang_up_link(&mut *self.codec, &mut link).await;
-                reason
+                (reason, Ending::Cut)
             }
         };
-        write_record(&self.shared, &mut self.record, self.started, None, cause).await;
+        let ended = Ended { cause, keeper: None, observer: &mut self.observer, ending };
+        write_record(&self.shared, &mut self.record, self.started, ended).await;
     }
 
     /// Reads until the start message. Other events before it carry nothing
@@ -182,6 +188,7 @@ impl Opening {
         let Some(plan) = plan else {
             return Err((Box::new(self), End::HangUp("no dialplan in service".into())));
         };
+        self.observer.started(&plan);
         let format = info.format.unwrap_or(crate::pbx::AudioFormat::Slin(MODEL_RATE));
         let rate = format.rate();
         info!(
@@ -229,6 +236,7 @@ impl Opening {
             codec: self.codec,
             started: self.started,
             record: self.record,
+            observer: self.observer,
             call,
             internal_tx,
             internal_rx,

@@ -10,7 +10,7 @@ use super::{End, Internal, Session};
 use crate::call::Input;
 use crate::dialplan::Transfer;
 use crate::pbx::transfer::{TransferFailed, TransferOrder, TransferOutcome, TransferStart};
-use crate::server::record::TransferRecord;
+use crate::records::TransferRecord;
 
 impl Session {
     /// Asks the call's transfer control to move the caller; a transfer
