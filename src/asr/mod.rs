@@ -7,6 +7,7 @@
 //!   the bounded thread pool in `pool`, never on async workers.
 use std::sync::Arc;
 
+mod error;
 pub mod language;
 pub mod models;
 pub(crate) mod pool;
@@ -17,6 +18,7 @@ pub mod silero;
 pub(crate) mod stack;
 pub mod whisper;
 
+pub use error::{AsrError, ModelError, RecognitionError};
 pub use language::Language;
 pub use pool::{PoolError, RecognizerPool};
 pub use runtime::RuntimeError;
@@ -173,24 +175,6 @@ pub struct Recognition {
     /// say.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub prompt: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AsrError {
-    #[error("model: {0}")]
-    Model(String),
-    #[error("recognition failed: {0}")]
-    Failed(String),
-    #[error("model: {0}")]
-    Tokens(#[from] whisper::tokens::TokenTableError),
-    #[error("model: {0}")]
-    Runtime(#[from] runtime::RuntimeError),
-    #[error("model: {0}")]
-    Language(#[from] whisper::model::LanguageError),
-    /// The utterance waited in the pool's queue until a newer one of the
-    /// same call took its place; nobody waits for its answer any more.
-    #[error("superseded by a newer utterance of the same call")]
-    Superseded,
 }
 
 pub trait Recognizer: Send + Sync {

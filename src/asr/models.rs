@@ -1,7 +1,7 @@
 //! Where the model files are, and a clear error when one is missing.
 use std::path::{Path, PathBuf};
 
-use super::AsrError;
+use super::{AsrError, ModelError};
 
 /// The model folder: `$HOTLINE_MODELS_DIR`, else `models/` in the current
 /// directory, else `models/` next to the source tree the binary was built
@@ -119,14 +119,8 @@ impl ModelPaths {
 pub fn require(path: &Path) -> Result<(), AsrError> {
     match std::fs::metadata(path) {
         Ok(m) if m.len() > 0 => verify_checksum(path, &m),
-        Ok(_) => Err(AsrError::Model(format!(
-            "model file {} is empty; delete it and run scripts/setup",
-            path.display()
-        ))),
-        Err(_) => Err(AsrError::Model(format!(
-            "model file {} is missing; run scripts/setup (it copies the models from $HOTLINE_MODELS or ../shared/models)",
-            path.display()
-        ))),
+        Ok(_) => Err(ModelError::Empty(path.to_path_buf()).into()),
+        Err(_) => Err(ModelError::Missing(path.to_path_buf()).into()),
     }
 }
 
@@ -159,11 +153,10 @@ fn verify_checksum(path: &Path, meta: &std::fs::Metadata) -> Result<(), AsrError
         return Ok(());
     }
     let mut hasher = Sha256::new();
-    let mut file =
-        std::fs::File::open(path).map_err(|e| AsrError::Model(format!("cannot read {}: {e}", path.display())))?;
+    let mut file = std::fs::File::open(path).map_err(|source| ModelError::Read { path: path.to_path_buf(), source })?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).map_err(|e| AsrError::Model(format!("cannot read {}: {e}", path.display())))?;
+        let n = file.read(&mut buf).map_err(|source| ModelError::Read { path: path.to_path_buf(), source })?;
         if n == 0 {
             break;
         }
@@ -171,10 +164,7 @@ fn verify_checksum(path: &Path, meta: &std::fs::Metadata) -> Result<(), AsrError
     }
     let actual: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     if actual != expected {
-        return Err(AsrError::Model(format!(
-            "model file {} is corrupt (its SHA-256 does not match SHA256SUMS); delete it and run scripts/setup",
-            path.display()
-        )));
+        return Err(ModelError::Corrupt(path.to_path_buf()).into());
     }
     // Best effort: a read-only models folder just means hashing again next time.
     let mut known = std::fs::read_to_string(&cache).unwrap_or_default();

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use super::{AsrError, Grammar, Recognition, Recognizer};
+use super::{AsrError, Grammar, Recognition, RecognitionError, Recognizer};
 
 pub type Reply = oneshot::Receiver<Result<Recognition, AsrError>>;
 
@@ -164,8 +164,8 @@ impl RecognizerPool {
 
     /// Blocking convenience for command-line tools.
     pub fn recognize_blocking(&self, samples: Arc<Vec<f32>>, grammar: Arc<Grammar>) -> Result<Recognition, AsrError> {
-        let rx = self.submit(samples, grammar).map_err(|e| AsrError::Failed(e.to_string()))?;
-        rx.blocking_recv().unwrap_or_else(|_| Err(AsrError::Failed("recognition worker stopped".into())))
+        let rx = self.submit(samples, grammar).map_err(RecognitionError::from)?;
+        rx.blocking_recv().unwrap_or_else(|_| Err(RecognitionError::WorkerStopped.into()))
     }
 }
 
@@ -188,7 +188,7 @@ fn work(shared: &Shared, recognizer: &dyn Recognizer) {
         // every later call) down.
         let result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| recognizer.recognize(&job.samples, &job.grammar)))
-                .unwrap_or_else(|_| Err(AsrError::Failed("recogniser panicked".into())));
+                .unwrap_or_else(|_| Err(RecognitionError::Panicked.into()));
         shared.lock().done(job.caller);
         let _ = job.reply.send(result);
     }

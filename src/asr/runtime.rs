@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use super::AsrError;
+use super::{AsrError, ModelError};
 
 const LIB: &str = "libonnxruntime.so";
 
@@ -61,7 +61,7 @@ pub fn session(path: &std::path::Path) -> Result<ort::session::Session, AsrError
     super::models::require(path)?;
     builder()
         .and_then(|mut b| b.commit_from_file(path))
-        .map_err(|e| AsrError::Model(format!("loading {}: {e}", path.display())))
+        .map_err(|source| ModelError::Load { path: path.to_path_buf(), rewritten: false, source }.into())
 }
 
 /// Like [`session`], for a graph rewritten in memory from `path`, run by
@@ -82,7 +82,7 @@ pub fn session_from_memory(
             Ok(b.with_intra_threads(threads)?.with_config_entry("session.intra_op.allow_spinning", "0")?)
         })
         .and_then(|mut b| b.commit_from_memory(bytes))
-        .map_err(|e| AsrError::Model(format!("loading {} (rewritten): {e}", path.display())))
+        .map_err(|source| ModelError::Load { path: path.to_path_buf(), rewritten: true, source }.into())
 }
 
 fn builder() -> Result<ort::session::builder::SessionBuilder, ort::Error> {

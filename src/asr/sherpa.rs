@@ -4,7 +4,7 @@ use std::time::Instant;
 use sherpa_onnx::{OfflineRecognizer, OfflineRecognizerConfig, OfflineWhisperModelConfig};
 
 use super::models::{require, ModelPaths};
-use super::{AsrError, Grammar, Recognition, Recognizer};
+use super::{AsrError, Grammar, ModelError, Recognition, RecognitionError, Recognizer};
 
 /// Whisper (int8) decoding freely. Knows no grammar: a grammar's
 /// choice is left to the intent matcher downstream.
@@ -48,10 +48,7 @@ impl SherpaWhisper {
         c.model_config.provider = Some("cpu".into());
         c.decoding_method = Some("greedy_search".into());
         let recognizer = OfflineRecognizer::create(&c).ok_or_else(|| {
-            AsrError::Model(format!(
-                "sherpa-onnx could not load Whisper from {}",
-                paths.whisper_encoder.parent().unwrap_or(paths.whisper_encoder.as_path()).display()
-            ))
+            ModelError::Engine(paths.whisper_encoder.parent().unwrap_or(paths.whisper_encoder.as_path()).to_path_buf())
         })?;
         Ok(SherpaWhisper { recognizer })
     }
@@ -62,10 +59,7 @@ impl Recognizer for SherpaWhisper {
         // Its language is fixed when it loads; decoding another language's
         // speech as English would only produce wrong words.
         if !grammar.language.is_english() {
-            return Err(AsrError::Failed(format!(
-                "the sherpa-onnx engine decodes English only, not language {:?}",
-                grammar.language.code()
-            )));
+            return Err(RecognitionError::EnglishOnlyEngine(grammar.language.code().to_string()).into());
         }
         let t0 = Instant::now();
         let stream = self.recognizer.create_stream();

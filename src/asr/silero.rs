@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use ort::session::Session;
 use ort::value::Tensor;
 
-use super::{AsrError, EndpointConfig, Utterance, VadEvent, VoiceDetector};
+use super::{AsrError, EndpointConfig, ModelError, RecognitionError, Utterance, VadEvent, VoiceDetector};
 
 const RATE: u64 = 16_000;
 /// Samples per network step at 16 kHz (fixed by the model).
@@ -28,17 +28,18 @@ impl SileroModel {
         let session = super::runtime::session(path)?;
         let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         if names != ["input", "state", "sr"] {
-            return Err(AsrError::Model(format!(
-                "{} is not a Silero VAD v5/v6 model (inputs {names:?})",
-                path.display()
-            )));
+            return Err(ModelError::Unexpected {
+                path: path.to_path_buf(),
+                what: format!("not a Silero VAD v5/v6 model (inputs {names:?})"),
+            }
+            .into());
         }
         Ok(Arc::new(SileroModel { session: Mutex::new(session) }))
     }
 
     /// Speech probability of one window; updates `state`.
     fn step(&self, input: &[f32], state: &mut [f32; STATE_LEN]) -> Result<f32, AsrError> {
-        let fail = |e: ort::Error| AsrError::Failed(format!("silero vad: {e}"));
+        let fail = |source: ort::Error| AsrError::from(RecognitionError::Runtime { stage: "silero vad", source });
         let x = Tensor::from_array(([1usize, input.len()], input.to_vec())).map_err(fail)?;
         let s = Tensor::from_array(([2usize, 1, 128], state.to_vec())).map_err(fail)?;
         let sr = Tensor::from_array(([1usize], vec![RATE as i64])).map_err(fail)?;

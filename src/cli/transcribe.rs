@@ -6,7 +6,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::asr::models::{ModelPaths, WhisperModelName};
-use crate::asr::{AsrError, Grammar, Recognition, SpeechConfig, SpeechStack, VadEvent, VoiceDetector};
+use crate::asr::{
+    AsrError, Grammar, Recognition, RecognitionError, SpeechConfig, SpeechStack, VadEvent, VoiceDetector,
+};
 use crate::audio::{read_wav, MODEL_RATE};
 use crate::dialplan::SlotUse;
 use crate::intent::{parse_digits, Candidate, TextMatcher};
@@ -157,7 +159,7 @@ fn transcribe_file(
         VadEvent::Failed { reason } => Some(reason.clone()),
         _ => None,
     }) {
-        return Err(AsrError::Failed(reason).into());
+        return Err(AsrError::from(RecognitionError::VoiceDetection(reason)).into());
     }
     // Queue every utterance first so the pool decodes them in parallel.
     let mut pending = Vec::new();
@@ -170,7 +172,7 @@ fn transcribe_file(
     let name = file.display().to_string();
     for (u, rx) in pending {
         let rec = match rx {
-            Ok(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(AsrError::Failed("worker stopped".into()))),
+            Ok(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(RecognitionError::WorkerStopped.into())),
             // The queue is full: decode this one here rather than lose it.
             Err(_) => stack.recognizer.recognize(&u.samples, grammar),
         }?;

@@ -2,7 +2,7 @@
 //! greedy decoding (for logging and the fallback text matcher) and the
 //! digit-constrained beam search used by `collect` actions.
 use super::model::{log_softmax_at, log_sum_exp, AudioFeatures, KvCache, WhisperModel};
-use crate::asr::AsrError;
+use crate::asr::{AsrError, RecognitionError};
 
 /// Digits as words, by value.
 pub const NUMBER_WORDS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
@@ -31,7 +31,7 @@ pub struct Prefix {
 pub fn prefix(model: &WhisperModel, audio: &AudioFeatures, prompt: &[u32]) -> Result<Prefix, AsrError> {
     let m = &model.meta;
     if prompt.is_empty() {
-        return Err(AsrError::Failed("whisper decoder: empty prompt".into()));
+        return Err(RecognitionError::EmptyPrompt.into());
     }
     let (logits, cache) = model.decode(audio, prompt, &model.empty_cache(1), 0)?;
     // Whisper reads "nobody speaks" at the start-of-transcript position.

@@ -19,7 +19,7 @@ use ort::value::{Tensor, TensorRef};
 use super::mel::{LogMel, MelFrontend, N_MELS};
 use super::tokens::Tokenizer;
 use crate::asr::models::ModelPaths;
-use crate::asr::{AsrError, Language};
+use crate::asr::{AsrError, Language, ModelError, RecognitionError};
 
 /// Model facts from the ONNX metadata.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ impl ModelMeta {
     fn from_map(map: &HashMap<String, String>, source: &Path) -> Result<Self, AsrError> {
         let get = |key: &str| -> Result<usize, AsrError> {
             map.get(key).and_then(|v| v.trim().parse().ok()).ok_or_else(|| {
-                AsrError::Model(format!("{}: metadata `{key}` is missing or not a number", source.display()))
+                AsrError::from(ModelError::MetadataKey { path: source.to_path_buf(), key: key.to_string() })
             })
         };
         let ids = |key: &str| -> Vec<u32> {
@@ -68,10 +68,13 @@ impl ModelMeta {
         if sot_sequence[0] != sot
             || (is_multilingual && (sot_sequence.len() != 3 || codes.len() != language_tokens.len()))
         {
-            return Err(AsrError::Model(format!(
-                "{}: metadata `sot_sequence` {sot_sequence:?} or the language list does not fit a Whisper model",
-                source.display()
-            )));
+            return Err(ModelError::Unexpected {
+                path: source.to_path_buf(),
+                what: format!(
+                    "metadata `sot_sequence` {sot_sequence:?} or the language list does not fit a Whisper model"
+                ),
+            }
+            .into());
         }
         Ok(ModelMeta {
             sot,
@@ -196,7 +199,7 @@ pub struct WhisperModel {
 }
 
 fn fail(what: &'static str) -> impl Fn(ort::Error) -> AsrError {
-    move |e| AsrError::Failed(format!("whisper {what}: {e}"))
+    move |source| RecognitionError::Runtime { stage: what, source }.into()
 }
 
 /// Which decoder graph to run (the original is kept for comparison).
@@ -218,7 +221,7 @@ impl WhisperModel {
         let enc_in: Vec<&str> = encoder.inputs().iter().map(|i| i.name()).collect();
         let metadata = encoder
             .metadata()
-            .map_err(|e| AsrError::Model(format!("{}: reading metadata: {e}", paths.whisper_encoder.display())))?;
+            .map_err(|source| ModelError::Metadata { path: paths.whisper_encoder.clone(), source })?;
         let keys = metadata.custom_keys().unwrap_or_default();
         let map: HashMap<String, String> =
             keys.into_iter().filter_map(|k| metadata.custom(&k).map(|v| (k, v))).collect();
@@ -235,24 +238,30 @@ impl WhisperModel {
             "offset",
         ];
         if enc_in != ["mel"] || dec_in != want_dec {
-            return Err(AsrError::Model(format!(
-                "{} / {}: not a sherpa-onnx Whisper export (encoder inputs {enc_in:?}, decoder inputs {dec_in:?})",
-                paths.whisper_encoder.display(),
-                paths.whisper_decoder.display()
-            )));
+            return Err(ModelError::Unexpected {
+                path: paths.whisper_encoder.clone(),
+                what: format!(
+                    "with {}, not a sherpa-onnx Whisper export (encoder inputs {enc_in:?}, decoder inputs {dec_in:?})",
+                    paths.whisper_decoder.display()
+                ),
+            }
+            .into());
         }
         let tokenizer = Tokenizer::load(&paths.whisper_tokens)?;
         if tokenizer.len() > meta.eot as usize + 1 || meta.n_vocab <= meta.no_timestamps as usize {
-            return Err(AsrError::Model(format!(
-                "{}: {} tokens does not fit the model (eot {}, n_vocab {})",
-                paths.whisper_tokens.display(),
-                tokenizer.len(),
-                meta.eot,
-                meta.n_vocab
-            )));
+            return Err(ModelError::Unexpected {
+                path: paths.whisper_tokens.clone(),
+                what: format!(
+                    "{} tokens does not fit the model (eot {}, n_vocab {})",
+                    tokenizer.len(),
+                    meta.eot,
+                    meta.n_vocab
+                ),
+            }
+            .into());
         }
         let prompt =
-            meta.prompt("en").map_err(|e| AsrError::Model(format!("{}: {e}", paths.whisper_encoder.display())))?;
+            meta.prompt("en").map_err(|source| ModelError::Language { path: paths.whisper_encoder.clone(), source })?;
         Ok(WhisperModel {
             prompt,
             encoder: Mutex::new(encoder),
@@ -282,15 +291,19 @@ impl WhisperModel {
 
     /// Runs the encoder on a log-mel spectrogram of any length up to 30 s.
     pub fn encode(&self, mel: &LogMel) -> Result<AudioFeatures, AsrError> {
-        let input =
-            Tensor::from_array(([1usize, N_MELS, mel.frames], mel.data.clone())).map_err(fail("encoder input"))?;
+        let input = Tensor::from_array(([1usize, N_MELS, mel.frames], mel.data.clone()))
+            .map_err(fail("whisper encoder input"))?;
         let mut session = self.encoder.lock().unwrap_or_else(|p| p.into_inner());
-        let out = session.run(ort::inputs!["mel" => input]).map_err(fail("encoder"))?;
-        let (shape, k) = out["n_layer_cross_k"].try_extract_tensor::<f32>().map_err(fail("encoder output"))?;
-        let (_, v) = out["n_layer_cross_v"].try_extract_tensor::<f32>().map_err(fail("encoder output"))?;
+        let out = session.run(ort::inputs!["mel" => input]).map_err(fail("whisper encoder"))?;
+        let (shape, k) = out["n_layer_cross_k"].try_extract_tensor::<f32>().map_err(fail("whisper encoder output"))?;
+        let (_, v) = out["n_layer_cross_v"].try_extract_tensor::<f32>().map_err(fail("whisper encoder output"))?;
         let positions = shape.get(2).copied().unwrap_or(0) as usize;
         if shape.len() != 4 || positions == 0 || k.len() != v.len() {
-            return Err(AsrError::Failed(format!("whisper encoder: unexpected output shape {shape:?}")));
+            return Err(RecognitionError::Shape {
+                stage: "whisper encoder",
+                what: format!("unexpected output shape {shape:?}"),
+            }
+            .into());
         }
         Ok(AudioFeatures { k: k.to_vec(), v: v.to_vec(), positions })
     }
@@ -336,25 +349,30 @@ impl WhisperModel {
         let batch = cache.batch;
         let m = &self.meta;
         if batch == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(batch) {
-            return Err(AsrError::Failed(format!("whisper decoder: {} tokens for {batch} rows", tokens.len())));
+            return Err(RecognitionError::Shape {
+                stage: "whisper decoder",
+                what: format!("{} tokens for {batch} rows", tokens.len()),
+            }
+            .into());
         }
         let n = tokens.len() / batch;
         if offset + n > m.n_text_ctx {
-            return Err(AsrError::Failed(format!(
-                "whisper decoder: {} tokens exceed the text context of {}",
-                offset + n,
-                m.n_text_ctx
-            )));
+            return Err(RecognitionError::Shape {
+                stage: "whisper decoder",
+                what: format!("{} tokens exceed the text context of {}", offset + n, m.n_text_ctx),
+            }
+            .into());
         }
         let (layers, state) = (m.n_text_layer, m.n_text_state);
         // The rewritten graph reads `offset + n` positions and writes the
         // last `n`: hand it exactly that many.
         let ctx = if self.growing_cache { offset + n } else { m.n_text_ctx };
         if cache.ctx < offset || cache.ctx > ctx || cache.k.len() != layers * batch * cache.ctx * state {
-            return Err(AsrError::Failed(format!(
-                "whisper decoder: cache of {} positions for offset {offset}",
-                cache.ctx
-            )));
+            return Err(RecognitionError::Shape {
+                stage: "whisper decoder",
+                what: format!("cache of {} positions for offset {offset}", cache.ctx),
+            }
+            .into());
         }
         let grown;
         let (k_in, v_in) = if cache.ctx == ctx {
@@ -390,13 +408,13 @@ impl WhisperModel {
         let cross_shape = [layers, audio_rows, audio.positions, state];
         let cache_shape = [layers, batch, ctx, state];
         let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
-        let tokens_t = Tensor::from_array(([batch, n], ids)).map_err(fail("decoder input"))?;
+        let tokens_t = Tensor::from_array(([batch, n], ids)).map_err(fail("whisper decoder input"))?;
         // Lend the caches, don't copy them.
-        let k_cache = TensorRef::from_array_view((cache_shape, k_in)).map_err(fail("decoder input"))?;
-        let v_cache = TensorRef::from_array_view((cache_shape, v_in)).map_err(fail("decoder input"))?;
-        let cross_k = TensorRef::from_array_view((cross_shape, cross_k_in)).map_err(fail("decoder input"))?;
-        let cross_v = TensorRef::from_array_view((cross_shape, cross_v_in)).map_err(fail("decoder input"))?;
-        let offset_t = Tensor::from_array(([1usize], vec![offset as i64])).map_err(fail("decoder input"))?;
+        let k_cache = TensorRef::from_array_view((cache_shape, k_in)).map_err(fail("whisper decoder input"))?;
+        let v_cache = TensorRef::from_array_view((cache_shape, v_in)).map_err(fail("whisper decoder input"))?;
+        let cross_k = TensorRef::from_array_view((cross_shape, cross_k_in)).map_err(fail("whisper decoder input"))?;
+        let cross_v = TensorRef::from_array_view((cross_shape, cross_v_in)).map_err(fail("whisper decoder input"))?;
+        let offset_t = Tensor::from_array(([1usize], vec![offset as i64])).map_err(fail("whisper decoder input"))?;
         let mut session = self.decoder.lock().unwrap_or_else(|p| p.into_inner());
         let out = session
             .run(ort::inputs![
@@ -407,18 +425,27 @@ impl WhisperModel {
                 "n_layer_cross_v" => cross_v,
                 "offset" => offset_t,
             ])
-            .map_err(fail("decoder"))?;
-        let (lshape, logits) = out["logits"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
+            .map_err(fail("whisper decoder"))?;
+        let (lshape, logits) = out["logits"].try_extract_tensor::<f32>().map_err(fail("whisper decoder output"))?;
         let (kshape, k) =
-            out["out_n_layer_self_k_cache"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
-        let (_, v) = out["out_n_layer_self_v_cache"].try_extract_tensor::<f32>().map_err(fail("decoder output"))?;
+            out["out_n_layer_self_k_cache"].try_extract_tensor::<f32>().map_err(fail("whisper decoder output"))?;
+        let (_, v) =
+            out["out_n_layer_self_v_cache"].try_extract_tensor::<f32>().map_err(fail("whisper decoder output"))?;
         let vocab = lshape.get(2).copied().unwrap_or(0) as usize;
         // Token ids index these rows everywhere: the size must be the model's.
         if lshape.len() != 3 || vocab != m.n_vocab || logits.len() != batch * n * vocab {
-            return Err(AsrError::Failed(format!("whisper decoder: unexpected logits shape {lshape:?}")));
+            return Err(RecognitionError::Shape {
+                stage: "whisper decoder",
+                what: format!("unexpected logits shape {lshape:?}"),
+            }
+            .into());
         }
         if k.len() != layers * batch * ctx * state || v.len() != k.len() {
-            return Err(AsrError::Failed(format!("whisper decoder: unexpected cache shape {kshape:?}")));
+            return Err(RecognitionError::Shape {
+                stage: "whisper decoder",
+                what: format!("unexpected cache shape {kshape:?}"),
+            }
+            .into());
         }
         Ok((
             Logits { data: logits.to_vec(), batch, tokens: n, vocab },
@@ -440,7 +467,7 @@ fn load_decoder(path: &Path, meta: &ModelMeta, graph: DecoderGraph) -> Result<(S
         return Ok((crate::asr::runtime::session(path)?, false));
     }
     crate::asr::models::require(path)?;
-    let bytes = std::fs::read(path).map_err(|e| AsrError::Model(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Read { path: path.to_path_buf(), source })?;
     let shape =
         super::graph::DecoderShape { n_vocab: meta.n_vocab, n_state: meta.n_text_state, n_text_ctx: meta.n_text_ctx };
     match super::graph::rewrite_decoder(&bytes, &shape) {

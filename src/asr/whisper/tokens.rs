@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 
-use crate::asr::AsrError;
+use crate::asr::{AsrError, RecognitionError};
 
 /// Longest phrase (bytes) the encoder accepts: phrases come from dialplans
 /// and are short; this bounds the quadratic merge loop.
@@ -126,11 +126,12 @@ impl Tokenizer {
     /// Token ids of `text`, split into pieces like GPT-2 does first.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, AsrError> {
         if text.len() > MAX_PHRASE_BYTES {
-            return Err(AsrError::Failed(format!(
-                "phrase of {} bytes is longer than {MAX_PHRASE_BYTES}: {:?}…",
-                text.len(),
-                text.chars().take(40).collect::<String>()
-            )));
+            return Err(RecognitionError::PhraseTooLong {
+                bytes: text.len(),
+                limit: MAX_PHRASE_BYTES,
+                start: text.chars().take(40).collect(),
+            }
+            .into());
         }
         let mut out = Vec::new();
         for piece in pretokenize(text) {
