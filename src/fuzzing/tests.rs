@@ -63,7 +63,7 @@ proptest! {
     }
 
     #[test]
-    fn config_errors_point_into_the_text_or_name_a_field(data in bytes(64)) {
+    fn config_errors_point_into_the_text(data in bytes(64)) {
         fuzz_config(&data);
     }
 
@@ -109,7 +109,7 @@ fn real_wavs_read_as_they_are() {
     }
 }
 
-/// Found by `config_errors_point_into_the_text_or_name_a_field`: the column
+/// Found by `config_errors_point_into_the_text`: the column
 /// of a syntax error counted bytes, so after accented letters it pointed
 /// past the end of the line (and a span inside a letter would panic).
 #[test]
