@@ -293,7 +293,8 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     let (registry, report) = {
         let dir = cfg.dialplan_dir.clone();
         let name = cfg.default_dialplan.clone();
-        tokio::task::spawn_blocking(move || DialplanRegistry::load(&dir, &name))
+        let recognizer = cfg.recognizer_model;
+        tokio::task::spawn_blocking(move || DialplanRegistry::load(&dir, &name, recognizer))
             .await
             .map_err(|source| StartError::TaskFailed { what: "loading the dialplans", source })??
     };

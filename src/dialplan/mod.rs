@@ -37,6 +37,16 @@ pub fn load(path: &Path) -> Result<Dialplan, Vec<Diagnostic>> {
     }
 }
 
+/// Loads one dialplan to be served by `model`: a dialplan in a language the
+/// model does not hear is refused, as `hotline check --config` reports it.
+pub fn load_for(path: &Path, model: WhisperModelName) -> Result<Dialplan, Vec<Diagnostic>> {
+    let outcome = load_file(path, None, Some(model));
+    match outcome.dialplan {
+        Some(d) => Ok(d),
+        None => Err(outcome.diagnostics),
+    }
+}
+
 /// A dialplan a command needs that cannot be used: shown with every
 /// diagnostic, one per line, as `hotline check` prints them.
 #[derive(Debug, thiserror::Error)]

@@ -15,12 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use crate::asr::models::WhisperModelName;
 use crate::dialplan::{self, Dialplan};
 
 type Stamp = (SystemTime, u64);
 
 pub struct DialplanRegistry {
     dir: PathBuf,
+    /// The server's recogniser: a dialplan in a language it does not hear
+    /// is refused, never put into service.
+    recognizer: WhisperModelName,
     default_name: String,
     plans: RwLock<HashMap<String, Arc<Dialplan>>>,
     /// Size/mtime of each file as last looked at (good or bad), so a broken
@@ -56,11 +60,17 @@ fn rejections(rejected: &[(PathBuf, String)]) -> String {
 }
 
 impl DialplanRegistry {
-    /// Loads the folder. Fails when the default dialplan is not among the
-    /// valid ones: a server that cannot answer a call must not start.
-    pub fn load(dir: &Path, default_name: &str) -> Result<(Self, ReloadReport), DialplanLoadError> {
+    /// Loads the folder for calls recognised by `recognizer`. Fails when the
+    /// default dialplan is not among the valid ones: a server that cannot
+    /// answer a call must not start.
+    pub fn load(
+        dir: &Path,
+        default_name: &str,
+        recognizer: WhisperModelName,
+    ) -> Result<(Self, ReloadReport), DialplanLoadError> {
         let reg = DialplanRegistry {
             dir: dir.to_path_buf(),
+            recognizer,
             default_name: default_name.to_string(),
             plans: RwLock::new(HashMap::new()),
             seen: RwLock::new(HashMap::new()),
@@ -128,7 +138,7 @@ impl DialplanRegistry {
                 continue;
             }
             self.seen.write().unwrap_or_else(|p| p.into_inner()).insert(path.clone(), stamp);
-            match dialplan::load(&path) {
+            match dialplan::load_for(&path, self.recognizer) {
                 Ok(plan) => {
                     let name = plan.name.clone();
                     let unchanged = self.get(&name).is_some_and(|old| old.version == plan.version);
@@ -203,7 +213,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("hotline.toml"), PLAN).unwrap();
         std::fs::write(dir.path().join("sales.toml"), PLAN).unwrap();
-        let (reg, _) = DialplanRegistry::load(dir.path(), "hotline").unwrap();
+        let (reg, _) = DialplanRegistry::load(dir.path(), "hotline", WhisperModelName::default()).unwrap();
         let in_call = reg.select(Some("sales")).0.expect("sales in service");
 
         std::fs::remove_file(dir.path().join("sales.toml")).unwrap();
@@ -226,5 +236,29 @@ mod tests {
         assert!(report.removed.is_empty() && report.rejected.len() == 1, "{report:?}");
         assert_eq!(reg.select(None).0.unwrap().name, "hotline");
         assert!(reg.scan().rejected.is_empty(), "reported once");
+    }
+
+    /// A Mandarin dialplan on the English-only tiny.en would be heard as
+    /// English nonsense: the server refuses it, naming why, and serves it
+    /// once the multilingual model is configured.
+    #[test]
+    fn a_dialplan_in_a_language_the_recogniser_does_not_hear_is_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let mandarin = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans/examples/mandarin.toml"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("hotline.toml"), PLAN).unwrap();
+        std::fs::write(dir.path().join("mandarin.toml"), &mandarin).unwrap();
+
+        let (reg, report) = DialplanRegistry::load(dir.path(), "hotline", WhisperModelName::TinyEn).unwrap();
+        assert_eq!(reg.names(), vec!["hotline".to_string()], "only the English dialplan is in service");
+        let (file, why) = &report.rejected[0];
+        assert!(file.ends_with("mandarin.toml"), "{file:?}");
+        assert!(why.contains("needs a multilingual recogniser"), "{why}");
+
+        let (reg, report) = DialplanRegistry::load(dir.path(), "hotline", WhisperModelName::Base).unwrap();
+        assert!(report.rejected.is_empty(), "{report:?}");
+        assert_eq!(reg.names(), vec!["hotline".to_string(), "mandarin".to_string()]);
     }
 }

@@ -100,6 +100,11 @@ pub struct LoadArgs {
     /// The server's `[endpointing] pause_ms` (0 = no early answers) [default: as in a config without it].
     #[arg(long)]
     pub pause_ms: Option<u64>,
+    /// Serve without call records (`call_records = ""`), to measure what
+    /// storing them costs; by default the server keeps them in SQLite, as
+    /// a production server does.
+    #[arg(long)]
+    pub no_records: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,6 +148,9 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         "listen = \"127.0.0.1:0\"\ndialplan_dir = \"dialplans\"\ndefault_dialplan = \"bench\"\nmax_calls = {}\n",
         args.calls.max(1) + 1
     );
+    if args.no_records {
+        toml.push_str("call_records = \"\"\n");
+    }
     if let Some(ms) = args.pause_ms {
         toml.push_str(&format!("[endpointing]\npause_ms = {ms}\n"));
     }
