@@ -21,6 +21,8 @@ use crate::call::Event;
 mod audio;
 pub mod export;
 pub mod jsonl;
+pub mod recorded;
+pub mod replay_case;
 pub mod sqlite;
 mod writer;
 
