@@ -27,7 +27,7 @@ enum Command {
     Say(hotline::cli::say::Args),
     /// Call records: `records export --format jsonl [--since DATE]`.
     Records(hotline::cli::records::Args),
-    /// Make replay cases (WAV + expectation file) of recorded calls, for `hotline replay DIR`.
+    /// Make replay cases (WAV + expectation file) of recorded calls, for `hotline replay --dialplan FILE DIR`.
     RecordTest(hotline::cli::record_test::Args),
 }
 
