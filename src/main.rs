@@ -27,6 +27,8 @@ enum Command {
     Say(hotline::cli::say::Args),
     /// Call records: `records export --format jsonl [--since DATE]`.
     Records(hotline::cli::records::Args),
+    /// Make replay cases (WAV + expectation file) of recorded calls, for `hotline replay --dialplan FILE DIR`.
+    RecordTest(hotline::cli::record_test::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Bench(b) => hotline::cli::bench::run(b).map_err(CliError::from),
         Command::Say(args) => hotline::cli::say::run(args).map_err(CliError::from),
         Command::Records(args) => hotline::cli::records::run(args).map_err(CliError::from),
+        Command::RecordTest(args) => hotline::cli::record_test::run(args).map_err(CliError::from),
     };
     ExitCode::from(outcome.unwrap_or_else(|e| hotline::cli::report(&e)))
 }

@@ -2,6 +2,7 @@
 pub mod bench;
 pub mod check;
 mod error;
+pub mod record_test;
 pub mod records;
 pub mod replay;
 pub mod say;

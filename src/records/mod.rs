@@ -11,6 +11,9 @@
 //! event) and JSON lines ([`jsonl`], when the path ends in `.jsonl`). A
 //! further store (PostgreSQL) is one more [`RecordStore`] and one more arm
 //! in [`open_store`].
+//!
+//! Stored calls are read back as JSON lines ([`export`]) and as the calls
+//! they were ([`recorded`]), which [`replay_case`] makes into replay cases.
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,6 +24,8 @@ use crate::call::Event;
 mod audio;
 pub mod export;
 pub mod jsonl;
+pub mod recorded;
+pub mod replay_case;
 pub mod sqlite;
 mod writer;
 

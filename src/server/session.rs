@@ -326,8 +326,9 @@ impl Session {
                 }
                 self.last_audio = Some(now);
                 self.fed_until = Some(now);
+                let arrived_ms = self.now_ms();
                 if let Some(k) = self.call.keeper.as_mut() {
-                    k.push(&samples);
+                    k.push_arrived(arrived_ms, &samples);
                 }
                 let f = i16_to_f32(&samples);
                 let f = match self.call.resampler.as_mut() {

@@ -8,5 +8,6 @@ mod asterisk_e2e;
 mod event_socket_late;
 mod front_door;
 mod operations;
+mod record_test;
 mod service;
 mod transports_e2e;

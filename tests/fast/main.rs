@@ -9,5 +9,6 @@ mod asterisk_deploy;
 mod bench_command;
 mod check;
 mod cli;
+mod record_test;
 mod transports;
 mod workspace;
