@@ -21,6 +21,7 @@ use crate::call::Event;
 mod audio;
 pub mod export;
 pub mod jsonl;
+pub mod queries;
 pub mod sqlite;
 mod writer;
 
