@@ -45,7 +45,7 @@ function renderActive() {
     el('td', {}, callLink(c.call_id, false)),
     el('td', { text: c.transport }),
     el('td', { text: c.dialplan }),
-    el('td', { class: 'menu', text: c.menu || '' }),
+    el('td', { class: 'call-menu', text: c.menu || '' }),
     el('td', { class: 'num', text: String(Math.floor((c.elapsed_ms + since) / 1000)) }),
     el('td', { class: 'words', text: c.last_utterance || '' }),
     el('td', { text: c.last_intent ? `${c.last_intent} (${c.last_intent_source})` : '' })));
