@@ -69,13 +69,21 @@ struct EventStream {
 
 impl EventStream {
     async fn open(addr: SocketAddr) -> EventStream {
+        Self::try_open(addr).await.unwrap_or_else(|head| panic!("no event stream: {head}"))
+    }
+
+    /// The stream, or the head of the answer that refused it.
+    async fn try_open(addr: SocketAddr) -> Result<EventStream, String> {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let req = format!("GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
         stream.write_all(req.as_bytes()).await.unwrap();
         let mut s = EventStream { stream, buf: String::new() };
         let head = s.next_block().await;
-        assert!(head.starts_with("HTTP/1.1 200") && head.contains("text/event-stream"), "{head}");
-        s
+        if head.starts_with("HTTP/1.1 200") && head.contains("text/event-stream") {
+            Ok(s)
+        } else {
+            Err(head)
+        }
     }
 
     /// The next block up to a blank line (CRLF for the head, LF for events).
@@ -121,6 +129,23 @@ impl EventStream {
                 }
             }
         }
+    }
+}
+
+impl EventStream {
+    /// Whether the server closes the stream within `timeout` (events
+    /// before the close are skipped).
+    async fn closes_within(&mut self, timeout: Duration) -> bool {
+        let mut chunk = [0u8; 4096];
+        let t0 = Instant::now();
+        while let Some(left) = timeout.checked_sub(t0.elapsed()) {
+            match tokio::time::timeout(left, self.stream.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => {}
+                Err(_) => return false,
+            }
+        }
+        false
     }
 }
 
@@ -280,4 +305,45 @@ async fn with_json_lines_records_the_api_says_it_shows_live_calls_only() {
         assert!(why.contains("JSON lines") && why.contains("live calls only"), "{path}: {why}");
     }
     assert_eq!(get(addr, "/api/calls/active", "localhost", false).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_are_capped_and_do_not_hold_up_a_shutdown() {
+    let (_dir, config) = folder("shutdown_grace_secs = 30\ncall_records = \"calls.db\"\n");
+    let mut server = ChildServer::start(&config, "");
+    server.wait_ready().await;
+    let addr = server.addr;
+    let mut streams = Vec::new();
+    for _ in 0..16 {
+        let mut s = EventStream::open(addr).await;
+        s.wait("active", |_| true).await;
+        streams.push(s);
+    }
+    let refused = get(addr, "/api/events", "localhost", false).await;
+    assert_eq!(refused.status, 503, "a 17th stream: {}", refused.head);
+    // The other routes still answer while the streams are open.
+    assert_eq!(get(addr, "/api/calls/active", "localhost", false).await.status, 200);
+    drop(streams.pop());
+    let t0 = Instant::now();
+    let mut again = loop {
+        // The server notices the closed stream as its read ends.
+        match EventStream::try_open(addr).await {
+            Ok(s) => break s,
+            Err(head) => assert!(head.contains("503"), "{head}"),
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "the closed stream's place was not freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    again.wait("active", |_| true).await;
+    // SIGTERM with no call in progress: the open dashboards do not keep
+    // the server waiting for its 30 s grace.
+    let t0 = Instant::now();
+    server.signal("TERM");
+    streams.push(again);
+    for s in &mut streams {
+        assert!(s.closes_within(Duration::from_secs(5)).await, "an event stream still open after SIGTERM");
+    }
+    let status = server.wait_exit(Duration::from_secs(10)).await.expect("the server stops");
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    assert!(t0.elapsed() < Duration::from_secs(10), "took {:?}", t0.elapsed());
 }
