@@ -341,11 +341,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     if cfg.auth.is_none() && bound.iter().any(|b| b.endpoint.transport.is_websocket() && !is_loopback(&b.listener)) {
         warn!("websocket listeners on a non-loopback address without [auth]: anyone who reaches them can start calls");
     }
-    if cfg.auth.is_some() {
-        info!(%addr, "dashboard at http://{addr}/ (with the [auth] credentials)");
-    } else {
-        info!(%addr, "dashboard at http://{addr}/ for loopback peers only: without [auth] others get 403");
-    }
+    dashboard::announce(&cfg, addr);
     let esl = if cfg.listeners.iter().any(|l| l.transport.needs_event_socket()) {
         let esl_cfg = cfg.esl.clone().ok_or(StartError::NoEventSocket)?;
         // Not awaited: FreeSWITCH may come up after hotline, as it may go

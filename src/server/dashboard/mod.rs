@@ -40,6 +40,15 @@ impl Default for Dashboard {
     }
 }
 
+/// Says at start where the dashboard is and who may see it.
+pub(super) fn announce(cfg: &crate::config::ServerConfig, addr: std::net::SocketAddr) {
+    if cfg.auth.is_some() {
+        tracing::info!("dashboard at http://{addr}/ (with the [auth] credentials)");
+    } else {
+        tracing::info!("dashboard at http://{addr}/ for loopback peers only: without [auth] others get 403");
+    }
+}
+
 /// Whether `path` is one of the dashboard's routes.
 pub fn serves(path: &str) -> bool {
     path == "/" || assets::find(path).is_some() || path == "/api" || path.starts_with("/api/")
