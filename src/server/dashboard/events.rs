@@ -2,7 +2,7 @@
 //! event is the calls in progress; then, whenever they change, a new list
 //! (`event: active`), and when a call ends, `event: finished` (the page
 //! then reads the recent calls and the funnel again). Changes that come
-//! in a burst are sent as one list; a subscriber that falls behind the
+//! in a burst are sent as one list, at most one every [`MIN_GAP`]; a subscriber that falls behind the
 //! broadcast just gets the current list. A comment every
 //! [`HEARTBEAT`] keeps proxies and SSH tunnels from closing an idle
 //! stream and shows when the browser has gone.
@@ -18,6 +18,9 @@ use super::live::Change;
 use super::Dashboard;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Lists are sent at most this often: with many calls, changes come many
+/// times a second, and a person reads no faster.
+const MIN_GAP: Duration = Duration::from_millis(250);
 /// A write the browser does not take within this ends the stream.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -43,16 +46,22 @@ pub(super) async fn stream(
     if !send(&mut to_browser, &first).await {
         return;
     }
-    let stopping = phase.wait_for(|p| *p != Phase::Running);
+    // Its guard is dropped at once: the select below awaits in its arms.
+    let stopping = async {
+        let _ = phase.wait_for(|p| *p != Phase::Running).await;
+    };
     tokio::pin!(stopping);
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     let mut sink = [0u8; 256];
+    let mut last_sent = tokio::time::Instant::now();
     loop {
         let message = tokio::select! {
             change = changes.recv() => match change {
                 Ok(first) => {
                     let mut finished = first == Change::Finished;
-                    // A burst of changes is one list.
+                    // The changes of a burst, or of the gap since the last
+                    // list, are one list.
+                    tokio::time::sleep_until(last_sent + MIN_GAP).await;
                     loop {
                         match changes.try_recv() {
                             Ok(c) => finished |= c == Change::Finished,
@@ -77,6 +86,7 @@ pub(super) async fn stream(
         if !send(&mut to_browser, &message).await {
             return;
         }
+        last_sent = tokio::time::Instant::now();
     }
 }
 

@@ -67,10 +67,7 @@ function connectEvents() {
     renderActive();
   });
   // A call ended: its record is written a moment later.
-  events.addEventListener('finished', () => {
-    setTimeout(refreshRecords, 500);
-    setTimeout(refreshRecords, 2500);
-  });
+  events.addEventListener('finished', scheduleRefresh);
 }
 
 async function refreshRecent() {
@@ -148,6 +145,23 @@ async function refreshFunnel() {
 function refreshRecords() {
   refreshRecent();
   refreshFunnel();
+}
+
+// Calls ending in a busy hour must not turn into a query each: the
+// records are read again at most every REFRESH_GAP_MS (a funnel over a
+// month of calls takes the server a moment).
+const REFRESH_GAP_MS = 3000;
+let refreshDue = null;
+let lastRefresh = 0;
+
+function scheduleRefresh() {
+  if (refreshDue !== null) return;
+  const wait = Math.max(500, lastRefresh + REFRESH_GAP_MS - Date.now());
+  refreshDue = setTimeout(() => {
+    refreshDue = null;
+    lastRefresh = Date.now();
+    refreshRecords();
+  }, wait);
 }
 
 // The details of an event: every field but its type and time, as text.
