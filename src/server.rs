@@ -19,7 +19,9 @@
 //!   credentials (it tells nothing and changes nothing), nor do `GET
 //!   /healthz` (the same, for Kubernetes) and `GET /readyz`, which says
 //!   whether calls should be sent here ([`readiness`]). `GET /metrics`
-//!   ([`crate::metrics`]) needs credentials like every other route.
+//!   ([`crate::metrics`]) needs credentials like every other route, and so
+//!   does the live dashboard (`GET /`, `/api/...`, [`dashboard`]), which
+//!   without `[auth]` is served to loopback peers only.
 //! - Hot reload of the dialplan folder ([`dialplans`]); a dialplan going
 //!   into service gets its grammars readied and its prompts rendered first.
 //! - Shutdown: refuse new calls (503), let calls finish for
@@ -28,6 +30,7 @@
 mod auth;
 mod connection;
 mod control;
+mod dashboard;
 mod dialplans;
 mod freeswitch_prompts;
 pub mod http;
@@ -176,6 +179,8 @@ pub(crate) struct Shared {
     pub controls: ControlChannels,
     /// The FreeSWITCH event socket, when a listener needs it.
     pub esl: Option<EslControl>,
+    /// The calls in progress and the event streams of `GET /`.
+    pub dashboard: dashboard::Dashboard,
 }
 
 /// A bound listener and what it speaks.
@@ -337,6 +342,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     if cfg.auth.is_none() && bound.iter().any(|b| b.endpoint.transport.is_websocket() && !is_loopback(&b.listener)) {
         warn!("websocket listeners on a non-loopback address without [auth]: anyone who reaches them can start calls");
     }
+    dashboard::announce(&cfg, addr);
     let esl = if cfg.listeners.iter().any(|l| l.transport.needs_event_socket()) {
         let esl_cfg = cfg.esl.clone().ok_or(StartError::NoEventSocket)?;
         // Not awaited: FreeSWITCH may come up after hotline, as it may go
@@ -362,6 +368,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
         readiness,
         controls: controls.clone(),
         esl,
+        dashboard: dashboard::Dashboard::default(),
     });
     prepare_dialplans(&shared, registry.names());
     tokio::spawn(log_when_ready(shared.readiness.subscribe()));

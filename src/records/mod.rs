@@ -24,6 +24,7 @@ use crate::call::Event;
 mod audio;
 pub mod export;
 pub mod jsonl;
+pub mod queries;
 pub mod recorded;
 pub mod replay_case;
 pub mod sqlite;

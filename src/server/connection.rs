@@ -162,6 +162,9 @@ pub(super) async fn connection(
         return;
     }
     if !head.is_websocket_upgrade() {
+        if transport == Transport::AsteriskWs && super::dashboard::serves(head.path()) {
+            return super::dashboard::answer(stream, peer, &head, &shared, phase, handshaking).await;
+        }
         return plain_http(stream, peer, transport, &head, &shared).await;
     }
     let subprotocol = transport.subprotocol();

@@ -170,16 +170,23 @@ pub async fn respond_typed(stream: TcpStream, status: &str, content_type: &str, 
     respond_with(stream, status, content_type, "", body).await
 }
 
-async fn respond_with(mut stream: TcpStream, status: &str, content_type: &str, extra_headers: &str, body: &str) {
+async fn respond_with(stream: TcpStream, status: &str, content_type: &str, extra_headers: &str, body: &str) {
+    respond_bytes(stream, status, content_type, extra_headers, body.as_bytes()).await
+}
+
+/// Writes a complete answer of any type, with extra header lines (each
+/// ending in CRLF), and closes.
+pub async fn respond_bytes(mut stream: TcpStream, status: &str, content_type: &str, extra_headers: &str, body: &[u8]) {
     // Consume whatever request bytes are there so the close is clean.
     let mut sink = [0u8; 1024];
     let _ = tokio::time::timeout(Duration::from_millis(20), stream.read(&mut sink)).await;
-    let msg = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n{body}",
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n",
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        let _ = stream.write_all(msg.as_bytes()).await;
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(body).await;
         let _ = stream.shutdown().await;
     })
     .await;

@@ -24,6 +24,8 @@ pub(super) struct CallObserver {
     transfer_reason: Option<&'static str>,
     /// Call time at which the last recognised utterance's speech ended.
     speech_end_ms: Option<u64>,
+    /// The call on the dashboard, while it is in progress.
+    live: Option<super::dashboard::LiveEntry>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,7 @@ impl CallObserver {
             last_decision: Decision::None,
             transfer_reason: None,
             speech_end_ms: None,
+            live: None,
         }
     }
 
@@ -73,6 +76,11 @@ impl CallObserver {
         self.active = true;
     }
 
+    /// Shows the call on the dashboard until it ends.
+    pub(super) fn show_live(&mut self, live: &Arc<super::dashboard::LiveCalls>, call_id: &str) {
+        self.live = live.enter(call_id, &self.transport, self.dialplan());
+    }
+
     /// The recogniser answered (whether or not the answer is used).
     pub(super) fn recognized(&self, decode_ms: u64) {
         m::recognition_ms(decode_ms);
@@ -80,6 +88,9 @@ impl CallObserver {
 
     /// One event of the call machine, as it goes into the record.
     pub(super) fn event(&mut self, e: &Event) {
+        if let Some(live) = &self.live {
+            live.event(e);
+        }
         let Some(plan) = self.plan.clone() else { return };
         let dialplan = plan.name.as_str();
         match e {
@@ -139,6 +150,7 @@ impl CallObserver {
     }
 
     fn end_active(&mut self) {
+        self.live = None;
         if std::mem::take(&mut self.active) {
             m::call_ended(&self.transport, self.dialplan());
         }

@@ -17,11 +17,11 @@ use crate::service::{free_port, warm_prompt_cache, ChildServer};
 use crate::support::asterisk::{AsteriskCall, AsteriskConfig};
 use crate::support::server::{clip, http_get, DIALPLAN};
 
-const USER: &str = "asterisk";
-const PASSWORD: &str = "metrics-test-pw";
+pub(crate) const USER: &str = "asterisk";
+pub(crate) const PASSWORD: &str = "metrics-test-pw";
 
 /// A folder with the test dialplan and a config naming it.
-fn folder(extra: &str) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn folder(extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("dialplans")).unwrap();
     std::fs::write(dir.path().join("dialplans/hotline.toml"), DIALPLAN).unwrap();
@@ -36,7 +36,7 @@ fn folder(extra: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// `GET path` with basic auth; status and body.
-async fn get_with_auth(addr: SocketAddr, path: &str) -> (u16, String) {
+pub(crate) async fn get_with_auth(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let cred = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
     let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {cred}\r\n\r\n");
@@ -157,7 +157,7 @@ async fn wait_stored(db: &Path, n: usize) -> Vec<StoredCall> {
     }
 }
 
-fn caller(addr: SocketAddr, n: u32) -> AsteriskConfig {
+pub(crate) fn caller(addr: SocketAddr, n: u32) -> AsteriskConfig {
     let mut cfg = AsteriskConfig::new(addr, n);
     cfg.auth = Some((USER.into(), PASSWORD.into()));
     // The no-AMI transfer method hands the target to the call's own token.
@@ -165,11 +165,11 @@ fn caller(addr: SocketAddr, n: u32) -> AsteriskConfig {
     cfg
 }
 
-async fn wait_marks(call: &AsteriskCall, n: usize, what: &str) {
+pub(crate) async fn wait_marks(call: &AsteriskCall, n: usize, what: &str) {
     assert!(call.wait_marks(n, Duration::from_secs(30)).await, "{what} never played: {:?}", call.commands());
 }
 
-async fn wait_hangup(call: &AsteriskCall) {
+pub(crate) async fn wait_hangup(call: &AsteriskCall) {
     assert!(call.wait_command("HANGUP", Duration::from_secs(20)).await.is_some(), "no HANGUP: {:?}", call.commands());
     call.hangup().await;
 }

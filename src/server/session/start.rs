@@ -189,6 +189,7 @@ impl Opening {
             return Err((Box::new(self), End::HangUp("no dialplan in service".into())));
         };
         self.observer.started(&plan);
+        self.observer.show_live(&self.shared.dashboard.live, &info.call_id);
         let format = info.format.unwrap_or(crate::pbx::AudioFormat::Slin(MODEL_RATE));
         let rate = format.rate();
         info!(

@@ -1,0 +1,263 @@
+//! The dashboard's routes: which request gets which answer. Every answer
+//! is a GET with no body; JSON is served as `application/json`, never
+//! HTML, and every answer carries headers that keep a browser from
+//! running anything but the dashboard's own script.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rusqlite::Connection;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{watch, OwnedSemaphorePermit};
+use tracing::warn;
+
+use super::super::http::{self, RequestHead};
+use super::super::{Phase, Shared};
+use super::{admitted, assets, events};
+use crate::records::queries;
+use crate::records::sqlite::SqliteStore;
+use crate::records::{StoreError, StoreKind};
+
+/// Sent with every dashboard answer: no caching of caller data, no
+/// sniffing JSON as HTML, no framing, and no script but `/dashboard.js`.
+pub(super) const SECURITY_HEADERS: &str = "Cache-Control: no-store\r\n\
+    X-Content-Type-Options: nosniff\r\n\
+    X-Frame-Options: DENY\r\n\
+    Referrer-Policy: no-referrer\r\n\
+    Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+    media-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n";
+
+const JSON: &str = "application/json; charset=utf-8";
+/// Recent calls listed when the request does not say.
+const DEFAULT_RECENT: usize = 50;
+/// The funnel's period when the request does not say: a day.
+const DEFAULT_PERIOD_MS: u64 = 24 * 3600 * 1000;
+/// Longest call id looked up.
+const MAX_CALL_ID: usize = 256;
+/// A kept audio file must be sent within this (an hour of 16 kHz audio is
+/// 115 MB).
+const AUDIO_SEND_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Answers a dashboard request (already past `[auth]`, when set).
+pub(in crate::server) async fn answer(
+    stream: TcpStream,
+    peer: SocketAddr,
+    head: &RequestHead,
+    shared: &Arc<Shared>,
+    phase: watch::Receiver<Phase>,
+    handshaking: OwnedSemaphorePermit,
+) {
+    if !admitted(shared.cfg.auth.is_some(), peer.ip(), head.header("Host")) {
+        warn!(%peer, path = head.path(), "dashboard refused: without [auth] it is served to loopback peers only");
+        return text(stream, "403 Forbidden", "the dashboard is served to localhost only when [auth] is not set\n")
+            .await;
+    }
+    if head.method != "GET" {
+        return http::respond(stream, "405 Method Not Allowed", "Allow: GET\r\n", "").await;
+    }
+    let path = head.path();
+    if let Some(asset) = assets::find(path) {
+        return reply(stream, "200 OK", asset.content_type, asset.body.as_bytes()).await;
+    }
+    match path {
+        "/api/calls/active" => json(stream, &ActiveCalls { calls: shared.dashboard.live.snapshot() }).await,
+        "/api/events" => events::stream(stream, &shared.dashboard, phase, handshaking).await,
+        "/api/dialplans" => {
+            let body = Dialplans { in_service: shared.registry.names(), default: shared.cfg.default_dialplan.clone() };
+            json(stream, &body).await
+        }
+        "/api/calls/recent" => {
+            let limit = match head.query("limit").map(|l| l.parse::<usize>()) {
+                None => DEFAULT_RECENT,
+                Some(Ok(n)) => n.min(queries::MAX_RECENT),
+                Some(Err(_)) => return error(stream, "400 Bad Request", "limit: not a number").await,
+            };
+            let found = records(shared, move |c, p| queries::recent_calls(c, p, limit)).await;
+            answer_json(stream, found.map(|calls| RecentCalls { calls })).await
+        }
+        "/api/funnel" => {
+            let dialplan = head.query("dialplan").unwrap_or_else(|| shared.cfg.default_dialplan.clone());
+            let since = match head.query("since").map(|s| s.parse::<u64>()) {
+                None => now_ms().saturating_sub(DEFAULT_PERIOD_MS),
+                Some(Ok(ms)) => ms,
+                Some(Err(_)) => return error(stream, "400 Bad Request", "since: not a Unix time in ms").await,
+            };
+            answer_json(stream, records(shared, move |c, p| queries::funnel(c, p, &dialplan, since)).await).await
+        }
+        _ => match path.strip_prefix("/api/calls/").and_then(call_route) {
+            Some((id, CallRoute::Timeline)) => {
+                match records(shared, move |c, p| queries::call_timeline(c, p, &id)).await {
+                    Ok(Some(timeline)) => json(stream, &timeline).await,
+                    Ok(None) => error(stream, "404 Not Found", "no stored call with this id").await,
+                    Err((status, why)) => error(stream, status, &why).await,
+                }
+            }
+            Some((id, CallRoute::Audio)) => audio(stream, shared, id, handshaking).await,
+            None => error(stream, "404 Not Found", "no such route").await,
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct ActiveCalls {
+    calls: Vec<super::live::LiveCall>,
+}
+
+#[derive(Serialize)]
+struct RecentCalls {
+    calls: Vec<queries::CallSummary>,
+}
+
+#[derive(Serialize)]
+struct Dialplans {
+    in_service: Vec<String>,
+    default: String,
+}
+
+enum CallRoute {
+    Timeline,
+    Audio,
+}
+
+/// `{id}` or `{id}/audio` (the id percent-encoded).
+fn call_route(rest: &str) -> Option<(String, CallRoute)> {
+    let (id, route) = match rest.strip_suffix("/audio") {
+        Some(id) => (id, CallRoute::Audio),
+        None => (rest, CallRoute::Timeline),
+    };
+    let id = crate::pbx::percent_decode(id, false);
+    (!id.is_empty() && id.len() <= MAX_CALL_ID && !id.contains('/')).then_some((id, route))
+}
+
+/// Why a records question has no answer: its status and the reason.
+type Refusal = (&'static str, String);
+
+/// Runs `query` on a read-only connection to the SQLite record store, on
+/// a blocking thread; or says why the records cannot answer.
+async fn records<T: Send + 'static>(
+    shared: &Shared,
+    query: impl FnOnce(&Connection, &Path) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Refusal> {
+    const NOT_HERE: &str = "501 Not Implemented";
+    let Some(path) = shared.cfg.call_records.clone() else {
+        return Err((
+            NOT_HERE,
+            "call records are off (call_records = \"\"): the dashboard shows live calls only".into(),
+        ));
+    };
+    if StoreKind::of(&path) == StoreKind::Jsonl {
+        return Err((
+            NOT_HERE,
+            "call records are kept as JSON lines, which the dashboard does not read: it shows live calls only \
+             (finished calls, funnels and timelines need call_records in SQLite)"
+                .into(),
+        ));
+    }
+    let asked = tokio::task::spawn_blocking(move || {
+        let conn = SqliteStore::open_read_only(&path)?;
+        query(&conn, &path)
+    })
+    .await;
+    match asked {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(e)) => {
+            warn!("dashboard: the call records could not be read: {e}");
+            Err(("500 Internal Server Error", format!("the call records could not be read: {e}")))
+        }
+        Err(e) => Err(("500 Internal Server Error", format!("the records query failed: {e}"))),
+    }
+}
+
+/// `GET /api/calls/{id}/audio`: the caller's kept audio, if the config
+/// keeps it and the file is in its folder.
+async fn audio(stream: TcpStream, shared: &Arc<Shared>, id: String, handshaking: OwnedSemaphorePermit) {
+    let Some(dir) = shared.cfg.keep_audio_dir.clone() else {
+        return error(stream, "404 Not Found", "caller audio is not kept (keep_audio_dir is off)").await;
+    };
+    let file = match records(shared, move |c, p| queries::audio_file(c, p, &id)).await {
+        Ok(Some(file)) => file,
+        Ok(None) => return error(stream, "404 Not Found", "no audio kept for this call").await,
+        Err((status, why)) => return error(stream, status, &why).await,
+    };
+    let Some(file) = inside(&dir, &file).await else {
+        return error(stream, "404 Not Found", "the call's audio file is gone").await;
+    };
+    let Ok(mut wav) = tokio::fs::File::open(&file).await else {
+        return error(stream, "404 Not Found", "the call's audio file is gone").await;
+    };
+    let Ok(len) = wav.metadata().await.map(|m| m.len()) else {
+        return error(stream, "500 Internal Server Error", "the call's audio file cannot be read").await;
+    };
+    // A download can take a while: it no longer counts as a connection
+    // that has not said what it wants.
+    drop(handshaking);
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: {len}\r\nConnection: close\r\n{SECURITY_HEADERS}\r\n"
+    );
+    let mut stream = stream;
+    let _ = tokio::time::timeout(AUDIO_SEND_TIMEOUT, async {
+        stream.write_all(head.as_bytes()).await?;
+        tokio::io::copy(&mut wav, &mut stream).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// `file`, resolved, when it lies inside `dir`: a record's path is data,
+/// and only what hotline kept may be served.
+async fn inside(dir: &Path, file: &Path) -> Option<PathBuf> {
+    let dir = tokio::fs::canonicalize(dir).await.ok()?;
+    let file = tokio::fs::canonicalize(file).await.ok()?;
+    file.starts_with(&dir).then_some(file)
+}
+
+fn now_ms() -> u64 {
+    crate::records::unix_ms(SystemTime::now())
+}
+
+async fn answer_json<T: Serialize>(stream: TcpStream, found: Result<T, Refusal>) {
+    match found {
+        Ok(body) => json(stream, &body).await,
+        Err((status, why)) => error(stream, status, &why).await,
+    }
+}
+
+async fn json<T: Serialize>(stream: TcpStream, body: &T) {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => reply(stream, "200 OK", JSON, &bytes).await,
+        Err(e) => error(stream, "500 Internal Server Error", &format!("not serialisable: {e}")).await,
+    }
+}
+
+/// An error as `{"error": "..."}`.
+async fn error(stream: TcpStream, status: &str, why: &str) {
+    let body = serde_json::json!({ "error": why }).to_string();
+    reply(stream, status, JSON, body.as_bytes()).await
+}
+
+async fn text(stream: TcpStream, status: &str, body: &str) {
+    reply(stream, status, "text/plain; charset=utf-8", body.as_bytes()).await
+}
+
+async fn reply(stream: TcpStream, status: &str, content_type: &str, body: &[u8]) {
+    http::respond_bytes(stream, status, content_type, SECURITY_HEADERS, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_routes_decode_the_id_and_refuse_odd_ones() {
+        let (id, route) = call_route("1733%2E12/audio").unwrap();
+        assert_eq!(id, "1733.12");
+        assert!(matches!(route, CallRoute::Audio));
+        assert!(matches!(call_route("abc").unwrap().1, CallRoute::Timeline));
+        assert!(call_route("").is_none());
+        assert!(call_route("a%2Fb").is_none(), "no slash in an id");
+        assert!(call_route(&"x".repeat(MAX_CALL_ID + 1)).is_none());
+    }
+}
