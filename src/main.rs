@@ -27,6 +27,8 @@ enum Command {
     Say(hotline::cli::say::Args),
     /// Call records: `records export --format jsonl [--since DATE]`.
     Records(hotline::cli::records::Args),
+    /// Learn from call records: what callers said that was not understood, and dialplan changes for it.
+    Suggest(hotline::cli::suggest::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Bench(b) => hotline::cli::bench::run(b).map_err(CliError::from),
         Command::Say(args) => hotline::cli::say::run(args).map_err(CliError::from),
         Command::Records(args) => hotline::cli::records::run(args).map_err(CliError::from),
+        Command::Suggest(args) => hotline::cli::suggest::run(args).map_err(CliError::from),
     };
     ExitCode::from(outcome.unwrap_or_else(|e| hotline::cli::report(&e)))
 }

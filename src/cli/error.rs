@@ -12,6 +12,7 @@
 //! outermost message is printed.
 use std::fmt::Display;
 
+use super::suggest::SuggestError;
 use super::transcribe::TranscribeError;
 use super::{bench::BenchError, records::RecordsError, replay::ReplayError, say::SayError, serve::ServeError};
 
@@ -35,6 +36,8 @@ pub enum CliError {
     Bench(#[from] BenchError),
     #[error(transparent)]
     Records(#[from] RecordsError),
+    #[error(transparent)]
+    Suggest(#[from] SuggestError),
 }
 
 impl CliError {
@@ -47,6 +50,7 @@ impl CliError {
             CliError::Say(e) => e.exit_code(),
             CliError::Bench(_) => BAD_INPUT,
             CliError::Records(e) => e.exit_code(),
+            CliError::Suggest(e) => e.exit_code(),
         }
     }
 }
