@@ -89,8 +89,9 @@ struct Walk<'a> {
     pending: Option<(String, f32)>,
     /// The utterance (index in `out`) whose "Did you mean …?" is asked.
     confirming: Option<usize>,
-    /// The last utterance acted on as an option, and when: undoable.
-    acted: Option<(usize, u64)>,
+    /// The last utterance acted on as an option, when, and whether that
+    /// option went to another menu: undoable.
+    acted: Option<(usize, u64, bool)>,
     /// In an option's collect or slot step: the words answer that step,
     /// not the menu.
     in_step: bool,
@@ -124,10 +125,10 @@ impl Walk<'_> {
             }
             RecordedEvent::Collect { .. } => self.in_step = false,
             RecordedEvent::Hangup { t_ms, reason } => {
-                if reason == "caller hung up" {
-                    if let Some((i, at)) = self.acted.take() {
-                        self.undo(i, at, *t_ms, "hang-up");
-                    }
+                // Hanging up after a message or a transfer is how calls
+                // end; hanging up on the menu an option led to is not.
+                if let (true, Some((i, at, true))) = (reason == "caller hung up", self.acted.take()) {
+                    self.undo(i, at, *t_ms, "hang-up");
                 }
             }
             RecordedEvent::Other => {}
@@ -139,7 +140,7 @@ impl Walk<'_> {
         let global = self.plan.globals.iter().find(|g| g.intent == intent).filter(|_| option.is_none());
         let undoes =
             global.is_some_and(|g| matches!(g.kind, GlobalKind::Back | GlobalKind::MainMenu | GlobalKind::Operator));
-        if let (true, Some((i, at))) = (undoes, self.acted) {
+        if let (true, Some((i, at, _))) = (undoes, self.acted) {
             self.undo(i, at, t_ms, intent);
         }
         self.acted = None;
@@ -162,7 +163,7 @@ impl Walk<'_> {
                 }
             }
             if let Some(i) = index {
-                self.acted = Some((i, t_ms));
+                self.acted = Some((i, t_ms, matches!(option.action, Action::Goto(_))));
             }
             self.in_step = matches!(option.action, Action::Collect(_)) || !option.slots.is_empty();
         }
@@ -315,11 +316,19 @@ transfer = "200"
             undo(3_100 + UNDO_WINDOW_MS + 1),
             [("bills".into(), Fate::Acted { intent: "billing".into() }, None)]
         );
-        let hung_up = fates(vec![
-            said(3_000, "ours", 0.9),
-            intent(3_100, "main", "hours", "speech"),
-            E::Hangup { t_ms: 4_000, reason: "caller hung up".into() },
-        ]);
-        assert_eq!(hung_up, [("ours".into(), Fate::Undone { intent: "hours".into(), by: "hang-up".into() }, None)]);
+        let hung_up = |option: &str| {
+            fates(vec![
+                said(3_000, "bills", 0.9),
+                intent(3_100, "main", option, "speech"),
+                E::Hangup { t_ms: 4_000, reason: "caller hung up".into() },
+            ])
+        };
+        let undone = Fate::Undone { intent: "billing".into(), by: "hang-up".into() };
+        assert_eq!(hung_up("billing"), [("bills".into(), undone, None)], "left the menu it led to at once");
+        assert_eq!(
+            hung_up("hours"),
+            [("bills".into(), Fate::Acted { intent: "hours".into() }, None)],
+            "a message heard, then goodbye: what the caller wanted"
+        );
     }
 }

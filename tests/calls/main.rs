@@ -7,6 +7,7 @@ use testkit as support;
 mod asterisk_e2e;
 mod event_socket_late;
 mod front_door;
+mod learning;
 mod operations;
 mod service;
 mod transports_e2e;
