@@ -16,9 +16,11 @@ pub const EXAMPLES: usize = 5;
 pub enum Proposal {
     /// Add `phrase` to option `option` of the menu.
     AddPhrase { option: String, phrase: String },
-    /// Many callers ask for this and no option fits: a new option, or a
-    /// global intent if it is asked for in several menus.
+    /// Many callers ask for this and no option fits: a new option.
     NewOption { phrase: String },
+    /// Callers ask for this in several menus of the dialplan and nothing
+    /// fits in any: a global intent (`[globals.NAME]`).
+    NewGlobal { phrase: String, menus: Vec<String> },
     /// Too few callers, no words, or nothing the dialplan can change.
     Nothing { why: String },
 }
@@ -84,14 +86,38 @@ pub struct Suggestion {
 /// (the regression corpus); `plans` the dialplans as they are now.
 pub fn propose(groups: &[Group], heard: &[Heard], plans: &[Dialplan], min_count: usize) -> Vec<Suggestion> {
     let matcher = TextMatcher::default();
-    groups
+    let mut suggestions: Vec<Suggestion> = groups
         .iter()
         .filter_map(|g| {
             let plan = plans.iter().find(|p| p.name == g.dialplan)?;
             let menu = plan.menus.get(&g.menu)?;
             Some(suggest(g, heard, plan, menu, &matcher, min_count))
         })
-        .collect()
+        .collect();
+    promote_to_globals(&mut suggestions);
+    suggestions
+}
+
+/// The same request missing from several menus of a dialplan is one
+/// global intent, not an option in each.
+fn promote_to_globals(suggestions: &mut [Suggestion]) {
+    let missing = |s: &Suggestion| match &s.proposal {
+        Proposal::NewOption { phrase } | Proposal::NewGlobal { phrase, .. } => {
+            Some((s.dialplan.clone(), phrase.clone()))
+        }
+        _ => None,
+    };
+    let all: Vec<((String, String), String)> =
+        suggestions.iter().filter_map(|s| missing(s).map(|k| (k, s.menu.clone()))).collect();
+    for s in suggestions.iter_mut() {
+        let Some(key) = missing(s) else { continue };
+        let mut menus: Vec<String> = all.iter().filter(|(k, _)| *k == key).map(|(_, m)| m.clone()).collect();
+        menus.sort();
+        menus.dedup();
+        if menus.len() >= 2 {
+            s.proposal = Proposal::NewGlobal { phrase: key.1, menus };
+        }
+    }
 }
 
 fn suggest(
@@ -305,5 +331,17 @@ transfer = "300"
         assert_eq!(replay.fixed, 3, "every caller who said billing is now understood");
         assert_eq!(replay.others_checked, 5);
         assert!(replay.moved.is_empty(), "{:?}", replay.moved);
+    }
+
+    #[test]
+    fn a_request_missing_from_two_menus_is_a_global_intent_candidate() {
+        let plan = PLAN.replace("[menus.main.options.hours]", "[menus.other]\nprompt = \"x\"\n[menus.other.options.x]\nphrases = [\"x\"]\ngoto = \"main\"\n[menus.main.options.hours]");
+        let (plan, diagnostics) = crate::dialplan::check_bytes(std::path::Path::new("d.toml"), plan.as_bytes());
+        let plan = plan.unwrap_or_else(|| panic!("{diagnostics:?}"));
+        let in_menu = |menu: &str, call| Heard { menu: menu.into(), ..heard(call, "parking", Fate::NoMatch, None) };
+        let all = vec![in_menu("main", 1), in_menu("main", 2), in_menu("other", 3), in_menu("other", 4)];
+        let suggestions = propose(&group(&all), &all, &[plan], 2);
+        let global = Proposal::NewGlobal { phrase: "parking".into(), menus: vec!["main".into(), "other".into()] };
+        assert_eq!(suggestions.iter().map(|s| &s.proposal).collect::<Vec<_>>(), [&global, &global]);
     }
 }

@@ -52,13 +52,13 @@ pub fn text(report: &Report) -> String {
         let _ = writeln!(out, "\nnothing to suggest: every caller was understood");
         return out;
     }
-    let rows: Vec<[String; 6]> = report
+    let rows: Vec<[String; 7]> = report
         .suggestions
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let (fixed, moved) = match &s.replay {
-                Some(r) => (format!("{}/{}", r.fixed, s.count), r.moved.len().to_string()),
+                Some(r) => (format!("{}/{}", r.fixed, s.count), format!("{}/{}", r.moved.len(), r.others_checked)),
                 None => ("-".into(), "-".into()),
             };
             [
@@ -67,13 +67,15 @@ pub fn text(report: &Report) -> String {
                 s.count.to_string(),
                 format!("\"{}\"", s.words),
                 short(&s.proposal),
-                format!("{fixed} {moved}"),
+                fixed,
+                moved,
             ]
         })
         .collect();
-    let header = ["#", "menu", "count", "words", "suggestion", "fixed moved"];
+    // `fixed`: of the group; `moves`: other utterances of the menu the change sends elsewhere.
+    let header = ["#", "menu", "count", "words", "suggestion", "fixed", "moves"];
     let widths: Vec<usize> =
-        (0..6).map(|c| rows.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0)).collect();
+        (0..7).map(|c| rows.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0)).collect();
     let line = |cells: &[String]| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         padded.join("  ").trim_end().to_string()
@@ -126,6 +128,7 @@ fn short(p: &Proposal) -> String {
     match p {
         Proposal::AddPhrase { option, .. } => format!("add phrase to `{option}`"),
         Proposal::NewOption { .. } => "new option?".into(),
+        Proposal::NewGlobal { .. } => "new global intent?".into(),
         Proposal::Nothing { .. } => "nothing to do".into(),
     }
 }
@@ -133,8 +136,13 @@ fn short(p: &Proposal) -> String {
 fn long(p: &Proposal) -> String {
     match p {
         Proposal::AddPhrase { option, phrase } => format!("add phrase \"{phrase}\" to option `{option}`"),
-        Proposal::NewOption { phrase } => format!(
-            "callers ask for \"{phrase}\" and no option fits: a new option (or a global intent, if other menus hear it too)"
+        Proposal::NewOption { phrase } => {
+            format!("callers ask for \"{phrase}\" and no option fits: a new option")
+        }
+        Proposal::NewGlobal { phrase, menus } => format!(
+            "callers ask for \"{phrase}\" in {} menus ({}) and nothing fits: a new global intent",
+            menus.len(),
+            menus.join(", ")
         ),
         Proposal::Nothing { why } => format!("nothing to do ({why})"),
     }

@@ -9,5 +9,6 @@ mod asterisk_deploy;
 mod bench_command;
 mod check;
 mod cli;
+mod suggest;
 mod transports;
 mod workspace;
