@@ -58,7 +58,7 @@ pub fn group(heard: &[Heard]) -> Vec<Group> {
             members: list.into_iter().cloned().collect(),
         }));
     }
-    groups.sort_by(|a, b| b.members.len().cmp(&a.members.len()));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.members.len()));
     groups
 }
 

@@ -161,7 +161,7 @@ fn suggest(
             None => heard_as.push((h.text.clone(), 1)),
         }
     }
-    heard_as.sort_by(|a, b| b.1.cmp(&a.1));
+    heard_as.sort_by_key(|h| std::cmp::Reverse(h.1));
     let mut example_calls: Vec<String> = Vec::new();
     for h in &g.members {
         if example_calls.len() < EXAMPLES && !example_calls.contains(&h.call_id) {
