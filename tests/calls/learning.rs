@@ -3,7 +3,8 @@
 //! `hotline suggest` reads them back: it finds what the menu lacked with
 //! the right counts, proposes the option the callers then chose by key,
 //! and `--apply` writes a dialplan that checks clean, keeps every comment,
-//! and understands those callers without moving anyone else.
+//! and understands those callers without moving anyone else (their
+//! transcripts through the matcher, and their recordings replayed).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -207,4 +208,33 @@ async fn suggest_learns_the_words_callers_used_and_apply_makes_them_understood()
         }
     }
     assert!(left_calls.iter().all(|c| heard.iter().any(|h| &h.call_id == c && h.fate.is_trouble())));
+
+    // The same recordings replayed through the recogniser and the call
+    // machine: with the applied dialplan "stop" reaches `cancel` by speech;
+    // every other call takes the path it took before.
+    let path_of = |plan: &Path, recording: &str| -> Vec<(String, String)> {
+        let wav = crate::support::server::testdata(&format!("speech_commands/{recording}"));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["replay", "--dialplan"])
+            .arg(plan)
+            .arg(&wav)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|e| e["type"] == "intent" || e["type"] == "no_match")
+            .map(|e| (e["type"].as_str().unwrap().to_string(), e["intent"].as_str().unwrap_or("").to_string()))
+            .collect()
+    };
+    let no_match = vec![("no_match".to_string(), String::new())];
+    for rec in STOP {
+        assert_eq!(path_of(&dir.path().join("old.toml"), rec), no_match, "{rec} before");
+        assert_eq!(path_of(&plan_path, rec), [("intent".to_string(), "cancel".to_string())], "{rec} after");
+    }
+    for rec in LEFT.iter().chain([&OFF]) {
+        assert_eq!(path_of(&plan_path, rec), path_of(&dir.path().join("old.toml"), rec), "{rec} keeps its path");
+    }
 }
