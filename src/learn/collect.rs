@@ -74,7 +74,7 @@ impl Fate {
 
 /// The menu utterances of `call`, classified against its dialplan `plan`.
 pub fn heard_in(call: &RecordedCall, plan: &Dialplan) -> Vec<Heard> {
-    let mut walk = Walk { call, plan, out: Vec::new(), pending: None, confirming: None, acted: None, in_step: false };
+    let mut walk = Walk { call, plan, out: Vec::new(), pending: None, confirming: None, acted: None, in_step: None };
     for event in &call.events {
         walk.step(event);
     }
@@ -92,9 +92,9 @@ struct Walk<'a> {
     /// The last utterance acted on as an option, when, and whether that
     /// option went to another menu: undoable.
     acted: Option<(usize, u64, bool)>,
-    /// In an option's collect or slot step: the words answer that step,
-    /// not the menu.
-    in_step: bool,
+    /// In an option's collect or slot step (of this menu): the words
+    /// answer that step, not the menu.
+    in_step: Option<String>,
 }
 
 impl Walk<'_> {
@@ -103,7 +103,7 @@ impl Walk<'_> {
             RecordedEvent::Utterance { text, confidence, .. } => {
                 // Words said in a collect step or as the yes/no of a
                 // confirmation are not menu requests; silence is not words.
-                if !self.in_step && self.confirming.is_none() && !text.trim().is_empty() {
+                if self.in_step.is_none() && self.confirming.is_none() && !text.trim().is_empty() {
                     self.pending = Some((text.clone(), *confidence));
                 }
             }
@@ -116,6 +116,10 @@ impl Walk<'_> {
                 }
             }
             RecordedEvent::Prompt { menu, .. } => {
+                // A prompt of another menu: the step is over (a `goto`).
+                if self.in_step.as_ref().is_some_and(|m| m != menu) {
+                    self.in_step = None;
+                }
                 // Words followed by a question rather than an action or a
                 // no-match: the machine asks "Did you mean …?".
                 if let Some((text, confidence)) = self.pending.take() {
@@ -123,7 +127,7 @@ impl Walk<'_> {
                     self.confirming = Some(self.out.len() - 1);
                 }
             }
-            RecordedEvent::Collect { .. } => self.in_step = false,
+            RecordedEvent::Collect { .. } => self.in_step = None,
             RecordedEvent::Hangup { t_ms, reason } => {
                 // Hanging up after a message or a transfer is how calls
                 // end; hanging up on the menu an option led to is not.
@@ -131,7 +135,9 @@ impl Walk<'_> {
                     self.undo(i, at, *t_ms, "hang-up");
                 }
             }
-            RecordedEvent::Other => {}
+            // Anything else right after words (speech switched off, say)
+            // means they were not taken as a menu request.
+            RecordedEvent::Other => self.pending = None,
         }
     }
 
@@ -165,7 +171,8 @@ impl Walk<'_> {
             if let Some(i) = index {
                 self.acted = Some((i, t_ms, matches!(option.action, Action::Goto(_))));
             }
-            self.in_step = matches!(option.action, Action::Collect(_)) || !option.slots.is_empty();
+            let step = matches!(option.action, Action::Collect(_)) || !option.slots.is_empty();
+            self.in_step = step.then(|| menu.to_string());
         }
     }
 
@@ -214,6 +221,15 @@ phrases = ["hours"]
 dtmf = "2"
 say = "Nine to five."
 then = "return"
+[menus.main.options.account]
+phrases = ["account"]
+dtmf = "3"
+goto = "billing"
+[menus.main.options.account.collect]
+variable = "number"
+prompt = "Your number?"
+min_digits = 4
+max_digits = 6
 [menus.billing]
 prompt = "Pay or question?"
 [menus.billing.options.pay]
@@ -263,6 +279,24 @@ transfer = "200"
             prompt(6_000, "billing"),
         ]);
         assert_eq!(got, [("billing".into(), Fate::NoMatch, Some("billing".into()))]);
+    }
+
+    #[test]
+    fn digits_said_in_a_collect_step_are_not_menu_requests() {
+        let got = fates(vec![
+            prompt(0, "main"),
+            intent(2_000, "main", "account", "dtmf"),
+            prompt(2_000, "main"), // Your number?
+            said(5_000, "one two", 0.4),
+            no_match(5_000, "main"),
+            prompt(5_000, "main"),
+            said(8_000, "1 2 3 4", 0.9),
+            E::Collect { t_ms: 8_000 },
+            prompt(8_000, "billing"),
+            said(10_000, "paying", 0.3),
+            no_match(10_000, "billing"),
+        ]);
+        assert_eq!(got, [("paying".into(), Fate::NoMatch, None)]);
     }
 
     #[test]
