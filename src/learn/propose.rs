@@ -57,6 +57,13 @@ pub struct Replay {
     pub moved: Vec<Moved>,
 }
 
+/// Which option callers of a group meant, and how many of them said so.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Meant {
+    pub option: String,
+    pub callers: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Suggestion {
     pub dialplan: String,
@@ -76,7 +83,7 @@ pub struct Suggestion {
     pub confidence_before: f32,
     /// The option the callers meant, with how many said so (a yes to
     /// "Did you mean …?", or the option they chose next).
-    pub meant: Option<(String, usize)>,
+    pub meant: Option<Meant>,
     pub proposal: Proposal,
     /// Present for [`Proposal::AddPhrase`].
     pub replay: Option<Replay>,
@@ -142,11 +149,11 @@ fn suggest(
     } else if count < min_count {
         Proposal::Nothing { why: format!("fewer than {min_count} callers") }
     } else {
-        match &meant {
-            Some((option, _)) if already(option) => Proposal::Nothing {
+        match meant.as_ref().map(|m| &m.option) {
+            Some(option) if already(option) => Proposal::Nothing {
                 why: format!("`{phrase}` is already a phrase of `{option}`: a recognition slip, not a missing phrase"),
             },
-            Some((option, _)) => Proposal::AddPhrase { option: option.clone(), phrase: phrase.clone() },
+            Some(option) => Proposal::AddPhrase { option: option.clone(), phrase: phrase.clone() },
             None => Proposal::NewOption { phrase: phrase.clone() },
         }
     };
@@ -189,7 +196,7 @@ fn suggest(
 /// The option most members meant, when at least half of them say so:
 /// a confirmed "Did you mean X?" says X, else the option chosen next. An
 /// option undone at once was not meant.
-fn meant_option(g: &Group, menu: &Menu) -> Option<(String, usize)> {
+fn meant_option(g: &Group, menu: &Menu) -> Option<Meant> {
     let mut votes: Vec<(String, usize)> = Vec::new();
     for h in &g.members {
         let vote = match &h.fate {
@@ -204,7 +211,8 @@ fn meant_option(g: &Group, menu: &Menu) -> Option<(String, usize)> {
         }
     }
     votes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    votes.into_iter().next().filter(|(_, n)| 2 * n >= g.members.len())
+    let (option, callers) = votes.into_iter().next().filter(|(_, n)| 2 * n >= g.members.len())?;
+    Some(Meant { option, callers })
 }
 
 /// The candidates a call in `menu` matches against: its options, then the
@@ -324,7 +332,7 @@ transfer = "300"
             ]
         );
         let billing = &suggestions[0];
-        assert_eq!(billing.meant, Some(("billing".into(), 3)));
+        assert_eq!(billing.meant, Some(Meant { option: "billing".into(), callers: 3 }));
         assert_eq!((billing.no_match, billing.confirmed), (2, 1));
         assert_eq!(billing.example_calls, ["call-1", "call-2", "call-3"]);
         let replay = billing.replay.as_ref().unwrap();

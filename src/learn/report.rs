@@ -96,8 +96,8 @@ pub fn text(report: &Report) -> String {
         let heard: Vec<String> = s.heard_as.iter().map(|t| format!("\"{t}\"")).collect();
         let _ = writeln!(out, "   heard as: {}", heard.join(", "));
         let _ = writeln!(out, "   calls: {}", s.example_calls.join(", "));
-        if let Some((option, n)) = &s.meant {
-            let _ = writeln!(out, "   meant: `{option}` ({n} of {})", s.count);
+        if let Some(m) = &s.meant {
+            let _ = writeln!(out, "   meant: `{}` ({} of {})", m.option, m.callers, s.count);
         }
         let _ = writeln!(out, "   suggestion: {}", long(&s.proposal));
         if let Some(r) = &s.replay {

@@ -154,7 +154,7 @@ async fn suggest_learns_the_words_callers_used_and_apply_makes_them_understood()
     let stop = of("stop");
     assert_eq!((stop["menu"].as_str(), stop["count"].as_u64()), (Some("main"), Some(3)), "{stop:#}");
     assert_eq!(stop["proposal"], serde_json::json!({"action": "add_phrase", "option": "cancel", "phrase": "stop"}));
-    assert_eq!(stop["meant"], serde_json::json!(["cancel", 3]), "{stop:#}");
+    assert_eq!(stop["meant"], serde_json::json!({"option": "cancel", "callers": 3}), "{stop:#}");
     let mut examples: Vec<&str> =
         stop["example_calls"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     examples.sort();
