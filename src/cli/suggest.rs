@@ -30,6 +30,10 @@ pub struct Args {
     pub min_count: u32,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also recognise the kept caller audio (`keep_audio_dir`) again, with
+    /// each menu's grammar before and after the change (loads the models).
+    #[arg(long)]
+    pub rehear: bool,
     /// Add the proposed phrases to the dialplan files (comments and layout
     /// kept), after checking the result as `hotline check` does.
     #[arg(long)]
@@ -51,6 +55,8 @@ pub enum SuggestError {
     Learn(#[from] LearnError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    #[error("--rehear: the speech models could not be loaded: {0}")]
+    Models(crate::asr::AsrError),
 }
 
 impl SuggestError {
@@ -72,7 +78,11 @@ pub fn run(args: Args) -> Result<u8, SuggestError> {
         since_unix_ms: since,
         min_count: args.min_count as usize,
     };
-    let (report, plans) = learn::suggest(&opts)?;
+    let stack = match args.rehear {
+        true => Some(crate::asr::SpeechStack::load(&Default::default()).map_err(SuggestError::Models)?),
+        false => None,
+    };
+    let (report, plans) = learn::suggest(&opts, stack.as_ref())?;
     let shown = match args.format {
         Format::Table => learn::report::text(&report),
         Format::Json => learn::report::json(&report),

@@ -26,6 +26,9 @@ pub struct Heard {
     pub text: String,
     /// The confidence the call decided with.
     pub confidence: f32,
+    /// Which of the call's utterances this is (0 = its first, counting
+    /// every utterance the call recognised).
+    pub index: usize,
     pub fate: Fate,
     /// The option of this menu the caller chose next in the call (by
     /// speech or keys), when this utterance did not get them there.
@@ -74,11 +77,27 @@ impl Fate {
 
 /// The menu utterances of `call`, classified against its dialplan `plan`.
 pub fn heard_in(call: &RecordedCall, plan: &Dialplan) -> Vec<Heard> {
-    let mut walk = Walk { call, plan, out: Vec::new(), pending: None, confirming: None, acted: None, in_step: None };
+    let mut walk = Walk {
+        call,
+        plan,
+        out: Vec::new(),
+        pending: None,
+        confirming: None,
+        acted: None,
+        in_step: None,
+        utterances: 0,
+    };
     for event in &call.events {
         walk.step(event);
     }
     walk.out
+}
+
+/// An utterance as recorded.
+struct Said {
+    text: String,
+    confidence: f32,
+    index: usize,
 }
 
 struct Walk<'a> {
@@ -86,7 +105,7 @@ struct Walk<'a> {
     plan: &'a Dialplan,
     out: Vec<Heard>,
     /// An utterance whose outcome has not been recorded yet.
-    pending: Option<(String, f32)>,
+    pending: Option<Said>,
     /// The utterance (index in `out`) whose "Did you mean …?" is asked.
     confirming: Option<usize>,
     /// The last utterance acted on as an option, when, and whether that
@@ -95,24 +114,28 @@ struct Walk<'a> {
     /// In an option's collect or slot step (of this menu): the words
     /// answer that step, not the menu.
     in_step: Option<String>,
+    /// Utterances seen so far in the call.
+    utterances: usize,
 }
 
 impl Walk<'_> {
     fn step(&mut self, event: &RecordedEvent) {
         match event {
             RecordedEvent::Utterance { text, confidence, .. } => {
+                self.utterances += 1;
                 // Words said in a collect step or as the yes/no of a
                 // confirmation are not menu requests; silence is not words.
                 if self.in_step.is_none() && self.confirming.is_none() && !text.trim().is_empty() {
-                    self.pending = Some((text.clone(), *confidence));
+                    self.pending =
+                        Some(Said { text: text.clone(), confidence: *confidence, index: self.utterances - 1 });
                 }
             }
             RecordedEvent::Intent { t_ms, menu, intent, source } => self.on_intent(*t_ms, menu, intent, source),
             RecordedEvent::NoMatch { menu, .. } => {
                 if let Some(i) = self.confirming.take() {
                     self.out[i].fate = Fate::Refused;
-                } else if let Some((text, confidence)) = self.pending.take() {
-                    self.push(menu, text, confidence, Fate::NoMatch);
+                } else if let Some(said) = self.pending.take() {
+                    self.push(menu, said, Fate::NoMatch);
                 }
             }
             RecordedEvent::Prompt { menu, .. } => {
@@ -122,8 +145,8 @@ impl Walk<'_> {
                 }
                 // Words followed by a question rather than an action or a
                 // no-match: the machine asks "Did you mean …?".
-                if let Some((text, confidence)) = self.pending.take() {
-                    self.push(menu, text, confidence, Fate::Refused);
+                if let Some(said) = self.pending.take() {
+                    self.push(menu, said, Fate::Refused);
                     self.confirming = Some(self.out.len() - 1);
                 }
             }
@@ -154,8 +177,8 @@ impl Walk<'_> {
             self.out[i].fate = Fate::Confirmed { intent: intent.to_string() };
             self.pending = None;
             Some(i)
-        } else if let Some((text, confidence)) = self.pending.take().filter(|_| source == "speech") {
-            self.push(menu, text, confidence, Fate::Acted { intent: intent.to_string() });
+        } else if let Some(said) = self.pending.take().filter(|_| source == "speech") {
+            self.push(menu, said, Fate::Acted { intent: intent.to_string() });
             Some(self.out.len() - 1)
         } else {
             None
@@ -187,13 +210,14 @@ impl Walk<'_> {
         }
     }
 
-    fn push(&mut self, menu: &str, text: String, confidence: f32, fate: Fate) {
+    fn push(&mut self, menu: &str, said: Said, fate: Fate) {
         self.out.push(Heard {
             dialplan: self.plan.name.clone(),
             menu: menu.to_string(),
             call_id: self.call.call_id.clone(),
-            text,
-            confidence,
+            text: said.text,
+            confidence: said.confidence,
+            index: said.index,
             fate,
             then: None,
             audio_file: self.call.audio_file.clone(),
@@ -244,7 +268,7 @@ transfer = "200"
     }
 
     fn said(t_ms: u64, text: &str, confidence: f32) -> E {
-        E::Utterance { t_ms, text: text.into(), confidence }
+        E::Utterance { t_ms, start_ms: 0, end_ms: 0, text: text.into(), confidence }
     }
     fn prompt(t_ms: u64, menu: &str) -> E {
         E::Prompt { t_ms, menu: menu.into() }
@@ -254,6 +278,28 @@ transfer = "200"
     }
     fn no_match(t_ms: u64, menu: &str) -> E {
         E::NoMatch { t_ms, menu: menu.into() }
+    }
+
+    #[test]
+    fn each_utterance_knows_its_place_among_the_calls_utterances() {
+        let call = RecordedCall {
+            call_id: "c".into(),
+            start_unix_ms: 0,
+            dialplan: Some("d".into()),
+            audio_file: None,
+            events: vec![
+                said(1_000, "", 0.0), // noise: not a request, still an utterance of the call
+                no_match(1_000, "main"),
+                said(3_000, "ours", 0.6),
+                prompt(3_100, "main"),
+                said(5_000, "no", 0.9),
+                no_match(5_100, "main"),
+                said(8_000, "hours", 0.95),
+                intent(8_100, "main", "hours", "speech"),
+            ],
+        };
+        let places: Vec<(String, usize)> = heard_in(&call, &plan()).into_iter().map(|h| (h.text, h.index)).collect();
+        assert_eq!(places, [("ours".into(), 1), ("hours".into(), 3)]);
     }
 
     fn fates(events: Vec<E>) -> Vec<(String, Fate, Option<String>)> {

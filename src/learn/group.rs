@@ -92,6 +92,7 @@ mod tests {
             call_id: format!("call-{text}"),
             text: text.into(),
             confidence: 0.3,
+            index: 0,
             fate,
             then: None,
             audio_file: None,

@@ -16,6 +16,7 @@ pub mod collect;
 pub mod group;
 pub mod propose;
 pub mod records;
+pub mod rehear;
 pub mod report;
 
 pub use apply::{ApplyError, PhraseEdit};
@@ -38,6 +39,9 @@ pub struct Options {
     pub min_count: usize,
 }
 
+/// Why the kept audio could not be recognised again.
+pub type RehearError = crate::asr::AsrError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LearnError {
     #[error(transparent)]
@@ -46,10 +50,16 @@ pub enum LearnError {
     Dialplans { dir: PathBuf, diagnostics: Vec<Diagnostic> },
     #[error("{}: more than {MAX_UTTERANCES} utterances in menus; narrow the period with --since", .0.display())]
     TooMany(PathBuf),
+    #[error("recognising the kept audio again: {0}")]
+    Rehear(#[from] RehearError),
 }
 
-/// The report, and the dialplans it was made against.
-pub fn suggest(opts: &Options) -> Result<(Report, Vec<Dialplan>), LearnError> {
+/// The report, and the dialplans it was made against. With a
+/// `recognizer`, the kept audio is recognised again too ([`rehear`]).
+pub fn suggest(
+    opts: &Options,
+    recognizer: Option<&crate::asr::SpeechStack>,
+) -> Result<(Report, Vec<Dialplan>), LearnError> {
     let plans = load_plans(&opts.dialplan_dir)?;
     let mut heard = Vec::new();
     let (mut calls, mut without_plan, mut too_many) = (0, 0, false);
@@ -67,14 +77,19 @@ pub fn suggest(opts: &Options) -> Result<(Report, Vec<Dialplan>), LearnError> {
         return Err(LearnError::TooMany(opts.records.clone()));
     }
     let groups = group::group(&heard);
-    let suggestions = propose::propose(&groups, &heard, &plans, opts.min_count);
+    let mut suggestions = propose::propose(&groups, &heard, &plans, opts.min_count);
+    let mut check = report::CHECK.to_string();
+    if let Some(recognizer) = recognizer {
+        rehear::rehear(recognizer, &mut suggestions, &groups, &heard, &plans)?;
+        check.push_str(report::CHECK_AUDIO);
+    }
     let report = Report {
         records: opts.records.display().to_string(),
         calls,
         utterances: heard.len(),
         calls_without_dialplan: without_plan,
         skipped,
-        check: report::CHECK,
+        check,
         suggestions,
     };
     Ok((report, plans))

@@ -55,6 +55,9 @@ pub struct Replay {
     pub others_checked: usize,
     /// Other utterances whose decision the change alters.
     pub moved: Vec<Moved>,
+    /// The same check on the kept audio, recognised again (`--rehear`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio: Option<super::rehear::AudioReplay>,
 }
 
 /// Which option callers of a group meant, and how many of them said so.
@@ -268,7 +271,7 @@ fn replay(
             (b != a).then(|| Moved { call_id: h.call_id.clone(), text: h.text.clone(), before: b, after: a })
         })
         .collect();
-    Replay { check: "open-transcripts", fixed, others_checked: others.len(), moved }
+    Replay { check: "open-transcripts", fixed, others_checked: others.len(), moved, audio: None }
 }
 
 #[cfg(test)]
@@ -299,6 +302,7 @@ transfer = "300"
             call_id: format!("call-{call}"),
             text: text.into(),
             confidence: 0.2,
+            index: 0,
             fate,
             then: then.map(String::from),
             audio_file: None,

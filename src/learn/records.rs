@@ -42,6 +42,10 @@ pub enum RecordedEvent {
     },
     Utterance {
         t_ms: u64,
+        #[serde(default)]
+        start_ms: u64,
+        #[serde(default)]
+        end_ms: u64,
         text: String,
         confidence: f32,
     },

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use super::propose::{Decision, Proposal, Suggestion};
 
 /// Which regression check ran, said in every report.
-pub const CHECK: &str =
-    "open transcripts: the recorded transcripts replayed through the text matcher (kept audio is not recognised again)";
+pub const CHECK: &str = "open transcripts: the recorded transcripts replayed through the text matcher";
+/// Added to [`CHECK`] when `--rehear` ran.
+pub const CHECK_AUDIO: &str = "; kept audio: recognised again with the menu's grammar before and after";
 
 /// Everything `hotline suggest` found.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -20,7 +21,7 @@ pub struct Report {
     pub calls_without_dialplan: usize,
     /// Record lines or events that could not be read (left out).
     pub skipped: usize,
-    pub check: &'static str,
+    pub check: String,
     pub suggestions: Vec<Suggestion>,
 }
 

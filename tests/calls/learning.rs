@@ -109,11 +109,12 @@ async fn suggest_learns_the_words_callers_used_and_apply_makes_them_understood()
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:{}\"\nprompt_cache_dir = \"{}\"\ndialplan_dir = \"{}\"\ncall_records = \"{}\"\nshutdown_grace_secs = 1\n",
+            "listen = \"127.0.0.1:{}\"\nprompt_cache_dir = \"{}\"\ndialplan_dir = \"{}\"\ncall_records = \"{}\"\nkeep_audio_dir = \"{}\"\nshutdown_grace_secs = 1\n",
             free_port(),
             warm_prompt_cache().display(),
             dir.path().join("dialplans").display(),
             dir.path().join("calls.db").display(),
+            dir.path().join("audio").display(),
         ),
     )
     .unwrap();
@@ -166,6 +167,38 @@ async fn suggest_learns_the_words_callers_used_and_apply_makes_them_understood()
     assert_eq!(left["count"], 2, "{left:#}");
     assert_eq!(left["proposal"], serde_json::json!({"action": "new_option", "phrase": "left"}), "{left:#}");
     assert_eq!(suggestions.len(), 2, "only the two groups: {report:#}");
+
+    // The callers' kept audio, recognised again with the menu's grammar
+    // before and after: the same verdict as the transcripts.
+    let out = hotline(&["suggest", "--records", "calls.db", "--format", "json", "--rehear"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reheard: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(reheard["check"].as_str().unwrap().contains("kept audio"), "{reheard:#}");
+    let audio = &reheard["suggestions"][0]["replay"]["audio"];
+    let mut kept = Vec::new();
+    hotline::learn::records::for_each_call(&db, 0, |c| {
+        let len =
+            c.audio_file.as_ref().and_then(|f| hotline::audio::read_wav(f).ok()).map(|a| (a.rate, a.samples.len()));
+        let spans: Vec<String> = c
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                hotline::learn::records::RecordedEvent::Utterance { start_ms, end_ms, .. } => {
+                    Some(format!("{start_ms}-{end_ms}"))
+                }
+                _ => None,
+            })
+            .collect();
+        kept.push(format!("{}: {:?} {len:?} {spans:?}", c.call_id, c.audio_file));
+        true
+    })
+    .unwrap();
+    let kept = kept.join("\n");
+    assert_eq!(reheard["suggestions"][0]["words"], "stop", "{reheard:#}");
+    assert_eq!((audio["heard"].as_u64(), audio["fixed"].as_u64()), (Some(3), Some(3)), "{audio:#}\n{kept}");
+    assert_eq!(audio["others_checked"], 3, "{audio:#}");
+    assert_eq!(audio["moved"], serde_json::json!([]), "{audio:#}");
+    assert!(report["suggestions"][0]["replay"].get("audio").is_none(), "only with --rehear");
 
     // The readable table says the same.
     let table = hotline(&["suggest", "--records", "calls.db"], dir.path());
