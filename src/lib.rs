@@ -12,6 +12,7 @@ pub mod dialplan;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod intent;
+pub mod learn;
 pub mod metrics;
 pub mod pbx;
 pub mod prompts;

@@ -29,6 +29,8 @@ enum Command {
     Records(hotline::cli::records::Args),
     /// Make replay cases (WAV + expectation file) of recorded calls, for `hotline replay --dialplan FILE DIR`.
     RecordTest(hotline::cli::record_test::Args),
+    /// Learn from call records: what callers said that was not understood, and dialplan changes for it.
+    Suggest(hotline::cli::suggest::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Say(args) => hotline::cli::say::run(args).map_err(CliError::from),
         Command::Records(args) => hotline::cli::records::run(args).map_err(CliError::from),
         Command::RecordTest(args) => hotline::cli::record_test::run(args).map_err(CliError::from),
+        Command::Suggest(args) => hotline::cli::suggest::run(args).map_err(CliError::from),
     };
     ExitCode::from(outcome.unwrap_or_else(|e| hotline::cli::report(&e)))
 }

@@ -13,6 +13,7 @@
 use std::fmt::Display;
 
 use super::record_test::RecordTestError;
+use super::suggest::SuggestError;
 use super::transcribe::TranscribeError;
 use super::{bench::BenchError, records::RecordsError, replay::ReplayError, say::SayError, serve::ServeError};
 
@@ -38,6 +39,8 @@ pub enum CliError {
     Records(#[from] RecordsError),
     #[error(transparent)]
     RecordTest(#[from] RecordTestError),
+    #[error(transparent)]
+    Suggest(#[from] SuggestError),
 }
 
 impl CliError {
@@ -51,6 +54,7 @@ impl CliError {
             CliError::Bench(_) => BAD_INPUT,
             CliError::Records(e) => e.exit_code(),
             CliError::RecordTest(e) => e.exit_code(),
+            CliError::Suggest(e) => e.exit_code(),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod records;
 pub mod replay;
 pub mod say;
 pub mod serve;
+pub mod suggest;
 pub mod transcribe;
 
 pub use error::{report, CliError};

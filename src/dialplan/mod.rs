@@ -165,6 +165,12 @@ pub fn check_paths(paths: &[PathBuf], opts: &CheckOptions) -> CheckReport {
     report
 }
 
+/// Checks `bytes` as `hotline check` checks the file `path` (prompt WAVs
+/// beside it): for text about to replace that file.
+pub fn check_source(path: &Path, bytes: &[u8], opts: &CheckOptions) -> FileReport {
+    load_bytes(path, bytes, opts.tts_unavailable.as_deref(), opts.recognizer_model).into_report(path)
+}
+
 struct Outcome {
     dialplan: Option<Dialplan>,
     parsed: bool,

@@ -8,6 +8,7 @@ mod asterisk_e2e;
 mod dashboard;
 mod event_socket_late;
 mod front_door;
+mod learning;
 mod operations;
 mod record_test;
 mod service;

@@ -10,5 +10,6 @@ mod bench_command;
 mod check;
 mod cli;
 mod record_test;
+mod suggest;
 mod transports;
 mod workspace;
