@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::config::ServerConfig;
+use super::records::{LocateError, RecordsLocation};
 use crate::records::export::parse_since;
 use crate::records::recorded::{for_each_recorded_call, ReadCallsError, RecordedCall};
 use crate::records::replay_case::ReplayCase;
@@ -30,12 +30,8 @@ pub struct Args {
     /// Replace a case that exists (its WAV and expectation file).
     #[arg(long)]
     pub force: bool,
-    /// The server configuration whose `call_records` to read.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// The records file itself (overrides `--config`); default `calls.db`.
-    #[arg(long)]
-    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub records: RecordsLocation,
 }
 
 /// Why `record-test` could not run.
@@ -44,9 +40,7 @@ pub enum RecordTestError {
     #[error("--since: {0}")]
     Since(String),
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error("{}: call records are off (call_records = \"\")", .0.display())]
-    RecordsOff(PathBuf),
+    Locate(#[from] LocateError),
     #[error(transparent)]
     Read(#[from] ReadCallsError),
 }
@@ -67,13 +61,7 @@ impl RecordTestError {
 /// when none was.
 pub fn run(args: Args) -> Result<u8, RecordTestError> {
     let since = args.since.as_deref().map(parse_since).transpose().map_err(RecordTestError::Since)?.unwrap_or(0);
-    let records = match (&args.db, &args.config) {
-        (Some(db), _) => db.clone(),
-        (None, Some(config)) => {
-            ServerConfig::load(config)?.call_records.ok_or_else(|| RecordTestError::RecordsOff(config.clone()))?
-        }
-        (None, None) => PathBuf::from(crate::config::DEFAULT_CALL_RECORDS),
-    };
+    let records = args.records.path()?;
     let records_dir = records.parent().unwrap_or(Path::new("")).to_path_buf();
     let wanted: BTreeSet<&str> = args.call.iter().map(String::as_str).collect();
     let mut found: BTreeSet<String> = BTreeSet::new();

@@ -27,12 +27,41 @@ pub struct ExportArgs {
     /// (`2026-12-01` or `2026-12-01T08:00:00Z`).
     #[arg(long)]
     pub since: Option<String>,
+    #[command(flatten)]
+    pub records: RecordsLocation,
+}
+
+/// Where a command reads the stored calls: `--db`, else the `call_records`
+/// of `--config`, else `calls.db` (the server's default).
+#[derive(clap::Args, Debug)]
+pub struct RecordsLocation {
     /// The server configuration whose `call_records` to read.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The records file itself (overrides `--config`); default `calls.db`.
     #[arg(long)]
     pub db: Option<PathBuf>,
+}
+
+/// Why the records' place could not be known: both are the user's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum LocateError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{}: call records are off (call_records = \"\")", .0.display())]
+    RecordsOff(PathBuf),
+}
+
+impl RecordsLocation {
+    pub fn path(&self) -> Result<PathBuf, LocateError> {
+        match (&self.db, &self.config) {
+            (Some(db), _) => Ok(db.clone()),
+            (None, Some(config)) => {
+                ServerConfig::load(config)?.call_records.ok_or_else(|| LocateError::RecordsOff(config.clone()))
+            }
+            (None, None) => Ok(PathBuf::from(crate::config::DEFAULT_CALL_RECORDS)),
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -46,9 +75,7 @@ pub enum RecordsError {
     #[error("--since: {0}")]
     Since(String),
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error("{}: call records are off (call_records = \"\")", .0.display())]
-    RecordsOff(PathBuf),
+    Locate(#[from] LocateError),
     #[error(transparent)]
     Export(#[from] ExportError),
 }
@@ -72,11 +99,7 @@ pub fn run(args: Args) -> Result<u8, RecordsError> {
 
 fn export(args: ExportArgs) -> Result<u8, RecordsError> {
     let since = args.since.as_deref().map(parse_since).transpose().map_err(RecordsError::Since)?.unwrap_or(0);
-    let path = match (args.db, args.config) {
-        (Some(db), _) => db,
-        (None, Some(config)) => ServerConfig::load(&config)?.call_records.ok_or(RecordsError::RecordsOff(config))?,
-        (None, None) => PathBuf::from(crate::config::DEFAULT_CALL_RECORDS),
-    };
+    let path = args.records.path()?;
     let Format::Jsonl = args.format;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
