@@ -27,6 +27,7 @@
 //! - Shutdown: refuse new calls (503), let calls finish for
 //!   `shutdown_grace`, then hang up the rest, store their records
 //!   ([`crate::records`]), return.
+mod accept;
 mod auth;
 mod connection;
 mod control;
@@ -47,8 +48,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
@@ -59,6 +60,7 @@ use crate::intent::IntentMatcher;
 use crate::pbx::transport::{Transport, TransportOptions};
 use crate::prompts::PromptError;
 
+use accept::{accept_loop, Accepted, Bound, ACCEPT_QUEUE};
 use control::EslControl;
 pub use control::{ControlChannel, ControlChannels};
 pub use dialplans::{DialplanLoadError, DialplanRegistry, ReloadReport};
@@ -183,29 +185,12 @@ pub(crate) struct Shared {
     pub dashboard: dashboard::Dashboard,
 }
 
-/// A bound listener and what it speaks.
-struct Bound {
-    listener: TcpListener,
-    /// Source addresses that may connect.
-    allow: Vec<AddrRange>,
-    endpoint: Arc<Endpoint>,
-}
-
 /// What a connection needs to know about the listener it came in on.
 struct Endpoint {
     transport: Transport,
     options: TransportOptions,
     /// The URL the PBX knows the listener by (Twilio's signature covers it).
     public_url: Option<String>,
-}
-
-/// A connection that has not started a call yet: the permit counts it
-/// against its listener's [`MAX_HANDSHAKING`].
-struct Accepted {
-    stream: TcpStream,
-    peer: SocketAddr,
-    endpoint: Arc<Endpoint>,
-    handshaking: OwnedSemaphorePermit,
 }
 
 /// Connections per listener that may be between accept and the start of a
@@ -487,42 +472,6 @@ fn warn_of_missing_targets(cfg: &Arc<ServerConfig>, registry: &DialplanRegistry,
             Err(e) => warn!("could not check the transfer targets in Asterisk: {e}"),
         }
     });
-}
-
-/// New connections from all listeners; a few at most wait here.
-const ACCEPT_QUEUE: usize = 64;
-
-/// Accepts on one listener until the server stops accepting. It never
-/// reads from a peer: that happens in the connection's own task.
-async fn accept_loop(b: Bound, tx: tokio::sync::mpsc::Sender<Accepted>) {
-    let handshaking = Arc::new(Semaphore::new(MAX_HANDSHAKING));
-    let transport = b.endpoint.transport;
-    loop {
-        match b.listener.accept().await {
-            Ok((stream, peer)) => {
-                if !b.allow.iter().any(|r| r.contains(peer.ip())) {
-                    warn!(%peer, %transport, "refused: source address not in the listener's allow list");
-                    crate::metrics::connection_refused("not_allowed");
-                    continue;
-                }
-                let Ok(permit) = Arc::clone(&handshaking).try_acquire_owned() else {
-                    warn!(%peer, %transport, limit = MAX_HANDSHAKING, "refused: too many connections have not started a call");
-                    crate::metrics::connection_refused("handshakes");
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let accepted = Accepted { stream, peer, endpoint: Arc::clone(&b.endpoint), handshaking: permit };
-                if tx.send(accepted).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                warn!(%transport, "accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
 }
 
 async fn serve(

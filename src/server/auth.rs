@@ -12,7 +12,7 @@
 //!
 //! Secrets are compared in constant time and never logged. AudioSocket
 //! carries no credentials; its listener admits only the source addresses of
-//! its `allow` list (see `server::accept_loop`).
+//! its `allow` list (see `server::accept`).
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
