@@ -192,6 +192,15 @@ async fn chromium_shows_live_calls_the_funnel_and_caller_words_only_as_text() {
         .eval("fetch(document.querySelector('#timeline-audio audio').src).then(r => `${r.status} ${r.headers.get('content-type')}`)")
         .await;
     assert_eq!(fetched, "200 audio/wav");
+    // The player seeks by asking for part of the file.
+    let part = page
+        .eval(
+            "fetch(document.querySelector('#timeline-audio audio').src, {headers: {Range: 'bytes=44-99'}}) \
+             .then(async r => `${r.status} ${r.headers.get('content-range')} ${(await r.arrayBuffer()).byteLength}`)",
+        )
+        .await;
+    let part = part.as_str().unwrap_or_default();
+    assert!(part.starts_with("206 bytes 44-99/") && part.ends_with(" 56"), "a part of the audio: {part}");
 
     // A call in progress for the picture; then the screenshot.
     let live = AsteriskCall::connect(caller()).await.unwrap();

@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::Connection;
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
+use std::io::SeekFrom;
+
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::warn;
@@ -95,7 +97,7 @@ pub(in crate::server) async fn answer(
                     Err((status, why)) => error(stream, status, &why).await,
                 }
             }
-            Some((id, CallRoute::Audio)) => audio(stream, shared, id, handshaking).await,
+            Some((id, CallRoute::Audio)) => audio(stream, shared, id, head.header("Range"), handshaking).await,
             None => error(stream, "404 Not Found", "no such route").await,
         },
     }
@@ -172,8 +174,16 @@ async fn records<T: Send + 'static>(
 }
 
 /// `GET /api/calls/{id}/audio`: the caller's kept audio, if the config
-/// keeps it and the file is in its folder.
-async fn audio(stream: TcpStream, shared: &Arc<Shared>, id: String, handshaking: OwnedSemaphorePermit) {
+/// keeps it and the file is in its folder. A `Range` request gets that part
+/// (206): a browser's audio player asks for one before it lets the listener
+/// seek.
+async fn audio(
+    stream: TcpStream,
+    shared: &Arc<Shared>,
+    id: String,
+    range: Option<&str>,
+    handshaking: OwnedSemaphorePermit,
+) {
     let Some(dir) = shared.cfg.keep_audio_dir.clone() else {
         return error(stream, "404 Not Found", "caller audio is not kept (keep_audio_dir is off)").await;
     };
@@ -194,16 +204,72 @@ async fn audio(stream: TcpStream, shared: &Arc<Shared>, id: String, handshaking:
     // A download can take a while: it no longer counts as a connection
     // that has not said what it wants.
     drop(handshaking);
+    let (status, first, count, content_range) = match byte_range(range, len) {
+        ByteRange::Whole => ("200 OK", 0, len, String::new()),
+        ByteRange::Part { first, last } => {
+            ("206 Partial Content", first, last - first + 1, format!("Content-Range: bytes {first}-{last}/{len}\r\n"))
+        }
+        ByteRange::Unsatisfiable => {
+            let extra = format!("Content-Range: bytes */{len}\r\n{SECURITY_HEADERS}");
+            return http::respond(stream, "416 Range Not Satisfiable", &extra, "").await;
+        }
+    };
+    if first > 0 && wav.seek(SeekFrom::Start(first)).await.is_err() {
+        return error(stream, "500 Internal Server Error", "the call's audio file cannot be read").await;
+    }
     let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: {len}\r\nConnection: close\r\n{SECURITY_HEADERS}\r\n"
+        "HTTP/1.1 {status}\r\nContent-Type: audio/wav\r\nContent-Length: {count}\r\nAccept-Ranges: bytes\r\n\
+         {content_range}Connection: close\r\n{SECURITY_HEADERS}\r\n"
     );
     let mut stream = stream;
     let _ = tokio::time::timeout(AUDIO_SEND_TIMEOUT, async {
         stream.write_all(head.as_bytes()).await?;
-        tokio::io::copy(&mut wav, &mut stream).await?;
+        tokio::io::copy(&mut wav.take(count), &mut stream).await?;
         stream.shutdown().await
     })
     .await;
+}
+
+/// What part of a file of `len` bytes a request's `Range` header asks for.
+#[derive(Debug, PartialEq)]
+enum ByteRange {
+    /// No header, or one this server ignores (several ranges, other units,
+    /// malformed: RFC 9110 lets a server answer those with the whole file).
+    Whole,
+    /// Bytes `first..=last`.
+    Part { first: u64, last: u64 },
+    /// A range that starts past the end (416).
+    Unsatisfiable,
+}
+
+fn byte_range(header: Option<&str>, len: u64) -> ByteRange {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return ByteRange::Whole;
+    };
+    let Some((from, to)) = spec.trim().split_once('-') else {
+        return ByteRange::Whole;
+    };
+    if spec.contains(',') {
+        return ByteRange::Whole;
+    }
+    let number = |s: &str| if s.is_empty() { Ok(None) } else { s.trim().parse::<u64>().map(Some) };
+    match (number(from), number(to)) {
+        // `bytes=-N`: the last N bytes.
+        (Ok(None), Ok(Some(suffix))) if suffix > 0 && len > 0 => {
+            ByteRange::Part { first: len.saturating_sub(suffix), last: len - 1 }
+        }
+        (Ok(None), Ok(Some(_))) => ByteRange::Unsatisfiable,
+        (Ok(Some(first)), Ok(last)) if first < len => {
+            let last = last.map_or(len - 1, |l| l.min(len - 1));
+            if last < first {
+                ByteRange::Whole
+            } else {
+                ByteRange::Part { first, last }
+            }
+        }
+        (Ok(Some(_)), Ok(_)) => ByteRange::Unsatisfiable,
+        _ => ByteRange::Whole,
+    }
 }
 
 /// `file`, resolved, when it lies inside `dir`: a record's path is data,
@@ -249,6 +315,23 @@ async fn reply(stream: TcpStream, status: &str, content_type: &str, body: &[u8])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_header_picks_the_bytes_a_player_asks_for() {
+        use ByteRange::*;
+        assert_eq!(byte_range(None, 1000), Whole);
+        assert_eq!(byte_range(Some("bytes=0-"), 1000), Part { first: 0, last: 999 });
+        assert_eq!(byte_range(Some("bytes=44-99"), 1000), Part { first: 44, last: 99 });
+        assert_eq!(byte_range(Some("bytes=900-5000"), 1000), Part { first: 900, last: 999 }, "cut at the end");
+        assert_eq!(byte_range(Some("bytes=-100"), 1000), Part { first: 900, last: 999 });
+        assert_eq!(byte_range(Some("bytes=-5000"), 1000), Part { first: 0, last: 999 });
+        assert_eq!(byte_range(Some("bytes=1000-"), 1000), Unsatisfiable);
+        assert_eq!(byte_range(Some("bytes=-0"), 1000), Unsatisfiable);
+        assert_eq!(byte_range(Some("bytes=0-"), 0), Unsatisfiable);
+        for ignored in ["bytes=0-1,5-9", "items=0-9", "bytes=a-b", "bytes=9-2", "bytes=", "bytes=-"] {
+            assert_eq!(byte_range(Some(ignored), 1000), Whole, "{ignored}");
+        }
+    }
 
     #[test]
     fn call_routes_decode_the_id_and_refuse_odd_ones() {
