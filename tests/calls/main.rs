@@ -5,6 +5,7 @@
 use testkit as support;
 
 mod asterisk_e2e;
+mod balancer;
 mod dashboard;
 mod event_socket_late;
 mod front_door;
