@@ -9,6 +9,7 @@ mod asterisk_deploy;
 mod bench_command;
 mod check;
 mod cli;
+mod k8s_deploy;
 mod record_test;
 mod suggest;
 mod transports;
