@@ -190,3 +190,62 @@ fn compose_accepts_the_file_and_refuses_to_run_without_an_ami_secret() {
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(err.contains("HOTLINE_AMI_SECRET"), "{err}");
 }
+
+/// Sections of an Asterisk config file: (name, its lines).
+fn sections(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines().map(|l| l.split(';').next().unwrap().trim()).filter(|l| !l.is_empty()) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            out.push((name.to_string(), Vec::new()));
+        } else if let Some((_, lines)) = out.last_mut() {
+            lines.push(line.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_fleet_example_tries_every_instance_once_then_a_human() {
+    let ws = sections(&read("deploy/asterisk/fleet/websocket_client.conf"));
+    let ext_text = read("deploy/asterisk/fleet/extensions.conf");
+    let ext = sections(&ext_text);
+    let context = |name: &str| ext.iter().find(|(n, _)| n == name).map(|(_, l)| l.clone()).unwrap();
+
+    // hotline-N sections, each a media websocket_client, and the same
+    // instance's HTTP address in the globals for the no-AMI transfer.
+    let globals = context("globals");
+    assert!(ws.len() >= 2, "two or more instances");
+    for (i, (name, lines)) in ws.iter().enumerate() {
+        let n = i + 1;
+        assert_eq!(name, &format!("hotline-{n}"));
+        for want in ["type = websocket_client", "protocols = media", "connection_type = per_call_config"] {
+            assert!(lines.iter().any(|l| l == want), "[{name}] lacks `{want}`");
+        }
+        let uri = lines.iter().find_map(|l| l.strip_prefix("uri = ws://")).expect("uri");
+        let host_port = uri.split('/').next().unwrap();
+        assert!(globals.contains(&format!("HOTLINE_{n} = {host_port}")), "HOTLINE_{n} = {host_port}: {globals:?}");
+    }
+
+    // One try per instance, each moving on only on CHANUNAVAIL, then the
+    // operators; a call an instance took is not offered again.
+    let fleet = context("hotline-fleet");
+    let tries: Vec<usize> = (0..fleet.len()).filter(|&i| fleet[i].contains("Gosub(hotline-instance,s,1(")).collect();
+    assert_eq!(tries.len(), ws.len(), "{fleet:?}");
+    for &i in &tries {
+        assert!(fleet[i + 1].contains(r#"GotoIf($["${DIALSTATUS}" != "CHANUNAVAIL"]?answered)"#), "{}", fleet[i + 1]);
+    }
+    let last = *tries.last().unwrap();
+    assert!(fleet[last + 2].contains("Goto(hotline-operators,"), "then a human: {}", fleet[last + 2]);
+    assert!(fleet.iter().any(|l| l.contains("Set(__CALLER_CHANNEL=${CHANNEL})")), "AMI Redirect target passed on");
+    assert!(fleet.iter().any(|l| l.contains("${RAND(1,") && l.contains(&format!(",{})}}", ws.len()))), "{fleet:?}");
+
+    let instance = context("hotline-instance");
+    let dial = instance.iter().find(|l| l.contains("Dial(WebSocket/hotline-${ARG1}/")).expect("the Dial");
+    for want in ["v(dialplan=", "caller_uid=${UNIQUEID}", "decision_token=${DECISION_TOKEN}", ",,g)"] {
+        assert!(dial.contains(want), "{dial} lacks {want}");
+    }
+    assert!(instance.iter().any(|l| l.contains("${GLOBAL(HOTLINE_${ARG1})}/transfer?uid=${UNIQUEID}")));
+    assert!(instance.last().unwrap().ends_with("Return()"));
+    // The example's other contexts come from the shipped extensions.conf.
+    assert!(read("deploy/asterisk/extensions.conf").contains("[hotline-operators]"));
+}
