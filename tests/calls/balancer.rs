@@ -54,8 +54,8 @@ impl Balancer {
         Balancer { child, calls, stats }
     }
 
-    /// Each instance's row of HAProxy's CSV: (status, current sessions).
-    async fn servers(&self) -> HashMap<String, (String, u32)> {
+    /// Each instance's status in HAProxy's CSV (`UP`, `DOWN`, ...).
+    async fn servers(&self) -> HashMap<String, String> {
         let Ok(mut s) = tokio::net::TcpStream::connect(self.stats).await else {
             return HashMap::new();
         };
@@ -67,12 +67,11 @@ impl Balancer {
         let Some(header) = lines.next().and_then(|h| h.strip_prefix("# ")) else {
             return HashMap::new();
         };
-        let column = |name: &str| header.split(',').position(|c| c == name).unwrap();
-        let (status, sessions) = (column("status"), column("scur"));
+        let status = header.split(',').position(|c| c == "status").unwrap();
         lines
             .map(|l| l.split(',').collect::<Vec<_>>())
             .filter(|row| row.first() == Some(&"hotline") && row[1].starts_with("hotline"))
-            .map(|row| (row[1].to_string(), (row[status].to_string(), row[sessions].parse().unwrap_or(0))))
+            .map(|row| (row[1].to_string(), row[status].to_string()))
             .collect()
     }
 
@@ -80,7 +79,7 @@ impl Balancer {
         let t0 = Instant::now();
         loop {
             let servers = self.servers().await;
-            let now = ["hotline1", "hotline2"].map(|s| servers.get(s).map(|(st, _)| st.clone()).unwrap_or_default());
+            let now = ["hotline1", "hotline2"].map(|s| servers.get(s).cloned().unwrap_or_default());
             if now.iter().zip(want).all(|(got, want)| got.starts_with(want)) {
                 return;
             }

@@ -2,6 +2,7 @@
 //! is a GET with no body; JSON is served as `application/json`, never
 //! HTML, and every answer carries headers that keep a browser from
 //! running anything but the dashboard's own script.
+use std::io::SeekFrom;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,8 +10,6 @@ use std::time::{Duration, SystemTime};
 
 use rusqlite::Connection;
 use serde::Serialize;
-use std::io::SeekFrom;
-
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit};
