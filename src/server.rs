@@ -294,10 +294,17 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     // again per record: calls are served without their records rather
     // than not at all.
     let records = match &cfg.call_records {
-        Some(p) => Some(
-            crate::records::RecordWriter::start(p, cfg.records_keep_days)
-                .map_err(|source| StartError::RecordFile { path: p.clone(), source })?,
-        ),
+        Some(p) => {
+            let options = crate::records::WriterOptions {
+                keep_days: cfg.records_keep_days,
+                instance: instance_name(&cfg),
+                max_call: cfg.max_call_duration,
+            };
+            Some(
+                crate::records::RecordWriter::start(p, options)
+                    .map_err(|source| StartError::RecordFile { path: crate::records::shown(p).into(), source })?,
+            )
+        }
         None => None,
     };
     let listen_error = |addr: SocketAddr, transport: Option<Transport>| {
@@ -556,4 +563,20 @@ async fn serve(
         }
     }
     info!("server stopped");
+}
+
+/// The name this instance's calls are recorded under: `instance_name`, or
+/// the host's name and the listening port (unique on a host, stable across
+/// restarts, so a restarted instance finds the calls it left open).
+pub fn instance_name(cfg: &ServerConfig) -> String {
+    if let Some(name) = &cfg.instance_name {
+        return name.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hotline".into());
+    format!("{host}:{}", cfg.listen.port())
 }

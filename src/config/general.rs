@@ -24,6 +24,7 @@ pub(super) struct General {
     pub records_keep_days: Option<u32>,
     pub keep_audio_dir: Option<PathBuf>,
     pub prompt_cache_dir: PathBuf,
+    pub instance_name: Option<String>,
 }
 
 /// `base`: the config file's folder, which relative paths are relative to.
@@ -53,7 +54,17 @@ pub(super) fn validate(raw: &RawGeneral, base: &Path, problems: &mut Problems) -
         .records_keep_days
         .as_ref()
         .map(|_| problems.int_in("records_keep_days", &raw.records_keep_days, 0, 1..=36_500) as u32);
+    let instance_name = raw.instance_name.as_ref().map(|n| {
+        let ok = !n.value.trim().is_empty() && n.value.len() <= 200 && !n.value.chars().any(char::is_control);
+        if !ok {
+            problems.field(&n.span, "instance_name", "must be 1 to 200 printable characters (e.g. the host name)");
+        }
+        n.value.clone()
+    });
+    // A database URL is not a path: not joined to the config's folder.
+    let records_at = |p: PathBuf| if crate::records::postgres::is_url(&p) { p } else { rel(p) };
     General {
+        instance_name,
         listen,
         dialplan_dir: path_or(&raw.dialplan_dir, "dialplans"),
         default_dialplan,
@@ -62,7 +73,7 @@ pub(super) fn validate(raw: &RawGeneral, base: &Path, problems: &mut Problems) -
         max_call_duration: Duration::from_secs(max_call),
         shutdown_grace: Duration::from_secs(grace),
         reload_interval: Duration::from_millis(reload),
-        call_records: call_records(raw.call_records.as_ref().map(|c| PathBuf::from(&c.value))).map(rel),
+        call_records: call_records(raw.call_records.as_ref().map(|c| PathBuf::from(&c.value))).map(records_at),
         records_keep_days,
         keep_audio_dir: raw.keep_audio_dir.as_ref().map(|k| rel(PathBuf::from(&k.value))),
         prompt_cache_dir: path_or(&raw.prompt_cache_dir, "cache/prompts"),

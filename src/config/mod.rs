@@ -114,10 +114,14 @@ pub struct ServerConfig {
     /// `[auth] twilio_auth_token`: the Twilio account's auth token, to
     /// check the `X-Twilio-Signature` of Twilio's stream requests.
     pub twilio_auth_token: Option<Secret>,
-    /// Where call records are stored: SQLite (`calls.db`, the default), or
-    /// JSON lines when the path ends in `.jsonl`; `None` when the config
-    /// says `call_records = ""` (no records).
+    /// Where call records are stored: SQLite (`calls.db`, the default),
+    /// PostgreSQL (a `postgres://` URL, kept as given), or JSON lines when
+    /// the path ends in `.jsonl`; `None` when the config says
+    /// `call_records = ""` (no records).
     pub call_records: Option<PathBuf>,
+    /// `instance_name`: the name this instance's calls are recorded under
+    /// (default: host name and listening port).
+    pub instance_name: Option<String>,
     /// `records_keep_days`: calls older than this are deleted from the
     /// SQLite store (hourly); `None` keeps every record.
     pub records_keep_days: Option<u32>,
@@ -218,6 +222,7 @@ impl ServerConfig {
             call_records: general.call_records,
             records_keep_days: general.records_keep_days,
             keep_audio_dir: general.keep_audio_dir,
+            instance_name: general.instance_name,
             prompt_cache_dir: general.prompt_cache_dir,
             recognizer_threads: recognizer.threads,
             recognizer_queue: recognizer.queue,

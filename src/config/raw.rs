@@ -46,6 +46,7 @@ pub struct RawGeneral {
     pub call_records: Text,
     pub records_keep_days: Int,
     pub keep_audio_dir: Text,
+    pub instance_name: Text,
     pub prompt_cache_dir: Text,
 }
 
@@ -153,6 +154,7 @@ pub fn parse(source: &str, problems: &mut Problems) -> Option<RawConfig> {
         call_records: root.text(problems, "call_records"),
         records_keep_days: root.int(problems, "records_keep_days"),
         keep_audio_dir: root.text(problems, "keep_audio_dir"),
+        instance_name: root.text(problems, "instance_name"),
         prompt_cache_dir: root.text(problems, "prompt_cache_dir"),
     };
     let mut raw = RawConfig { general, ..Default::default() };

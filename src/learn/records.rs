@@ -1,5 +1,5 @@
 //! Reading stored calls back for learning: each call's id, dialplan and
-//! the call machine's events, from SQLite or JSON lines (the stores of
+//! the call machine's events, from SQLite, PostgreSQL or JSON lines (the stores of
 //! [`crate::records`]).
 //!
 //! Only the fields learning needs are read, and an event or line that does
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::records::{sqlite, StoreError, StoreKind};
+use crate::records::{open_reader, sql, StoreError};
 
 /// Longest JSON line read from a `.jsonl` store; a record is a few
 /// kilobytes (at most [`crate::records::MAX_EVENTS`] events), so a longer
@@ -89,15 +89,9 @@ pub fn for_each_call(
     mut each: impl FnMut(RecordedCall) -> bool,
 ) -> Result<usize, ReadError> {
     let mut skipped = 0;
-    match StoreKind::of(path) {
-        StoreKind::Sqlite => {
-            if !path.exists() {
-                // Opening would create an empty database: say what is wrong instead.
-                let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-                return Err(ReadError::Io { path: path.to_path_buf(), source });
-            }
-            let conn = sqlite::SqliteStore::open_read_only(path)?;
-            sqlite::for_each_call(&conn, path, since_unix_ms, |stored| {
+    match open_reader(path)? {
+        Some(mut db) => {
+            sql::for_each_call(&mut db, since_unix_ms, |stored| {
                 let mut events = Vec::with_capacity(stored.events.len());
                 for raw in &stored.events {
                     match serde_json::from_str::<RecordedEvent>(raw.get()) {
@@ -114,7 +108,7 @@ pub fn for_each_call(
                 })
             })?;
         }
-        StoreKind::Jsonl => {
+        None => {
             let io = |source| ReadError::Io { path: path.to_path_buf(), source };
             let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
             let mut line = Vec::new();

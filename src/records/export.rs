@@ -3,7 +3,7 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use super::{sqlite, StoreError, StoreKind};
+use super::{open_reader, sql, StoreError};
 
 /// Why an export stopped.
 #[derive(Debug, thiserror::Error)]
@@ -20,11 +20,10 @@ pub enum ExportError {
 /// `since_unix_ms` to `out`, one JSON line each, oldest first. Returns how
 /// many. Reads only: a server may be writing meanwhile.
 pub fn export_jsonl(path: &Path, since_unix_ms: u64, out: &mut dyn Write) -> Result<usize, ExportError> {
-    match StoreKind::of(path) {
-        StoreKind::Sqlite => {
-            let conn = sqlite::SqliteStore::open_read_only(path)?;
+    match open_reader(path)? {
+        Some(mut db) => {
             let mut failed = None;
-            let n = sqlite::for_each_call(&conn, path, since_unix_ms, |call| {
+            let n = sql::for_each_call(&mut db, since_unix_ms, |call| {
                 let line = serde_json::to_string(&call).map_err(std::io::Error::other);
                 match line.and_then(|l| writeln!(out, "{l}")) {
                     Ok(()) => true,
@@ -39,7 +38,7 @@ pub fn export_jsonl(path: &Path, since_unix_ms: u64, out: &mut dyn Write) -> Res
                 None => Ok(n),
             }
         }
-        StoreKind::Jsonl => {
+        None => {
             let read = |source| ExportError::Read { path: path.to_path_buf(), source };
             let file = std::fs::File::open(path).map_err(read)?;
             let mut n = 0;

@@ -7,13 +7,14 @@
 //! slow or full disk never stalls a call's audio; what cannot be written
 //! is counted (metric and log), never silently dropped.
 //!
-//! Stores: SQLite ([`sqlite`], the default: one row per call and one per
-//! event) and JSON lines ([`jsonl`], when the path ends in `.jsonl`). A
-//! further store (PostgreSQL) is one more [`RecordStore`] and one more arm
-//! in [`open_store`].
+//! Stores: SQL ([`sql`]: one row per call and one per event) in SQLite
+//! ([`sqlite`], the default) or PostgreSQL ([`postgres`], one database
+//! for a fleet of instances), and JSON lines ([`jsonl`], when the path
+//! ends in `.jsonl`).
 //!
 //! Stored calls are read back as JSON lines ([`export`]) and as the calls
-//! they were ([`recorded`]), which [`replay_case`] makes into replay cases.
+//! they were ([`recorded`]), which [`replay_case`] makes into replay cases;
+//! the dashboard asks its questions through [`queries`].
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,16 +23,20 @@ use serde::Serialize;
 use crate::call::Event;
 
 mod audio;
+pub mod db;
 pub mod export;
 pub mod jsonl;
+pub mod postgres;
 pub mod queries;
 pub mod recorded;
 pub mod replay_case;
+pub mod schema;
+pub mod sql;
 pub mod sqlite;
 mod writer;
 
 pub use audio::{AudioKeeper, KeepAudioError};
-pub use writer::{RecordWriter, RECORD_QUEUE};
+pub use writer::{RecordWriter, WriterOptions, RECORD_QUEUE};
 
 /// Timeline entries kept per call; a call that somehow produces more (a
 /// caller pressing keys for an hour) keeps the first ones and says so.
@@ -63,6 +68,8 @@ pub struct CallRecord {
     pub hangup_cause: String,
     /// Caller audio file, when audio is kept.
     pub audio_file: Option<PathBuf>,
+    /// The hotline instance that served the call (`instance_name`).
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +128,13 @@ pub fn unix_ms(t: SystemTime) -> u64 {
 /// Where records are kept. Implementations are used from the writer's
 /// own thread only, so they may block.
 pub trait RecordStore: Send {
+    /// Notes a call that started, so that a call whose instance dies
+    /// still leaves its row (see [`RecordStore::reconcile`]). Stores that
+    /// only append (a file) write finished calls only.
+    fn begin(&mut self, _record: &CallRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Stores one finished call, whole or not at all.
     fn write(&mut self, record: &CallRecord) -> Result<(), StoreError>;
 
@@ -133,7 +147,15 @@ pub trait RecordStore: Send {
         Ok(0)
     }
 
-    /// The path, for log lines.
+    /// Marks as interrupted the calls still in progress that `instance`
+    /// started (it is starting again: they were cut when it stopped) or
+    /// that started before `stale_before_unix_ms` (longer than any call
+    /// may last: their instance is gone). How many.
+    fn reconcile(&mut self, _instance: &str, _stale_before_unix_ms: u64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// The path (for PostgreSQL, the address without password), for log lines.
     fn path(&self) -> &Path;
 }
 
@@ -144,22 +166,28 @@ pub enum StoreError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {source}", .path.display())]
     Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("{at}: {message}")]
+    Postgres { at: String, message: String },
     #[error("{}: database schema version {found} is newer than this hotline knows ({known})", .path.display())]
     SchemaTooNew { path: PathBuf, found: i64, known: i64 },
     #[error("record not serialisable: {0}")]
     Serialize(#[from] serde_json::Error),
 }
 
-/// Which store a path means: JSON lines for `*.jsonl`, else SQLite.
+/// Which store a `call_records` value means: PostgreSQL for a
+/// `postgres://` URL, JSON lines for `*.jsonl`, else SQLite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
     Sqlite,
+    Postgres,
     Jsonl,
 }
 
 impl StoreKind {
     pub fn of(path: &Path) -> StoreKind {
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("jsonl")) {
+        if postgres::is_url(path) {
+            StoreKind::Postgres
+        } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("jsonl")) {
             StoreKind::Jsonl
         } else {
             StoreKind::Sqlite
@@ -171,6 +199,25 @@ impl StoreKind {
 pub fn open_store(path: &Path) -> Result<Box<dyn RecordStore>, StoreError> {
     Ok(match StoreKind::of(path) {
         StoreKind::Jsonl => Box::new(jsonl::JsonlStore::open(path)?),
-        StoreKind::Sqlite => Box::new(sqlite::SqliteStore::open(path)?),
+        StoreKind::Sqlite | StoreKind::Postgres => Box::new(sql::SqlStore::open(path)?),
     })
+}
+
+/// Opens a SQL store for reading (SQLite read-only; never creating a
+/// file). `None` for a JSON lines file, which is read as a file.
+pub fn open_reader(path: &Path) -> Result<Option<db::Db>, StoreError> {
+    match StoreKind::of(path) {
+        StoreKind::Jsonl => Ok(None),
+        StoreKind::Sqlite => sqlite::open_read_only(path).map(Some),
+        StoreKind::Postgres => postgres::connect(path).map(Some),
+    }
+}
+
+/// A `call_records` value as logs may show it (a PostgreSQL URL without
+/// its password).
+pub fn shown(path: &Path) -> String {
+    match StoreKind::of(path) {
+        StoreKind::Postgres => postgres::shown(path),
+        _ => path.display().to_string(),
+    }
 }

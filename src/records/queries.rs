@@ -1,14 +1,14 @@
-//! Read-only questions the dashboard asks of the SQLite record store: the
-//! last calls, one call's timeline, and a dialplan's funnel over a period.
-//! Each runs on a read-only connection (WAL: the writer is never blocked)
-//! and is bounded in the rows it returns.
+//! Read-only questions the dashboard asks of the SQL record store (SQLite
+//! or PostgreSQL): the last calls, one call's timeline, and a dialplan's
+//! funnel over a period. Each is bounded in the rows it returns; on SQLite
+//! it runs on a read-only connection (WAL: the writer is never blocked).
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::db::{Db, Param, Value};
 use super::StoreError;
 
 /// Calls `/api/calls/recent` returns at most.
@@ -93,161 +93,116 @@ pub struct Unmatched {
     pub call_id: String,
 }
 
-fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |source| StoreError::Sqlite { path: path.to_path_buf(), source }
-}
-
 const SUMMARY_COLUMNS: &str = "call_id, transport, dialplan, start_unix_ms, duration_ms, outcome, transfer_reason,
     transfer_extension, transfer_context, transfer_result, hangup_cause, audio_file IS NOT NULL";
 
-fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallSummary> {
-    let extension: Option<String> = r.get(7)?;
-    let context: Option<String> = r.get(8)?;
-    Ok(CallSummary {
-        call_id: r.get(0)?,
-        transport: r.get(1)?,
-        dialplan: r.get(2)?,
-        start_unix_ms: r.get::<_, i64>(3)?.max(0) as u64,
-        duration_ms: r.get::<_, i64>(4)?.max(0) as u64,
-        outcome: r.get(5)?,
-        transfer_reason: r.get(6)?,
-        transfer_target: extension.map(|e| match context.filter(|c| !c.is_empty()) {
+/// A row of [`SUMMARY_COLUMNS`].
+fn summary(r: &[Value]) -> CallSummary {
+    let context = r[8].text().filter(|c| !c.is_empty());
+    CallSummary {
+        call_id: r[0].text().unwrap_or_default(),
+        transport: r[1].text(),
+        dialplan: r[2].text(),
+        start_unix_ms: r[3].u64(),
+        duration_ms: r[4].u64(),
+        outcome: r[5].text(),
+        transfer_reason: r[6].text(),
+        transfer_target: r[7].text().map(|e| match &context {
             Some(c) => format!("{c}/{e}"),
             None => e,
         }),
-        transfer_result: r.get(9)?,
-        hangup_cause: r.get(10)?,
-        has_audio: r.get(11)?,
-    })
+        transfer_result: r[9].text(),
+        hangup_cause: r[10].text().unwrap_or_default(),
+        has_audio: r[11].bool(),
+    }
 }
 
-/// The `limit` (at most [`MAX_RECENT`]) most recently started calls, newest first.
-pub fn recent_calls(conn: &Connection, path: &Path, limit: usize) -> Result<Vec<CallSummary>, StoreError> {
-    let mut stmt = conn
-        .prepare(&format!("SELECT {SUMMARY_COLUMNS} FROM calls ORDER BY start_unix_ms DESC, id DESC LIMIT ?1"))
-        .map_err(sql(path))?;
-    let rows = stmt.query_map(params![limit.min(MAX_RECENT) as i64], summary).map_err(sql(path))?;
-    rows.collect::<Result<_, _>>().map_err(sql(path))
+/// The `limit` (at most [`MAX_RECENT`]) most recently started calls, newest
+/// first; calls in progress too (outcome `in_progress`).
+pub fn recent_calls(db: &mut Db, limit: usize) -> Result<Vec<CallSummary>, StoreError> {
+    let rows = db.query(
+        &format!("SELECT {SUMMARY_COLUMNS} FROM calls ORDER BY start_unix_ms DESC, id DESC LIMIT ?1"),
+        &[Param::from(limit.min(MAX_RECENT) as u64)],
+    )?;
+    Ok(rows.iter().map(|r| summary(r)).collect())
 }
 
 /// The last call stored under `call_id`, with its events in order.
-pub fn call_timeline(conn: &Connection, path: &Path, call_id: &str) -> Result<Option<CallTimeline>, StoreError> {
-    let found = conn
-        .query_row(
-            &format!(
-                "SELECT id, events_truncated, {SUMMARY_COLUMNS} FROM calls WHERE call_id = ?1 ORDER BY id DESC LIMIT 1"
-            ),
-            params![call_id],
-            |r| {
-                let id: i64 = r.get(0)?;
-                let truncated: bool = r.get(1)?;
-                // The summary's columns start after the two read above.
-                let call = CallSummary {
-                    call_id: r.get(2)?,
-                    transport: r.get(3)?,
-                    dialplan: r.get(4)?,
-                    start_unix_ms: r.get::<_, i64>(5)?.max(0) as u64,
-                    duration_ms: r.get::<_, i64>(6)?.max(0) as u64,
-                    outcome: r.get(7)?,
-                    transfer_reason: r.get(8)?,
-                    transfer_target: {
-                        let extension: Option<String> = r.get(9)?;
-                        let context: Option<String> = r.get(10)?;
-                        extension.map(|e| match context.filter(|c| !c.is_empty()) {
-                            Some(c) => format!("{c}/{e}"),
-                            None => e,
-                        })
-                    },
-                    transfer_result: r.get(11)?,
-                    hangup_cause: r.get(12)?,
-                    has_audio: r.get(13)?,
-                };
-                Ok((id, truncated, call))
-            },
-        )
-        .optional()
-        .map_err(sql(path))?;
-    let Some((id, events_truncated, call)) = found else { return Ok(None) };
-    let mut stmt = conn.prepare("SELECT data FROM events WHERE call = ?1 ORDER BY seq").map_err(sql(path))?;
+pub fn call_timeline(db: &mut Db, call_id: &str) -> Result<Option<CallTimeline>, StoreError> {
+    let found = db.query_one(
+        &format!(
+            "SELECT id, events_truncated, {SUMMARY_COLUMNS} FROM calls WHERE call_id = ?1 ORDER BY id DESC LIMIT 1"
+        ),
+        &[Param::from(call_id)],
+    )?;
+    let Some(r) = found else { return Ok(None) };
+    // The summary's columns start after the two read first.
+    let (id, events_truncated, call) = (r[0].i64(), r[1].bool(), summary(&r[2..]));
     let mut events = Vec::new();
-    let mut rows = stmt.query(params![id]).map_err(sql(path))?;
-    while let Some(r) = rows.next().map_err(sql(path))? {
-        let data: String = r.get(0).map_err(sql(path))?;
-        events.push(RawValue::from_string(data)?);
+    for e in db.query("SELECT data FROM events WHERE call = ?1 ORDER BY seq", &[Param::from(id)])? {
+        events.push(RawValue::from_string(e[0].text().unwrap_or_default())?);
     }
     Ok(Some(CallTimeline { call, events, events_truncated }))
 }
 
 /// The kept audio file of the last call stored under `call_id`.
-pub fn audio_file(conn: &Connection, path: &Path, call_id: &str) -> Result<Option<PathBuf>, StoreError> {
-    let file: Option<Option<String>> = conn
-        .query_row("SELECT audio_file FROM calls WHERE call_id = ?1 ORDER BY id DESC LIMIT 1", params![call_id], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(sql(path))?;
-    Ok(file.flatten().map(PathBuf::from))
+pub fn audio_file(db: &mut Db, call_id: &str) -> Result<Option<PathBuf>, StoreError> {
+    let row = db.query_one(
+        "SELECT audio_file FROM calls WHERE call_id = ?1 ORDER BY id DESC LIMIT 1",
+        &[Param::from(call_id)],
+    )?;
+    Ok(row.and_then(|r| r[0].text()).map(PathBuf::from))
 }
 
 /// The dialplans that have calls since `since_unix_ms`.
-pub fn dialplans(conn: &Connection, path: &Path, since_unix_ms: u64) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT DISTINCT dialplan FROM calls WHERE start_unix_ms >= ?1 AND dialplan IS NOT NULL ORDER BY dialplan
-             LIMIT 1000",
-        )
-        .map_err(sql(path))?;
-    let rows = stmt.query_map(params![since_unix_ms as i64], |r| r.get(0)).map_err(sql(path))?;
-    rows.collect::<Result<_, _>>().map_err(sql(path))
+pub fn dialplans(db: &mut Db, since_unix_ms: u64) -> Result<Vec<String>, StoreError> {
+    let rows = db.query(
+        "SELECT DISTINCT dialplan FROM calls WHERE start_unix_ms >= ?1 AND dialplan IS NOT NULL ORDER BY dialplan
+         LIMIT 1000",
+        &[Param::from(since_unix_ms)],
+    )?;
+    Ok(rows.iter().filter_map(|r| r[0].text()).collect())
 }
 
 /// The funnel of `dialplan` over the calls that started at or after
 /// `since_unix_ms`.
-pub fn funnel(conn: &Connection, path: &Path, dialplan: &str, since_unix_ms: u64) -> Result<Funnel, StoreError> {
-    let e = sql(path);
-    let since = since_unix_ms as i64;
+pub fn funnel(db: &mut Db, dialplan: &str, since_unix_ms: u64) -> Result<Funnel, StoreError> {
     let mut funnel = Funnel { dialplan: dialplan.to_string(), since_unix_ms, ..Funnel::default() };
-    let mut stmt = conn
-        .prepare(
-            "SELECT COALESCE(outcome, ''), transfer_reason, COUNT(*) FROM calls
-             WHERE dialplan = ?1 AND start_unix_ms >= ?2 GROUP BY 1, 2",
-        )
-        .map_err(&e)?;
-    let mut rows = stmt.query(params![dialplan, since]).map_err(&e)?;
-    while let Some(r) = rows.next().map_err(&e)? {
-        let (outcome, reason, n): (String, Option<String>, i64) =
-            (r.get(0).map_err(&e)?, r.get(1).map_err(&e)?, r.get(2).map_err(&e)?);
-        funnel.calls += n as u64;
-        *funnel.outcomes.entry(outcome.clone()).or_default() += n as u64;
+    let period = [Param::from(dialplan), Param::from(since_unix_ms)];
+    let rows = db.query(
+        "SELECT COALESCE(outcome, ''), transfer_reason, COUNT(*) FROM calls
+         WHERE dialplan = ?1 AND start_unix_ms >= ?2 GROUP BY 1, 2",
+        &period,
+    )?;
+    for r in rows {
+        let (outcome, reason, n) = (r[0].text().unwrap_or_default(), r[1].text(), r[2].u64());
+        funnel.calls += n;
+        *funnel.outcomes.entry(outcome.clone()).or_default() += n;
         if outcome == "transferred" {
-            *funnel.transfers.entry(reason.unwrap_or_default()).or_default() += n as u64;
+            *funnel.transfers.entry(reason.unwrap_or_default()).or_default() += n;
         }
     }
     let mut menus: BTreeMap<String, MenuFunnel> = BTreeMap::new();
     // Events of the period's calls of this dialplan, by type and menu.
     const OF_PERIOD: &str = "FROM events e JOIN calls c ON c.id = e.call
         WHERE c.dialplan = ?1 AND c.start_unix_ms >= ?2 AND e.menu IS NOT NULL";
-    let mut stmt = conn
-        .prepare(&format!(
+    let rows = db.query(
+        &format!(
             "SELECT e.menu, e.type, e.intent, e.source, COUNT(*), COUNT(DISTINCT e.call) {OF_PERIOD}
              AND e.type IN ('prompt', 'intent', 'no_match', 'no_input')
              GROUP BY e.menu, e.type, e.intent, e.source"
-        ))
-        .map_err(&e)?;
-    let mut rows = stmt.query(params![dialplan, since]).map_err(&e)?;
-    while let Some(r) = rows.next().map_err(&e)? {
-        let name: String = r.get(0).map_err(&e)?;
-        let kind: String = r.get(1).map_err(&e)?;
-        let intent: Option<String> = r.get(2).map_err(&e)?;
-        let source: Option<String> = r.get(3).map_err(&e)?;
-        let (n, calls) = (r.get::<_, i64>(4).map_err(&e)? as u64, r.get::<_, i64>(5).map_err(&e)? as u64);
-        let m = menu(&mut menus, name);
-        match kind.as_str() {
+        ),
+        &period,
+    )?;
+    for r in rows {
+        let m = menu(&mut menus, r[0].text().unwrap_or_default());
+        let (n, calls) = (r[4].u64(), r[5].u64());
+        match r[1].text().unwrap_or_default().as_str() {
             "prompt" => m.callers += calls,
             "no_match" => m.no_match += n,
             "no_input" => m.no_input += n,
             _ => {
-                let intent = intent.unwrap_or_default();
+                let intent = r[2].text().unwrap_or_default();
                 let at = match m.options.iter().position(|o| o.intent == intent) {
                     Some(at) => at,
                     None => {
@@ -255,7 +210,7 @@ pub fn funnel(conn: &Connection, path: &Path, dialplan: &str, since_unix_ms: u64
                         m.options.len() - 1
                     }
                 };
-                if source.as_deref() == Some("speech") {
+                if r[3].text().as_deref() == Some("speech") {
                     m.options[at].speech += n;
                 } else {
                     m.options[at].dtmf += n;
@@ -263,23 +218,25 @@ pub fn funnel(conn: &Connection, path: &Path, dialplan: &str, since_unix_ms: u64
             }
         }
     }
-    // SQLite gives a bare column (`c.call_id`) the value of the row that
-    // holds the MAX(): the last call the words were heard in.
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT e.menu, e.text, COUNT(*) AS n, MAX(c.id), c.call_id {OF_PERIOD}
-             AND e.type = 'no_match' AND e.text IS NOT NULL AND TRIM(e.text) != ''
-             GROUP BY e.menu, e.text ORDER BY n DESC, MAX(c.id) DESC LIMIT ?3"
-        ))
-        .map_err(&e)?;
-    let mut rows = stmt.query(params![dialplan, since, MAX_UNMATCHED_ROWS as i64]).map_err(&e)?;
-    while let Some(r) = rows.next().map_err(&e)? {
-        let m = menu(&mut menus, r.get(0).map_err(&e)?);
+    // The most frequent unmatched words per menu, with the last call they
+    // were heard in (the highest row id of the group).
+    let rows = db.query(
+        &format!(
+            "SELECT u.menu, u.text, u.n, c.call_id FROM (
+                SELECT e.menu AS menu, e.text AS text, COUNT(*) AS n, MAX(c.id) AS last {OF_PERIOD}
+                AND e.type = 'no_match' AND e.text IS NOT NULL AND TRIM(e.text) != ''
+                GROUP BY e.menu, e.text ORDER BY n DESC, last DESC LIMIT ?3
+             ) u JOIN calls c ON c.id = u.last ORDER BY u.n DESC, u.last DESC"
+        ),
+        &[period[0], period[1], Param::from(MAX_UNMATCHED_ROWS as u64)],
+    )?;
+    for r in rows {
+        let m = menu(&mut menus, r[0].text().unwrap_or_default());
         if m.unmatched.len() < TOP_UNMATCHED {
             m.unmatched.push(Unmatched {
-                text: r.get(1).map_err(&e)?,
-                count: r.get::<_, i64>(2).map_err(&e)? as u64,
-                call_id: r.get(4).map_err(&e)?,
+                text: r[1].text().unwrap_or_default(),
+                count: r[2].u64(),
+                call_id: r[3].text().unwrap_or_default(),
             });
         }
     }
@@ -308,8 +265,8 @@ fn menu(menus: &mut BTreeMap<String, MenuFunnel>, name: String) -> &mut MenuFunn
 mod tests {
     use super::*;
     use crate::call::{Event, Source};
-    use crate::records::sqlite::SqliteStore;
-    use crate::records::{CallRecord, RecordStore};
+    use crate::records::sql::SqlStore;
+    use crate::records::{sqlite, CallRecord, RecordStore};
 
     fn call(id: &str, start: u64, events: Vec<Event>, outcome: &str, reason: Option<&str>) -> CallRecord {
         CallRecord {
@@ -339,7 +296,7 @@ mod tests {
     fn the_funnel_counts_callers_options_failures_and_unmatched_words_per_menu() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("calls.db");
-        let mut store = SqliteStore::open(&path).unwrap();
+        let mut store = SqlStore::open(&path).unwrap();
         let old = call("old", 10, vec![prompt("main"), intent("main", "support", Source::Dtmf)], "completed", None);
         let a = call(
             "a",
@@ -370,8 +327,8 @@ mod tests {
         for r in [&old, &a, &b] {
             store.write(r).unwrap();
         }
-        let conn = SqliteStore::open_read_only(&path).unwrap();
-        let f = funnel(&conn, &path, "hotline", 500).unwrap();
+        let mut db = sqlite::open_read_only(&path).unwrap();
+        let f = funnel(&mut db, "hotline", 500).unwrap();
         assert_eq!(f.calls, 2);
         assert_eq!(f.transfers, BTreeMap::from([("asked".into(), 1), ("dialplan".into(), 1)]));
         let main = &f.menus[0];
@@ -389,15 +346,15 @@ mod tests {
         );
         assert!((main.no_match_rate - 0.4).abs() < 1e-9);
         assert_eq!((f.menus[1].menu.as_str(), f.menus[1].callers), ("billing", 1));
-        let recent = recent_calls(&conn, &path, 2).unwrap();
+        let recent = recent_calls(&mut db, 2).unwrap();
         assert_eq!(recent.iter().map(|c| c.call_id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
-        let timeline = call_timeline(&conn, &path, "a").unwrap().unwrap();
+        let timeline = call_timeline(&mut db, "a").unwrap().unwrap();
         let kinds: Vec<String> = timeline
             .events
             .iter()
             .map(|e| serde_json::from_str::<serde_json::Value>(e.get()).unwrap()["type"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(kinds, ["prompt", "no_match", "prompt", "intent", "prompt", "intent"]);
-        assert!(call_timeline(&conn, &path, "nope").unwrap().is_none());
+        assert!(call_timeline(&mut db, "nope").unwrap().is_none());
     }
 }

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{sqlite, StoreError, StoreKind};
+use super::{open_reader, sql, StoreError};
 use crate::call::Event;
 
 /// One stored call, the fields a replay needs; read from a `.jsonl` line
-/// or a SQLite row (both are the same JSON, see `records export`).
+/// or a SQL row (both are the same JSON, see `records export`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct RecordedCall {
     pub call_id: String,
@@ -46,18 +46,17 @@ pub enum ReadCallsError {
 }
 
 /// Calls of the store at `path` that started at or after `since_unix_ms`,
-/// oldest first (SQLite) or in file order (JSON lines), each handed to
+/// oldest first (SQL stores) or in file order (JSON lines), each handed to
 /// `each`. Reads only: a server may be writing meanwhile. Returns how many.
 pub fn for_each_recorded_call(
     path: &Path,
     since_unix_ms: u64,
     mut each: impl FnMut(RecordedCall),
 ) -> Result<usize, ReadCallsError> {
-    match StoreKind::of(path) {
-        StoreKind::Sqlite => {
-            let conn = sqlite::SqliteStore::open_read_only(path)?;
+    match open_reader(path)? {
+        Some(mut db) => {
             let mut bad = None;
-            let n = sqlite::for_each_call(&conn, path, since_unix_ms, |stored| {
+            let n = sql::for_each_call(&mut db, since_unix_ms, |stored| {
                 // The row is the JSON line a `.jsonl` store writes: one parser for both.
                 let parsed = serde_json::to_string(&stored).and_then(|json| serde_json::from_str(&json));
                 match parsed {
@@ -73,7 +72,7 @@ pub fn for_each_recorded_call(
             })?;
             bad.map_or(Ok(n), Err)
         }
-        StoreKind::Jsonl => {
+        None => {
             let read = |source| ReadCallsError::Read { path: path.to_path_buf(), source };
             let file = std::fs::File::open(path).map_err(read)?;
             let mut n = 0;

@@ -3,6 +3,13 @@
 //! disk or a locked database never stalls audio); a record that cannot be
 //! queued or stored is counted (`hotline_call_records_lost_total`) and
 //! logged at most once a minute, with the number lost since.
+//!
+//! The store is opened on the writer's thread too (a database across the
+//! network may take seconds to answer, and its client may not run inside
+//! the server's async runtime); once open, the writer marks the calls this
+//! instance left in progress when it last stopped as interrupted, and
+//! every [`HOUSEKEEPING_EVERY`] those of any instance older than the
+//! longest call.
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -16,10 +23,27 @@ pub const RECORD_QUEUE: usize = 1024;
 /// Lost records are logged at most this often (a full disk would otherwise
 /// log once per call).
 const LOSS_REPORT_EVERY: Duration = Duration::from_secs(60);
+/// How often calls left in progress by a vanished instance are closed.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 /// How often old records are deleted when `records_keep_days` is set.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Beyond the longest call, before a call still in progress counts as
+/// cut (its instance's clock may differ a little from ours).
+const STALE_MARGIN: Duration = Duration::from_secs(300);
+
+/// What the writer keeps besides the records themselves.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// `records_keep_days`: older calls are deleted.
+    pub keep_days: Option<u32>,
+    /// The name this instance writes its calls under.
+    pub instance: String,
+    /// `max_call_secs`: a call still in progress after this is cut.
+    pub max_call: Duration,
+}
 
 enum Command {
+    Begin(Box<CallRecord>),
     Write(Box<CallRecord>),
     Reopen,
     /// Answered once everything queued before it is stored.
@@ -31,11 +55,14 @@ enum Command {
 pub struct RecordWriter {
     tx: SyncSender<Command>,
     losses: Arc<Mutex<Losses>>,
+    /// Written into every record (`instance`).
+    instance: Arc<str>,
 }
 
 /// Records lost since start, and when that was last logged.
 struct Losses {
-    path: PathBuf,
+    /// The store as logs may show it.
+    shown: String,
     total: u64,
     unreported: u64,
     last_report: Option<Instant>,
@@ -48,7 +75,7 @@ impl Losses {
         let due = self.last_report.is_none_or(|t| t.elapsed() >= LOSS_REPORT_EVERY);
         if due {
             tracing::error!(
-                file = %self.path.display(),
+                store = %self.shown,
                 call_id,
                 lost_since_last_report = self.unreported,
                 lost_total = self.total,
@@ -61,29 +88,30 @@ impl Losses {
 }
 
 impl RecordWriter {
-    /// Opens the store at `path` and starts the writer thread. A store that
-    /// cannot be opened now is logged and tried again at each record:
+    /// Starts the writer thread, which opens the store at `path`. A store
+    /// that cannot be opened is logged and tried again at each record:
     /// calls are served either way.
-    pub fn start(path: &Path, keep_days: Option<u32>) -> std::io::Result<RecordWriter> {
-        let store = match open_store(path) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::error!(
-                    "call records cannot be written: {e}; calls are served, and each record lost is counted"
-                );
-                None
-            }
-        };
+    pub fn start(path: &Path, options: WriterOptions) -> std::io::Result<RecordWriter> {
         let (tx, rx) = sync_channel(RECORD_QUEUE);
-        let losses =
-            Arc::new(Mutex::new(Losses { path: path.to_path_buf(), total: 0, unreported: 0, last_report: None }));
-        let worker = Worker { path: path.to_path_buf(), store, keep_days, losses: Arc::clone(&losses) };
+        let shown = super::shown(path);
+        let losses = Arc::new(Mutex::new(Losses { shown: shown.clone(), total: 0, unreported: 0, last_report: None }));
+        let instance = Arc::from(options.instance.as_str());
+        let worker = Worker { path: path.to_path_buf(), shown, store: None, options, losses: Arc::clone(&losses) };
         std::thread::Builder::new().name("call-records".into()).spawn(move || worker.run(rx))?;
-        Ok(RecordWriter { tx, losses })
+        Ok(RecordWriter { tx, losses, instance })
+    }
+
+    /// Notes a call that started (its row, in stores that keep one);
+    /// never blocks. A note that finds the queue full is dropped: the
+    /// finished record still makes the row.
+    pub fn begin(&self, record: &mut CallRecord) {
+        record.instance = Some(self.instance.to_string());
+        let _ = self.tx.try_send(Command::Begin(Box::new(record.clone())));
     }
 
     /// Queues a finished call's record; never blocks.
-    pub fn write(&self, record: CallRecord) {
+    pub fn write(&self, mut record: CallRecord) {
+        record.instance.get_or_insert_with(|| self.instance.to_string());
         match self.tx.try_send(Command::Write(Box::new(record))) {
             Ok(()) => {}
             Err(TrySendError::Full(Command::Write(r)) | TrySendError::Disconnected(Command::Write(r))) => {
@@ -120,28 +148,49 @@ fn lock(losses: &Mutex<Losses>) -> std::sync::MutexGuard<'_, Losses> {
 }
 
 struct Worker {
+    /// Where the store is (for PostgreSQL, a URL that may hold a password).
     path: PathBuf,
+    /// The store as logs may show it.
+    shown: String,
     /// `None` while the store cannot be opened; each record tries again.
     store: Option<Box<dyn RecordStore>>,
-    keep_days: Option<u32>,
+    options: WriterOptions,
     losses: Arc<Mutex<Losses>>,
 }
 
 impl Worker {
     fn run(mut self, rx: Receiver<Command>) {
+        if let Err(e) = self.store() {
+            tracing::error!("call records cannot be written: {e}; calls are served, and each record lost is counted");
+        }
+        // Housekeeping first runs once the store is open (see `store`).
+        let mut next_housekeeping = Instant::now() + HOUSEKEEPING_EVERY;
         let mut next_prune = Instant::now();
         loop {
-            if self.keep_days.is_some() && Instant::now() >= next_prune {
-                self.prune();
-                next_prune = Instant::now() + PRUNE_EVERY;
+            let now = Instant::now();
+            if now >= next_housekeeping {
+                self.close_stale_calls(None);
+                next_housekeeping = now + HOUSEKEEPING_EVERY;
             }
-            let wait = next_prune.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-            let command = match rx.recv_timeout(if self.keep_days.is_some() { wait } else { PRUNE_EVERY }) {
+            if self.options.keep_days.is_some() && now >= next_prune {
+                self.prune();
+                next_prune = now + PRUNE_EVERY;
+            }
+            let due =
+                if self.options.keep_days.is_some() { next_prune.min(next_housekeeping) } else { next_housekeeping };
+            let wait = due.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            let command = match rx.recv_timeout(wait) {
                 Ok(c) => c,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return,
             };
             match command {
+                Command::Begin(record) => {
+                    if let Err(e) = self.store().and_then(|s| s.begin(&record)) {
+                        // The finished record will make the row; say why it is late.
+                        tracing::warn!(store = %self.shown, call_id = %record.call_id, "call start not recorded: {e}");
+                    }
+                }
                 Command::Write(record) => self.write(&record),
                 Command::Reopen => self.reopen(),
                 Command::Flush(done) => {
@@ -151,12 +200,34 @@ impl Worker {
         }
     }
 
+    /// The open store, opening it if need be; a store just opened first
+    /// closes the calls this instance left in progress.
     fn store(&mut self) -> Result<&mut Box<dyn RecordStore>, StoreError> {
         if self.store.is_none() {
             self.store = Some(open_store(&self.path)?);
-            tracing::info!(file = %self.path.display(), "call record store opened");
+            tracing::info!(store = %self.shown, instance = %self.options.instance, "call record store opened");
+            let instance = self.options.instance.clone();
+            self.close_stale_calls(Some(&instance));
         }
         Ok(self.store.as_mut().expect("opened above"))
+    }
+
+    /// Marks as interrupted the calls in progress that are older than any
+    /// call may be, and those of `restarted` (this instance, starting).
+    fn close_stale_calls(&mut self, restarted: Option<&str>) {
+        let Some(store) = self.store.as_mut() else { return };
+        let oldest = self.options.max_call + STALE_MARGIN;
+        let stale_before = unix_ms(SystemTime::now()).saturating_sub(oldest.as_millis() as u64);
+        match store.reconcile(restarted.unwrap_or(""), stale_before) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                store = %self.shown,
+                calls = n,
+                instance = restarted.unwrap_or(""),
+                "calls left in progress by a stopped instance marked interrupted (their callers were sent on by the PBX)"
+            ),
+            Err(e) => tracing::warn!(store = %self.shown, "calls left in progress not checked: {e}"),
+        }
     }
 
     fn write(&mut self, record: &CallRecord) {
@@ -173,19 +244,19 @@ impl Worker {
     fn reopen(&mut self) {
         let reopened = match self.store.as_mut() {
             Some(s) => s.reopen(),
-            None => open_store(&self.path).map(|s| self.store = Some(s)),
+            None => self.store().map(drop),
         };
         match reopened {
-            Ok(()) => tracing::info!(file = %self.path.display(), "call record file reopened"),
+            Ok(()) => tracing::info!(store = %self.shown, "call record store reopened"),
             Err(e) => {
                 self.store = None;
-                tracing::error!(file = %self.path.display(), "cannot reopen the call record file: {e}");
+                tracing::error!(store = %self.shown, "cannot reopen the call record store: {e}");
             }
         }
     }
 
     fn prune(&mut self) {
-        let Some(days) = self.keep_days else { return };
+        let Some(days) = self.options.keep_days else { return };
         let cutoff = unix_ms(SystemTime::now()).saturating_sub(u64::from(days) * 86_400_000);
         match self.store().and_then(|s| s.prune(cutoff)) {
             Ok(0) => {}

@@ -8,14 +8,14 @@
 //! so that text gets into the records the way a transcript would: before
 //! the server starts, the test writes one call record, whose utterance and
 //! no-match carry it as the caller's words, through the record store's
-//! own write API (`SqliteStore::write`) into the database the server then
+//! own write API (`SqlStore::write`) into the database the server then
 //! serves. Everything else on the page comes from the calls the test makes.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use hotline::call::Event;
 use hotline::config::ServerConfig;
-use hotline::records::sqlite::SqliteStore;
+use hotline::records::sql::SqlStore;
 use hotline::records::{CallRecord, RecordStore};
 use testkit::asterisk::{AsteriskCall, AsteriskConfig};
 use testkit::server::{clip, deps, DIALPLAN};
@@ -76,7 +76,7 @@ async fn chromium_shows_live_calls_the_funnel_and_caller_words_only_as_text() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("dialplans")).unwrap();
     std::fs::write(dir.path().join("dialplans/hotline.toml"), DIALPLAN).unwrap();
-    let mut store = SqliteStore::open(&dir.path().join("calls.db")).unwrap();
+    let mut store = SqlStore::open(&dir.path().join("calls.db")).unwrap();
     store.write(&seeded_record()).unwrap();
     drop(store);
     let toml = "listen = \"127.0.0.1:0\"\ndialplan_dir = \"dialplans\"\ncall_records = \"calls.db\"\n\

@@ -18,7 +18,10 @@ use crate::service::{free_port, ChildServer};
 use crate::support::asterisk::{AsteriskCall, AsteriskConfig};
 use crate::support::server::http_get;
 
-fn haproxy_binary() -> &'static str {
+/// The `server` lines of deploy/haproxy/haproxy.cfg.
+const SERVERS_IN_CONFIG: usize = 3;
+
+pub(crate) fn haproxy_binary() -> &'static str {
     for path in ["/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy"] {
         if Path::new(path).exists() {
             return path;
@@ -28,29 +31,28 @@ fn haproxy_binary() -> &'static str {
 }
 
 /// HAProxy in the foreground with the deployment's config.
-struct Balancer {
+pub(crate) struct Balancer {
     child: Child,
-    calls: SocketAddr,
+    pub(crate) calls: SocketAddr,
     stats: SocketAddr,
 }
 
 impl Balancer {
-    fn start(instances: [SocketAddr; 2]) -> Balancer {
+    /// In front of `instances` (`hotline1`, `hotline2`, ... in the config);
+    /// the config's other servers point at a port nothing listens on.
+    pub(crate) fn start(instances: &[SocketAddr]) -> Balancer {
         let calls: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let stats: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/haproxy/haproxy.cfg");
-        let child = Command::new(haproxy_binary())
-            .arg("-db")
-            .arg("-f")
-            .arg(&config)
-            .env("HOTLINE_LB_BIND", calls.to_string())
-            .env("HOTLINE_LB_STATS", stats.to_string())
-            .env("HOTLINE_1", instances[0].to_string())
-            .env("HOTLINE_2", instances[1].to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start haproxy");
+        let mut haproxy = Command::new(haproxy_binary());
+        haproxy.arg("-db").arg("-f").arg(&config);
+        haproxy.env("HOTLINE_LB_BIND", calls.to_string()).env("HOTLINE_LB_STATS", stats.to_string());
+        let nowhere = format!("127.0.0.1:{}", free_port());
+        for n in 1..=SERVERS_IN_CONFIG {
+            let addr = instances.get(n - 1).map_or(nowhere.clone(), ToString::to_string);
+            haproxy.env(format!("HOTLINE_{n}"), addr);
+        }
+        let child = haproxy.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start haproxy");
         Balancer { child, calls, stats }
     }
 
@@ -75,13 +77,16 @@ impl Balancer {
             .collect()
     }
 
-    async fn wait_status(&self, want: [&str; 2], what: &str) {
+    /// Waits until `hotline1`, `hotline2`, ... have the statuses `want`;
+    /// how long that took.
+    pub(crate) async fn wait_status(&self, want: &[&str], what: &str) -> Duration {
         let t0 = Instant::now();
         loop {
             let servers = self.servers().await;
-            let now = ["hotline1", "hotline2"].map(|s| servers.get(s).cloned().unwrap_or_default());
+            let now: Vec<String> =
+                (1..=want.len()).map(|n| servers.get(&format!("hotline{n}")).cloned().unwrap_or_default()).collect();
             if now.iter().zip(want).all(|(got, want)| got.starts_with(want)) {
-                return;
+                return t0.elapsed();
             }
             assert!(t0.elapsed() < Duration::from_secs(20), "{what}: HAProxy says {servers:?}");
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -111,7 +116,7 @@ impl Drop for Balancer {
 }
 
 /// Calls in progress on one instance, from its `/metrics`.
-async fn active_calls(instance: SocketAddr) -> u32 {
+pub(crate) async fn active_calls(instance: SocketAddr) -> u32 {
     let (status, text) = http_get(instance, "/metrics").await;
     assert_eq!(status, 200, "{text}");
     text.lines()
@@ -136,8 +141,8 @@ async fn haproxy_spreads_calls_and_a_stopping_instance_gets_no_new_ones_but_fini
     a.wait_ready().await;
     let mut b = ChildServer::start(&config_b, "");
     b.wait_ready().await;
-    let balancer = Balancer::start([a.addr, b.addr]);
-    balancer.wait_status(["UP", "UP"], "both instances ready").await;
+    let balancer = Balancer::start(&[a.addr, b.addr]);
+    balancer.wait_status(&["UP", "UP", "DOWN"], "both instances ready (and no third)").await;
 
     // Four calls at once: the fewest calls first, so two each.
     let mut calls = Vec::new();
@@ -148,7 +153,7 @@ async fn haproxy_spreads_calls_and_a_stopping_instance_gets_no_new_ones_but_fini
 
     // Instance A is told to stop: not ready, so HAProxy takes it out...
     a.signal("TERM");
-    balancer.wait_status(["DOWN", "UP"], "the draining instance taken out").await;
+    balancer.wait_status(&["DOWN", "UP"], "the draining instance taken out").await;
     // ...new calls go to B only...
     for n in 5..=6 {
         calls.push(call(&balancer, n).await);

@@ -42,7 +42,7 @@ async fn get(addr: SocketAddr, path: &str, host: &str, auth: bool) -> Answer {
     Answer { status, head: head.to_string(), body: body.to_string() }
 }
 
-async fn api(addr: SocketAddr, path: &str) -> Value {
+pub(crate) async fn api(addr: SocketAddr, path: &str) -> Value {
     let answer = get(addr, path, &addr.to_string(), false).await;
     assert_eq!(answer.status, 200, "{path}: {}", answer.body);
     answer.json()

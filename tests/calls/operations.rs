@@ -351,7 +351,7 @@ async fn a_read_only_record_database_keeps_calls_working_and_counts_the_losses()
     let ro = dir.path().join("ro");
     std::fs::create_dir(&ro).unwrap();
     let db = ro.join("calls.db");
-    drop(hotline::records::sqlite::SqliteStore::open(&db).unwrap());
+    drop(hotline::records::sql::SqlStore::open(&db).unwrap());
     // The folder read-only for the server alone: a bind mount in a mount
     // namespace of its own (root ignores file modes).
     let setup = format!(

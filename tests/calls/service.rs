@@ -194,7 +194,7 @@ async fn sighup_reopens_the_record_file_and_a_call_in_flight_completes() {
     // logrotate's way: move the file, then SIGHUP.
     std::fs::rename(&records, dir.path().join("calls.jsonl.1")).unwrap();
     server.signal("HUP");
-    server.wait_log("call record file reopened", Duration::from_secs(10)).await;
+    server.wait_log("call record store reopened", Duration::from_secs(10)).await;
     assert!(server.is_running(), "SIGHUP stopped the server:\n{}", server.log());
 
     call.dtmf('1').await;

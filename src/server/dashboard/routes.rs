@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rusqlite::Connection;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -18,9 +17,9 @@ use tracing::warn;
 use super::super::http::{self, RequestHead};
 use super::super::{Phase, Shared};
 use super::{admitted, assets, events};
+use crate::records::db::Db;
 use crate::records::queries;
-use crate::records::sqlite::SqliteStore;
-use crate::records::{StoreError, StoreKind};
+use crate::records::{open_reader, StoreError, StoreKind};
 
 /// Sent with every dashboard answer: no caching of caller data, no
 /// sniffing JSON as HTML, no framing, and no script but `/dashboard.js`.
@@ -76,7 +75,7 @@ pub(in crate::server) async fn answer(
                 Some(Ok(n)) => n.min(queries::MAX_RECENT),
                 Some(Err(_)) => return error(stream, "400 Bad Request", "limit: not a number").await,
             };
-            let found = records(shared, move |c, p| queries::recent_calls(c, p, limit)).await;
+            let found = records(shared, move |db| queries::recent_calls(db, limit)).await;
             answer_json(stream, found.map(|calls| RecentCalls { calls })).await
         }
         "/api/funnel" => {
@@ -86,16 +85,14 @@ pub(in crate::server) async fn answer(
                 Some(Ok(ms)) => ms,
                 Some(Err(_)) => return error(stream, "400 Bad Request", "since: not a Unix time in ms").await,
             };
-            answer_json(stream, records(shared, move |c, p| queries::funnel(c, p, &dialplan, since)).await).await
+            answer_json(stream, records(shared, move |db| queries::funnel(db, &dialplan, since)).await).await
         }
         _ => match path.strip_prefix("/api/calls/").and_then(call_route) {
-            Some((id, CallRoute::Timeline)) => {
-                match records(shared, move |c, p| queries::call_timeline(c, p, &id)).await {
-                    Ok(Some(timeline)) => json(stream, &timeline).await,
-                    Ok(None) => error(stream, "404 Not Found", "no stored call with this id").await,
-                    Err((status, why)) => error(stream, status, &why).await,
-                }
-            }
+            Some((id, CallRoute::Timeline)) => match records(shared, move |db| queries::call_timeline(db, &id)).await {
+                Ok(Some(timeline)) => json(stream, &timeline).await,
+                Ok(None) => error(stream, "404 Not Found", "no stored call with this id").await,
+                Err((status, why)) => error(stream, status, &why).await,
+            },
             Some((id, CallRoute::Audio)) => audio(stream, shared, id, head.header("Range"), handshaking).await,
             None => error(stream, "404 Not Found", "no such route").await,
         },
@@ -140,7 +137,7 @@ type Refusal = (&'static str, String);
 /// a blocking thread; or says why the records cannot answer.
 async fn records<T: Send + 'static>(
     shared: &Shared,
-    query: impl FnOnce(&Connection, &Path) -> Result<T, StoreError> + Send + 'static,
+    query: impl FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Refusal> {
     const NOT_HERE: &str = "501 Not Implemented";
     let Some(path) = shared.cfg.call_records.clone() else {
@@ -153,13 +150,16 @@ async fn records<T: Send + 'static>(
         return Err((
             NOT_HERE,
             "call records are kept as JSON lines, which the dashboard does not read: it shows live calls only \
-             (finished calls, funnels and timelines need call_records in SQLite)"
+             (finished calls, funnels and timelines need call_records in SQLite or PostgreSQL)"
                 .into(),
         ));
     }
     let asked = tokio::task::spawn_blocking(move || {
-        let conn = SqliteStore::open_read_only(&path)?;
-        query(&conn, &path)
+        let Some(mut db) = open_reader(&path)? else {
+            let source = std::io::Error::other("JSON lines are not queried");
+            return Err(StoreError::Io { path, source });
+        };
+        query(&mut db)
     })
     .await;
     match asked {
@@ -186,7 +186,7 @@ async fn audio(
     let Some(dir) = shared.cfg.keep_audio_dir.clone() else {
         return error(stream, "404 Not Found", "caller audio is not kept (keep_audio_dir is off)").await;
     };
-    let file = match records(shared, move |c, p| queries::audio_file(c, p, &id)).await {
+    let file = match records(shared, move |db| queries::audio_file(db, &id)).await {
         Ok(Some(file)) => file,
         Ok(None) => return error(stream, "404 Not Found", "no audio kept for this call").await,
         Err((status, why)) => return error(stream, status, &why).await,

@@ -199,6 +199,11 @@ impl Opening {
         self.record.dialplan = Some(plan.name.clone());
         self.record.dialplan_version = Some(plan.version.clone());
         self.record.audio_format = Some(format!("{format:?}"));
+        if let Some(w) = &self.shared.records {
+            // The call's row from now on: should this instance die, the
+            // call is still on record (marked interrupted at its restart).
+            w.begin(&mut self.record);
+        }
         let esl = match self.event_socket_half(&info, link, shutdown).await {
             Ok(esl) => esl,
             Err(end) => return Err((Box::new(self), end)),

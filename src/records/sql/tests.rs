@@ -1,3 +1,5 @@
+use rusqlite::Connection;
+
 use super::*;
 use crate::records::export::export_jsonl;
 
@@ -59,7 +61,7 @@ fn exported(path: &Path, since: u64) -> String {
 fn export_gives_back_the_exact_jsonl_line_of_each_call() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("calls.db");
-    let mut store = SqliteStore::open(&path).unwrap();
+    let mut store = SqlStore::open(&path).unwrap();
     let (a, b) = (record("call-a", 1_000_000), record("call-b", 2_000_000));
     store.write(&b).unwrap();
     store.write(&a).unwrap();
@@ -73,7 +75,7 @@ fn export_gives_back_the_exact_jsonl_line_of_each_call() {
 fn each_call_is_one_row_and_its_events_rows_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("calls.db");
-    SqliteStore::open(&path).unwrap().write(&record("call-a", 1_000)).unwrap();
+    SqlStore::open(&path).unwrap().write(&record("call-a", 1_000)).unwrap();
     let conn = Connection::open(&path).unwrap();
     let call: (String, String, String, String, String) = conn
         .query_row(
@@ -110,19 +112,20 @@ fn each_call_is_one_row_and_its_events_rows_in_order() {
 fn the_schema_is_migrated_once_in_wal_mode_and_a_newer_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("calls.db");
-    SqliteStore::open(&path).unwrap().write(&record("call-a", 1_000)).unwrap();
+    SqlStore::open(&path).unwrap().write(&record("call-a", 1_000)).unwrap();
     // Opening again runs no step twice and keeps what is there.
-    let mut again = SqliteStore::open(&path).unwrap();
+    let mut again = SqlStore::open(&path).unwrap();
     again.write(&record("call-b", 2_000)).unwrap();
     let conn = Connection::open(&path).unwrap();
-    assert_eq!(schema_version(&conn).unwrap(), Some(SCHEMA_VERSION));
+    let mut db = crate::records::sqlite::open_read_only(&path).unwrap();
+    assert_eq!(schema::schema_version(&mut db).unwrap(), schema::SCHEMA_VERSION);
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let calls: i64 = conn.query_row("SELECT count(*) FROM calls", [], |r| r.get(0)).unwrap();
     assert_eq!(calls, 2);
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    conn.pragma_update(None, "user_version", schema::SCHEMA_VERSION + 1).unwrap();
     drop(conn);
-    let err = SqliteStore::open(&path).err().expect("a newer schema is refused").to_string();
+    let err = SqlStore::open(&path).err().expect("a newer schema is refused").to_string();
     assert!(err.contains("newer") && err.contains("calls.db"), "{err}");
 }
 
@@ -130,7 +133,7 @@ fn the_schema_is_migrated_once_in_wal_mode_and_a_newer_one_is_refused() {
 fn pruning_deletes_old_calls_with_their_events() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("calls.db");
-    let mut store = SqliteStore::open(&path).unwrap();
+    let mut store = SqlStore::open(&path).unwrap();
     store.write(&record("old", 1_000)).unwrap();
     store.write(&record("new", 5_000)).unwrap();
     assert_eq!(store.prune(2_000).unwrap(), 1);
