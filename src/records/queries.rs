@@ -93,6 +93,9 @@ pub struct Unmatched {
     pub call_id: String,
 }
 
+/// Calls that ended (their row is written when they start).
+const FINISHED: &str = "(outcome IS NULL OR outcome != 'in_progress')";
+
 const SUMMARY_COLUMNS: &str = "call_id, transport, dialplan, start_unix_ms, duration_ms, outcome, transfer_reason,
     transfer_extension, transfer_context, transfer_result, hangup_cause, audio_file IS NOT NULL";
 
@@ -117,11 +120,11 @@ fn summary(r: &[Value]) -> CallSummary {
     }
 }
 
-/// The `limit` (at most [`MAX_RECENT`]) most recently started calls, newest
-/// first; calls in progress too (outcome `in_progress`).
+/// The `limit` (at most [`MAX_RECENT`]) most recently started finished
+/// calls, newest first (calls in progress are the live view's).
 pub fn recent_calls(db: &mut Db, limit: usize) -> Result<Vec<CallSummary>, StoreError> {
     let rows = db.query(
-        &format!("SELECT {SUMMARY_COLUMNS} FROM calls ORDER BY start_unix_ms DESC, id DESC LIMIT ?1"),
+        &format!("SELECT {SUMMARY_COLUMNS} FROM calls WHERE {FINISHED} ORDER BY start_unix_ms DESC, id DESC LIMIT ?1"),
         &[Param::from(limit.min(MAX_RECENT) as u64)],
     )?;
     Ok(rows.iter().map(|r| summary(r)).collect())
@@ -170,8 +173,10 @@ pub fn funnel(db: &mut Db, dialplan: &str, since_unix_ms: u64) -> Result<Funnel,
     let mut funnel = Funnel { dialplan: dialplan.to_string(), since_unix_ms, ..Funnel::default() };
     let period = [Param::from(dialplan), Param::from(since_unix_ms)];
     let rows = db.query(
-        "SELECT COALESCE(outcome, ''), transfer_reason, COUNT(*) FROM calls
-         WHERE dialplan = ?1 AND start_unix_ms >= ?2 GROUP BY 1, 2",
+        &format!(
+            "SELECT COALESCE(outcome, ''), transfer_reason, COUNT(*) FROM calls
+             WHERE dialplan = ?1 AND start_unix_ms >= ?2 AND {FINISHED} GROUP BY 1, 2"
+        ),
         &period,
     )?;
     for r in rows {

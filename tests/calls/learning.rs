@@ -84,9 +84,12 @@ async fn call(addr: std::net::SocketAddr, n: u32, recording: &str, then_key: Opt
     call.cfg.channel_id.clone()
 }
 
+/// Calls finished and stored (a call's row is there from its start).
 fn stored_calls(db: &Path) -> usize {
     rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .and_then(|c| c.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get::<_, i64>(0)))
+        .and_then(|c| {
+            c.query_row("SELECT COUNT(*) FROM calls WHERE outcome != 'in_progress'", [], |r| r.get::<_, i64>(0))
+        })
         .unwrap_or(0) as usize
 }
 

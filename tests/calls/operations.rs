@@ -103,12 +103,14 @@ struct StoredCall {
     events: Vec<EventRow>,
 }
 
+/// Finished calls (a call's row is there from its start), oldest first.
 fn stored_calls(db: &Path) -> Vec<StoredCall> {
     let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return Vec::new();
     };
     let Ok(mut calls) = conn.prepare(
-        "SELECT id, call_id, outcome, transfer_reason, transfer_extension FROM calls ORDER BY start_unix_ms, id",
+        "SELECT id, call_id, outcome, transfer_reason, transfer_extension FROM calls
+         WHERE outcome != 'in_progress' ORDER BY start_unix_ms, id",
     ) else {
         return Vec::new();
     };

@@ -149,3 +149,28 @@ fn pruning_deletes_old_calls_with_their_events() {
     let events: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
     assert_eq!(events, 6, "the old call's events went with it");
 }
+
+#[test]
+fn a_call_has_its_row_from_its_start_and_one_cut_short_is_marked_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calls.db");
+    let mut store = SqlStore::open(&path).unwrap();
+    let on = |id: &str, instance: &str| CallRecord { instance: Some(instance.into()), ..record(id, 5_000) };
+    store.begin(&on("done", "a")).unwrap();
+    store.begin(&on("cut", "a")).unwrap();
+    store.begin(&on("elsewhere", "b")).unwrap();
+    store.write(&on("done", "a")).unwrap();
+    assert_eq!(exported(&path, 0).lines().count(), 1, "calls in progress are not exported as finished");
+    assert_eq!(store.reconcile("a", 0).unwrap(), 1, "instance a restarts: its open call was cut");
+    let conn = Connection::open(&path).unwrap();
+    let rows: Vec<(String, String)> = conn
+        .prepare("SELECT call_id, outcome FROM calls ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let expected = [("done", "transferred"), ("cut", INTERRUPTED), ("elsewhere", IN_PROGRESS)];
+    assert_eq!(rows, expected.map(|(a, b)| (a.to_string(), b.to_string())), "one row per call, completed in place");
+    assert_eq!(store.reconcile("a", 6_000).unwrap(), 1, "older than any call may last: closed by anyone");
+}
