@@ -1,9 +1,9 @@
 //! A fleet on one machine: a real PostgreSQL server, three `hotline
 //! serve` instances writing their call records to it, and Debian's HAProxy
-//! with `deploy/haproxy/haproxy.cfg` in front, the calls coming through
-//! HAProxy from the Asterisk emulator (the PBX side of `bench load`).
-//!
-//! While calls run, one instance is told to stop (SIGTERM: it drains, its
+//! with `deploy/haproxy/haproxy.cfg` in front, serving `bench load`'s
+//! dialplan. The load generator first drives speech calls through HAProxy
+//! (real recorded words, recognised by every instance); then calls from
+//! the same Asterisk emulator follow a script: while they run, one instance is told to stop (SIGTERM: it drains, its
 //! calls finish, HAProxy takes it out), another is killed (SIGKILL: its
 //! calls are cut at the PBX side, which sends the callers to a human), and
 //! both start again and rejoin. Then every call that started has exactly
@@ -16,13 +16,34 @@ use std::time::{Duration, Instant};
 
 use crate::balancer::{active_calls, haproxy_binary, Balancer};
 use crate::dashboard::api;
-use crate::operations::{folder, wait_marks};
+use crate::operations::wait_marks;
 use crate::postgres_server::PgServer;
-use crate::service::ChildServer;
+use crate::service::{free_port, warm_prompt_cache, ChildServer};
 use crate::support::asterisk::{AsteriskCall, AsteriskConfig};
 
 /// How far from an even share an instance's calls may be.
 const BALANCE_TOLERANCE: u32 = 1;
+
+/// Speech calls the load generator makes at once, and for how long.
+const LOAD_CALLS: usize = 6;
+const LOAD_SECS: u64 = 10;
+/// Its call numbers start past the scripted calls' (1..=22).
+const LOAD_FIRST_CALL: u32 = 1000;
+
+/// A folder with `bench load`'s dialplan and a config recording into `records`.
+fn folder(records: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("dialplans")).unwrap();
+    std::fs::write(dir.path().join("dialplans/hotline.toml"), hotline_bench::load::BENCH_DIALPLAN).unwrap();
+    let config = dir.path().join("hotline.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:{}\"\nprompt_cache_dir = \"{}\"\nshutdown_grace_secs = 30\ncall_records = \"{records}\"\n",
+        free_port(),
+        warm_prompt_cache().display()
+    );
+    std::fs::write(&config, toml).unwrap();
+    (dir, config)
+}
 
 /// Calls each instance has now, as its `/metrics` says.
 async fn spread(servers: &[ChildServer]) -> Vec<u32> {
@@ -53,13 +74,13 @@ async fn open_calls(balancer: &Balancer, numbers: std::ops::RangeInclusive<u32>)
     calls
 }
 
-/// Each call presses 1, hears the billing prompt, and hangs up.
+/// Each call presses 1, hears the second menu's prompt, and hangs up.
 async fn finish<'a>(calls: impl Iterator<Item = &'a AsteriskCall> + Clone) {
     for c in calls.clone() {
         c.dtmf('1').await;
     }
     for c in calls.clone() {
-        wait_marks(c, 2, "the billing prompt after pressing 1").await;
+        wait_marks(c, 2, "the second menu's prompt after pressing 1").await;
     }
     for c in calls {
         c.hangup().await;
@@ -89,8 +110,8 @@ async fn three_instances_behind_haproxy_lose_no_call_and_no_record_when_one_drai
     let t0 = Instant::now();
     let phase = |what: &str| eprintln!("fleet: {:>5.1} s {what}", t0.elapsed().as_secs_f64());
     let pg = tokio::task::spawn_blocking(PgServer::start).await.unwrap();
-    let extra = format!("shutdown_grace_secs = 30\ncall_records = \"{}\"\n", pg.url());
-    let folders = [folder(&extra), folder(&extra), folder(&extra)];
+    let url = pg.url();
+    let folders = [folder(&url), folder(&url), folder(&url)];
     let mut servers = Vec::new();
     // One after the other: they share the tests' prompt cache.
     for (_, config) in &folders {
@@ -103,6 +124,17 @@ async fn three_instances_behind_haproxy_lose_no_call_and_no_record_when_one_drai
     let balancer = Balancer::start(&addrs);
     balancer.wait_status(&["UP", "UP", "UP"], "three instances ready").await;
     phase("PostgreSQL, three instances and HAProxy up");
+
+    // 0. The load generator's speech calls, through HAProxy.
+    let clips = hotline_bench::load::load_clips(None, 16_000).expect("the recorded words of `bench load`");
+    let mut call_no = LOAD_FIRST_CALL;
+    let load =
+        hotline_bench::load::drive(balancer.calls, LOAD_CALLS, Duration::from_secs(LOAD_SECS), &clips, &mut call_no)
+            .await;
+    assert_eq!(load.calls_failed, 0, "every speech call through HAProxy was served: {load:?}");
+    assert!(load.responses >= LOAD_CALLS, "each caller's words got an answer: {load:?}");
+    let load_ids: Vec<String> = (LOAD_FIRST_CALL + 1..=call_no).map(|n| format!("1795449971.{n}")).collect();
+    phase("speech calls from the load generator served");
 
     // 1. Nine calls: three each.
     let mut calls = open_calls(&balancer, 1..=9).await;
@@ -161,7 +193,8 @@ async fn three_instances_behind_haproxy_lose_no_call_and_no_record_when_one_drai
 
     phase("instances 1 and 2 rejoined and served calls");
     // 6. One record per call, in PostgreSQL; the cut ones marked by the restarted instance.
-    let started: Vec<String> = calls.iter().map(|c| c.cfg.channel_id.clone()).collect();
+    let mut started: Vec<String> = calls.iter().map(|c| c.cfg.channel_id.clone()).collect();
+    started.extend(load_ids.iter().cloned());
     let t_wait = Instant::now();
     let rows = loop {
         let rows = stored(&pg.url()).await;
@@ -189,6 +222,10 @@ async fn three_instances_behind_haproxy_lose_no_call_and_no_record_when_one_drai
     for r in rows.iter().filter(|r| (10..=16).any(|n| r.0.ends_with(&format!(".{n}")))) {
         assert!(!r.2.ends_with(&instance(0)), "call {} reached the draining instance", r.0);
     }
+    let load_spread: Vec<u32> = (0..3)
+        .map(|i| rows.iter().filter(|r| load_ids.contains(&r.0) && r.2.ends_with(&instance(i))).count() as u32)
+        .collect();
+    assert!(balanced(&load_spread, LOAD_CALLS as u32), "the speech calls were spread: {load_spread:?}");
     let served: Vec<usize> = (0..3).map(|i| rows.iter().filter(|r| r.2.ends_with(&instance(i))).count()).collect();
 
     // 7. Any instance's dashboard reads the whole fleet's calls.
@@ -198,8 +235,14 @@ async fn three_instances_behind_haproxy_lose_no_call_and_no_record_when_one_drai
         assert!(listed.contains(&id.as_str()), "the dashboard of instance 3 lists call {id}: {listed:?}");
     }
 
+    let ms = |v: Option<u64>| v.map_or("-".into(), |v| format!("{v} ms"));
     let figures = [
         ("calls started", started.len().to_string()),
+        ("speech calls from the load generator, per instance", format!("{LOAD_CALLS}: {load_spread:?}")),
+        (
+            "their end of speech → answer, p50 / p95 (through HAProxy)",
+            format!("{} / {} ({} answers)", ms(load.p50_ms), ms(load.p95_ms), load.responses),
+        ),
         ("records in PostgreSQL", rows.len().to_string()),
         ("calls per instance (before the stops)", format!("{before_stops:?}")),
         ("calls served per instance (all phases)", format!("{served:?}")),

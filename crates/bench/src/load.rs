@@ -8,6 +8,11 @@
 //! seconds. A level passes when no call had a prompt underrun or a dropped
 //! frame and the end-of-speech → first-response-audio p95 is under 800 ms.
 //! Prints one JSON line per level and the largest passing level.
+//!
+//! With `--target ADDR` it starts no server and calls the hotline (or the
+//! balancer in front of several) listening there instead: the load of a
+//! whole fleet, as its PBX would bring it. The fleet test drives its
+//! speech calls through HAProxy with [`drive`].
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +30,7 @@ use hotline::pbx::transport::Transport;
 
 /// Two menus that send the caller back and forth by saying "one": every
 /// turn is a recognition followed by a prompt.
-pub(super) const BENCH_DIALPLAN: &str = r#"
+pub const BENCH_DIALPLAN: &str = r#"
 start = "main"
 
 [operator]
@@ -60,7 +65,7 @@ pub(super) const CLIPS: &[&str] = &[
 pub const P95_LIMIT_MS: u64 = 800;
 
 /// [`CLIPS`] at `rate`, from `data` (default: ../shared/testdata).
-pub(crate) fn load_clips(data: Option<&Path>, rate: u32) -> Result<Vec<Vec<i16>>, String> {
+pub fn load_clips(data: Option<&Path>, rate: u32) -> Result<Vec<Vec<i16>>, String> {
     let data = data.map_or_else(testkit::testdata::testdata_dir, Path::to_path_buf);
     CLIPS
         .iter()
@@ -105,6 +110,15 @@ pub struct LoadArgs {
     /// a production server does.
     #[arg(long)]
     pub no_records: bool,
+    /// Call the hotline (or the balancer in front of several) listening at
+    /// this address instead of starting one (asterisk_ws only; it should
+    /// serve `hotline bench`'s dialplan, printed by `--print-dialplan`).
+    /// Memory is then not measured: it is the servers'.
+    #[arg(long)]
+    pub target: Option<std::net::SocketAddr>,
+    /// Print the dialplan the calls expect (two menus, "one" to go on) and exit.
+    #[arg(long)]
+    pub print_dialplan: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -140,9 +154,75 @@ pub fn run(args: LoadArgs) -> u8 {
 }
 
 async fn bench(args: LoadArgs) -> Result<(), String> {
+    if args.print_dialplan {
+        print!("{BENCH_DIALPLAN}");
+        return Ok(());
+    }
     // Twilio is 8 kHz µ-law; the others run at 16 kHz here.
     let rate = if args.transport == Transport::Twilio { 8_000 } else { 16_000 };
     let clips = load_clips(args.data.as_deref(), rate)?;
+    let (served, addr) = match args.target {
+        Some(target) if args.transport == Transport::AsteriskWs => (None, target),
+        Some(_) => return Err("--target calls with chan_websocket's protocol: --transport asterisk_ws".into()),
+        None => {
+            let served = serve(&args, rate).await?;
+            let addr = served.server.addr_of(args.transport).unwrap_or(served.server.local_addr());
+            (Some(served), addr)
+        }
+    };
+    let mut levels = Vec::new();
+    let mut n = 1;
+    while n <= args.calls.max(1) {
+        levels.push(n);
+        if n == args.calls {
+            break;
+        }
+        n = (n * 2).min(args.calls.max(1));
+    }
+    // The answer is the last level before the first failure: a level that
+    // passes after one that failed is luck, not capacity.
+    let mut best = 0;
+    let mut failed = false;
+    let mut call_no = 0u32;
+    for &level in &levels {
+        let report = run_level(
+            args.transport,
+            addr,
+            level,
+            Duration::from_secs(args.duration),
+            &clips,
+            &mut call_no,
+            served.as_ref(),
+        )
+        .await;
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        failed |= !report.pass;
+        if !failed {
+            best = level;
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({"largest_real_time_calls": best, "p95_limit_ms": P95_LIMIT_MS, "levels": levels})
+    );
+    if let Some(Served { server, dir, .. }) = served {
+        server.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// The server a run starts (without `--target`), and what it needs.
+struct Served {
+    server: hotline::server::RunningServer,
+    /// The loopback FreeSWITCH of `audio_fork` / `audio_stream`.
+    freeswitch: Option<FakeEsl>,
+    dir: PathBuf,
+}
+
+/// Starts hotline on loopback serving [`BENCH_DIALPLAN`] with the
+/// transport's listener, its prompts rendered.
+async fn serve(args: &LoadArgs, rate: u32) -> Result<Served, String> {
     let dir = bench_folder("bench")?;
     let mut toml = format!(
         "listen = \"127.0.0.1:0\"\ndialplan_dir = \"dialplans\"\ndefault_dialplan = \"bench\"\nmax_calls = {}\n",
@@ -187,46 +267,21 @@ async fn bench(args: LoadArgs) -> Result<(), String> {
         .await;
     }
     let server = hotline::server::start(cfg, deps).await.map_err(|e| e.to_string())?;
-    let addr = server.addr_of(args.transport).unwrap_or(server.local_addr());
+    Ok(Served { server, freeswitch, dir })
+}
 
-    let mut levels = Vec::new();
-    let mut n = 1;
-    while n <= args.calls.max(1) {
-        levels.push(n);
-        if n == args.calls {
-            break;
-        }
-        n = (n * 2).min(args.calls.max(1));
-    }
-    // The answer is the last level before the first failure: a level that
-    // passes after one that failed is luck, not capacity.
-    let mut best = 0;
-    let mut failed = false;
-    let mut call_no = 0u32;
-    for &level in &levels {
-        let report = run_level(
-            args.transport,
-            addr,
-            level,
-            Duration::from_secs(args.duration),
-            &clips,
-            &mut call_no,
-            freeswitch.as_ref().map(|fs| (fs, dir.as_path())),
-        )
-        .await;
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
-        failed |= !report.pass;
-        if !failed {
-            best = level;
-        }
-    }
-    println!(
-        "{}",
-        serde_json::json!({"largest_real_time_calls": best, "p95_limit_ms": P95_LIMIT_MS, "levels": levels})
-    );
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+/// `calls` chan_websocket calls at once to `addr` (a hotline, or a
+/// balancer in front of several, serving [`BENCH_DIALPLAN`]), each saying
+/// `clips` in turn after every prompt for `duration`; call numbers follow
+/// `call_no`. Memory is not measured (it is the servers').
+pub async fn drive(
+    addr: std::net::SocketAddr,
+    calls: usize,
+    duration: Duration,
+    clips: &[Vec<i16>],
+    call_no: &mut u32,
+) -> LevelReport {
+    run_level(Transport::AsteriskWs, addr, calls, duration, clips, call_no, None).await
 }
 
 async fn run_level(
@@ -236,8 +291,12 @@ async fn run_level(
     duration: Duration,
     clips: &[Vec<i16>],
     call_no: &mut u32,
-    freeswitch: Option<(&FakeEsl, &Path)>,
+    served: Option<&Served>,
 ) -> LevelReport {
+    let freeswitch = served.and_then(|s| Some((s.freeswitch.as_ref()?, s.dir.as_path())));
+    // The server's memory, when it runs in this process.
+    let measure_memory = served.is_some();
+    let rss_mb = move || if measure_memory { rss_mb() } else { 0.0 };
     let rss_base = rss_mb();
     let peak = Arc::new(std::sync::Mutex::new(rss_base));
     let sampler = {
