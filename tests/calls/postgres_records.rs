@@ -97,7 +97,16 @@ fn postgresql_keeps_the_same_calls_and_answers_the_dashboard_as_sqlite_does() {
     assert!(pg_answers.contains("uh what") && pg_answers.contains("call-c"), "{pg_answers}");
     assert_eq!(pg_answers, answers(&sqlite), "the dashboard's funnel, recent calls and timeline agree");
 
-    // `hotline suggest` reads the calls the same way.
+    // `hotline records export` is given the URL like a file...
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["records", "export", "--format", "jsonl", "--db", &url])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    assert_eq!(String::from_utf8_lossy(&cli.stdout), from_pg);
+
+    // ...and `hotline suggest` reads the calls the same way.
     let mut seen = Vec::new();
     hotline::learn::records::for_each_call(Path::new(&url), 0, |c| {
         seen.push((c.call_id, c.events.len()));
