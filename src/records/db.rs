@@ -192,6 +192,15 @@ impl Db {
         }
     }
 
+    /// A PostgreSQL connection the server closed (a restart, a network
+    /// cut): every statement on it fails from now on.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Db::Sqlite { .. } => false,
+            Db::Postgres { client, .. } => client.is_closed(),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, Db::Postgres { .. })
     }

@@ -138,6 +138,13 @@ pub trait RecordStore: Send {
     /// Stores one finished call, whole or not at all.
     fn write(&mut self, record: &CallRecord) -> Result<(), StoreError>;
 
+    /// The store's connection is gone for good (a database server that
+    /// restarted): the writer opens it again rather than failing every
+    /// record from now on.
+    fn is_broken(&self) -> bool {
+        false
+    }
+
     /// Closes and opens the store again (SIGHUP, after log rotation).
     fn reopen(&mut self) -> Result<(), StoreError>;
 

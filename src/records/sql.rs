@@ -178,6 +178,10 @@ impl RecordStore for SqlStore {
         )
     }
 
+    fn is_broken(&self) -> bool {
+        self.db.is_closed()
+    }
+
     fn reopen(&mut self) -> Result<(), StoreError> {
         *self = SqlStore::open(&self.location)?;
         Ok(())

@@ -186,7 +186,11 @@ impl Worker {
             };
             match command {
                 Command::Begin(record) => {
-                    if let Err(e) = self.store().and_then(|s| s.begin(&record)) {
+                    let begun = self.store().and_then(|s| s.begin(&record));
+                    if begun.is_err() && self.store.as_ref().is_some_and(|s| s.is_broken()) {
+                        self.store = None; // connected again at the next record
+                    }
+                    if let Err(e) = begun {
                         // The finished record will make the row; say why it is late.
                         tracing::warn!(store = %self.shown, call_id = %record.call_id, "call start not recorded: {e}");
                     }
@@ -231,7 +235,14 @@ impl Worker {
     }
 
     fn write(&mut self, record: &CallRecord) {
-        let written = self.store().and_then(|s| s.write(record));
+        let mut written = self.store().and_then(|s| s.write(record));
+        if written.is_err() && self.store.as_ref().is_some_and(|s| s.is_broken()) {
+            // The connection is gone (the database restarted, the network
+            // dropped): connect again and give the record a second chance.
+            tracing::warn!(store = %self.shown, "call record store connection lost; connecting again");
+            self.store = None;
+            written = self.store().and_then(|s| s.write(record));
+        }
         match written {
             Ok(()) => m::record_written(),
             Err(e) => {

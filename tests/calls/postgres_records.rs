@@ -8,7 +8,7 @@ use std::path::Path;
 use hotline::call::{Event, Source};
 use hotline::records::export::export_jsonl;
 use hotline::records::sql::{SqlStore, INTERRUPTED};
-use hotline::records::{open_reader, queries, CallRecord, RecordStore, TransferRecord};
+use hotline::records::{open_reader, queries, CallRecord, RecordStore, RecordWriter, TransferRecord, WriterOptions};
 
 use crate::postgres_server::PgServer;
 
@@ -199,4 +199,30 @@ fn instances_starting_together_against_a_new_database_set_its_schema_up_once() {
     let Err(e) = SqlStore::open(Path::new(&with_password)) else { panic!("a newer schema is refused") };
     let e = e.to_string();
     assert!(e.contains("newer") && e.contains("postgres://hotline@127.0.0.1") && !e.contains("s3cret"), "{e}");
+}
+
+#[test]
+fn the_writer_connects_again_after_the_database_restarts_and_loses_only_what_came_while_it_was_down() {
+    let mut pg = PgServer::start();
+    let url = pg.url();
+    let options =
+        WriterOptions { keep_days: None, instance: "a".into(), max_call: std::time::Duration::from_secs(3600) };
+    let writer = RecordWriter::start(Path::new(&url), options).unwrap();
+    writer.write(record("before", 1_000, "a"));
+    writer.flush();
+    pg.restart(|| {
+        writer.write(record("while-down", 2_000, "a"));
+        writer.flush();
+    });
+    writer.write(record("after", 3_000, "a"));
+    writer.flush();
+    let ids: Vec<String> = pg
+        .client("hotline")
+        .query("SELECT call_id FROM calls ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, ["before", "after"], "the writer came back once the database did");
+    assert_eq!(writer.lost(), 1, "the record that came while it was down is counted as lost");
 }

@@ -18,7 +18,8 @@ const UNPRIVILEGED: u32 = 65_534;
 pub(crate) struct PgServer {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    bin: PathBuf,
+    dir: tempfile::TempDir,
 }
 
 /// The folder of PostgreSQL's server programs (Debian keeps them out of
@@ -66,22 +67,22 @@ impl PgServer {
         let made = initdb.output().expect("run initdb");
         assert!(made.status.success(), "initdb failed: {}", String::from_utf8_lossy(&made.stderr));
         let port = free_port();
-        let mut server = Command::new(bin.join("postgres"));
-        server
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=60"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        as_unprivileged_if_root(&mut server, dir.path());
-        let child = server.spawn().expect("start postgres");
-        let pg = PgServer { child, port, _dir: dir };
+        let child = launch(&bin, dir.path(), port);
+        let pg = PgServer { child, port, bin, dir };
         pg.wait_ready();
         let mut admin = pg.client("postgres");
         admin.batch_execute("CREATE DATABASE hotline").expect("create the hotline database");
         pg
+    }
+
+    /// Stops the server at once (as a crash would) and starts it again on
+    /// the same data and port; `down` runs while it is stopped.
+    pub(crate) fn restart(&mut self, down: impl FnOnce()) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        down();
+        self.child = launch(&self.bin, self.dir.path(), self.port);
+        self.wait_ready();
     }
 
     /// `call_records` for the `hotline` database.
@@ -107,6 +108,21 @@ impl PgServer {
             }
         }
     }
+}
+
+/// `postgres` in the foreground on the cluster in `dir`, on `port`.
+fn launch(bin: &Path, dir: &Path, port: u16) -> Child {
+    let mut server = Command::new(bin.join("postgres"));
+    server
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-p", &port.to_string(), "-k"])
+        .arg(dir)
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    as_unprivileged_if_root(&mut server, dir);
+    server.spawn().expect("start postgres")
 }
 
 impl Drop for PgServer {
