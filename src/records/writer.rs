@@ -96,7 +96,14 @@ impl RecordWriter {
         let shown = super::shown(path);
         let losses = Arc::new(Mutex::new(Losses { shown: shown.clone(), total: 0, unreported: 0, last_report: None }));
         let instance = Arc::from(options.instance.as_str());
-        let worker = Worker { path: path.to_path_buf(), shown, store: None, options, losses: Arc::clone(&losses) };
+        let worker = Worker {
+            path: path.to_path_buf(),
+            shown,
+            store: None,
+            options,
+            losses: Arc::clone(&losses),
+            closed_own_calls: false,
+        };
         std::thread::Builder::new().name("call-records".into()).spawn(move || worker.run(rx))?;
         Ok(RecordWriter { tx, losses, instance })
     }
@@ -156,6 +163,8 @@ struct Worker {
     store: Option<Box<dyn RecordStore>>,
     options: WriterOptions,
     losses: Arc<Mutex<Losses>>,
+    /// The calls left open by this instance's previous run were closed.
+    closed_own_calls: bool,
 }
 
 impl Worker {
@@ -186,11 +195,7 @@ impl Worker {
             };
             match command {
                 Command::Begin(record) => {
-                    let begun = self.store().and_then(|s| s.begin(&record));
-                    if begun.is_err() && self.store.as_ref().is_some_and(|s| s.is_broken()) {
-                        self.store = None; // connected again at the next record
-                    }
-                    if let Err(e) = begun {
+                    if let Err(e) = self.store().and_then(|s| s.begin(&record)) {
                         // The finished record will make the row; say why it is late.
                         tracing::warn!(store = %self.shown, call_id = %record.call_id, "call start not recorded: {e}");
                     }
@@ -204,14 +209,24 @@ impl Worker {
         }
     }
 
-    /// The open store, opening it if need be; a store just opened first
-    /// closes the calls this instance left in progress.
+    /// The open store, opening it if need be, or again when its connection
+    /// is gone (the database restarted, the network dropped).
     fn store(&mut self) -> Result<&mut Box<dyn RecordStore>, StoreError> {
+        if self.store.as_ref().is_some_and(|s| s.is_broken()) {
+            tracing::warn!(store = %self.shown, "call record store connection lost; connecting again");
+            self.store = None;
+        }
         if self.store.is_none() {
             self.store = Some(open_store(&self.path)?);
             tracing::info!(store = %self.shown, instance = %self.options.instance, "call record store opened");
-            let instance = self.options.instance.clone();
-            self.close_stale_calls(Some(&instance));
+            // The calls this instance's previous run left open: only at the
+            // first opening, before this run has a call of its own on record
+            // (a reconnection must not close the calls running now).
+            if !self.closed_own_calls {
+                self.closed_own_calls = true;
+                let instance = self.options.instance.clone();
+                self.close_stale_calls(Some(&instance));
+            }
         }
         Ok(self.store.as_mut().expect("opened above"))
     }
@@ -237,10 +252,8 @@ impl Worker {
     fn write(&mut self, record: &CallRecord) {
         let mut written = self.store().and_then(|s| s.write(record));
         if written.is_err() && self.store.as_ref().is_some_and(|s| s.is_broken()) {
-            // The connection is gone (the database restarted, the network
-            // dropped): connect again and give the record a second chance.
-            tracing::warn!(store = %self.shown, "call record store connection lost; connecting again");
-            self.store = None;
+            // The connection went while writing: `store` connects again,
+            // and the record gets a second chance.
             written = self.store().and_then(|s| s.write(record));
         }
         match written {

@@ -209,20 +209,29 @@ fn the_writer_connects_again_after_the_database_restarts_and_loses_only_what_cam
         WriterOptions { keep_days: None, instance: "a".into(), max_call: std::time::Duration::from_secs(3600) };
     let writer = RecordWriter::start(Path::new(&url), options).unwrap();
     writer.write(record("before", 1_000, "a"));
+    let mut ongoing = record("ongoing", 1_500, "a");
+    writer.begin(&mut ongoing);
     writer.flush();
     pg.restart(|| {
         writer.write(record("while-down", 2_000, "a"));
         writer.flush();
     });
     writer.write(record("after", 3_000, "a"));
+    // The call that ran across the restart ends: its row, still its own.
+    writer.write(ongoing);
     writer.flush();
-    let ids: Vec<String> = pg
+    let rows: Vec<(String, String)> = pg
         .client("hotline")
-        .query("SELECT call_id FROM calls ORDER BY id", &[])
+        .query("SELECT call_id, outcome FROM calls ORDER BY id", &[])
         .unwrap()
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1)))
         .collect();
-    assert_eq!(ids, ["before", "after"], "the writer came back once the database did");
+    let expected = [("before", "transferred"), ("ongoing", "transferred"), ("after", "transferred")];
+    assert_eq!(
+        rows,
+        expected.map(|(id, outcome)| (id.to_string(), outcome.to_string())),
+        "the writer came back once the database did, and a call running meanwhile was not taken for cut"
+    );
     assert_eq!(writer.lost(), 1, "the record that came while it was down is counted as lost");
 }
