@@ -5,8 +5,12 @@
 //! threads or clocks: the live server and `hotline replay` drive the same
 //! machine, replay with a virtual clock.
 //!
-//! Audio goes in as 16 kHz frames; the machine runs the voice detector on
-//! them, asks for recognition of finished utterances (`Output::Recognize`,
+//! The caller's voice comes in as voice detector events (`Input::Voice`:
+//! speech started, a lull, a pause, a finished utterance with its audio);
+//! the detector itself runs outside the machine, in the driver, which asks
+//! [`Call::prompt_playing`] which threshold applies and is told by
+//! `Output::ForgetUtterance` when an utterance was acted on before its
+//! end. The machine asks for recognition of utterances (`Output::Recognize`,
 //! answered later with `Input::Recognized` or `Input::RecognitionFailed`),
 //! and decides what the caller hears next.
 //!
@@ -40,7 +44,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::asr::{Grammar, GrammarChoice, Recognition, Utterance, VadEvent, VoiceDetector};
+use crate::asr::{Grammar, GrammarChoice, Recognition, Utterance, VadEvent};
 use crate::dialplan::{Action, AfterSay, Collect, Dialplan, GlobalIntent, GlobalKind, Menu, Prompt, Transfer};
 use crate::intent::{parse_digits, parse_yes_no, Candidate, IntentMatcher};
 
@@ -55,9 +59,11 @@ pub(crate) mod test_support;
 mod tests;
 mod timers;
 mod understanding;
+mod voice_feed;
 
 pub use slots::extract as slot_values;
 pub use understanding::{grammar_at, grammars, option_slots, NoSuchPlace};
+pub use voice_feed::VoiceFeed;
 mod wording;
 pub use wording::static_prompts;
 
@@ -67,18 +73,21 @@ pub type PlaybackId = u64;
 /// The machine's API (implemented below):
 ///
 /// ```text
-/// Call::new(dialplan: Arc<Dialplan>, matcher: Arc<dyn IntentMatcher>,
-///           vad: Box<dyn VoiceDetector>) -> Call
+/// Call::new(dialplan: Arc<Dialplan>, matcher: Arc<dyn IntentMatcher>) -> Call
 /// call.handle(now_ms: u64, input: Input) -> Vec<Output>
 /// call.next_deadline() -> Option<u64>   // send Input::Tick at this time
 /// call.is_finished() -> bool            // after Hangup / Transfer
+/// call.hears_speech() -> bool           // whether to run the detector at all
+/// call.prompt_playing() -> bool         // the detector's barge-in threshold
 /// ```
 #[derive(Debug, Clone)]
 pub enum Input {
     /// The call is connected: the machine plays the first menu's prompt.
     Start,
-    /// 16 kHz mono caller audio, any length (normally one 20 ms frame).
-    Audio(Vec<f32>),
+    /// What the voice detector heard, its times on the call's clock
+    /// ([`VadEvent::on_call_clock`]). A `Failed` detector switches the call
+    /// to keys.
+    Voice(VadEvent),
     Dtmf(char),
     /// Answer to `Output::Recognize { request, .. }`.
     Recognized {
@@ -117,6 +126,10 @@ pub enum Output {
     },
     /// Barge-in: stop what is playing now and drop what is queued.
     StopPlayback,
+    /// The caller's answer was acted on at a pause: the voice detector
+    /// must forget the utterance in progress, so it is not reported again
+    /// when the silence gets long enough.
+    ForgetUtterance,
     /// Recognise this utterance against this grammar; answer with
     /// `Input::Recognized` carrying the same request number.
     Recognize {
@@ -362,7 +375,6 @@ enum Voice {
 pub struct Call {
     plan: Arc<Dialplan>,
     matcher: Arc<dyn IntentMatcher>,
-    vad: Box<dyn VoiceDetector>,
     state: State,
     menu: String,
     history: Vec<String>,
@@ -391,18 +403,14 @@ pub struct Call {
     /// for a key), for its slots.
     heard: String,
     last_now: u64,
-    /// Call time of the first audio sample, to put detector times on the
-    /// call clock.
-    audio_origin: Option<u64>,
 }
 
 impl Call {
-    pub fn new(plan: Arc<Dialplan>, matcher: Arc<dyn IntentMatcher>, vad: Box<dyn VoiceDetector>) -> Call {
+    pub fn new(plan: Arc<Dialplan>, matcher: Arc<dyn IntentMatcher>) -> Call {
         let menu = plan.start_menu.clone();
         Call {
             plan,
             matcher,
-            vad,
             state: State::Idle,
             menu,
             history: Vec::new(),
@@ -424,7 +432,6 @@ impl Call {
             filling: None,
             heard: String::new(),
             last_now: 0,
-            audio_origin: None,
         }
     }
 
@@ -460,6 +467,18 @@ impl Call {
         self.degraded
     }
 
+    /// Whether the caller's voice can still matter: the driver runs no
+    /// voice detector for a call where it cannot (speech off, call over).
+    pub fn hears_speech(&self) -> bool {
+        !self.degraded && !self.is_finished()
+    }
+
+    /// Whether a prompt is playing to the caller: the voice detector then
+    /// needs the louder barge-in threshold (`EndpointConfig::threshold`).
+    pub fn prompt_playing(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
     pub fn handle(&mut self, now_ms: u64, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         // Time never runs backwards, whatever the driver sends.
@@ -477,7 +496,7 @@ impl Call {
         self.fire_due_timer(now, &mut out);
         match input {
             Input::Start => self.on_start(now, &mut out),
-            Input::Audio(samples) => self.on_audio(now, &samples, &mut out),
+            Input::Voice(event) => self.on_voice(now, event, &mut out),
             Input::Dtmf(key) => self.on_dtmf(now, key, &mut out),
             Input::Recognized { request, result } => self.on_recognized(now, request, result, &mut out),
             Input::RecognitionFailed { reason, .. } => {

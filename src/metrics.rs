@@ -30,6 +30,7 @@ pub const RECOGNITION: &str = "hotline_recognition_seconds";
 pub const RECOGNIZER_QUEUE: &str = "hotline_recognizer_queue_depth";
 pub const RECOGNIZER_OVERLOADED: &str = "hotline_recognizer_overloaded_total";
 pub const VAD_FAILURES: &str = "hotline_vad_failures_total";
+pub const VAD_BATCH: &str = "hotline_vad_batch_windows";
 pub const PROMPT_CACHE_HITS: &str = "hotline_prompt_cache_hits_total";
 pub const PROMPT_CACHE_MISSES: &str = "hotline_prompt_cache_misses_total";
 pub const DIALPLAN_RELOADS: &str = "hotline_dialplan_reloads_total";
@@ -84,6 +85,7 @@ fn describe() {
     describe_gauge!(RECOGNIZER_QUEUE, "Utterances waiting for a recognition thread");
     describe_counter!(RECOGNIZER_OVERLOADED, "Utterances refused because the recogniser queue was full");
     describe_counter!(VAD_FAILURES, "Calls whose voice detector failed (switched to keys)");
+    describe_histogram!(VAD_BATCH, "Windows the voice detector scored in one run of its network (all calls)");
     describe_counter!(PROMPT_CACHE_HITS, "Text prompts found rendered in the prompt cache");
     describe_counter!(PROMPT_CACHE_MISSES, "Text prompts that had to be synthesized");
     describe_counter!(DIALPLAN_RELOADS, "Dialplan files read, by result (accepted, refused)");
@@ -152,6 +154,10 @@ pub fn recognizer_overloaded() {
 
 pub fn vad_failure() {
     counter!(VAD_FAILURES).increment(1);
+}
+
+pub fn vad_batch(windows: usize) {
+    histogram!(VAD_BATCH).record(windows as f64);
 }
 
 pub fn prompt_cache(hit: bool) {

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 use crate::asr::models::ModelPaths;
 use crate::prompts::{default_cache_dir, PromptRenderer};
 
+use crate::asr::silero::SileroVad;
 use crate::asr::{Recognizer, SpeechStack};
 use crate::audio::{frame_samples, read_wav, Audio, ResampleError, FRAME_MS, MODEL_RATE};
-use crate::call::{Call, Event, Input, Output, PlaybackId};
+use crate::call::{Call, Event, Input, Output, PlaybackId, VoiceFeed};
 use crate::dialplan::{Dialplan, Prompt};
 use crate::intent::IntentMatcher;
 
@@ -135,8 +136,9 @@ pub fn replay_samples_timed(
     prompt_ms: &dyn Fn(&Prompt) -> u64,
     opts: &ReplayOptions,
 ) -> (Vec<Event>, Vec<DecisionTiming>) {
-    let call = Call::new(dialplan, matcher, Box::new(speech.detector()));
-    drive(call, speech.recognizer.as_ref(), samples_16k, dtmf, prompt_ms, opts)
+    let call = Call::new(dialplan, matcher);
+    let voice = VoiceFeed::new(speech.detector());
+    drive(call, voice, speech.recognizer.as_ref(), samples_16k, dtmf, prompt_ms, opts)
 }
 
 /// The simulated PBX side of playback: prompts play one after another.
@@ -174,8 +176,9 @@ impl Player {
 }
 
 /// Runs `call` over 16 kHz `samples` (the caller leg from time 0).
-pub(crate) fn drive(
+fn drive(
     mut call: Call,
+    voice: VoiceFeed<SileroVad>,
     recognizer: &dyn Recognizer,
     samples: &[f32],
     dtmf: &[(char, u64)],
@@ -187,6 +190,7 @@ pub(crate) fn drive(
     let mut keys = keys.into_iter().peekable();
     let frame = frame_samples(MODEL_RATE);
     let mut driver = Driver {
+        voice,
         recognizer,
         prompt_ms,
         player: Player::default(),
@@ -233,13 +237,18 @@ pub(crate) fn drive(
             };
             frame_index += 1;
             next_frame_end += FRAME_MS as u64;
-            driver.deliver(&mut call, now, Input::Audio(chunk));
+            for input in driver.voice.hear(&call, now, &chunk) {
+                driver.deliver(&mut call, now, input);
+            }
         }
     }
     (driver.events, driver.timings)
 }
 
 struct Driver<'a> {
+    /// Silero scoring each window on the spot: the same network as the
+    /// server's batched detector thread, one call at a time.
+    voice: VoiceFeed<SileroVad>,
     recognizer: &'a dyn Recognizer,
     prompt_ms: &'a dyn Fn(&Prompt) -> u64,
     player: Player,
@@ -271,6 +280,7 @@ impl Driver<'_> {
                         self.player.play(now, id, duration);
                     }
                     Output::StopPlayback => self.player.stop(),
+                    Output::ForgetUtterance => self.voice.forget_utterance(),
                     Output::Recognize { request, utterance, grammar } => {
                         let answer = match self.recognizer.recognize(&utterance.samples, &grammar) {
                             Ok(result) => Input::Recognized { request, result },

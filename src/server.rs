@@ -60,11 +60,17 @@ use crate::intent::IntentMatcher;
 use crate::pbx::transport::{Transport, TransportOptions};
 use crate::prompts::PromptError;
 
+use crate::asr::vad_worker::VadWorker;
 use accept::{accept_loop, Accepted, Bound, ACCEPT_QUEUE};
 use control::EslControl;
 pub use control::{ControlChannel, ControlChannels};
 pub use dialplans::{DialplanLoadError, DialplanRegistry, ReloadReport};
 pub use readiness::{ControlState, Readiness};
+
+/// Voice detector windows waiting to be scored, all calls together: at
+/// 100 calls ~3,100 arrive a second, so this is over a second of backlog
+/// (a call whose window finds no room switches to keys).
+const VAD_QUEUE: usize = 4_096;
 
 /// Why the server could not start (before any call was accepted).
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +87,8 @@ pub enum StartError {
     NoEventSocket,
     #[error("{what} stopped before it finished: {source}")]
     TaskFailed { what: &'static str, source: tokio::task::JoinError },
+    #[error("cannot start the voice detector thread: {0}")]
+    VoiceDetector(#[source] std::io::Error),
 }
 
 /// Prompt audio for the calls (the prompt renderer in production).
@@ -170,6 +178,8 @@ pub(crate) struct Shared {
     pub cfg: Arc<ServerConfig>,
     pub registry: Arc<DialplanRegistry>,
     pub speech: Arc<SpeechStack>,
+    /// Scores the voice detector windows of every call, in batches.
+    pub vad: VadWorker,
     pub prompts: Arc<dyn PromptSource>,
     pub matcher: Arc<dyn IntentMatcher>,
     /// Call records, written on their own thread.
@@ -352,6 +362,7 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     let shared = Arc::new(Shared {
         cfg: Arc::clone(&cfg),
         registry: Arc::clone(&registry),
+        vad: VadWorker::start(Arc::clone(&deps.speech.vad_model), VAD_QUEUE).map_err(StartError::VoiceDetector)?,
         speech: deps.speech,
         prompts: deps.prompts,
         matcher: deps.matcher,

@@ -2,11 +2,14 @@
 //!
 //! Both sit behind traits so a streaming model or another engine can drop in:
 //! - [`VoiceDetector`]: per call, fed 16 kHz audio, reports speech start and
-//!   finished utterances (sans-IO: the caller owns the clock).
+//!   finished utterances (sans-IO: the caller owns the clock). Its
+//!   endpointing (`endpoint`) is pure; the network that scores windows is
+//!   Silero (`silero`), batched across calls on the server (`vad_worker`).
 //! - [`Recognizer`]: shared by all calls, blocking and CPU-bound; it runs on
 //!   the bounded thread pool in `pool`, never on async workers.
 use std::sync::Arc;
 
+pub mod endpoint;
 mod error;
 pub mod language;
 pub mod models;
@@ -16,6 +19,7 @@ pub mod second_pass;
 pub mod sherpa;
 pub mod silero;
 pub(crate) mod stack;
+pub mod vad_worker;
 pub mod whisper;
 
 pub use error::{AsrError, ModelError, RecognitionError};
@@ -45,6 +49,23 @@ pub enum VadEvent {
     /// after it the detector hears nothing, so the call must stop waiting
     /// for speech (keys, then a human) instead of reprompting into silence.
     Failed { reason: String },
+}
+
+impl VadEvent {
+    /// The event with its times moved from the detector's clock (ms since
+    /// the first sample it heard) to the call's: `origin` is the call time
+    /// of that first sample.
+    pub fn on_call_clock(self, origin: u64) -> VadEvent {
+        let shift = |u: Utterance| Utterance { start_ms: u.start_ms + origin, end_ms: u.end_ms + origin, ..u };
+        match self {
+            VadEvent::SpeechStart { at_ms } => VadEvent::SpeechStart { at_ms: at_ms + origin },
+            VadEvent::Utterance(u) => VadEvent::Utterance(shift(u)),
+            VadEvent::Lull(u) => VadEvent::Lull(shift(u)),
+            VadEvent::Pause { at_ms } => VadEvent::Pause { at_ms: at_ms + origin },
+            VadEvent::Resume { at_ms } => VadEvent::Resume { at_ms: at_ms + origin },
+            failed @ VadEvent::Failed { .. } => failed,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -5,29 +5,17 @@ use std::sync::Arc;
 use super::*;
 
 impl Call {
-    pub(super) fn on_audio(&mut self, now: u64, samples: &[f32], out: &mut Vec<Output>) {
-        let duration = samples.len() as u64 * 1000 / crate::audio::MODEL_RATE as u64;
-        let origin = *self.audio_origin.get_or_insert(now.saturating_sub(duration));
-        if self.degraded {
-            return; // speech is off for good; spare the detector
+    pub(super) fn on_voice(&mut self, now: u64, event: VadEvent, out: &mut Vec<Output>) {
+        if self.degraded || matches!(self.state, State::Idle) {
+            return; // speech is off for good, or nobody was asked yet
         }
-        self.vad.set_prompt_playing(!self.queue.is_empty());
-        let events = self.vad.accept(samples);
-        if matches!(self.state, State::Idle) {
-            return;
-        }
-        for event in events {
-            match event {
-                VadEvent::SpeechStart { .. } => self.on_speech_start(now, out),
-                VadEvent::Utterance(u) => self.on_utterance(now, origin, u, out),
-                VadEvent::Lull(u) => self.on_lull(origin, u, out),
-                VadEvent::Pause { .. } => self.on_pause(now, out),
-                VadEvent::Resume { .. } => self.on_resume(),
-                VadEvent::Failed { reason } => {
-                    self.degrade(now, format!("voice detector failed: {reason}"), out);
-                    return;
-                }
-            }
+        match event {
+            VadEvent::SpeechStart { .. } => self.on_speech_start(now, out),
+            VadEvent::Utterance(u) => self.on_utterance(now, u, out),
+            VadEvent::Lull(u) => self.on_lull(u, out),
+            VadEvent::Pause { .. } => self.on_pause(now, out),
+            VadEvent::Resume { .. } => self.on_resume(),
+            VadEvent::Failed { reason } => self.degrade(now, format!("voice detector failed: {reason}"), out),
         }
     }
 
@@ -51,7 +39,7 @@ impl Call {
         }
     }
 
-    pub(super) fn on_utterance(&mut self, now: u64, origin: u64, u: Utterance, out: &mut Vec<Output>) {
+    pub(super) fn on_utterance(&mut self, now: u64, u: Utterance, out: &mut Vec<Output>) {
         let heard = self.voice == Voice::Speaking { heard: true };
         self.voice = Voice::Quiet;
         if !heard || !self.state.listening() {
@@ -71,22 +59,22 @@ impl Call {
             // (Asking again would double the work exactly when the
             // recogniser is busy enough to be late.)
             p.early = false;
-            p.end_ms = origin + u.end_ms;
+            p.end_ms = u.end_ms;
             self.set_timer(now + RECOGNITION_TIMEOUT_MS, TimerKind::Recognition);
             return;
         }
         self.set_timer(now + RECOGNITION_TIMEOUT_MS, TimerKind::Recognition);
-        self.ask_recognition(origin, u, false, out);
+        self.ask_recognition(u, false, out);
     }
 
     /// Sends the utterance to the recogniser; its answer comes back as
     /// `Input::Recognized` with the request number kept in `pending`.
-    pub(super) fn ask_recognition(&mut self, origin: u64, u: Utterance, early: bool, out: &mut Vec<Output>) {
+    pub(super) fn ask_recognition(&mut self, u: Utterance, early: bool, out: &mut Vec<Output>) {
         self.request += 1;
         self.pending = Some(PendingRecognition {
             request: self.request,
-            start_ms: origin + u.start_ms,
-            end_ms: origin + u.end_ms,
+            start_ms: u.start_ms,
+            end_ms: u.end_ms,
             early,
             pause_reached: false,
             answer: None,
@@ -101,7 +89,7 @@ impl Call {
     /// real pause (`on_recognized`, `on_pause`). No timer is set: if the
     /// answer is not clear, the utterance's end brings the usual
     /// recognition.
-    pub(super) fn on_lull(&mut self, origin: u64, u: Utterance, out: &mut Vec<Output>) {
+    pub(super) fn on_lull(&mut self, u: Utterance, out: &mut Vec<Output>) {
         let answers_early = match &self.state {
             State::Menu | State::ConfirmIntent(_) | State::ConfirmRequest | State::ConfirmValue { .. } => true,
             // Spoken digits, not a mix with keys already pressed.
@@ -112,7 +100,7 @@ impl Call {
         {
             return;
         }
-        self.ask_recognition(origin, u, true, out);
+        self.ask_recognition(u, true, out);
     }
 
     /// The quiet after a lull is long enough to act on an early answer:
@@ -126,7 +114,7 @@ impl Call {
         let Some(mut pending) = self.pending.take() else { return };
         let Some(result) = pending.answer.take() else { return };
         self.voice = Voice::Quiet;
-        self.vad.end_utterance();
+        out.push(Output::ForgetUtterance);
         self.answer(now, pending, result, out);
     }
 
@@ -189,7 +177,7 @@ impl Call {
                 return;
             }
             self.voice = Voice::Quiet;
-            self.vad.end_utterance();
+            out.push(Output::ForgetUtterance);
         }
         self.answer(now, pending, result, out);
     }

@@ -8,6 +8,8 @@ use super::*;
 /// time, so a test reads like the call's transcript.
 struct Harness {
     call: Call,
+    /// The scripted voice detector, run outside the machine as a driver does.
+    voice: VoiceFeed<LoudnessVad>,
     now: u64,
     last_play: Option<PlaybackId>,
     last_request: Option<u64>,
@@ -21,6 +23,7 @@ fn line(o: &Output) -> String {
             format!("play {id}{} {}", if *barge_in { "" } else { " (no barge-in)" }, prompt.text)
         }
         Output::StopPlayback => "stop".into(),
+        Output::ForgetUtterance => "forget utterance".into(),
         Output::Recognize { request, .. } => format!("recognize {request}"),
         Output::Transfer { target, variables } => {
             let vars: Vec<String> = variables.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -65,8 +68,16 @@ impl Harness {
     }
 
     fn with_plan(plan: Dialplan, vad: LoudnessVad) -> Harness {
-        let call = Call::new(Arc::new(plan), Arc::new(crate::intent::TextMatcher::default()), Box::new(vad));
-        Harness { call, now: 0, last_play: None, last_request: None, last_grammar: None, transfers: Vec::new() }
+        let call = Call::new(Arc::new(plan), Arc::new(crate::intent::TextMatcher::default()));
+        Harness {
+            call,
+            voice: VoiceFeed::new(vad),
+            now: 0,
+            last_play: None,
+            last_request: None,
+            last_grammar: None,
+            transfers: Vec::new(),
+        }
     }
 
     fn started() -> Harness {
@@ -90,10 +101,12 @@ impl Harness {
                     self.last_grammar = Some(Arc::clone(grammar));
                 }
                 Output::Transfer { target, variables } => self.transfers.push((target.clone(), variables.clone())),
+                Output::ForgetUtterance => self.voice.forget_utterance(),
                 _ => {}
             }
         }
-        outputs.iter().map(line).collect()
+        // Told to the detector, not part of what the caller experiences.
+        outputs.iter().filter(|o| !matches!(o, Output::ForgetUtterance)).map(line).collect()
     }
 
     fn at(&mut self, t: u64, input: Input) -> Vec<String> {
@@ -126,7 +139,9 @@ impl Harness {
         for _ in 0..ms / 20 {
             let frame: Vec<f32> = (0..320).map(|n| if n % 2 == 0 { level } else { -level }).collect();
             self.now += 20;
-            lines.extend(self.send(Input::Audio(frame)));
+            for input in self.voice.hear(&self.call, self.now, &frame) {
+                lines.extend(self.send(input));
+            }
         }
         lines
     }
@@ -950,11 +965,7 @@ fn a_key_pressed_while_speaking_wins_over_the_words() {
     // Speech starts, the caller presses 1 before it ends: the key acts and
     // the utterance is dropped (it would otherwise be taken as an answer to
     // the billing menu the caller has not heard yet).
-    let mut frames = Vec::new();
-    for _ in 0..10 {
-        h.now += 20;
-        frames.extend(h.send(Input::Audio(vec![0.3; 320])));
-    }
+    h.audio(200, true);
     let out = h.at(h.now, Input::Dtmf('1'));
     assert!(out.iter().any(|l| l.ends_with("intent main/billing Dtmf 1.00")), "{out:?}");
     let out = h.speak(0);
@@ -968,8 +979,7 @@ fn prepared_grammars_cover_every_state_a_call_listens_in() {
     for plan in [test_dialplan(), crate::dialplan::load(std::path::Path::new("dialplans/hotline.toml")).unwrap()] {
         let plan = Arc::new(plan);
         let prepared = grammars(&plan);
-        let mut call =
-            Call::new(Arc::clone(&plan), Arc::new(crate::intent::TextMatcher::default()), Box::new(LoudnessVad::new()));
+        let mut call = Call::new(Arc::clone(&plan), Arc::new(crate::intent::TextMatcher::default()));
         let mut listened = Vec::new();
         for (id, menu) in &plan.menus {
             call.menu = id.clone();

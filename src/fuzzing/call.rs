@@ -4,9 +4,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::Entropy;
-use crate::asr::Recognition;
+use crate::asr::{Recognition, Utterance, VadEvent};
 use crate::call::test_support::{test_dialplan, LoudnessVad};
-use crate::call::{Call, Input, Output, PlaybackId};
+use crate::call::{Call, Input, Output, PlaybackId, VoiceFeed};
 
 /// Inputs per call at most (the old hand-written loop sent 250).
 const MAX_INPUTS: usize = 250;
@@ -40,6 +40,8 @@ const LEVELS: &[f32] = &[0.0, 0.0, 0.3, 0.3, 0.01, 0.1, 1.0];
 /// recogniser would need to answer, and the last lines of the call.
 struct Driver {
     call: Call,
+    /// The loudness detector, run outside the machine as the server runs Silero.
+    voice: VoiceFeed<LoudnessVad>,
     now: u64,
     started: bool,
     last_play: Option<PlaybackId>,
@@ -49,12 +51,16 @@ struct Driver {
 
 impl Driver {
     fn new() -> Driver {
-        let call = Call::new(
-            Arc::new(test_dialplan()),
-            Arc::new(crate::intent::TextMatcher::default()),
-            Box::new(LoudnessVad::new()),
-        );
-        Driver { call, now: 0, started: false, last_play: None, last_request: None, transcript: VecDeque::new() }
+        let call = Call::new(Arc::new(test_dialplan()), Arc::new(crate::intent::TextMatcher::default()));
+        Driver {
+            call,
+            voice: VoiceFeed::new(LoudnessVad::new()),
+            now: 0,
+            started: false,
+            last_play: None,
+            last_request: None,
+            transcript: VecDeque::new(),
+        }
     }
 
     fn note(&mut self, line: String) {
@@ -66,9 +72,8 @@ impl Driver {
 
     fn send(&mut self, input: Input) -> Vec<Output> {
         let what = match &input {
-            Input::Audio(samples) => {
-                format!("audio {} samples, peak {}", samples.len(), samples.iter().fold(0f32, |m, s| m.max(s.abs())))
-            }
+            Input::Voice(VadEvent::Utterance(u)) => format!("utterance {}..{} ms", u.start_ms, u.end_ms),
+            Input::Voice(VadEvent::Lull(u)) => format!("lull {}..{} ms", u.start_ms, u.end_ms),
             other => format!("{other:?}"),
         };
         self.started |= matches!(input, Input::Start);
@@ -78,6 +83,7 @@ impl Driver {
             match o {
                 Output::Play { id, .. } => self.last_play = Some(*id),
                 Output::Recognize { request, .. } => self.last_request = Some(*request),
+                Output::ForgetUtterance => self.voice.forget_utterance(),
                 _ => {}
             }
             let line = match o {
@@ -96,8 +102,15 @@ impl Driver {
         for _ in 0..ms / 20 {
             self.now += 20;
             let frame: Vec<f32> = (0..320).map(|n| if n % 2 == 0 { level } else { -level }).collect();
-            self.send(Input::Audio(frame));
+            self.hear(&frame);
             self.check_never_silent();
+        }
+    }
+
+    /// Runs the detector over caller audio and tells the machine what it heard.
+    fn hear(&mut self, samples: &[f32]) {
+        for input in self.voice.hear(&self.call, self.now, samples) {
+            self.send(input);
         }
     }
 
@@ -129,7 +142,10 @@ impl Driver {
                 self.audio(*e.pick(&[0, 100, 400, 1_000]), 0.0);
                 return None;
             }
-            3 => Input::Audio(vec![*e.pick(LEVELS); e.below(2_000)]),
+            3 => {
+                self.hear(&vec![*e.pick(LEVELS); e.below(2_000)]);
+                return None;
+            }
             4 | 5 => Input::Recognized {
                 // The current request, the next one, or a stale one.
                 request: (request + e.below(2) as u64).saturating_sub(e.below(2) as u64),
@@ -148,6 +164,9 @@ impl Driver {
             8 => Input::TransferFailed { reason: "busy".into() },
             9 if e.one_in(8) => Input::Hangup,
             9 if e.one_in(8) => Input::Start,
+            // Detector events in any order, as a broken detector might
+            // send them.
+            10 if e.one_in(2) => Input::Voice(random_voice_event(e, self.now)),
             _ => {
                 // Time passes to the next timer, or a little, or a lot.
                 match e.below(3) {
@@ -158,6 +177,23 @@ impl Driver {
                 Input::Tick
             }
         })
+    }
+}
+
+fn random_voice_event(e: &mut Entropy, now: u64) -> VadEvent {
+    let at_ms = now.saturating_sub(e.below(5_000) as u64);
+    let utterance = |e: &mut Entropy| Utterance {
+        start_ms: at_ms,
+        end_ms: at_ms + e.below(3_000) as u64,
+        samples: Arc::new(vec![0.1; e.below(8_000)]),
+    };
+    match e.below(6) {
+        0 => VadEvent::SpeechStart { at_ms },
+        1 => VadEvent::Utterance(utterance(e)),
+        2 => VadEvent::Lull(utterance(e)),
+        3 => VadEvent::Pause { at_ms },
+        4 => VadEvent::Resume { at_ms },
+        _ => VadEvent::Failed { reason: "network failed".into() },
     }
 }
 
@@ -215,9 +251,11 @@ pub fn fuzz_call(data: &[u8]) {
         }
         d.now = d.call.next_deadline().expect("checked above");
         match quiet {
-            Quiet::StreamsSilence => d.send(Input::Audio(vec![0.0; 320])),
-            _ => d.send(Input::Tick),
-        };
+            Quiet::StreamsSilence => d.hear(&[0.0; 320]),
+            _ => {
+                d.send(Input::Tick);
+            }
+        }
         d.check_never_silent();
     }
     assert!(d.call.is_finished(), "a silent caller is still in the call ({quiet:?}):\n{}", d.story());

@@ -50,6 +50,7 @@ const INTERNAL_QUEUE: usize = 32;
 mod freeswitch;
 mod start;
 mod transfer;
+mod voice;
 
 use start::{hang_up_link, ActiveCall, Opening};
 
@@ -129,6 +130,8 @@ struct Session {
     call: ActiveCall,
     /// This call's share of the recogniser pool.
     asr_caller: CallerId,
+    /// The voice detector's side of the call.
+    ears: voice::Ears,
     internal_tx: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
     transfer_pending: Option<Transfer>,
@@ -246,6 +249,12 @@ impl Session {
                         }
                     }
                 }
+                answer = voice::next_scored(&mut self.ears.in_flight), if self.ears.in_flight.is_some() => {
+                    let playing = self.call.machine.prompt_playing();
+                    for input in self.ears.scored(answer, playing, &self.shared.vad) {
+                        self.feed(input);
+                    }
+                }
                 Some(internal) = self.internal_rx.recv() => {
                     if let Some(end) = self.on_internal(internal) {
                         return end;
@@ -304,7 +313,19 @@ impl Session {
         }
         self.fed_until = Some(fed + Duration::from_millis(frames as u64 * 20));
         let samples = vec![0.0f32; frames * crate::audio::frame_samples(MODEL_RATE)];
-        self.feed(Input::Audio(samples));
+        self.hear(&samples);
+    }
+
+    /// Caller audio (16 kHz, just arrived) to the voice detector, while
+    /// the call still listens to voices.
+    fn hear(&mut self, samples: &[f32]) {
+        if !self.call.machine.hears_speech() {
+            return; // speech is off for good; spare the detector
+        }
+        let now = self.now_ms();
+        if let Some(input) = self.ears.hear(now, samples, &self.shared.vad) {
+            self.feed(input);
+        }
     }
 
     /// Feeds the machine; its outputs are acted on by [`Session::apply`].
@@ -336,7 +357,7 @@ impl Session {
                     None => f,
                 };
                 if !f.is_empty() {
-                    self.feed(Input::Audio(f));
+                    self.hear(&f);
                 }
             }
             PbxEvent::Dtmf(d) => {
@@ -451,6 +472,7 @@ impl Session {
                     let _ = tx.send(Internal::Rendered { id, result }).await;
                 });
             }
+            Output::ForgetUtterance => self.ears.forget_utterance(),
             Output::StopPlayback => {
                 let dropped = self.call.playback.flush();
                 debug!(?dropped, "barge-in: flushing prompt audio");

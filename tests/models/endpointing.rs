@@ -146,3 +146,39 @@ fn the_caller_is_heard_better_when_no_prompt_plays() {
         assert!(!heard_after_greeting(&noise.samples, noise.samples.len() / 2, true), "noise clip {i} barged in");
     }
 }
+
+/// The server scores many calls' windows in one run of the network: each
+/// call must get exactly the probabilities it would get alone, whoever
+/// shares its batch (real speech in one row, silence and noise in others).
+#[test]
+fn windows_scored_in_a_batch_get_the_probabilities_they_get_alone() {
+    use hotline::asr::endpoint::{Endpointer, Window};
+    use hotline::asr::silero::VadStream;
+    let model =
+        SileroModel::load(&SpeechConfig::default().models.silero_vad).expect("silero model (run scripts/setup)");
+    let speech = word_then_silence(300);
+    let noise: Vec<f32> = (0..speech.len()).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.2).collect();
+    let silence = vec![0.0f32; speech.len()];
+    let calls = [speech, noise, silence];
+    let windows: Vec<Vec<Window>> = calls.iter().map(|a| Endpointer::new(EndpointConfig::default()).push(a)).collect();
+    let alone: Vec<Vec<f32>> = windows
+        .iter()
+        .map(|ws| {
+            let mut stream = VadStream::default();
+            ws.iter().map(|w| model.score(&mut [(w, &mut stream)]).unwrap()[0]).collect()
+        })
+        .collect();
+    let mut streams = vec![VadStream::default(), VadStream::default(), VadStream::default()];
+    for i in 0..windows[0].len() {
+        let [a, b, c] = &mut streams[..] else { unreachable!() };
+        let batch = model
+            .score(&mut [(&windows[0][i], a), (&windows[1][i], b), (&windows[2][i], c)])
+            .expect("a batch of three");
+        for call in 0..3 {
+            let diff = (batch[call] - alone[call][i]).abs();
+            assert!(diff < 1e-4, "call {call}, window {i}: {} in a batch, {} alone", batch[call], alone[call][i]);
+        }
+    }
+    assert!(alone[0].iter().any(|&p| p > 0.8), "the spoken digit is heard as speech");
+    assert!(alone[2].iter().all(|&p| p < 0.1), "digital silence is not speech");
+}

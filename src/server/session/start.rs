@@ -218,9 +218,8 @@ impl Opening {
             (true, false) => Playback::self_timed(rate, cfg.playback_lead),
             (false, _) => Playback::self_timed(rate, PACED_LEAD),
         };
-        let vad = Box::new(shared.speech.detector());
         let call = ActiveCall {
-            machine: Call::new(plan, Arc::clone(&shared.matcher), vad),
+            machine: Call::new(plan, Arc::clone(&shared.matcher)),
             playback,
             pacer: AudioPacer::new(rate, Instant::now()),
             resampler: (rate != MODEL_RATE).then(|| StreamResampler::new(rate, MODEL_RATE)),
@@ -238,6 +237,7 @@ impl Opening {
         let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
         let mut session = Session {
             asr_caller: shared.speech.pool.caller(),
+            ears: super::voice::Ears::new(shared.speech.endpoint.clone()),
             shared,
             codec: self.codec,
             started: self.started,

@@ -1,0 +1,119 @@
+//! The voice detector of the live server: one OS thread scoring the
+//! 32 ms windows of every call, many in one run of the network.
+//!
+//! Running Silero once per window per call from each call's task cost ~half
+//! a core at 40 calls: CPU-bound work on the async workers, one window at a
+//! time, the model's weights evicted from the cache between runs by the
+//! recogniser's. Here a call hands over its window with its [`VadStream`]
+//! (recurrent state) and awaits the probability; the thread takes whatever
+//! windows are waiting (up to [`MAX_BATCH`]) and scores them together,
+//! which costs a fraction per window of scoring them one by one. Windows
+//! that arrive while a batch runs make up the next one, so the batch grows
+//! with the load and a lone call waits for no one.
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::endpoint::Window;
+use super::silero::{SileroModel, VadStream};
+
+/// Most windows scored in one run of the network.
+pub const MAX_BATCH: usize = 128;
+
+/// A scored window: its stream back, with the state after the window, and
+/// the probability (or why the network failed).
+pub struct Scored {
+    pub stream: Box<VadStream>,
+    pub probability: Result<f32, String>,
+}
+
+struct Job {
+    window: Window,
+    stream: Box<VadStream>,
+    reply: oneshot::Sender<Scored>,
+}
+
+/// Why a window was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum NotTaken {
+    #[error("the voice detector is overloaded ({0} windows waiting)")]
+    Full(usize),
+    #[error("the voice detector stopped")]
+    Stopped,
+}
+
+/// Handle to the detector thread; cloned into every call. The thread ends
+/// when the last handle is dropped.
+#[derive(Clone)]
+pub struct VadWorker {
+    jobs: SyncSender<Job>,
+    capacity: usize,
+}
+
+impl VadWorker {
+    /// Starts the thread, with room for `capacity` windows waiting.
+    pub fn start(model: Arc<SileroModel>, capacity: usize) -> std::io::Result<VadWorker> {
+        let capacity = capacity.max(1);
+        let (jobs, rx) = sync_channel(capacity);
+        std::thread::Builder::new().name("vad".into()).spawn(move || work(&model, &rx))?;
+        Ok(VadWorker { jobs, capacity })
+    }
+
+    /// Queues `window` of the call whose stream is `stream`; the answer
+    /// comes on the receiver. Refused at once when the queue is full (the
+    /// stream comes back with the refusal), never blocking the caller.
+    pub fn submit(
+        &self,
+        window: Window,
+        stream: Box<VadStream>,
+    ) -> Result<oneshot::Receiver<Scored>, (Box<VadStream>, NotTaken)> {
+        let (reply, answer) = oneshot::channel();
+        match self.jobs.try_send(Job { window, stream, reply }) {
+            Ok(()) => Ok(answer),
+            Err(TrySendError::Full(job)) => Err((job.stream, NotTaken::Full(self.capacity))),
+            Err(TrySendError::Disconnected(job)) => Err((job.stream, NotTaken::Stopped)),
+        }
+    }
+}
+
+fn work(model: &SileroModel, jobs: &Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = jobs.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        crate::metrics::vad_batch(batch.len());
+        let probabilities = {
+            let mut rows: Vec<_> = batch.iter_mut().map(|j| (&j.window, &mut *j.stream)).collect();
+            model.score(&mut rows).map_err(|e| e.to_string())
+        };
+        for (i, job) in batch.drain(..).enumerate() {
+            let probability = probabilities.as_ref().map(|p| p[i]).map_err(Clone::clone);
+            // A call that hung up meanwhile no longer listens: nothing to do.
+            let _ = job.reply.send(Scored { stream: job.stream, probability });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_refuses_at_once_and_gives_the_stream_back() {
+        // A worker whose thread is never started: nothing drains the queue.
+        let (jobs, _rx) = sync_channel(1);
+        let worker = VadWorker { jobs, capacity: 1 };
+        let window = || Box::new([0.0; super::super::endpoint::WINDOW]);
+        assert!(worker.submit(window(), Box::default()).is_ok());
+        match worker.submit(window(), Box::default()) {
+            Err((_, NotTaken::Full(1))) => {}
+            other => panic!("expected a refusal, got {:?}", other.map(|_| ()).map_err(|(_, e)| e)),
+        }
+    }
+}
