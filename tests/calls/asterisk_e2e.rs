@@ -113,6 +113,7 @@ async fn saying_one_reaches_billing_and_its_prompt_plays() {
     call.hangup().await;
     let rec = h.record(&call.cfg.channel_id, Duration::from_secs(10)).await;
     let intents = events_of(&rec, "intent");
+    assert!(!intents.is_empty(), "no intent: {rec:#}");
     assert_eq!(intents[0]["intent"], "billing", "{rec:#}");
     assert_eq!(intents[0]["source"], "speech");
     assert!(events_of(&rec, "prompt").iter().any(|p| p["menu"] == "billing"), "{rec:#}");

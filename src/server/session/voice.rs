@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 
 use tokio::sync::oneshot;
 
+use super::super::pacer::AUDIO_BURST;
 use crate::asr::endpoint::{Endpointer, Window};
 use crate::asr::silero::VadStream;
 use crate::asr::vad_worker::{Scored, VadWorker};
@@ -17,10 +18,11 @@ use crate::asr::{EndpointConfig, VadEvent};
 use crate::audio::MODEL_RATE;
 use crate::call::Input;
 
-/// Windows a call may have waiting for the detector (2 s of audio). More
+/// Windows a call may have waiting for the detector: the burst a PBX may
+/// send at once after a stall (what the pacer admits), plus 2 s. More
 /// means the detector is far behind real time for this call: its speech
 /// is given up (keys, then a human) rather than heard ever later.
-const MAX_WAITING: usize = 64;
+const MAX_WAITING: usize = ((AUDIO_BURST.as_millis() as usize) + 2_000) / 32;
 
 pub(super) struct Ears {
     endpointer: Endpointer,
@@ -97,6 +99,9 @@ impl Ears {
 
     fn send_next(&mut self, detector: &VadWorker) -> Option<Input> {
         if self.in_flight.is_some() {
+            return None;
+        }
+        if self.waiting.is_empty() {
             return None;
         }
         let (Some(stream), Some(window)) = (self.stream.take(), self.waiting.pop_front()) else {
