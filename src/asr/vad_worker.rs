@@ -7,11 +7,12 @@
 //! recogniser's. Here a call hands over its window with its [`VadStream`]
 //! (recurrent state) and awaits the probability; the thread takes whatever
 //! windows are waiting (up to [`MAX_BATCH`]) and scores them together,
-//! which costs a fraction per window of scoring them one by one. Windows
-//! that arrive while a batch runs make up the next one, so the batch grows
-//! with the load and a lone call waits for no one.
+//! which costs a fraction per window of scoring them one by one. When
+//! windows come from many calls the thread waits a few ms to gather more;
+//! with few calls it scores each at once, so a lone call waits for no one.
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -20,6 +21,13 @@ use super::silero::{SileroModel, VadStream};
 
 /// Most windows scored in one run of the network.
 pub const MAX_BATCH: usize = 128;
+/// How long a busy detector waits for more windows before a run: each
+/// call's next window is 32 ms away anyway, so a few ms delay nobody's
+/// answer noticeably and fill the batch.
+const BATCH_WAIT: Duration = Duration::from_millis(4);
+/// Windows a second (all calls) from which the detector counts as busy:
+/// about 16 calls (31 windows a second each).
+const BUSY_WINDOWS_PER_SECOND: usize = 500;
 
 /// A scored window: its stream back, with the state after the window, and
 /// the probability (or why the network failed).
@@ -79,14 +87,22 @@ impl VadWorker {
 
 fn work(model: &SileroModel, jobs: &Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut rate = ArrivalRate::default();
     while let Ok(first) = jobs.recv() {
+        let started = Instant::now();
         batch.push(first);
+        // Busy: wait a moment for other calls' windows, so one run of the
+        // network serves them all. Quiet: score at once, nobody to wait for.
+        let wait = if rate.per_second >= BUSY_WINDOWS_PER_SECOND { BATCH_WAIT } else { Duration::ZERO };
         while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+            let left = wait.saturating_sub(started.elapsed());
+            let next = if left.is_zero() { jobs.try_recv().ok() } else { jobs.recv_timeout(left).ok() };
+            match next {
+                Some(job) => batch.push(job),
+                None => break,
             }
         }
+        rate.count(batch.len(), started);
         crate::metrics::vad_batch(batch.len());
         let probabilities = {
             let mut rows: Vec<_> = batch.iter_mut().map(|j| (&j.window, &mut *j.stream)).collect();
@@ -96,6 +112,26 @@ fn work(model: &SileroModel, jobs: &Receiver<Job>) {
             let probability = probabilities.as_ref().map(|p| p[i]).map_err(Clone::clone);
             // A call that hung up meanwhile no longer listens: nothing to do.
             let _ = job.reply.send(Scored { stream: job.stream, probability });
+        }
+    }
+}
+
+/// Windows arriving per second (all calls), counted over whole seconds.
+#[derive(Default)]
+struct ArrivalRate {
+    since: Option<Instant>,
+    windows: usize,
+    per_second: usize,
+}
+
+impl ArrivalRate {
+    fn count(&mut self, windows: usize, now: Instant) {
+        let since = *self.since.get_or_insert(now);
+        self.windows += windows;
+        let elapsed = now.duration_since(since);
+        if elapsed >= Duration::from_secs(1) {
+            self.per_second = (self.windows as f64 / elapsed.as_secs_f64()) as usize;
+            (self.since, self.windows) = (Some(now), 0);
         }
     }
 }
