@@ -753,8 +753,14 @@ async fn one_audiosocket_call(
         latencies.push(first.saturating_sub(spoke_until));
     }
     let r = call.received();
+    // A gap of AS_PROMPT_DONE_MS or more is where one prompt ended and the
+    // next began (no keep-alive falls between them when the answer comes
+    // within a second), not a prompt running dry.
     let underruns = (1..r.audio.len())
-        .filter(|&i| as_sound(&r, i) && as_sound(&r, i - 1) && r.audio[i].2 - r.audio[i - 1].2 > AS_UNDERRUN_MS)
+        .filter(|&i| {
+            let gap = r.audio[i].2 - r.audio[i - 1].2;
+            as_sound(&r, i) && as_sound(&r, i - 1) && gap > AS_UNDERRUN_MS && gap < AS_PROMPT_DONE_MS
+        })
         .count();
     call.hang_up().await;
     Ok(CallResult { latencies_ms: latencies, underruns, dropped: 0 })
