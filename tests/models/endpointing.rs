@@ -168,11 +168,10 @@ fn windows_scored_in_a_batch_get_the_probabilities_they_get_alone() {
             ws.iter().map(|w| model.score(&mut [(w, &mut stream)]).unwrap()[0]).collect()
         })
         .collect();
-    let mut streams = vec![VadStream::default(), VadStream::default(), VadStream::default()];
+    let [mut a, mut b, mut c] = [VadStream::default(), VadStream::default(), VadStream::default()];
     for i in 0..windows[0].len() {
-        let [a, b, c] = &mut streams[..] else { unreachable!() };
         let batch = model
-            .score(&mut [(&windows[0][i], a), (&windows[1][i], b), (&windows[2][i], c)])
+            .score(&mut [(&windows[0][i], &mut a), (&windows[1][i], &mut b), (&windows[2][i], &mut c)])
             .expect("a batch of three");
         for call in 0..3 {
             let diff = (batch[call] - alone[call][i]).abs();
