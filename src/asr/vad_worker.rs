@@ -1,15 +1,17 @@
 //! The voice detector of the live server: one OS thread scoring the
 //! 32 ms windows of every call, many in one run of the network.
 //!
-//! Running Silero once per window per call from each call's task cost ~half
-//! a core at 40 calls: CPU-bound work on the async workers, one window at a
-//! time, the model's weights evicted from the cache between runs by the
-//! recogniser's. Here a call hands over its window with its [`VadStream`]
-//! (recurrent state) and awaits the probability; the thread takes whatever
-//! windows are waiting (up to [`MAX_BATCH`]) and scores them together,
-//! which costs a fraction per window of scoring them one by one. When
-//! windows come from many calls the thread waits a few ms to gather more;
-//! with few calls it scores each at once, so a lone call waits for no one.
+//! Silero used to run once per window per call from each call's task:
+//! CPU-bound work on the async workers, under a process-wide lock. Here a
+//! call hands over its window with its [`VadStream`] (recurrent state) and
+//! awaits the probability; the thread takes whatever windows are waiting
+//! (up to [`MAX_BATCH`]) and scores them together. Alone, a batch of 64
+//! costs about half as much per window as one window (0.055 vs 0.10 ms);
+//! beside the recogniser, whose weights evict Silero's from the cache, the
+//! load bench measured ~0.11 ms a window either way (README, "Capacity").
+//! When windows come from many calls the thread waits a few ms to gather
+//! more; with few calls it scores each at once, so a lone call waits for
+//! no one.
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
