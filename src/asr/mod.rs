@@ -196,6 +196,19 @@ pub struct Recognition {
     /// say.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub prompt: String,
+    /// When `choice` was found inside a sentence: that sentence as the
+    /// recogniser scored it, with the option's phrase in place of what the
+    /// transcript had there ("a grande latte" for "a Grand Lothé").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentence: Option<String>,
+}
+
+impl Recognition {
+    /// The words a chosen option's slot values are read from: the sentence
+    /// the audio confirmed when there is one, else the transcript.
+    pub fn slot_text(&self) -> &str {
+        self.sentence.as_deref().unwrap_or(&self.text)
+    }
 }
 
 pub trait Recognizer: Send + Sync {

@@ -72,6 +72,7 @@ impl Recognizer for SherpaWhisper {
             confidence: 1.0,
             decode_ms: t0.elapsed().as_millis() as u64,
             prompt: String::new(),
+            sentence: None,
         })
     }
 }

@@ -67,6 +67,25 @@ fn one_sentence_fills_the_option_and_its_slots_and_the_values_travel() {
 }
 
 #[test]
+fn slots_are_read_from_the_sentence_the_recogniser_confirmed() {
+    // Whisper wrote "Grand Lothé"; the recogniser found "a large latte"
+    // in its place: the size comes from what the audio confirmed.
+    let mut h = orders();
+    h.speak(1_000);
+    let request = h.last_request.expect("a recognition was requested");
+    let result = Recognition {
+        text: "A Grand Lothé with milk, please.".into(),
+        choice: Some("latte".into()),
+        confidence: 0.95,
+        sentence: Some("A large latte with milk, please.".into()),
+        ..Default::default()
+    };
+    let out = h.send(Input::Recognized { request, result });
+    assert!(out.contains(&format!("{} slot size=large", h.now)), "{out:#?}");
+    assert!(out.iter().any(|l| l.ends_with(HOLD)), "no question asked: {out:#?}");
+}
+
+#[test]
 fn a_missing_slot_is_asked_for_and_can_be_keyed() {
     let mut h = orders();
     let out = say(&mut h, "a latte please", Some("latte"), 0.95);

@@ -73,7 +73,8 @@ impl Call {
 
     pub(super) fn interpret_menu_speech(&mut self, now: u64, result: &Recognition, out: &mut Vec<Output>) {
         let thresholds = self.plan.thresholds;
-        self.heard = result.text.clone();
+        // What a chosen option's slots are filled from.
+        self.heard = result.slot_text().to_string();
         match self.intent_of(result, true) {
             Some(chosen) if chosen.confidence >= thresholds.accept => self.act(now, chosen, Source::Speech, out),
             // An option with slots is read back as a whole request instead

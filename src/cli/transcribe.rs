@@ -179,7 +179,7 @@ fn transcribe_file(
         let json = if with_grammar {
             let (chosen, confidence) = as_a_call_decides(&rec, grammar);
             let uses = slots.get(&chosen).map_or(&[][..], Vec::as_slice);
-            let slots = crate::call::slot_values(&rec.text, uses).into_iter().collect();
+            let slots = crate::call::slot_values(rec.slot_text(), uses).into_iter().collect();
             serde_json::to_string(&GrammarLine {
                 file: &name,
                 start_ms: u.start_ms,

@@ -354,6 +354,7 @@ impl GrammarWhisper {
                 }
             }
         };
+        let sentence = sentence_answer.as_ref().map(|s| s.sentence.clone());
         let best = sentence_answer.map(|s| BestAnswer { text: s.label, logprob: s.logprob, evidence: None }).or(best);
         let text = if silent_if(open_lp) { String::new() } else { open_text };
         let recognition = Recognition {
@@ -362,6 +363,7 @@ impl GrammarWhisper {
             confidence,
             decode_ms: t0.elapsed().as_millis() as u64,
             prompt: self.model.meta.prompt_text(&prompt),
+            sentence,
         };
         Ok(Detailed { recognition, open, best, prompt })
     }

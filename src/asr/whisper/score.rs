@@ -2,16 +2,18 @@
 //! every phrase is teacher-forced after the shared prompt, and an option's
 //! score is the log-sum-exp of its forms.
 use super::decode::{EndTokens, Prefix, NUMBER_WORDS};
-use super::model::{log_sum_exp, AudioFeatures, KvCache, WhisperModel};
+use super::model::{log_sum_exp, AudioFeatures, KvCache, Logits, WhisperModel};
 use crate::asr::{AsrError, GrammarChoice};
 
-/// Rows of the first decoder call. With the rewritten decoder graph a row
-/// costs little beyond the call itself (~0.4 ms a row, ~4 ms a call), so
-/// the most plausible forms go in one call, and every form still within
-/// reach of the best of them in a second.
-pub const FIRST_CALL_ROWS: usize = 16;
-/// Never teacher-force more forms than this for one utterance.
+/// Rows of a decoder call. With the rewritten decoder graph a row costs
+/// little beyond the call itself (~0.4 ms a row, ~4 ms a call), so the most
+/// plausible forms go in one call, and forms still within reach of the best
+/// of them in the next ones.
+pub const ROWS_PER_CALL: usize = 16;
+/// Never teacher-force more forms than this for one utterance …
 pub const MAX_ROWS: usize = 48;
+/// … nor in more decoder calls than this.
+const MAX_CALLS: usize = 4;
 /// A form whose first token is this far (nats) below the best finished
 /// form cannot matter: its score only falls from there.
 pub const PRUNE_NATS: f32 = 4.0;
@@ -97,7 +99,7 @@ impl CompiledChoices {
 
     /// Scores every option: log P(form, then an end of phrase | audio),
     /// log-sum-exp over its forms. Forms pruned without a decoder row count
-    /// with their first-token score, an upper bound, so confidences stay
+    /// with an upper bound (their first tokens' score), so confidences stay
     /// on the cautious side.
     pub fn score(
         &self,
@@ -123,7 +125,15 @@ impl CompiledChoices {
     }
 
     /// log P(form, then an end of phrase | audio) for every form, in order;
-    /// with `prune`, hopeless forms keep their first-token score.
+    /// with `prune`, hopeless forms keep an upper bound of their score.
+    ///
+    /// Forms are decoded best bound first. A decoded row also bounds every
+    /// form that shares its first tokens: " A small latte" can score no
+    /// better than " A" followed by " small", and the row for " A large
+    /// latte" holds both. Slot phrases make many forms that share their
+    /// opening ("a {size} latte", "a {size} mocha"); bounded by their first
+    /// token alone, the forms left over when the row limit is reached would
+    /// all look as likely as " A", and every option would tie.
     fn score_forms(
         &self,
         model: &WhisperModel,
@@ -133,21 +143,38 @@ impl CompiledChoices {
         prune: bool,
     ) -> Result<Vec<f32>, AsrError> {
         let eot = model.meta.eot;
-        let first: Vec<f32> = self.forms.iter().map(|(_, _, t)| prefix.first[t[0] as usize]).collect();
-        let mut order: Vec<usize> = (0..self.forms.len()).collect();
-        order.sort_by(|&a, &b| first[b].total_cmp(&first[a]));
-        let mut form_scores = first.clone();
+        // Until a form is scored: an upper bound of its score.
+        let mut form_scores: Vec<f32> = self.forms.iter().map(|(_, _, t)| prefix.first[t[0] as usize]).collect();
+        let mut scored = vec![false; self.forms.len()];
+        // Tokens each bound accounts for: a form's first `known[i]` tokens.
+        let mut known = vec![1; self.forms.len()];
         let mut best_done = f32::NEG_INFINITY;
         let mut done = 0;
+        let mut calls = 0;
         let mut tiled: Option<KvCache> = None;
-        let max_rows = if prune { MAX_ROWS } else { order.len() };
-        while done < order.len() && done < max_rows {
-            let within_reach = |&&i: &&usize| !prune || first[i] >= best_done - PRUNE_NATS;
-            let rows = if done == 0 { FIRST_CALL_ROWS } else { max_rows - done };
-            let chunk: Vec<usize> = order[done..].iter().take(rows).take_while(within_reach).copied().collect();
+        let max_rows = if prune { MAX_ROWS } else { self.forms.len() };
+        while done < max_rows && (!prune || calls < MAX_CALLS) {
+            let mut waiting: Vec<usize> = (0..self.forms.len()).filter(|&i| !scored[i]).collect();
+            waiting.sort_by(|&a, &b| form_scores[b].total_cmp(&form_scores[a]));
+            let rows = ROWS_PER_CALL.min(max_rows - done);
+            let mut chunk: Vec<usize> = Vec::with_capacity(rows);
+            for &i in &waiting {
+                if chunk.len() == rows || (prune && form_scores[i] < best_done - PRUNE_NATS) {
+                    break;
+                }
+                // When pruning, one row per known opening: decoding it
+                // bounds its siblings a token further, and the rows go to
+                // other openings (" Americano", not twenty " A ..." forms).
+                let opening = &self.forms[i].2[..known[i].min(self.forms[i].2.len())];
+                if prune && chunk.iter().any(|&c| self.forms[c].2.starts_with(opening)) {
+                    continue;
+                }
+                chunk.push(i);
+            }
             if chunk.is_empty() {
                 break;
             }
+            calls += 1;
             done += chunk.len();
             // Input = the form's tokens; position j predicts token j+1, the
             // last position predicts the end of the phrase.
@@ -163,22 +190,33 @@ impl CompiledChoices {
             }
             let Some(cache) = tiled.as_ref() else { break };
             let (logits, _) = model.decode(audio, &input, cache, prefix.len)?;
+            for &i in &chunk {
+                scored[i] = true;
+            }
             for (b, &i) in chunk.iter().enumerate() {
-                let t = &self.forms[i].2;
-                let mut s = first[i];
-                for j in 1..=t.len() {
-                    let row = logits.row(b, j - 1);
-                    let lse = log_sum_exp(row);
-                    if j < t.len() {
-                        s += row[t[j] as usize] - lse;
-                    } else {
-                        let norm: Vec<f32> =
-                            ends.tokens.iter().chain([&t[0]]).map(|&e| row[e as usize] - lse).collect();
-                        s += log_sum_exp(&norm);
-                    }
-                }
+                let row = DecodedRow::new(&logits, b, &self.forms[i].2, form_scores[i]);
+                let s = row.ended_after(row.tokens.len(), ends);
                 form_scores[i] = s;
                 best_done = best_done.max(s);
+                for (u, (_, _, other)) in self.forms.iter().enumerate() {
+                    if scored[u] {
+                        continue;
+                    }
+                    let shared = row.tokens.iter().zip(other).take_while(|(a, b)| a == b).count();
+                    if shared == 0 {
+                        continue;
+                    }
+                    if shared == other.len() {
+                        // The other form is this one cut short: its score is here.
+                        let s = row.ended_after(shared, ends);
+                        form_scores[u] = s;
+                        scored[u] = true;
+                        best_done = best_done.max(s);
+                    } else if shared + 1 > known[u] {
+                        form_scores[u] = form_scores[u].min(row.followed_by(shared, other[shared]));
+                        known[u] = shared + 1;
+                    }
+                }
             }
         }
         Ok(form_scores)
@@ -200,6 +238,44 @@ impl CompiledChoices {
             }
         }
         out
+    }
+}
+
+/// One teacher-forced row of a decoder call: log P of each of its
+/// prefixes, and what its logits say about other continuations.
+struct DecodedRow<'a> {
+    logits: &'a Logits,
+    b: usize,
+    tokens: &'a [u32],
+    /// `prefix[k]` = log P(tokens[..k + 1] | audio).
+    prefix: Vec<f32>,
+    /// log-sum-exp of the logits at each position.
+    norm: Vec<f32>,
+}
+
+impl<'a> DecodedRow<'a> {
+    fn new(logits: &'a Logits, b: usize, tokens: &'a [u32], first: f32) -> DecodedRow<'a> {
+        let norm: Vec<f32> = (0..tokens.len()).map(|j| log_sum_exp(logits.row(b, j))).collect();
+        let mut prefix = vec![first];
+        for j in 1..tokens.len() {
+            let last = prefix[j - 1];
+            prefix.push(last + logits.row(b, j - 1)[tokens[j] as usize] - norm[j - 1]);
+        }
+        DecodedRow { logits, b, tokens, prefix, norm }
+    }
+
+    /// log P(the first `k` tokens, then an end of phrase | audio), k ≥ 1.
+    /// An end is a final token, or the phrase's first token said again.
+    fn ended_after(&self, k: usize, ends: &EndTokens) -> f32 {
+        let row = self.logits.row(self.b, k - 1);
+        let end: Vec<f32> =
+            ends.tokens.iter().chain([&self.tokens[0]]).map(|&e| row[e as usize] - self.norm[k - 1]).collect();
+        self.prefix[k - 1] + log_sum_exp(&end)
+    }
+
+    /// log P(the first `k` tokens, then `next` | audio), k ≥ 1.
+    fn followed_by(&self, k: usize, next: u32) -> f32 {
+        self.prefix[k - 1] + self.logits.row(self.b, k - 1)[next as usize] - self.norm[k - 1]
     }
 }
 

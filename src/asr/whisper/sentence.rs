@@ -78,7 +78,8 @@ pub fn find_in_sentence(
     choices: &[GrammarChoice],
     opts: SentenceOptions,
 ) -> Result<Option<SentenceAnswer>, AsrError> {
-    let heard = model.tokenizer.decode(&open.tokens);
+    let tokens = without_repeated_sentences(&open.tokens, ends);
+    let heard = model.tokenizer.decode(&tokens);
     let words: Vec<&str> = units(&heard);
     // Whisper starts an English transcript with a space, a Mandarin one
     // without: the sentences are written as the transcript was.
@@ -86,13 +87,12 @@ pub fn find_in_sentence(
     if words.len() < 2 {
         return Ok(None);
     }
-    let mut hypotheses = hypotheses(&words, choices);
+    let hypotheses = hypotheses(&words, choices);
     if hypotheses.is_empty() {
         return Ok(None);
     }
-    hypotheses.sort_by(|a, b| b.alignment.total_cmp(&a.alignment));
-    hypotheses.truncate(MAX_SENTENCES - 1);
-    let mut rows: Vec<Vec<u32>> = vec![open.tokens.clone()];
+    let hypotheses = best_aligned(hypotheses, MAX_SENTENCES - 1);
+    let mut rows: Vec<Vec<u32>> = vec![tokens];
     let limit = model.meta.n_text_ctx - prefix.len - 1;
     for h in &hypotheses {
         let mut tokens = model.tokenizer.encode(&format!("{lead}{}", h.text))?;
@@ -126,6 +126,22 @@ pub fn find_in_sentence(
     }))
 }
 
+/// The transcript without a sentence that repeats the one before it
+/// ("A regular tea, please. A regular tea, please."): Whisper loops like
+/// that on the silence after a short utterance, and the copies would only
+/// lengthen every sentence scored.
+fn without_repeated_sentences(tokens: &[u32], ends: &EndTokens) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::with_capacity(tokens.len());
+    let mut last: &[u32] = &[];
+    for sentence in tokens.split_inclusive(|t| ends.final_tokens.contains(t)) {
+        if sentence != last {
+            out.extend_from_slice(sentence);
+        }
+        last = sentence;
+    }
+    out
+}
+
 /// For every phrase of every option, the transcript with the phrase put in
 /// place of its best-aligned span (of one word fewer to one word more than
 /// the phrase has).
@@ -135,13 +151,41 @@ fn hypotheses(words: &[&str], choices: &[GrammarChoice]) -> Vec<Hypothesis> {
         for phrase in &choice.phrases {
             let phrase_words: Vec<String> = units(phrase).into_iter().map(bare).filter(|w| !w.is_empty()).collect();
             let Some((start, len, alignment)) = best_span(words, &phrase_words) else { continue };
-            let text = substitute(words, start, len, &phrase_words);
-            if !out.iter().any(|h| h.text == text && h.option == option) {
-                out.push(Hypothesis { option, phrase_words: phrase_words.len(), text, alignment });
+            let mut put = vec![phrase_words.clone()];
+            // "two iced coffees": where the span ends in a plural, the
+            // phrase is tried in the plural too, and the audio decides.
+            if let Some(plural) = plural_of_last(&phrase_words, &bare(words[start + len - 1])) {
+                put.push(plural);
+            }
+            for phrase_words in put {
+                let text = substitute(words, start, len, &phrase_words);
+                if !out.iter().any(|h| h.text == text && h.option == option) {
+                    out.push(Hypothesis { option, phrase_words: phrase_words.len(), text, alignment });
+                }
             }
         }
     }
     out
+}
+
+/// The `n` best-aligned hypotheses, with every option's best few among
+/// them: an option with many phrases ("a {size} latte" in eleven sizes)
+/// must not crowd the others out of the rows the decoder scores.
+fn best_aligned(mut all: Vec<Hypothesis>, n: usize) -> Vec<Hypothesis> {
+    const PER_OPTION_FIRST: usize = 3;
+    let by_alignment = |a: &Hypothesis, b: &Hypothesis| b.alignment.total_cmp(&a.alignment);
+    all.sort_by(by_alignment);
+    let mut seen: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let (mut kept, rest): (Vec<Hypothesis>, Vec<Hypothesis>) = all.into_iter().partition(|h| {
+        let count = seen.entry(h.option).or_default();
+        *count += 1;
+        *count <= PER_OPTION_FIRST
+    });
+    kept.truncate(n);
+    let room = n - kept.len();
+    kept.extend(rest.into_iter().take(room));
+    kept.sort_by(by_alignment);
+    kept
 }
 
 /// The span of `words` most like `phrase`: (start, length, similarity).
@@ -167,6 +211,26 @@ fn best_span(words: &[&str], phrase: &[String]) -> Option<(usize, usize, f64)> {
         }
     }
     best
+}
+
+/// The phrase with its last word in the English plural, when `heard` (the
+/// last word of the span it replaces) ends in "s" and the phrase does not.
+fn plural_of_last(phrase: &[String], heard: &str) -> Option<Vec<String>> {
+    let last = phrase.last()?;
+    let is_latin = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphabetic());
+    if !heard.ends_with('s') || last.ends_with('s') || !is_latin(last) {
+        return None;
+    }
+    let plural = if last.ends_with(['x', 'z']) || last.ends_with("ch") || last.ends_with("sh") {
+        format!("{last}es")
+    } else if last.ends_with('y') && !last[..last.len() - 1].ends_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("{}ies", &last[..last.len() - 1])
+    } else {
+        format!("{last}s")
+    };
+    let mut out = phrase.to_vec();
+    *out.last_mut()? = plural;
+    Some(out)
 }
 
 /// How alike two word sequences are in spelling or in sound (0..1).
@@ -212,6 +276,11 @@ fn substitute(words: &[&str], start: usize, len: usize, phrase: &[String]) -> St
 /// cannot prefer "coffee" in "a house coffee", both sentences are the same.
 fn drop_less_specific(per_option: &mut [Option<(f32, &Hypothesis)>], choices: &[GrammarChoice]) {
     const SAME_NATS: f32 = 0.5;
+    // When the transcript already spells the longer phrase nearly so ("ice
+    // coffee" for "iced coffee"), the difference is one the speaker's
+    // accent or the transcript's spelling makes, not the words said.
+    const SPELT_NATS: f32 = 2.0;
+    const SPELT_ALIGNMENT: f64 = 0.8;
     let snapshot: Vec<Option<(f32, Hypothesis)>> = per_option.iter().map(|o| o.map(|(s, h)| (s, h.clone()))).collect();
     for (short, slot) in per_option.iter_mut().enumerate() {
         let Some((s_short, h_short)) = *slot else { continue };
@@ -219,7 +288,8 @@ fn drop_less_specific(per_option: &mut [Option<(f32, &Hypothesis)>], choices: &[
             o.as_ref().is_some_and(|(s_long, h_long)| {
                 long != short
                     && h_long.phrase_words > h_short.phrase_words
-                    && *s_long >= s_short - SAME_NATS
+                    && (*s_long >= s_short - SAME_NATS
+                        || (h_long.alignment >= SPELT_ALIGNMENT && *s_long >= s_short - SPELT_NATS))
                     && contains_phrase(&choices[long], &choices[short])
             })
         });
@@ -300,6 +370,58 @@ mod tests {
         let words: Vec<&str> = "Americana please.".split_whitespace().collect();
         let hs = hypotheses(&words, &[choice("americano", &["americano"])]);
         assert_eq!(hs[0].text, "Americano please.");
+    }
+
+    #[test]
+    fn a_sentence_said_again_by_a_decoding_loop_is_read_once() {
+        // 13 = ".", 50256 = the end of text.
+        let ends = EndTokens { tokens: vec![50256, 13, 11], final_tokens: vec![50256, 13] };
+        let looped = [1, 2, 3, 13, 1, 2, 3, 13, 1, 2, 3, 13];
+        assert_eq!(without_repeated_sentences(&looped, &ends), [1, 2, 3, 13]);
+        // Different sentences, and words said twice inside one, stay.
+        let said = [1, 1, 13, 4, 5, 13, 1, 1];
+        assert_eq!(without_repeated_sentences(&said, &ends), said);
+    }
+
+    #[test]
+    fn a_longer_phrase_the_transcript_nearly_spells_wins_by_a_little() {
+        let choices = [choice("coffee", &["coffee"]), choice("iced_coffee", &["iced coffee"])];
+        let words: Vec<&str> = "3 medium ice coffees,".split_whitespace().collect();
+        let hs = hypotheses(&words, &choices);
+        let short = hs.iter().find(|h| h.option == 0 && h.text == "3 medium ice coffees,").expect("as heard");
+        let long = hs.iter().find(|h| h.option == 1 && h.text == "3 medium iced coffees,").expect("iced");
+        let mut per_option = vec![Some((-4.8, short)), Some((-6.2, long))];
+        drop_less_specific(&mut per_option, &choices);
+        assert!(per_option[0].is_none() && per_option[1].is_some(), "{per_option:?}");
+        // Far below, the audio says the shorter phrase.
+        let mut per_option = vec![Some((-4.8, short)), Some((-9.0, long))];
+        drop_less_specific(&mut per_option, &choices);
+        assert!(per_option[0].is_some());
+    }
+
+    #[test]
+    fn every_option_keeps_a_place_among_the_sentences_scored() {
+        let h = |option: usize, alignment: f64| Hypothesis { option, phrase_words: 1, text: String::new(), alignment };
+        // Option 0 has ten well-aligned forms, option 1 one poorer one.
+        let mut all: Vec<Hypothesis> = (0..10).map(|i| h(0, 0.9 - i as f64 * 0.01)).collect();
+        all.push(h(1, 0.5));
+        let kept = best_aligned(all, 5);
+        assert_eq!(kept.len(), 5);
+        assert!(kept.iter().any(|k| k.option == 1), "{kept:?}");
+        assert_eq!(kept[0].alignment, 0.9, "best first");
+    }
+
+    #[test]
+    fn a_plural_in_the_sentence_is_also_tried_as_a_plural_phrase() {
+        let words: Vec<&str> = "3 medium ice coffees,".split_whitespace().collect();
+        let hs = hypotheses(&words, &[choice("iced_coffee", &["iced coffee"])]);
+        let texts: Vec<&str> = hs.iter().map(|h| h.text.as_str()).collect();
+        assert_eq!(texts, ["3 medium iced coffee,", "3 medium iced coffees,"]);
+        let words: Vec<&str> = "two small lattes please".split_whitespace().collect();
+        let hs = hypotheses(&words, &[choice("latte", &["latte"])]);
+        assert!(hs.iter().any(|h| h.text == "two small lattes please"), "{hs:?}");
+        assert_eq!(plural_of_last(&["berry".into()], "berries"), Some(vec!["berries".to_string()]));
+        assert_eq!(plural_of_last(&["latte".into()], "latte"), None);
     }
 
     #[test]
