@@ -267,10 +267,8 @@ impl<'a> DecodedRow<'a> {
     /// log P(the first `k` tokens, then an end of phrase | audio), k ≥ 1.
     /// An end is a final token, or the phrase's first token said again.
     fn ended_after(&self, k: usize, ends: &EndTokens) -> f32 {
-        let row = self.logits.row(self.b, k - 1);
-        let end: Vec<f32> =
-            ends.tokens.iter().chain([&self.tokens[0]]).map(|&e| row[e as usize] - self.norm[k - 1]).collect();
-        self.prefix[k - 1] + log_sum_exp(&end)
+        // The ends' log-sum-exp over raw logits, less the row's norm.
+        self.prefix[k - 1] + ends.end_logprob(self.logits.row(self.b, k - 1), self.tokens[0]) - self.norm[k - 1]
     }
 
     /// log P(the first `k` tokens, then `next` | audio), k ≥ 1.
