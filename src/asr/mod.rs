@@ -201,6 +201,34 @@ pub struct Recognition {
     /// transcript had there ("a grande latte" for "a Grand Lothé").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sentence: Option<String>,
+    /// Every menu option's score when `choice` was decided among the
+    /// options as a whole-utterance answer, so a second recogniser's scores
+    /// can be combined with them (see [`second_pass`]). None for digit
+    /// strings, sentences and open text.
+    #[serde(skip)]
+    pub scores: Option<OptionScores>,
+}
+
+/// How a grammar recogniser scored each option of a menu for one utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptionScores {
+    /// In the grammar's option order.
+    pub options: Vec<OptionScore>,
+    /// log P(the free transcript's first phrase | audio): an option far
+    /// below it means the caller said something else.
+    pub open_logprob: f32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptionScore {
+    pub label: String,
+    /// log P(option | audio).
+    pub logprob: f32,
+    /// What options are ranked by: the log-probability plus the correction
+    /// for the model's prior preference.
+    pub rank: f32,
+    /// How much the audio raised the option over a quiet line (nats).
+    pub evidence: f32,
 }
 
 impl Recognition {

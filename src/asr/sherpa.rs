@@ -73,6 +73,7 @@ impl Recognizer for SherpaWhisper {
             decode_ms: t0.elapsed().as_millis() as u64,
             prompt: String::new(),
             sentence: None,
+            scores: None,
         })
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::models::ModelPaths;
-use super::second_pass::SecondPass;
+use super::second_pass::{CombineRules, SecondPass};
 use super::sherpa::{SherpaWhisper, WhisperOptions};
 use super::silero::{SileroModel, SileroVad};
 use super::whisper::{GrammarOptions, GrammarWhisper};
@@ -78,7 +78,12 @@ impl SpeechStack {
         };
         if let Some(second) = &cfg.second_pass {
             let strong = Arc::new(GrammarWhisper::load(&second.models, second.grammar.clone())?);
-            recognizer = Arc::new(SecondPass::new(recognizer, strong, second.clear));
+            let rules = CombineRules {
+                clear: second.clear,
+                min_evidence: cfg.grammar.min_evidence,
+                reject_margin: cfg.grammar.reject_margin,
+            };
+            recognizer = Arc::new(SecondPass::new(recognizer, strong, rules));
         }
         let pool = RecognizerPool::new(Arc::clone(&recognizer), cfg.threads, cfg.queue);
         Ok(SpeechStack { vad_model, recognizer, pool, endpoint: cfg.endpoint.clone() })

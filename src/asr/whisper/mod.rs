@@ -30,7 +30,7 @@ use self::mel::{LogMel, FULL_FRAMES, HOP};
 use self::model::{log_sum_exp, WhisperModel};
 use self::score::CompiledChoices;
 use super::models::ModelPaths;
-use super::{AsrError, Grammar, Language, Recognition, Recognizer};
+use super::{AsrError, Grammar, Language, OptionScore, OptionScores, Recognition, Recognizer};
 
 /// How much audio the encoder sees.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -355,6 +355,22 @@ impl GrammarWhisper {
             }
         };
         let sentence = sentence_answer.as_ref().map(|s| s.sentence.clone());
+        // Scores another recogniser can combine with: a whole-utterance
+        // choice among the menu's options (not a sentence, not digits).
+        let priors_on = self.opts.max_prior_correction > 0.0;
+        let scores = (digits.is_empty() && sentence_answer.is_none() && !options.is_empty()).then(|| OptionScores {
+            options: options
+                .iter()
+                .map(|a| OptionScore {
+                    label: a.text.clone(),
+                    logprob: a.logprob,
+                    rank: a.rank,
+                    // Without priors there is no quiet line to compare with.
+                    evidence: a.evidence.filter(|_| priors_on).unwrap_or(f32::INFINITY),
+                })
+                .collect(),
+            open_logprob: open_lp,
+        });
         let best = sentence_answer.map(|s| BestAnswer { text: s.label, logprob: s.logprob, evidence: None }).or(best);
         let text = if silent_if(open_lp) { String::new() } else { open_text };
         let recognition = Recognition {
@@ -364,6 +380,7 @@ impl GrammarWhisper {
             decode_ms: t0.elapsed().as_millis() as u64,
             prompt: self.model.meta.prompt_text(&prompt),
             sentence,
+            scores,
         };
         Ok(Detailed { recognition, open, best, prompt })
     }
