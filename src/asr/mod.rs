@@ -217,6 +217,9 @@ pub struct OptionScores {
     /// log P(the free transcript's first phrase | audio): an option far
     /// below it means the caller said something else.
     pub open_logprob: f32,
+    /// The model's silence rule held (it heard no speech): its scores are
+    /// not evidence of an option.
+    pub silent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

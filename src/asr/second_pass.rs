@@ -48,10 +48,40 @@ impl SecondPass {
     pub fn new(fast: Arc<dyn Recognizer>, strong: Arc<dyn Recognizer>, rules: CombineRules) -> Self {
         SecondPass { fast, strong, rules }
     }
+}
 
-    fn is_clear(&self, r: &Recognition) -> bool {
-        r.choice.is_some() && r.confidence >= self.rules.clear
-    }
+fn is_clear(r: &Recognition, rules: &CombineRules) -> bool {
+    r.choice.is_some() && r.confidence >= rules.clear
+}
+
+/// The answer of an utterance the fast recogniser was unsure of (`first`)
+/// once the strong one has heard it too (`second`).
+pub fn settle(first: Recognition, second: Recognition, rules: &CombineRules) -> Recognition {
+    let decode_ms = first.decode_ms + second.decode_ms;
+    let combined = match (&first.scores, &second.scores) {
+        // Each model's silence rule stands: the pair does not answer a line
+        // either of them heard no speech on.
+        (Some(a), Some(b)) if !a.silent && !b.silent => combine(a, b, rules),
+        _ => None,
+    };
+    let chosen = match combined {
+        Some(Combined::Chosen { label, confidence }) if confidence >= rules.clear => {
+            Recognition { choice: Some(label), confidence, ..first }
+        }
+        // Both models heard an option, but not clearly enough together:
+        // the caller is asked as the fast answer says.
+        Some(Combined::Chosen { .. } | Combined::Unclear) => first,
+        // Digit strings, sentences, other words, silence: an unclear second
+        // answer changes nothing.
+        Some(Combined::OtherWords) | None => {
+            if is_clear(&second, rules) {
+                second
+            } else {
+                first
+            }
+        }
+    };
+    Recognition { decode_ms, ..chosen }
 }
 
 /// What the combined scores say about one utterance.
@@ -92,33 +122,11 @@ impl Recognizer for SecondPass {
     fn recognize(&self, samples: &[f32], grammar: &Grammar) -> Result<Recognition, AsrError> {
         let first = self.fast.recognize(samples, grammar)?;
         // Open transcription has nothing to confirm.
-        if grammar.is_open() || self.is_clear(&first) {
+        if grammar.is_open() || is_clear(&first, &self.rules) {
             return Ok(first);
         }
         let second = self.strong.recognize(samples, grammar)?;
-        let decode_ms = first.decode_ms + second.decode_ms;
-        let combined = match (&first.scores, &second.scores) {
-            (Some(a), Some(b)) => combine(a, b, &self.rules),
-            _ => None,
-        };
-        let chosen = match combined {
-            Some(Combined::Chosen { label, confidence }) if confidence >= self.rules.clear => {
-                Recognition { choice: Some(label), confidence, ..first }
-            }
-            // Both models heard an option, but not clearly enough together:
-            // the caller is asked as the fast answer says.
-            Some(Combined::Chosen { .. } | Combined::Unclear) => first,
-            // Digit strings, sentences, other words: an unclear second
-            // answer changes nothing.
-            Some(Combined::OtherWords) | None => {
-                if self.is_clear(&second) {
-                    second
-                } else {
-                    first
-                }
-            }
-        };
-        Ok(Recognition { decode_ms, ..chosen })
+        Ok(settle(first, second, &self.rules))
     }
 
     fn prepare(&self, grammar: &Grammar) -> Result<(), AsrError> {
@@ -141,7 +149,7 @@ mod tests {
             .zip(logprobs)
             .map(|(label, lp)| OptionScore { label: label.to_string(), logprob: lp, rank: lp, evidence: 5.0 })
             .collect();
-        OptionScores { options, open_logprob }
+        OptionScores { options, open_logprob, silent: false }
     }
 
     fn confidence(s: &OptionScores) -> f32 {
@@ -195,5 +203,38 @@ mod tests {
         assert_eq!(combine(&a, &b, &RULES), None);
         b.options.pop();
         assert_eq!(combine(&a, &b, &RULES), None);
+    }
+
+    /// A recogniser's answer as `settle` receives it.
+    fn heard(choice: Option<&str>, confidence: f32, scores: OptionScores) -> Recognition {
+        Recognition { choice: choice.map(str::to_string), confidence, scores: Some(scores), ..Default::default() }
+    }
+
+    #[test]
+    fn settle_acts_on_what_two_unsure_models_agree_on() {
+        let first = heard(Some("yes"), 0.8, scores([-1.0, -2.5, -8.0], -1.0));
+        let second = heard(Some("yes"), 0.8, scores([-0.8, -2.3, -9.0], -0.8));
+        let settled = settle(first, second, &RULES);
+        assert_eq!(settled.choice.as_deref(), Some("yes"));
+        assert!(settled.confidence >= RULES.clear, "{}", settled.confidence);
+    }
+
+    #[test]
+    fn a_line_either_model_heard_as_silence_is_not_answered_by_the_pair() {
+        // Both lean to "yes", as above, but the fast model heard no speech.
+        let mut quiet = scores([-1.0, -2.5, -8.0], -1.0);
+        quiet.silent = true;
+        let first = heard(None, 0.0, quiet.clone());
+        let second = heard(Some("yes"), 0.8, scores([-0.8, -2.3, -9.0], -0.8));
+        assert_eq!(settle(first.clone(), second, &RULES).choice, None, "the fast model's silence stands");
+        // The strong model's own clear answer still counts: it is the
+        // better judge of speech, and its own silence rule did not hold.
+        let second = heard(Some("yes"), 0.95, scores([-0.1, -4.0, -9.0], -0.1));
+        assert_eq!(settle(first, second.clone(), &RULES).choice.as_deref(), Some("yes"));
+        // And a line the strong model calls silent gets no combined answer.
+        let first = heard(Some("yes"), 0.8, scores([-1.0, -2.5, -8.0], -1.0));
+        let second = heard(None, 0.0, OptionScores { silent: true, ..scores([-0.8, -2.3, -9.0], -0.8) });
+        let settled = settle(first, second, &RULES);
+        assert!(settled.confidence < RULES.clear, "asked as the fast answer says: {settled:?}");
     }
 }

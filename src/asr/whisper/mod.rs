@@ -324,6 +324,7 @@ impl GrammarWhisper {
             }));
         }
         let decision = decide(&options, &digits);
+        let silent = silent_if(decision.as_ref().map_or(open_lp, |d| d.answer.logprob));
         let best = decision.as_ref().map(|d| BestAnswer {
             text: d.answer.text.clone(),
             logprob: d.answer.logprob,
@@ -331,14 +332,14 @@ impl GrammarWhisper {
         });
         let mut sentence_answer = None;
         let (choice, confidence) = match decision {
-            None => (None, if silent_if(open_lp) { 0.0 } else { 1.0 - prefix.no_speech_prob }),
+            None => (None, if silent { 0.0 } else { 1.0 - prefix.no_speech_prob }),
             Some(Decision { answer, confidence }) => {
                 let longer_than_phrase = answer.logprob < open_lp - self.opts.reject_margin;
                 let out_of_grammar = longer_than_phrase
                     || answer
                         .evidence
                         .is_some_and(|e| self.opts.max_prior_correction > 0.0 && e < self.opts.min_evidence);
-                if silent_if(answer.logprob) {
+                if silent {
                     (None, confidence)
                 } else if longer_than_phrase && !options.is_empty() && !silent_if(open_lp) {
                     // The caller said more than a phrase: look for one inside.
@@ -370,6 +371,7 @@ impl GrammarWhisper {
                 })
                 .collect(),
             open_logprob: open_lp,
+            silent,
         });
         let best = sentence_answer.map(|s| BestAnswer { text: s.label, logprob: s.logprob, evidence: None }).or(best);
         let text = if silent_if(open_lp) { String::new() } else { open_text };
