@@ -45,7 +45,7 @@ pub type RehearError = crate::asr::AsrError;
 #[derive(Debug, thiserror::Error)]
 pub enum LearnError {
     #[error(transparent)]
-    Records(#[from] records::ReadError),
+    Records(#[from] crate::records::StoreError),
     #[error("{}: the dialplans cannot be used:\n{}", .dir.display(), .diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
     Dialplans { dir: PathBuf, diagnostics: Vec<Diagnostic> },
     #[error("{}: more than {MAX_UTTERANCES} utterances in menus; narrow the period with --since", .0.display())]

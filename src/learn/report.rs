@@ -45,7 +45,7 @@ pub fn text(report: &Report) -> String {
         },
         match report.skipped {
             0 => String::new(),
-            n => format!(", {n} unreadable lines or events skipped"),
+            n => format!(", {n} unreadable records skipped"),
         },
     );
     let _ = writeln!(out, "check: {}", report.check);

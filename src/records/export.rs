@@ -1,61 +1,49 @@
 //! `hotline records export`: the stored calls as JSON lines, one per call,
 //! the same lines a `.jsonl` store writes, for log pipelines.
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 
-use super::{open_reader, sql, StoreError};
+use super::recorded::for_each_stored;
+use super::StoreError;
 
 /// Why an export stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{}: {source}", .path.display())]
-    Read { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot write the export: {0}")]
     Write(std::io::Error),
 }
 
 /// Writes every call of the store at `path` that started at or after
 /// `since_unix_ms` to `out`, one JSON line each, oldest first. Returns how
-/// many. Reads only: a server may be writing meanwhile.
+/// many. Reads only: a server may be writing meanwhile. A `.jsonl` store's
+/// lines are copied as they are (an unparsable one only when exporting
+/// everything); a line too long to be a record is left out with a warning.
 pub fn export_jsonl(path: &Path, since_unix_ms: u64, out: &mut dyn Write) -> Result<usize, ExportError> {
-    match open_reader(path)? {
-        Some(mut db) => {
-            let mut failed = None;
-            let n = sql::for_each_call(&mut db, since_unix_ms, |call| {
-                let line = serde_json::to_string(&call).map_err(std::io::Error::other);
-                match line.and_then(|l| writeln!(out, "{l}")) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        failed = Some(e);
-                        false
-                    }
-                }
-            })?;
-            match failed {
-                Some(e) => Err(ExportError::Write(e)),
-                None => Ok(n),
+    let mut n = 0;
+    let mut failed = None;
+    for_each_stored(path, since_unix_ms, |stored| {
+        let Some(json) = stored.json else {
+            tracing::warn!(store = %path.display(), at = %stored.at, "line too long for a call record; not exported");
+            return true;
+        };
+        // A line that does not say when its call started is in no period.
+        if since_unix_ms > 0 && stored.start_unix_ms.is_none() {
+            return true;
+        }
+        match writeln!(out, "{json}") {
+            Ok(()) => {
+                n += 1;
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
             }
         }
-        None => {
-            let read = |source| ExportError::Read { path: path.to_path_buf(), source };
-            let file = std::fs::File::open(path).map_err(read)?;
-            let mut n = 0;
-            for line in std::io::BufReader::new(file).lines() {
-                let line = line.map_err(read)?;
-                let start = serde_json::from_str::<serde_json::Value>(&line)
-                    .ok()
-                    .and_then(|v| v["start_unix_ms"].as_u64())
-                    .unwrap_or(0);
-                if start >= since_unix_ms {
-                    writeln!(out, "{line}").map_err(ExportError::Write)?;
-                    n += 1;
-                }
-            }
-            Ok(n)
-        }
-    }
+    })?;
+    failed.map_or(Ok(n), |e| Err(ExportError::Write(e)))
 }
 
 /// `--since` as Unix milliseconds: `YYYY-MM-DD` (midnight UTC) or
