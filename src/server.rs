@@ -152,7 +152,7 @@ impl ServerDeps {
             .await
             .map_err(|source| StartError::TaskFailed { what: "loading the speech models", source })?
             .map_err(StartError::SpeechModels)?;
-        let renderer = crate::prompts::PromptRenderer::new(&models, cfg.prompt_cache_dir.clone());
+        let renderer = crate::prompts::PromptRenderer::new(&models, cfg.general.prompt_cache_dir.clone());
         if let Err(reason) = renderer.tts_status() {
             tracing::warn!("text-to-speech unavailable ({reason}); only prompts with WAV files will be heard");
         }
@@ -291,8 +291,8 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     }
     let cfg = Arc::new(cfg);
     let (registry, report) = {
-        let dir = cfg.dialplan_dir.clone();
-        let name = cfg.default_dialplan.clone();
+        let dir = cfg.general.dialplan_dir.clone();
+        let name = cfg.general.default_dialplan.clone();
         let recognizer = cfg.recognizer_model;
         tokio::task::spawn_blocking(move || DialplanRegistry::load(&dir, &name, recognizer))
             .await
@@ -303,12 +303,12 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     // A store that cannot be opened is logged by the writer and tried
     // again per record: calls are served without their records rather
     // than not at all.
-    let records = match &cfg.call_records {
+    let records = match &cfg.general.call_records {
         Some(p) => {
             let options = crate::records::WriterOptions {
-                keep_days: cfg.records_keep_days,
+                keep_days: cfg.general.records_keep_days,
                 instance: instance_name(&cfg),
-                max_call: cfg.max_call_duration,
+                max_call: cfg.general.max_call_duration,
             };
             Some(
                 crate::records::RecordWriter::start(p, options)
@@ -320,9 +320,9 @@ pub async fn start(cfg: ServerConfig, deps: ServerDeps) -> Result<RunningServer,
     let listen_error = |addr: SocketAddr, transport: Option<Transport>| {
         move |source: std::io::Error| StartError::Listen { addr, transport, source }
     };
-    let listener = TcpListener::bind(cfg.listen).await.map_err(listen_error(cfg.listen, None))?;
-    let addr = listener.local_addr().map_err(listen_error(cfg.listen, None))?;
-    info!(%addr, max_calls = cfg.max_calls, transfer = ?cfg.transfer.method, auth = cfg.auth.is_some(), "listening for Asterisk");
+    let listener = TcpListener::bind(cfg.general.listen).await.map_err(listen_error(cfg.general.listen, None))?;
+    let addr = listener.local_addr().map_err(listen_error(cfg.general.listen, None))?;
+    info!(%addr, max_calls = cfg.general.max_calls, transfer = ?cfg.transfer.method, auth = cfg.auth.is_some(), "listening for Asterisk");
     let asterisk =
         Endpoint { transport: Transport::AsteriskWs, options: TransportOptions::default(), public_url: None };
     let anyone = vec![AddrRange::ANY_V4, AddrRange::ANY_V6];
@@ -502,7 +502,7 @@ async fn serve(
     let mut calls = JoinSet::new();
     let reload = {
         let shared = Arc::clone(&shared);
-        let every = shared.cfg.reload_interval;
+        let every = shared.cfg.general.reload_interval;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -544,7 +544,7 @@ async fn serve(
     }
     reload.abort();
     shared.readiness.send_modify(|r| r.draining = true);
-    let grace = shared.cfg.shutdown_grace;
+    let grace = shared.cfg.general.shutdown_grace;
     info!(calls = active.load(Ordering::SeqCst), grace_s = grace.as_secs(), "shutting down: no new calls");
     // Still accepting while calls drain: new calls are refused (503,
     // AudioSocket hangup) and `GET /readyz` says the server is draining,
@@ -580,7 +580,7 @@ async fn serve(
 /// the host's name and the listening port (unique on a host, stable across
 /// restarts, so a restarted instance finds the calls it left open).
 pub fn instance_name(cfg: &ServerConfig) -> String {
-    if let Some(name) = &cfg.instance_name {
+    if let Some(name) = &cfg.general.instance_name {
         return name.clone();
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -589,5 +589,5 @@ pub fn instance_name(cfg: &ServerConfig) -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "hotline".into());
-    format!("{host}:{}", cfg.listen.port())
+    format!("{host}:{}", cfg.general.listen.port())
 }

@@ -57,7 +57,7 @@ impl RecordsLocation {
         match (&self.db, &self.config) {
             (Some(db), _) => Ok(db.clone()),
             (None, Some(config)) => {
-                ServerConfig::load(config)?.call_records.ok_or_else(|| LocateError::RecordsOff(config.clone()))
+                ServerConfig::load(config)?.general.call_records.ok_or_else(|| LocateError::RecordsOff(config.clone()))
             }
             (None, None) => Ok(PathBuf::from(crate::config::DEFAULT_CALL_RECORDS)),
         }

@@ -51,10 +51,10 @@ pub fn run(args: Args) -> Result<u8, ServeError> {
         None => ServerConfig::defaults(),
     };
     if let Some(d) = args.dialplan {
-        cfg.dialplan_dir = d;
+        cfg.general.dialplan_dir = d;
     }
     if let Some(l) = args.listen {
-        cfg.listen = l;
+        cfg.general.listen = l;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
     let served = runtime.block_on(serve(cfg));

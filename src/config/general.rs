@@ -10,20 +10,35 @@ use super::raw::RawGeneral;
 pub const DEFAULT_CALL_RECORDS: &str = "calls.db";
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8088);
 
-/// The top-level keys, checked; relative paths already joined to `base`.
-pub(super) struct General {
+/// The top-level keys, checked; relative paths already joined to the
+/// config file's folder.
+#[derive(Debug, Clone)]
+pub struct General {
+    /// The chan_websocket listener, always present.
     pub listen: SocketAddr,
     pub dialplan_dir: PathBuf,
+    /// Dialplan for calls whose dial string names none.
     pub default_dialplan: String,
     pub max_calls: usize,
+    /// How far ahead of real time prompt audio may be queued in Asterisk
+    /// (its queue holds 18 s before XOFF).
     pub playback_lead: Duration,
     pub max_call_duration: Duration,
     pub shutdown_grace: Duration,
     pub reload_interval: Duration,
+    /// Where call records are stored: SQLite (`calls.db`, the default),
+    /// PostgreSQL (a `postgres://` URL, kept as given), or JSON lines when
+    /// the path ends in `.jsonl`; `None` when the config says
+    /// `call_records = ""` (no records).
     pub call_records: Option<PathBuf>,
+    /// `records_keep_days`: calls older than this are deleted from the
+    /// SQLite store (hourly); `None` keeps every record.
     pub records_keep_days: Option<u32>,
+    /// Keep each call's caller audio as a WAV here (off when None).
     pub keep_audio_dir: Option<PathBuf>,
     pub prompt_cache_dir: PathBuf,
+    /// `instance_name`: the name this instance's calls are recorded under
+    /// (default: host name and listening port).
     pub instance_name: Option<String>,
 }
 

@@ -22,7 +22,7 @@ mod transfer;
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::pbx::ami::{AmiConfig, Secret};
@@ -31,7 +31,7 @@ use crate::pbx::transport::Transport;
 use crate::pbx::webhook::WebhookConfig;
 
 pub use addr_range::AddrRange;
-pub use general::DEFAULT_CALL_RECORDS;
+pub use general::{General, DEFAULT_CALL_RECORDS};
 pub use problems::Problem;
 
 use problems::Problems;
@@ -87,24 +87,15 @@ pub struct TransferConfig {
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The chan_websocket listener, always present.
-    pub listen: SocketAddr,
+    /// The keys at the top of the file: the chan_websocket listener,
+    /// dialplans, limits, and where records and files go.
+    pub general: General,
     /// Listeners of the other transports (`[[listeners]]`).
     pub listeners: Vec<Listener>,
     /// FreeSWITCH event socket, needed by audio_fork / audio_stream listeners.
     pub esl: Option<EslConfig>,
     /// Where Twilio transfers are posted.
     pub webhook: Option<WebhookConfig>,
-    pub dialplan_dir: PathBuf,
-    /// Dialplan for calls whose dial string names none.
-    pub default_dialplan: String,
-    pub max_calls: usize,
-    /// How far ahead of real time prompt audio may be queued in Asterisk
-    /// (its queue holds 18 s before XOFF).
-    pub playback_lead: Duration,
-    pub max_call_duration: Duration,
-    pub shutdown_grace: Duration,
-    pub reload_interval: Duration,
     pub transfer: TransferConfig,
     pub ami: Option<AmiConfig>,
     pub auth: Option<BasicAuth>,
@@ -114,20 +105,6 @@ pub struct ServerConfig {
     /// `[auth] twilio_auth_token`: the Twilio account's auth token, to
     /// check the `X-Twilio-Signature` of Twilio's stream requests.
     pub twilio_auth_token: Option<Secret>,
-    /// Where call records are stored: SQLite (`calls.db`, the default),
-    /// PostgreSQL (a `postgres://` URL, kept as given), or JSON lines when
-    /// the path ends in `.jsonl`; `None` when the config says
-    /// `call_records = ""` (no records).
-    pub call_records: Option<PathBuf>,
-    /// `instance_name`: the name this instance's calls are recorded under
-    /// (default: host name and listening port).
-    pub instance_name: Option<String>,
-    /// `records_keep_days`: calls older than this are deleted from the
-    /// SQLite store (hourly); `None` keeps every record.
-    pub records_keep_days: Option<u32>,
-    /// Keep each call's caller audio as a WAV here (off when None).
-    pub keep_audio_dir: Option<PathBuf>,
-    pub prompt_cache_dir: PathBuf,
     pub recognizer_threads: usize,
     pub recognizer_queue: usize,
     /// Which Whisper model recognises the callers (`[recognizer] model`).
@@ -203,27 +180,15 @@ impl ServerConfig {
             return Err(ConfigError(problems.into_sorted()));
         }
         Ok(ServerConfig {
-            listen: general.listen,
+            general,
             listeners,
             esl: transfers.esl,
             webhook: transfers.webhook,
-            dialplan_dir: general.dialplan_dir,
-            default_dialplan: general.default_dialplan,
-            max_calls: general.max_calls,
-            playback_lead: general.playback_lead,
-            max_call_duration: general.max_call_duration,
-            shutdown_grace: general.shutdown_grace,
-            reload_interval: general.reload_interval,
             transfer: transfers.transfer,
             ami: transfers.ami,
             auth: auth.basic,
             auth_token: auth.token,
             twilio_auth_token: auth.twilio_auth_token,
-            call_records: general.call_records,
-            records_keep_days: general.records_keep_days,
-            keep_audio_dir: general.keep_audio_dir,
-            instance_name: general.instance_name,
-            prompt_cache_dir: general.prompt_cache_dir,
             recognizer_threads: recognizer.threads,
             recognizer_queue: recognizer.queue,
             recognizer_model: recognizer.model,

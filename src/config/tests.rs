@@ -80,10 +80,10 @@ fn endpointing_is_configurable_and_checked() {
 #[test]
 fn defaults_listen_on_localhost_and_pick_a_working_transfer_method() {
     let c = parse("").unwrap();
-    assert_eq!(c.listen.to_string(), "127.0.0.1:8088");
+    assert_eq!(c.general.listen.to_string(), "127.0.0.1:8088");
     assert_eq!(c.transfer.method, TransferMethod::Hangup, "no [ami]: the no-AMI method");
-    assert!(c.auth.is_none() && c.keep_audio_dir.is_none());
-    assert_eq!(c.call_records.as_deref(), Some(Path::new("calls.db")), "call records are kept by default");
+    assert!(c.auth.is_none() && c.general.keep_audio_dir.is_none());
+    assert_eq!(c.general.call_records.as_deref(), Some(Path::new("calls.db")), "call records are kept by default");
     let e = parse("[transfer]\nmethod = \"ami\"").unwrap_err().to_string();
     assert!(e.contains("`transfer.method`") && e.contains("[ami]"), "{e}");
 }
@@ -92,14 +92,14 @@ fn defaults_listen_on_localhost_and_pick_a_working_transfer_method() {
 fn call_records_are_kept_by_default_and_an_empty_path_turns_them_off() {
     let with_file =
         |text: &str| ServerConfig::from_toml_str(text, Some(Path::new("/etc/hotline/hotline.toml")), &|_| None);
-    assert_eq!(with_file("").unwrap().call_records.as_deref(), Some(Path::new("/etc/hotline/calls.db")));
+    assert_eq!(with_file("").unwrap().general.call_records.as_deref(), Some(Path::new("/etc/hotline/calls.db")));
     assert_eq!(
-        with_file("call_records = \"/var/log/c.jsonl\"").unwrap().call_records.as_deref(),
+        with_file("call_records = \"/var/log/c.jsonl\"").unwrap().general.call_records.as_deref(),
         Some(Path::new("/var/log/c.jsonl"))
     );
-    assert_eq!(with_file("call_records = \"\"").unwrap().call_records, None);
-    assert_eq!(with_file("").unwrap().records_keep_days, None, "every record is kept by default");
-    assert_eq!(with_file("records_keep_days = 90").unwrap().records_keep_days, Some(90));
+    assert_eq!(with_file("call_records = \"\"").unwrap().general.call_records, None);
+    assert_eq!(with_file("").unwrap().general.records_keep_days, None, "every record is kept by default");
+    assert_eq!(with_file("records_keep_days = 90").unwrap().general.records_keep_days, Some(90));
     let e = with_file("records_keep_days = 0").unwrap_err().to_string();
     assert!(e.contains("records_keep_days") && e.contains("1..="), "{e}");
 }
@@ -145,7 +145,7 @@ fn listeners_of_other_transports_with_their_control_channels() {
         &env,
     )
     .unwrap();
-    assert_eq!(c.listen.to_string(), "127.0.0.1:8088", "chan_websocket stays the default listener");
+    assert_eq!(c.general.listen.to_string(), "127.0.0.1:8088", "chan_websocket stays the default listener");
     assert_eq!(
         c.listeners,
         vec![

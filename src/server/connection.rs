@@ -42,7 +42,7 @@ fn claim_slot(
         crate::metrics::connection_refused("draining");
         return Err("server shutting down");
     }
-    if n > shared.cfg.max_calls {
+    if n > shared.cfg.general.max_calls {
         crate::metrics::connection_refused("max_calls");
         return Err("max_calls reached");
     }
@@ -92,7 +92,7 @@ pub(super) async fn tcp_connection(
         Ok(s) => s,
         Err(why) => {
             // No way to say "busy" in AudioSocket but a hangup message.
-            warn!(%peer, %transport, limit = shared.cfg.max_calls, "refused call: {why}");
+            warn!(%peer, %transport, limit = shared.cfg.general.max_calls, "refused call: {why}");
             let hangup = crate::pbx::audiosocket::Frame::new(crate::pbx::audiosocket::KIND_HANGUP, Vec::new()).encode();
             let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(&hangup)).await;
             return;
@@ -186,7 +186,7 @@ pub(super) async fn connection(
     let slot = match claim_slot(&shared, &active, &phase) {
         Ok(s) => s,
         Err(why) => {
-            warn!(%peer, %transport, limit = shared.cfg.max_calls, "refused call: {why}");
+            warn!(%peer, %transport, limit = shared.cfg.general.max_calls, "refused call: {why}");
             http::respond(stream, "503 Service Unavailable", "Retry-After: 5\r\n", "").await;
             return;
         }

@@ -196,7 +196,7 @@ impl Session {
 
     async fn drive(&mut self, link: &mut Link, shutdown: &mut watch::Receiver<Phase>, rest: Vec<PbxEvent>) -> End {
         // The call's whole length counts, from the connection on.
-        let max_end = tokio::time::Instant::from_std(self.started) + self.shared.cfg.max_call_duration;
+        let max_end = tokio::time::Instant::from_std(self.started) + self.shared.cfg.general.max_call_duration;
         for ev in rest {
             if let Some(end) = self.on_pbx_event(ev) {
                 return end;
@@ -575,7 +575,7 @@ async fn write_record(shared: &Shared, record: &mut CallRecord, started: Instant
     record.end_unix_ms = unix_ms(SystemTime::now());
     record.duration_ms = started.elapsed().as_millis() as u64;
     record.hangup_cause = cause.clone();
-    if let (Some(k), Some(dir)) = (keeper, shared.cfg.keep_audio_dir.clone()) {
+    if let (Some(k), Some(dir)) = (keeper, shared.cfg.general.keep_audio_dir.clone()) {
         let id = if record.call_id.is_empty() { "unknown".to_string() } else { record.call_id.clone() };
         match tokio::task::spawn_blocking(move || k.write(&dir, &id)).await {
             Ok(Ok(path)) => record.audio_file = Some(path),

@@ -76,7 +76,7 @@ impl ChildServer {
                 log.push('\n');
             }
         });
-        ChildServer { child, addr: cfg.listen, log }
+        ChildServer { child, addr: cfg.general.listen, log }
     }
 
     pub(crate) fn log(&self) -> String {
@@ -259,7 +259,7 @@ async fn twenty_callers_at_a_cold_server_hear_their_greeting_within_a_second() {
     // A renderer of its own: nothing loaded, nothing cached.
     let renderer = Arc::new(hotline::prompts::PromptRenderer::new(
         &hotline::asr::models::ModelPaths::default_location(),
-        cfg.prompt_cache_dir.clone(),
+        cfg.general.prompt_cache_dir.clone(),
     ));
     let shared = deps();
     let deps = ServerDeps { prompts: Arc::clone(&renderer) as Arc<dyn PromptSource>, ..shared };

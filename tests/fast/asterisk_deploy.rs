@@ -130,7 +130,7 @@ fn asterisk_configs_point_at_hotline_as_it_is_configured() {
         (k == hotline::config::ENV_AMI_SECRET).then(|| "from-env".to_string())
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cfg.listen.port(), 8088);
+    assert_eq!(cfg.general.listen.port(), 8088);
     let ami = cfg.ami.expect("AMI configured");
     assert_eq!(ami.host, asterisk_ip);
     assert_eq!(ami.username, "hotline");

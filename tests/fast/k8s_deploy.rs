@@ -72,7 +72,7 @@ fn the_pods_serve_the_mounted_config_drain_in_time_and_scale_on_calls() {
     };
     let cfg = ServerConfig::from_toml_str(toml, Some(Path::new("configmap.yaml")), &env)
         .unwrap_or_else(|e| panic!("the ConfigMap's hotline.toml: {e}"));
-    assert!(!cfg.listen.ip().is_loopback(), "a pod must listen beyond loopback");
+    assert!(!cfg.general.listen.ip().is_loopback(), "a pod must listen beyond loopback");
     assert!(cfg.auth.is_some(), "off loopback, the dashboard and /metrics need [auth]");
 
     let deployment = manifest("deployment.yaml");
@@ -87,17 +87,21 @@ fn the_pods_serve_the_mounted_config_drain_in_time_and_scale_on_calls() {
     let pre_stop: i64 = container["lifecycle"]["preStop"]["exec"]["command"][1].as_str().unwrap().parse().unwrap();
     let grace = pod["terminationGracePeriodSeconds"].as_i64().unwrap();
     assert!(
-        grace > pre_stop + cfg.shutdown_grace.as_secs() as i64,
+        grace > pre_stop + cfg.general.shutdown_grace.as_secs() as i64,
         "the pod is killed only after its calls had shutdown_grace_secs to end: {grace} s"
     );
     let mounts: Vec<&str> =
         container["volumeMounts"].as_vec().unwrap().iter().filter_map(|m| m["mountPath"].as_str()).collect();
-    assert!(mounts.contains(&cfg.dialplan_dir.to_str().unwrap()), "{mounts:?}");
+    assert!(mounts.contains(&cfg.general.dialplan_dir.to_str().unwrap()), "{mounts:?}");
     assert!(mounts.contains(&"/opt/hotline/models"), "the models where the image looks: {mounts:?}");
 
     let hpa = manifest("hpa.yaml");
     let metric = &hpa["spec"]["metrics"][0]["pods"];
     assert_eq!(metric["metric"]["name"].as_str(), Some(hotline::metrics::CALLS_ACTIVE));
     let target: usize = metric["target"]["averageValue"].as_str().unwrap().parse().unwrap();
-    assert!(target < cfg.max_calls, "scale out before a pod refuses calls ({target} vs max_calls {})", cfg.max_calls);
+    assert!(
+        target < cfg.general.max_calls,
+        "scale out before a pod refuses calls ({target} vs max_calls {})",
+        cfg.general.max_calls
+    );
 }

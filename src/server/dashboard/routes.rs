@@ -66,7 +66,8 @@ pub(in crate::server) async fn answer(
         "/api/calls/active" => json(stream, &ActiveCalls { calls: shared.dashboard.live.snapshot() }).await,
         "/api/events" => events::stream(stream, &shared.dashboard, phase, handshaking).await,
         "/api/dialplans" => {
-            let body = Dialplans { in_service: shared.registry.names(), default: shared.cfg.default_dialplan.clone() };
+            let body =
+                Dialplans { in_service: shared.registry.names(), default: shared.cfg.general.default_dialplan.clone() };
             json(stream, &body).await
         }
         "/api/calls/recent" => {
@@ -79,7 +80,7 @@ pub(in crate::server) async fn answer(
             answer_json(stream, found.map(|calls| RecentCalls { calls })).await
         }
         "/api/funnel" => {
-            let dialplan = head.query("dialplan").unwrap_or_else(|| shared.cfg.default_dialplan.clone());
+            let dialplan = head.query("dialplan").unwrap_or_else(|| shared.cfg.general.default_dialplan.clone());
             let since = match head.query("since").map(|s| s.parse::<u64>()) {
                 None => now_ms().saturating_sub(DEFAULT_PERIOD_MS),
                 Some(Ok(ms)) => ms,
@@ -140,7 +141,7 @@ async fn records<T: Send + 'static>(
     query: impl FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Refusal> {
     const NOT_HERE: &str = "501 Not Implemented";
-    let Some(path) = shared.cfg.call_records.clone() else {
+    let Some(path) = shared.cfg.general.call_records.clone() else {
         return Err((
             NOT_HERE,
             "call records are off (call_records = \"\"): the dashboard shows live calls only".into(),
@@ -183,7 +184,7 @@ async fn audio(
     range: Option<&str>,
     handshaking: OwnedSemaphorePermit,
 ) {
-    let Some(dir) = shared.cfg.keep_audio_dir.clone() else {
+    let Some(dir) = shared.cfg.general.keep_audio_dir.clone() else {
         return error(stream, "404 Not Found", "caller audio is not kept (keep_audio_dir is off)").await;
     };
     let file = match records(shared, move |db| queries::audio_file(db, &id)).await {

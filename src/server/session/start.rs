@@ -214,8 +214,8 @@ impl Opening {
             TransferTools { cfg, esl: shared.esl.as_ref().map(|e| e.current_client()), decisions: &shared.decisions };
         let transfer = crate::pbx::transfer::for_call(self.transport, &info, &tools);
         let playback = match (self.codec.paces_playback(), self.codec.reports_playback_end()) {
-            (true, true) => Playback::new(rate, cfg.playback_lead),
-            (true, false) => Playback::self_timed(rate, cfg.playback_lead),
+            (true, true) => Playback::new(rate, cfg.general.playback_lead),
+            (true, false) => Playback::self_timed(rate, cfg.general.playback_lead),
             (false, _) => Playback::self_timed(rate, PACED_LEAD),
         };
         let call = ActiveCall {
@@ -223,7 +223,11 @@ impl Opening {
             playback,
             pacer: AudioPacer::new(rate, Instant::now()),
             resampler: (rate != MODEL_RATE).then(|| StreamResampler::new(rate, MODEL_RATE)),
-            keeper: cfg.keep_audio_dir.is_some().then(|| AudioKeeper::new(rate, cfg.max_call_duration.as_secs())),
+            keeper: cfg
+                .general
+                .keep_audio_dir
+                .is_some()
+                .then(|| AudioKeeper::new(rate, cfg.general.max_call_duration.as_secs())),
             keepalive: self.codec.idle_keepalive(),
             esl,
             transfer,
