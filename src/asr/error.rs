@@ -80,6 +80,9 @@ pub enum RecognitionError {
     VoiceDetection(String),
     #[error(transparent)]
     Queue(#[from] PoolError),
+    /// The utterance could not be brought to another speed.
+    #[error("changing the utterance's speed: {0}")]
+    Speed(#[from] crate::audio::ResampleError),
     #[error("recognition worker stopped")]
     WorkerStopped,
     #[error("recogniser panicked")]

@@ -18,6 +18,7 @@ pub(crate) mod runtime;
 pub mod second_pass;
 pub mod sherpa;
 pub mod silero;
+pub mod speed;
 pub(crate) mod stack;
 pub mod vad_worker;
 pub mod whisper;
@@ -26,7 +27,7 @@ pub use error::{AsrError, ModelError, RecognitionError};
 pub use language::Language;
 pub use pool::{PoolError, RecognizerPool};
 pub use runtime::RuntimeError;
-pub use stack::{Engine, SecondPassConfig, SpeechConfig, SpeechStack};
+pub use stack::{Engine, SecondModel, SecondPassConfig, SpeechConfig, SpeechStack};
 
 /// What the voice detector reports, in call time (ms since the first sample
 /// it was given).

@@ -6,6 +6,7 @@ use super::models::ModelPaths;
 use super::second_pass::{CombineRules, SecondPass};
 use super::sherpa::{SherpaWhisper, WhisperOptions};
 use super::silero::{SileroModel, SileroVad};
+use super::speed::AtSpeed;
 use super::whisper::{GrammarOptions, GrammarWhisper};
 use super::{AsrError, EndpointConfig, Recognizer, RecognizerPool};
 
@@ -30,10 +31,19 @@ pub struct SpeechConfig {
 
 #[derive(Debug, Clone)]
 pub struct SecondPassConfig {
-    pub models: ModelPaths,
-    pub grammar: GrammarOptions,
+    /// A stronger model; None = the first model itself, hearing the
+    /// utterance at another `speed` (no second model in memory).
+    pub model: Option<SecondModel>,
+    /// How much faster the second pass hears the utterance (1 = as said).
+    pub speed: f32,
     /// Confidence below which it is asked, and which its answer must reach.
     pub clear: f32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecondModel {
+    pub models: ModelPaths,
+    pub grammar: GrammarOptions,
 }
 
 impl Default for SpeechConfig {
@@ -77,7 +87,13 @@ impl SpeechStack {
             Engine::Sherpa => Arc::new(SherpaWhisper::load(&cfg.models, &cfg.whisper)?),
         };
         if let Some(second) = &cfg.second_pass {
-            let strong = Arc::new(GrammarWhisper::load(&second.models, second.grammar.clone())?);
+            let mut strong: Arc<dyn Recognizer> = match &second.model {
+                Some(m) => Arc::new(GrammarWhisper::load(&m.models, m.grammar.clone())?),
+                None => Arc::clone(&recognizer),
+            };
+            if second.speed != 1.0 {
+                strong = Arc::new(AtSpeed::new(strong, second.speed));
+            }
             let rules = CombineRules {
                 clear: second.clear,
                 min_evidence: cfg.grammar.min_evidence,

@@ -88,6 +88,7 @@ pub struct RawRecognizer {
     pub second_model: Text,
     pub second_context_ms: Int,
     pub second_accept: Number,
+    pub second_speed: Number,
     pub min_evidence: Number,
     pub prior_correction: Number,
 }
@@ -197,6 +198,7 @@ pub fn parse(source: &str, problems: &mut Problems) -> Option<RawConfig> {
             second_model: t.text(problems, "second_model"),
             second_context_ms: t.int(problems, "second_context_ms"),
             second_accept: t.number(problems, "second_accept"),
+            second_speed: t.number(problems, "second_speed"),
             min_evidence: t.number(problems, "min_evidence"),
             prior_correction: t.number(problems, "prior_correction"),
         };

@@ -51,13 +51,35 @@ fn second_pass_is_off_unless_configured_and_checked() {
     let c =
         parse("[recognizer]\nsecond_model = \"whisper-base\"\nsecond_context_ms = 3000\nmin_evidence = 4\n").unwrap();
     let second = c.second_pass.expect("second pass configured");
-    assert!(second.models.whisper_encoder.ends_with("whisper-base/base-encoder.int8.onnx"));
+    let model = second.model.expect("another model");
+    assert!(model.models.whisper_encoder.ends_with("whisper-base/base-encoder.int8.onnx"));
     assert_eq!(
-        (second.grammar.padding, second.grammar.min_evidence, second.clear),
-        (Padding::Utterance { margin_ms: 3000 }, 4.0, 0.85)
+        (model.grammar.padding, model.grammar.min_evidence, second.clear, second.speed),
+        (Padding::Utterance { margin_ms: 3000 }, 4.0, 0.85, 1.0)
     );
-    let e = parse("[recognizer]\nsecond_model = \"large\"\nsecond_accept = 1.5\n").unwrap_err().to_string();
-    assert!(e.contains("recognizer.second_model") && e.contains("recognizer.second_accept"), "{e}");
+    let e = parse("[recognizer]\nsecond_model = \"large\"\nsecond_accept = 1.5\nsecond_speed = 2\n")
+        .unwrap_err()
+        .to_string();
+    for key in ["recognizer.second_model", "recognizer.second_accept", "recognizer.second_speed"] {
+        assert!(e.contains(key), "{key}: {e}");
+    }
+}
+
+#[test]
+fn the_first_model_is_its_own_second_pass_only_at_another_speed() {
+    // `second_speed` alone: the first model hears the utterance again, faster.
+    let second = parse("[recognizer]\nsecond_speed = 1.1\n").unwrap().second_pass.expect("on");
+    assert!(second.model.is_none(), "no second model in memory");
+    assert_eq!(second.speed, 1.1);
+    // Naming the first model is the same.
+    let c = parse("[recognizer]\nsecond_model = \"whisper-tiny.en\"\nsecond_speed = 0.9\n").unwrap();
+    assert!(c.second_pass.is_some_and(|s| s.model.is_none() && s.speed == 0.9));
+    // The same model at the same speed would hear the same thing twice.
+    let e = parse("[recognizer]\nsecond_model = \"whisper-tiny.en\"\n").unwrap_err().to_string();
+    assert!(e.contains("recognizer.second_model") && e.contains("second_speed"), "{e}");
+    // Its context is the first model's own.
+    let e = parse("[recognizer]\nsecond_speed = 1.1\nsecond_context_ms = 3000\n").unwrap_err().to_string();
+    assert!(e.contains("recognizer.second_context_ms") && e.contains("context_ms"), "{e}");
 }
 
 #[test]

@@ -304,3 +304,45 @@ fn token_embedding_is_kept_once_in_8_bits() {
         file.len()
     );
 }
+
+/// `[recognizer] second_speed` without a second model: the model hears an
+/// answer it is unsure of again, 10 % faster, and the two hearings' scores
+/// are combined. On Speech Commands through the phone band that answers at
+/// once words the model alone would have asked about, leaves every clear
+/// answer as it was, and does not act wrongly more often.
+#[test]
+fn hearing_an_unsure_answer_again_faster_answers_more_callers_at_once() {
+    use hotline::asr::second_pass::{CombineRules, SecondPass};
+    use hotline::asr::speed::AtSpeed;
+    use std::sync::Arc;
+    const ACCEPT: f32 = 0.85;
+    let opts = GrammarOptions::default();
+    let once: Arc<dyn Recognizer> =
+        Arc::new(GrammarWhisper::load(&ModelPaths::default_location(), opts.clone()).expect("model loads"));
+    let rules = CombineRules { clear: ACCEPT, min_evidence: opts.min_evidence, reject_margin: opts.reject_margin };
+    let twice = SecondPass::new(Arc::clone(&once), Arc::new(AtSpeed::new(Arc::clone(&once), 1.1)), rules);
+    let words: Vec<&str> = data::COMMAND_WORDS.iter().chain(data::DIGIT_WORDS.iter()).copied().collect();
+    let grammar = menu(&words);
+    let clips = data::speech_commands_phone(&data::default_testdata(), 4).expect("Speech Commands clips");
+    assert!(clips.len() >= 100, "{} clips", clips.len());
+    let at_once =
+        |r: &hotline::asr::Recognition| r.choice.as_deref().filter(|_| r.confidence >= ACCEPT).map(data::normalise);
+    let (mut right, mut wrong) = ([0usize; 2], [0usize; 2]);
+    for c in &clips {
+        let one = once.recognize(&c.samples, &grammar).unwrap();
+        let two = twice.recognize(&c.samples, &grammar).unwrap();
+        if at_once(&one).is_some() {
+            assert_eq!(at_once(&two), at_once(&one), "{}: a clear answer was changed", c.name);
+        }
+        for (i, r) in [one, two].iter().enumerate() {
+            match at_once(r) {
+                Some(w) if w == c.truth => right[i] += 1,
+                Some(_) => wrong[i] += 1,
+                None => {}
+            }
+        }
+    }
+    println!("{} clips: right at once {right:?}, wrong {wrong:?} (once, twice)", clips.len());
+    assert!(right[1] >= right[0] + 3, "hearing again answered too few more: {right:?}");
+    assert!(wrong[1] <= wrong[0] + 1, "hearing again acted wrongly more often: {wrong:?}");
+}

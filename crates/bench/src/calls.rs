@@ -426,6 +426,8 @@ pub struct CallBenchArgs<'p> {
     /// audio its encoder sees beyond the utterance.
     pub second_model: Option<hotline::asr::models::WhisperModelName>,
     pub second_context_ms: u32,
+    /// How much faster the second pass hears the utterance.
+    pub second_speed: Option<f32>,
 }
 
 fn fmt_pair((p50, p95): (f64, f64)) -> String {
@@ -459,14 +461,20 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     if let Some(ms) = args.context_ms {
         config.grammar.padding = hotline::asr::whisper::Padding::Utterance { margin_ms: ms };
     }
-    config.second_pass = args.second_model.map(|m| hotline::asr::SecondPassConfig {
+    let second_model = args.second_model.filter(|&m| m != args.model).map(|m| hotline::asr::SecondModel {
         models: hotline::asr::models::ModelPaths::for_whisper(m),
         grammar: hotline::asr::whisper::GrammarOptions {
             padding: hotline::asr::whisper::Padding::Utterance { margin_ms: args.second_context_ms },
             ..config.grammar.clone()
         },
-        clear: dialplan.thresholds.accept,
     });
+    if second_model.is_some() || args.second_speed.is_some() {
+        config.second_pass = Some(hotline::asr::SecondPassConfig {
+            model: second_model,
+            speed: args.second_speed.unwrap_or(1.0),
+            clear: dialplan.thresholds.accept,
+        });
+    }
     let speech = hotline::asr::SpeechStack::load(&config).map_err(|e| e.to_string())?;
     let (_, loaded_mb) = super::memory_mb();
     let matcher: Arc<dyn IntentMatcher> = Arc::new(hotline::intent::TextMatcher::default());
@@ -533,9 +541,12 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     }
     println!("\nOut-of-menu rows: \"confirmed\" counts confirmation questions asked (the caller would say no); false accepts are actions taken by speech.");
     let (peak_mb, _) = super::memory_mb();
-    let second = args
-        .second_model
-        .map_or(String::new(), |m| format!(", second pass {m} with {} ms context", args.second_context_ms));
+    let second = match (args.second_model.filter(|&m| m != args.model), args.second_speed) {
+        (None, None) => String::new(),
+        (Some(m), None) => format!(", second pass {m} with {} ms context", args.second_context_ms),
+        (Some(m), Some(x)) => format!(", second pass {m} with {} ms context at {x}× speed", args.second_context_ms),
+        (None, Some(x)) => format!(", second pass the same model at {x}× speed"),
+    };
     println!(
         "Recogniser: {}{second}. RSS after loading the speech stack {loaded_mb:.0} MB, peak {peak_mb:.0} MB.",
         args.model

@@ -38,6 +38,11 @@ pub struct IntentsArgs {
     /// Audio the second model's encoder sees beyond the utterance (ms).
     #[arg(long, default_value_t = hotline::asr::whisper::SECOND_PASS_CONTEXT_MS)]
     pub second_context_ms: u32,
+    /// With --dialplan: the second pass hears the utterance this much
+    /// faster (as `[recognizer] second_speed`); without --second-model the
+    /// first model is the second pass.
+    #[arg(long, requires = "dialplan")]
+    pub second_speed: Option<f32>,
     /// Play the clips as whole calls against this dialplan (VAD, recogniser
     /// and call machine) and score the calls' intents, false accepts and
     /// end-of-speech → action time; see dialplans/bench/words.toml.
@@ -192,6 +197,9 @@ pub fn run(args: IntentsArgs) -> u8 {
 fn run_inner(args: IntentsArgs) -> Result<(), String> {
     let testdata = args.data.clone().unwrap_or_else(data::default_testdata);
     if let Some(dialplan) = &args.dialplan {
+        if let Some(x) = args.second_speed.filter(|x| !hotline::asr::speed::SPEEDS.contains(x)) {
+            return Err(format!("--second-speed {x} is out of range 0.8..=1.25"));
+        }
         let calls = super::calls::CallBenchArgs {
             dialplan,
             testdata: &testdata,
@@ -203,6 +211,7 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
             context_ms: args.context_ms,
             second_model: args.second_model,
             second_context_ms: args.second_context_ms,
+            second_speed: args.second_speed,
         };
         return super::calls::run(&calls);
     }
