@@ -152,6 +152,16 @@ impl ServerDeps {
             .await
             .map_err(|source| StartError::TaskFailed { what: "loading the speech models", source })?
             .map_err(StartError::SpeechModels)?;
+        match &cfg.second_pass {
+            None => info!(model = %cfg.recognizer_model, "speech models loaded"),
+            Some(second) => info!(
+                model = %cfg.recognizer_model,
+                second_model = %second.model.as_ref().map_or(cfg.recognizer_model, |m| m.name),
+                second_speed = second.speed,
+                second_accept = second.clear,
+                "speech models loaded; unsure answers are heard again"
+            ),
+        }
         let renderer = crate::prompts::PromptRenderer::new(&models, cfg.general.prompt_cache_dir.clone());
         if let Err(reason) = renderer.tts_status() {
             tracing::warn!("text-to-speech unavailable ({reason}); only prompts with WAV files will be heard");

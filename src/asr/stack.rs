@@ -42,6 +42,7 @@ pub struct SecondPassConfig {
 
 #[derive(Debug, Clone)]
 pub struct SecondModel {
+    pub name: super::models::WhisperModelName,
     pub models: ModelPaths,
     pub grammar: GrammarOptions,
 }

@@ -95,6 +95,7 @@ pub(super) fn validate(raw: &RawRecognizer, problems: &mut Problems) -> Recogniz
     }
     let second_pass = on.then(|| SecondPassConfig {
         model: second_model.map(|m| SecondModel {
+            name: m,
             models: ModelPaths::for_whisper(m),
             grammar: GrammarOptions { padding: Padding::Utterance { margin_ms: second_context_ms }, ..grammar.clone() },
         }),

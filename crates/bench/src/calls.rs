@@ -462,6 +462,7 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
         config.grammar.padding = hotline::asr::whisper::Padding::Utterance { margin_ms: ms };
     }
     let second_model = args.second_model.filter(|&m| m != args.model).map(|m| hotline::asr::SecondModel {
+        name: m,
         models: hotline::asr::models::ModelPaths::for_whisper(m),
         grammar: hotline::asr::whisper::GrammarOptions {
             padding: hotline::asr::whisper::Padding::Utterance { margin_ms: args.second_context_ms },
