@@ -76,6 +76,9 @@ pub fn for_each_call(
     let mut skipped = 0;
     for_each_stored(path, since_unix_ms, |stored| {
         match stored.json.as_deref().map(serde_json::from_str::<RecordedCall>) {
+            // A record that does not say when it started counts as the
+            // oldest: read only when every call is asked for.
+            Some(Ok(call)) if call.start_unix_ms < since_unix_ms => return true,
             Some(Ok(call)) => return each(call),
             Some(Err(e)) => tracing::debug!(at = %stored.at, error = %e, "record skipped"),
             None => tracing::debug!(at = %stored.at, "over-long line skipped"),
@@ -111,5 +114,23 @@ mod tests {
         assert_eq!(skipped, 2, "the torn and the oversized line are counted");
         assert_eq!(calls[0].events[1], RecordedEvent::Other);
         assert!(read(6).0.is_empty(), "--since filters");
+    }
+
+    #[test]
+    fn a_record_without_its_start_is_read_only_when_every_call_is_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.jsonl");
+        std::fs::write(&path, "{\"call_id\":\"b\",\"dialplan\":\"d\",\"events\":[]}\n").unwrap();
+        let count = |since| {
+            let mut n = 0;
+            let skipped = for_each_call(&path, since, |_| {
+                n += 1;
+                true
+            })
+            .unwrap();
+            (n, skipped)
+        };
+        assert_eq!(count(0), (1, 0));
+        assert_eq!(count(6), (0, 0), "--since leaves it out, and it is not an unreadable record");
     }
 }
