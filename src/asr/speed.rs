@@ -6,10 +6,7 @@
 use std::sync::Arc;
 
 use super::{AsrError, Grammar, Recognition, RecognitionError, Recognizer};
-use crate::audio::resample;
-
-/// The rate utterances arrive at.
-const RATE: f32 = 16_000.0;
+use crate::audio::{resample, MODEL_RATE};
 
 /// Speeds the config allows: beyond ±25 % words stop sounding like
 /// themselves (and the resampler's rates stay in range).
@@ -26,14 +23,14 @@ impl AtSpeed {
     /// `speed` in [`SPEEDS`]: 1.1 hears every utterance 10 % faster.
     pub fn new(inner: Arc<dyn Recognizer>, speed: f32) -> Self {
         let speed = speed.clamp(*SPEEDS.start(), *SPEEDS.end());
-        AtSpeed { inner, rate: (RATE / speed).round() as u32 }
+        AtSpeed { inner, rate: (MODEL_RATE as f32 / speed).round() as u32 }
     }
 }
 
 impl Recognizer for AtSpeed {
     fn recognize(&self, samples: &[f32], grammar: &Grammar) -> Result<Recognition, AsrError> {
         let t0 = std::time::Instant::now();
-        let faster = resample(samples, RATE as u32, self.rate).map_err(RecognitionError::from)?;
+        let faster = resample(samples, MODEL_RATE, self.rate).map_err(RecognitionError::from)?;
         let resample_ms = t0.elapsed().as_millis() as u64;
         let r = self.inner.recognize(&faster, grammar)?;
         Ok(Recognition { decode_ms: r.decode_ms + resample_ms, ..r })
