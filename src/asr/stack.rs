@@ -2,12 +2,12 @@
 //! whole process, shared by every call.
 use std::sync::Arc;
 
-use super::models::ModelPaths;
+use super::models::{ModelPaths, WhisperModelName};
 use super::second_pass::{CombineRules, SecondPass};
 use super::sherpa::{SherpaWhisper, WhisperOptions};
 use super::silero::{SileroModel, SileroVad};
 use super::speed::AtSpeed;
-use super::whisper::{GrammarOptions, GrammarWhisper};
+use super::whisper::{GrammarOptions, GrammarWhisper, Padding};
 use super::{AsrError, EndpointConfig, Recognizer, RecognizerPool};
 
 #[derive(Debug, Clone)]
@@ -42,9 +42,30 @@ pub struct SecondPassConfig {
 
 #[derive(Debug, Clone)]
 pub struct SecondModel {
-    pub name: super::models::WhisperModelName,
+    pub name: WhisperModelName,
     pub models: ModelPaths,
     pub grammar: GrammarOptions,
+}
+
+impl SecondPassConfig {
+    /// The second pass after `first` (with its `grammar` options): `second`
+    /// with `context_ms` around the utterance, or, when it names `first`
+    /// itself or nothing, the first model again; heard at `speed`.
+    pub fn new(
+        first: WhisperModelName,
+        grammar: &GrammarOptions,
+        second: Option<WhisperModelName>,
+        context_ms: u32,
+        speed: f32,
+        clear: f32,
+    ) -> Self {
+        let model = second.filter(|&m| m != first).map(|m| SecondModel {
+            name: m,
+            models: ModelPaths::for_whisper(m),
+            grammar: GrammarOptions { padding: Padding::Utterance { margin_ms: context_ms }, ..grammar.clone() },
+        });
+        SecondPassConfig { model, speed, clear }
+    }
 }
 
 impl Default for SpeechConfig {

@@ -2,10 +2,10 @@
 //! model(s), and how the grammar recogniser weighs menu options.
 use super::problems::Problems;
 use super::raw::RawRecognizer;
-use crate::asr::models::{ModelPaths, WhisperModelName};
+use crate::asr::models::WhisperModelName;
 use crate::asr::speed::SPEEDS;
 use crate::asr::whisper::{GrammarOptions, Padding, SECOND_PASS_CONTEXT_MS};
-use crate::asr::{SecondModel, SecondPassConfig};
+use crate::asr::SecondPassConfig;
 use crate::dialplan::At;
 
 /// The dialplans' default `accept`: below it the caller would be asked, so
@@ -69,16 +69,15 @@ pub(super) fn validate(raw: &RawRecognizer, problems: &mut Problems) -> Recogniz
         None => 1.0,
         Some(v) if SPEEDS.contains(&(v.value as f32)) => v.value as f32,
         Some(v) => {
-            problems.field(&v.span, "recognizer.second_speed", format!("{} is out of range 0.8..=1.25", v.value));
+            problems.field(&v.span, "recognizer.second_speed", format!("{} is out of range {SPEEDS:?}", v.value));
             1.0
         }
     };
     // The first model again is a second opinion only when it hears the
     // utterance at another speed; it keeps its own context.
-    let first_again = second_model == Some(model);
-    let second_model = second_model.filter(|&m| m != model);
-    let on = second_model.is_some() || first_again || raw.second_speed.is_some();
-    if on && second_model.is_none() && second_speed == 1.0 {
+    let other_model = second_model.filter(|&m| m != model);
+    let on = second_model.is_some() || raw.second_speed.is_some();
+    if on && other_model.is_none() && second_speed == 1.0 {
         let span = raw.second_speed.as_ref().map(|v| &v.span).or(raw.second_model.as_ref().map(|v| &v.span));
         problems.field(
             span.unwrap_or(&(0..0)),
@@ -86,22 +85,15 @@ pub(super) fn validate(raw: &RawRecognizer, problems: &mut Problems) -> Recogniz
             "the first model at the same speed would hear the same thing twice: set `second_speed` (e.g. 1.1) or name another `second_model`",
         );
     }
-    if let (None, Some(ms)) = (second_model, &raw.second_context_ms) {
+    if let (None, Some(ms)) = (other_model, &raw.second_context_ms) {
         problems.field(
             &ms.span,
             "recognizer.second_context_ms",
             "is for a `second_model` other than the first; the first model keeps its `context_ms`",
         );
     }
-    let second_pass = on.then(|| SecondPassConfig {
-        model: second_model.map(|m| SecondModel {
-            name: m,
-            models: ModelPaths::for_whisper(m),
-            grammar: GrammarOptions { padding: Padding::Utterance { margin_ms: second_context_ms }, ..grammar.clone() },
-        }),
-        speed: second_speed,
-        clear: second_accept,
-    });
+    let second_pass = on
+        .then(|| SecondPassConfig::new(model, &grammar, second_model, second_context_ms, second_speed, second_accept));
     Recognizer { threads, queue, model, second_pass, grammar }
 }
 

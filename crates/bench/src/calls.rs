@@ -461,20 +461,15 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     if let Some(ms) = args.context_ms {
         config.grammar.padding = hotline::asr::whisper::Padding::Utterance { margin_ms: ms };
     }
-    let second_model = args.second_model.filter(|&m| m != args.model).map(|m| hotline::asr::SecondModel {
-        name: m,
-        models: hotline::asr::models::ModelPaths::for_whisper(m),
-        grammar: hotline::asr::whisper::GrammarOptions {
-            padding: hotline::asr::whisper::Padding::Utterance { margin_ms: args.second_context_ms },
-            ..config.grammar.clone()
-        },
-    });
-    if second_model.is_some() || args.second_speed.is_some() {
-        config.second_pass = Some(hotline::asr::SecondPassConfig {
-            model: second_model,
-            speed: args.second_speed.unwrap_or(1.0),
-            clear: dialplan.thresholds.accept,
-        });
+    if args.second_model.is_some() || args.second_speed.is_some() {
+        config.second_pass = Some(hotline::asr::SecondPassConfig::new(
+            args.model,
+            &config.grammar,
+            args.second_model,
+            args.second_context_ms,
+            args.second_speed.unwrap_or(1.0),
+            dialplan.thresholds.accept,
+        ));
     }
     let speech = hotline::asr::SpeechStack::load(&config).map_err(|e| e.to_string())?;
     let (_, loaded_mb) = super::memory_mb();

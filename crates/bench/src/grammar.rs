@@ -197,8 +197,9 @@ pub fn run(args: IntentsArgs) -> u8 {
 fn run_inner(args: IntentsArgs) -> Result<(), String> {
     let testdata = args.data.clone().unwrap_or_else(data::default_testdata);
     if let Some(dialplan) = &args.dialplan {
-        if let Some(x) = args.second_speed.filter(|x| !hotline::asr::speed::SPEEDS.contains(x)) {
-            return Err(format!("--second-speed {x} is out of range 0.8..=1.25"));
+        let speeds = hotline::asr::speed::SPEEDS;
+        if let Some(x) = args.second_speed.filter(|x| !speeds.contains(x)) {
+            return Err(format!("--second-speed {x} is out of range {speeds:?}"));
         }
         let calls = super::calls::CallBenchArgs {
             dialplan,
