@@ -171,6 +171,19 @@ pub struct Grammar {
 pub struct GrammarChoice {
     pub label: String,
     pub phrases: Vec<String>,
+    /// The details a sentence choosing this option may also name: one list
+    /// of phrases per slot ("small", "medium", "large"). The recogniser puts
+    /// a detail the transcript misheard back where the audio says it (see
+    /// [`Recognition::sentence`]); which slot gets which value is read from
+    /// those words afterwards.
+    pub details: Vec<Vec<String>>,
+}
+
+impl GrammarChoice {
+    /// An option without details.
+    pub fn new(label: impl Into<String>, phrases: Vec<String>) -> GrammarChoice {
+        GrammarChoice { label: label.into(), phrases, details: Vec::new() }
+    }
 }
 
 impl Grammar {
@@ -199,7 +212,9 @@ pub struct Recognition {
     pub prompt: String,
     /// When `choice` was found inside a sentence: that sentence as the
     /// recogniser scored it, with the option's phrase in place of what the
-    /// transcript had there ("a grande latte" for "a Grand Lothé").
+    /// transcript had there ("a grande latte" for "a Grand Lothé"). Also,
+    /// when the chosen option has details: the words with the details the
+    /// audio preferred put in ("queen of clubs" for "queen of close").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sentence: Option<String>,
     /// Every menu option's score when `choice` was decided among the

@@ -138,3 +138,23 @@ fn corrections_are_bounded_then_the_caller_is_escalated() {
     h.played(2_000);
     assert_eq!(h.transfers[0].0.extension, "100");
 }
+
+#[test]
+fn the_recogniser_listens_for_each_options_details() {
+    let (plan, diagnostics) = crate::dialplan::check_bytes(std::path::Path::new("orders.toml"), ORDERS.as_bytes());
+    let plan = plan.unwrap_or_else(|| panic!("{diagnostics:?}"));
+    let grammar = grammar_at(&plan, "main", None).unwrap();
+    let latte = grammar.choices.iter().find(|c| c.label == "latte").unwrap();
+    // The size's phrases, then the quantity as number words and numerals.
+    assert_eq!(latte.details.len(), 2, "{:?}", latte.details);
+    assert_eq!(latte.details[0], ["small", "twelve ounce", "medium", "large"]);
+    assert!(latte.details[1].iter().any(|p| p == "three") && latte.details[1].iter().any(|p| p == "3"));
+    let iced = grammar.choices.iter().find(|c| c.label == "iced_latte").unwrap();
+    assert_eq!(iced.details.len(), 1);
+    // Options without slots (the globals) have none.
+    assert!(grammar
+        .choices
+        .iter()
+        .filter(|c| c.label != "latte" && c.label != "iced_latte")
+        .all(|c| c.details.is_empty()));
+}

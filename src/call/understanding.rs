@@ -1,6 +1,7 @@
 //! What the caller meant: grammars for the recogniser, intents from
 //! recognised words or keys, yes/no and digit answers.
 use super::*;
+use crate::dialplan::SlotKind;
 
 impl Call {
     pub(super) fn globals_active(&self) -> bool {
@@ -229,10 +230,7 @@ pub fn grammars(plan: &Dialplan) -> Vec<Grammar> {
 
 fn global_choices<'a>(plan: &'a Dialplan, menu: Option<&Menu>) -> impl Iterator<Item = GrammarChoice> + 'a {
     let on = menu.is_some_and(|m| m.globals);
-    plan.globals
-        .iter()
-        .filter(move |_| on)
-        .map(|g| GrammarChoice { label: g.intent.clone(), phrases: g.phrases.clone() })
+    plan.globals.iter().filter(move |_| on).map(|g| GrammarChoice::new(g.intent.clone(), g.phrases.clone()))
 }
 
 /// The grammar a call listens with in `menu`, or in the `collect` step of
@@ -274,7 +272,10 @@ pub fn option_slots(plan: &Dialplan, menu: &str) -> std::collections::HashMap<St
 }
 
 fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
-    let options = menu.options.iter().map(|o| GrammarChoice { label: o.intent.clone(), phrases: o.phrases.clone() });
+    let options = menu.options.iter().map(|o| GrammarChoice {
+        details: o.slots.uses.iter().filter_map(|u| detail_phrases(&u.slot.kind, plan.language)).collect(),
+        ..GrammarChoice::new(o.intent.clone(), o.phrases.clone())
+    });
     Grammar {
         choices: options.chain(global_choices(plan, Some(menu))).collect(),
         digits: None,
@@ -282,8 +283,24 @@ fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
     }
 }
 
+/// What a caller says for a slot's value inside a sentence, for the
+/// recogniser to listen for: a choice's phrases; for a quantity the number
+/// words and numerals (in English), so that a number Whisper wrote ("4")
+/// counts as said and a misheard one ("free") can be put back. Digit
+/// strings and yes/no are only asked for.
+fn detail_phrases(kind: &SlotKind, language: crate::asr::Language) -> Option<Vec<String>> {
+    const NUMBER_WORDS: [&str; 10] = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
+    match kind {
+        SlotKind::Choice(values) => Some(values.iter().flat_map(|v| v.phrases.iter().cloned()).collect()),
+        SlotKind::Number if language.is_english() => {
+            Some(NUMBER_WORDS.iter().map(|w| w.to_string()).chain((0..=20).map(|n| n.to_string())).collect())
+        }
+        SlotKind::Number | SlotKind::Digits { .. } | SlotKind::YesNo => None,
+    }
+}
+
 fn collect_grammar(plan: &Dialplan, menu: Option<&Menu>, collect: &Collect) -> Grammar {
-    let values = collect.choices.iter().map(|c| GrammarChoice { label: c.value.clone(), phrases: c.phrases.clone() });
+    let values = collect.choices.iter().map(|c| GrammarChoice::new(c.value.clone(), c.phrases.clone()));
     let digits = (!collect.takes_choice()).then_some((collect.min_digits, collect.max_digits));
     Grammar { choices: values.chain(global_choices(plan, menu)).collect(), digits, language: plan.language }
 }

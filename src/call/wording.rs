@@ -130,10 +130,8 @@ pub fn static_prompts(plan: &Dialplan) -> Vec<Prompt> {
 
 /// The grammar of a yes/no question.
 pub fn yes_no_choices(language: crate::asr::Language) -> Vec<GrammarChoice> {
-    let choice = |label: &str, phrases: &[&str]| GrammarChoice {
-        label: label.into(),
-        phrases: phrases.iter().map(|p| p.to_string()).collect(),
-    };
+    let choice =
+        |label: &str, phrases: &[&str]| GrammarChoice::new(label, phrases.iter().map(|p| p.to_string()).collect());
     if language.code() == "zh" {
         return vec![
             choice("yes", &["是", "是的", "对", "对的", "没错"]),

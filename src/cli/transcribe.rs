@@ -285,7 +285,7 @@ mod grammar_spec {
             .split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
-            .map(|p| GrammarChoice { label: p.to_string(), phrases: vec![p.to_string()] })
+            .map(|p| GrammarChoice::new(p, vec![p.to_string()]))
             .collect();
         if choices.is_empty() {
             return Err(GrammarSpecError::NoPhrase { spec: spec.to_string() });

@@ -20,7 +20,7 @@ fn model() -> &'static GrammarWhisper {
 
 fn menu(words: &[&str]) -> Grammar {
     Grammar {
-        choices: words.iter().map(|w| GrammarChoice { label: w.to_string(), phrases: vec![w.to_string()] }).collect(),
+        choices: words.iter().map(|w| GrammarChoice::new(*w, vec![w.to_string()])).collect(),
         digits: None,
         ..Default::default()
     }

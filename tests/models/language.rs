@@ -52,10 +52,8 @@ fn base_decodes_a_real_recording_after_the_prompt_of_the_grammars_language() {
 #[test]
 fn base_scores_a_mandarin_menu_and_mandarin_digits_on_real_audio() {
     let samples = data::phone_band(&jfk_samples()[..3 * MODEL_RATE as usize]);
-    let choice = |label: &str, phrases: &[&str]| GrammarChoice {
-        label: label.into(),
-        phrases: phrases.iter().map(|p| p.to_string()).collect(),
-    };
+    let choice =
+        |label: &str, phrases: &[&str]| GrammarChoice::new(label, phrases.iter().map(|p| p.to_string()).collect());
     let menu = Grammar {
         choices: vec![choice("billing", &["账单", "查话费"]), choice("support", &["技术支持"])],
         language: zh(),

@@ -92,3 +92,141 @@ fn transcribe_with_a_menu_grammar_reports_the_slots_a_call_would_fill() {
     assert_eq!(line["slots"]["direction"], "forward", "{line}");
     assert_eq!(line["slots"]["distance"], "10", "{line}");
 }
+
+/// A card table's line: the suit is a required slot of every card.
+const CARDS: &str = r#"
+[operator]
+extension = "100"
+
+[slots.suit]
+prompt = "Which suit?"
+
+[slots.suit.values]
+clubs = ["clubs"]
+hearts = ["hearts"]
+spades = ["spades"]
+diamonds = ["diamonds"]
+
+[menus.main]
+prompt = "Which card?"
+slots = ["suit"]
+
+[menus.main.options.queen]
+phrases = ["queen"]
+dtmf = "1"
+transfer = "201"
+
+[menus.main.options.king]
+phrases = ["king"]
+dtmf = "2"
+transfer = "202"
+
+[menus.main.options.ten]
+phrases = ["ten"]
+dtmf = "3"
+transfer = "203"
+
+[menus.main.options.seven]
+phrases = ["seven"]
+dtmf = "4"
+transfer = "204"
+"#;
+
+/// `hotline replay` of one real recording said as a call against `plan`:
+/// the JSON timeline.
+fn replay(plan: &std::path::Path, recording: &str) -> String {
+    let dir = plan.parent().unwrap();
+    let speech = read_wav(&testdata_dir().join(recording)).expect("testdata");
+    let mut samples = vec![0i16; RATE as usize];
+    samples.extend(f32_to_i16(&speech.to_f32_at(RATE).unwrap()));
+    samples.extend(vec![0i16; 3 * RATE as usize]);
+    let wav = dir.join("call.wav");
+    write_wav(&wav, RATE, &samples).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["replay", "--max-seconds", "30", "--dialplan"])
+        .arg(plan)
+        .arg(&wav)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run hotline");
+    let timeline = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{timeline}\n{}", String::from_utf8_lossy(&out.stderr));
+    timeline
+}
+
+/// Through the phone band Whisper writes this real "four queen of clubs" as
+/// "4 Queen of Cloves" (and, resampled another way, "ten of clubs" as "10
+/// of close."): the words alone name no suit, and the call would ask "Which
+/// suit?". The audio says "clubs", and the recogniser puts it back.
+#[test]
+fn a_detail_the_transcript_mishears_is_taken_from_the_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("cards.toml");
+    std::fs::write(&plan, CARDS).unwrap();
+    for (recording, card) in [("pocketsphinx/cards_001.wav", "ten"), ("pocketsphinx/cards_002.wav", "queen")] {
+        let timeline = replay(&plan, recording);
+        let intent = format!(r#""intent":"{card}""#);
+        assert!(timeline.contains(&intent), "{recording}: no {intent} in\n{timeline}");
+        assert!(timeline.contains(r#""slot":"suit","value":"clubs""#), "{recording}: no suit in\n{timeline}");
+        assert!(!timeline.contains("Which suit"), "{recording}: asked again\n{timeline}");
+    }
+}
+
+/// Real sentences that name an option but no size, quantity or suit: the
+/// details are looked for where words sound alike ("still" / "small",
+/// "for" / "four"), and the audio turns each down.
+#[test]
+fn a_detail_not_said_is_not_put_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("sized.toml");
+    std::fs::write(
+        &plan,
+        r#"
+[operator]
+extension = "100"
+
+[slots.size.values]
+small = ["small"]
+medium = ["medium"]
+large = ["large"]
+
+[slots.suit.values]
+clubs = ["clubs"]
+hearts = ["hearts"]
+spades = ["spades"]
+
+[slots.count]
+kind = "number"
+
+[menus.main]
+prompt = "Yes?"
+optional_slots = ["size", "suit", "count"]
+
+[menus.main.options.game]
+phrases = ["game"]
+dtmf = "1"
+transfer = "201"
+
+[menus.main.options.respectable]
+phrases = ["respectable"]
+dtmf = "2"
+transfer = "202"
+
+[menus.main.options.dashwood]
+phrases = ["dashwood"]
+dtmf = "3"
+transfer = "203"
+"#,
+    )
+    .unwrap();
+    for (recording, option) in [
+        ("cmu_arctic/arctic_a0010.wav", "game"),
+        ("pocketsphinx/librivox_sense_and_sensibility_0920.wav", "respectable"),
+        ("pocketsphinx/librivox_sense_and_sensibility_0870.wav", "dashwood"),
+    ] {
+        let timeline = replay(&plan, recording);
+        let intent = format!(r#""intent":"{option}""#);
+        assert!(timeline.contains(&intent), "{recording}: no {intent} in\n{timeline}");
+        assert!(!timeline.contains(r#""type":"slot""#), "{recording}: a detail not said\n{timeline}");
+    }
+}

@@ -48,7 +48,7 @@ fn base_scores_a_menu_through_the_phone_band() {
     let clips = data::speech_commands_phone(&data::default_testdata(), 20).unwrap();
     let words: Vec<&str> = data::COMMAND_WORDS.iter().chain(data::DIGIT_WORDS.iter()).copied().collect();
     let grammar = Grammar {
-        choices: words.iter().map(|w| GrammarChoice { label: w.to_string(), phrases: vec![w.to_string()] }).collect(),
+        choices: words.iter().map(|w| GrammarChoice::new(*w, vec![w.to_string()])).collect(),
         digits: None,
         ..Default::default()
     };
@@ -120,7 +120,7 @@ fn second_pass_answers_what_the_fast_model_is_unsure_of() {
     let two = SecondPass::new(Arc::clone(&fast), Arc::clone(&strong), rules);
     let words: Vec<&str> = data::COMMAND_WORDS.iter().chain(data::DIGIT_WORDS.iter()).copied().collect();
     let grammar = Grammar {
-        choices: words.iter().map(|w| GrammarChoice { label: w.to_string(), phrases: vec![w.to_string()] }).collect(),
+        choices: words.iter().map(|w| GrammarChoice::new(*w, vec![w.to_string()])).collect(),
         digits: None,
         ..Default::default()
     };

@@ -11,8 +11,11 @@
 //! - [`mel`]: log-mel frontend; [`tokens`]: BPE table and encoder;
 //! - [`model`]: the two ONNX graphs; [`decode`]: prefix, greedy, digit beam;
 //! - [`score`]: phrase scoring; [`sentence`]: a phrase inside a longer
-//!   utterance, scored in place in the whole sentence.
+//!   utterance, scored in place in the whole sentence; `details`: the
+//!   chosen option's slot values, put back where the transcript misheard
+//!   them.
 pub mod decode;
+mod details;
 pub mod graph;
 pub mod mel;
 pub mod model;
@@ -355,7 +358,8 @@ impl GrammarWhisper {
                 }
             }
         };
-        let sentence = sentence_answer.as_ref().map(|s| s.sentence.clone());
+        let chosen = choice.as_ref().and_then(|label| choices.iter().find(|c| c.label == *label));
+        let sentence = self.slot_words(&audio, &prefix, &open, chosen, sentence_answer.as_ref(), &open_text)?;
         // Scores another recogniser can combine with: a whole-utterance
         // choice among the menu's options (not a sentence, not digits).
         let priors_on = self.opts.max_prior_correction > 0.0;
@@ -413,6 +417,36 @@ impl GrammarWhisper {
     }
 }
 
+impl GrammarWhisper {
+    /// The words the chosen option's slot values are read from, when they
+    /// are not the transcript as it stands: the sentence the option was
+    /// found in, and either with the details the audio prefers put in.
+    fn slot_words(
+        &self,
+        audio: &model::AudioFeatures,
+        prefix: &decode::Prefix,
+        open: &OpenResult,
+        chosen: Option<&super::GrammarChoice>,
+        found_in: Option<&sentence::SentenceAnswer>,
+        transcript: &str,
+    ) -> Result<Option<String>, AsrError> {
+        let as_found = found_in.map(|s| s.sentence.clone());
+        let (Some(opts), Some(chosen)) = (self.opts.sentences, chosen.filter(|c| !c.details.is_empty())) else {
+            return Ok(as_found);
+        };
+        let (text, keep) = match found_in {
+            Some(s) => (s.sentence.as_str(), Some(s.phrase_at)),
+            None => (transcript, sentence::phrase_at(&crate::intent::script::units(transcript), &chosen.phrases)),
+        };
+        // Whisper starts an English transcript with a space, a Mandarin one
+        // without: the sentences are scored as the transcript was written.
+        let lead = if self.model.tokenizer.decode(&open.tokens).starts_with(' ') { " " } else { "" };
+        let put =
+            details::put_in_details(&self.model, audio, prefix, &self.ends, text, lead, keep, &chosen.details, opts)?;
+        Ok(put.or(as_found))
+    }
+}
+
 /// A single digit is one of ten words: scored as options, with their
 /// priors, digits are read better than by the digit beam search.
 fn is_single_digit(grammar: &Grammar) -> bool {
@@ -433,7 +467,7 @@ fn scored_choices(grammar: &Grammar) -> std::borrow::Cow<'_, [super::GrammarChoi
                 vec![word.to_string()]
             };
             if !choices.iter().any(|c| c.label == label) {
-                choices.to_mut().push(super::GrammarChoice { label, phrases });
+                choices.to_mut().push(super::GrammarChoice::new(label, phrases));
             }
         }
     }

@@ -52,12 +52,16 @@ pub struct SentenceAnswer {
     pub confidence: f32,
     /// The sentence as scored, with the phrase in place.
     pub sentence: String,
+    /// Where the phrase is in it: (first word, words).
+    pub phrase_at: (usize, usize),
 }
 
 /// One hypothesis: the open transcript with one phrase put in.
 #[derive(Debug, Clone, PartialEq)]
 struct Hypothesis {
     option: usize,
+    /// Where the phrase was put: its first word in `text`.
+    start: usize,
     /// Words of the phrase (for the most-specific rule).
     phrase_words: usize,
     text: String,
@@ -123,6 +127,7 @@ pub fn find_in_sentence(
         logprob,
         confidence,
         sentence: h.text.clone(),
+        phrase_at: (h.start, h.phrase_words),
     }))
 }
 
@@ -150,7 +155,7 @@ fn hypotheses(words: &[&str], choices: &[GrammarChoice]) -> Vec<Hypothesis> {
     for (option, choice) in choices.iter().enumerate() {
         for phrase in &choice.phrases {
             let phrase_words: Vec<String> = units(phrase).into_iter().map(bare).filter(|w| !w.is_empty()).collect();
-            let Some((start, len, alignment)) = best_span(words, &phrase_words) else { continue };
+            let Some((start, len, alignment)) = best_span(words, &phrase_words, |_, _| true) else { continue };
             let mut put = vec![phrase_words.clone()];
             // "two iced coffees": where the span ends in a plural, the
             // phrase is tried in the plural too, and the audio decides.
@@ -160,7 +165,7 @@ fn hypotheses(words: &[&str], choices: &[GrammarChoice]) -> Vec<Hypothesis> {
             for phrase_words in put {
                 let text = substitute(words, start, len, &phrase_words);
                 if !out.iter().any(|h| h.text == text && h.option == option) {
-                    out.push(Hypothesis { option, phrase_words: phrase_words.len(), text, alignment });
+                    out.push(Hypothesis { option, start, phrase_words: phrase_words.len(), text, alignment });
                 }
             }
         }
@@ -188,8 +193,13 @@ fn best_aligned(mut all: Vec<Hypothesis>, n: usize) -> Vec<Hypothesis> {
     kept
 }
 
-/// The span of `words` most like `phrase`: (start, length, similarity).
-fn best_span(words: &[&str], phrase: &[String]) -> Option<(usize, usize, f64)> {
+/// The span of `words` most like `phrase` among those `allowed` (start,
+/// length): (start, length, similarity).
+pub(super) fn best_span(
+    words: &[&str],
+    phrase: &[String],
+    allowed: impl Fn(usize, usize) -> bool,
+) -> Option<(usize, usize, f64)> {
     let n = phrase.len();
     if n == 0 {
         return None;
@@ -201,6 +211,9 @@ fn best_span(words: &[&str], phrase: &[String]) -> Option<(usize, usize, f64)> {
             if start + len > words.len() {
                 break;
             }
+            if !allowed(start, len) {
+                continue;
+            }
             let span: Vec<String> = words[start..start + len].iter().map(|w| bare(w)).collect();
             let sim = similarity(&join_units(&span), &target);
             // Equal similarity: the span as long as the phrase.
@@ -211,6 +224,19 @@ fn best_span(words: &[&str], phrase: &[String]) -> Option<(usize, usize, f64)> {
         }
     }
     best
+}
+
+/// Where in `words` the phrase of `phrases` most like some of them is:
+/// (first word, words), when one is like enough.
+pub(super) fn phrase_at(words: &[&str], phrases: &[String]) -> Option<(usize, usize)> {
+    phrases
+        .iter()
+        .filter_map(|p| {
+            let phrase: Vec<String> = units(p).into_iter().map(bare).filter(|w| !w.is_empty()).collect();
+            best_span(words, &phrase, |_, _| true)
+        })
+        .max_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|(start, len, _)| (start, len))
 }
 
 /// The phrase with its last word in the English plural, when `heard` (the
@@ -244,14 +270,14 @@ fn similarity(a: &str, b: &str) -> f64 {
 }
 
 /// A word without surrounding punctuation, in lower case.
-fn bare(word: &str) -> String {
+pub(super) fn bare(word: &str) -> String {
     word.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase()
 }
 
 /// `words` with `words[start..start + len]` replaced by the phrase, keeping
 /// the span's capital and the punctuation around it, as Whisper would
 /// write the sentence.
-fn substitute(words: &[&str], start: usize, len: usize, phrase: &[String]) -> String {
+pub(super) fn substitute(words: &[&str], start: usize, len: usize, phrase: &[String]) -> String {
     let first = words[start];
     let last = words[start + len - 1];
     let lead: String = first.chars().take_while(|c| !c.is_alphanumeric()).collect();
@@ -313,7 +339,7 @@ fn contains_phrase(long: &GrammarChoice, short: &GrammarChoice) -> bool {
 
 /// log P(row's tokens, then an end | audio) for each row, teacher-forced
 /// after the shared prompt, [`ROWS_PER_CALL`] rows per decoder call.
-fn score_rows(
+pub(super) fn score_rows(
     model: &WhisperModel,
     audio: &AudioFeatures,
     prefix: &Prefix,
@@ -358,7 +384,7 @@ mod tests {
     use super::*;
 
     fn choice(label: &str, phrases: &[&str]) -> GrammarChoice {
-        GrammarChoice { label: label.into(), phrases: phrases.iter().map(|p| p.to_string()).collect() }
+        GrammarChoice::new(label, phrases.iter().map(|p| p.to_string()).collect())
     }
 
     #[test]
@@ -401,7 +427,13 @@ mod tests {
 
     #[test]
     fn every_option_keeps_a_place_among_the_sentences_scored() {
-        let h = |option: usize, alignment: f64| Hypothesis { option, phrase_words: 1, text: String::new(), alignment };
+        let h = |option: usize, alignment: f64| Hypothesis {
+            option,
+            start: 0,
+            phrase_words: 1,
+            text: String::new(),
+            alignment,
+        };
         // Option 0 has ten well-aligned forms, option 1 one poorer one.
         let mut all: Vec<Hypothesis> = (0..10).map(|i| h(0, 0.9 - i as f64 * 0.01)).collect();
         all.push(h(1, 0.5));
