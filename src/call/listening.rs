@@ -137,7 +137,10 @@ impl Call {
         let accept = self.plan.thresholds.accept;
         match &self.state {
             State::Menu => {
-                result.choice.is_some() && self.intent_of(result, true).is_some_and(|c| c.confidence >= accept)
+                result.choice.is_some()
+                    && self
+                        .intent_of(result, true)
+                        .is_some_and(|c| c.confidence >= accept && !self.details_may_follow(&c.intent, result))
             }
             State::ConfirmIntent(_) | State::ConfirmRequest | State::ConfirmValue { .. } => {
                 result.confidence >= accept && matches!(result.choice.as_deref(), Some("yes" | "no"))
@@ -157,6 +160,18 @@ impl Call {
             }
             _ => false,
         }
+    }
+
+    /// Whether the chosen option takes details the words so far do not all
+    /// name: the caller may be about to say them ("a large latte … with oat
+    /// milk"), so the answer waits for the end of the utterance, not a
+    /// pause. (Yes/no slots are only ever asked for.)
+    fn details_may_follow(&self, intent: &str, result: &Recognition) -> bool {
+        let Some(option) = self.current_menu_def().and_then(|m| m.options.iter().find(|o| o.intent == intent)) else {
+            return false;
+        };
+        let sayable = option.slots.uses.iter().filter(|u| u.slot.kind != crate::dialplan::SlotKind::YesNo).count();
+        sayable > 0 && super::slots::extract(result.slot_text(), &option.slots.uses).len() < sayable
     }
 
     pub(super) fn on_recognized(&mut self, now: u64, request: u64, result: Recognition, out: &mut Vec<Output>) {

@@ -33,9 +33,13 @@ transfer = "300"
 "#;
 
 fn orders() -> Harness {
+    orders_with(LoudnessVad::new())
+}
+
+fn orders_with(vad: LoudnessVad) -> Harness {
     let (plan, diagnostics) = crate::dialplan::check_bytes(std::path::Path::new("orders.toml"), ORDERS.as_bytes());
     let plan = plan.unwrap_or_else(|| panic!("{diagnostics:?}"));
-    let mut h = Harness::with_plan(plan, LoudnessVad::new());
+    let mut h = Harness::with_plan(plan, vad);
     h.send(Input::Start);
     h.played(1_000);
     h
@@ -157,4 +161,31 @@ fn the_recogniser_listens_for_each_options_details() {
         .iter()
         .filter(|c| c.label != "latte" && c.label != "iced_latte")
         .all(|c| c.details.is_empty()));
+}
+
+/// "A large latte … with two shots": the caller paused after the option.
+/// Acting at the pause would lose what follows, so an option whose details
+/// are not all named yet waits for the end of the utterance.
+#[test]
+fn an_order_missing_details_is_not_cut_off_at_a_pause() {
+    let mut h = orders_with(LoudnessVad::with_pause(100));
+    h.audio(300, true);
+    assert_eq!(h.audio(100, false), ["recognize 1"], "the pause asks for an early answer");
+    let out = h.recognized("A large latte", Some("latte"), 0.95);
+    assert!(out.is_empty(), "the quantity may follow: {out:#?}");
+    assert_eq!(h.audio(300, false), ["recognize 2"], "the end of the utterance asks again");
+    let out = h.recognized("A large latte, make it two.", Some("latte"), 0.95);
+    assert!(out.iter().any(|l| l.ends_with("slot size=large")), "{out:#?}");
+    assert!(out.iter().any(|l| l.ends_with("slot quantity=2")), "{out:#?}");
+}
+
+/// Every detail named before the pause: nothing can follow, act at once.
+#[test]
+fn a_complete_order_is_acted_on_at_the_pause() {
+    let mut h = orders_with(LoudnessVad::with_pause(100));
+    h.audio(300, true);
+    assert_eq!(h.audio(100, false), ["recognize 1"]);
+    let out = h.recognized("Two large lattes", Some("latte"), 0.95);
+    assert!(out.iter().any(|l| l.ends_with("slot quantity=2")), "{out:#?}");
+    assert!(out.iter().any(|l| l.ends_with(HOLD)), "{out:#?}");
 }
