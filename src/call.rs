@@ -355,6 +355,9 @@ struct PendingRecognition {
     early: bool,
     /// The quiet after an early request reached the pause length.
     pause_reached: bool,
+    /// The early answer is clear, but the option's details may follow: it
+    /// is acted on at the end of the utterance, not at the pause.
+    until_end: bool,
     /// A clear early answer that came back before the pause was long
     /// enough: it is acted on when the pause is.
     answer: Option<Recognition>,

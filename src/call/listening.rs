@@ -51,7 +51,7 @@ impl Call {
         if let Some(p) = self.pending.as_mut().filter(|p| p.early) {
             if p.answer.is_some() {
                 // Clear, and the quiet is longer than any pause now.
-                self.on_pause(now, out);
+                self.act_on_early_answer(now, out);
                 return;
             }
             // Nothing was said since the lull, so the request in flight
@@ -77,6 +77,7 @@ impl Call {
             end_ms: u.end_ms,
             early,
             pause_reached: false,
+            until_end: false,
             answer: None,
         });
         out.push(Output::Recognize { request: self.request, utterance: u, grammar: Arc::new(self.grammar()) });
@@ -108,9 +109,13 @@ impl Call {
     pub(super) fn on_pause(&mut self, now: u64, out: &mut Vec<Output>) {
         let Some(p) = self.pending.as_mut().filter(|p| p.early) else { return };
         p.pause_reached = true;
-        if p.answer.is_none() {
-            return;
+        if p.answer.is_some() && !p.until_end {
+            self.act_on_early_answer(now, out);
         }
+    }
+
+    /// Acts on the early answer held in `pending`.
+    fn act_on_early_answer(&mut self, now: u64, out: &mut Vec<Output>) {
         let Some(mut pending) = self.pending.take() else { return };
         let Some(result) = pending.answer.take() else { return };
         self.voice = Voice::Quiet;
@@ -137,10 +142,7 @@ impl Call {
         let accept = self.plan.thresholds.accept;
         match &self.state {
             State::Menu => {
-                result.choice.is_some()
-                    && self
-                        .intent_of(result, true)
-                        .is_some_and(|c| c.confidence >= accept && !self.details_may_follow(&c.intent, result))
+                result.choice.is_some() && self.intent_of(result, true).is_some_and(|c| c.confidence >= accept)
             }
             State::ConfirmIntent(_) | State::ConfirmRequest | State::ConfirmValue { .. } => {
                 result.confidence >= accept && matches!(result.choice.as_deref(), Some("yes" | "no"))
@@ -162,12 +164,17 @@ impl Call {
         }
     }
 
-    /// Whether the chosen option takes details the words so far do not all
-    /// name: the caller may be about to say them ("a large latte … with oat
-    /// milk"), so the answer waits for the end of the utterance, not a
-    /// pause. (Yes/no slots are only ever asked for.)
-    fn details_may_follow(&self, intent: &str, result: &Recognition) -> bool {
-        let Some(option) = self.current_menu_def().and_then(|m| m.options.iter().find(|o| o.intent == intent)) else {
+    /// Whether a menu answer chose an option that takes details the words
+    /// so far do not all name: the caller may be about to say them ("a
+    /// large latte … with oat milk"), so the answer waits for the end of the
+    /// utterance, not a pause. (Yes/no slots are only ever asked for.)
+    fn details_may_follow(&self, result: &Recognition) -> bool {
+        if !matches!(self.state, State::Menu) {
+            return false;
+        }
+        let Some(chosen) = self.intent_of(result, true) else { return false };
+        let Some(option) = self.current_menu_def().and_then(|m| m.options.iter().find(|o| o.intent == chosen.intent))
+        else {
             return false;
         };
         let sayable = option.slots.uses.iter().filter(|u| u.slot.kind != crate::dialplan::SlotKind::YesNo).count();
@@ -186,7 +193,10 @@ impl Call {
             if !self.clear_at_once(&result) {
                 return; // wait for the end of the utterance
             }
-            if !pending.pause_reached {
+            // Held for the pause, or for the end: if nothing more is said,
+            // this is the answer to the whole utterance.
+            pending.until_end = self.details_may_follow(&result);
+            if !pending.pause_reached || pending.until_end {
                 pending.answer = Some(result);
                 self.pending = Some(pending);
                 return;

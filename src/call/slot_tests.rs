@@ -163,7 +163,7 @@ fn the_recogniser_listens_for_each_options_details() {
         .all(|c| c.details.is_empty()));
 }
 
-/// "A large latte … with two shots": the caller paused after the option.
+/// "A large latte … make it two": the caller paused after the option.
 /// Acting at the pause would lose what follows, so an option whose details
 /// are not all named yet waits for the end of the utterance.
 #[test]
@@ -173,10 +173,26 @@ fn an_order_missing_details_is_not_cut_off_at_a_pause() {
     assert_eq!(h.audio(100, false), ["recognize 1"], "the pause asks for an early answer");
     let out = h.recognized("A large latte", Some("latte"), 0.95);
     assert!(out.is_empty(), "the quantity may follow: {out:#?}");
-    assert_eq!(h.audio(300, false), ["recognize 2"], "the end of the utterance asks again");
+    assert!(h.audio(60, false).is_empty(), "not acted on at the pause");
+    assert!(h.audio(300, true).is_empty(), "the caller goes on");
+    assert_eq!(h.audio(300, false), ["recognize 2"], "the whole utterance is heard");
     let out = h.recognized("A large latte, make it two.", Some("latte"), 0.95);
     assert!(out.iter().any(|l| l.ends_with("slot size=large")), "{out:#?}");
     assert!(out.iter().any(|l| l.ends_with("slot quantity=2")), "{out:#?}");
+}
+
+/// When nothing follows, the answer held at the pause is the answer: the
+/// end of the utterance acts on it without recognising the words again.
+#[test]
+fn an_order_held_at_a_pause_is_acted_on_at_the_end() {
+    let mut h = orders_with(LoudnessVad::with_pause(100));
+    h.audio(300, true);
+    assert_eq!(h.audio(100, false), ["recognize 1"]);
+    assert!(h.recognized("A large latte", Some("latte"), 0.95).is_empty());
+    let out = h.audio(300, false);
+    assert!(!out.iter().any(|l| l.starts_with("recognize")), "{out:#?}");
+    assert!(out.iter().any(|l| l.ends_with("slot size=large")), "{out:#?}");
+    assert!(out.iter().any(|l| l.ends_with(HOLD)), "{out:#?}");
 }
 
 /// Every detail named before the pause: nothing can follow, act at once.

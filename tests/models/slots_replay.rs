@@ -39,23 +39,7 @@ fn a_real_sentence_fills_the_option_and_its_slots() {
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("robot.toml");
     std::fs::write(&plan, DIALPLAN).unwrap();
-    // The caller waits a second, says the sentence, then waits on the line.
-    let speech = read_wav(&testdata_dir().join("pocketsphinx/goforward.wav")).expect("testdata");
-    let mut samples = vec![0i16; RATE as usize];
-    samples.extend(f32_to_i16(&speech.to_f32_at(RATE).unwrap()));
-    samples.extend(vec![0i16; 3 * RATE as usize]);
-    let wav = dir.path().join("call.wav");
-    write_wav(&wav, RATE, &samples).unwrap();
-
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["replay", "--max-seconds", "30", "--dialplan"])
-        .arg(&plan)
-        .arg(&wav)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run hotline");
-    let timeline = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{timeline}\n{}", String::from_utf8_lossy(&out.stderr));
+    let timeline = replay(&plan, "pocketsphinx/goforward.wav");
     for wanted in [
         r#""type":"intent""#,
         r#""intent":"go""#,
@@ -132,8 +116,9 @@ dtmf = "4"
 transfer = "204"
 "#;
 
-/// `hotline replay` of one real recording said as a call against `plan`:
-/// the JSON timeline.
+/// `hotline replay` of one real recording said as a call against `plan`
+/// (the caller waits a second, says it, then waits on the line): the JSON
+/// timeline.
 fn replay(plan: &std::path::Path, recording: &str) -> String {
     let dir = plan.parent().unwrap();
     let speech = read_wav(&testdata_dir().join(recording)).expect("testdata");
