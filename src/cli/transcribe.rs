@@ -54,6 +54,11 @@ struct GrammarLine<'a> {
     /// grammars whose options take slots), found as a call finds them.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     slots: BTreeMap<String, String>,
+    /// The words the slots were read from when they are not `open_text`:
+    /// the sentence the recogniser found the option in, and the details it
+    /// put back where the transcript misheard them ("4 Queen of Clubs").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sentence: Option<&'a str>,
     decode_ms: u64,
 }
 
@@ -189,6 +194,7 @@ fn transcribe_file(
                 open_text: &rec.text,
                 prompt: &rec.prompt,
                 slots,
+                sentence: rec.sentence.as_deref(),
                 decode_ms: rec.decode_ms,
             })
         } else {

@@ -215,3 +215,31 @@ transfer = "203"
         assert!(!timeline.contains(r#""type":"slot""#), "{recording}: a detail not said\n{timeline}");
     }
 }
+
+/// `transcribe` shows the words the suit was read from, so an admin sees
+/// why `clubs` was filled although the transcript says otherwise.
+#[test]
+fn transcribe_shows_the_words_a_detail_was_read_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("cards.toml");
+    std::fs::write(&plan, CARDS).unwrap();
+    // Through the phone band, as a call hears it.
+    let speech = read_wav(&testdata_dir().join("pocketsphinx/cards_002.wav")).expect("testdata");
+    let narrow = hotline::audio::phone_band(&speech.to_f32_at(16_000).unwrap());
+    let wav = dir.path().join("cards_002.wav");
+    write_wav(&wav, 16_000, &f32_to_i16(&narrow)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["transcribe", "--threads", "1", "--grammar"])
+        .arg(format!("main@{}", plan.display()))
+        .arg(&wav)
+        .output()
+        .expect("run hotline");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line: serde_json::Value = serde_json::from_str(stdout.lines().next().expect("one utterance")).unwrap();
+    assert_eq!(line["text"], "queen", "{line}");
+    assert_eq!(line["slots"]["suit"], "clubs", "{line}");
+    let sentence = line["sentence"].as_str().unwrap_or_default().to_lowercase();
+    assert!(sentence.contains("clubs"), "{line}");
+    assert!(!line["open_text"].as_str().unwrap_or_default().to_lowercase().contains("clubs"), "{line}");
+}
