@@ -197,6 +197,12 @@ pub enum Event {
         t_ms: u64,
         slot: String,
         value: String,
+        /// The words the value was read from when they are the recogniser's
+        /// sentence, not the utterance's transcript: an option's phrase or
+        /// a detail put back where the audio says it ("4 Queen of Clubs"
+        /// for "4 Queen of Cloves").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heard: Option<String>,
     },
     BargeIn {
         t_ms: u64,
@@ -405,6 +411,8 @@ pub struct Call {
     /// The words of the utterance that chose the current option (empty
     /// for a key), for its slots.
     heard: String,
+    /// `heard` is the recogniser's sentence rather than the transcript.
+    heard_is_sentence: bool,
     last_now: u64,
 }
 
@@ -434,6 +442,7 @@ impl Call {
             variables: Vec::new(),
             filling: None,
             heard: String::new(),
+            heard_is_sentence: false,
             last_now: 0,
         }
     }

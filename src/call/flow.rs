@@ -92,9 +92,10 @@ impl Call {
             self.current_menu_def().and_then(|m| m.options.iter().find(|o| o.intent == chosen.intent)).cloned();
         match option.filter(|o| !o.slots.is_empty()) {
             Some(option) => {
-                let heard = if source == Source::Speech { std::mem::take(&mut self.heard) } else { String::new() };
+                let by_voice = source == Source::Speech;
+                let heard = if by_voice { std::mem::take(&mut self.heard) } else { String::new() };
                 let unsure = chosen.confidence < self.plan.thresholds.accept;
-                self.start_request(now, &option, &heard, unsure, out)
+                self.start_request(now, &option, &heard, by_voice && self.heard_is_sentence, unsure, out)
             }
             None => self.run_action(now, action, out),
         }

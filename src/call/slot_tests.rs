@@ -85,7 +85,8 @@ fn slots_are_read_from_the_sentence_the_recogniser_confirmed() {
         ..Default::default()
     };
     let out = h.send(Input::Recognized { request, result });
-    assert!(out.contains(&format!("{} slot size=large", h.now)), "{out:#?}");
+    // The record says which words the size was read from.
+    assert!(out.contains(&format!("{} slot size=large in 'A large latte with milk, please.'", h.now)), "{out:#?}");
     assert!(out.iter().any(|l| l.ends_with(HOLD)), "no question asked: {out:#?}");
 }
 

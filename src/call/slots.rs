@@ -32,18 +32,21 @@ pub(super) struct Request {
 
 impl Call {
     /// The caller chose an option that takes slots: fill what `heard`
-    /// names, then ask for the rest.
+    /// names (`heard_is_sentence`: the recogniser's sentence, not the
+    /// transcript), then ask for the rest.
     pub(super) fn start_request(
         &mut self,
         now: u64,
         option: &MenuOption,
         heard: &str,
+        heard_is_sentence: bool,
         unsure: bool,
         out: &mut Vec<Output>,
     ) {
         let values = extract(heard, &option.slots.uses);
         for (slot, value) in &values {
-            out.push(Output::Event(Event::Slot { t_ms: now, slot: slot.clone(), value: value.clone() }));
+            let heard = heard_is_sentence.then(|| heard.to_string());
+            out.push(Output::Event(Event::Slot { t_ms: now, slot: slot.clone(), value: value.clone(), heard }));
         }
         self.filling = Some(Request {
             intent: option.intent.clone(),
@@ -85,7 +88,7 @@ impl Call {
         };
         request.values.retain(|(n, _)| n != variable);
         request.values.push((variable.to_string(), value.to_string()));
-        out.push(Output::Event(Event::Slot { t_ms: now, slot: variable.into(), value: value.into() }));
+        out.push(Output::Event(Event::Slot { t_ms: now, slot: variable.into(), value: value.into(), heard: None }));
         self.continue_request(now, out);
         true
     }
@@ -112,7 +115,7 @@ impl Call {
         for (slot, value) in corrections {
             request.values.retain(|(n, _)| *n != slot);
             request.values.push((slot.clone(), value.clone()));
-            out.push(Output::Event(Event::Slot { t_ms: now, slot, value }));
+            out.push(Output::Event(Event::Slot { t_ms: now, slot, value, heard: None }));
         }
         self.play_read_back(now, out);
     }

@@ -42,7 +42,8 @@ fn line(o: &Output) -> String {
             Event::Collect { t_ms, variable, value, confirmed } => {
                 format!("{t_ms} collect {variable}={value} confirmed={confirmed}")
             }
-            Event::Slot { t_ms, slot, value } => format!("{t_ms} slot {slot}={value}"),
+            Event::Slot { t_ms, slot, value, heard: None } => format!("{t_ms} slot {slot}={value}"),
+            Event::Slot { t_ms, slot, value, heard: Some(heard) } => format!("{t_ms} slot {slot}={value} in '{heard}'"),
             Event::BargeIn { t_ms } => format!("{t_ms} barge-in"),
             Event::Degraded { t_ms, .. } => format!("{t_ms} degraded"),
             Event::Transfer { t_ms, extension, context } => format!("{t_ms} transferred {extension} {context:?}"),

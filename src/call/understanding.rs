@@ -76,6 +76,7 @@ impl Call {
         let thresholds = self.plan.thresholds;
         // What a chosen option's slots are filled from.
         self.heard = result.slot_text().to_string();
+        self.heard_is_sentence = result.sentence.is_some();
         match self.intent_of(result, true) {
             Some(chosen) if chosen.confidence >= thresholds.accept => self.act(now, chosen, Source::Speech, out),
             // An option with slots is read back as a whole request instead

@@ -148,13 +148,26 @@ fn a_detail_the_transcript_mishears_is_taken_from_the_audio() {
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("cards.toml");
     std::fs::write(&plan, CARDS).unwrap();
+    let mut misheard = 0;
     for (recording, card) in [("pocketsphinx/cards_001.wav", "ten"), ("pocketsphinx/cards_002.wav", "queen")] {
         let timeline = replay(&plan, recording);
         let intent = format!(r#""intent":"{card}""#);
         assert!(timeline.contains(&intent), "{recording}: no {intent} in\n{timeline}");
         assert!(timeline.contains(r#""slot":"suit","value":"clubs""#), "{recording}: no suit in\n{timeline}");
         assert!(!timeline.contains("Which suit"), "{recording}: asked again\n{timeline}");
+        let transcript = timeline
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["type"] == "utterance")
+            .and_then(|e| e["text"].as_str().map(str::to_lowercase))
+            .unwrap_or_default();
+        if !transcript.contains("clubs") {
+            misheard += 1;
+            // The record says which words the suit was read from.
+            assert!(timeline.contains(r#""heard":""#), "{recording}: no `heard` in\n{timeline}");
+        }
     }
+    assert!(misheard >= 1, "no recording was misheard: the test shows nothing");
 }
 
 /// Real sentences that name an option but no size, quantity or suit: the
