@@ -103,6 +103,30 @@ fn a_missing_slot_is_asked_for_and_can_be_keyed() {
     assert_eq!(h.transfers[0].1[1], ("size".to_string(), "medium".to_string()));
 }
 
+/// "No, make it a medium", written "No, make it a meeting": the recogniser
+/// put the size back (its sentence), and the correction is read from that.
+#[test]
+fn a_correction_at_the_read_back_is_read_from_the_recognisers_sentence() {
+    let mut h = orders();
+    say(&mut h, "a twelve ounce iced latte", Some("iced_latte"), 0.95);
+    h.played(1_000);
+    let grammar = h.call.grammar();
+    let no = grammar.choices.iter().find(|c| c.label == "no").expect("a yes/no question");
+    assert!(no.details.iter().any(|d| d.iter().any(|p| p == "medium")), "{grammar:?}");
+    h.speak(1_000);
+    let request = h.last_request.expect("a recognition was requested");
+    let result = Recognition {
+        text: "No, make it a meeting.".into(),
+        choice: Some("no".into()),
+        confidence: 0.95,
+        sentence: Some("No, make it a medium.".into()),
+        ..Default::default()
+    };
+    let out = h.send(Input::Recognized { request, result });
+    assert!(out.iter().any(|l| l.ends_with("slot size=medium")), "{out:#?}");
+    assert!(out.iter().any(|l| l.ends_with("Medium iced latte, right?")), "{out:#?}");
+}
+
 #[test]
 fn the_most_specific_phrase_wins_and_the_request_is_read_back_once_and_corrected() {
     let mut h = orders();

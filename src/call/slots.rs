@@ -97,7 +97,7 @@ impl Call {
     /// it and is read back again; anything else is a no-match.
     pub(super) fn answer_read_back(&mut self, now: u64, result: &Recognition, out: &mut Vec<Output>) {
         let Some(request) = self.filling.as_mut() else { return };
-        let corrections: Vec<(String, String)> = extract(&result.text, &request.slots.uses)
+        let corrections: Vec<(String, String)> = extract(result.slot_text(), &request.slots.uses)
             .into_iter()
             .filter(|(slot, value)| !request.values.iter().any(|(n, v)| n == slot && v == value))
             .collect();

@@ -18,10 +18,25 @@ impl Call {
             (State::Menu, Some(menu)) => menu_grammar(&self.plan, menu),
             (State::Menu, None) => Grammar::default(),
             (State::Collect { collect, .. }, menu) => collect_grammar(&self.plan, menu, collect),
+            (State::ConfirmRequest, _) => self.read_back_grammar(),
             _ => yes_no_grammar(self.plan.language),
         };
         // Every utterance of the call is decoded in the dialplan's language.
         Grammar { language: self.plan.language, ..grammar }
+    }
+
+    /// The answer to a read-back: yes or no, where a "no" may correct a
+    /// detail ("no, medium"); the recogniser listens for the request's
+    /// details after it as it does after an option.
+    fn read_back_grammar(&self) -> Grammar {
+        let mut grammar = yes_no_grammar(self.plan.language);
+        let Some(request) = &self.filling else { return grammar };
+        let details: Vec<Vec<String>> =
+            request.slots.uses.iter().filter_map(|u| detail_phrases(&u.slot.kind, self.plan.language)).collect();
+        for no in grammar.choices.iter_mut().filter(|c| c.label == "no") {
+            no.details = details.clone();
+        }
+        grammar
     }
 
     /// Resolves an intent label to what it does in the current menu.
