@@ -72,15 +72,14 @@ pub fn put_in_details(
     Ok(apply(&words, chosen(&scored, scores[0] - opts.none_margin, details.len())))
 }
 
-/// For each slot whose phrases are not already in the words (outside
-/// `keep`), each phrase in place of the span most like it.
+/// For each slot whose phrases are not already in the words, each phrase
+/// in place of the span outside `keep` most like it.
 fn candidates(words: &[&str], details: &[Vec<String>], keep: Option<(usize, usize)>) -> Vec<Candidate> {
     let outside_keep = |start: usize, len: usize| keep.is_none_or(|(k, n)| start + len <= k || start >= k + n);
     let bare_words: Vec<String> = words.iter().map(|w| bare(w)).collect();
-    let said = |phrase: &[String]| {
-        !phrase.is_empty()
-            && bare_words.windows(phrase.len()).enumerate().any(|(i, w)| w == phrase && outside_keep(i, phrase.len()))
-    };
+    // Said anywhere, the option's own phrase included ("a large latte" as
+    // the option's form): the slot has its value.
+    let said = |phrase: &[String]| !phrase.is_empty() && bare_words.windows(phrase.len()).any(|w| w == phrase);
     let mut out: Vec<Candidate> = Vec::new();
     for (slot, phrases) in details.iter().enumerate() {
         let phrases: Vec<Vec<String>> =
@@ -185,7 +184,10 @@ mod tests {
         // would be the option, not a size.
         let words = units("a lodge please");
         assert!(candidates(&words, std::slice::from_ref(&sizes), Some((1, 1))).is_empty());
-        assert!(!candidates(&words, &[sizes], None).is_empty());
+        assert!(!candidates(&words, std::slice::from_ref(&sizes), None).is_empty());
+        // A size inside the option's own phrase ("a large latte") is said.
+        let words = units("a large latte with full milk");
+        assert!(candidates(&words, &[sizes], Some((0, 3))).is_empty());
     }
 
     #[test]
