@@ -13,7 +13,7 @@
 //! [`SentenceOptions::none_margin`].
 use super::decode::{EndTokens, Prefix};
 use super::model::{log_sum_exp, AudioFeatures, WhisperModel};
-use super::sentence::{bare, best_span, score_rows, substitute, SentenceOptions};
+use super::sentence::{bare, best_of_each, best_span, score_rows, substitute, SentenceOptions};
 use crate::asr::AsrError;
 use crate::intent::script::{join_units, units};
 
@@ -56,7 +56,9 @@ pub fn put_in_details(
     if words.len() < 2 {
         return Ok(None);
     }
-    let candidates = fewest_rows(candidates(&words, details, keep), MAX_ROWS - 1);
+    // The best-aligned, each slot's best few among them.
+    let candidates =
+        best_of_each(candidates(&words, details, keep), MAX_ROWS - 1, PER_SLOT_FIRST, |c| (c.slot, c.alignment));
     if candidates.is_empty() {
         return Ok(None);
     }
@@ -98,21 +100,6 @@ fn candidates(words: &[&str], details: &[Vec<String>], keep: Option<(usize, usiz
         }
     }
     out
-}
-
-/// The `n` best-aligned candidates, each slot's best few among them.
-fn fewest_rows(mut all: Vec<Candidate>, n: usize) -> Vec<Candidate> {
-    all.sort_by(|a, b| b.alignment.total_cmp(&a.alignment));
-    let mut per_slot: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-    let (mut kept, rest): (Vec<Candidate>, Vec<Candidate>) = all.into_iter().partition(|c| {
-        let count = per_slot.entry(c.slot).or_default();
-        *count += 1;
-        *count <= PER_SLOT_FIRST
-    });
-    kept.truncate(n);
-    let room = n - kept.len();
-    kept.extend(rest.into_iter().take(room));
-    kept
 }
 
 /// Each slot's best candidate, when its sentence has half the posterior

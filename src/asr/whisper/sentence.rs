@@ -176,20 +176,26 @@ fn hypotheses(words: &[&str], choices: &[GrammarChoice]) -> Vec<Hypothesis> {
 /// The `n` best-aligned hypotheses, with every option's best few among
 /// them: an option with many phrases ("a {size} latte" in eleven sizes)
 /// must not crowd the others out of the rows the decoder scores.
-fn best_aligned(mut all: Vec<Hypothesis>, n: usize) -> Vec<Hypothesis> {
+fn best_aligned(all: Vec<Hypothesis>, n: usize) -> Vec<Hypothesis> {
     const PER_OPTION_FIRST: usize = 3;
-    let by_alignment = |a: &Hypothesis, b: &Hypothesis| b.alignment.total_cmp(&a.alignment);
-    all.sort_by(by_alignment);
+    best_of_each(all, n, PER_OPTION_FIRST, |h| (h.option, h.alignment))
+}
+
+/// The `n` items of highest score, every group's best `first` among them
+/// (as room allows), best first; `key` gives an item's group and score.
+pub(super) fn best_of_each<T>(mut all: Vec<T>, n: usize, first: usize, key: impl Fn(&T) -> (usize, f64)) -> Vec<T> {
+    let by_score = |a: &T, b: &T| key(b).1.total_cmp(&key(a).1);
+    all.sort_by(by_score);
     let mut seen: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-    let (mut kept, rest): (Vec<Hypothesis>, Vec<Hypothesis>) = all.into_iter().partition(|h| {
-        let count = seen.entry(h.option).or_default();
+    let (mut kept, rest): (Vec<T>, Vec<T>) = all.into_iter().partition(|item| {
+        let count = seen.entry(key(item).0).or_default();
         *count += 1;
-        *count <= PER_OPTION_FIRST
+        *count <= first
     });
     kept.truncate(n);
     let room = n - kept.len();
     kept.extend(rest.into_iter().take(room));
-    kept.sort_by(by_alignment);
+    kept.sort_by(by_score);
     kept
 }
 
