@@ -88,8 +88,7 @@ impl Call {
         // The receiving side learns what the caller chose, not only the
         // values collected for it.
         self.set_variable(OPTION_VARIABLE, chosen.intent.clone());
-        let option =
-            self.current_menu_def().and_then(|m| m.options.iter().find(|o| o.intent == chosen.intent)).cloned();
+        let option = self.current_option(&chosen.intent).cloned();
         match option.filter(|o| !o.slots.is_empty()) {
             Some(option) => {
                 let by_voice = source == Source::Speech;

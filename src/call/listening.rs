@@ -172,9 +172,7 @@ impl Call {
         if !matches!(self.state, State::Menu) {
             return false;
         }
-        let Some(chosen) = self.intent_of(result, true) else { return false };
-        let Some(option) = self.current_menu_def().and_then(|m| m.options.iter().find(|o| o.intent == chosen.intent))
-        else {
+        let Some(option) = self.intent_of(result, true).and_then(|c| self.current_option(&c.intent)) else {
             return false;
         };
         let sayable = option.slots.uses.iter().filter(|u| u.slot.kind != crate::dialplan::SlotKind::YesNo).count();

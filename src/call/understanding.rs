@@ -1,7 +1,7 @@
 //! What the caller meant: grammars for the recogniser, intents from
 //! recognised words or keys, yes/no and digit answers.
 use super::*;
-use crate::dialplan::SlotKind;
+use crate::dialplan::{MenuOption, SlotKind, SlotUse};
 
 impl Call {
     pub(super) fn globals_active(&self) -> bool {
@@ -31,8 +31,7 @@ impl Call {
     fn read_back_grammar(&self) -> Grammar {
         let mut grammar = yes_no_grammar(self.plan.language);
         let Some(request) = &self.filling else { return grammar };
-        let details: Vec<Vec<String>> =
-            request.slots.uses.iter().filter_map(|u| detail_phrases(&u.slot.kind, self.plan.language)).collect();
+        let details = detail_phrases(&request.slots.uses, self.plan.language);
         for no in grammar.choices.iter_mut().filter(|c| c.label == "no") {
             no.details = details.clone();
         }
@@ -41,11 +40,8 @@ impl Call {
 
     /// Resolves an intent label to what it does in the current menu.
     pub(super) fn resolve(&self, intent: &str, confidence: f32, menu_options: bool) -> Option<Chosen> {
-        let option = menu_options
-            .then(|| self.current_menu_def())
-            .flatten()
-            .and_then(|m| m.options.iter().find(|o| o.intent == intent))
-            .map(|o| Target::Action(o.action.clone()));
+        let option =
+            menu_options.then(|| self.current_option(intent)).flatten().map(|o| Target::Action(o.action.clone()));
         let target =
             option.or_else(|| self.active_globals().find(|g| g.intent == intent).map(|g| Target::Global(g.kind)))?;
         Some(Chosen { intent: intent.to_string(), target, confidence })
@@ -53,7 +49,12 @@ impl Call {
 
     /// The current menu's option `intent` asks for slots.
     pub(super) fn takes_slots(&self, intent: &str) -> bool {
-        self.current_menu_def().is_some_and(|m| m.options.iter().any(|o| o.intent == intent && !o.slots.is_empty()))
+        self.current_option(intent).is_some_and(|o| !o.slots.is_empty())
+    }
+
+    /// The current menu's option `intent`, if it has one.
+    pub(super) fn current_option(&self, intent: &str) -> Option<&MenuOption> {
+        self.current_menu_def()?.options.iter().find(|o| o.intent == intent)
     }
 
     pub(super) fn choice_by_key(&self, key: char) -> Option<Chosen> {
@@ -289,7 +290,7 @@ pub fn option_slots(plan: &Dialplan, menu: &str) -> std::collections::HashMap<St
 
 fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
     let options = menu.options.iter().map(|o| GrammarChoice {
-        details: o.slots.uses.iter().filter_map(|u| detail_phrases(&u.slot.kind, plan.language)).collect(),
+        details: detail_phrases(&o.slots.uses, plan.language),
         ..GrammarChoice::new(o.intent.clone(), o.phrases.clone())
     });
     Grammar {
@@ -299,20 +300,21 @@ fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
     }
 }
 
-/// What a caller says for a slot's value inside a sentence, for the
+/// What a caller says for each slot's value inside a sentence, for the
 /// recogniser to listen for: a choice's phrases; for a quantity the number
 /// words and numerals (in English), so that a number Whisper wrote ("4")
 /// counts as said and a misheard one ("free") can be put back. Digit
 /// strings and yes/no are only asked for.
-fn detail_phrases(kind: &SlotKind, language: crate::asr::Language) -> Option<Vec<String>> {
+fn detail_phrases(uses: &[SlotUse], language: crate::asr::Language) -> Vec<Vec<String>> {
     const NUMBER_WORDS: [&str; 10] = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
-    match kind {
+    let phrases = |kind: &SlotKind| match kind {
         SlotKind::Choice(values) => Some(values.iter().flat_map(|v| v.phrases.iter().cloned()).collect()),
         SlotKind::Number if language.is_english() => {
             Some(NUMBER_WORDS.iter().map(|w| w.to_string()).chain((0..=20).map(|n| n.to_string())).collect())
         }
         SlotKind::Number | SlotKind::Digits { .. } | SlotKind::YesNo => None,
-    }
+    };
+    uses.iter().filter_map(|u| phrases(&u.slot.kind)).collect()
 }
 
 fn collect_grammar(plan: &Dialplan, menu: Option<&Menu>, collect: &Collect) -> Grammar {
