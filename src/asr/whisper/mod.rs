@@ -237,7 +237,16 @@ impl GrammarWhisper {
     }
 
     fn compiled(&self, grammar: &[super::GrammarChoice], language: Language) -> Result<Arc<Compiled>, AsrError> {
-        let is_key = |(choices, lang): &CompiledKey| choices == grammar && *lang == language;
+        // What is compiled depends on the options' labels and phrases only:
+        // the same menu with other details (a read-back's "no" with the
+        // request's slots) is the same grammar to score.
+        let same_phrases =
+            |a: &super::GrammarChoice, b: &super::GrammarChoice| a.label == b.label && a.phrases == b.phrases;
+        let is_key = |(choices, lang): &CompiledKey| {
+            *lang == language
+                && choices.len() == grammar.len()
+                && choices.iter().zip(grammar).all(|(a, b)| same_phrases(a, b))
+        };
         let lookup = || {
             let cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
             cache.iter().find(|(k, _)| is_key(k)).map(|(_, c)| Arc::clone(c))
