@@ -51,6 +51,21 @@ fn say(h: &mut Harness, text: &str, choice: Option<&str>, confidence: f32) -> Ve
     h.recognized(text, choice, confidence)
 }
 
+/// The caller says `text`; the recogniser picks `choice` and found it in
+/// `sentence` (a phrase or details put back by the audio).
+fn say_heard_as(h: &mut Harness, text: &str, choice: &str, sentence: &str) -> Vec<String> {
+    h.speak(1_000);
+    let request = h.last_request.expect("a recognition was requested");
+    let result = Recognition {
+        text: text.into(),
+        choice: Some(choice.into()),
+        confidence: 0.95,
+        sentence: Some(sentence.into()),
+        ..Default::default()
+    };
+    h.send(Input::Recognized { request, result })
+}
+
 #[test]
 fn one_sentence_fills_the_option_and_its_slots_and_the_values_travel() {
     let mut h = orders();
@@ -75,16 +90,7 @@ fn slots_are_read_from_the_sentence_the_recogniser_confirmed() {
     // Whisper wrote "Grand Lothé"; the recogniser found "a large latte"
     // in its place: the size comes from what the audio confirmed.
     let mut h = orders();
-    h.speak(1_000);
-    let request = h.last_request.expect("a recognition was requested");
-    let result = Recognition {
-        text: "A Grand Lothé with milk, please.".into(),
-        choice: Some("latte".into()),
-        confidence: 0.95,
-        sentence: Some("A large latte with milk, please.".into()),
-        ..Default::default()
-    };
-    let out = h.send(Input::Recognized { request, result });
+    let out = say_heard_as(&mut h, "A Grand Lothé with milk, please.", "latte", "A large latte with milk, please.");
     // The record says which words the size was read from.
     assert!(out.contains(&format!("{} slot size=large in 'A large latte with milk, please.'", h.now)), "{out:#?}");
     assert!(out.iter().any(|l| l.ends_with(HOLD)), "no question asked: {out:#?}");
@@ -113,16 +119,7 @@ fn a_correction_at_the_read_back_is_read_from_the_recognisers_sentence() {
     let grammar = h.call.grammar();
     let no = grammar.choices.iter().find(|c| c.label == "no").expect("a yes/no question");
     assert!(no.details.iter().any(|d| d.iter().any(|p| p == "medium")), "{grammar:?}");
-    h.speak(1_000);
-    let request = h.last_request.expect("a recognition was requested");
-    let result = Recognition {
-        text: "No, make it a meeting.".into(),
-        choice: Some("no".into()),
-        confidence: 0.95,
-        sentence: Some("No, make it a medium.".into()),
-        ..Default::default()
-    };
-    let out = h.send(Input::Recognized { request, result });
+    let out = say_heard_as(&mut h, "No, make it a meeting.", "no", "No, make it a medium.");
     assert!(out.iter().any(|l| l.ends_with("slot size=medium")), "{out:#?}");
     assert!(out.iter().any(|l| l.ends_with("Medium iced latte, right?")), "{out:#?}");
 }
