@@ -62,7 +62,7 @@ mod understanding;
 mod voice_feed;
 
 pub use slots::extract as slot_values;
-pub use understanding::{grammar_at, grammars, option_slots, NoSuchPlace};
+pub use understanding::{grammar_at, grammars, leaves_answer_open, option_slots, NoSuchPlace};
 pub use voice_feed::VoiceFeed;
 mod wording;
 pub use wording::static_prompts;
@@ -336,6 +336,8 @@ enum TimerKind {
     InterDigit,
     Speech,
     Recognition,
+    /// The caller may go on with an unfinished answer (see `Held`).
+    Incomplete,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -367,6 +369,19 @@ struct PendingRecognition {
     /// A clear early answer that came back before the pause was long
     /// enough: it is acted on when the pause is.
     answer: Option<Recognition>,
+    /// The audio asked about (for an early request, up to the lull).
+    utterance: Utterance,
+}
+
+/// Words the call cannot act on yet (nothing matched, a question it would
+/// have to ask, too few digits), kept until the menu's
+/// `incomplete_timeout_ms` after the caller stopped: a caller who goes on
+/// before then ("I'd like a … large latte", "1 0 0 0 1 … 9 0 2 1 0") is
+/// heard with them, instead of being cut off by "Sorry?".
+#[derive(Debug, Clone)]
+struct Held {
+    pending: PendingRecognition,
+    result: Recognition,
 }
 
 /// What the caller's voice is doing right now.
@@ -395,6 +410,7 @@ pub struct Call {
     voice: Voice,
     request: u64,
     pending: Option<PendingRecognition>,
+    held: Option<Held>,
     /// The previous recognition result was empty (see `on_empty_result`).
     last_result_empty: bool,
     no_input: u32,
@@ -432,6 +448,7 @@ impl Call {
             voice: Voice::Quiet,
             request: 0,
             pending: None,
+            held: None,
             last_result_empty: false,
             no_input: 0,
             no_match: 0,

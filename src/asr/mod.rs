@@ -77,6 +77,29 @@ pub struct Utterance {
     pub samples: Arc<Vec<f32>>,
 }
 
+/// Longest audio two utterances heard as one may make: the detector's own
+/// cut-off for one utterance, well inside Whisper's 30 s window.
+pub const MAX_JOINED_MS: u64 = 20_000;
+
+impl Utterance {
+    /// This utterance and `next` as one, for a caller who paused in the
+    /// middle of an answer. Each keeps its padding of call audio, so the
+    /// pause between them is heard as a short one (keeping it as long as it
+    /// was, in digital silence, did no better on FSDD digits read in
+    /// groups). `None` when together they would be longer than
+    /// [`MAX_JOINED_MS`].
+    pub fn followed_by(&self, next: &Utterance) -> Option<Utterance> {
+        let len = self.samples.len() + next.samples.len();
+        if len as u64 > MAX_JOINED_MS * crate::audio::MODEL_RATE as u64 / 1000 {
+            return None;
+        }
+        let mut samples = Vec::with_capacity(len);
+        samples.extend_from_slice(&self.samples);
+        samples.extend_from_slice(&next.samples);
+        Some(Utterance { start_ms: self.start_ms, end_ms: next.end_ms, samples: Arc::new(samples) })
+    }
+}
+
 /// Endpointing: when speech starts and when an utterance is over.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]

@@ -270,6 +270,7 @@ impl Call {
     /// the question again (as keys while `degraded` is set).
     pub(super) fn offer_keys(&mut self, now: u64, out: &mut Vec<Output>) {
         self.pending = None;
+        self.held = None;
         self.voice = Voice::Quiet;
         if !self.state.listening() {
             return; // an announcement is under way; its follow-up is keys-safe

@@ -18,6 +18,7 @@ impl Call {
         // A key press answers the question: drop a recognition in flight,
         // and the utterance the caller may be in the middle of.
         self.pending = None;
+        self.held = None;
         if let Voice::Speaking { .. } = self.voice {
             self.voice = Voice::Speaking { heard: false };
         }

@@ -43,6 +43,9 @@ impl Call {
         let heard = self.voice == Voice::Speaking { heard: true };
         self.voice = Voice::Quiet;
         if !heard || !self.state.listening() {
+            if self.held.is_some() {
+                return self.answer_held(now, out);
+            }
             if self.queue.is_empty() && self.state.listening() {
                 self.resume_no_input(now);
             }
@@ -55,16 +58,54 @@ impl Call {
                 return;
             }
             // Nothing was said since the lull, so the request in flight
-            // already has the words: it becomes the answer to wait for.
-            // (Asking again would double the work exactly when the
-            // recogniser is busy enough to be late.)
+            // already has the words (after any held ones): it becomes the
+            // answer to wait for. (Asking again would double the work
+            // exactly when the recogniser is busy enough to be late.)
             p.early = false;
             p.end_ms = u.end_ms;
+            self.held = None;
             self.set_timer(now + RECOGNITION_TIMEOUT_MS, TimerKind::Recognition);
             return;
         }
+        let u = self.with_held_words(u);
+        self.held = None;
         self.set_timer(now + RECOGNITION_TIMEOUT_MS, TimerKind::Recognition);
         self.ask_recognition(u, false, out);
+    }
+
+    /// `u`, after the words held as unfinished when there are some: the
+    /// caller went on with the same answer.
+    fn with_held_words(&self, u: Utterance) -> Utterance {
+        match &self.held {
+            // Too long to hear as one: the caller has moved on.
+            Some(held) => held.pending.utterance.followed_by(&u).unwrap_or(u),
+            None => u,
+        }
+    }
+
+    /// Keeps an answer the call cannot act on yet (see [`Held`]) while the
+    /// caller may still go on with it; false when it must be answered now.
+    fn hold_if_incomplete(&mut self, now: u64, pending: &PendingRecognition, result: &Recognition) -> bool {
+        let wait = self.current_menu_def().map_or(0, |m| m.incomplete_timeout_ms);
+        let deadline = pending.end_ms + wait;
+        let speaking = self.voice == (Voice::Speaking { heard: true });
+        if wait == 0 || (deadline <= now && !speaking) || !self.incomplete(result) {
+            return false;
+        }
+        self.held = Some(Held { pending: pending.clone(), result: result.clone() });
+        // A caller already speaking again keeps the speech timer: the end
+        // of that utterance brings the held words back with it.
+        if !speaking {
+            self.set_timer(deadline, TimerKind::Incomplete);
+        }
+        true
+    }
+
+    /// The caller did not go on: the held words are the answer.
+    pub(super) fn answer_held(&mut self, now: u64, out: &mut Vec<Output>) {
+        if let Some(Held { pending, result }) = self.held.take() {
+            self.answer(now, pending, result, out);
+        }
     }
 
     /// Sends the utterance to the recogniser; its answer comes back as
@@ -79,6 +120,7 @@ impl Call {
             pause_reached: false,
             until_end: false,
             answer: None,
+            utterance: u.clone(),
         });
         out.push(Output::Recognize { request: self.request, utterance: u, grammar: Arc::new(self.grammar()) });
     }
@@ -101,6 +143,7 @@ impl Call {
         {
             return;
         }
+        let u = self.with_held_words(u);
         self.ask_recognition(u, true, out);
     }
 
@@ -201,6 +244,8 @@ impl Call {
             }
             self.voice = Voice::Quiet;
             out.push(Output::ForgetUtterance);
+        } else if self.hold_if_incomplete(now, &pending, &result) {
+            return;
         }
         self.answer(now, pending, result, out);
     }
@@ -230,6 +275,7 @@ impl Call {
     /// Acts on the recognised words of an utterance.
     pub(super) fn answer(&mut self, now: u64, pending: PendingRecognition, result: Recognition, out: &mut Vec<Output>) {
         self.refusals = 0;
+        self.held = None; // these words include them
         out.push(Output::Event(Event::Utterance {
             t_ms: now,
             start_ms: pending.start_ms,

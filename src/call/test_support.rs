@@ -52,6 +52,9 @@ pub fn test_dialplan() -> Dialplan {
         no_match_prompt: prompt("Sorry, I did not get that. Say billing, support, balance or hours, or press 1 to 4."),
         barge_in: true,
         no_input_timeout_ms: 5_000,
+        // Unfinished answers are answered at the end of the utterance, so
+        // each test shows its own step; the tests of holding them set it.
+        incomplete_timeout_ms: 0,
         max_no_input: 2,
         max_no_match: 2,
         escalation: Action::Transfer(transfer(OPERATOR)),
@@ -106,6 +109,7 @@ pub fn test_dialplan() -> Dialplan {
         no_match_prompt: prompt("Sorry. Say payments or refunds, or press 1 or 2."),
         barge_in: false,
         no_input_timeout_ms: 4_000,
+        incomplete_timeout_ms: 0,
         max_no_input: 1,
         max_no_match: 1,
         escalation: Action::Transfer(transfer(OPERATOR)),

@@ -14,6 +14,8 @@ struct Harness {
     last_play: Option<PlaybackId>,
     last_request: Option<u64>,
     last_grammar: Option<Arc<Grammar>>,
+    /// The audio of the last recognition request.
+    last_utterance: Option<Utterance>,
     transfers: Vec<(Transfer, Vec<(String, String)>)>,
 }
 
@@ -77,6 +79,7 @@ impl Harness {
             last_play: None,
             last_request: None,
             last_grammar: None,
+            last_utterance: None,
             transfers: Vec::new(),
         }
     }
@@ -97,9 +100,10 @@ impl Harness {
         for o in &outputs {
             match o {
                 Output::Play { id, .. } => self.last_play = Some(*id),
-                Output::Recognize { request, grammar, .. } => {
+                Output::Recognize { request, grammar, utterance } => {
                     self.last_request = Some(*request);
                     self.last_grammar = Some(Arc::clone(grammar));
+                    self.last_utterance = Some(utterance.clone());
                 }
                 Output::Transfer { target, variables } => self.transfers.push((target.clone(), variables.clone())),
                 Output::ForgetUtterance => self.voice.forget_utterance(),
@@ -1006,3 +1010,6 @@ fn prepared_grammars_cover_every_state_a_call_listens_in() {
 
 #[path = "slot_tests.rs"]
 mod slot_tests;
+
+#[path = "incomplete_tests.rs"]
+mod incomplete_tests;

@@ -1,5 +1,6 @@
-//! The call's one timer (no input, digits, speech, recognition, playback
-//! guard), and what happens when everything queued has been played.
+//! The call's one timer (no input, digits, speech, recognition, an
+//! unfinished answer, playback guard), and what happens when everything
+//! queued has been played.
 use super::*;
 
 impl Call {
@@ -21,6 +22,7 @@ impl Call {
                 self.no_input_event(now, out);
             }
             TimerKind::InterDigit => self.finish_key_entry(now, out),
+            TimerKind::Incomplete => self.answer_held(now, out),
             TimerKind::Recognition => {
                 self.degrade(now, format!("no recognition result within {RECOGNITION_TIMEOUT_MS} ms"), out)
             }

@@ -1,7 +1,7 @@
 //! What the caller meant: grammars for the recogniser, intents from
 //! recognised words or keys, yes/no and digit answers.
 use super::*;
-use crate::dialplan::{MenuOption, SlotKind, SlotUse};
+use crate::dialplan::{MenuOption, SlotKind, SlotUse, Thresholds};
 
 impl Call {
     pub(super) fn globals_active(&self) -> bool {
@@ -126,6 +126,33 @@ impl Call {
             Some((intent, target)) => self.act(now, Chosen { intent, target, confidence: 1.0 }, Source::Dtmf, out),
             None => self.no_match_event(now, format!("key {key}"), out),
         }
+    }
+
+    /// Whether the call cannot act on these words yet: they name nothing
+    /// it takes here, or only something it would have to ask about, or too
+    /// few digits. A caller who paused mid-answer has said such words.
+    pub(super) fn incomplete(&self, result: &Recognition) -> bool {
+        let thresholds = self.plan.thresholds;
+        let global = || self.intent_of(result, false).map(|c| c.confidence);
+        let sure = match &self.state {
+            State::Menu => {
+                let chosen = self.intent_of(result, true);
+                let takes_slots = chosen.as_ref().is_some_and(|c| self.takes_slots(&c.intent));
+                return leaves_answer_open(chosen.map(|c| c.confidence), takes_slots, thresholds);
+            }
+            State::ConfirmIntent(_) | State::ConfirmValue { .. } => self.yes_no(result).map(|_| 1.0).or_else(global),
+            State::Collect { collect, .. } if collect.takes_choice() => {
+                self.slot_value_of(result, collect).map(|(_, c)| c).or_else(global)
+            }
+            State::Collect { collect, digits } => {
+                if !digits.is_empty() {
+                    return false; // keys pressed: speech does not add to them
+                }
+                self.digits_from(result, collect).map(|_| 1.0).or_else(global)
+            }
+            _ => return false,
+        };
+        leaves_answer_open(sure, false, thresholds)
     }
 
     pub(super) fn yes_no(&self, result: &Recognition) -> Option<bool> {
@@ -325,4 +352,13 @@ fn collect_grammar(plan: &Dialplan, menu: Option<&Menu>, collect: &Collect) -> G
 
 fn yes_no_grammar(language: crate::asr::Language) -> Grammar {
     Grammar { choices: wording::yes_no_choices(language), language, ..Default::default() }
+}
+
+/// Whether an answer found with `confidence` (`None`: nothing found) is
+/// one the call does not act on at once: below `accept` it would ask "Did
+/// you mean …?", below `confirm` say it did not understand. An option with
+/// slots from `confirm` up is an answer: its request is read back whole.
+/// `hotline transcribe --grammar` holds utterances by the same rule.
+pub fn leaves_answer_open(confidence: Option<f32>, takes_slots: bool, thresholds: Thresholds) -> bool {
+    confidence.is_none_or(|c| c < thresholds.accept && !(takes_slots && c >= thresholds.confirm))
 }

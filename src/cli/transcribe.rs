@@ -1,5 +1,5 @@
 //! `hotline transcribe FILE...`: one JSON line per utterance.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -7,10 +7,9 @@ use serde::Serialize;
 
 use crate::asr::models::{ModelPaths, WhisperModelName};
 use crate::asr::{
-    AsrError, Grammar, Recognition, RecognitionError, SpeechConfig, SpeechStack, VadEvent, VoiceDetector,
+    AsrError, Grammar, Recognition, RecognitionError, SpeechConfig, SpeechStack, Utterance, VadEvent, VoiceDetector,
 };
 use crate::audio::{read_wav, MODEL_RATE};
-use crate::dialplan::SlotUse;
 use crate::intent::{parse_digits, Candidate, TextMatcher};
 
 #[derive(clap::Args, Debug)]
@@ -101,10 +100,10 @@ impl TranscribeError {
 /// [`TranscribeError`].
 pub fn run(args: Args) -> Result<u8, TranscribeError> {
     let spec = args.grammar.as_deref().map(grammar_spec::parse).transpose()?.unwrap_or_default();
-    let (grammar, slots) = (Arc::new(spec.grammar), spec.slots);
     let mut cfg =
         SpeechConfig { threads: args.threads, models: ModelPaths::for_whisper(args.model), ..Default::default() };
     cfg.endpoint.min_silence_ms = args.min_silence_ms;
+    let heard = Heard { spec, min_speech_ms: cfg.endpoint.min_speech_ms, with_grammar: args.grammar.is_some() };
     // Free transcription of whole sentences is sherpa-onnx's Whisper
     // (beam-free but with its tuned padding, 9-14 % WER on read speech);
     // the grammar recogniser is for what a menu allows.
@@ -114,10 +113,10 @@ pub fn run(args: Args) -> Result<u8, TranscribeError> {
     let stack = SpeechStack::load(&cfg).map_err(TranscribeError::Models)?;
     // As the server does when a dialplan goes into service: the grammar's
     // one-time preparation must not count in the first file's decode_ms.
-    stack.recognizer.prepare(&grammar).map_err(TranscribeError::Prepare)?;
+    stack.recognizer.prepare(&heard.spec.grammar).map_err(TranscribeError::Prepare)?;
     let mut code = 0;
     for file in &args.files {
-        if let Err(source) = transcribe_file(&stack, file, &grammar, &slots, args.grammar.is_some()) {
+        if let Err(source) = transcribe_file(&stack, file, &heard) {
             // Said now, as the others go on: the one line this file gets.
             let failure = FileFailure { path: file.clone(), source };
             super::error::print_error(&failure, super::error::BAD_INPUT);
@@ -145,13 +144,7 @@ enum FileError {
     Resample(#[from] crate::audio::ResampleError),
 }
 
-fn transcribe_file(
-    stack: &SpeechStack,
-    file: &std::path::Path,
-    grammar: &Arc<Grammar>,
-    slots: &HashMap<String, Vec<SlotUse>>,
-    with_grammar: bool,
-) -> Result<(), FileError> {
+fn transcribe_file(stack: &SpeechStack, file: &std::path::Path, heard: &Heard) -> Result<(), FileError> {
     let audio = read_wav(file)?;
     if let Some(ch) = audio.downmixed_from {
         eprintln!("hotline: {}: {ch} channels averaged to mono", file.display());
@@ -166,6 +159,7 @@ fn transcribe_file(
     }) {
         return Err(AsrError::from(RecognitionError::VoiceDetection(reason)).into());
     }
+    let grammar = &heard.spec.grammar;
     // Queue every utterance first so the pool decodes them in parallel.
     let mut pending = Vec::new();
     for ev in events {
@@ -175,42 +169,98 @@ fn transcribe_file(
         }
     }
     let name = file.display().to_string();
+    // Words a call could not act on yet, waiting for the next utterance as
+    // a call waits for the caller to go on (`incomplete_timeout`).
+    let mut held: Option<(Utterance, Recognition)> = None;
     for (u, rx) in pending {
-        let rec = match rx {
+        let mut rec = match rx {
             Ok(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(RecognitionError::WorkerStopped.into())),
             // The queue is full: decode this one here rather than lose it.
             Err(_) => stack.recognizer.recognize(&u.samples, grammar),
         }?;
-        let json = if with_grammar {
-            let (chosen, confidence) = as_a_call_decides(&rec, grammar);
-            let uses = slots.get(&chosen).map_or(&[][..], Vec::as_slice);
-            let slots = crate::call::slot_values(rec.slot_text(), uses).into_iter().collect();
-            serde_json::to_string(&GrammarLine {
-                file: &name,
-                start_ms: u.start_ms,
-                end_ms: u.end_ms,
-                text: &chosen,
-                confidence,
-                open_text: &rec.text,
-                prompt: &rec.prompt,
-                slots,
-                sentence: rec.sentence.as_deref(),
-                decode_ms: rec.decode_ms,
-            })
-        } else {
-            serde_json::to_string(&Line {
-                file: &name,
-                start_ms: u.start_ms,
-                end_ms: u.end_ms,
-                text: &rec.text,
-                decode_ms: rec.decode_ms,
-            })
-        };
-        if !super::print_line(&json.expect("plain struct serialises")) {
-            break;
+        let mut u = u;
+        if let Some((before, before_rec)) = held.take() {
+            // As in a call: the detector tells speech has resumed once it
+            // has heard `min_speech_ms` of it.
+            let resumed_ms = u.start_ms + heard.min_speech_ms;
+            let joined =
+                (resumed_ms < before.end_ms + heard.spec.incomplete_ms).then(|| before.followed_by(&u)).flatten();
+            match joined {
+                Some(joined) => {
+                    rec = stack.recognizer.recognize(&joined.samples, grammar)?;
+                    u = joined;
+                }
+                None => {
+                    if !print_recognition(&name, &before, &before_rec, heard) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        if heard.with_grammar && heard.spec.incomplete_ms > 0 && heard.leaves_answer_open(&rec) {
+            held = Some((u, rec));
+            continue;
+        }
+        if !print_recognition(&name, &u, &rec, heard) {
+            return Ok(());
         }
     }
+    if let Some((u, rec)) = held {
+        print_recognition(&name, &u, &rec, heard);
+    }
     Ok(())
+}
+
+/// What `--grammar` listens for, and how a call would treat the answers.
+struct Heard {
+    spec: grammar_spec::Spec,
+    /// Speech the detector needs to hear before it tells speech resumed.
+    min_speech_ms: u64,
+    with_grammar: bool,
+}
+
+impl Heard {
+    /// As a call decides whether the caller may go on (see
+    /// [`crate::call::leaves_answer_open`]).
+    fn leaves_answer_open(&self, rec: &Recognition) -> bool {
+        let (chosen, confidence) = as_a_call_decides(rec, &self.spec.grammar);
+        let sure = match self.spec.grammar.choices.iter().any(|c| c.label == chosen) {
+            _ if chosen.is_empty() => None,
+            true => Some(confidence),
+            false => Some(1.0), // digits: taken as they are
+        };
+        crate::call::leaves_answer_open(sure, self.spec.slots.contains_key(&chosen), self.spec.thresholds)
+    }
+}
+
+/// Prints one line; false when stdout is gone.
+fn print_recognition(name: &str, u: &Utterance, rec: &Recognition, heard: &Heard) -> bool {
+    let json = if heard.with_grammar {
+        let (chosen, confidence) = as_a_call_decides(rec, &heard.spec.grammar);
+        let uses = heard.spec.slots.get(&chosen).map_or(&[][..], Vec::as_slice);
+        let slots = crate::call::slot_values(rec.slot_text(), uses).into_iter().collect();
+        serde_json::to_string(&GrammarLine {
+            file: name,
+            start_ms: u.start_ms,
+            end_ms: u.end_ms,
+            text: &chosen,
+            confidence,
+            open_text: &rec.text,
+            prompt: &rec.prompt,
+            slots,
+            sentence: rec.sentence.as_deref(),
+            decode_ms: rec.decode_ms,
+        })
+    } else {
+        serde_json::to_string(&Line {
+            file: name,
+            start_ms: u.start_ms,
+            end_ms: u.end_ms,
+            text: &rec.text,
+            decode_ms: rec.decode_ms,
+        })
+    };
+    super::print_line(&json.expect("plain struct serialises"))
 }
 
 /// The answer a call would take from `rec`: the recogniser's choice, else
@@ -235,8 +285,9 @@ fn as_a_call_decides(rec: &Recognition, grammar: &Grammar) -> (String, f32) {
 mod grammar_spec {
     use std::collections::HashMap;
     use std::path::{Path, PathBuf};
+    use std::sync::Arc;
 
-    use crate::dialplan::SlotUse;
+    use crate::dialplan::{SlotUse, Thresholds, DEFAULT_ACCEPT, DEFAULT_CONFIRM, DEFAULT_INCOMPLETE_TIMEOUT_S};
 
     use crate::asr::whisper::MAX_DIGITS;
     use crate::asr::{Grammar, GrammarChoice};
@@ -264,18 +315,39 @@ mod grammar_spec {
         errors.join("\n")
     }
 
-    /// A parsed `--grammar`: what to listen for and, for a dialplan menu,
-    /// the slots each of its options takes.
-    #[derive(Default)]
+    /// A parsed `--grammar`: what to listen for, the slots each option of
+    /// a dialplan menu takes, and how long a call there waits for a caller
+    /// to go on with an unfinished answer.
     pub struct Spec {
-        pub grammar: Grammar,
+        pub grammar: Arc<Grammar>,
         pub slots: HashMap<String, Vec<SlotUse>>,
+        /// The dialplan's, for `MENU@file`; the defaults otherwise.
+        pub thresholds: Thresholds,
+        pub incomplete_ms: u64,
+    }
+
+    impl Default for Spec {
+        fn default() -> Spec {
+            Spec::of(Grammar::default())
+        }
+    }
+
+    impl Spec {
+        /// A grammar with no dialplan behind it: default thresholds and wait.
+        fn of(grammar: Grammar) -> Spec {
+            Spec {
+                grammar: Arc::new(grammar),
+                slots: HashMap::new(),
+                thresholds: Thresholds { accept: DEFAULT_ACCEPT, confirm: DEFAULT_CONFIRM },
+                incomplete_ms: (DEFAULT_INCOMPLETE_TIMEOUT_S * 1000.0) as u64,
+            }
+        }
     }
 
     pub fn parse(spec: &str) -> Result<Spec, GrammarSpecError> {
         match spec.split_once('@') {
             Some((menu, file)) => menu_from_dialplan(menu.trim(), Path::new(file.trim())),
-            None => grammar(spec).map(|grammar| Spec { grammar, slots: HashMap::new() }),
+            None => grammar(spec).map(Spec::of),
         }
     }
 
@@ -329,7 +401,8 @@ mod grammar_spec {
             .map_err(|source| GrammarSpecError::NoSuchPlace { path: file.to_path_buf(), source })?;
         // A collect step's answer is a value itself; a menu's options may take slots.
         let slots = if option.is_none() { crate::call::option_slots(&plan, menu) } else { HashMap::new() };
-        Ok(Spec { grammar, slots })
+        let incomplete_ms = plan.menus[menu].incomplete_timeout_ms;
+        Ok(Spec { grammar: Arc::new(grammar), slots, thresholds: plan.thresholds, incomplete_ms })
     }
 
     #[cfg(test)]
@@ -338,7 +411,7 @@ mod grammar_spec {
         use crate::asr::Grammar;
 
         fn parse(spec: &str) -> Result<Grammar, GrammarSpecError> {
-            super::parse(spec).map(|s| s.grammar)
+            super::parse(spec).map(|s| (*s.grammar).clone())
         }
 
         fn error(spec: &str) -> String {

@@ -19,6 +19,7 @@ pub use diagnostic::{Diagnostic, Severity};
 pub use model::*;
 /// A value and its place in the source, shared with the server config's reader.
 pub(crate) use raw::At;
+pub use validate::{DEFAULT_ACCEPT, DEFAULT_CONFIRM, DEFAULT_INCOMPLETE_TIMEOUT_S};
 
 use crate::asr::models::WhisperModelName;
 use diagnostic::Reporter;

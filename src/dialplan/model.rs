@@ -46,6 +46,10 @@ pub struct Menu {
     pub no_match_prompt: Prompt,
     pub barge_in: bool,
     pub no_input_timeout_ms: u64,
+    /// Silence after words the call cannot act on yet before it answers
+    /// them; speech before then is heard together with them (0: answer at
+    /// the end of the utterance).
+    pub incomplete_timeout_ms: u64,
     /// Retries before escalation.
     pub max_no_input: u32,
     pub max_no_match: u32,

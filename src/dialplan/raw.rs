@@ -73,6 +73,8 @@ pub struct RawMenuSettings {
     pub barge_in: Option<At<bool>>,
     /// Seconds.
     pub no_input_timeout: Option<At<f64>>,
+    /// Seconds.
+    pub incomplete_timeout: Option<At<f64>>,
     pub no_input_retries: Option<At<i64>>,
     pub no_match_retries: Option<At<i64>>,
     pub globals: Option<At<bool>>,
@@ -290,6 +292,7 @@ fn menu_settings(t: &mut TableReader, rep: &mut Reporter) -> RawMenuSettings {
     RawMenuSettings {
         barge_in: t.bool(rep, "barge_in"),
         no_input_timeout: t.float(rep, "no_input_timeout"),
+        incomplete_timeout: t.float(rep, "incomplete_timeout"),
         no_input_retries: t.integer(rep, "no_input_retries"),
         no_match_retries: t.integer(rep, "no_match_retries"),
         globals: t.bool(rep, "globals"),

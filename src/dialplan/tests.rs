@@ -109,6 +109,25 @@ fn a_silent_caller_is_asked_twice_by_default_with_a_one_sentence_reprompt() {
     );
 }
 
+/// Words the call cannot act on yet wait 2 s for the caller to go on,
+/// unless a menu says otherwise (0 turns it off); `check` bounds the wait.
+#[test]
+fn unfinished_answers_wait_two_seconds_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = load(&write(&dir, "t.toml", BASE)).unwrap();
+    assert_eq!(plan.menus["main"].incomplete_timeout_ms, 2000);
+    let text =
+        BASE.replace("[menus.main]\n", "[defaults]\nincomplete_timeout = 0.8\n[menus.main]\nincomplete_timeout = 0\n");
+    let plan = load(&write(&dir, "t2.toml", &text)).unwrap();
+    assert_eq!(plan.menus["main"].incomplete_timeout_ms, 0);
+    let text = BASE.replace("[menus.main]\n", "[defaults]\nincomplete_timeout = 0.8\n[menus.main]\n");
+    assert_eq!(load(&write(&dir, "t3.toml", &text)).unwrap().menus["main"].incomplete_timeout_ms, 800);
+    assert_one(
+        &BASE.replace("[menus.main]\n", "[menus.main]\nincomplete_timeout = 12\n"),
+        "`incomplete_timeout` must be 0 to 10 seconds, found 12",
+    );
+}
+
 #[test]
 fn version_is_a_content_hash() {
     let dir = tempfile::tempdir().unwrap();

@@ -44,8 +44,16 @@ pub const DEFAULT_NO_INPUT_RETRIES: u32 = 1;
 /// A caller who speaks but is not understood gets more tries: each
 /// reprompt says exactly what works.
 pub const DEFAULT_NO_MATCH_RETRIES: u32 = 2;
+/// Silence after words the call cannot act on yet (nothing matched, a
+/// question it would have to ask, too few digits) before it answers them.
+/// Callers pause mid-sentence ("I'd like a … large latte") and between
+/// groups of a number read aloud (1.3-1.4 s in the sphinx4 recording, and
+/// the detector needs ~0.1 s to tell speech has resumed); answering
+/// "Sorry?" at the usual end of an utterance cuts them off.
+pub const DEFAULT_INCOMPLETE_TIMEOUT_S: f64 = 2.0;
 /// Limits that keep a caller from waiting forever in one menu.
 const TIMEOUT_RANGE_S: (f64, f64) = (1.0, 60.0);
+const INCOMPLETE_RANGE_S: (f64, f64) = (0.0, 10.0);
 const MAX_RETRIES: i64 = 10;
 pub(super) const MAX_DIGITS: i64 = 32;
 pub(super) const DEFAULT_MIN_DIGITS: usize = 1;

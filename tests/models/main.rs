@@ -3,6 +3,7 @@
 mod endpointing;
 mod grammar;
 mod language;
+mod pauses;
 mod prompts;
 mod replay_paths;
 mod sentences;

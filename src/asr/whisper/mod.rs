@@ -360,7 +360,7 @@ impl GrammarWhisper {
                         Some(s) => (Some(s.label.clone()), s.confidence),
                         None => (None, confidence),
                     }
-                } else if out_of_grammar {
+                } else if out_of_grammar || fills_out_short_digits(&answer.text, &open_text, grammar) {
                     (None, confidence)
                 } else {
                     (Some(answer.text.clone()), confidence)
@@ -506,6 +506,20 @@ struct Decision<'a> {
 /// log-probability decides, as their priors are not comparable.
 /// Confidence = the winner's kind's share of the probability × the softmax
 /// of the rank scores within its kind.
+/// Whether a digit-string answer only lengthens what the open transcript
+/// reads: the caller said fewer digits than the step takes ("9 0 2 1 0"
+/// for 15), and the digit search, which can only answer with a length the
+/// step takes, repeated the words it heard ("902109021090210"). Such an
+/// answer is no answer: the caller may go on, or is asked again.
+fn fills_out_short_digits(answer: &str, open_text: &str, grammar: &Grammar) -> bool {
+    let Some((min, _)) = grammar.digits else { return false };
+    let is_option = grammar.choices.iter().any(|c| c.label == answer);
+    match crate::intent::parse_digits(open_text) {
+        Some(heard) => !is_option && heard.len() < min && answer.len() > heard.len() && answer.starts_with(&heard),
+        None => false,
+    }
+}
+
 fn decide<'a>(options: &'a [Answer], digits: &'a [Answer]) -> Option<Decision<'a>> {
     let lse = |xs: &[Answer], f: fn(&Answer) -> f32| log_sum_exp(&xs.iter().map(f).collect::<Vec<_>>());
     let raw_all = log_sum_exp(&[lse(options, |a| a.logprob), lse(digits, |a| a.logprob)]);

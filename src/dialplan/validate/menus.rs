@@ -19,19 +19,13 @@ impl Validator<'_, '_, '_> {
     /// Checks one set of menu settings (each set once, so a bad value in
     /// `[defaults]` is reported once, not once per menu).
     pub(super) fn settings(&mut self, s: &RawMenuSettings) -> Settings {
-        let timeout_s = s.no_input_timeout.as_ref().and_then(|At { value, span }| {
-            if (TIMEOUT_RANGE_S.0..=TIMEOUT_RANGE_S.1).contains(value) {
-                Some(*value)
-            } else {
-                let (lo, hi) = TIMEOUT_RANGE_S;
-                self.rep.error(span, format!("`no_input_timeout` must be {lo} to {hi} seconds, found {value}"), None);
-                None
-            }
-        });
+        let timeout_s = self.seconds(s.no_input_timeout.as_ref(), "no_input_timeout", TIMEOUT_RANGE_S);
+        let incomplete_s = self.seconds(s.incomplete_timeout.as_ref(), "incomplete_timeout", INCOMPLETE_RANGE_S);
         Settings {
             barge_in: s.barge_in.as_ref().map(|b| b.value),
             globals: s.globals.as_ref().map(|b| b.value),
             timeout_s,
+            incomplete_s,
             no_input_retries: self.retries(s.no_input_retries.as_ref(), "no_input_retries"),
             no_match_retries: self.retries(s.no_match_retries.as_ref(), "no_match_retries"),
             escalation: s.escalation.as_ref().map(|e| self.action(e, None, "escalation")),
@@ -44,6 +38,7 @@ impl Validator<'_, '_, '_> {
         let barge_in = own.barge_in.or(defaults.barge_in).unwrap_or(true);
         let globals_on = own.globals.or(defaults.globals).unwrap_or(true);
         let timeout_s = own.timeout_s.or(defaults.timeout_s).unwrap_or(DEFAULT_NO_INPUT_TIMEOUT_S);
+        let incomplete_s = own.incomplete_s.or(defaults.incomplete_s).unwrap_or(DEFAULT_INCOMPLETE_TIMEOUT_S);
         let max_no_input = own.no_input_retries.or(defaults.no_input_retries).unwrap_or(DEFAULT_NO_INPUT_RETRIES);
         let max_no_match = own.no_match_retries.or(defaults.no_match_retries).unwrap_or(DEFAULT_NO_MATCH_RETRIES);
         // An escalation with errors has been reported; the operator stands in
@@ -112,11 +107,22 @@ impl Validator<'_, '_, '_> {
             no_match_prompt,
             barge_in,
             no_input_timeout_ms: (timeout_s * 1000.0).round() as u64,
+            incomplete_timeout_ms: (incomplete_s * 1000.0).round() as u64,
             max_no_input,
             max_no_match,
             escalation,
             options,
             globals: globals_on,
+        }
+    }
+
+    fn seconds(&mut self, v: Option<&At<f64>>, name: &str, (lo, hi): (f64, f64)) -> Option<f64> {
+        let At { value, span } = v?;
+        if (lo..=hi).contains(value) {
+            Some(*value)
+        } else {
+            self.rep.error(span, format!("`{name}` must be {lo} to {hi} seconds, found {value}"), None);
+            None
         }
     }
 
@@ -276,6 +282,7 @@ pub(super) struct Settings {
     barge_in: Option<bool>,
     globals: Option<bool>,
     timeout_s: Option<f64>,
+    incomplete_s: Option<f64>,
     no_input_retries: Option<u32>,
     no_match_retries: Option<u32>,
     /// `Some(None)`: given but invalid.
