@@ -142,3 +142,22 @@ fn an_early_answer_hears_the_held_words() {
     let out = h.recognized("um billing", Some("billing"), 0.95);
     assert!(out.iter().any(|l| l.ends_with("intent main/billing Speech 0.95")), "{out:?}");
 }
+
+/// The caller goes on before the first words are even recognised (a busy
+/// recogniser): the answer in flight is superseded by one for both pieces,
+/// not by the second piece alone.
+#[test]
+fn speech_before_the_first_words_are_recognised_is_heard_with_them() {
+    let mut h = holding(LoudnessVad::new());
+    assert_eq!(h.speak(400), s(&["recognize 1"]));
+    let first = samples_heard(&h);
+    assert_eq!(h.speak(300), s(&["recognize 2"]));
+    assert!(samples_heard(&h) > first, "the second request carries the first words");
+    let stale = h.send(Input::Recognized {
+        request: 1,
+        result: Recognition { text: "I'd like to".into(), ..Default::default() },
+    });
+    assert!(stale.is_empty(), "the first answer is stale: {stale:?}");
+    let out = h.recognized("I'd like to pay my bill", Some("billing"), 0.95);
+    assert!(out.iter().any(|l| l.ends_with("intent main/billing Speech 0.95")), "{out:?}");
+}

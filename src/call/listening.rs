@@ -73,14 +73,17 @@ impl Call {
         self.ask_recognition(u, false, out);
     }
 
-    /// `u`, after the words held as unfinished when there are some: the
-    /// caller went on with the same answer.
+    /// `u`, after the words the caller said before it in the same answer:
+    /// ones held as unfinished, or ones still being recognised (the caller
+    /// went on before the call could answer them).
     fn with_held_words(&self, u: Utterance) -> Utterance {
-        match &self.held {
-            // Too long to hear as one: the caller has moved on.
-            Some(held) => held.pending.utterance.followed_by(&u).unwrap_or(u),
-            None => u,
-        }
+        let before = match (&self.held, &self.pending) {
+            (Some(held), _) => &held.pending.utterance,
+            (None, Some(p)) if !p.early => &p.utterance,
+            _ => return u,
+        };
+        // Too long to hear as one: the caller has moved on.
+        before.followed_by(&u).unwrap_or(u)
     }
 
     /// Keeps an answer the call cannot act on yet (see [`Held`]) while the
