@@ -66,8 +66,9 @@ pub enum Verdict {
 /// End of speech to the machine's answer, for one recognised utterance.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Latency {
-    /// Silence the detector waited for before closing the utterance
-    /// (virtual call time, ms).
+    /// Silence the call waited for before answering (virtual call time,
+    /// ms): the detector's end of utterance, or for words the call could
+    /// not act on yet, the menu's `incomplete_timeout`.
     pub endpoint_ms: f64,
     /// Wall-clock time from handing the words to the recogniser to the
     /// machine's outputs: recognition plus decision (ms).
@@ -487,7 +488,7 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
         "Calls: silence while the greeting plays, the clip (Speech Commands through 8 kHz µ-law; FSDD after pressing the collect key), {TRAILING_MS} ms of silence; noise = testdata/noise under the whole call."
     );
     println!(
-        "Latency per utterance, ms: endpoint wait (silence the VAD waited for, call time); recognition and decision (wall clock), which starts {} ms before a pause is long enough to act on, or at the end of the utterance; end of speech → action = the later of the two. {}\n",
+        "Latency per utterance, ms: endpoint wait (silence waited for, call time: the end of the utterance, or the menu's incomplete_timeout for words the call could not act on yet); recognition and decision (wall clock), which starts {} ms before a pause is long enough to act on, or at the end of the utterance; end of speech → action = the later of the two. {}\n",
         hotline::asr::PAUSE_HEAD_START_MS,
         super::machine()
     );
