@@ -501,11 +501,6 @@ struct Decision<'a> {
     confidence: f32,
 }
 
-/// The best answer and how sure we are of it. Within a kind (menu options,
-/// digit strings) the rank score decides; between the kinds' winners the
-/// log-probability decides, as their priors are not comparable.
-/// Confidence = the winner's kind's share of the probability × the softmax
-/// of the rank scores within its kind.
 /// Whether a digit-string answer only lengthens what the open transcript
 /// reads: the caller said fewer digits than the step takes ("9 0 2 1 0"
 /// for 15), and the digit search, which can only answer with a length the
@@ -520,6 +515,11 @@ fn fills_out_short_digits(answer: &str, open_text: &str, grammar: &Grammar) -> b
     }
 }
 
+/// The best answer and how sure we are of it. Within a kind (menu options,
+/// digit strings) the rank score decides; between the kinds' winners the
+/// log-probability decides, as their priors are not comparable.
+/// Confidence = the winner's kind's share of the probability × the softmax
+/// of the rank scores within its kind.
 fn decide<'a>(options: &'a [Answer], digits: &'a [Answer]) -> Option<Decision<'a>> {
     let lse = |xs: &[Answer], f: fn(&Answer) -> f32| log_sum_exp(&xs.iter().map(f).collect::<Vec<_>>());
     let raw_all = log_sum_exp(&[lse(options, |a| a.logprob), lse(digits, |a| a.logprob)]);
@@ -543,5 +543,23 @@ impl Recognizer for GrammarWhisper {
             self.compiled(&choices, grammar.language)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fills_out_short_digits;
+    use crate::asr::Grammar;
+
+    #[test]
+    fn a_digit_answer_that_only_repeats_a_shorter_transcript_is_no_answer() {
+        let fifteen = Grammar { digits: Some((15, 15)), ..Default::default() };
+        assert!(fills_out_short_digits("902109021090210", "90210", &fifteen));
+        assert!(fills_out_short_digits("100019021090210", "10001 90210", &fifteen));
+        // The transcript reads all fifteen, or other words: the search decides.
+        assert!(!fills_out_short_digits("100019021001803", "10001 90210 01803", &fifteen));
+        assert!(!fills_out_short_digits("100019021001803", "please hold on", &fifteen));
+        // Digits the transcript does not begin: not a repetition of it.
+        assert!(!fills_out_short_digits("451234", "9 9", &Grammar { digits: Some((6, 6)), ..Default::default() }));
     }
 }
