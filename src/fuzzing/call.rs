@@ -50,8 +50,13 @@ struct Driver {
 }
 
 impl Driver {
-    fn new() -> Driver {
-        let call = Call::new(Arc::new(test_dialplan()), Arc::new(crate::intent::TextMatcher::default()));
+    /// `incomplete_ms`: how long each menu holds words it cannot act on.
+    fn new(incomplete_ms: u64) -> Driver {
+        let mut plan = test_dialplan();
+        for menu in plan.menus.values_mut() {
+            menu.incomplete_timeout_ms = incomplete_ms;
+        }
+        let call = Call::new(Arc::new(plan), Arc::new(crate::intent::TextMatcher::default()));
         Driver {
             call,
             voice: VoiceFeed::new(LoudnessVad::new()),
@@ -213,7 +218,7 @@ enum Quiet {
 /// call ends (transfer or hang-up) within a few prompts and timeouts.
 pub fn fuzz_call(data: &[u8]) {
     let mut e = Entropy::new(data);
-    let mut d = Driver::new();
+    let mut d = Driver::new(*e.pick(&[0, 2_000]));
     if e.one_in(4) {
         // Inputs before the call is connected are ignored, not fatal.
         for _ in 0..e.below(4) {
