@@ -77,6 +77,10 @@ pub struct Latency {
     /// started at a lull and took longer than the rest of the pause, the
     /// moment its answer was back (ms).
     pub action_ms: f64,
+    /// The answer acted on the words (an option, a global, a value or a
+    /// detail), rather than asking a question or saying it did not
+    /// understand.
+    pub acted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -297,15 +301,25 @@ fn speech_path(events: &[Event]) -> String {
 fn latencies(events: &[Event], timings: &[DecisionTiming]) -> Vec<Latency> {
     events
         .iter()
-        .filter_map(|e| match e {
+        .enumerate()
+        .filter_map(|(i, e)| match e {
             Event::Utterance { t_ms, end_ms, .. } => {
                 let timing = timings.iter().find(|t| t.t_ms == *t_ms)?;
                 let decision_ms = timing.wall.as_secs_f64() * 1000.0;
                 let answered_ms = timing.asked_ms as f64 + decision_ms;
+                // What the machine did with these words, in the same instant.
+                let acted = events[i + 1..].iter().take_while(|e| !matches!(e, Event::Utterance { .. })).any(|e| {
+                    matches!(
+                        e,
+                        Event::Intent { t_ms: t, source: Source::Speech, .. } | Event::Collect { t_ms: t, .. } | Event::Slot { t_ms: t, .. }
+                            if t == t_ms
+                    )
+                });
                 Some(Latency {
                     endpoint_ms: t_ms.saturating_sub(*end_ms) as f64,
                     decision_ms,
                     action_ms: (*t_ms as f64).max(answered_ms) - *end_ms as f64,
+                    acted,
                 })
             }
             _ => None,
@@ -341,7 +355,12 @@ impl CallTally {
 
     /// p50 and p95 of one part of the latency (ms).
     pub fn latency(&self, part: fn(&Latency) -> f64) -> (f64, f64) {
-        let mut v: Vec<f64> = self.latencies.iter().map(part).collect();
+        self.latency_of(part, |_| true)
+    }
+
+    /// p50 / p95 of `part` over the utterances `which` keeps.
+    pub fn latency_of(&self, part: fn(&Latency) -> f64, which: fn(&Latency) -> bool) -> (f64, f64) {
+        let mut v: Vec<f64> = self.latencies.iter().filter(|l| which(l)).map(part).collect();
         v.sort_by(f64::total_cmp);
         (percentile(&v, 0.5), percentile(&v, 0.95))
     }
@@ -488,12 +507,12 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
         "Calls: silence while the greeting plays, the clip (Speech Commands through 8 kHz µ-law; FSDD after pressing the collect key), {TRAILING_MS} ms of silence; noise = testdata/noise under the whole call."
     );
     println!(
-        "Latency per utterance, ms: endpoint wait (silence waited for, call time: the end of the utterance, or the menu's incomplete_timeout for words the call could not act on yet); recognition and decision (wall clock), which starts {} ms before a pause is long enough to act on, or at the end of the utterance; end of speech → action = the later of the two. {}\n",
+        "Latency per utterance, ms: endpoint wait (silence waited for, call time: the end of the utterance, or the menu's incomplete_timeout for words the call could not act on yet); recognition and decision (wall clock), which starts {} ms before a pause is long enough to act on, or at the end of the utterance; end of speech → action = the later of the two, over every answer, and over the words acted on (an option, a value or a detail taken; not a question or a no-match). {}\n",
         hotline::asr::PAUSE_HEAD_START_MS,
         super::machine()
     );
-    println!("| set | noise | calls | correct at once | confirmed | wrong action | false accepts | endpoint wait p50 / p95 | recognition + decision p50 / p95 | end of speech → action p50 / p95 |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| set | noise | calls | correct at once | confirmed | wrong action | false accepts | endpoint wait p50 / p95 | recognition + decision p50 / p95 | end of speech → action p50 / p95 | … words acted on p50 / p95 |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let snrs: &[Option<f32>] = if args.noise { &[None, Some(12.0), Some(6.0)] } else { &[None] };
     for set in &sets {
         for snr in snrs {
@@ -526,13 +545,14 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
                 (pct(t.at_once, t.calls), pct(t.confirmed, t.calls), pct(t.wrong_actions, t.calls), "—".into())
             };
             println!(
-                "| {} | {} | {} | {correct} | {confirmed} | {wrong} | {false_accepts} | {} | {} | {} |",
+                "| {} | {} | {} | {correct} | {confirmed} | {wrong} | {false_accepts} | {} | {} | {} | {} |",
                 set.name,
                 snr.map_or("clean".into(), |d| format!("{d} dB")),
                 t.calls,
                 fmt_pair(t.latency(|l| l.endpoint_ms)),
                 fmt_pair(t.latency(|l| l.decision_ms)),
                 fmt_pair(t.latency(|l| l.action_ms)),
+                fmt_pair(t.latency_of(|l| l.action_ms, |l| l.acted)),
             );
         }
     }
