@@ -6,7 +6,6 @@
 //! reprompts or a number made up to the step's length.
 use std::process::Command;
 
-use hotline::audio::{f32_to_i16, read_wav, write_wav};
 use testkit::testdata::testdata_dir;
 
 const RECORDING: &str = "sphinx4/digits_10001-90210-01803.wav";
@@ -37,23 +36,8 @@ fn a_number_read_in_groups_is_heard_as_one_answer_in_a_call() {
     let plan = dir.path().join("customers.toml");
     std::fs::write(&plan, DIALPLAN).unwrap();
     // The key at 0.5 s; the number from 6 s, after the step's question.
-    const RATE: u32 = 8000;
     const LEAD_MS: u64 = 6_000;
-    let speech = read_wav(&testdata_dir().join(RECORDING)).expect("testdata");
-    let mut samples = vec![0i16; (LEAD_MS * RATE as u64 / 1000) as usize];
-    samples.extend(f32_to_i16(&speech.to_f32_at(RATE).unwrap()));
-    samples.extend(vec![0i16; 4 * RATE as usize]);
-    let wav = dir.path().join("call.wav");
-    write_wav(&wav, RATE, &samples).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["replay", "--max-seconds", "30", "--dtmf", "1@0.5", "--dialplan"])
-        .arg(&plan)
-        .arg(&wav)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run hotline");
-    let timeline = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{timeline}\n{}", String::from_utf8_lossy(&out.stderr));
+    let timeline = super::replay_recording(&plan, RECORDING, LEAD_MS, &["--dtmf", "1@0.5"]);
     let events: Vec<serde_json::Value> = timeline.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     // The three groups, as the recording has them (sphinx4 TRANSCRIPTS).
     let (first_starts, last_ends) = (LEAD_MS + 800, LEAD_MS + 8_000);

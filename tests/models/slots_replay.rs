@@ -6,8 +6,6 @@ use std::process::Command;
 use hotline::audio::{f32_to_i16, read_wav, write_wav};
 use testkit::testdata::testdata_dir;
 
-const RATE: u32 = 8000;
-
 const DIALPLAN: &str = r#"
 [operator]
 extension = "100"
@@ -120,23 +118,7 @@ transfer = "204"
 /// (the caller waits a second, says it, then waits on the line): the JSON
 /// timeline.
 fn replay(plan: &std::path::Path, recording: &str) -> String {
-    let dir = plan.parent().unwrap();
-    let speech = read_wav(&testdata_dir().join(recording)).expect("testdata");
-    let mut samples = vec![0i16; RATE as usize];
-    samples.extend(f32_to_i16(&speech.to_f32_at(RATE).unwrap()));
-    samples.extend(vec![0i16; 3 * RATE as usize]);
-    let wav = dir.join("call.wav");
-    write_wav(&wav, RATE, &samples).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["replay", "--max-seconds", "30", "--dialplan"])
-        .arg(plan)
-        .arg(&wav)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run hotline");
-    let timeline = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{timeline}\n{}", String::from_utf8_lossy(&out.stderr));
-    timeline
+    super::replay_recording(plan, recording, 1_000, &[])
 }
 
 /// Through the phone band Whisper writes this real "four queen of clubs" as
