@@ -183,7 +183,11 @@ impl Call {
     /// after the pause: "4 5 1 2 … 7 8") that the open transcript reads the
     /// same way. (Asked for six or more digits after "4 5 1 2 3", the digit
     /// search wrote "4512345123": the words so far, repeated to a length
-    /// the step takes.)
+    /// the step takes.) A one-digit step's digit counts from the `confirm`
+    /// threshold, whatever the transcript: one digit cannot be such a
+    /// repetition, nothing more can follow it, and the end of the utterance
+    /// would act on the recogniser's digit anyway, 300 ms later (Whisper
+    /// writes a lone spoken digit as "A", "Bye" or "Please" often enough).
     pub(super) fn clear_at_once(&self, result: &Recognition) -> bool {
         let accept = self.plan.thresholds.accept;
         match &self.state {
@@ -199,11 +203,14 @@ impl Call {
             }
             State::Collect { collect, digits } => {
                 digits.is_empty()
-                    && result.confidence >= accept
                     && self.digits_from(result, collect).is_some_and(|d| {
                         no_more_digits(collect, &d)
                             && result.choice.as_ref() == Some(&d)
-                            && parse_digits(&result.text).as_ref() == Some(&d)
+                            && if d.len() == 1 {
+                                result.confidence >= self.plan.thresholds.confirm
+                            } else {
+                                result.confidence >= accept && parse_digits(&result.text).as_ref() == Some(&d)
+                            }
                     })
             }
             _ => false,

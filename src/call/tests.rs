@@ -387,6 +387,41 @@ fn a_digit_string_that_may_go_on_waits_for_the_end() {
     }
 }
 
+/// A one-digit step: the digit the recogniser chose is acted on at the
+/// pause from the `confirm` threshold (0.5 here) up, even when Whisper's
+/// open transcript writes it as another word ("A." for 8): the end of the
+/// utterance would take the same digit, later. Less sure digits, and words
+/// it found no digit in, wait for the end.
+#[test]
+fn a_single_digit_is_taken_at_the_pause_whatever_the_transcript() {
+    for (choice, confidence, at_pause) in
+        [(Some("8"), 0.95, true), (Some("8"), 0.6, true), (Some("8"), 0.4, false), (None, 0.0, false)]
+    {
+        let mut plan = test_dialplan();
+        let balance = plan.menus.get_mut("main").unwrap().options.iter_mut().find(|o| o.intent == "balance").unwrap();
+        let Action::Collect(collect) = &mut balance.action else { panic!("balance collects") };
+        (collect.min_digits, collect.max_digits) = (1, 1);
+        let mut h = Harness::with_plan(plan, LoudnessVad::with_pause(100));
+        h.send(Input::Start);
+        h.played(3_000);
+        h.audio(300, true);
+        h.audio(100, false);
+        h.recognized("balance", Some("balance"), 0.95);
+        h.played(2_000);
+
+        h.audio(400, true);
+        assert_eq!(h.audio(100, false), s(&["recognize 2"]), "the pause asks for an early answer");
+        let out = h.recognized("A.", choice, confidence);
+        if at_pause {
+            assert!(out.last().is_some_and(|l| l.ends_with("I heard 8. Is that right?")), "{out:?}");
+            assert!(h.audio(400, false).is_empty(), "no second recognition of the same digit");
+        } else {
+            assert!(out.is_empty(), "{choice:?} at {confidence}: waits for the end, {out:?}");
+            assert_eq!(h.audio(300, false), s(&["recognize 3"]), "the utterance's end asks again");
+        }
+    }
+}
+
 #[test]
 fn between_thresholds_the_machine_asks_and_acts_on_yes() {
     let mut h = Harness::started();
