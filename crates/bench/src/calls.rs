@@ -503,8 +503,13 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
         args.dialplan.display(),
         config.endpoint.pause_ms
     );
+    let said = if args.sentences {
+        "a real read sentence (ARCTIC, pocketsphinx, JFK) through 8 kHz µ-law"
+    } else {
+        "the clip (Speech Commands through 8 kHz µ-law; FSDD after pressing the collect key)"
+    };
     println!(
-        "Calls: silence while the greeting plays, the clip (Speech Commands through 8 kHz µ-law; FSDD after pressing the collect key), {TRAILING_MS} ms of silence; noise = testdata/noise under the whole call."
+        "Calls: silence while the greeting plays, {said}, {TRAILING_MS} ms of silence; noise = testdata/noise under the whole call."
     );
     println!(
         "Latency per utterance, ms: endpoint wait (silence waited for, call time: the end of the utterance, or the menu's incomplete_timeout for words the call could not act on yet); recognition and decision (wall clock), which starts {} ms before a pause is long enough to act on, or at the end of the utterance; end of speech → action = the later of the two, over every answer, and over the words acted on (an option, a value or a detail taken; not a question or a no-match). {}\n",
