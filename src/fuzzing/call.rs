@@ -26,6 +26,7 @@ const LABELS: &[Option<&str>] = &[
     Some("no"),
     Some("4512"),
     Some("45120000000"),
+    Some("8"),
     Some("zzz"),
     Some("back"),
     Some("internet"),
@@ -50,11 +51,21 @@ struct Driver {
 }
 
 impl Driver {
-    /// `incomplete_ms`: how long each menu holds words it cannot act on.
-    fn new(incomplete_ms: u64) -> Driver {
+    /// `incomplete_ms`: how long each menu holds words it cannot act on;
+    /// `max_digits`: the longest account number (1: a one-key step, whose
+    /// digit is taken at the caller's first pause).
+    fn new(incomplete_ms: u64, max_digits: usize) -> Driver {
         let mut plan = test_dialplan();
         for menu in plan.menus.values_mut() {
             menu.incomplete_timeout_ms = incomplete_ms;
+            for option in &mut menu.options {
+                if let crate::dialplan::Action::Collect(collect) = &mut option.action {
+                    if collect.choices.is_empty() {
+                        collect.min_digits = collect.min_digits.min(max_digits);
+                        collect.max_digits = max_digits;
+                    }
+                }
+            }
         }
         let call = Call::new(Arc::new(plan), Arc::new(crate::intent::TextMatcher::default()));
         Driver {
@@ -218,7 +229,7 @@ enum Quiet {
 /// call ends (transfer or hang-up) within a few prompts and timeouts.
 pub fn fuzz_call(data: &[u8]) {
     let mut e = Entropy::new(data);
-    let mut d = Driver::new(*e.pick(&[0, 2_000]));
+    let mut d = Driver::new(*e.pick(&[0, 2_000]), *e.pick(&[8, 1]));
     if e.one_in(4) {
         // Inputs before the call is connected are ignored, not fatal.
         for _ in 0..e.below(4) {
