@@ -3,6 +3,7 @@
 mod endpointing;
 mod grammar;
 mod language;
+mod one_digit;
 mod pauses;
 mod prompts;
 mod replay_paths;
