@@ -31,6 +31,12 @@ pub struct IntentsArgs {
     /// "no priors" column): a quicker run for comparing settings.
     #[arg(long, conflicts_with = "dialplan")]
     pub clean_only: bool,
+    /// In the noisy rows, the encoder's context after the utterance is the
+    /// line's noise going on, not digital silence (clips without speech get
+    /// the same length of silence): what the call's own background would
+    /// give it.
+    #[arg(long, conflicts_with_all = ["dialplan", "clean_only"])]
+    pub noise_context: bool,
     /// With --dialplan: rescore with this model the answers the first one
     /// would reject or confirm (as `[recognizer] second_model`).
     #[arg(long, requires = "dialplan")]
@@ -240,6 +246,12 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
         "Utterances: clips padded with {} ms of silence each side (no VAD); Speech Commands through 8 kHz µ-law; noise = testdata/noise (kitchen, exercise bike) mixed at the SNR over the speech part.\n",
         data::PAD_MS
     );
+    if args.noise_context {
+        println!(
+            "Noisy rows: the {} ms of context after each clip are the line's noise going on, not digital silence.\n",
+            configured.context_ms()
+        );
+    }
     let full_col = if args.full_window { " constrained, 30 s window |" } else { "" };
     println!(
         "| set | noise | clips | open decoding | constrained, no priors | constrained, utterance |{full_col} best-scoring answer | p50 ms | p95 ms | CPU ms per clip |"
@@ -249,6 +261,14 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
     let snrs: &[Option<f32>] = if args.clean_only { &[None] } else { &[None, Some(12.0), Some(6.0)] };
     for set in &sets {
         for &snr in snrs {
+            // The context as part of the clip, the encoder given none more.
+            let context_in_clip = (args.noise_context && snr.is_some()).then(|| configured.context_ms());
+            let with_context = |c: &TestUtterance| {
+                let mut c = c.clone();
+                let ms = context_in_clip.unwrap_or(0) as usize;
+                c.samples.extend(std::iter::repeat_n(0.0, ms * 16));
+                c
+            };
             let noisy;
             let set_here = match snr {
                 None => set,
@@ -260,9 +280,9 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
                         .enumerate()
                         .map(|(i, c)| {
                             if c.truth.is_empty() {
-                                c.clone()
+                                with_context(c)
                             } else {
-                                data::add_noise(c, &tracks[i % tracks.len()], db, i)
+                                data::add_noise(&with_context(c), &tracks[i % tracks.len()], db, i)
                             }
                         })
                         .collect();
@@ -270,13 +290,17 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
                     &noisy
                 }
             };
+            let padded = |o: &GrammarOptions| match context_in_clip {
+                Some(_) => GrammarOptions { padding: Padding::Utterance { margin_ms: 0 }, ..o.clone() },
+                None => o.clone(),
+            };
             let unbiased = if args.clean_only {
                 None
             } else {
-                rec.set_options(no_priors.clone());
+                rec.set_options(padded(&no_priors));
                 Some(run_set(&rec, set_here).map_err(|e| e.to_string())?)
             };
-            rec.set_options(configured.clone());
+            rec.set_options(padded(&configured));
             let t = run_set(&rec, set_here).map_err(|e| e.to_string())?;
             let full = if args.full_window && snr.is_none() {
                 rec.set_options(GrammarOptions { padding: Padding::FullWindow, ..configured.clone() });
