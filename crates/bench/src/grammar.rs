@@ -37,6 +37,10 @@ pub struct IntentsArgs {
     /// give it.
     #[arg(long, conflicts_with_all = ["dialplan", "clean_only"])]
     pub noise_context: bool,
+    /// Options' evidence is measured against the clip's own line with
+    /// nobody speaking (the same noise, elsewhere), not only quiet lines.
+    #[arg(long, conflicts_with_all = ["dialplan", "clean_only"])]
+    pub line_priors: bool,
     /// With --dialplan: rescore with this model the answers the first one
     /// would reject or confirm (as `[recognizer] second_model`).
     #[arg(long, requires = "dialplan")]
@@ -77,6 +81,8 @@ struct TestSet {
     out_of_grammar: bool,
     /// Clips at their recorded 16 kHz: noise is mixed in unfiltered too.
     wideband: bool,
+    /// Each clip's line with nobody speaking (for --line-priors).
+    lines: Vec<Vec<f32>>,
 }
 
 /// Counts and timings of one recogniser over one set of clips.
@@ -117,13 +123,13 @@ fn menu(words: &[&str]) -> Grammar {
     }
 }
 
-fn run_set(rec: &GrammarWhisper, set: &TestSet) -> Result<RecognitionTally, AsrError> {
+fn run_set(rec: &GrammarWhisper, set: &TestSet, line_priors: bool) -> Result<RecognitionTally, AsrError> {
     let mut t = RecognitionTally::default();
     // The grammar's one-time preparation (its priors) is not a clip's cost.
     hotline::asr::Recognizer::prepare(rec, &set.grammar)?;
     let cpu_start = super::cpu_ms();
-    for clip in &set.clips {
-        let d = rec.recognize_detailed(&clip.samples, &set.grammar)?;
+    for (clip, line) in set.clips.iter().zip(&set.lines) {
+        let d = rec.recognize_on_line(&clip.samples, &set.grammar, line_priors.then_some(line.as_slice()))?;
         let choice = d.recognition.choice.as_deref().map(data::normalise);
         let best = d.best.as_ref().map(|b| data::normalise(&b.text));
         let open = data::normalise(&clean_transcript(&d.open.text));
@@ -147,7 +153,7 @@ fn run_set(rec: &GrammarWhisper, set: &TestSet) -> Result<RecognitionTally, AsrE
 
 fn sets(testdata: &std::path::Path, every: usize) -> Result<Vec<TestSet>, String> {
     let words20: Vec<&str> = data::COMMAND_WORDS.iter().chain(data::DIGIT_WORDS.iter()).copied().collect();
-    let fsdd = data::fsdd_test(testdata, 5)?.into_iter().step_by(every.max(1)).collect();
+    let fsdd: Vec<TestUtterance> = data::fsdd_test(testdata, 5)?.into_iter().step_by(every.max(1)).collect();
     let commands = data::speech_commands_phone(testdata, every)?;
     let wideband = data::speech_commands_wideband(testdata, every)?;
     let tracks = data::noise_tracks(testdata)?;
@@ -155,12 +161,24 @@ fn sets(testdata: &std::path::Path, every: usize) -> Result<Vec<TestSet>, String
     // alone, and silence.
     let mut oog: Vec<TestUtterance> =
         commands.iter().filter(|c| data::DIGIT_WORDS.contains(&c.truth.as_str())).cloned().collect();
-    oog.extend(data::noise_clips(&tracks, (40 / every.max(1)).max(4), 1500));
+    let noise = data::noise_clips(&tracks, (40 / every.max(1)).max(4), 1500);
+    // A noise clip's line: the same track just after it.
+    let mut oog_lines: Vec<Vec<f32>> = oog.iter().map(|c| vec![0.0; c.samples.len()]).collect();
+    for (i, c) in noise.iter().enumerate() {
+        let track = &tracks[i % tracks.len()];
+        let len = c.samples.len();
+        let start = (i / tracks.len() * len * 3 + len) % (track.len() - len + 1);
+        oog_lines.push(track[start..start + len].to_vec());
+    }
+    oog.extend(noise);
     oog.push(TestUtterance { name: "silence".into(), samples: vec![0.0; 16_000], truth: String::new() });
+    oog_lines.push(vec![0.0; 16_000]);
+    let quiet = |clips: &[TestUtterance]| clips.iter().map(|c| vec![0.0; c.samples.len()]).collect::<Vec<_>>();
     Ok(vec![
         TestSet {
             name: "FSDD digits (8 kHz), digits:1",
             grammar: Grammar { digits: Some((1, 1)), ..Default::default() },
+            lines: quiet(&fsdd),
             clips: fsdd,
             out_of_grammar: false,
             wideband: false,
@@ -168,6 +186,7 @@ fn sets(testdata: &std::path::Path, every: usize) -> Result<Vec<TestSet>, String
         TestSet {
             name: "Speech Commands via µ-law, 20 words",
             grammar: menu(&words20),
+            lines: quiet(&commands),
             clips: commands,
             out_of_grammar: false,
             wideband: false,
@@ -176,6 +195,7 @@ fn sets(testdata: &std::path::Path, every: usize) -> Result<Vec<TestSet>, String
         TestSet {
             name: "Speech Commands at 16 kHz (not phone band), 20 words",
             grammar: menu(&words20),
+            lines: quiet(&wideband),
             clips: wideband,
             out_of_grammar: false,
             wideband: true,
@@ -184,6 +204,7 @@ fn sets(testdata: &std::path::Path, every: usize) -> Result<Vec<TestSet>, String
             name: "out-of-grammar → false accepts (10-word menu)",
             grammar: menu(&data::COMMAND_WORDS),
             clips: oog,
+            lines: oog_lines,
             out_of_grammar: true,
             wideband: false,
         },
@@ -252,6 +273,11 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
             configured.context_ms()
         );
     }
+    if args.line_priors {
+        println!(
+            "Menu options must also beat their score on each clip's own line with nobody speaking (silence on clean rows, the same noise elsewhere on noisy ones).\n"
+        );
+    }
     let full_col = if args.full_window { " constrained, 30 s window |" } else { "" };
     println!(
         "| set | noise | clips | open decoding | constrained, no priors | constrained, utterance |{full_col} best-scoring answer | p50 ms | p95 ms | CPU ms per clip |"
@@ -274,19 +300,25 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
                 None => set,
                 Some(db) => {
                     let tracks = if set.wideband { &wide_noise } else { &phone_noise };
-                    let clips = set
+                    let (clips, lines) = set
                         .clips
                         .iter()
+                        .zip(&set.lines)
                         .enumerate()
-                        .map(|(i, c)| {
+                        .map(|(i, (c, line))| {
+                            let c = with_context(c);
+                            let track = &tracks[i % tracks.len()];
                             if c.truth.is_empty() {
-                                with_context(c)
+                                let mut line = line.clone();
+                                line.resize(c.samples.len(), 0.0);
+                                (c, line)
                             } else {
-                                data::add_noise(&with_context(c), &tracks[i % tracks.len()], db, i)
+                                let line = data::line_noise(&c, track, db, i, c.samples.len());
+                                (data::add_noise(&c, track, db, i), line)
                             }
                         })
-                        .collect();
-                    noisy = TestSet { clips, grammar: set.grammar.clone(), ..*set };
+                        .unzip();
+                    noisy = TestSet { clips, lines, grammar: set.grammar.clone(), ..*set };
                     &noisy
                 }
             };
@@ -298,13 +330,13 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
                 None
             } else {
                 rec.set_options(padded(&no_priors));
-                Some(run_set(&rec, set_here).map_err(|e| e.to_string())?)
+                Some(run_set(&rec, set_here, args.line_priors).map_err(|e| e.to_string())?)
             };
             rec.set_options(padded(&configured));
-            let t = run_set(&rec, set_here).map_err(|e| e.to_string())?;
+            let t = run_set(&rec, set_here, args.line_priors).map_err(|e| e.to_string())?;
             let full = if args.full_window && snr.is_none() {
                 rec.set_options(GrammarOptions { padding: Padding::FullWindow, ..configured.clone() });
-                let f = run_set(&rec, set_here).map_err(|e| e.to_string())?;
+                let f = run_set(&rec, set_here, args.line_priors).map_err(|e| e.to_string())?;
                 format!(" {} |", RecognitionTally::pct(f.constrained_ok, f.n))
             } else if args.full_window {
                 " — |".into()

@@ -182,6 +182,21 @@ pub fn add_noise(clip: &TestUtterance, noise: &[f32], snr_db: f32, seed: usize) 
     TestUtterance { name: format!("{}+{snr_db}dB", clip.name), samples, truth: clip.truth.clone() }
 }
 
+/// The line `add_noise` puts `clip` on, with nobody speaking: `len`
+/// samples of the same track at the same level, from elsewhere in it (what
+/// the caller's line carries before they speak).
+pub fn line_noise(clip: &TestUtterance, noise: &[f32], snr_db: f32, seed: usize, len: usize) -> Vec<f32> {
+    let speech_power = active_power(&clip.samples);
+    let n = clip.samples.len();
+    if noise.len() < n.max(len) || speech_power <= 0.0 {
+        return vec![0.0; len];
+    }
+    let start = (seed.wrapping_mul(7919) * 160) % (noise.len() - n + 1);
+    let gain = (speech_power / power(&noise[start..start + n]).max(1e-12) / 10f32.powf(snr_db / 10.0)).sqrt();
+    let other = (start + noise.len() / 2) % (noise.len() - len + 1);
+    noise[other..other + len].iter().map(|z| (gain * z).clamp(-1.0, 1.0)).collect()
+}
+
 fn active_power(x: &[f32]) -> f32 {
     let win = 160;
     let powers: Vec<f32> = x.chunks(win).map(power).collect();
