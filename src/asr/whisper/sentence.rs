@@ -131,18 +131,20 @@ pub fn find_in_sentence(
     }))
 }
 
-/// The transcript without a sentence that repeats the one before it
-/// ("A regular tea, please. A regular tea, please."): Whisper loops like
-/// that on the silence after a short utterance, and the copies would only
-/// lengthen every sentence scored.
+/// The transcript without a sentence it already has ("A regular tea,
+/// please. A regular tea, please.", or "Three small teas. Thank you." three
+/// times over): Whisper loops like that on the silence after a short
+/// utterance, one sentence or several. The copies would lengthen every
+/// sentence scored, and a phrase put in one copy is contradicted by the
+/// others, so the audio could not prefer it.
 fn without_repeated_sentences(tokens: &[u32], ends: &EndTokens) -> Vec<u32> {
     let mut out: Vec<u32> = Vec::with_capacity(tokens.len());
-    let mut last: &[u32] = &[];
+    let mut seen: Vec<&[u32]> = Vec::new();
     for sentence in tokens.split_inclusive(|t| ends.final_tokens.contains(t)) {
-        if sentence != last {
+        if !seen.contains(&sentence) {
             out.extend_from_slice(sentence);
+            seen.push(sentence);
         }
-        last = sentence;
     }
     out
 }
@@ -160,7 +162,7 @@ fn hypotheses(words: &[&str], choices: &[GrammarChoice]) -> Vec<Hypothesis> {
             // "two iced coffees": where the span ends in a plural, the
             // phrase is tried in the plural too, and the audio decides.
             if let Some(plural) = plural_of_last(&phrase_words, &bare(words[start + len - 1])) {
-                put.push(plural);
+                put.push(counted(plural, &bare(words[start])));
             }
             for phrase_words in put {
                 let text = substitute(words, start, len, &phrase_words);
@@ -263,6 +265,20 @@ fn plural_of_last(phrase: &[String], heard: &str) -> Option<Vec<String>> {
     let mut out = phrase.to_vec();
     *out.last_mut()? = plural;
     Some(out)
+}
+
+/// A plural phrase put in place of a span that opens with `first`,
+/// without the "a" a plural cannot have: a number said there takes its
+/// place ("two large lattes" for "a large latte"), so the quantity stays
+/// in the sentence scored; otherwise the article just goes.
+fn counted(plural: Vec<String>, first: &str) -> Vec<String> {
+    match plural.as_slice() {
+        [article, rest @ ..] if !rest.is_empty() && matches!(article.as_str(), "a" | "an") => {
+            let number = crate::intent::parse_digits(first).map(|_| first.to_string());
+            number.into_iter().chain(rest.iter().cloned()).collect()
+        }
+        _ => plural,
+    }
 }
 
 /// How alike two word sequences are in spelling or in sound (0..1).
@@ -410,6 +426,10 @@ mod tests {
         let ends = EndTokens { tokens: vec![50256, 13, 11], final_tokens: vec![50256, 13] };
         let looped = [1, 2, 3, 13, 1, 2, 3, 13, 1, 2, 3, 13];
         assert_eq!(without_repeated_sentences(&looped, &ends), [1, 2, 3, 13]);
+        // A loop of two sentences ("Three small teas. Thank you." over and
+        // over) is read once too.
+        let looped = [1, 2, 13, 7, 8, 13, 1, 2, 13, 7, 8, 13, 1, 2, 13];
+        assert_eq!(without_repeated_sentences(&looped, &ends), [1, 2, 13, 7, 8, 13]);
         // Different sentences, and words said twice inside one, stay.
         let said = [1, 1, 13, 4, 5, 13, 1, 1];
         assert_eq!(without_repeated_sentences(&said, &ends), said);
@@ -458,6 +478,14 @@ mod tests {
         let words: Vec<&str> = "two small lattes please".split_whitespace().collect();
         let hs = hypotheses(&words, &[choice("latte", &["latte"])]);
         assert!(hs.iter().any(|h| h.text == "two small lattes please"), "{hs:?}");
+        // A plural has no "a": the number said takes its place, or it goes.
+        let words: Vec<&str> = "Can I get two medium-ocas with milk?".split_whitespace().collect();
+        let hs = hypotheses(&words, &[choice("mocha", &["a medium mocha"])]);
+        assert!(hs.iter().any(|h| h.text == "Can I get two medium mochas with milk?"), "{hs:?}");
+        let phrase = |p: &str| -> Vec<String> { p.split(' ').map(String::from).collect() };
+        assert_eq!(counted(phrase("a large lattes"), "3"), phrase("3 large lattes"));
+        assert_eq!(counted(phrase("a large lattes"), "get"), phrase("large lattes"));
+        assert_eq!(counted(phrase("iced coffees"), "two"), phrase("iced coffees"));
         assert_eq!(plural_of_last(&["berry".into()], "berries"), Some(vec!["berries".to_string()]));
         assert_eq!(plural_of_last(&["latte".into()], "latte"), None);
     }
