@@ -34,6 +34,7 @@ use self::model::{log_sum_exp, WhisperModel};
 use self::score::CompiledChoices;
 use super::models::ModelPaths;
 use super::{AsrError, Grammar, Language, OptionScore, OptionScores, Recognition, Recognizer};
+use crate::intent::script::units;
 
 /// How much audio the encoder sees.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,6 +117,9 @@ pub const SECOND_PASS_CONTEXT_MS: u32 = 4000;
 const COMPILED_CACHE: usize = 64;
 /// Longest transcript open decoding writes (tokens).
 const MAX_OPEN_TOKENS: usize = 120;
+/// A choice of the whole utterance with less posterior than this (the
+/// dialplans' default `accept`) is also looked for inside the sentence.
+const UNSURE: f32 = 0.85;
 /// Longest digit string a grammar may ask for.
 pub const MAX_DIGITS: usize = 32;
 
@@ -388,6 +392,20 @@ impl GrammarWhisper {
                     }
                 } else if out_of_grammar || fills_out_short_digits(&answer.text, &open_text, grammar) {
                     (None, confidence)
+                } else if confidence < UNSURE && !options.is_empty() && units(&open_text).len() > 1 {
+                    // The options scored alone fit a sentence about equally
+                    // ("I'd like a large hot chocolate with milk, please"
+                    // against "a large hot chocolate" and "a large tea"):
+                    // scored in place inside it, the same option may be
+                    // plain. Another option found there is not taken: where
+                    // the two readings disagree, the first one stands.
+                    sentence_answer = self
+                        .find_in_sentence(&audio, &prefix, &open, &choices)?
+                        .filter(|s| s.label == answer.text && s.confidence > confidence);
+                    match &sentence_answer {
+                        Some(s) => (Some(s.label.clone()), s.confidence),
+                        None => (Some(answer.text.clone()), confidence),
+                    }
                 } else {
                     (Some(answer.text.clone()), confidence)
                 }

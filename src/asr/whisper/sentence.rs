@@ -213,8 +213,13 @@ pub(super) fn best_span(
         return None;
     }
     let target = join_units(phrase);
+    // Whisper writes a long word it mishears as several short ones ("cap
+    // your Cheenos" for "cappuccinos"): a span may have a word for every
+    // four letters of the phrase.
+    let letters = phrase.iter().map(|w| w.chars().count()).sum::<usize>();
+    let longest = (n + 1).max(letters.div_ceil(4));
     let mut best: Option<(usize, usize, f64)> = None;
-    for len in n.saturating_sub(1).max(1)..=n + 1 {
+    for len in n.saturating_sub(1).max(1)..=longest {
         for start in 0..=words.len().saturating_sub(len) {
             if start + len > words.len() {
                 break;
@@ -495,6 +500,18 @@ mod tests {
         let words: Vec<&str> = "I'd like a housecoffee.".split_whitespace().collect();
         let hs = hypotheses(&words, &[choice("house_coffee", &["house coffee"])]);
         assert_eq!(hs[0].text, "I'd like a house coffee.");
+    }
+
+    #[test]
+    fn a_long_word_heard_as_several_is_replaced_whole() {
+        let words: Vec<&str> = "Hi, can I get 2 medium cap your Cheenos, thanks.".split_whitespace().collect();
+        let hs = hypotheses(&words, &[choice("cappuccino", &["a medium cappuccino"])]);
+        assert!(hs.iter().any(|h| h.text == "Hi, can I get 2 medium cappuccinos, thanks."), "{hs:?}");
+        // Five words for "a medium cappuccino" (17 letters), two for "tea".
+        let phrase = |p: &str| -> Vec<String> { p.split(' ').map(String::from).collect() };
+        let span = |p: &str| best_span(&words, &phrase(p), |_, _| true).map(|(start, len, _)| (start, len));
+        assert_eq!(span("a medium cappuccino"), Some((4, 5)));
+        assert!(span("tea").is_none_or(|(_, len)| len <= 2));
     }
 
     #[test]
