@@ -153,6 +153,21 @@ dtmf = "4"
 transfer = "201"
 "#;
 
+/// `text` spoken by the Piper voice as a caller's line would carry it
+/// (`hotline say --rate 8000`), written to `dir/NAME.wav`.
+fn spoken_by_piper(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let wav = dir.join(format!("{name}.wav"));
+    let said = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["say", "--rate", "8000", "--text", text, "--out"])
+        .arg(&wav)
+        .arg("--cache")
+        .arg(dir.join("cache"))
+        .output()
+        .expect("run hotline say");
+    assert!(said.status.success(), "say {text:?}: {}", String::from_utf8_lossy(&said.stderr));
+    wav
+}
+
 /// Orders for several say the drink in the plural, after a number where
 /// the phrase has "a" ("three medium mochas" for `a {size} mocha`), and a
 /// short one leaves Whisper repeating it on the silence after ("Three
@@ -173,15 +188,7 @@ fn orders_for_several_are_found_with_their_quantity() {
     let mut found = 0;
     let mut report = String::new();
     for (i, (text, option, quantity)) in orders.iter().enumerate() {
-        let wav = dir.path().join(format!("order{i}.wav"));
-        let said = Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .args(["say", "--rate", "8000", "--text", text, "--out"])
-            .arg(&wav)
-            .arg("--cache")
-            .arg(dir.path().join("cache"))
-            .output()
-            .expect("run hotline say");
-        assert!(said.status.success(), "say {text:?}: {}", String::from_utf8_lossy(&said.stderr));
+        let wav = spoken_by_piper(dir.path(), &format!("order{i}"), text);
         let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
             .args(["transcribe", "--threads", "1", "--grammar"])
             .arg(format!("main@{}", plan.display()))
@@ -211,9 +218,8 @@ fn orders_for_several_are_found_with_their_quantity() {
 /// options' phrases fit that sentence about equally, and the best of them,
 /// `mocha`, had 0.37 of the posterior (0.55 in another rendering), which a
 /// call takes for no answer (or asks about). Scored in place inside the
-/// sentence, mocha is plain. A sentence naming a
-/// drink the menu lacks is still no answer. (The Piper voice as the caller:
-/// a path test.)
+/// sentence, mocha is plain. A sentence naming a drink the menu lacks is
+/// still no answer. (The Piper voice as the caller: a path test.)
 #[test]
 fn an_option_the_phrases_alone_cannot_tell_apart_is_found_in_the_sentence() {
     let dir = tempfile::tempdir().unwrap();
@@ -223,15 +229,7 @@ fn an_option_the_phrases_alone_cannot_tell_apart_is_found_in_the_sentence() {
         ("A medium mocha with almond milk, thanks.", Some("mocha")),
         ("Give me a large hot chocolate with skim milk, please.", None),
     ] {
-        let wav = dir.path().join("order.wav");
-        let said = Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .args(["say", "--rate", "8000", "--text", text, "--out"])
-            .arg(&wav)
-            .arg("--cache")
-            .arg(dir.path().join("cache"))
-            .output()
-            .expect("run hotline say");
-        assert!(said.status.success(), "say {text:?}: {}", String::from_utf8_lossy(&said.stderr));
+        let wav = spoken_by_piper(dir.path(), "order", text);
         let heard = chosen_with(&format!("main@{}", plan.display()), wav.to_str().unwrap());
         let (option, confidence, open) = heard.iter().find(|(c, _, _)| !c.is_empty()).cloned().unwrap_or_default();
         match wanted {
