@@ -34,6 +34,10 @@ pub struct Endpointer {
     speech: Option<Speech>,
     /// A prompt is playing: speech must clear the barge-in threshold.
     prompt_playing: bool,
+    /// The caller got the floor, in silence, since the last window was
+    /// handed out: the network should hear the next one with a fresh
+    /// state (`EndpointConfig::restart_when_listening`).
+    floor_given: bool,
 }
 
 struct Speech {
@@ -66,6 +70,7 @@ impl Endpointer {
             processed: 0,
             speech: None,
             prompt_playing: false,
+            floor_given: false,
         }
     }
 
@@ -121,7 +126,19 @@ impl Endpointer {
     /// Whether a prompt is playing to the caller now (see
     /// `EndpointConfig::threshold` and `listening_threshold`).
     pub fn set_prompt_playing(&mut self, playing: bool) {
+        // Speech in progress keeps its state: restarting mid-word would
+        // cut the utterance the caller is saying over the prompt's end.
+        if self.prompt_playing && !playing && self.speech.is_none() && self.cfg.restart_when_listening {
+            self.floor_given = true;
+        }
         self.prompt_playing = playing;
+    }
+
+    /// Whether the network must start afresh before scoring the next
+    /// window: the caller got the floor, in silence, since the last one.
+    /// True once per hand-over.
+    pub fn take_restart(&mut self) -> bool {
+        std::mem::take(&mut self.floor_given)
     }
 
     /// The listener acted on a pause: forget the utterance in progress, so
@@ -304,6 +321,34 @@ mod tests {
         assert!(feed(&mut e, 10, 0.5, 0.45).is_empty());
         e.set_prompt_playing(false);
         assert_eq!(names(&feed(&mut e, 4, 0.5, 0.45)), ["start@320"]);
+    }
+
+    #[test]
+    fn the_network_restarts_once_when_the_caller_gets_the_floor_in_silence() {
+        let mut e = Endpointer::new(cfg());
+        e.set_prompt_playing(true);
+        feed(&mut e, 10, 0.0, 0.1); // line noise under the prompt
+        assert!(!e.take_restart(), "nothing to restart while the prompt plays");
+        e.set_prompt_playing(false);
+        assert!(e.take_restart());
+        assert!(!e.take_restart(), "once per hand-over");
+        e.set_prompt_playing(false);
+        feed(&mut e, 10, 0.0, 0.1);
+        assert!(!e.take_restart(), "the caller already had the floor");
+    }
+
+    #[test]
+    fn speech_over_the_end_of_a_prompt_keeps_the_networks_state() {
+        let mut e = Endpointer::new(cfg());
+        e.set_prompt_playing(true);
+        assert_eq!(names(&feed(&mut e, 5, 0.5, 0.9)), ["start@0"]); // a barge-in
+        e.set_prompt_playing(false);
+        assert!(!e.take_restart(), "a restart would cut the word being said");
+        let off = EndpointConfig { restart_when_listening: false, ..cfg() };
+        let mut e = Endpointer::new(off);
+        e.set_prompt_playing(true);
+        e.set_prompt_playing(false);
+        assert!(!e.take_restart(), "restart_when_listening = false");
     }
 
     #[test]

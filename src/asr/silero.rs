@@ -118,6 +118,9 @@ impl SileroVad {
         if self.failed {
             return;
         }
+        if self.endpointer.take_restart() {
+            self.stream = VadStream::default();
+        }
         match self.model.score(&mut [(window, &mut self.stream)]) {
             Ok(p) => events.extend(self.endpointer.scored(p[0])),
             Err(e) => {

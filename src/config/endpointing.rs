@@ -44,5 +44,6 @@ pub(super) fn validate(raw: &RawEndpointing, problems: &mut Problems) -> Endpoin
         min_speech_ms: min_speech as u64,
         speech_pad_ms: speech_pad as u64,
         max_utterance_ms: max_utterance as u64,
+        restart_when_listening: raw.restart_when_listening.as_ref().map_or(default.restart_when_listening, |f| f.value),
     }
 }

@@ -102,6 +102,7 @@ pub struct RawEndpointing {
     pub min_speech_ms: Int,
     pub speech_pad_ms: Int,
     pub max_utterance_ms: Int,
+    pub restart_when_listening: Option<At<bool>>,
 }
 
 /// One `[[listeners]]` entry.
@@ -213,6 +214,7 @@ pub fn parse(source: &str, problems: &mut Problems) -> Option<RawConfig> {
             min_speech_ms: t.int(problems, "min_speech_ms"),
             speech_pad_ms: t.int(problems, "speech_pad_ms"),
             max_utterance_ms: t.int(problems, "max_utterance_ms"),
+            restart_when_listening: t.flag(problems, "restart_when_listening"),
         };
         t.finish(problems);
     }
@@ -297,6 +299,17 @@ impl<'d> Section<'d> {
             Some(i) => Some(At { value: i, span }),
             None => {
                 self.wrong_type(problems, key, "a whole number", item.type_name(), &span);
+                None
+            }
+        }
+    }
+
+    fn flag(&mut self, problems: &mut Problems, key: &'static str) -> Option<At<bool>> {
+        let (item, span) = self.get(key)?;
+        match item.as_bool() {
+            Some(b) => Some(At { value: b, span }),
+            None => {
+                self.wrong_type(problems, key, "true or false", item.type_name(), &span);
                 None
             }
         }

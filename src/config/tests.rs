@@ -88,6 +88,11 @@ fn endpointing_is_configurable_and_checked() {
         .unwrap();
     assert_eq!((c.endpoint.min_silence_ms, c.endpoint.threshold, c.endpoint.pause_ms), (350, 0.6, 0));
     assert_eq!(c.endpoint.listening_threshold, 0.3);
+    assert!(c.endpoint.restart_when_listening, "on unless turned off");
+    let off = parse("[endpointing]\nrestart_when_listening = false\n").unwrap();
+    assert!(!off.endpoint.restart_when_listening);
+    let e = parse("[endpointing]\nrestart_when_listening = \"no\"\n").unwrap_err().to_string();
+    assert!(e.contains("restart_when_listening") && e.contains("true or false"), "{e}");
     let e = parse("[endpointing]\nlistening_threshold = 0\n").unwrap_err().to_string();
     assert!(e.contains("endpointing.listening_threshold"), "{e}");
     let e = parse("[endpointing]\nmin_silence_ms = 300\npause_ms = 300\n").unwrap_err().to_string();

@@ -104,9 +104,12 @@ impl Ears {
         if self.waiting.is_empty() {
             return None;
         }
-        let (Some(stream), Some(window)) = (self.stream.take(), self.waiting.pop_front()) else {
+        let (Some(mut stream), Some(window)) = (self.stream.take(), self.waiting.pop_front()) else {
             return None;
         };
+        if self.endpointer.take_restart() {
+            *stream = VadStream::default();
+        }
         match detector.submit(window, stream) {
             Ok(answer) => {
                 self.in_flight = Some(answer);
