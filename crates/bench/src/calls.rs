@@ -30,6 +30,9 @@ const TRAILING_MS: u64 = 1_200;
 /// transfer announcement to play out, so a call's path ends in its
 /// transfer. The caller says nothing more, so no speech action can follow.
 const SETTLE_MS: u64 = 5_000;
+/// Longest a barge-in may come after the onset of the speech that caused
+/// it (ms): `min_speech_ms` and a window or two of the detector.
+const BARGE_IN_LAG_MS: u64 = 300;
 /// Longest clip accepted (ms): a bench clip is one word, not a call.
 const MAX_CLIP_MS: u64 = 30_000;
 
@@ -89,6 +92,9 @@ pub struct CallOutcome {
     /// One entry per utterance the machine answered.
     pub latencies: Vec<Latency>,
     pub events: Vec<Event>,
+    /// A prompt was cut off while the caller was not speaking: the line's
+    /// noise barged in.
+    pub noise_barged_in: bool,
 }
 
 /// Background noise under a whole call.
@@ -183,7 +189,11 @@ impl<'a> CallBench<'a> {
         );
         let verdict = self.verdict(&events, expected);
         let latencies = latencies(&events, &timings);
-        Ok(CallOutcome { verdict, latencies, events })
+        // The caller speaks from `speech_at` to the end of the clip; the
+        // detector reports a barge-in up to a few windows after an onset.
+        let speaking = speech_at..=speech_at + clip_ms + BARGE_IN_LAG_MS;
+        let noise_barged_in = events.iter().any(|e| matches!(e, Event::BargeIn { t_ms } if !speaking.contains(t_ms)));
+        Ok(CallOutcome { verdict, latencies, events, noise_barged_in })
     }
 
     fn verdict(&self, events: &[Event], expected: &Expected) -> Verdict {
@@ -280,6 +290,7 @@ fn speech_path(events: &[Event]) -> String {
             Event::Prompt { text, .. } if i > 0 && matches!(events[i - 1], Event::Utterance { .. }) => {
                 Some(format!("asked {text:?}"))
             }
+            Event::BargeIn { t_ms } => Some(format!("barge-in at {t_ms} ms")),
             Event::Utterance { text, confidence, .. } => Some(format!("heard {text:?} ({confidence:.2})")),
             Event::Intent { intent, confidence, source: Source::Speech, .. } => {
                 Some(format!("intent {intent} ({confidence:.2})"))
@@ -336,6 +347,8 @@ pub struct CallTally {
     pub wrong_actions: usize,
     pub false_accepts: usize,
     pub asked: usize,
+    /// Calls in which the line's noise cut a prompt off.
+    pub noise_barge_ins: usize,
     pub latencies: Vec<Latency>,
 }
 
@@ -350,6 +363,7 @@ impl CallTally {
             Verdict::Asked => self.asked += 1,
             Verdict::NotUnderstood | Verdict::Rejected => {}
         }
+        self.noise_barge_ins += outcome.noise_barged_in as usize;
         self.latencies.extend_from_slice(&outcome.latencies);
     }
 
@@ -439,6 +453,9 @@ pub struct CallBenchArgs<'p> {
     pub sentences: bool,
     /// The detector's pause before early answers, if not the default.
     pub pause_ms: Option<u64>,
+    /// The detector keeps its network state when the caller gets the
+    /// floor (`EndpointConfig::restart_when_listening` off).
+    pub keep_detector_state: bool,
     /// The Whisper model and the audio its encoder sees beyond the utterance.
     pub model: hotline::asr::models::WhisperModelName,
     pub context_ms: Option<u32>,
@@ -478,6 +495,7 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     if let Some(ms) = args.pause_ms {
         config.endpoint.pause_ms = ms;
     }
+    config.endpoint.restart_when_listening = !args.keep_detector_state;
     if let Some(ms) = args.context_ms {
         config.grammar.padding = hotline::asr::whisper::Padding::Utterance { margin_ms: ms };
     }
@@ -516,8 +534,8 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
         hotline::asr::PAUSE_HEAD_START_MS,
         super::machine()
     );
-    println!("| set | noise | calls | correct at once | confirmed | wrong action | false accepts | endpoint wait p50 / p95 | recognition + decision p50 / p95 | end of speech → action p50 / p95 | … words acted on p50 / p95 |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| set | noise | calls | correct at once | confirmed | wrong action | false accepts | endpoint wait p50 / p95 | recognition + decision p50 / p95 | end of speech → action p50 / p95 | … words acted on p50 / p95 | noise barged in |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let snrs: &[Option<f32>] = if args.noise { &[None, Some(12.0), Some(6.0)] } else { &[None] };
     for set in &sets {
         for snr in snrs {
@@ -529,12 +547,13 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
                     Some(Noise { track, snr_db, seed: i })
                 });
                 let outcome = bench.run(clip, expected, noise)?;
-                if !matches!(outcome.verdict, Verdict::AtOnce | Verdict::Rejected) {
+                if !matches!(outcome.verdict, Verdict::AtOnce | Verdict::Rejected) || outcome.noise_barged_in {
                     // On stderr, so the table stays clean: which calls went
                     // wrong and what the recogniser heard in them.
                     let noise = snr.map_or("clean".into(), |d| format!("{d} dB"));
+                    let barged = if outcome.noise_barged_in { " (noise barged in)" } else { "" };
                     eprintln!(
-                        "{} ({noise}): {}: {:?}: {}",
+                        "{} ({noise}): {}: {:?}{barged}: {}",
                         set.name,
                         clip.name,
                         outcome.verdict,
@@ -550,7 +569,7 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
                 (pct(t.at_once, t.calls), pct(t.confirmed, t.calls), pct(t.wrong_actions, t.calls), "—".into())
             };
             println!(
-                "| {} | {} | {} | {correct} | {confirmed} | {wrong} | {false_accepts} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {correct} | {confirmed} | {wrong} | {false_accepts} | {} | {} | {} | {} | {} |",
                 set.name,
                 snr.map_or("clean".into(), |d| format!("{d} dB")),
                 t.calls,
@@ -558,10 +577,11 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
                 fmt_pair(t.latency(|l| l.decision_ms)),
                 fmt_pair(t.latency(|l| l.action_ms)),
                 fmt_pair(t.latency_of(|l| l.action_ms, |l| l.acted)),
+                pct(t.noise_barge_ins, t.calls),
             );
         }
     }
-    println!("\nOut-of-menu rows: \"confirmed\" counts confirmation questions asked (the caller would say no); false accepts are actions taken by speech.");
+    println!("\nOut-of-menu rows: \"confirmed\" counts confirmation questions asked (the caller would say no); false accepts are actions taken by speech. Noise barged in: calls in which a prompt was cut off while the caller was not speaking.");
     let (peak_mb, _) = super::memory_mb();
     let second = match (args.second_model.filter(|&m| m != args.model), args.second_speed) {
         (None, None) => String::new(),

@@ -70,6 +70,10 @@ pub struct IntentsArgs {
     /// early answers) [default: as in a config without it].
     #[arg(long, requires = "dialplan")]
     pub pause_ms: Option<u64>,
+    /// With --dialplan: the detector keeps its network state when a prompt
+    /// ends, instead of starting afresh for the caller (to compare).
+    #[arg(long, requires = "dialplan")]
+    pub keep_detector_state: bool,
 }
 
 /// One set of clips and the grammar it is recognised against.
@@ -235,6 +239,7 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
             noise: args.noise,
             sentences: args.sentences,
             pause_ms: args.pause_ms,
+            keep_detector_state: args.keep_detector_state,
             model: args.model,
             context_ms: args.context_ms,
             second_model: args.second_model,
