@@ -10,7 +10,7 @@ use crate::dialplan::At;
 
 /// The dialplans' default `accept`: below it the caller would be asked, so
 /// that is where a second opinion is worth its CPU.
-const SECOND_ACCEPT: f32 = 0.85;
+const SECOND_ACCEPT: f32 = crate::dialplan::DEFAULT_ACCEPT;
 
 pub(super) struct Recognizer {
     pub threads: usize,

@@ -117,9 +117,9 @@ pub const SECOND_PASS_CONTEXT_MS: u32 = 4000;
 const COMPILED_CACHE: usize = 64;
 /// Longest transcript open decoding writes (tokens).
 const MAX_OPEN_TOKENS: usize = 120;
-/// A choice of the whole utterance with less posterior than this (the
-/// dialplans' default `accept`) is also looked for inside the sentence.
-const UNSURE: f32 = 0.85;
+/// A choice of the whole utterance with less posterior than the dialplans'
+/// default `accept` is also looked for inside the sentence.
+const UNSURE: f32 = crate::dialplan::DEFAULT_ACCEPT;
 /// Longest digit string a grammar may ask for.
 pub const MAX_DIGITS: usize = 32;
 
