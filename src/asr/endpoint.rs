@@ -34,10 +34,30 @@ pub struct Endpointer {
     speech: Option<Speech>,
     /// A prompt is playing: speech must clear the barge-in threshold.
     prompt_playing: bool,
-    /// The caller got the floor, in silence, since the last window was
-    /// handed out: the network should hear the next one with a fresh
-    /// state (`EndpointConfig::restart_when_listening`).
-    floor_given: bool,
+    /// What the driver must do with the network's state before it scores
+    /// the next window (`EndpointConfig::restart_when_listening`).
+    switch: Option<StreamSwitch>,
+    /// The network has heard the caller's floor with a fresh state since
+    /// the last [`StreamSwitch::Fresh`]; its state from the prompt is aside.
+    listening_fresh: bool,
+}
+
+/// A change of the network's recurrent state, decided here and carried out
+/// by whoever scores the windows (see [`Endpointer::take_switch`]).
+///
+/// While a prompt plays, the state learns the line's noise as background:
+/// that keeps noise from cutting the prompt off, but after a few seconds of
+/// a noisy line it also hides a quiet answer. So the caller is heard with a
+/// fresh state, and barge-in on the next prompt is judged again by the
+/// state that learnt the line, not by one that has heard only a second or
+/// two of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamSwitch {
+    /// The caller got the floor, in silence: put the state aside and start
+    /// from a fresh one.
+    Fresh,
+    /// A prompt started, in silence: take back the state put aside.
+    Resume,
 }
 
 struct Speech {
@@ -70,7 +90,8 @@ impl Endpointer {
             processed: 0,
             speech: None,
             prompt_playing: false,
-            floor_given: false,
+            switch: None,
+            listening_fresh: false,
         }
     }
 
@@ -126,19 +147,33 @@ impl Endpointer {
     /// Whether a prompt is playing to the caller now (see
     /// `EndpointConfig::threshold` and `listening_threshold`).
     pub fn set_prompt_playing(&mut self, playing: bool) {
-        // Speech in progress keeps its state: restarting mid-word would
-        // cut the utterance the caller is saying over the prompt's end.
-        if self.prompt_playing && !playing && self.speech.is_none() && self.cfg.restart_when_listening {
-            self.floor_given = true;
+        // Speech in progress keeps its state: switching mid-word would cut
+        // the utterance the caller is saying over the prompt's edge.
+        let quiet = self.speech.is_none() && self.cfg.restart_when_listening;
+        if self.prompt_playing && !playing && quiet {
+            self.listening_fresh = true;
+            // A prompt so short that no window was scored in it: the state
+            // aside is still the one to keep.
+            self.switch = match self.switch {
+                Some(StreamSwitch::Resume) => None,
+                _ => Some(StreamSwitch::Fresh),
+            };
+        } else if !self.prompt_playing && playing && quiet && self.listening_fresh {
+            self.listening_fresh = false;
+            // A floor so short that no window was scored in it: the state
+            // was never put aside, so there is nothing to take back.
+            self.switch = match self.switch {
+                Some(StreamSwitch::Fresh) => None,
+                _ => Some(StreamSwitch::Resume),
+            };
         }
         self.prompt_playing = playing;
     }
 
-    /// Whether the network must start afresh before scoring the next
-    /// window: the caller got the floor, in silence, since the last one.
-    /// True once per hand-over.
-    pub fn take_restart(&mut self) -> bool {
-        std::mem::take(&mut self.floor_given)
+    /// What to do with the network's state before scoring the next window,
+    /// once per change.
+    pub fn take_switch(&mut self) -> Option<StreamSwitch> {
+        self.switch.take()
     }
 
     /// The listener acted on a pause: forget the utterance in progress, so
@@ -324,31 +359,57 @@ mod tests {
     }
 
     #[test]
-    fn the_network_restarts_once_when_the_caller_gets_the_floor_in_silence() {
+    fn the_caller_is_heard_afresh_and_the_next_prompt_by_the_state_that_learnt_the_line() {
         let mut e = Endpointer::new(cfg());
         e.set_prompt_playing(true);
         feed(&mut e, 10, 0.0, 0.1); // line noise under the prompt
-        assert!(!e.take_restart(), "nothing to restart while the prompt plays");
+        assert_eq!(e.take_switch(), None, "nothing to change while the prompt plays");
         e.set_prompt_playing(false);
-        assert!(e.take_restart());
-        assert!(!e.take_restart(), "once per hand-over");
+        assert_eq!(e.take_switch(), Some(StreamSwitch::Fresh));
+        assert_eq!(e.take_switch(), None, "once per hand-over");
         e.set_prompt_playing(false);
         feed(&mut e, 10, 0.0, 0.1);
-        assert!(!e.take_restart(), "the caller already had the floor");
+        assert_eq!(e.take_switch(), None, "the caller already had the floor");
+        e.set_prompt_playing(true);
+        assert_eq!(e.take_switch(), Some(StreamSwitch::Resume));
+        e.set_prompt_playing(true);
+        assert_eq!(e.take_switch(), None, "once per prompt");
     }
 
     #[test]
-    fn speech_over_the_end_of_a_prompt_keeps_the_networks_state() {
+    fn a_floor_or_prompt_too_short_to_score_changes_nothing() {
+        let mut e = Endpointer::new(cfg());
+        e.set_prompt_playing(true);
+        e.set_prompt_playing(false);
+        e.set_prompt_playing(true);
+        assert_eq!(e.take_switch(), None, "the state was never put aside");
+        e.set_prompt_playing(false);
+        assert_eq!(e.take_switch(), Some(StreamSwitch::Fresh));
+        e.set_prompt_playing(true);
+        e.set_prompt_playing(false);
+        assert_eq!(e.take_switch(), None, "the state aside is still the prompt's");
+    }
+
+    #[test]
+    fn speech_over_the_edge_of_a_prompt_keeps_the_networks_state() {
         let mut e = Endpointer::new(cfg());
         e.set_prompt_playing(true);
         assert_eq!(names(&feed(&mut e, 5, 0.5, 0.9)), ["start@0"]); // a barge-in
         e.set_prompt_playing(false);
-        assert!(!e.take_restart(), "a restart would cut the word being said");
+        assert_eq!(e.take_switch(), None, "a fresh state would cut the word being said");
+        let mut e = Endpointer::new(cfg());
+        e.set_prompt_playing(true);
+        e.set_prompt_playing(false);
+        assert_eq!(e.take_switch(), Some(StreamSwitch::Fresh));
+        feed(&mut e, 5, 0.5, 0.9); // the caller speaks as the next prompt starts
+        e.set_prompt_playing(true);
+        assert_eq!(e.take_switch(), None, "the word keeps the state that is hearing it");
         let off = EndpointConfig { restart_when_listening: false, ..cfg() };
         let mut e = Endpointer::new(off);
         e.set_prompt_playing(true);
         e.set_prompt_playing(false);
-        assert!(!e.take_restart(), "restart_when_listening = false");
+        e.set_prompt_playing(true);
+        assert_eq!(e.take_switch(), None, "restart_when_listening = false");
     }
 
     #[test]

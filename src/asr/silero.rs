@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use ort::session::Session;
 use ort::value::Tensor;
 
-use super::endpoint::{Endpointer, Window, RATE, WINDOW};
+use super::endpoint::{Endpointer, StreamSwitch, Window, RATE, WINDOW};
 use super::{AsrError, EndpointConfig, ModelError, RecognitionError, VadEvent, VoiceDetector};
 
 /// Samples of the previous window the v5/v6 model sees in front of each one.
@@ -36,6 +36,21 @@ pub struct VadStream {
 impl Default for VadStream {
     fn default() -> Self {
         VadStream { state: [0.0; 2 * STATE_HALF], context: [0.0; CONTEXT] }
+    }
+}
+
+impl VadStream {
+    /// Carries out the endpointer's [`StreamSwitch`]; `aside` holds the
+    /// state put aside while the caller is heard afresh.
+    pub fn switch(&mut self, switch: StreamSwitch, aside: &mut Option<VadStream>) {
+        match switch {
+            StreamSwitch::Fresh => *aside = Some(std::mem::take(self)),
+            StreamSwitch::Resume => {
+                if let Some(kept) = aside.take() {
+                    *self = kept;
+                }
+            }
+        }
     }
 }
 
@@ -103,6 +118,9 @@ impl SileroModel {
 pub struct SileroVad {
     model: Arc<SileroModel>,
     stream: VadStream,
+    /// The state that learnt the line during the last prompt, while the
+    /// caller is heard afresh.
+    aside: Option<VadStream>,
     endpointer: Endpointer,
     /// Set once the network failed: the failure is reported once as
     /// [`VadEvent::Failed`] and the detector then reports nothing more.
@@ -111,15 +129,15 @@ pub struct SileroVad {
 
 impl SileroVad {
     pub fn new(model: Arc<SileroModel>, cfg: EndpointConfig) -> Self {
-        SileroVad { model, stream: VadStream::default(), endpointer: Endpointer::new(cfg), failed: false }
+        SileroVad { model, stream: VadStream::default(), aside: None, endpointer: Endpointer::new(cfg), failed: false }
     }
 
     fn window(&mut self, window: &Window, events: &mut Vec<VadEvent>) {
         if self.failed {
             return;
         }
-        if self.endpointer.take_restart() {
-            self.stream = VadStream::default();
+        if let Some(switch) = self.endpointer.take_switch() {
+            self.stream.switch(switch, &mut self.aside);
         }
         match self.model.score(&mut [(window, &mut self.stream)]) {
             Ok(p) => events.extend(self.endpointer.scored(p[0])),
@@ -160,5 +178,27 @@ impl VoiceDetector for SileroVad {
 
     fn end_utterance(&mut self) {
         self.endpointer.end_utterance();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn learnt() -> VadStream {
+        VadStream { state: [0.25; 2 * STATE_HALF], context: [0.5; CONTEXT] }
+    }
+
+    #[test]
+    fn the_state_put_aside_for_the_caller_is_the_one_the_next_prompt_gets_back() {
+        let (mut stream, mut aside) = (learnt(), None);
+        stream.switch(StreamSwitch::Fresh, &mut aside);
+        assert_eq!(stream.state, [0.0; 2 * STATE_HALF], "the caller is heard afresh");
+        stream.state[0] = 0.75; // what the caller's floor taught it
+        stream.switch(StreamSwitch::Resume, &mut aside);
+        assert_eq!(stream.state, learnt().state, "barge-in is judged by what the prompt learnt");
+        assert!(aside.is_none());
+        stream.switch(StreamSwitch::Resume, &mut aside);
+        assert_eq!(stream.state, learnt().state, "nothing aside: the state stays");
     }
 }

@@ -28,6 +28,9 @@ pub(super) struct Ears {
     endpointer: Endpointer,
     /// The call's stream of the network; away while a window is scored.
     stream: Option<Box<VadStream>>,
+    /// The state that learnt the line during the last prompt, while the
+    /// caller is heard afresh.
+    aside: Option<VadStream>,
     waiting: VecDeque<Window>,
     /// The window being scored now.
     pub(super) in_flight: Option<oneshot::Receiver<Scored>>,
@@ -42,6 +45,7 @@ impl Ears {
         Ears {
             endpointer: Endpointer::new(cfg),
             stream: Some(Box::default()),
+            aside: None,
             waiting: VecDeque::new(),
             in_flight: None,
             origin: None,
@@ -107,8 +111,8 @@ impl Ears {
         let (Some(mut stream), Some(window)) = (self.stream.take(), self.waiting.pop_front()) else {
             return None;
         };
-        if self.endpointer.take_restart() {
-            *stream = VadStream::default();
+        if let Some(switch) = self.endpointer.take_switch() {
+            stream.switch(switch, &mut self.aside);
         }
         match detector.submit(window, stream) {
             Ok(answer) => {
