@@ -240,3 +240,24 @@ fn an_option_the_phrases_alone_cannot_tell_apart_is_found_in_the_sentence() {
         }
     }
 }
+
+/// Whisper reads a short utterance again into the silence after it ("and
+/// so my fellow Americans. And so my fellow Americans. And"). The sentence
+/// the option is found in, which the call record shows and slot values
+/// are read from, holds what the caller said once.
+#[test]
+fn the_sentence_an_option_is_found_in_is_read_once() {
+    let path = testdata_dir().join("whisper_jfk/jfk.wav");
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["transcribe", "--threads", "1", "--grammar", "sentences@dialplans/bench/sentences.toml"])
+        .arg(&path)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run hotline");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let found = lines.iter().find(|v| v["text"] == "americans").unwrap_or_else(|| panic!("no `americans`: {stdout}"));
+    let sentence = found["sentence"].as_str().expect("the sentence it was found in").to_lowercase();
+    assert_eq!(sentence.matches("americans").count(), 1, "{sentence:?}");
+}

@@ -61,8 +61,9 @@ pub struct OpenResult {
 }
 
 /// Greedy decoding with Whisper's usual suppressions (sound tags, special
-/// tokens, a blank start) and a repetition guard: a phrase repeated a third
-/// time ends the transcript, so "9 9 9 9 9" loops stop early.
+/// tokens, a blank start) and repetition guards: a phrase repeated a third
+/// time ends the transcript, so "9 9 9 9 9" loops stop early, and so does
+/// a sentence that (nearly) repeats an earlier one, which is left out.
 /// `first_sentence` stops at the end of the first sentence or when the first
 /// token comes again: in a menu only that much is compared with the grammar,
 /// and each further token costs a decoder call.
@@ -96,6 +97,9 @@ pub fn open_greedy(
     let mut logprob = 0.0f32;
     let mut cache = prefix.cache.clone();
     let mut row: Vec<f32> = prefix.first.clone();
+    // Where each finished sentence ends in `tokens`, to tell a new one
+    // from a copy of an earlier one.
+    let mut sentence_ends: Vec<usize> = Vec::new();
     loop {
         let pick = row
             .iter()
@@ -120,6 +124,19 @@ pub fn open_greedy(
         }
         if tokens.len() >= max_tokens || repeats(&tokens) || sentence_done {
             break;
+        }
+        if sentence_end.contains(&tok) {
+            let start = sentence_ends.last().copied().unwrap_or(0);
+            if said_before(model, &tokens, &sentence_ends, start) {
+                // Whisper reading the same sentence again into the silence
+                // after it: the copy says nothing new, and each of its
+                // tokens costs a decoder call.
+                tokens.truncate(start);
+                token_logprobs.truncate(start);
+                logprob = token_logprobs.iter().sum();
+                break;
+            }
+            sentence_ends.push(tokens.len());
         }
         let (logits, next) = model.decode(audio, &[tok], &cache, prefix.len + tokens.len() - 1)?;
         cache = next;
@@ -181,6 +198,28 @@ impl EndTokens {
 }
 
 /// True when the sequence ends with the same 1–8 token phrase three times.
+/// Whether the sentence `tokens[start..]` is, all but a letter or two in
+/// ten, one of the sentences before it (ending at `ends`): "Just a small
+/// espresso, thanks." after "just a small espresso thanks.".
+fn said_before(model: &WhisperModel, tokens: &[u32], ends: &[usize], start: usize) -> bool {
+    const SAME: f64 = 0.8;
+    let plain = |t: &[u32]| -> String {
+        let text = model.tokenizer.decode(t).to_lowercase();
+        let kept: String = text.chars().filter(|c| c.is_alphanumeric() || c.is_whitespace()).collect();
+        kept.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let this = plain(&tokens[start..]);
+    if this.is_empty() {
+        return false;
+    }
+    let mut from = 0;
+    ends.iter().any(|&end| {
+        let earlier = plain(&tokens[from..end]);
+        from = end;
+        strsim::normalized_levenshtein(&earlier, &this) >= SAME
+    })
+}
+
 fn repeats(tokens: &[u32]) -> bool {
     (1..=8).any(|n| {
         tokens.len() >= 3 * n && {
