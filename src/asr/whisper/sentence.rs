@@ -34,6 +34,11 @@ const ROWS_PER_CALL: usize = 16;
 /// "mocha" is 0.5 by spelling, the same by sound. Lower lets the audio judge
 /// more far-fetched places, at the cost of decoder rows.
 const MIN_ALIGNMENT: f64 = 0.5;
+/// Places tried for each phrase, best-aligned first:
+/// the span most like the phrase by its letters is not always where the
+/// caller said it ("a large watt a" for "a large latte": "large" is nearer
+/// "latte" in spelling than "watt a").
+const PLACES_PER_PHRASE: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SentenceOptions {
@@ -157,17 +162,18 @@ fn hypotheses(words: &[&str], choices: &[GrammarChoice]) -> Vec<Hypothesis> {
     for (option, choice) in choices.iter().enumerate() {
         for phrase in &choice.phrases {
             let phrase_words: Vec<String> = units(phrase).into_iter().map(bare).filter(|w| !w.is_empty()).collect();
-            let Some((start, len, alignment)) = best_span(words, &phrase_words, |_, _| true) else { continue };
-            let mut put = vec![phrase_words.clone()];
-            // "two iced coffees": where the span ends in a plural, the
-            // phrase is tried in the plural too, and the audio decides.
-            if let Some(plural) = plural_of_last(&phrase_words, &bare(words[start + len - 1])) {
-                put.push(counted(plural, &bare(words[start])));
-            }
-            for phrase_words in put {
-                let text = substitute(words, start, len, &phrase_words);
-                if !out.iter().any(|h| h.text == text && h.option == option) {
-                    out.push(Hypothesis { option, start, phrase_words: phrase_words.len(), text, alignment });
+            for (start, len, alignment) in best_spans(words, &phrase_words, PLACES_PER_PHRASE) {
+                let mut put = vec![phrase_words.clone()];
+                // "two iced coffees": where the span ends in a plural, the
+                // phrase is tried in the plural too, and the audio decides.
+                if let Some(plural) = plural_of_last(&phrase_words, &bare(words[start + len - 1])) {
+                    put.push(counted(plural, &bare(words[start])));
+                }
+                for phrase_words in put {
+                    let text = substitute(words, start, len, &phrase_words);
+                    if !out.iter().any(|h| h.text == text && h.option == option) {
+                        out.push(Hypothesis { option, start, phrase_words: phrase_words.len(), text, alignment });
+                    }
                 }
             }
         }
@@ -208,10 +214,34 @@ pub(super) fn best_span(
     phrase: &[String],
     allowed: impl Fn(usize, usize) -> bool,
 ) -> Option<(usize, usize, f64)> {
+    best_span_outside(words, phrase, &[], allowed)
+}
+
+/// Up to `n` spans of `words` like `phrase`, most alike first, none
+/// the same as another; only the first when it spells the phrase nearly
+/// so (the transcript then has it, and further places only cost rows).
+fn best_spans(words: &[&str], phrase: &[String], n: usize) -> Vec<(usize, usize, f64)> {
+    const SURE_PLACE: f64 = 0.8;
+    let mut found: Vec<(usize, usize, f64)> = Vec::new();
+    while found.len() < n && found.first().is_none_or(|&(_, _, sim)| sim < SURE_PLACE) {
+        let Some(next) = best_span_outside(words, phrase, &found, |_, _| true) else { break };
+        found.push(next);
+    }
+    found
+}
+
+/// [`best_span`] among the spans not in `taken`.
+fn best_span_outside(
+    words: &[&str],
+    phrase: &[String],
+    taken: &[(usize, usize, f64)],
+    allowed: impl Fn(usize, usize) -> bool,
+) -> Option<(usize, usize, f64)> {
     let n = phrase.len();
     if n == 0 {
         return None;
     }
+    let free = |start: usize, len: usize| taken.iter().all(|&(s, l, _)| (s, l) != (start, len));
     let target = join_units(phrase);
     // Whisper writes a long word it mishears as several short ones ("cap
     // your Cheenos" for "cappuccinos"): a span may have a word for every
@@ -224,7 +254,7 @@ pub(super) fn best_span(
             if start + len > words.len() {
                 break;
             }
-            if !allowed(start, len) {
+            if !allowed(start, len) || !free(start, len) {
                 continue;
             }
             let span: Vec<String> = words[start..start + len].iter().map(|w| bare(w)).collect();
@@ -519,8 +549,20 @@ mod tests {
         // No spaces: the span is a run of characters, the slip one of them.
         let words = units("我想查一下帐单。");
         let hs = hypotheses(&words, &[choice("billing", &["账单"]), choice("support", &["技术支持"])]);
-        assert_eq!(hs.len(), 1, "{hs:?}");
-        assert_eq!(hs[0].text, "我想查一下账单。");
+        assert_eq!(hs[0].text, "我想查一下账单。", "{hs:?}");
+        assert!(hs.iter().all(|h| h.option == 0), "{hs:?}");
+    }
+
+    #[test]
+    fn a_phrase_no_span_spells_is_tried_in_several_places() {
+        // "latte" is as near "large" in letters as "watt a", where it was said.
+        let words: Vec<&str> = "How can I get a large watt a please.".split_whitespace().collect();
+        let hs = hypotheses(&words, &[choice("latte", &["latte"])]);
+        assert!(hs.iter().any(|h| h.text == "How can I get a large latte please."), "{hs:?}");
+        assert!(hs.len() <= PLACES_PER_PHRASE, "{hs:?}");
+        // Spelt nearly so, it is tried where it is spelt only.
+        let words: Vec<&str> = "How can I get a large latte please.".split_whitespace().collect();
+        assert_eq!(hypotheses(&words, &[choice("latte", &["latte"])]).len(), 1);
     }
 
     #[test]
