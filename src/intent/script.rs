@@ -51,22 +51,49 @@ pub fn units(text: &str) -> Vec<&str> {
         }
         out.push(&word[start..]);
     }
-    out
+    out.into_iter().flat_map(hyphen_parts).collect()
+}
+
+/// The parts of a hyphenated word, each a unit with its hyphen kept at its
+/// end ("medium-", "moa"), so that [`join_units`] writes the word back
+/// whole. Whisper writes a word it mishears as such a run ("a medium-moa"
+/// for "a medium mocha", "ice-wat-ace" for "iced lattes"): as parts, a
+/// phrase can be put in place of some of them.
+fn hyphen_parts(unit: &str) -> Vec<&str> {
+    let chars: Vec<(usize, char)> = unit.char_indices().collect();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for w in chars.windows(3) {
+        let [(_, before), (i, '-'), (_, after)] = w else { continue };
+        if before.is_alphanumeric() && after.is_alphanumeric() {
+            parts.push(&unit[start..i + 1]);
+            start = i + 1;
+        }
+    }
+    parts.push(&unit[start..]);
+    parts
+}
+
+/// Whether `unit` is the first part of a hyphenated word (see
+/// [`hyphen_parts`]): the next unit follows it without a space.
+fn joins_next(unit: &str) -> bool {
+    let mut rev = unit.chars().rev();
+    rev.next() == Some('-') && rev.next().is_some_and(char::is_alphanumeric)
 }
 
 /// Words joined back into text: with a space between two words of spaced
 /// scripts, none where either side is an unspaced character.
 pub fn join_units<S: AsRef<str>>(units: &[S]) -> String {
     let mut out = String::new();
-    let mut prev_unspaced = false;
+    let mut glued = false;
     for (i, unit) in units.iter().enumerate() {
         let unit = unit.as_ref();
         let first_unspaced = unit.chars().find(|c| c.is_alphanumeric()).is_some_and(is_unspaced);
-        if i > 0 && !(prev_unspaced || first_unspaced) {
+        if i > 0 && !(glued || first_unspaced) {
             out.push(' ');
         }
         out.push_str(unit);
-        prev_unspaced = unit.chars().rev().find(|c| c.is_alphanumeric()).is_some_and(is_unspaced);
+        glued = unit.chars().rev().find(|c| c.is_alphanumeric()).is_some_and(is_unspaced) || joins_next(unit);
     }
     out
 }
@@ -82,6 +109,10 @@ mod tests {
         assert_eq!(units("我要iPhone 15"), ["我", "要", "iPhone", "15"]);
         assert_eq!(join_units(&units("我想查一下账单。")), "我想查一下账单。");
         assert_eq!(join_units(&units("a house coffee please")), "a house coffee please");
+        assert_eq!(units("a medium-moa, please"), ["a", "medium-", "moa,", "please"]);
+        assert_eq!(join_units(&units("Pre-large ice-wat-ace.")), "Pre-large ice-wat-ace.");
+        assert_eq!(units("well - yes -no"), ["well", "-", "yes", "-no"], "only a hyphen inside a word parts it");
+        assert_eq!(join_units(&units("well - yes -no")), "well - yes -no");
         assert_eq!(join_units(&["我", "要", "iPhone", "15"]), "我要iPhone 15");
         assert!(has_unspaced("账单") && !has_unspaced("billing, 4512"));
     }

@@ -554,6 +554,13 @@ mod tests {
     }
 
     #[test]
+    fn a_phrase_takes_the_place_of_part_of_a_hyphenated_word() {
+        let words = units("I'd like to order a medium-moa please.");
+        let hs = hypotheses(&words, &[choice("mocha", &["mocha"])]);
+        assert!(hs.iter().any(|h| h.text == "I'd like to order a medium-mocha please."), "{hs:?}");
+    }
+
+    #[test]
     fn a_phrase_no_span_spells_is_tried_in_several_places() {
         // "latte" is as near "large" in letters as "watt a", where it was said.
         let words: Vec<&str> = "How can I get a large watt a please.".split_whitespace().collect();
