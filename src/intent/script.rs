@@ -5,7 +5,7 @@
 //! characters. Each such character is taken as a word of its own, so that
 //! a phrase ("账单") is found inside a sentence as a run of characters, and
 //! a slip costs one character, as a slip of one word does in English. Text
-//! in spaced scripts is split on whitespace as before, unchanged.
+//! in spaced scripts is split on whitespace, and at a hyphen inside a word.
 
 /// A character of a script that puts no spaces between words: CJK
 /// ideographs (Han) and Japanese kana.
@@ -25,8 +25,9 @@ pub fn has_unspaced(text: &str) -> bool {
 }
 
 /// The words of `text`: whitespace-separated words, with every unspaced
-/// character a word of its own. Punctuation stays attached to the word
-/// before it ("单。"), or to the first word when it leads.
+/// character a word of its own and the parts of a hyphenated word apart.
+/// Punctuation stays attached to the word before it ("单。"), or to the
+/// first word when it leads.
 pub fn units(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     for word in text.split_whitespace() {
@@ -82,7 +83,8 @@ fn joins_next(unit: &str) -> bool {
 }
 
 /// Words joined back into text: with a space between two words of spaced
-/// scripts, none where either side is an unspaced character.
+/// scripts, none where either side is an unspaced character or after the
+/// hyphen inside a word.
 pub fn join_units<S: AsRef<str>>(units: &[S]) -> String {
     let mut out = String::new();
     let mut glued = false;

@@ -197,7 +197,6 @@ impl EndTokens {
     }
 }
 
-/// True when the sequence ends with the same 1–8 token phrase three times.
 /// Whether the sentence `tokens[start..]` is, all but a letter or two in
 /// ten, one of the sentences before it (ending at `ends`): "Just a small
 /// espresso, thanks." after "just a small espresso thanks.".
@@ -220,6 +219,7 @@ fn said_before(model: &WhisperModel, tokens: &[u32], ends: &[usize], start: usiz
     })
 }
 
+/// True when the sequence ends with the same 1–8 token phrase three times.
 fn repeats(tokens: &[u32]) -> bool {
     (1..=8).any(|n| {
         tokens.len() >= 3 * n && {

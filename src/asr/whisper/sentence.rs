@@ -34,10 +34,10 @@ const ROWS_PER_CALL: usize = 16;
 /// "mocha" is 0.5 by spelling, the same by sound. Lower lets the audio judge
 /// more far-fetched places, at the cost of decoder rows.
 const MIN_ALIGNMENT: f64 = 0.5;
-/// Places tried for each phrase, best-aligned first:
-/// the span most like the phrase by its letters is not always where the
-/// caller said it ("a large watt a" for "a large latte": "large" is nearer
-/// "latte" in spelling than "watt a").
+/// Places tried for each phrase, best-aligned first: the span most like
+/// the phrase by its letters is not always where the caller said it ("a
+/// large watt a" for "a large latte": "large" is as near "latte" in
+/// spelling as "watt a").
 const PLACES_PER_PHRASE: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
