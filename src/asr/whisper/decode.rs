@@ -97,9 +97,10 @@ pub fn open_greedy(
     let mut logprob = 0.0f32;
     let mut cache = prefix.cache.clone();
     let mut row: Vec<f32> = prefix.first.clone();
-    // Where each finished sentence ends in `tokens`, to tell a new one
-    // from a copy of an earlier one.
-    let mut sentence_ends: Vec<usize> = Vec::new();
+    // The sentences finished so far, as plain words, to tell a new one
+    // from a copy of an earlier one; and where the current one starts.
+    let mut said: Vec<String> = Vec::new();
+    let mut sentence_start = 0;
     loop {
         let pick = row
             .iter()
@@ -126,17 +127,18 @@ pub fn open_greedy(
             break;
         }
         if sentence_end.contains(&tok) {
-            let start = sentence_ends.last().copied().unwrap_or(0);
-            if said_before(model, &tokens, &sentence_ends, start) {
+            let sentence = plain_words(model, &tokens[sentence_start..]);
+            if said_before(&said, &sentence) {
                 // Whisper reading the same sentence again into the silence
                 // after it: the copy says nothing new, and each of its
                 // tokens costs a decoder call.
-                tokens.truncate(start);
-                token_logprobs.truncate(start);
+                tokens.truncate(sentence_start);
+                token_logprobs.truncate(sentence_start);
                 logprob = token_logprobs.iter().sum();
                 break;
             }
-            sentence_ends.push(tokens.len());
+            said.push(sentence);
+            sentence_start = tokens.len();
         }
         let (logits, next) = model.decode(audio, &[tok], &cache, prefix.len + tokens.len() - 1)?;
         cache = next;
@@ -197,26 +199,18 @@ impl EndTokens {
     }
 }
 
-/// Whether the sentence `tokens[start..]` is, all but a letter or two in
-/// ten, one of the sentences before it (ending at `ends`): "Just a small
-/// espresso, thanks." after "just a small espresso thanks.".
-fn said_before(model: &WhisperModel, tokens: &[u32], ends: &[usize], start: usize) -> bool {
+/// Whether `sentence` is, all but a letter or two in ten, one of the
+/// sentences `said` before it: "just a small espresso thanks" twice.
+fn said_before(said: &[String], sentence: &str) -> bool {
     const SAME: f64 = 0.8;
-    let plain = |t: &[u32]| -> String {
-        let text = model.tokenizer.decode(t).to_lowercase();
-        let kept: String = text.chars().filter(|c| c.is_alphanumeric() || c.is_whitespace()).collect();
-        kept.split_whitespace().collect::<Vec<_>>().join(" ")
-    };
-    let this = plain(&tokens[start..]);
-    if this.is_empty() {
-        return false;
-    }
-    let mut from = 0;
-    ends.iter().any(|&end| {
-        let earlier = plain(&tokens[from..end]);
-        from = end;
-        strsim::normalized_levenshtein(&earlier, &this) >= SAME
-    })
+    !sentence.is_empty() && said.iter().any(|earlier| strsim::normalized_levenshtein(earlier, sentence) >= SAME)
+}
+
+/// The words of `tokens` in lower case, without punctuation.
+fn plain_words(model: &WhisperModel, tokens: &[u32]) -> String {
+    let text = model.tokenizer.decode(tokens).to_lowercase();
+    let kept: String = text.chars().filter(|c| c.is_alphanumeric() || c.is_whitespace()).collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// True when the sequence ends with the same 1–8 token phrase three times.

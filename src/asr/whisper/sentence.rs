@@ -207,16 +207,6 @@ pub(super) fn best_of_each<T>(mut all: Vec<T>, n: usize, first: usize, key: impl
     kept
 }
 
-/// The span of `words` most like `phrase` among those `allowed` (start,
-/// length): (start, length, similarity).
-pub(super) fn best_span(
-    words: &[&str],
-    phrase: &[String],
-    allowed: impl Fn(usize, usize) -> bool,
-) -> Option<(usize, usize, f64)> {
-    best_span_outside(words, phrase, &[], allowed)
-}
-
 /// Up to `n` spans of `words` like `phrase`, most alike first, none
 /// the same as another; only the first when it spells the phrase nearly
 /// so (the transcript then has it, and further places only cost rows).
@@ -224,24 +214,24 @@ fn best_spans(words: &[&str], phrase: &[String], n: usize) -> Vec<(usize, usize,
     const SURE_PLACE: f64 = 0.8;
     let mut found: Vec<(usize, usize, f64)> = Vec::new();
     while found.len() < n && found.first().is_none_or(|&(_, _, sim)| sim < SURE_PLACE) {
-        let Some(next) = best_span_outside(words, phrase, &found, |_, _| true) else { break };
+        let new = |start: usize, len: usize| found.iter().all(|&(s, l, _)| (s, l) != (start, len));
+        let Some(next) = best_span(words, phrase, new) else { break };
         found.push(next);
     }
     found
 }
 
-/// [`best_span`] among the spans not in `taken`.
-fn best_span_outside(
+/// The span of `words` most like `phrase` among those `allowed` (start,
+/// length): (start, length, similarity).
+pub(super) fn best_span(
     words: &[&str],
     phrase: &[String],
-    taken: &[(usize, usize, f64)],
     allowed: impl Fn(usize, usize) -> bool,
 ) -> Option<(usize, usize, f64)> {
     let n = phrase.len();
     if n == 0 {
         return None;
     }
-    let free = |start: usize, len: usize| taken.iter().all(|&(s, l, _)| (s, l) != (start, len));
     let target = join_units(phrase);
     // Whisper writes a long word it mishears as several short ones ("cap
     // your Cheenos" for "cappuccinos"): a span may have a word for every
@@ -254,7 +244,7 @@ fn best_span_outside(
             if start + len > words.len() {
                 break;
             }
-            if !allowed(start, len) || !free(start, len) {
+            if !allowed(start, len) {
                 continue;
             }
             let span: Vec<String> = words[start..start + len].iter().map(|w| bare(w)).collect();
