@@ -27,7 +27,7 @@ pub use error::{AsrError, ModelError, RecognitionError};
 pub use language::Language;
 pub use pool::{PoolError, RecognizerPool};
 pub use runtime::RuntimeError;
-pub use stack::{Engine, SecondModel, SecondPassConfig, SpeechConfig, SpeechStack};
+pub use stack::{default_second_model, Engine, SecondModel, SecondPassConfig, SpeechConfig, SpeechStack};
 
 /// What the voice detector reports, in call time (ms since the first sample
 /// it was given).
@@ -267,6 +267,12 @@ pub struct OptionScores {
     /// The model's silence rule held (it heard no speech): its scores are
     /// not evidence of an option.
     pub silent: bool,
+    /// The evidence (nats) an option needs to count at all
+    /// (`min_evidence`).
+    pub quiet_floor: f32,
+    /// The evidence (nats) an option needs on this line to be acted on at
+    /// once: more on a noisy one (`noisy_evidence`).
+    pub line_floor: f32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

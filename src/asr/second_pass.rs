@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use super::whisper::model::log_sum_exp;
+use super::whisper::BARELY_RAISED;
 use super::{AsrError, Grammar, OptionScores, Recognition, Recognizer};
 
 pub struct SecondPass {
@@ -25,9 +26,6 @@ pub struct CombineRules {
     /// Confidence below which the strong recogniser is asked, and which the
     /// combined (or the strong) answer must reach to replace the fast one's.
     pub clear: f32,
-    /// The combined answer must be raised this much (nats, the two models'
-    /// mean) above a quiet line, as one model's must (`min_evidence`).
-    pub min_evidence: f32,
     /// A combined answer this far (nats, mean) below the free transcripts
     /// means the caller said something else (`reject_margin`).
     pub reject_margin: f32,
@@ -68,6 +66,9 @@ pub fn settle(first: Recognition, second: Recognition, rules: &CombineRules) -> 
         Some(Combined::Chosen { label, confidence }) if confidence >= rules.clear => {
             Recognition { choice: Some(label), confidence, ..first }
         }
+        // Clear but for the noise on the line: the pair's answer is surer
+        // than the fast one's, so it is the one the caller is asked about.
+        Some(Combined::AskAbout { label, confidence }) => Recognition { choice: Some(label), confidence, ..first },
         // Both models heard an option, but not clearly enough together:
         // the caller is asked as the fast answer says.
         Some(Combined::Chosen { .. } | Combined::Unclear) => first,
@@ -89,6 +90,9 @@ pub fn settle(first: Recognition, second: Recognition, rules: &CombineRules) -> 
 pub enum Combined {
     /// This option, with this confidence.
     Chosen { label: String, confidence: f32 },
+    /// An option the pair would choose on a quiet line, which this noisy
+    /// line's audio does not raise enough to act on at once: ask the caller.
+    AskAbout { label: String, confidence: f32 },
     /// The audio does not raise the best option enough over a quiet line.
     Unclear,
     /// The best option is far below what both models transcribe freely:
@@ -111,11 +115,18 @@ pub fn combine(a: &OptionScores, b: &OptionScores, rules: &CombineRules) -> Opti
     if mean(x.logprob, y.logprob) < mean(a.open_logprob, b.open_logprob) - rules.reject_margin {
         return Some(Combined::OtherWords);
     }
-    if mean(x.evidence, y.evidence) < rules.min_evidence {
+    // Raised above a quiet line as much as each model asks of one answer
+    // (their mean); on a noisy line, more to be acted on at once.
+    let evidence = mean(x.evidence, y.evidence);
+    if evidence < mean(a.quiet_floor, b.quiet_floor) {
         return Some(Combined::Unclear);
     }
     let confidence = (top - log_sum_exp(&ranks)).exp();
-    Some(Combined::Chosen { label: x.label.clone(), confidence })
+    let label = x.label.clone();
+    if evidence < mean(a.line_floor, b.line_floor) && confidence >= rules.clear {
+        return Some(Combined::AskAbout { label, confidence: confidence.min(BARELY_RAISED) });
+    }
+    Some(Combined::Chosen { label, confidence })
 }
 
 impl Recognizer for SecondPass {
@@ -140,7 +151,7 @@ mod tests {
     use super::*;
     use crate::asr::OptionScore;
 
-    const RULES: CombineRules = CombineRules { clear: 0.85, min_evidence: 3.0, reject_margin: 4.0 };
+    const RULES: CombineRules = CombineRules { clear: 0.85, reject_margin: 4.0 };
 
     /// Scores of a yes/no/agent menu: log-probabilities, evidence 5 nats.
     fn scores(logprobs: [f32; 3], open_logprob: f32) -> OptionScores {
@@ -149,7 +160,7 @@ mod tests {
             .zip(logprobs)
             .map(|(label, lp)| OptionScore { label: label.to_string(), logprob: lp, rank: lp, evidence: 5.0 })
             .collect();
-        OptionScores { options, open_logprob, silent: false }
+        OptionScores { options, open_logprob, silent: false, quiet_floor: 3.0, line_floor: 3.0 }
     }
 
     fn confidence(s: &OptionScores) -> f32 {
@@ -193,6 +204,27 @@ mod tests {
         a.options[0].evidence = 1.0;
         b.options[0].evidence = 4.0;
         assert_eq!(combine(&a, &b, &RULES), Some(Combined::Unclear));
+    }
+
+    #[test]
+    fn a_noisy_line_asks_more_evidence_of_the_pair() {
+        // Both models raise "yes" 5 nats: enough on a quiet line, not where
+        // the line's noise raised each model's floor to 6.
+        let (mut a, mut b) = (scores([-0.5, -4.0, -8.0], -0.5), scores([-0.5, -4.0, -9.0], -0.5));
+        assert!(matches!(combine(&a, &b, &RULES), Some(Combined::Chosen { .. })));
+        (a.line_floor, b.line_floor) = (6.0, 6.0);
+        let asked = Some(Combined::AskAbout { label: "yes".into(), confidence: BARELY_RAISED });
+        assert_eq!(combine(&a, &b, &RULES), asked);
+        // Settled, the caller is asked about it even where the fast model
+        // alone rejected the answer.
+        let first = heard(None, 0.3, a.clone());
+        let settled = settle(first, heard(None, 0.6, b.clone()), &RULES);
+        assert_eq!((settled.choice.as_deref(), settled.confidence), (Some("yes"), BARELY_RAISED));
+        // An answer not clear even on a quiet line is not made a question.
+        for s in [&mut a, &mut b] {
+            (s.options[1].logprob, s.options[1].rank) = (-0.6, -0.6);
+        }
+        assert!(matches!(combine(&a, &b, &RULES), Some(Combined::Chosen { confidence, .. }) if confidence < 0.85));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::second_pass::{CombineRules, SecondPass};
 use super::sherpa::{SherpaWhisper, WhisperOptions};
 use super::silero::{SileroModel, SileroVad};
 use super::speed::AtSpeed;
-use super::whisper::{GrammarOptions, GrammarWhisper, Padding};
+use super::whisper::{GrammarOptions, GrammarWhisper, Padding, SECOND_PASS_CONTEXT_MS};
 use super::{AsrError, EndpointConfig, Recognizer, RecognizerPool};
 
 #[derive(Debug, Clone)]
@@ -47,7 +47,22 @@ pub struct SecondModel {
     pub grammar: GrammarOptions,
 }
 
+/// The second model a configuration without one gets after `first`:
+/// Whisper base, which hears the unsure answers of tiny.en again (README,
+/// "A second pass"); none after base itself.
+pub fn default_second_model(first: WhisperModelName) -> Option<WhisperModelName> {
+    Some(WhisperModelName::Base).filter(|&m| m != first)
+}
+
 impl SecondPassConfig {
+    /// The default second pass after `first`: [`default_second_model`]
+    /// with [`SECOND_PASS_CONTEXT_MS`] of context, for the answers below
+    /// the dialplans' default `accept`.
+    pub fn default_after(first: WhisperModelName, grammar: &GrammarOptions) -> Option<Self> {
+        let second = default_second_model(first)?;
+        Some(Self::new(first, grammar, Some(second), SECOND_PASS_CONTEXT_MS, 1.0, crate::dialplan::DEFAULT_ACCEPT))
+    }
+
     /// The second pass after `first` (with its `grammar` options): `second`
     /// with `context_ms` around the utterance, or, when it names `first`
     /// itself or nothing, the first model again; heard at `speed`.
@@ -78,7 +93,7 @@ impl Default for SpeechConfig {
             whisper: WhisperOptions::default(),
             threads: 0,
             queue: 64,
-            second_pass: None,
+            second_pass: SecondPassConfig::default_after(WhisperModelName::default(), &GrammarOptions::default()),
         }
     }
 }
@@ -116,11 +131,7 @@ impl SpeechStack {
             if second.speed != 1.0 {
                 strong = Arc::new(AtSpeed::new(strong, second.speed));
             }
-            let rules = CombineRules {
-                clear: second.clear,
-                min_evidence: cfg.grammar.min_evidence,
-                reject_margin: cfg.grammar.reject_margin,
-            };
+            let rules = CombineRules { clear: second.clear, reject_margin: cfg.grammar.reject_margin };
             recognizer = Arc::new(SecondPass::new(recognizer, strong, rules));
         }
         let pool = RecognizerPool::new(Arc::clone(&recognizer), cfg.threads, cfg.queue);

@@ -107,6 +107,11 @@ pub fn run(args: Args) -> Result<u8, TranscribeError> {
     // Free transcription of whole sentences is sherpa-onnx's Whisper
     // (beam-free but with its tuned padding, 9-14 % WER on read speech);
     // the grammar recogniser is for what a menu allows.
+    // With a grammar, unsure answers get the second pass a call gives them.
+    cfg.second_pass = match args.grammar {
+        Some(_) => crate::asr::SecondPassConfig::default_after(args.model, &cfg.grammar),
+        None => None,
+    };
     if args.grammar.is_none() {
         cfg.engine = crate::asr::Engine::Sherpa;
     }

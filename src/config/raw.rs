@@ -90,6 +90,7 @@ pub struct RawRecognizer {
     pub second_accept: Number,
     pub second_speed: Number,
     pub min_evidence: Number,
+    pub noisy_evidence: Number,
     pub prior_correction: Number,
 }
 
@@ -201,6 +202,7 @@ pub fn parse(source: &str, problems: &mut Problems) -> Option<RawConfig> {
             second_accept: t.number(problems, "second_accept"),
             second_speed: t.number(problems, "second_speed"),
             min_evidence: t.number(problems, "min_evidence"),
+            noisy_evidence: t.number(problems, "noisy_evidence"),
             prior_correction: t.number(problems, "prior_correction"),
         };
         t.finish(problems);

@@ -8,6 +8,9 @@ use crate::asr::whisper::{GrammarOptions, Padding, SECOND_PASS_CONTEXT_MS};
 use crate::asr::SecondPassConfig;
 use crate::dialplan::At;
 
+/// `second_model = "none"`: no second pass.
+const SECOND_MODEL_OFF: &str = "none";
+
 /// The dialplans' default `accept`: below it the caller would be asked, so
 /// that is where a second opinion is worth its CPU.
 const SECOND_ACCEPT: f32 = crate::dialplan::DEFAULT_ACCEPT;
@@ -47,6 +50,7 @@ pub(super) fn validate(raw: &RawRecognizer, problems: &mut Problems) -> Recogniz
     };
     let grammar = GrammarOptions {
         min_evidence: nats("recognizer.min_evidence", &raw.min_evidence, grammar_default.min_evidence),
+        noisy_evidence: nats("recognizer.noisy_evidence", &raw.noisy_evidence, grammar_default.noisy_evidence),
         max_prior_correction: nats(
             "recognizer.prior_correction",
             &raw.prior_correction,
@@ -56,7 +60,13 @@ pub(super) fn validate(raw: &RawRecognizer, problems: &mut Problems) -> Recogniz
         ..grammar_default
     };
     let model = model_name(problems, "recognizer.model", &raw.model).unwrap_or_default();
-    let second_model = model_name(problems, "recognizer.second_model", &raw.second_model);
+    let second_model = match &raw.second_model {
+        Some(v) if v.value == SECOND_MODEL_OFF => None,
+        Some(_) => model_name(problems, "recognizer.second_model", &raw.second_model),
+        // `second_speed` alone names the first model as the second pass.
+        None if raw.second_speed.is_some() => None,
+        None => crate::asr::default_second_model(model),
+    };
     let second_accept = match &raw.second_accept {
         None => SECOND_ACCEPT,
         Some(v) if v.value > 0.0 && v.value <= 1.0 => v.value as f32,

@@ -24,10 +24,14 @@ fn the_example_config_shows_the_defaults() {
 fn recognizer_strictness_is_configurable_and_checked() {
     let d = parse("").unwrap();
     assert_eq!(d.grammar.min_evidence, crate::asr::whisper::GrammarOptions::default().min_evidence);
-    let c = parse("[recognizer]\nmin_evidence = 4.5\nprior_correction = 0\n").unwrap();
-    assert_eq!((c.grammar.min_evidence, c.grammar.max_prior_correction), (4.5, 0.0));
-    let e = parse("[recognizer]\nmin_evidence = 30\nprior_correction = -1\n").unwrap_err().to_string();
-    assert!(e.contains("recognizer.min_evidence") && e.contains("recognizer.prior_correction"), "{e}");
+    assert_eq!(d.grammar.noisy_evidence, crate::asr::whisper::GrammarOptions::default().noisy_evidence);
+    let c = parse("[recognizer]\nmin_evidence = 4.5\nnoisy_evidence = 1.5\nprior_correction = 0\n").unwrap();
+    assert_eq!((c.grammar.min_evidence, c.grammar.noisy_evidence, c.grammar.max_prior_correction), (4.5, 1.5, 0.0));
+    let e =
+        parse("[recognizer]\nmin_evidence = 30\nnoisy_evidence = -2\nprior_correction = -1\n").unwrap_err().to_string();
+    for field in ["recognizer.min_evidence", "recognizer.noisy_evidence", "recognizer.prior_correction"] {
+        assert!(e.contains(field), "{field}: {e}");
+    }
 }
 
 #[test]
@@ -45,9 +49,19 @@ fn recognizer_model_and_context_are_configurable_and_checked() {
 }
 
 #[test]
-fn second_pass_is_off_unless_configured_and_checked() {
+fn second_pass_is_base_after_tiny_unless_configured_and_checked() {
     use crate::asr::whisper::Padding;
-    assert!(parse("").unwrap().second_pass.is_none());
+    // By default Whisper base hears tiny.en's unsure answers again, with
+    // 4 s of context; there is none after base itself, and "none" is off.
+    let default = parse("").unwrap().second_pass.expect("on by default");
+    let model = default.model.expect("another model");
+    assert!(model.models.whisper_encoder.ends_with("whisper-base/base-encoder.int8.onnx"));
+    assert_eq!(
+        (model.grammar.padding, default.clear, default.speed),
+        (Padding::Utterance { margin_ms: 4000 }, 0.85, 1.0)
+    );
+    assert!(parse("[recognizer]\nmodel = \"whisper-base\"\n").unwrap().second_pass.is_none());
+    assert!(parse("[recognizer]\nsecond_model = \"none\"\n").unwrap().second_pass.is_none());
     let c =
         parse("[recognizer]\nsecond_model = \"whisper-base\"\nsecond_context_ms = 3000\nmin_evidence = 4\n").unwrap();
     let second = c.second_pass.expect("second pass configured");

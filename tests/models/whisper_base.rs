@@ -115,8 +115,7 @@ fn second_pass_answers_what_the_fast_model_is_unsure_of() {
         )
         .expect("whisper-base loads"),
     );
-    let rules =
-        CombineRules { clear: ACCEPT, min_evidence: defaults.min_evidence, reject_margin: defaults.reject_margin };
+    let rules = CombineRules { clear: ACCEPT, reject_margin: defaults.reject_margin };
     let two = SecondPass::new(Arc::clone(&fast), Arc::clone(&strong), rules);
     let words: Vec<&str> = data::COMMAND_WORDS.iter().chain(data::DIGIT_WORDS.iter()).copied().collect();
     let grammar = Grammar {

@@ -459,12 +459,16 @@ pub struct CallBenchArgs<'p> {
     /// The Whisper model and the audio its encoder sees beyond the utterance.
     pub model: hotline::asr::models::WhisperModelName,
     pub context_ms: Option<u32>,
+    /// Nats the evidence floor rises on a noisy line.
+    pub noisy_evidence: Option<f32>,
     /// A second recogniser for the answers the first is unsure of, and the
     /// audio its encoder sees beyond the utterance.
     pub second_model: Option<hotline::asr::models::WhisperModelName>,
     pub second_context_ms: u32,
     /// How much faster the second pass hears the utterance.
     pub second_speed: Option<f32>,
+    /// No second pass, not even the default one.
+    pub one_pass: bool,
 }
 
 fn fmt_pair((p50, p95): (f64, f64)) -> String {
@@ -499,6 +503,14 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     if let Some(ms) = args.context_ms {
         config.grammar.padding = hotline::asr::whisper::Padding::Utterance { margin_ms: ms };
     }
+    if let Some(nats) = args.noisy_evidence {
+        config.grammar.noisy_evidence = nats;
+    }
+    // The second pass a server with this model gets, unless told otherwise.
+    config.second_pass = match args.one_pass {
+        true => None,
+        false => hotline::asr::SecondPassConfig::default_after(args.model, &config.grammar),
+    };
     if args.second_model.is_some() || args.second_speed.is_some() {
         config.second_pass = Some(hotline::asr::SecondPassConfig::new(
             args.model,
@@ -583,15 +595,16 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     }
     println!("\nOut-of-menu rows: \"confirmed\" counts confirmation questions asked (the caller would say no); false accepts are actions taken by speech. Noise barged in: calls in which a prompt was cut off while the caller was not speaking.");
     let (peak_mb, _) = super::memory_mb();
-    let second = match (args.second_model.filter(|&m| m != args.model), args.second_speed) {
+    let default_second = hotline::asr::default_second_model(args.model).filter(|_| !args.one_pass);
+    let second = match (args.second_model.or(default_second).filter(|&m| m != args.model), args.second_speed) {
         (None, None) => String::new(),
         (Some(m), None) => format!(", second pass {m} with {} ms context", args.second_context_ms),
         (Some(m), Some(x)) => format!(", second pass {m} with {} ms context at {x}× speed", args.second_context_ms),
         (None, Some(x)) => format!(", second pass the same model at {x}× speed"),
     };
     println!(
-        "Recogniser: {}{second}. RSS after loading the speech stack {loaded_mb:.0} MB, peak {peak_mb:.0} MB.",
-        args.model
+        "Recogniser: {}{second}; evidence floor {} nats, {} more on a noisy line. RSS after loading the speech stack {loaded_mb:.0} MB, peak {peak_mb:.0} MB.",
+        args.model, config.grammar.min_evidence, config.grammar.noisy_evidence
     );
     Ok(())
 }

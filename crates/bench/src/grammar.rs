@@ -31,6 +31,10 @@ pub struct IntentsArgs {
     /// "no priors" column): a quicker run for comparing settings.
     #[arg(long, conflicts_with = "dialplan")]
     pub clean_only: bool,
+    /// Nats the evidence floor rises on a noisy line, as `[recognizer]
+    /// noisy_evidence` [default: as in a config without it].
+    #[arg(long)]
+    pub noisy_evidence: Option<f32>,
     /// In the noisy rows, the encoder's context after the utterance is the
     /// line's noise going on, not digital silence (clips without speech get
     /// the same length of silence): what the call's own background would
@@ -42,12 +46,17 @@ pub struct IntentsArgs {
     #[arg(long, conflicts_with_all = ["dialplan", "clean_only"])]
     pub line_priors: bool,
     /// With --dialplan: rescore with this model the answers the first one
-    /// would reject or confirm (as `[recognizer] second_model`).
+    /// would reject or confirm (as `[recognizer] second_model`; by default
+    /// whisper-base after tiny.en, none after base).
     #[arg(long, requires = "dialplan")]
     pub second_model: Option<WhisperModelName>,
     /// Audio the second model's encoder sees beyond the utterance (ms).
     #[arg(long, default_value_t = hotline::asr::whisper::SECOND_PASS_CONTEXT_MS)]
     pub second_context_ms: u32,
+    /// With --dialplan: no second pass (by default unsure answers of
+    /// tiny.en are heard again by whisper-base, as in a server).
+    #[arg(long, requires = "dialplan", conflicts_with_all = ["second_model", "second_speed"])]
+    pub one_pass: bool,
     /// With --dialplan: the second pass hears the utterance this much
     /// faster (as `[recognizer] second_speed`); without --second-model the
     /// first model is the second pass.
@@ -242,16 +251,21 @@ fn run_inner(args: IntentsArgs) -> Result<(), String> {
             keep_detector_state: args.keep_detector_state,
             model: args.model,
             context_ms: args.context_ms,
+            noisy_evidence: args.noisy_evidence,
             second_model: args.second_model,
             second_context_ms: args.second_context_ms,
             second_speed: args.second_speed,
+            one_pass: args.one_pass,
         };
         return super::calls::run(&calls);
     }
-    let configured = match args.context_ms {
+    let mut configured = match args.context_ms {
         Some(ms) => GrammarOptions { padding: Padding::Utterance { margin_ms: ms }, ..GrammarOptions::default() },
         None => GrammarOptions::default(),
     };
+    if let Some(nats) = args.noisy_evidence {
+        configured.noisy_evidence = nats;
+    }
     let mut rec =
         GrammarWhisper::load(&ModelPaths::for_whisper(args.model), configured.clone()).map_err(|e| e.to_string())?;
     let mut sets = sets(&testdata, args.every)?;

@@ -166,6 +166,10 @@ pub struct LoadArgs {
     /// a production server does.
     #[arg(long)]
     pub no_records: bool,
+    /// Serve without the second recognition pass (`[recognizer]
+    /// second_model = "none"`), to measure what it costs.
+    #[arg(long)]
+    pub one_pass: bool,
     /// Call the hotline (or the balancer in front of several) listening at
     /// this address instead of starting one (asterisk_ws only; it should
     /// serve `hotline bench`'s dialplan, printed by `--print-dialplan`).
@@ -426,6 +430,9 @@ async fn serve(args: &LoadArgs, calls: usize) -> Result<Served, String> {
     }
     if let Some(ms) = args.pause_ms {
         toml.push_str(&format!("[endpointing]\npause_ms = {ms}\n"));
+    }
+    if args.one_pass {
+        toml.push_str("[recognizer]\nsecond_model = \"none\"\n");
     }
     let mut freeswitch = None;
     match args.transport {

@@ -71,12 +71,31 @@ pub struct GrammarOptions {
     /// likely than a quiet line does, or the answer is rejected: noise and
     /// out-of-menu words raise no option by much.
     pub min_evidence: f32,
+    /// On a noisy line an option needs this much more evidence (nats) to
+    /// be acted on at once; between the two floors the caller is asked
+    /// "Did you mean …?". Noise lends out-of-menu words evidence a quiet
+    /// line does not. The extra rises from nothing at [`QUIET_LINE_SNR_DB`]
+    /// to all of it at [`NOISY_LINE_SNR_DB`], as the utterance's own audio
+    /// measures the line ([`crate::audio::line_snr_db`]).
+    pub noisy_evidence: f32,
     /// When no phrase fits the utterance as a whole, look for one inside
     /// the sentence the caller said (see [`sentence`]); None = off.
     pub sentences: Option<sentence::SentenceOptions>,
 }
 
+/// A line at least this clear (estimated SNR, dB) keeps `min_evidence`.
+pub const QUIET_LINE_SNR_DB: f32 = 30.0;
+/// A line this noisy or worse gets all of `noisy_evidence` on top.
+pub const NOISY_LINE_SNR_DB: f32 = 15.0;
+
 impl GrammarOptions {
+    /// How much the audio must raise an option above a quiet line (nats)
+    /// on a line with this estimated SNR ([`crate::audio::line_snr_db`]).
+    pub fn evidence_floor(&self, snr_db: f32) -> f32 {
+        let noisy = ((QUIET_LINE_SNR_DB - snr_db) / (QUIET_LINE_SNR_DB - NOISY_LINE_SNR_DB)).clamp(0.0, 1.0);
+        self.min_evidence + noisy * self.noisy_evidence
+    }
+
     /// The audio beyond the utterance the encoder sees (ms); the 30 s
     /// window counts as its whole length.
     pub fn context_ms(&self) -> u32 {
@@ -101,6 +120,7 @@ impl Default for GrammarOptions {
             beam_width: 4,
             max_prior_correction: 4.0,
             min_evidence: 3.0,
+            noisy_evidence: 2.0,
             // As far below the transcript as heard as the one-word path's
             // `reject_margin`: an option there is an even bet.
             sentences: Some(sentence::SentenceOptions { none_margin: 4.0 }),
@@ -120,6 +140,11 @@ const MAX_OPEN_TOKENS: usize = 120;
 /// A choice of the whole utterance with less posterior than the dialplans'
 /// default `accept` is also looked for inside the sentence.
 const UNSURE: f32 = crate::dialplan::DEFAULT_ACCEPT;
+
+/// The most an answer the audio barely raised above a noisy line is
+/// trusted: between the dialplans' default `confirm` (0.45) and `accept`
+/// (0.85), so the caller is asked "Did you mean …?".
+pub const BARELY_RAISED: f32 = 0.65;
 /// Longest digit string a grammar may ask for.
 pub const MAX_DIGITS: usize = 32;
 
@@ -322,6 +347,14 @@ impl GrammarWhisper {
         let silent_if =
             |lp: f32| prefix.no_speech_prob > self.opts.no_speech_threshold && lp < self.opts.silence_logprob;
 
+        // On a noisy line an option needs more evidence to be acted on at
+        // once: noise lends out-of-menu words what a quiet line does not.
+        // Not in a digit step, whose answers are taken as heard.
+        let noisy_floor = if is_single_digit(grammar) {
+            self.opts.min_evidence
+        } else {
+            self.opts.evidence_floor(crate::audio::line_snr_db(samples))
+        };
         let mut options: Vec<Answer> = Vec::new();
         let choices = scored_choices(grammar);
         if !choices.is_empty() {
@@ -377,10 +410,12 @@ impl GrammarWhisper {
             None => (None, if silent { 0.0 } else { 1.0 - prefix.no_speech_prob }),
             Some(Decision { answer, confidence }) => {
                 let longer_than_phrase = answer.logprob < open_lp - self.opts.reject_margin;
-                let out_of_grammar = longer_than_phrase
-                    || answer
-                        .evidence
-                        .is_some_and(|e| self.opts.max_prior_correction > 0.0 && e < self.opts.min_evidence);
+                let below =
+                    |floor: f32| answer.evidence.is_some_and(|e| self.opts.max_prior_correction > 0.0 && e < floor);
+                let out_of_grammar = longer_than_phrase || below(self.opts.min_evidence);
+                // Raised enough for a quiet line, not for this one: asked
+                // about ("Did you mean …?"), not acted on.
+                let barely = |c: f32| if below(noisy_floor) { c.min(BARELY_RAISED) } else { c };
                 if silent {
                     (None, confidence)
                 } else if longer_than_phrase && !options.is_empty() && !silent_if(open_lp) {
@@ -404,10 +439,10 @@ impl GrammarWhisper {
                         .filter(|s| s.label == answer.text && s.confidence > confidence);
                     match &sentence_answer {
                         Some(s) => (Some(s.label.clone()), s.confidence),
-                        None => (Some(answer.text.clone()), confidence),
+                        None => (Some(answer.text.clone()), barely(confidence)),
                     }
                 } else {
-                    (Some(answer.text.clone()), confidence)
+                    (Some(answer.text.clone()), barely(confidence))
                 }
             }
         };
@@ -429,6 +464,8 @@ impl GrammarWhisper {
                 .collect(),
             open_logprob: open_lp,
             silent,
+            quiet_floor: self.opts.min_evidence,
+            line_floor: noisy_floor,
         });
         let best = sentence_answer.map(|s| BestAnswer { text: s.label, logprob: s.logprob, evidence: None }).or(best);
         let text = if silent_if(open_lp) { String::new() } else { open_text };
@@ -592,8 +629,21 @@ impl Recognizer for GrammarWhisper {
 
 #[cfg(test)]
 mod tests {
-    use super::fills_out_short_digits;
+    use super::{fills_out_short_digits, GrammarOptions, NOISY_LINE_SNR_DB, QUIET_LINE_SNR_DB};
     use crate::asr::Grammar;
+
+    #[test]
+    fn the_evidence_floor_rises_with_the_noise_on_the_line() {
+        let opts = GrammarOptions { min_evidence: 3.0, noisy_evidence: 2.0, ..Default::default() };
+        assert_eq!(opts.evidence_floor(crate::audio::SNR_CAP_DB), 3.0, "a quiet line keeps min_evidence");
+        assert_eq!(opts.evidence_floor(QUIET_LINE_SNR_DB), 3.0);
+        let halfway = (QUIET_LINE_SNR_DB + NOISY_LINE_SNR_DB) / 2.0;
+        assert!((opts.evidence_floor(halfway) - 4.0).abs() < 1e-5);
+        assert_eq!(opts.evidence_floor(NOISY_LINE_SNR_DB), 5.0);
+        assert_eq!(opts.evidence_floor(0.0), 5.0, "no more than all of it");
+        let off = GrammarOptions { noisy_evidence: 0.0, ..opts };
+        assert_eq!(off.evidence_floor(0.0), 3.0);
+    }
 
     #[test]
     fn a_digit_answer_that_only_repeats_a_shorter_transcript_is_no_answer() {
