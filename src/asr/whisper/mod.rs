@@ -145,6 +145,7 @@ const UNSURE: f32 = crate::dialplan::DEFAULT_ACCEPT;
 /// trusted: between the dialplans' default `confirm` (0.45) and `accept`
 /// (0.85), so the caller is asked "Did you mean …?".
 pub const BARELY_RAISED: f32 = 0.65;
+
 /// Longest digit string a grammar may ask for.
 pub const MAX_DIGITS: usize = 32;
 
