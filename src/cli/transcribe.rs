@@ -104,16 +104,16 @@ pub fn run(args: Args) -> Result<u8, TranscribeError> {
         SpeechConfig { threads: args.threads, models: ModelPaths::for_whisper(args.model), ..Default::default() };
     cfg.endpoint.min_silence_ms = args.min_silence_ms;
     let heard = Heard { spec, min_speech_ms: cfg.endpoint.min_speech_ms, with_grammar: args.grammar.is_some() };
-    // Free transcription of whole sentences is sherpa-onnx's Whisper
-    // (beam-free but with its tuned padding, 9-14 % WER on read speech);
-    // the grammar recogniser is for what a menu allows.
-    // With a grammar, unsure answers get the second pass a call gives them.
-    cfg.second_pass = match args.grammar {
-        Some(_) => crate::asr::SecondPassConfig::default_after(args.model, &cfg.grammar),
-        None => None,
-    };
-    if args.grammar.is_none() {
-        cfg.engine = crate::asr::Engine::Sherpa;
+    match args.grammar {
+        // With a grammar, unsure answers get the second pass a call gives them.
+        Some(_) => cfg.second_pass = crate::asr::SecondPassConfig::default_after(args.model, &cfg.grammar),
+        // Free transcription of whole sentences is sherpa-onnx's Whisper
+        // (beam-free but with its tuned padding, 9-14 % WER on read
+        // speech); the grammar recogniser is for what a menu allows.
+        None => {
+            cfg.engine = crate::asr::Engine::Sherpa;
+            cfg.second_pass = None;
+        }
     }
     let stack = SpeechStack::load(&cfg).map_err(TranscribeError::Models)?;
     // As the server does when a dialplan goes into service: the grammar's

@@ -595,12 +595,16 @@ pub fn run(args: &CallBenchArgs) -> Result<(), String> {
     }
     println!("\nOut-of-menu rows: \"confirmed\" counts confirmation questions asked (the caller would say no); false accepts are actions taken by speech. Noise barged in: calls in which a prompt was cut off while the caller was not speaking.");
     let (peak_mb, _) = super::memory_mb();
-    let default_second = hotline::asr::default_second_model(args.model).filter(|_| !args.one_pass);
-    let second = match (args.second_model.or(default_second).filter(|&m| m != args.model), args.second_speed) {
-        (None, None) => String::new(),
-        (Some(m), None) => format!(", second pass {m} with {} ms context", args.second_context_ms),
-        (Some(m), Some(x)) => format!(", second pass {m} with {} ms context at {x}× speed", args.second_context_ms),
-        (None, Some(x)) => format!(", second pass the same model at {x}× speed"),
+    // Said from the configuration the calls ran with, defaults included.
+    let second = match &config.second_pass {
+        None => String::new(),
+        Some(p) => {
+            let at = if p.speed == 1.0 { String::new() } else { format!(" at {}× speed", p.speed) };
+            match &p.model {
+                Some(m) => format!(", second pass {} with {} ms context{at}", m.name, m.grammar.context_ms()),
+                None => format!(", second pass the same model{at}"),
+            }
+        }
     };
     println!(
         "Recogniser: {}{second}; evidence floor {} nats, {} more on a noisy line. RSS after loading the speech stack {loaded_mb:.0} MB, peak {peak_mb:.0} MB.",
