@@ -50,6 +50,20 @@ impl Language {
     pub fn is_english(self) -> bool {
         self == Language::ENGLISH
     }
+
+    /// What callers say for the digit `d` (0-9), as the recogniser listens
+    /// for it: "three" in English (Whisper's "3" is one of its spellings),
+    /// 三 and the numeral in Mandarin. `None` in the languages whose digit
+    /// words hotline does not know yet, and for a `d` that is no digit.
+    pub fn digit_words(self, d: usize) -> Option<Vec<String>> {
+        use crate::asr::whisper::decode::{MANDARIN_DIGITS, NUMBER_WORDS};
+        let english = NUMBER_WORDS.get(d)?;
+        match self.0 {
+            "en" => Some(vec![english.to_string()]),
+            "zh" => Some(MANDARIN_DIGITS[d].iter().map(|w| w.to_string()).chain([d.to_string()]).collect()),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Language {
@@ -76,5 +90,14 @@ mod tests {
         for bad in ["", "cn", "zh-CN", "english", "xx"] {
             assert!(Language::from_code(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn digits_are_said_in_the_callers_language() {
+        assert_eq!(Language::ENGLISH.digit_words(3), Some(vec!["three".to_string()]));
+        let zh = Language::from_code("zh").unwrap();
+        assert_eq!(zh.digit_words(2), Some(vec!["二".to_string(), "两".to_string(), "2".to_string()]));
+        assert_eq!(Language::from_code("de").unwrap().digit_words(3), None);
+        assert_eq!(Language::ENGLISH.digit_words(10), None);
     }
 }

@@ -208,12 +208,16 @@ pub struct GrammarChoice {
     /// [`Recognition::sentence`]); which slot gets which value is read from
     /// those words afterwards.
     pub details: Vec<Vec<String>>,
+    /// The choice's key said aloud ("three" for key 3, where the menu says
+    /// "press 3 for …"): heard as the whole answer only, never inside a
+    /// sentence, where "two lattes, please" names a quantity, not key 2.
+    pub key_words: Vec<String>,
 }
 
 impl GrammarChoice {
     /// An option without details.
     pub fn new(label: impl Into<String>, phrases: Vec<String>) -> GrammarChoice {
-        GrammarChoice { label: label.into(), phrases, details: Vec::new() }
+        GrammarChoice { label: label.into(), phrases, details: Vec::new(), key_words: Vec::new() }
     }
 }
 

@@ -101,6 +101,7 @@ pub fn test_dialplan() -> Dialplan {
             ),
         ],
         globals: true,
+        spoken_keys: true,
     };
     let billing = Menu {
         id: "billing".into(),
@@ -118,6 +119,7 @@ pub fn test_dialplan() -> Dialplan {
             option("refunds", &["refunds", "refund"], '2', Action::Transfer(transfer("2200"))),
         ],
         globals: true,
+        spoken_keys: true,
     };
     let global = |kind, intent: &str, phrases: &[&str], dtmf| GlobalIntent {
         kind,

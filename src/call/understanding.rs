@@ -316,14 +316,33 @@ pub fn option_slots(plan: &Dialplan, menu: &str) -> std::collections::HashMap<St
 }
 
 fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
-    let options = menu.options.iter().map(|o| GrammarChoice {
-        details: detail_phrases(&o.slots.uses, plan.language),
-        ..GrammarChoice::new(o.intent.clone(), o.phrases.clone())
+    let options = menu.options.iter().map(|o| {
+        let choice = GrammarChoice {
+            details: detail_phrases(&o.slots.uses, plan.language),
+            ..GrammarChoice::new(o.intent.clone(), o.phrases.clone())
+        };
+        (choice, o.dtmf)
     });
-    Grammar {
-        choices: options.chain(global_choices(plan, Some(menu))).collect(),
-        digits: None,
-        language: plan.language,
+    let on = menu.globals;
+    let globals =
+        plan.globals.iter().filter(|_| on).map(|g| (GrammarChoice::new(g.intent.clone(), g.phrases.clone()), g.dtmf));
+    let mut keyed: Vec<(GrammarChoice, Option<char>)> = options.chain(globals).collect();
+    if menu.spoken_keys {
+        add_spoken_keys(&mut keyed, plan.language);
+    }
+    Grammar { choices: keyed.into_iter().map(|(c, _)| c).collect(), digits: None, language: plan.language }
+}
+
+/// Lets callers say each choice's key ("three" for key 3), unless a choice
+/// has the word as a phrase already: what the admin wrote wins (`hotline
+/// check` warns when that is another choice than the key's).
+fn add_spoken_keys(keyed: &mut [(GrammarChoice, Option<char>)], language: crate::asr::Language) {
+    let taken: Vec<String> = keyed.iter().flat_map(|(c, _)| &c.phrases).map(|p| crate::intent::normalize(p)).collect();
+    for (choice, key) in keyed.iter_mut() {
+        let Some(words) = key.and_then(|k| k.to_digit(10)).and_then(|d| language.digit_words(d as usize)) else {
+            continue;
+        };
+        choice.key_words = words.into_iter().filter(|w| !taken.contains(&crate::intent::normalize(w))).collect();
     }
 }
 

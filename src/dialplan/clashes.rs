@@ -36,6 +36,49 @@ impl Validator<'_, '_, '_> {
         self.check_indistinct_phrases(m);
     }
 
+    /// A phrase that is another choice's key said aloud ("two" on option
+    /// `a` while option `b` has key 2): the phrase wins, so callers who say
+    /// the key get `a`, which the admin should know.
+    pub(super) fn check_spoken_keys(&mut self, m: &RawMenu, globals_on: bool) {
+        let menu = &m.id.value;
+        let mut keys: Vec<(char, String)> = Vec::new();
+        let options = m.options.iter().map(|o| {
+            let key = o.dtmf.as_ref().and_then(|d| single_char(&d.value));
+            (key, format!("option `{}`", o.intent.value))
+        });
+        let globals = self.globals.iter().filter(|_| globals_on);
+        for (key, owner) in options.chain(globals.map(|g| (g.dtmf, format!("the global `{}` intent", g.intent)))) {
+            if let Some(k) = key {
+                keys.push((k, owner));
+            }
+        }
+        let said = |k: char| {
+            let d = k.to_digit(10)? as usize;
+            let words = self.language.digit_words(d)?;
+            Some(words.iter().map(|w| normalise(w)).chain([k.to_string()]).collect::<Vec<_>>())
+        };
+        let spoken: Vec<(char, String, Vec<String>)> =
+            keys.into_iter().filter_map(|(k, owner)| Some((k, owner, said(k)?))).collect();
+        for o in &m.options {
+            let owner = format!("option `{}`", o.intent.value);
+            for p in o.phrases.iter().flat_map(|p| &p.value) {
+                let n = normalise(&p.value);
+                let Some((k, other, _)) = spoken.iter().find(|(_, who, words)| *who != owner && words.contains(&n))
+                else {
+                    continue;
+                };
+                self.rep.warning(
+                    &p.span,
+                    format!(
+                        "phrase \"{}\" of {owner} is also key {k} said aloud, which is {other}'s key: callers who say \"{}\" get {owner}",
+                        p.value, p.value
+                    ),
+                    Some(format!("give {other} another key, or set `spoken_keys = false` in `[menus.{menu}]`")),
+                );
+            }
+        }
+    }
+
     /// Phrases of two options that differ only in words the matcher drops
     /// ("the billing" and "billing", "billing please"): the caller could
     /// never be understood as meaning one rather than the other. (A phrase
@@ -69,6 +112,12 @@ impl Validator<'_, '_, '_> {
             }
         }
     }
+}
+
+/// The key a `dtmf` value names, if it is one character.
+fn single_char(s: &str) -> Option<char> {
+    let mut chars = s.chars();
+    chars.next().filter(|_| chars.next().is_none())
 }
 
 /// Who uses each key and each phrase so far, in one menu or one step.

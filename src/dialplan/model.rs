@@ -57,6 +57,9 @@ pub struct Menu {
     pub escalation: Action,
     pub options: Vec<MenuOption>,
     pub globals: bool,
+    /// A caller may say an option's key instead of pressing it ("three"
+    /// for "press 3"), as the whole answer.
+    pub spoken_keys: bool,
 }
 
 /// Something the caller hears: TTS text, a WAV file, or both (the file wins

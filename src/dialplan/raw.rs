@@ -78,6 +78,7 @@ pub struct RawMenuSettings {
     pub no_input_retries: Option<At<i64>>,
     pub no_match_retries: Option<At<i64>>,
     pub globals: Option<At<bool>>,
+    pub spoken_keys: Option<At<bool>>,
     pub escalation: Option<RawAction>,
 }
 
@@ -296,6 +297,7 @@ fn menu_settings(t: &mut TableReader, rep: &mut Reporter) -> RawMenuSettings {
         no_input_retries: t.integer(rep, "no_input_retries"),
         no_match_retries: t.integer(rep, "no_match_retries"),
         globals: t.bool(rep, "globals"),
+        spoken_keys: t.bool(rep, "spoken_keys"),
         escalation: t.table(rep, "escalation").map(|mut e| {
             let span = e.span.clone();
             let a = action(&mut e, rep, span);

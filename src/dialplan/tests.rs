@@ -222,6 +222,34 @@ fn dtmf_key_of_a_global_clashes_unless_globals_are_off() {
 }
 
 #[test]
+fn keys_said_aloud_are_on_unless_a_menu_or_the_defaults_turn_them_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let load_text = |text: &str| load(&write(&dir, "k.toml", text)).expect("valid");
+    assert!(load_text(BASE).menus["main"].spoken_keys, "on by default");
+    let off = BASE.replace("[menus.main]\n", "[defaults]\nspoken_keys = false\n\n[menus.main]\n");
+    assert!(!load_text(&off).menus["main"].spoken_keys);
+    let back_on = off.replace("[menus.main]\n", "[menus.main]\nspoken_keys = true\n");
+    assert!(load_text(&back_on).menus["main"].spoken_keys, "a menu overrides the defaults");
+    assert_one(&BASE.replace("[menus.main]\n", "[menus.main]\nspoken_key = false\n"), "did you mean `spoken_keys`?");
+}
+
+#[test]
+fn a_phrase_that_is_another_options_key_said_aloud_is_a_warning() {
+    let text = BASE.replace("[\"sales\"]", "[\"sales\", \"Two\"]")
+        + "\n[menus.main.options.support]\nphrases = [\"support\"]\ndtmf = \"2\"\ntransfer = \"300\"\n";
+    assert_one(
+        &text,
+        "warning: phrase \"Two\" of option `sales` is also key 2 said aloud, which is option `support`'s key: \
+         callers who say \"Two\" get option `sales` [give option `support` another key, or set `spoken_keys = false` in `[menus.main]`]",
+    );
+    // The global agent's key 0 counts too; the option's own key does not.
+    assert_one(&BASE.replace("[\"sales\"]", "[\"sales\", \"zero\"]"), "which is the global `agent` intent's key");
+    assert_eq!(problems(&BASE.replace("[\"sales\"]", "[\"sales\", \"one\"]")), Vec::<String>::new());
+    let off = text.replace("[menus.main]\n", "[menus.main]\nspoken_keys = false\n");
+    assert_eq!(problems(&off), Vec::<String>::new(), "no keys said aloud, nothing to warn about");
+}
+
+#[test]
 fn same_phrase_under_two_choices_is_ambiguous() {
     let text =
         format!("{BASE}\n[menus.main.options.support]\nphrases = [\"  SALES \"]\ndtmf = \"2\"\ntransfer = \"300\"\n");

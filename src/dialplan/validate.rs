@@ -83,6 +83,7 @@ pub fn compile(raw: RawDialplan, cx: &Context, rep: &mut Reporter) -> Option<Dia
     let operator = operator(&raw, rep);
     let globals = globals(&raw, rep);
     let messages = messages(&raw, rep);
+    let language = super::language::language(raw.language.as_ref(), cx.recognizer_model, rep);
 
     let menu_ids: Vec<&str> = raw.menus.iter().map(|m| m.id.value.as_str()).collect();
     for m in &raw.menus {
@@ -110,9 +111,11 @@ pub fn compile(raw: RawDialplan, cx: &Context, rep: &mut Reporter) -> Option<Dia
     }
 
     let slot_names: Vec<String> = raw.slots.iter().map(|s| s.name.value.clone()).collect();
-    let slots = Validator { cx, rep, menu_ids: &menu_ids, globals: &globals, slots: &[], slot_names: &slot_names }
-        .compile_slots(&raw.slots);
-    let mut v = Validator { cx, rep, menu_ids: &menu_ids, globals: &globals, slots: &slots, slot_names: &slot_names };
+    let slots =
+        Validator { cx, rep, language, menu_ids: &menu_ids, globals: &globals, slots: &[], slot_names: &slot_names }
+            .compile_slots(&raw.slots);
+    let mut v =
+        Validator { cx, rep, language, menu_ids: &menu_ids, globals: &globals, slots: &slots, slot_names: &slot_names };
     let defaults = v.settings(&raw.defaults);
     let mut menus = BTreeMap::new();
     for m in &raw.menus {
@@ -131,7 +134,7 @@ pub fn compile(raw: RawDialplan, cx: &Context, rep: &mut Reporter) -> Option<Dia
         source: cx.source.to_path_buf(),
         version: cx.version.clone(),
         start_menu: start.value,
-        language: super::language::language(raw.language.as_ref(), cx.recognizer_model, rep),
+        language,
         operator,
         thresholds,
         menus,

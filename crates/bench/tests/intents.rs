@@ -14,7 +14,11 @@ use testkit::recordings::{self as data, TestUtterance, COMMAND_WORDS};
 use testkit::testdata::testdata_dir;
 
 fn bench_dialplan() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dialplans/bench/words.toml")
+    shipped("words.toml")
+}
+
+fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dialplans/bench").join(name)
 }
 
 fn speech() -> &'static SpeechStack {
@@ -25,7 +29,11 @@ fn speech() -> &'static SpeechStack {
 }
 
 fn bench() -> CallBench<'static> {
-    let dialplan = hotline::dialplan::load(&bench_dialplan()).expect("benchmark dialplan is valid");
+    bench_of(&bench_dialplan())
+}
+
+fn bench_of(path: &Path) -> CallBench<'static> {
+    let dialplan = hotline::dialplan::load(path).expect("benchmark dialplan is valid");
     let matcher: Arc<dyn IntentMatcher> = Arc::new(TextMatcher::default());
     CallBench::new(Arc::new(dialplan), matcher, speech()).expect("bench")
 }
@@ -95,6 +103,37 @@ fn real_words_digits_and_noise_as_calls() {
         assert_eq!(outcome.verdict, Verdict::Rejected, "{}: {:?}", clip.name, outcome.events);
         assert_eq!(transfer_of(&outcome.events), None, "{}", clip.name);
     }
+}
+
+/// "For your account balance, press 3": real callers who say "three"
+/// instead are transferred as if they had pressed it, and the menu's other
+/// words (the command words, some close to digits) are not taken for keys.
+#[test]
+fn real_digits_said_for_keys_choose_the_keys_options() {
+    let keys_menu = bench_of(&shipped("keys.toml"));
+    let commands = data::speech_commands_phone(&testdata_dir(), 1).expect("speech commands");
+    let mut keys = CallTally::default();
+    for (d, word) in data::DIGIT_WORDS.iter().enumerate() {
+        let clip = commands.iter().find(|c| c.truth == *word).expect("a recording of every digit");
+        let intent = keys_menu.intent_for_spoken_key(word).expect("every key is an option");
+        let outcome = keys_menu.run(clip, &Expected::Intent(intent), None).expect("call runs");
+        // Transferred where the key leads, or asked again; never elsewhere.
+        let extension = if d == 0 { "100".to_string() } else { format!("20{d}") };
+        let transfer = transfer_of(&outcome.events);
+        assert!(transfer.is_none() || transfer == Some(extension.as_str()), "{}: {transfer:?}", clip.name);
+        keys.add(&outcome);
+    }
+    assert!(keys.at_once >= 8, "only {} of 10 digits said for keys acted on at once", keys.at_once);
+
+    let mut others = CallTally::default();
+    for word in COMMAND_WORDS {
+        assert_eq!(keys_menu.intent_for_spoken_key(word), None);
+        let clip = commands.iter().find(|c| c.truth == word).expect("a recording of every command word");
+        others.add(&keys_menu.run(clip, &Expected::OutOfMenu, None).expect("call runs"));
+    }
+    assert!(others.false_accepts <= 1, "{} of 10 command words acted on as keys", others.false_accepts);
+    // Where the menu does not take keys said aloud, digits are no keys.
+    assert_eq!(bench().intent_for_spoken_key("three"), None);
 }
 
 #[test]

@@ -359,7 +359,7 @@ impl GrammarWhisper {
         let mut options: Vec<Answer> = Vec::new();
         let choices = scored_choices(grammar);
         if !choices.is_empty() {
-            let compiled = self.compiled(&choices, grammar.language)?;
+            let compiled = self.compiled(&with_key_words(&choices), grammar.language)?;
             let scores = compiled.choices.score(&self.model, &audio, &prefix, &self.ends)?;
             let top_prior = compiled.priors.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let line = match background.filter(|_| self.opts.max_prior_correction > 0.0) {
@@ -544,7 +544,7 @@ fn is_single_digit(grammar: &Grammar) -> bool {
     matches!(grammar.digits, Some((min, 1)) if min <= 1)
 }
 
-/// The options Whisper scores for `grammar`: its choices, and the ten
+/// The options Whisper looks for in `grammar`: its choices, and the ten
 /// digits when it asks for one (in Mandarin: its digit words and the
 /// numeral, which Whisper writes too).
 fn scored_choices(grammar: &Grammar) -> std::borrow::Cow<'_, [super::GrammarChoice]> {
@@ -552,17 +552,26 @@ fn scored_choices(grammar: &Grammar) -> std::borrow::Cow<'_, [super::GrammarChoi
     if is_single_digit(grammar) {
         for (d, word) in decode::NUMBER_WORDS.iter().enumerate() {
             let label = d.to_string();
-            let phrases = if grammar.language.code() == "zh" {
-                decode::MANDARIN_DIGITS[d].iter().map(|w| w.to_string()).chain([label.clone()]).collect()
-            } else {
-                vec![word.to_string()]
-            };
+            let phrases = grammar.language.digit_words(d).unwrap_or_else(|| vec![word.to_string()]);
             if !choices.iter().any(|c| c.label == label) {
                 choices.to_mut().push(super::GrammarChoice::new(label, phrases));
             }
         }
     }
     choices
+}
+
+/// The choices as the whole utterance is scored against them: a choice's
+/// key said aloud is one more of its phrases.
+fn with_key_words(choices: &[super::GrammarChoice]) -> std::borrow::Cow<'_, [super::GrammarChoice]> {
+    if choices.iter().all(|c| c.key_words.is_empty()) {
+        return std::borrow::Cow::Borrowed(choices);
+    }
+    let whole = |c: &super::GrammarChoice| super::GrammarChoice {
+        phrases: c.phrases.iter().chain(&c.key_words).cloned().collect(),
+        ..c.clone()
+    };
+    std::borrow::Cow::Owned(choices.iter().map(whole).collect())
 }
 
 /// One candidate answer: an option of the menu or a digit string.
@@ -622,7 +631,7 @@ impl Recognizer for GrammarWhisper {
     fn prepare(&self, grammar: &Grammar) -> Result<(), AsrError> {
         let choices = scored_choices(grammar);
         if !choices.is_empty() {
-            self.compiled(&choices, grammar.language)?;
+            self.compiled(&with_key_words(&choices), grammar.language)?;
         }
         Ok(())
     }

@@ -7,6 +7,8 @@ use super::*;
 pub(in crate::dialplan) struct Validator<'a, 'r, 's> {
     pub(in crate::dialplan) cx: &'a Context<'a>,
     pub(in crate::dialplan) rep: &'r mut Reporter<'s>,
+    /// The language callers speak (the dialplan's).
+    pub(in crate::dialplan) language: crate::asr::Language,
     pub(in crate::dialplan) menu_ids: &'a [&'a str],
     pub(in crate::dialplan) globals: &'a [GlobalIntent],
     /// The slots compiled so far (all of them once menus are checked).
@@ -24,6 +26,7 @@ impl Validator<'_, '_, '_> {
         Settings {
             barge_in: s.barge_in.as_ref().map(|b| b.value),
             globals: s.globals.as_ref().map(|b| b.value),
+            spoken_keys: s.spoken_keys.as_ref().map(|b| b.value),
             timeout_s,
             incomplete_s,
             no_input_retries: self.retries(s.no_input_retries.as_ref(), "no_input_retries"),
@@ -37,6 +40,7 @@ impl Validator<'_, '_, '_> {
         let own = self.settings(&m.settings);
         let barge_in = own.barge_in.or(defaults.barge_in).unwrap_or(true);
         let globals_on = own.globals.or(defaults.globals).unwrap_or(true);
+        let spoken_keys = own.spoken_keys.or(defaults.spoken_keys).unwrap_or(true);
         let timeout_s = own.timeout_s.or(defaults.timeout_s).unwrap_or(DEFAULT_NO_INPUT_TIMEOUT_S);
         let incomplete_s = own.incomplete_s.or(defaults.incomplete_s).unwrap_or(DEFAULT_INCOMPLETE_TIMEOUT_S);
         let max_no_input = own.no_input_retries.or(defaults.no_input_retries).unwrap_or(DEFAULT_NO_INPUT_RETRIES);
@@ -70,6 +74,9 @@ impl Validator<'_, '_, '_> {
             );
         }
         self.check_clashes(m, globals_on);
+        if spoken_keys {
+            self.check_spoken_keys(m, globals_on);
+        }
 
         let active_globals: Vec<&GlobalIntent> = if globals_on { self.globals.iter().collect() } else { Vec::new() };
         let choices: Vec<(String, Option<char>)> =
@@ -113,6 +120,7 @@ impl Validator<'_, '_, '_> {
             escalation,
             options,
             globals: globals_on,
+            spoken_keys,
         }
     }
 
@@ -281,6 +289,7 @@ impl Validator<'_, '_, '_> {
 pub(super) struct Settings {
     barge_in: Option<bool>,
     globals: Option<bool>,
+    spoken_keys: Option<bool>,
     timeout_s: Option<f64>,
     incomplete_s: Option<f64>,
     no_input_retries: Option<u32>,
