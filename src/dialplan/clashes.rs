@@ -41,29 +41,25 @@ impl Validator<'_, '_, '_> {
     /// the key get `a`, which the admin should know.
     pub(super) fn check_spoken_keys(&mut self, m: &RawMenu, globals_on: bool) {
         let menu = &m.id.value;
-        let mut keys: Vec<(char, String)> = Vec::new();
-        let options = m.options.iter().map(|o| {
-            let key = o.dtmf.as_ref().and_then(|d| single_char(&d.value));
-            (key, format!("option `{}`", o.intent.value))
-        });
-        let globals = self.globals.iter().filter(|_| globals_on);
-        for (key, owner) in options.chain(globals.map(|g| (g.dtmf, format!("the global `{}` intent", g.intent)))) {
-            if let Some(k) = key {
-                keys.push((k, owner));
-            }
-        }
+        // Compared as the recogniser's choices are (`call::understanding`):
+        // as the matcher hears them, "Three." and "3" alike.
         let said = |k: char| {
-            let d = k.to_digit(10)? as usize;
-            let words = self.language.digit_words(d)?;
-            Some(words.iter().map(|w| normalise(w)).chain([k.to_string()]).collect::<Vec<_>>())
+            let words = self.language.digit_words(k.to_digit(10)? as usize)?;
+            Some(words.iter().map(|w| crate::intent::normalize(w)).chain([k.to_string()]).collect::<Vec<_>>())
         };
+        let option_keys = m
+            .options
+            .iter()
+            .map(|o| (o.dtmf.as_ref().and_then(|d| single_char(&d.value)), format!("option `{}`", o.intent.value)));
+        let global_keys =
+            self.globals.iter().filter(|_| globals_on).map(|g| (g.dtmf, format!("the global `{}` intent", g.intent)));
         let spoken: Vec<(char, String, Vec<String>)> =
-            keys.into_iter().filter_map(|(k, owner)| Some((k, owner, said(k)?))).collect();
+            option_keys.chain(global_keys).filter_map(|(k, owner)| Some((k?, owner, said(k?)?))).collect();
         for o in &m.options {
             let owner = format!("option `{}`", o.intent.value);
             for p in o.phrases.iter().flat_map(|p| &p.value) {
-                let n = normalise(&p.value);
-                let Some((k, other, _)) = spoken.iter().find(|(_, who, words)| *who != owner && words.contains(&n))
+                let heard = crate::intent::normalize(&p.value);
+                let Some((k, other, _)) = spoken.iter().find(|(_, who, words)| *who != owner && words.contains(&heard))
                 else {
                     continue;
                 };

@@ -359,7 +359,13 @@ impl GrammarWhisper {
         let mut options: Vec<Answer> = Vec::new();
         let choices = scored_choices(grammar);
         if !choices.is_empty() {
-            let compiled = self.compiled(&with_key_words(&choices), grammar.language)?;
+            // Keys said aloud only where the caller said no more than a key:
+            // in "4 queen of clubs" the 4 is not key 4.
+            let scored = match units(&open_text).len() <= KEY_ANSWER_MAX_WORDS {
+                true => with_key_words(&choices),
+                false => std::borrow::Cow::Borrowed(choices.as_ref()),
+            };
+            let compiled = self.compiled(&scored, grammar.language)?;
             let scores = compiled.choices.score(&self.model, &audio, &prefix, &self.ends)?;
             let top_prior = compiled.priors.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let line = match background.filter(|_| self.opts.max_prior_correction > 0.0) {
@@ -561,8 +567,13 @@ fn scored_choices(grammar: &Grammar) -> std::borrow::Cow<'_, [super::GrammarChoi
     choices
 }
 
-/// The choices as the whole utterance is scored against them: a choice's
-/// key said aloud is one more of its phrases.
+/// Words in the open transcript up to which the utterance may be a key
+/// said aloud ("three", "number three"); longer, it is a sentence, whose
+/// numbers are details ("three small teas").
+const KEY_ANSWER_MAX_WORDS: usize = 2;
+
+/// The choices as a short answer is scored against them: a choice's key
+/// said aloud is one more of its phrases.
 fn with_key_words(choices: &[super::GrammarChoice]) -> std::borrow::Cow<'_, [super::GrammarChoice]> {
     if choices.iter().all(|c| c.key_words.is_empty()) {
         return std::borrow::Cow::Borrowed(choices);
@@ -631,6 +642,7 @@ impl Recognizer for GrammarWhisper {
     fn prepare(&self, grammar: &Grammar) -> Result<(), AsrError> {
         let choices = scored_choices(grammar);
         if !choices.is_empty() {
+            self.compiled(&choices, grammar.language)?;
             self.compiled(&with_key_words(&choices), grammar.language)?;
         }
         Ok(())
