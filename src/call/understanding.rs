@@ -9,8 +9,7 @@ impl Call {
     }
 
     pub(super) fn active_globals(&self) -> impl Iterator<Item = &GlobalIntent> {
-        let on = self.globals_active();
-        self.plan.globals.iter().filter(move |_| on)
+        globals_in(&self.plan, self.current_menu_def())
     }
 
     pub(super) fn grammar(&self) -> Grammar {
@@ -272,9 +271,18 @@ pub fn grammars(plan: &Dialplan) -> Vec<Grammar> {
     unique
 }
 
-fn global_choices<'a>(plan: &'a Dialplan, menu: Option<&Menu>) -> impl Iterator<Item = GrammarChoice> + 'a {
+/// The global intents active in `menu` (none outside a menu).
+fn globals_in<'a>(plan: &'a Dialplan, menu: Option<&Menu>) -> impl Iterator<Item = &'a GlobalIntent> + 'a {
     let on = menu.is_some_and(|m| m.globals);
-    plan.globals.iter().filter(move |_| on).map(|g| GrammarChoice::new(g.intent.clone(), g.phrases.clone()))
+    plan.globals.iter().filter(move |_| on)
+}
+
+fn global_choice(g: &GlobalIntent) -> GrammarChoice {
+    GrammarChoice::new(g.intent.clone(), g.phrases.clone())
+}
+
+fn global_choices<'a>(plan: &'a Dialplan, menu: Option<&Menu>) -> impl Iterator<Item = GrammarChoice> + 'a {
+    globals_in(plan, menu).map(global_choice)
 }
 
 /// The grammar a call listens with in `menu`, or in the `collect` step of
@@ -323,9 +331,7 @@ fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
         };
         (choice, o.dtmf)
     });
-    let on = menu.globals;
-    let globals =
-        plan.globals.iter().filter(|_| on).map(|g| (GrammarChoice::new(g.intent.clone(), g.phrases.clone()), g.dtmf));
+    let globals = globals_in(plan, Some(menu)).map(|g| (global_choice(g), g.dtmf));
     let mut keyed: Vec<(GrammarChoice, Option<char>)> = options.chain(globals).collect();
     if menu.spoken_keys {
         add_spoken_keys(&mut keyed, plan.language);

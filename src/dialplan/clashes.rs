@@ -13,7 +13,8 @@ impl Validator<'_, '_, '_> {
     /// Keys and phrases must each lead to one thing: in a menu, its
     /// options and the active globals; in a choice step, its values and
     /// the globals (which stay active while a step listens).
-    pub(super) fn check_clashes(&mut self, m: &RawMenu, globals_on: bool) {
+    /// With `spoken_keys`, a key said aloud is one more thing it leads to.
+    pub(super) fn check_clashes(&mut self, m: &RawMenu, globals_on: bool, spoken_keys: bool) {
         let menu = &m.id.value;
         let mut claims = Claims::default();
         if globals_on {
@@ -33,33 +34,31 @@ impl Validator<'_, '_, '_> {
                 step.claim(self.rep, c.dtmf.as_ref(), c.phrases.as_ref(), &owner, &place, menu);
             }
         }
+        if spoken_keys {
+            self.check_spoken_keys(m, &claims.keys);
+        }
         self.check_indistinct_phrases(m);
     }
 
     /// A phrase that is another choice's key said aloud ("two" on option
     /// `a` while option `b` has key 2): the phrase wins, so callers who say
     /// the key get `a`, which the admin should know.
-    pub(super) fn check_spoken_keys(&mut self, m: &RawMenu, globals_on: bool) {
+    fn check_spoken_keys(&mut self, m: &RawMenu, keys: &HashMap<char, (String, Option<String>)>) {
         let menu = &m.id.value;
         // Compared as the recogniser's choices are (`call::understanding`):
         // as the matcher hears them, "Three." and "3" alike.
         let said = |k: char| {
             let words = self.language.digit_words(k.to_digit(10)? as usize)?;
-            Some(words.iter().map(|w| crate::intent::normalize(w)).chain([k.to_string()]).collect::<Vec<_>>())
+            Some(words.iter().map(|w| crate::intent::normalize(w)).collect::<Vec<_>>())
         };
-        let option_keys = m
-            .options
-            .iter()
-            .map(|o| (o.dtmf.as_ref().and_then(|d| single_char(&d.value)), format!("option `{}`", o.intent.value)));
-        let global_keys =
-            self.globals.iter().filter(|_| globals_on).map(|g| (g.dtmf, format!("the global `{}` intent", g.intent)));
-        let spoken: Vec<(char, String, Vec<String>)> =
-            option_keys.chain(global_keys).filter_map(|(k, owner)| Some((k?, owner, said(k?)?))).collect();
+        let spoken: Vec<(char, &String, Vec<String>)> =
+            keys.iter().filter_map(|(&k, (owner, _))| Some((k, owner, said(k)?))).collect();
         for o in &m.options {
             let owner = format!("option `{}`", o.intent.value);
             for p in o.phrases.iter().flat_map(|p| &p.value) {
                 let heard = crate::intent::normalize(&p.value);
-                let Some((k, other, _)) = spoken.iter().find(|(_, who, words)| *who != owner && words.contains(&heard))
+                let Some((k, other, _)) =
+                    spoken.iter().find(|(_, who, words)| **who != owner && words.contains(&heard))
                 else {
                     continue;
                 };
@@ -108,12 +107,6 @@ impl Validator<'_, '_, '_> {
             }
         }
     }
-}
-
-/// The key a `dtmf` value names, if it is one character.
-fn single_char(s: &str) -> Option<char> {
-    let mut chars = s.chars();
-    chars.next().filter(|_| chars.next().is_none())
 }
 
 /// Who uses each key and each phrase so far, in one menu or one step.

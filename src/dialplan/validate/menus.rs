@@ -73,10 +73,7 @@ impl Validator<'_, '_, '_> {
                 Some(format!("add `[menus.{id}.options.NAME]` sections")),
             );
         }
-        self.check_clashes(m, globals_on);
-        if spoken_keys {
-            self.check_spoken_keys(m, globals_on);
-        }
+        self.check_clashes(m, globals_on, spoken_keys);
 
         let active_globals: Vec<&GlobalIntent> = if globals_on { self.globals.iter().collect() } else { Vec::new() };
         let choices: Vec<(String, Option<char>)> =
