@@ -64,6 +64,18 @@ impl Language {
             _ => None,
         }
     }
+
+    /// What callers say for the menu key `d` (0-9): its digit words, and
+    /// in English the words callers frame a key with, as the prompt said
+    /// it ("press three", "option three", "number three"). `None` where
+    /// [`Language::digit_words`] is.
+    pub fn key_phrases(self, d: usize) -> Option<Vec<String>> {
+        const ENGLISH_FRAMES: [&str; 3] = ["press", "option", "number"];
+        let words = self.digit_words(d)?;
+        let frames: &[&str] = if self.is_english() { &ENGLISH_FRAMES } else { &[] };
+        let framed: Vec<String> = frames.iter().flat_map(|f| words.iter().map(move |w| format!("{f} {w}"))).collect();
+        Some(words.into_iter().chain(framed).collect())
+    }
 }
 
 impl Default for Language {
@@ -99,5 +111,16 @@ mod tests {
         assert_eq!(zh.digit_words(2), Some(vec!["二".to_string(), "两".to_string(), "2".to_string()]));
         assert_eq!(Language::from_code("de").unwrap().digit_words(3), None);
         assert_eq!(Language::ENGLISH.digit_words(10), None);
+    }
+
+    #[test]
+    fn keys_are_said_bare_or_framed_as_the_prompt_put_them() {
+        assert_eq!(
+            Language::ENGLISH.key_phrases(3),
+            Some(["three", "press three", "option three", "number three"].map(String::from).to_vec())
+        );
+        let zh = Language::from_code("zh").unwrap();
+        assert_eq!(zh.key_phrases(2), zh.digit_words(2), "no frames known in Mandarin yet");
+        assert_eq!(Language::from_code("de").unwrap().key_phrases(3), None);
     }
 }

@@ -1043,9 +1043,10 @@ fn prepared_grammars_cover_every_state_a_call_listens_in() {
     }
 }
 
-/// "Press 3 for your balance": a caller who says "three" means key 3. The
-/// recogniser hears each option's key said aloud as a whole answer, kept
-/// apart from the phrases it looks for inside sentences.
+/// "Press 3 for your balance": a caller who says "three" (or "press three",
+/// "option three") means key 3. The recogniser hears each option's key
+/// said aloud as a whole answer, kept apart from the phrases it looks for
+/// inside sentences.
 #[test]
 fn keys_said_aloud_are_listened_for_as_whole_answers() {
     let mut plan = test_dialplan();
@@ -1053,8 +1054,8 @@ fn keys_said_aloud_are_listened_for_as_whole_answers() {
         let grammar = grammar_at(plan, "main", None).unwrap();
         grammar.choices.iter().find(|c| c.label == label).unwrap().key_words.clone()
     };
-    assert_eq!(key_words(&plan, "balance"), ["three"]);
-    assert_eq!(key_words(&plan, "agent"), ["zero"], "a global's key too");
+    assert_eq!(key_words(&plan, "balance"), ["three", "press three", "option three", "number three"]);
+    assert_eq!(key_words(&plan, "agent")[0], "zero", "a global's key too");
     assert!(key_words(&plan, "repeat").is_empty(), "`*` is no digit");
     let balance = grammar_at(&plan, "main", None).unwrap().choices.into_iter().find(|c| c.label == "balance").unwrap();
     assert!(!balance.phrases.iter().any(|p| p == "three"), "not looked for inside sentences");
@@ -1062,8 +1063,8 @@ fn keys_said_aloud_are_listened_for_as_whole_answers() {
     // A phrase the admin wrote wins over another option's key.
     let main = plan.menus.get_mut("main").unwrap();
     main.options.iter_mut().find(|o| o.intent == "hours").unwrap().phrases.push("Three".into());
-    assert!(key_words(&plan, "balance").is_empty());
-    assert_eq!(key_words(&plan, "billing"), ["one"]);
+    assert_eq!(key_words(&plan, "balance"), ["press three", "option three", "number three"], "\"three\" is `hours`");
+    assert_eq!(key_words(&plan, "billing")[0], "one");
 
     plan.menus.get_mut("main").unwrap().spoken_keys = false;
     let grammar = grammar_at(&plan, "main", None).unwrap();

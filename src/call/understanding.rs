@@ -345,7 +345,7 @@ fn menu_grammar(plan: &Dialplan, menu: &Menu) -> Grammar {
 fn add_spoken_keys(keyed: &mut [(GrammarChoice, Option<char>)], language: crate::asr::Language) {
     let taken: Vec<String> = keyed.iter().flat_map(|(c, _)| &c.phrases).map(|p| crate::intent::normalize(p)).collect();
     for (choice, key) in keyed.iter_mut() {
-        let Some(words) = key.and_then(|k| k.to_digit(10)).and_then(|d| language.digit_words(d as usize)) else {
+        let Some(words) = key.and_then(|k| k.to_digit(10)).and_then(|d| language.key_phrases(d as usize)) else {
             continue;
         };
         choice.key_words = words.into_iter().filter(|w| !taken.contains(&crate::intent::normalize(w))).collect();

@@ -48,7 +48,7 @@ impl Validator<'_, '_, '_> {
         // Compared as the recogniser's choices are (`call::understanding`):
         // as the matcher hears them, "Three." and "3" alike.
         let said = |k: char| {
-            let words = self.language.digit_words(k.to_digit(10)? as usize)?;
+            let words = self.language.key_phrases(k.to_digit(10)? as usize)?;
             Some(words.iter().map(|w| crate::intent::normalize(w)).collect::<Vec<_>>())
         };
         let spoken: Vec<(char, &String, Vec<String>)> =

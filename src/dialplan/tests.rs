@@ -244,6 +244,11 @@ fn a_phrase_that_is_another_options_key_said_aloud_is_a_warning() {
     );
     // The global agent's key 0 counts too; the option's own key does not.
     assert_one(&BASE.replace("[\"sales\"]", "[\"sales\", \"zero\"]"), "which is the global `agent` intent's key");
+    // So does the key framed as the prompt put it.
+    assert_one(
+        &text.replace("\"Two\"", "\"option 2\""),
+        "phrase \"option 2\" of option `sales` is also key 2 said aloud",
+    );
     assert_eq!(problems(&BASE.replace("[\"sales\"]", "[\"sales\", \"one\"]")), Vec::<String>::new());
     let off = text.replace("[menus.main]\n", "[menus.main]\nspoken_keys = false\n");
     assert_eq!(problems(&off), Vec::<String>::new(), "no keys said aloud, nothing to warn about");

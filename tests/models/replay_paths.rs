@@ -228,3 +228,24 @@ fn replay_times_prompts_by_their_rendered_audio() {
     let no_input = format!(r#"{{"type":"no_input","t_ms":{},"#, spoken_ms + 5_000);
     assert!(timeline.contains(&no_input), "expected {no_input} (greeting renders to {spoken_ms} ms):\n{timeline}");
 }
+
+/// Told "press 1 for billing, 2 for technical support", callers say the
+/// key instead, bare or framed as the prompt put it. The voice is the TTS
+/// one (no recording says "option two"): the path, not accuracy.
+#[test]
+fn keys_said_aloud_bare_or_framed_choose_the_keys_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (name, said, intent) in [
+        ("bare", "Four.", "opening_hours"),
+        ("press", "Press one.", "billing"),
+        ("option", "Option two.", "technical_support"),
+        ("number", "Number one.", "billing"),
+    ] {
+        let expect = format!(r#"expect = ["intent:main/{intent}"]"#);
+        CallerAudio::new().silence_until(12.0).tts(said).silence(4.0).save(d, name, &expect);
+    }
+    let (stdout, stderr, code) = replay_dir(d);
+    assert!(stdout.contains("4 passed, 0 failed"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(code, 0, "{stderr}");
+}
