@@ -568,8 +568,8 @@ fn scored_choices(grammar: &Grammar) -> std::borrow::Cow<'_, [super::GrammarChoi
 }
 
 /// Words in the open transcript up to which the utterance may be a key
-/// said aloud ("Three.", "3, please", "press three"); longer, it is a sentence, whose
-/// numbers are details ("three small teas").
+/// said aloud ("Three.", "3, please", "press three"); longer, it is a
+/// sentence, whose numbers are details ("three small teas").
 const KEY_ANSWER_MAX_WORDS: usize = 2;
 
 /// The choices as a short answer is scored against them: a choice's key
